@@ -1,0 +1,1 @@
+"""Quality evaluation against labelled data (`chendian eval …`)."""
