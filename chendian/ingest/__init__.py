@@ -70,6 +70,7 @@ class FileReport:
     format: str = ""
     read: int = 0
     new: int = 0
+    events: int = 0  # records that are not messages by design (counted, not stored)
     skipped: str = ""  # why nothing was read ("already imported", "auxiliary file")
     error: str = ""
     issues: list[Issue] = field(default_factory=list)
@@ -301,6 +302,7 @@ def ingest_source(ws: Workspace, src: SourceFile, *, fmt: str | None = None, cha
             for chat, name in ctx.chats.items():
                 ws.upsert_chat(chat, name, reader.platform)
             report.issues = ctx.issues
+            report.events = ctx.events
             report.chats = dict(ctx.chats)
             db.executemany("INSERT INTO import_issues (import_id, file, line, message) VALUES (?, ?, ?, ?)",
                            [(import_id, i.file, i.line, i.message) for i in ctx.issues])

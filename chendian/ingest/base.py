@@ -103,12 +103,18 @@ class ReadContext:
         self.chat_name = chat_name
         self.names = names or {}
         self.issues: list[Issue] = []
+        self.events = 0  # records that are not messages by design (WeCom "switch", Slack joins kept as system …)
         self.platform = ""  # set by the reader: wechat, wecom, qq, telegram, slack …
         self.chats: dict[str, str] = {}  # chat id → display name seen in this file
         self._ordinals: dict[str, int] = {}
 
     def issue(self, line: int | None, message: str) -> None:
+        """A line or record that could not be read as expected: reported with its location and counted."""
         self.issues.append(Issue(self.src.name, line, message))
+
+    def event(self) -> None:
+        """Count a record that is deliberately not a message (e.g. WeCom's `switch`), so totals add up."""
+        self.events += 1
 
     def message(self, *, chat: str, time: datetime, sender: str, sender_name: str, kind: str, text: str,
                 line: int | None = None, record: int | None = None, platform_id: str | None = None,
