@@ -136,5 +136,54 @@ def stats(ctx: click.Context, as_json: bool, top: int) -> None:
     click.echo("busiest days: " + ", ".join(f"{d} {n}" for d, n in busiest))
 
 
+def _print_stage(sr) -> None:
+    mark = {"ok": "✓", "skipped": "-", "failed": "✗"}[sr.status]
+    counts = ", ".join(f"{k} {v}" for k, v in sr.counts.items())
+    line = f"{mark} {sr.name:10} {sr.seconds:7.2f}s  {counts}"
+    if sr.note:
+        line += f"  ({sr.note})"
+    click.echo(line, err=sr.status == "failed")
+
+
+def _run(ctx: click.Context, names: list[str] | None, quiet: bool) -> None:
+    from .pipeline import StageError, run_stages
+
+    ws = _open(ctx)
+    try:
+        with ws:
+            report = run_stages(ws, names, quiet=quiet, on_stage=_print_stage)
+    except (StageError, WorkspaceError) as e:
+        raise click.ClickException(str(e)) from None
+    for w in report.warnings[:20]:
+        click.echo(f"warning: {w}", err=True)
+    if len(report.warnings) > 20:
+        click.echo(f"… {len(report.warnings) - 20} more warnings in {ws.root / 'reports' / 'latest.json'}", err=True)
+    click.echo(f"run {'finished' if report.ok else 'FAILED'}: report in {ws.root / 'reports' / 'latest.json'}")
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars (cron).")
+@click.pass_context
+def run(ctx: click.Context, quiet: bool) -> None:
+    """Run the nightly batch: every stage in order, under the workspace lock.
+
+    Imports new exports from the inbox, then segment → embed → thread → topics → extract → faq →
+    summarize → index → publish. Rerunning on the same input changes nothing; a failed stage stops the
+    run and leaves the previous site and index in place. Exit status 1 if a stage failed.
+    """
+    _run(ctx, None, quiet)
+
+
+@main.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+def stage(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> None:
+    """Run only the named stage(s), e.g. `chendian stage thread`."""
+    _run(ctx, list(names), quiet)
+
+
 if __name__ == "__main__":
     main()

@@ -111,6 +111,8 @@ class Workspace:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache: big imports insert random-order ids
+        self.db.execute("PRAGMA temp_store=MEMORY")
         self.db.executescript(SCHEMA)
         if create:
             (self.root / self.config.ingest.inbox).mkdir(exist_ok=True)
@@ -132,7 +134,10 @@ class Workspace:
 
     @contextlib.contextmanager
     def locked(self, what: str) -> Iterator[None]:
-        """Hold the workspace write lock: two runs never write one workspace at once."""
+        """Hold the workspace write lock: two runs never write one workspace at once. Re-entrant."""
+        if self._lock_fd is not None:  # already held by an enclosing run: keep it until that ends
+            yield
+            return
         self.lock(what)
         try:
             yield

@@ -202,13 +202,20 @@ class _QuoteResolver:
 
     def __init__(self, ws: Workspace):
         self.ws = ws
+        # Only the batch not yet inserted is kept here; earlier ones are found in the store (same transaction).
         self.by_pid: dict[tuple[str, str], str] = {}
         self.recent: dict[str, deque[Message]] = {}
 
     def add(self, m: Message) -> None:
         if m.platform_id:
             self.by_pid[(m.chat, m.platform_id)] = m.id
-        self.recent.setdefault(m.chat, deque(maxlen=QUOTE_WINDOW)).append(m)
+        recent = self.recent.get(m.chat)
+        if recent is None:
+            recent = self.recent[m.chat] = deque(maxlen=QUOTE_WINDOW)
+        recent.append(m)
+
+    def flushed(self) -> None:
+        self.by_pid.clear()
 
     def resolve(self, m: Message) -> str | None:
         q = m.quote
@@ -291,6 +298,7 @@ def ingest_source(ws: Workspace, src: SourceFile, *, fmt: str | None = None, cha
                 report.read += 1
                 if len(batch) >= BATCH:
                     report.new += ws.insert_messages(batch, import_id)
+                    resolver.flushed()
                     if progress:
                         progress(len(batch))
                     batch.clear()

@@ -32,6 +32,7 @@ class SourceFile:
     siblings: Callable[[str], bytes | None] = lambda _name: None  # read a file next to this one
     _text: str | None = field(default=None, repr=False)
     encoding: str = ""
+    truncated: bool = False  # the text ended mid-character (a cut-off copy); readers may report it
 
     @property
     def basename(self) -> str:
@@ -51,18 +52,38 @@ class SourceFile:
         if self._text is None:
             if self.looks_binary():
                 raise UnreadableFile("binary data (NUL bytes), not a text export")
+            text, bad_at = None, 0
             try:
                 text, self.encoding = self.data.decode("utf-8-sig"), "utf-8"
             except UnicodeDecodeError as e:
+                bad_at = e.start
+                if e.start >= len(self.data) - 3 and e.reason == "unexpected end of data":
+                    # A UTF-8 file cut mid-character (truncated copy): keep the text, drop the partial character,
+                    # rather than mis-decoding the whole file as GB18030.
+                    text, self.encoding = self.data[: e.start].decode("utf-8-sig"), "utf-8"
+                    self.truncated = True
+            if text is None:
                 try:
                     text, self.encoding = self.data.decode("gb18030"), "gb18030"
                 except UnicodeDecodeError:
-                    line = self.data[: e.start].count(b"\n") + 1
+                    line = self.data[:bad_at].count(b"\n") + 1
                     raise UnreadableFile(f"line {line}: neither UTF-8 nor GB18030 text") from None
             if "\r" in text:
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
             self._text = text
         return self._text
+
+    def iter_lines(self):
+        """(line number, line) pairs without building a list of every line (million-line exports)."""
+        text = self.text
+        start, lineno, n = 0, 1, len(text)
+        while start < n:
+            end = text.find("\n", start)
+            if end < 0:
+                end = n
+            yield lineno, text[start:end]
+            start = end + 1
+            lineno += 1
 
     def head(self, n: int = 4096) -> str:
         """The first characters, for sniffing; empty when the file is not text."""
@@ -106,7 +127,7 @@ class ReadContext:
         self.events = 0  # records that are not messages by design (WeCom "switch", Slack joins kept as system …)
         self.platform = ""  # set by the reader: wechat, wecom, qq, telegram, slack …
         self.chats: dict[str, str] = {}  # chat id → display name seen in this file
-        self._ordinals: dict[str, int] = {}
+        self._ordinals: dict[int, int] = {}
 
     def issue(self, line: int | None, message: str) -> None:
         """A line or record that could not be read as expected: reported with its location and counted."""
@@ -127,7 +148,9 @@ class ReadContext:
             self.chats[chat] = chat_name or chat
         ordinal = 0
         if not platform_id:
-            key = f"{chat}\x1f{int(time.timestamp())}\x1f{sender}\x1f{text}"
+            # Python's hash of the key is enough here (counts live for one read); it keeps a million-message
+            # export from holding every text twice.
+            key = hash((chat, int(time.timestamp()), sender, text))
             ordinal = self._ordinals.get(key, 0)
             self._ordinals[key] = ordinal + 1
         source = f"{self.src.name}:{line}" if line is not None else f"{self.src.name}#{record}"

@@ -34,7 +34,7 @@ def sniff(src: SourceFile) -> bool:
 
 
 def read(src: SourceFile, ctx: ReadContext):
-    for lineno, line in enumerate(src.text.split("\n"), 1):
+    for lineno, line in src.iter_lines():
         if not line.strip():
             continue
         try:
@@ -45,7 +45,7 @@ def read(src: SourceFile, ctx: ReadContext):
         if not isinstance(obj, dict):
             ctx.issue(lineno, f"expected a JSON object, got {type(obj).__name__}")
             continue
-        missing = [k for k in REQUIRED if obj.get(k) in (None, "") and not (k == "text" and obj.get(k) == "")]
+        missing = [k for k in REQUIRED if k not in obj or obj[k] is None or (obj[k] == "" and k != "text")]
         if missing:
             ctx.issue(lineno, f"missing required field(s): {', '.join(missing)}")
             continue
@@ -61,7 +61,7 @@ def read(src: SourceFile, ctx: ReadContext):
             kind = TEXT
         chat = str(obj["chat"])
         sender = str(obj["sender"])
-        extra = {k: v for k, v in obj.items() if k not in KNOWN}
+        extra = {k: v for k, v in obj.items() if k not in KNOWN} if len(obj) > 6 or not obj.keys() <= KNOWN else None
         reply = obj.get("reply_to")
         yield ctx.message(
             chat=chat, time=time, sender=sender, sender_name=str(obj.get("sender_name") or sender),
