@@ -185,5 +185,60 @@ def stage(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> None:
     _run(ctx, list(names), quiet)
 
 
+# -- evaluation --------------------------------------------------------------------------------------
+
+@main.group(name="eval")
+def eval_group() -> None:
+    """Score the pipeline against labelled data (DESIGN.md "Evaluation"); --predictions writes what it predicted."""
+
+
+def _print_metrics(name: str, metrics: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{name}:")
+
+    def walk(d: dict, indent: str) -> None:
+        for k, v in d.items():
+            if isinstance(v, dict):
+                click.echo(f"{indent}{k}:")
+                walk(v, indent + "  ")
+            elif isinstance(v, float):
+                click.echo(f"{indent}{k:28} {v:.4f}")
+            else:
+                click.echo(f"{indent}{k:28} {v}")
+
+    walk(metrics, "  ")
+
+
+def _eval_command(kind: str, target: str, argument: str, help_text: str):
+    @eval_group.command(name=kind, help=help_text)
+    @click.argument(argument, type=click.Path(exists=True, dir_okay=False))
+    @click.option("--predictions", type=click.Path(dir_okay=False), help="Write predictions (JSONL) here.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+    def command(predictions: str | None, as_json: bool, **kwargs) -> None:
+        import importlib
+
+        module_name, func = target.split(":")
+        evaluate = getattr(importlib.import_module(module_name), func)
+        try:
+            metrics = evaluate(kwargs[argument], predictions_path=predictions)
+        except (ValueError, KeyError) as e:
+            raise click.ClickException(f"{kwargs[argument]}: {e}") from None
+        _print_metrics(f"{kind} on {kwargs[argument]}", metrics, as_json)
+
+    return command
+
+
+_eval_command("threads", "chendian.eval.threads:evaluate_threads", "gold",
+              "Thread disentanglement on a chat gold file: 1-VI, ARI, 1-1, exact-match P/R/F, reply-link P/R/F.")
+_eval_command("qa", "chendian.eval.qa:evaluate_qa", "gold",
+              "Question detection and answer linking on a chat gold file with question/answer_to labels.")
+_eval_command("dedup", "chendian.eval.dedup:evaluate_dedup", "pairs",
+              "The FAQ stage's same-question scorer on labelled pairs: average precision and F1 at its threshold.")
+_eval_command("search", "chendian.eval.search:evaluate_search", "pairs",
+              "Search over every distinct sentence of a pairs file: Recall@1/5/10 and MRR@10.")
+
+
 if __name__ == "__main__":
     main()
