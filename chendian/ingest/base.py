@@ -56,11 +56,11 @@ class SourceFile:
             try:
                 text, self.encoding = self.data.decode("utf-8-sig"), "utf-8"
             except UnicodeDecodeError as e:
-                bad_at = e.start
-                if e.start >= len(self.data) - 3 and e.reason == "unexpected end of data":
+                bad_at = e.start + (3 if self.data.startswith(b"\xef\xbb\xbf") else 0)  # utf-8-sig counts after the BOM
+                if bad_at >= len(self.data) - 3 and e.reason == "unexpected end of data":
                     # A UTF-8 file cut mid-character (truncated copy): keep the text, drop the partial character,
                     # rather than mis-decoding the whole file as GB18030.
-                    text, self.encoding = self.data[: e.start].decode("utf-8-sig"), "utf-8"
+                    text, self.encoding = self.data[:bad_at].decode("utf-8-sig"), "utf-8"
                     self.truncated = True
             if text is None:
                 try:
@@ -92,6 +92,8 @@ class SourceFile:
                 return self._text[:n]
             if self.looks_binary():
                 return ""
+            if len(self.data) <= n * 3:  # the whole file: decode it exactly as reading will (truncation included)
+                return self.text[:n]
             chunk = self.data[: n * 3]
             for enc in ("utf-8-sig", "gb18030"):
                 try:
@@ -230,7 +232,7 @@ def from_epoch(seconds: float, tz: ZoneInfo) -> datetime:
 # -- text -------------------------------------------------------------------------------------------
 
 # WeChat ends a mention with U+2005 (four-per-em space); QQ and others with a plain space or punctuation.
-_MENTION_RE = re.compile(r"(?<![A-Za-z0-9_.+-])@([^\s@\u2005\u2006,，:：;；!！?？。]{1,32})")
+_MENTION_RE = re.compile(r"(?<![A-Za-z0-9_.+\-`])@([^\s@\u2005\u2006,，:：;；!！?？。`'\"“”‘’()（）\[\]【】<>]{1,32})")
 
 
 def extract_mentions(text: str) -> list[str]:
