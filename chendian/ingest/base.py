@@ -232,7 +232,7 @@ def from_epoch(seconds: float, tz: ZoneInfo) -> datetime:
 # -- text -------------------------------------------------------------------------------------------
 
 # WeChat ends a mention with U+2005 (four-per-em space); QQ and others with a plain space or punctuation.
-_MENTION_RE = re.compile(r"(?<![A-Za-z0-9_.+\-`])@([^\s@\u2005\u2006,，:：;；!！?？。`'\"“”‘’()（）\[\]【】<>]{1,32})")
+_MENTION_RE = re.compile(r"(?<![A-Za-z0-9_.+\-`*%])@([^\s@\u2005\u2006,，:：;；!！?？。`'\"“”‘’()（）\[\]【】<>]{1,32})")
 
 
 def extract_mentions(text: str) -> list[str]:

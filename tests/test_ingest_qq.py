@@ -1,0 +1,215 @@
+"""QQ readers: classic message-manager TXT and QQChatExporter (QQNT) JSON / chunked JSONL."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chendian.ingest import ingest_paths
+from chendian.ingest.base import ReadContext, SourceFile, UnreadableFile
+from chendian.ingest.qq_classic import READER as QQ_TXT
+from chendian.model import FILE, IMAGE, OTHER, RECALL, SYSTEM
+from conftest import FIXTURES, SHANGHAI, assert_golden, message_record, read_file
+
+QQ = FIXTURES / "formats" / "qq"
+
+
+def _golden(path: Path, fmt: str, **kw) -> tuple[list, list]:
+    name, messages, issues = read_file(path, **kw)
+    assert name == fmt, f"{path.name} sniffed as {name}"
+    records = {"messages": [message_record(m) for m in messages],
+               "issues": [f"{Path(i.file).name}:{i.line}: {i.message}" for i in issues]}
+    # Goldens live apart from the exports, so a folder import of the fixtures never sees them.
+    assert_golden(QQ / "golden" / (path.relative_to(QQ).as_posix().replace("/", "__") + ".json"), records)
+    return messages, issues
+
+
+# -- classic TXT ------------------------------------------------------------------------------------
+
+def test_learning_group_txt_golden():
+    messages, issues = _golden(QQ / "learning-group.txt", "qq-txt")
+    assert not issues
+    by_line = {int(m.source.rsplit(":", 1)[1]): m for m in messages}
+    kinds = [m.kind for m in messages]
+    assert kinds.count(SYSTEM) == 2 and kinds.count(FILE) == 1 and kinds.count(RECALL) == 1
+    assert {m.chat for m in messages} == {"产品运营学习交流群"}
+    admin = next(m for m in messages if m.sender == "1234567890")
+    assert admin.sender_name == "李娜" and admin.extra["title"] == "管理员"
+    assert admin.mentions == ["王小敏"]
+    # `(QQ号)` and `QQ号(QQ号)` are the same person, named by the number.
+    assert {m.sender_name for m in messages if m.sender == "3344556677"} == {"3344556677"}
+    assert any(m.sender == "zhaoqiang@example.com" and m.sender_name == "赵强" for m in messages)
+    shared = next(m for m in messages if m.kind == FILE)
+    assert shared.extra["name"] == "新员工入职手册v2.pdf" and shared.text == "[文件] 新员工入职手册v2.pdf"
+    assert next(m for m in messages if "809" in m.text).text == "这个报错是什么意思？VPN连不上\n\n错误码 809"
+    anon = next(m for m in messages if m.extra.get("anonymous"))
+    assert anon.sender == "80000000:匿名小企鹅" and anon.sender_name == "匿名小企鹅"
+    assert by_line[9].kind == SYSTEM and by_line[9].text == "王小敏加入本群"
+    assert [m.kind for m in messages if m.text in ("[表情]", "[图片]")] == [IMAGE, IMAGE]
+    assert next(m for m in messages if m.text == "[动作消息]").kind == OTHER
+
+
+def test_gbk_english_windows_txt_golden():
+    messages, issues = _golden(QQ / "gbk-english-windows.txt", "qq-txt")
+    assert not issues
+    assert [m.time.strftime("%Y-%m-%d %H:%M:%S") for m in messages[:3]] == [
+        "2012-11-05 20:43:38", "2012-11-05 20:45:02", "2012-11-05 00:01:09"]
+    # A whole-account export: one block per chat.
+    assert [m.chat for m in messages] == ["Python学习群"] * 3 + ["数据分析交流群"] * 2
+    assert messages[-1].kind == SYSTEM
+
+
+def test_truncated_txt_reports_every_lost_line():
+    messages, issues = _golden(QQ / "truncated.txt", "qq-txt")
+    assert [m.text for m in messages] == ["今天的分享几点开始？", "下午两点，3楼大会议室"]
+    assert [(i.line, "header" in i.message) for i in issues] == [(12, True), (18, True)]
+    assert "truncated" in issues[-1].message
+
+
+def test_truncated_mid_character_is_reported_not_misdecoded(tmp_path):
+    data = (QQ / "learning-group.txt").read_bytes()
+    cut = data[: data.index("事假".encode()) + 1]  # the file ends inside the 3 bytes of 事
+    path = tmp_path / "cut.txt"
+    path.write_bytes(cut)
+    _, messages, issues = read_file(path)
+    assert messages[0].text == "王小敏加入本群"  # still UTF-8, not GB18030 mojibake
+    assert len(messages) == 16 and messages[-1].text == "试用期不能休年假，但可以请"
+    assert [i.line for i in issues if "middle of a character" in i.message] == [59]
+
+
+def test_not_qq_txt_fails_clearly():
+    src = SourceFile(name="notes.txt", data="随便写的笔记\n没有消息头\n".encode())
+    assert not QQ_TXT.sniff(src)
+    with pytest.raises(UnreadableFile, match="expected the QQ title line"):
+        list(QQ_TXT.read(src, ReadContext(src, SHANGHAI)))
+
+
+def test_real_qq_txt_every_message_imported_or_reported(shared_data):
+    path = shared_data / "formats" / "qq-classic-txt" / "qq-group-excerpt-pseudonymized.txt"
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw
+    # Independent count: CRLF-terminated lines that look like a message header.
+    header = re.compile(r"^\d{4}-\d\d-\d\d \d{1,2}:\d\d:\d\d .*(\(\d+\)|<[^<>]+@[^<>]+>)$")
+    expected = sum(1 for line in raw.decode("utf-8-sig").split("\r\n") if header.match(line))
+    name, messages, issues = read_file(path)
+    assert name == "qq-txt"
+    assert len(messages) + len(issues) == expected == 220
+    assert not issues
+    kinds = {k: sum(1 for m in messages if m.kind == k) for k in {m.kind for m in messages}}
+    assert kinds[SYSTEM] == 3 and kinds[FILE] == 5
+    assert {m.chat for m in messages} == {"2015浙大软院研究生群"}
+    # Every quirk listed in SOURCE.txt.
+    assert messages[0].time.hour == 15 and any(m.time.hour == 0 for m in messages)  # "2016-07-20 0:00:37"
+    assert any(m.sender == "member01@example.com" for m in messages)
+    assert any(m.sender == "4080378921" and m.sender_name == "4080378921" for m in messages)  # "(QQ号)"
+    assert any(m.sender == "4952859575" and m.sender_name == "4952859575" for m in messages)  # "QQ号(QQ号)"
+    assert all(m.sender_name != "" for m in messages)
+    assert sum(1 for m in messages if m.text.endswith("加入本群") and m.kind == SYSTEM) == 3
+    assert any("\n" in m.text for m in messages)  # multi-line bodies (with lone CRs inside) stay one message
+    assert any("成员10" in m.mentions for m in messages)
+    assert any(m.extra.get("title") == "金融" and m.sender_name == "成员24" for m in messages)
+    assert all(m.text == m.text.strip("\n") for m in messages)
+
+
+def test_real_qq_txt_through_cli_agrees_with_independent_count(shared_data, tmp_path):
+    from click.testing import CliRunner
+
+    from chendian.cli import main
+
+    path = shared_data / "formats" / "qq-classic-txt" / "qq-group-excerpt-pseudonymized.txt"
+    ws = str(tmp_path / "ws")
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", ws]).exit_code == 0
+    result = runner.invoke(main, ["-w", ws, "ingest", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "220 messages read" in result.output
+    stats = json.loads(runner.invoke(main, ["-w", ws, "stats", "--json"]).output)
+    assert stats["messages"] == 220 and stats["issues"] == 0
+    assert stats["kinds"]["system"] == 3 and stats["kinds"]["file"] == 5
+
+
+# -- property: the TXT layout reads back what was written --------------------------------------------
+
+_nick = st.text(alphabet=st.characters(whitelist_categories=("Lo", "Ll", "Lu", "Nd"), max_codepoint=0x9FFF),
+                min_size=1, max_size=8)
+_line = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\r\n\x85"),
+                min_size=1, max_size=30).filter(lambda s: s.strip() and not s.lstrip().startswith(("=", "消息")))
+# Bodies may hold blank lines inside (not at either end: the layout cannot tell those from the separator).
+_body = st.lists(st.one_of(_line, st.just("")), min_size=1, max_size=5).filter(lambda b: b[0] and b[-1])
+_message = st.tuples(_nick, st.integers(10001, 9_999_999_999), _body, st.booleans(), st.integers(0, 86_400 * 3))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_message, min_size=1, max_size=8), st.booleans())
+def test_txt_layout_round_trip(messages, twelve_hour):
+    start = datetime(2023, 5, 1, tzinfo=SHANGHAI)
+    out = ["消息记录（此消息记录为文本格式，不支持重新导入）", "", "=" * 64, "消息分组:我的QQ群", "=" * 64,
+           "消息对象:测试群", "=" * 64, ""]
+    expected = []
+    for nick, qq, body, by_mail, offset in sorted(messages, key=lambda m: m[4]):
+        t = start + timedelta(seconds=offset)
+        if twelve_hour:
+            stamp = f"{t:%Y-%m-%d} {t.hour % 12 or 12}:{t:%M:%S} {'PM' if t.hour >= 12 else 'AM'}"
+        else:
+            stamp = f"{t:%Y-%m-%d} {t.hour}:{t:%M:%S}"
+        sender = f"{nick}<u{qq}@example.com>" if by_mail else f"{nick}({qq})"
+        # A body line that itself looks like a header would start a new message: that is the format's rule.
+        body = [b for b in body if not re.match(r"^\d{4}-", b)] or ["好的"]
+        out += [f"{stamp} {sender}", *body, ""]
+        expected.append((t, f"u{qq}@example.com" if by_mail else str(qq), nick, "\n".join(body)))
+    src = SourceFile(name="prop.txt", data=("\ufeff" + "\r\n".join(out)).encode("utf-8"))
+    assert QQ_TXT.sniff(src)
+    ctx = ReadContext(src, SHANGHAI)
+    got = list(QQ_TXT.read(src, ctx))
+    assert not ctx.issues
+    assert [(m.time, m.sender, m.sender_name, m.text.strip()) for m in got] == \
+           [(t, s, n, b.strip()) for t, s, n, b in expected]
+
+
+# -- QQChatExporter ---------------------------------------------------------------------------------
+
+def test_qce_json_golden():
+    messages, issues = _golden(QQ / "qce" / "group-export.json", "qqchatexporter")
+    assert len(issues) == 1 and "messages[7]" in issues[0].message
+    assert {m.chat for m in messages} == {"qq-group:882233445"}
+    reply = next(m for m in messages if m.quote)
+    assert reply.quote.platform_id == messages[1].platform_id and reply.text == "要带，装好 Office"
+    assert messages[1].mentions == ["李娜-HR"]
+    assert next(m for m in messages if m.kind == FILE).extra["name"] == "Excel培训讲义.pdf"
+    assert [m.recalled for m in messages].count(True) == 1
+    assert messages[-1].kind == SYSTEM
+
+
+def test_qce_older_v4_fields_golden():
+    messages, issues = _golden(QQ / "qce" / "v4-old-fields.json", "qqchatexporter")
+    assert not issues
+    assert [m.sender_name for m in messages] == ["王工-研发", "小李"]
+    assert [m.platform_id for m in messages] == ["7200000000000000001", "7200000000000000002"]
+    assert messages[1].recalled
+
+
+def test_qce_chunked_jsonl_golden():
+    first, issues1 = _golden(QQ / "qce" / "chunked" / "chunks" / "c000001.jsonl", "qqchatexporter")
+    second, issues2 = _golden(QQ / "qce" / "chunked" / "chunks" / "c000002.jsonl", "qqchatexporter")
+    assert not issues1 and [i.line for i in issues2] == [2]
+    assert {m.chat_name for m in first + second} == {"新员工成长营"}  # from ../manifest.json
+    # Chunks and the single-file export give the same ids.
+    whole, _ = read_file(QQ / "qce" / "group-export.json")[1:]
+    assert [m.id for m in first + second] == [m.id for m in whole[:3]]
+
+
+def test_qce_chunked_folder_through_driver(workspace):
+    report = ingest_paths(workspace, [QQ / "qce" / "chunked"])
+    assert not report.failed
+    assert [f.skipped for f in report.files if f.file.endswith("manifest.json")] == [
+        "auxiliary file (read together with the export beside it)"]
+    assert report.read == 3 and len(report.issues) == 1
+    # The quote resolves across chunk files.
+    row = workspace.db.execute("SELECT reply_to FROM messages WHERE kind = 'quote'").fetchone()
+    assert row[0] is not None
