@@ -27,6 +27,7 @@ from .base import Issue, ReadContext, Reader, SourceFile, UnreadableFile
 READER_MODULES = (
     "pywxdump",
     "memotrace",
+    "memotrace_txt",
     "chatlog",
     "weflow",
     "wechatexporter",
