@@ -68,7 +68,7 @@ def main() -> None:
     args = ap.parse_args()
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
-    fmt_names = {"jsonl": "jsonl", "qq": "qq-classic"}
+    fmt_names = {"jsonl": "jsonl", "qq": "qq-txt"}
     for fmt in args.formats.split(","):
         for n in map(int, args.sizes.split(",")):
             with tempfile.TemporaryDirectory() as tmp:
