@@ -55,12 +55,23 @@ class SiteConfig:
 
 
 @dataclass
+class LLMConfig:
+    # Optional OpenAI-compatible endpoint that rewrites digests; empty = the offline extractive digests only.
+    endpoint: str = ""  # base URL, e.g. "http://localhost:8000/v1"
+    model: str = ""
+    api_key_env: str = "OPENAI_API_KEY"  # name of the environment variable holding the key (never the key)
+    rewrite_digests: bool = False
+    timeout_seconds: float = 60.0
+
+
+@dataclass
 class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     thread: ThreadConfig = field(default_factory=ThreadConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -140,4 +151,11 @@ max_gap_minutes = 120.0
 [site]
 title = "沉淀 · 群聊知识库"
 names = "real"                 # real | pseudonym | initials
+
+[llm]
+endpoint = ""                  # optional OpenAI-compatible endpoint (e.g. http://localhost:8000/v1); empty = offline
+model = ""
+api_key_env = "OPENAI_API_KEY" # environment variable that holds the key
+rewrite_digests = false        # let the LLM rewrite the extractive digests
+timeout_seconds = 60.0
 """

@@ -1,0 +1,89 @@
+"""Fit and check the QA extractor's weights on a chat gold file, with cross-validation by time blocks.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/qa_fit.py ../shared/data/threads/qq-dev.jsonl [--blocks 5]
+
+Prints, for question detection and answer linking: the hand rules / shipped weights on the whole file, and
+held-out P/R/F of weights fitted on the other time blocks (never on the block scored). Then the weights
+fitted on the whole file (what LINK_WEIGHTS in chendian/summarize/extract.py was set from).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from chendian.eval.qa import baseline_predict, gold_messages, read_gold, score
+from chendian.summarize import extract
+
+
+def predictions(messages, weights=None, q_threshold=extract.QUESTION_THRESHOLD, a_threshold=extract.ANSWER_THRESHOLD):
+    qas = extract.extract_qas(messages, link_weights=weights, question_threshold=q_threshold,
+                              answer_threshold=a_threshold)
+    qs = {i for qa in qas for i in qa.question_ids}
+    at = {a: q for qa in qas for a, q in qa.answer_to.items()}
+    return [{"id": m.id, "question": m.id in qs, "answer_to": at.get(m.id)} for m in messages]
+
+
+def fit_link(X, y, C):
+    model = LogisticRegression(C=C, max_iter=2000, class_weight=None)
+    model.fit(X, y)
+    w = {"bias": float(model.intercept_[0])}
+    w.update({k: float(v) for k, v in zip(extract.LINK_FEATURES, model.coef_[0])})
+    return w
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("gold")
+    ap.add_argument("--blocks", type=int, default=5)
+    ap.add_argument("--C", type=float, default=0.3)
+    ap.add_argument("--thresholds", type=float, nargs="+", default=[0.15, 0.2, 0.25, 0.3])
+    args = ap.parse_args()
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cpus")
+    records = read_gold(args.gold)
+    messages = gold_messages(records)
+    gold_answer = {str(r["id"]): r.get("answer_to") for r in records}
+    n = len(messages)
+    block_of = {m.id: min(args.blocks - 1, i * args.blocks // n) for i, m in enumerate(messages)}
+    print(f"gold: {args.gold}: {n} messages, {args.blocks} time blocks")
+
+    base = score(records, baseline_predict(messages))
+    shipped = score(records, predictions(messages))
+    print(f"baseline (？/吗; next other sender)  question F1 {base['question'].f1*100:.1f}  "
+          f"answer-link F1 {base['answer_link'].f1*100:.1f}")
+    print(f"shipped rules + LINK_WEIGHTS (all)   question P/R/F {shipped['question'].precision*100:.1f}/"
+          f"{shipped['question'].recall*100:.1f}/{shipped['question'].f1*100:.1f}  answer-link P/R/F "
+          f"{shipped['answer_link'].precision*100:.1f}/{shipped['answer_link'].recall*100:.1f}/"
+          f"{shipped['answer_link'].f1*100:.1f}")
+
+    pairs = list(extract.link_candidates(messages))
+    X = np.array([[f[k] for k in extract.LINK_FEATURES] for _, _, f in pairs])
+    y = np.array([int(gold_answer.get(c) == q) for c, q, _ in pairs])
+    blocks = np.array([block_of[c] for c, _, _ in pairs])
+    print(f"link candidates: {len(pairs)} pairs, {y.sum()} positive")
+
+    # Held-out: weights fitted on the other blocks score the block they never saw.
+    for a_threshold in args.thresholds:
+        held = {}
+        per_block = []
+        for b in range(args.blocks):
+            w = fit_link(X[blocks != b], y[blocks != b], args.C)
+            preds = predictions(messages, w, a_threshold=a_threshold)
+            block_preds = [p for p in preds if block_of[p["id"]] == b]
+            held.update({p["id"]: p for p in block_preds})
+            block_records = [r for r in records if block_of[str(r["id"])] == b]
+            per_block.append(score(block_records, block_preds)["answer_link"].f1 * 100)
+        s = score(records, list(held.values()))["answer_link"]
+        print(f"held-out link (fit on other blocks, threshold {a_threshold}): P/R/F {s.precision*100:.1f}/"
+              f"{s.recall*100:.1f}/{s.f1*100:.1f}   per block F1 {', '.join(f'{v:.1f}' for v in per_block)}")
+    w = fit_link(X, y, args.C)
+    print("weights fitted on the whole file:")
+    print("{" + ", ".join(f'"{k}": {v:.2f}' for k, v in w.items()) + "}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""`chendian eval qa`: question detection and answer linking against a chat gold file.
+
+Gold lines (DESIGN.md chat gold): {"chat","id","time","sender","text", "question"?, "answer_to"?, "annotated"?}.
+Every line is fed to the extractor (context lines too); only lines with `annotated` true or absent are scored,
+questions on lines that carry a `question` label, answer links on lines that carry an `answer_to` key.
+A predicted (answer, question) pair is right when the gold line of the answer names that question.
+
+The extractor sees only what an export would hold: chat, id, time, sender, text (and @mentions in the text).
+Gold thread / reply_to labels are never shown to it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from ..model import TEXT, Message
+
+
+class GoldError(ValueError):
+    pass
+
+
+def read_gold(path: str | Path) -> list[dict]:
+    """The gold lines, with a clear error naming the file and line when one is not what is expected."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError:
+        raise GoldError(f"{path}: no such file") from None
+    except UnicodeDecodeError as e:
+        raise GoldError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise GoldError(f"{path}:{n}: expected one JSON object per line ({e.msg})") from None
+        if not isinstance(obj, dict):
+            raise GoldError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
+        missing = [k for k in ("chat", "id", "time", "sender", "text") if k not in obj]
+        if missing:
+            raise GoldError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
+        obj["_line"] = n
+        out.append(obj)
+    return out
+
+
+def gold_messages(records: list[dict], tz: ZoneInfo | None = None) -> list[Message]:
+    """Messages as an export would give them: labels stripped, ids kept as the gold's own ids."""
+    from ..ingest.base import extract_mentions, parse_time
+
+    tz = tz or ZoneInfo("Asia/Shanghai")
+    out = []
+    for r in records:
+        try:
+            t = parse_time(str(r["time"]), tz)
+        except ValueError as e:
+            raise GoldError(f"line {r.get('_line')}: time: {e}") from None
+        name = str(r.get("sender_name") or r["sender"])
+        out.append(Message(id=str(r["id"]), chat=str(r["chat"]), time=t, sender=str(r["sender"]),
+                           sender_name=name, kind=TEXT, text=str(r["text"] or ""), source=f"gold:{r.get('_line')}",
+                           platform_id=str(r["id"]), mentions=extract_mentions(str(r["text"] or ""))))
+    return out
+
+
+def _threads_for(messages: list[Message]):
+    """Conversations and predicted parents from the thread module (chendian.summarize.thread), or (None, {})."""
+    try:
+        from ..summarize.thread import thread_messages
+    except ImportError:
+        return None, {}
+    thread_of, parent_of = {}, {}
+    by_chat: dict[str, list[Message]] = {}
+    for m in messages:
+        by_chat.setdefault(m.chat, []).append(m)
+    for chat, ms in by_chat.items():
+        ms.sort(key=lambda m: m.time)
+        try:
+            parents, labels = thread_messages(ms)
+        except Exception:  # noqa: BLE001 — a thread model not built yet must not stop the QA evaluation
+            return None, {}
+        for k, m in enumerate(ms):
+            thread_of[m.id] = f"{chat}#{int(labels[k])}"
+            parent_of[m.id] = ms[int(parents[k])].id if int(parents[k]) >= 0 else None
+    return thread_of, parent_of
+
+
+def predict(messages: list[Message], method: str = "rules", use_thread_module: bool = True) -> list[dict]:
+    """One prediction per message: {"id","question","answer_to"}."""
+    from ..summarize import extract
+
+    if method == "baseline":
+        return baseline_predict(messages)
+    if method != "rules":
+        raise ValueError(f"method must be rules or baseline, not {method!r}")
+    thread_of, parent_of = _threads_for(messages) if use_thread_module else (None, {})
+    qas = extract.extract_qas(messages, thread_of, parent_of)
+    questions = {i for qa in qas for i in qa.question_ids}
+    answer_to = {a: q for qa in qas for a, q in qa.answer_to.items()}
+    return [{"id": m.id, "question": m.id in questions, "answer_to": answer_to.get(m.id)} for m in messages]
+
+
+def baseline_predict(messages: list[Message]) -> list[dict]:
+    """Baseline: a question ends with ？/? or 吗; its answer is the next message of someone else (within 2 h)."""
+    from ..summarize.extract import baseline_is_question
+
+    preds = [{"id": m.id, "question": baseline_is_question(m.text), "answer_to": None} for m in messages]
+    for i, m in enumerate(messages):
+        if not preds[i]["question"]:
+            continue
+        for k in range(i + 1, len(messages)):
+            n = messages[k]
+            if n.chat != m.chat or (n.time - m.time).total_seconds() > 7200:
+                break
+            if n.sender != m.sender:
+                if preds[k]["answer_to"] is None and not preds[k]["question"]:
+                    preds[k]["answer_to"] = m.id
+                break
+    return preds
+
+
+@dataclass
+class PRF:
+    tp: int
+    predicted: int
+    gold: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / self.predicted if self.predicted else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / self.gold if self.gold else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"precision": round(100 * self.precision, 1), "recall": round(100 * self.recall, 1),
+                               "f1": round(100 * self.f1, 1)}
+
+
+def _scored(r: dict) -> bool:
+    return r.get("annotated", True) is not False
+
+
+def score(records: list[dict], predictions: list[dict]) -> dict[str, PRF]:
+    """Question P/R/F and answer-link P/R/F of predictions against gold records."""
+    pred = {str(p["id"]): p for p in predictions}
+    q_tp = q_pred = q_gold = 0
+    a_tp = a_pred = a_gold = 0
+    for r in records:
+        if not _scored(r):
+            continue
+        rid = str(r["id"])
+        p = pred.get(rid, {})
+        if "question" in r:
+            g, y = bool(r["question"]), bool(p.get("question"))
+            q_gold += g
+            q_pred += y
+            q_tp += g and y
+        if "answer_to" in r:
+            g = r["answer_to"]
+            y = p.get("answer_to")
+            a_gold += g is not None
+            a_pred += y is not None
+            a_tp += y is not None and g is not None and str(y) == str(g)
+    return {"question": PRF(q_tp, q_pred, q_gold), "answer_link": PRF(a_tp, a_pred, a_gold)}
+
+
+def read_predictions(path: str | Path) -> list[dict]:
+    out = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise GoldError(f"{path}:{n}: expected one JSON object per line ({e.msg})") from None
+        if not isinstance(obj, dict) or "id" not in obj:
+            raise GoldError(f'{path}:{n}: expected {{"id","question","answer_to"}}')
+        out.append(obj)
+    return out
+
+
+def evaluate_qa(gold_path: str | Path, predictions_out: str | Path | None = None, *, method: str = "rules",
+                predictions_in: str | Path | None = None, tz: str = "Asia/Shanghai",
+                use_thread_module: bool = True) -> dict:
+    """Score the extractor (or the baseline, or a predictions file) on a chat gold file.
+
+    Returns {"gold": path, "method", "lines", "scored", "question": {...}, "answer_link": {...},
+    "baseline": {...same for the ？/吗 baseline}}. Writes predictions as JSONL when predictions_out is given.
+    """
+    records = read_gold(gold_path)
+    messages = gold_messages(records, ZoneInfo(tz))
+    if predictions_in:
+        predictions = read_predictions(predictions_in)
+        method = f"file:{predictions_in}"
+    else:
+        predictions = predict(messages, method, use_thread_module=use_thread_module)
+    result = score(records, predictions)
+    base = score(records, baseline_predict(messages))
+    if predictions_out:
+        out = Path(predictions_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions), encoding="utf-8")
+    return {
+        "gold": str(gold_path), "method": method, "lines": len(records),
+        "scored": sum(1 for r in records if _scored(r)),
+        "question": result["question"].as_dict(), "answer_link": result["answer_link"].as_dict(),
+        "baseline": {"question": base["question"].as_dict(), "answer_link": base["answer_link"].as_dict()},
+    }
+
+
+def format_report(result: dict) -> str:
+    """Human-readable summary (Chinese first)."""
+    lines = [f"问答评测 QA eval: {result['gold']}  方法 method={result['method']}  "
+             f"行 lines={result['lines']} 计分 scored={result['scored']}",
+             f"{'':16}{'P':>7}{'R':>7}{'F1':>7}   {'baseline F1':>11}"]
+    for key, label in (("question", "问题识别 question"), ("answer_link", "答案链接 answer")):
+        r, b = result[key], result["baseline"][key]
+        lines.append(f"{label:16}{r['precision']:7.1f}{r['recall']:7.1f}{r['f1']:7.1f}   {b['f1']:11.1f}")
+    return "\n".join(lines)
+
+

@@ -1,0 +1,222 @@
+"""Summarize: a short digest of each conversation and a weekly digest (本周精华) per chat, as Markdown.
+
+Conversation digests are extractive: sentences ranked by TextRank (PageRank over the cosine graph of their
+sentence vectors), then chosen by MMR so that the digest has no two sentences saying the same thing, and
+shown in the order they were said. An optional LLM ([llm] rewrite_digests) may rewrite them; the offline
+path is the default and what the tests check.
+"""
+
+from __future__ import annotations
+
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import numpy as np
+
+from ..model import CONVERSATIONAL_KINDS, Message
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS weekly_digests (chat TEXT, week TEXT, body TEXT, PRIMARY KEY (chat, week));
+CREATE TABLE IF NOT EXISTS thread_digests (thread_id TEXT PRIMARY KEY, chat TEXT, digest TEXT);
+"""
+
+MAX_SENTENCES = 3
+MAX_CHARS = 160
+MMR_LAMBDA = 0.6
+DUPLICATE_COSINE = 0.9
+_SENT_SPLIT = re.compile(r"(?<=[。！？!?；;])|\n+")
+_NOISE = re.compile(r"\[[^\[\]\s]{1,8}\]|(?:@\S+\s*)")
+
+
+def sentences(messages: Sequence[Message]) -> list[tuple[str, str, int]]:
+    """(speaker, sentence, order) for every informative sentence of the conversation."""
+    out = []
+    for m in messages:
+        if m.kind not in CONVERSATIONAL_KINDS or m.recalled:
+            continue
+        for part in _SENT_SPLIT.split(_NOISE.sub(" ", m.text or "")):
+            s = part.strip()
+            if len(re.sub(r"[\W_]+", "", s)) >= 4:
+                out.append((m.sender_name, s, len(out)))
+    return out
+
+
+def textrank(vectors: np.ndarray, damping: float = 0.85, iterations: int = 50) -> np.ndarray:
+    """PageRank centrality over the cosine-similarity graph (negative similarities cut)."""
+    n = len(vectors)
+    if n == 0:
+        return np.zeros(0)
+    sim = np.clip(vectors @ vectors.T, 0, None)
+    np.fill_diagonal(sim, 0)
+    rows = sim.sum(axis=1, keepdims=True)
+    rows[rows == 0] = 1
+    P = sim / rows
+    r = np.full(n, 1.0 / n)
+    for _ in range(iterations):
+        r = (1 - damping) / n + damping * (P.T @ r)
+    return r
+
+
+def mmr(vectors: np.ndarray, relevance: np.ndarray, k: int, lam: float = MMR_LAMBDA) -> list[int]:
+    """Maximal marginal relevance: central sentences, each unlike the ones already chosen."""
+    chosen: list[int] = []
+    rel = relevance / (relevance.max() or 1.0)
+    candidates = list(range(len(vectors)))
+    while candidates and len(chosen) < k:
+        def value(i):
+            redundancy = max((float(vectors[i] @ vectors[j]) for j in chosen), default=0.0)
+            return lam * rel[i] - (1 - lam) * redundancy
+        # Near-duplicates (the same advice repeated by two people) are never both chosen.
+        candidates = [i for i in candidates
+                      if max((float(vectors[i] @ vectors[j]) for j in chosen), default=0.0) < DUPLICATE_COSINE]
+        if not candidates:
+            break
+        best = max(candidates, key=lambda i: (value(i), -i))
+        chosen.append(best)
+        candidates.remove(best)
+    return chosen
+
+
+def thread_digest(messages: Sequence[Message], encode: Callable[[Sequence[str]], np.ndarray],
+                  max_sentences: int = MAX_SENTENCES, max_chars: int = MAX_CHARS) -> str:
+    """「张三：…；李四：…」 the central, non-redundant sentences of one conversation, in spoken order."""
+    sents = sentences(messages)
+    if not sents:
+        return ""
+    if len(sents) <= max_sentences:
+        chosen = list(range(len(sents)))
+    else:
+        vecs = encode([s for _, s, _ in sents])
+        chosen = mmr(vecs, textrank(vecs), max_sentences)
+    parts, used = [], 0
+    for i in sorted(chosen):
+        speaker, s, _ = sents[i]
+        piece = f"{speaker}：{s}"
+        if used and used + len(piece) > max_chars:
+            break
+        parts.append(piece if len(piece) <= max_chars else piece[:max_chars - 1] + "…")
+        used += len(piece)
+    return "；".join(parts)
+
+
+def iso_week(ts: int, tz) -> str:
+    y, w, _ = datetime.fromtimestamp(ts, tz).isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def weekly_markdown(chat_name: str, week: str, stats: dict, qas: list[dict], topics: list[tuple[str, int]],
+                    people: list[dict]) -> str:
+    """本周精华 as Markdown: best Q&A, busiest topics, top contributors, numbers."""
+    lines = [f"# {chat_name} · 本周精华 {week}", ""]
+    lines.append(f"本周 {stats['messages']} 条消息，{stats['threads']} 个讨论，{stats['questions']} 个问题"
+                 f"（{stats['answered']} 个得到回答）。")
+    lines += ["", "## 精选问答", ""]
+    if not qas:
+        lines.append("本周没有得到回答的问题。")
+    for i, qa in enumerate(qas, 1):
+        best = qa["answers"][0]
+        ack = "（提问者确认有帮助）" if best.get("acknowledged") else ""
+        lines.append(f"{i}. **问**（{qa['asker_name']}）：{_one_line(qa['question'])}")
+        lines.append(f"   **答**（{best['sender_name']}）：{_one_line(best['text'])}{ack}")
+    lines += ["", "## 热门话题", ""]
+    if not topics:
+        lines.append("（尚未归类话题）")
+    for label, n in topics:
+        lines.append(f"- {label}：{n} 个讨论")
+    lines += ["", "## 活跃贡献者", ""]
+    if not people:
+        lines.append("本周没有人回答问题。")
+    for p in people:
+        extra = f"，其中 {p['acknowledged']} 个被提问者确认" if p["acknowledged"] else ""
+        lines.append(f"- {p['name']}：回答 {p['answers']} 个问题{extra}")
+    return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    t = re.sub(r"\s+", " ", text).strip()
+    return t if len(t) <= limit else t[:limit - 1] + "…"
+
+
+def run(ws, rc) -> dict[str, int]:
+    from . import llm
+    from .embed import EmbeddingCache, get_embedder
+    from .topics import _conversations
+
+    ws.db.executescript(SCHEMA)
+    convs, _ = _conversations(ws)
+    cfg = ws.config.embed
+    cache = EmbeddingCache(ws.db, get_embedder(cfg.model, threads=cfg.threads, batch_size=cfg.batch_size))
+
+    def encode(texts):
+        return cache.encode(list(texts))[0]
+
+    use_llm = ws.config.llm.rewrite_digests and llm.enabled(ws.config.llm)
+    digests: dict[str, tuple[str, str]] = {}
+    llm_failures = 0
+    for tid, ms in convs.items():
+        text = thread_digest(ms, encode)
+        if use_llm and text and len(ms) >= 3:
+            try:
+                text = llm.rewrite(ws.config.llm, text)
+            except llm.LLMError as e:
+                llm_failures += 1
+                if llm_failures == 1:
+                    rc.warn(f"LLM rewrite failed, extractive digests kept: {e}")
+        digests[tid] = (ms[0].chat, text)
+
+    tz = ws.config.tz
+    weekly = _weekly(ws, convs, tz)
+    has_threads = ws.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='threads'").fetchone()
+    with ws.transaction():
+        ws.db.execute("DELETE FROM thread_digests")
+        ws.db.executemany("INSERT INTO thread_digests (thread_id, chat, digest) VALUES (?, ?, ?)",
+                          [(t, c, d) for t, (c, d) in digests.items()])
+        if has_threads:
+            ws.db.executemany("UPDATE threads SET digest = ? WHERE id = ?", [(d, t) for t, (_, d) in digests.items()])
+        ws.db.execute("DELETE FROM weekly_digests")
+        ws.db.executemany("INSERT INTO weekly_digests (chat, week, body) VALUES (?, ?, ?)", weekly)
+    return {"thread_digests": len(digests), "weekly_digests": len(weekly), "llm_failures": llm_failures}
+
+
+def _weekly(ws, convs: dict[str, list[Message]], tz) -> list[tuple[str, str, str]]:
+    from .faq import load_qas, thread_topics
+
+    chat_names = {r["id"]: r["name"] for r in ws.chats()}
+    topic_of = thread_topics(ws)
+    labels = {}
+    if ws.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='topics'").fetchone():
+        labels = dict(ws.db.execute("SELECT id, label FROM topics").fetchall())
+    weeks: dict[tuple[str, str], dict] = defaultdict(lambda: {"messages": 0, "threads": set(), "qas": []})
+    for tid, ms in convs.items():
+        for m in ms:
+            w = weeks[(m.chat, iso_week(int(m.time.timestamp()), tz))]
+            w["messages"] += 1
+            w["threads"].add(tid)
+    for qa in load_qas(ws):
+        weeks[(qa.chat, iso_week(qa.ts, tz))]["qas"].append(qa)
+    out = []
+    for (chat, week), w in sorted(weeks.items()):
+        answered = [q for q in w["qas"] if q.answers]
+        best = sorted(answered, key=lambda q: (-q.score, q.ts))[:5]
+        topic_counts = Counter(topic_of[t] for t in w["threads"] if t in topic_of)
+        topics = [(labels.get(t, t), n) for t, n in topic_counts.most_common(5)]
+        people: dict[str, dict] = {}
+        for q in w["qas"]:
+            for a in q.answers:
+                p = people.setdefault(a["sender"], {"name": a.get("sender_name") or a["sender"], "answers": 0,
+                                                    "acknowledged": 0})
+                p["answers"] += 1
+                p["acknowledged"] += int(bool(a.get("acknowledged")))
+        top = sorted(people.values(), key=lambda p: (-p["answers"], -p["acknowledged"], p["name"]))[:5]
+        stats = {"messages": w["messages"], "threads": len(w["threads"]), "questions": len(w["qas"]),
+                 "answered": len(answered)}
+        body = weekly_markdown(chat_names.get(chat, chat), week, stats,
+                               [{"question": q.question, "asker_name": q.asker_name, "answers": q.answers}
+                                for q in best], topics, top)
+        out.append((chat, week, body))
+    return out
+
+

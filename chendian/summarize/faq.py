@@ -1,0 +1,405 @@
+"""FAQ: the same question asked in different threads and days becomes one entry, curated by people.
+
+An entry has a canonical wording (the most central of its questions), its other wordings, "asked N times",
+the best answers with their authors, and links to every source conversation. Entry ids are stable: an entry
+keeps the id of its earliest question (stable_id(question message id, prefix="f")), and a question once
+placed in an entry stays there on later runs (faq_members), so a new day only adds to existing entries.
+
+Human curation (approve, hide, unhide, edit, merge, split, pin, unpin) is stored by entry id in `curation`
+and re-applied after every rebuild, in the order it was recorded: no run loses a human edit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from ..model import stable_id
+from .segment import fold
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS faq_entries (
+    id TEXT PRIMARY KEY, question TEXT, answer TEXT, answerers TEXT, variants TEXT, count INTEGER,
+    topic_id TEXT, qa_ids TEXT, thread_ids TEXT, first_ts INTEGER, last_ts INTEGER, answered INTEGER,
+    hidden INTEGER DEFAULT 0, pinned INTEGER DEFAULT 0, approved INTEGER DEFAULT 0, answers TEXT
+);
+CREATE TABLE IF NOT EXISTS curation (entry_id TEXT, action TEXT, value TEXT, at TEXT);
+CREATE TABLE IF NOT EXISTS faq_members (qa_id TEXT PRIMARY KEY, entry_id TEXT NOT NULL);
+"""
+
+CURATION_ACTIONS = ("approve", "unapprove", "hide", "unhide", "edit", "merge", "split", "pin", "unpin")
+TOP_ANSWERS = 3
+
+# Fallback same-question score (until chendian.summarize.dedup exists): sentence-vector cosine blended with
+# character-bigram overlap, which catches the shared key terms ("rvpn", "学费") vectors blur.
+FALLBACK_THRESHOLD = 0.8
+
+
+class CurationError(ValueError):
+    pass
+
+
+# -- same-question scoring (one place to swap the scorer) -------------------------------------------------
+
+def _bigrams(text: str) -> set[str]:
+    t = re.sub(r"[\W_]+", "", fold(text))
+    return {t[i:i + 2] for i in range(len(t) - 1)} or ({t} if t else set())
+
+
+def _jaccard(a: str, b: str) -> float:
+    x, y = _bigrams(a), _bigrams(b)
+    return len(x & y) / len(x | y) if x and y else 0.0
+
+
+def same_question_scorer(encode: Callable[[Sequence[str]], np.ndarray] | None = None):
+    """(score_pairs(a, b) → array, threshold): the search engineer's dedup scorer when present, else the fallback."""
+    try:
+        from . import dedup
+    except ImportError:
+        dedup = None
+    if dedup is not None:
+        def dedup_pairs(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+            if encode is None:
+                return dedup.score_pairs(a, b)
+            # Vectors through the caller's (cached) encoder; dedup folds the text the same way.
+            va = dedup.question_vectors(a, encode=encode)
+            vb = dedup.question_vectors(b, encode=encode)
+            return dedup.score_pairs(a, b, vectors_a=va, vectors_b=vb)
+
+        return dedup_pairs, float(dedup.SAME_QUESTION_THRESHOLD)
+
+    def score_pairs(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+        jac = np.array([_jaccard(x, y) for x, y in zip(a, b)], dtype=np.float32)
+        if encode is None:
+            return jac
+        va, vb = encode(list(a)), encode(list(b))
+        cos = np.sum(va * vb, axis=1)
+        return 0.8 * cos + 0.2 * np.maximum(jac, cos)  # overlap can lift, never sink, a paraphrase
+
+    return score_pairs, (FALLBACK_THRESHOLD if encode is not None else 0.5)
+
+
+# -- building entries ---------------------------------------------------------------------------------
+
+@dataclass
+class QARow:
+    id: str
+    chat: str
+    thread_id: str | None
+    question_id: str
+    question: str
+    asker: str
+    asker_name: str
+    ts: int
+    answers: list[dict]
+    score: float
+
+
+@dataclass
+class Entry:
+    id: str
+    qas: list[QARow] = field(default_factory=list)
+    question: str = ""
+    answer: str = ""
+    variants: list[str] = field(default_factory=list)
+    answers: list[dict] = field(default_factory=list)
+    topic_id: str | None = None
+    hidden: bool = False
+    pinned: bool = False
+    approved: bool = False
+    edited_question: str | None = None
+    edited_answer: str | None = None
+
+
+def entry_id_for(qa: QARow) -> str:
+    return stable_id(qa.question_id, prefix="f")
+
+
+def _clean_question(text: str) -> str:
+    text = re.sub(r"\[[^\[\]\s]{1,8}\]", "", text)  # [表情] [图片]
+    text = re.sub(r"^(?:@\S+\s*)+", "", text.strip())
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def cluster_questions(qas: list[QARow], score_pairs, threshold: float, previous: dict[str, str] | None = None,
+                      encode: Callable[[Sequence[str]], np.ndarray] | None = None, neighbours: int = 10) -> dict[str, list[QARow]]:
+    """entry id → its QAs. QAs keep their previous entry; new ones join the best matching entry, else found one."""
+    previous = previous or {}
+    entries: dict[str, list[QARow]] = defaultdict(list)
+    order = sorted(qas, key=lambda q: (q.ts, q.question_id))
+    texts = [_clean_question(q.question) for q in order]
+    vecs = encode(texts) if encode is not None and texts else None
+    placed: list[int] = []  # indexes of QAs already in an entry (their entry = entry_of[i])
+    entry_of: dict[int, str] = {}
+    for i, qa in enumerate(order):
+        if qa.id in previous:
+            entry_of[i] = previous[qa.id]
+            entries[previous[qa.id]].append(qa)
+            placed.append(i)
+    for i, qa in enumerate(order):
+        if i in entry_of:
+            continue
+        best, best_score = None, threshold
+        if placed:
+            cands = placed
+            if vecs is not None and len(placed) > neighbours:
+                sims = vecs[placed] @ vecs[i]
+                cands = [placed[k] for k in np.argsort(-sims)[:neighbours]]
+            scores = score_pairs([texts[i]] * len(cands), [texts[k] for k in cands])
+            # Average over an entry's members (not the best one): no chaining from 报销流程 to 发票丢了.
+            per_entry: dict[str, list[float]] = defaultdict(list)
+            for k, s in zip(cands, scores):
+                per_entry[entry_of[k]].append(float(s))
+            for eid, values in sorted(per_entry.items()):
+                mean = sum(values) / len(values)
+                if mean >= best_score:
+                    best, best_score = eid, mean
+        eid = best or entry_id_for(qa)
+        entry_of[i] = eid
+        entries[eid].append(qa)
+        placed.append(i)
+    return dict(entries)
+
+
+def _summarise(entry: Entry, encode=None) -> None:
+    qas = sorted(entry.qas, key=lambda q: (q.ts, q.question_id))
+    wordings = list(dict.fromkeys(_clean_question(q.question) for q in qas if _clean_question(q.question)))
+    canonical = wordings[0] if wordings else ""
+    if len(wordings) > 2:
+        # The most central wording, among those of a readable length.
+        if encode is not None:
+            v = encode(wordings)
+            centrality = (v @ v.T).mean(axis=1)
+        else:
+            centrality = np.array([np.mean([_jaccard(a, b) for b in wordings]) for a in wordings])
+        readable = np.array([1.0 if 5 <= len(w) <= 60 else 0.0 for w in wordings])
+        canonical = wordings[int(np.argmax(centrality + readable))]
+    entry.question = canonical
+    seen = {fold(canonical)}
+    entry.variants = []
+    for w in wordings:
+        if fold(w) not in seen:
+            seen.add(fold(w))
+            entry.variants.append(w)
+    answers = [a | {"qa_id": q.id, "thread_id": q.thread_id} for q in qas for a in q.answers]
+    answers.sort(key=lambda a: (-float(a.get("score", 0)), -int(bool(a.get("acknowledged"))), a["message_ids"][0]))
+    entry.answers = answers[:TOP_ANSWERS]
+    entry.answer = answers[0]["text"] if answers else ""
+
+
+def _answerers(entry: Entry) -> list[dict]:
+    counts: Counter = Counter()
+    names: dict[str, str] = {}
+    for q in entry.qas:
+        for a in q.answers:
+            counts[a["sender"]] += 1
+            names[a["sender"]] = a.get("sender_name") or a["sender"]
+    return [{"sender": s, "name": names[s], "count": n} for s, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))]
+
+
+# -- curation -----------------------------------------------------------------------------------------
+
+def record_curation(ws, entry_id: str, action: str, value: str | dict | None = None) -> None:
+    """Store one human curation action; the faq stage re-applies all of them, in order, on every run.
+
+    approve/unapprove/hide/unhide/pin/unpin: no value. edit: {"question": …, "answer": …} (either).
+    merge: value = the entry id that absorbs `entry_id`. split: value = the QA id (qas.id) to take out of
+    `entry_id` into an entry of its own.
+    """
+    ws.db.executescript(SCHEMA)
+    if action not in CURATION_ACTIONS:
+        raise CurationError(f"unknown curation action {action!r}; actions are: {', '.join(CURATION_ACTIONS)}")
+    if not re.fullmatch(r"f[0-9a-f]{20}", entry_id or ""):
+        raise CurationError(f"{entry_id!r} is not a FAQ entry id (f + 20 hex digits)")
+    if action == "edit":
+        if not isinstance(value, dict) or not set(value) <= {"question", "answer"} or not value:
+            raise CurationError('edit needs {"question": …} and/or {"answer": …}')
+        value = json.dumps(value, ensure_ascii=False)
+    elif action in ("merge", "split"):
+        if not value or not isinstance(value, str):
+            raise CurationError(f"{action} needs a value ({'target entry id' if action == 'merge' else 'QA id'})")
+        if action == "merge" and value == entry_id:
+            raise CurationError("cannot merge an entry into itself")
+    elif value not in (None, ""):
+        raise CurationError(f"{action} takes no value")
+    exists = ws.db.execute("SELECT 1 FROM faq_entries WHERE id = ?", (entry_id,)).fetchone()
+    if not exists:
+        raise CurationError(f"no FAQ entry {entry_id}; run the faq stage first or check the id")
+    ws.db.execute("INSERT INTO curation (entry_id, action, value, at) VALUES (?, ?, ?, ?)",
+                  (entry_id, action, value or "", datetime.now(timezone.utc).isoformat(timespec="seconds")))
+
+
+def approve(ws, entry_id: str) -> None:
+    record_curation(ws, entry_id, "approve")
+
+
+def hide(ws, entry_id: str) -> None:
+    record_curation(ws, entry_id, "hide")
+
+
+def pin(ws, entry_id: str) -> None:
+    record_curation(ws, entry_id, "pin")
+
+
+def edit(ws, entry_id: str, question: str | None = None, answer: str | None = None) -> None:
+    value = {k: v for k, v in (("question", question), ("answer", answer)) if v is not None}
+    record_curation(ws, entry_id, "edit", value)
+
+
+def merge(ws, source_id: str, target_id: str) -> None:
+    record_curation(ws, source_id, "merge", target_id)
+
+
+def split(ws, entry_id: str, qa_id: str) -> None:
+    record_curation(ws, entry_id, "split", qa_id)
+
+
+def curation_log(ws) -> list[dict]:
+    ws.db.executescript(SCHEMA)
+    return [dict(r) for r in ws.db.execute("SELECT rowid, entry_id, action, value, at FROM curation ORDER BY rowid")]
+
+
+def apply_curation(entries: dict[str, Entry], actions: list[dict], warn: Callable[[str], None] = lambda m: None) -> None:
+    """Apply the curation log to freshly built entries (in place). Unknown ids are warned about, not dropped."""
+    redirect: dict[str, str] = {}
+
+    def resolve(eid: str) -> str:
+        seen = set()
+        while eid in redirect and eid not in seen:
+            seen.add(eid)
+            eid = redirect[eid]
+        return eid
+
+    for act in actions:
+        eid, action, value = resolve(act["entry_id"]), act["action"], act["value"]
+        if action == "split":
+            # The QA may have moved entries since; find it wherever it is now.
+            holder = next((e for e in entries.values() if any(q.id == value for q in e.qas)), None)
+            if holder is None:
+                warn(f"curation split {act['entry_id']} {value}: QA not found")
+                continue
+            qa = next(q for q in holder.qas if q.id == value)
+            if len(holder.qas) == 1:
+                continue
+            holder.qas.remove(qa)
+            new_id = entry_id_for(qa)
+            if new_id == holder.id:  # splitting out the founding question: the rest get the next one's id
+                new_id = stable_id(qa.question_id, "split", prefix="f")
+            entries[new_id] = Entry(id=new_id, qas=[qa])
+            continue
+        entry = entries.get(eid)
+        if entry is None and action == "merge":
+            redirect[eid] = resolve(value)  # already merged on an earlier run (faq_members remembers)
+            continue
+        if entry is None:
+            warn(f"curation {action} {act['entry_id']}: no such entry in this run")
+            continue
+        if action == "merge":
+            target_id = resolve(value)
+            target = entries.get(target_id)
+            if target is None:
+                warn(f"curation merge {act['entry_id']} → {value}: target not found")
+                continue
+            target.qas.extend(entry.qas)
+            del entries[eid]
+            redirect[eid] = target_id
+        elif action == "edit":
+            v = json.loads(value)
+            entry.edited_question = v.get("question", entry.edited_question)
+            entry.edited_answer = v.get("answer", entry.edited_answer)
+        elif action in ("hide", "unhide"):
+            entry.hidden = action == "hide"
+        elif action in ("pin", "unpin"):
+            entry.pinned = action == "pin"
+        elif action in ("approve", "unapprove"):
+            entry.approved = action == "approve"
+
+
+# -- stage --------------------------------------------------------------------------------------------
+
+def load_qas(ws) -> list[QARow]:
+    exists = ws.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='qas'").fetchone()
+    if not exists:
+        return []
+    rows = ws.db.execute("SELECT id, chat, thread_id, question_id, question, asker, asker_name, ts, answers, score"
+                         " FROM qas ORDER BY ts, id").fetchall()
+    return [QARow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], int(r[7]), json.loads(r[8] or "[]"), float(r[9] or 0))
+            for r in rows]
+
+
+def thread_topics(ws) -> dict[str, str]:
+    """thread id → topic id: the threads table when the thread stage ran, else the topics stage's own members."""
+    out = {}
+    for table, sql in (("topic_members", "SELECT thread_id, topic_id FROM topic_members"),
+                       ("threads", "SELECT id, topic_id FROM threads WHERE topic_id IS NOT NULL")):
+        if ws.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone():
+            out.update(dict(ws.db.execute(sql).fetchall()))
+    return out
+
+
+def build_entries(qas: list[QARow], encode=None, previous: dict[str, str] | None = None,
+                  topics: dict[str, str] | None = None, curation: list[dict] | None = None,
+                  warn: Callable[[str], None] = lambda m: None) -> dict[str, Entry]:
+    """The FAQ from QAs: cluster, apply curation, summarise. Pure (no database) so it is easy to test."""
+    score_pairs, threshold = same_question_scorer(encode)
+    clusters = cluster_questions(qas, score_pairs, threshold, previous, encode)
+    entries = {eid: Entry(id=eid, qas=members) for eid, members in clusters.items()}
+    apply_curation(entries, curation or [], warn)
+    topics = topics or {}
+    for entry in entries.values():
+        _summarise(entry, encode)
+        if entry.edited_question:
+            if entry.question and entry.question not in entry.variants:
+                entry.variants.insert(0, entry.question)
+            entry.question = entry.edited_question
+        if entry.edited_answer:
+            entry.answer = entry.edited_answer
+        votes = Counter(topics[q.thread_id] for q in entry.qas if q.thread_id in topics)
+        entry.topic_id = votes.most_common(1)[0][0] if votes else None
+    return entries
+
+
+def run(ws, rc) -> dict[str, int]:
+    from . import contributors
+    from .embed import EmbeddingCache, get_embedder
+
+    ws.db.executescript(SCHEMA)
+    qas = load_qas(ws)
+    if not qas:
+        rc.warn("no questions extracted (run the extract stage first)")
+    cfg = ws.config.embed
+    cache = EmbeddingCache(ws.db, get_embedder(cfg.model, threads=cfg.threads, batch_size=cfg.batch_size))
+
+    def encode(texts):
+        return cache.encode(list(texts))[0]
+
+    previous = {qa: e for qa, e in ws.db.execute("SELECT qa_id, entry_id FROM faq_members")}
+    actions = curation_log(ws)
+    entries = build_entries(qas, encode if qas else None, previous, thread_topics(ws), actions, rc.warn)
+    rows, members = [], []
+    for e in entries.values():
+        qas_sorted = sorted(e.qas, key=lambda q: (q.ts, q.question_id))
+        rows.append((e.id, e.question, e.answer, json.dumps(_answerers(e), ensure_ascii=False),
+                     json.dumps(e.variants, ensure_ascii=False), len(e.qas), e.topic_id,
+                     json.dumps([q.id for q in qas_sorted]), json.dumps(sorted({q.thread_id for q in e.qas if q.thread_id})),
+                     qas_sorted[0].ts, qas_sorted[-1].ts, int(any(q.answers for q in e.qas)), int(e.hidden),
+                     int(e.pinned), int(e.approved), json.dumps(e.answers, ensure_ascii=False)))
+        members.extend((q.id, e.id) for q in e.qas)
+    with ws.transaction():
+        ws.db.execute("DELETE FROM faq_entries")
+        ws.db.executemany("INSERT INTO faq_entries (id, question, answer, answerers, variants, count, topic_id, qa_ids,"
+                          " thread_ids, first_ts, last_ts, answered, hidden, pinned, approved, answers)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        ws.db.execute("DELETE FROM faq_members")
+        ws.db.executemany("INSERT INTO faq_members (qa_id, entry_id) VALUES (?, ?)", members)
+        n_people = contributors.write_contributors(ws, qas, thread_topics(ws))
+    return {"entries": len(entries), "repeated": sum(1 for e in entries.values() if len(e.qas) > 1),
+            "answered": sum(1 for e in entries.values() if any(q.answers for q in e.qas)),
+            "hidden": sum(1 for e in entries.values() if e.hidden), "curation_actions": len(actions),
+            "contributors": n_people}

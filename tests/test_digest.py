@@ -1,0 +1,105 @@
+"""Digests: extractive TextRank + MMR per conversation, 本周精华 per chat, and the optional LLM hook (no network)."""
+
+import io
+import json
+import urllib.error
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chendian.config import LLMConfig
+from chendian.ingest import ingest_paths
+from chendian.model import TEXT, Message
+from chendian.pipeline import RunContext
+from chendian.summarize import digest, extract, faq, llm, topics
+
+FIXTURE = Path(__file__).parent / "fixtures" / "qa" / "office-chat.jsonl"
+T0 = datetime(2024, 3, 4, 9, 0, tzinfo=timezone(timedelta(hours=8)))
+
+
+def _msg(i, name, text):
+    return Message(id=str(i), chat="c", time=T0 + timedelta(minutes=i), sender=name, sender_name=name, kind=TEXT,
+                   text=text, source=f"t:{i}")
+
+
+def _encode(texts):
+    vocab = sorted({c for t in texts for c in t})
+    v = np.array([[t.count(c) for c in vocab] for t in texts], dtype=np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_thread_digest_keeps_central_sentences_without_repeats():
+    conv = [_msg(0, "张伟", "报销流程怎么走？发票交给谁？"),
+            _msg(1, "李娜", "先在OA上提交报销单，再把纸质发票交给财务部。"),
+            _msg(2, "王芳", "先在OA上提交报销单，再把纸质发票交给财务部。"),
+            _msg(3, "李娜", "发票抬头要写公司全称。"),
+            _msg(4, "刘洋", "今天食堂的红烧肉不错哈哈哈"),
+            _msg(5, "张伟", "好的，谢谢大家，报销单已经提交了。")]
+    text = digest.thread_digest(conv, _encode, max_sentences=3, max_chars=200)
+    assert text.count("先在OA上提交报销单") == 1  # MMR: the repeated sentence once
+    assert "报销" in text and "红烧肉" not in text
+    assert text.index("张伟") < text.index("OA")  # spoken order
+
+
+def test_short_threads_are_kept_whole():
+    conv = [_msg(0, "A", "打印机卡纸了怎么弄"), _msg(1, "B", "侧盖打开把纸拉出来")]
+    assert digest.thread_digest(conv, _encode) == "A：打印机卡纸了怎么弄；B：侧盖打开把纸拉出来"
+
+
+def test_textrank_prefers_the_sentence_most_like_the_others():
+    v = np.array([[1, 0], [0.9, 0.1], [0.8, 0.2], [0, 1]], dtype=np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    r = digest.textrank(v)
+    assert int(np.argmax(r)) in (0, 1, 2) and int(np.argmin(r)) == 3
+
+
+def test_weekly_digest_stage_writes_markdown_per_chat_and_week(workspace):
+    ingest_paths(workspace, [FIXTURE])
+    for mod in (topics, extract, faq, digest):
+        mod.run(workspace, RunContext(quiet=True, stage=mod.__name__))
+    weeks = dict(workspace.db.execute("SELECT week, body FROM weekly_digests"))
+    assert set(weeks) == {"2024-W10", "2024-W11"}
+    body = weeks["2024-W10"]
+    for section in ("本周精华", "## 精选问答", "## 热门话题", "## 活跃贡献者"):
+        assert section in body
+    assert "李娜：回答 2 个问题，其中 2 个被提问者确认" in body
+    assert "EasyConnect" in body
+    digests = [d for (d,) in workspace.db.execute("SELECT digest FROM thread_digests") if d]
+    assert any("OA" in d for d in digests)
+
+
+def test_llm_rewrite_uses_an_openai_compatible_call_without_network(monkeypatch):
+    seen = {}
+
+    class Response(io.BytesIO):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+    def opener(request, timeout):
+        seen["url"] = request.full_url
+        seen["body"] = json.loads(request.data)
+        seen["auth"] = request.get_header("Authorization")
+        return Response(json.dumps({"choices": [{"message": {"content": "改写后的摘要"}}]}).encode())
+
+    monkeypatch.setenv("TEST_LLM_KEY", "sk-test")
+    cfg = LLMConfig(endpoint="http://llm.local/v1/", model="qwen", api_key_env="TEST_LLM_KEY", rewrite_digests=True)
+    assert llm.rewrite(cfg, "原始摘要", opener=opener) == "改写后的摘要"
+    assert seen["url"] == "http://llm.local/v1/chat/completions"
+    assert seen["body"]["model"] == "qwen" and seen["body"]["messages"][1]["content"] == "原始摘要"
+    assert seen["auth"] == "Bearer sk-test"
+
+
+def test_llm_errors_are_clear():
+    with pytest.raises(llm.LLMError, match="llm.endpoint and llm.model"):
+        llm.rewrite(LLMConfig(), "x")
+
+    def down(request, timeout):
+        raise urllib.error.URLError("connection refused")
+
+    with pytest.raises(llm.LLMError, match="unreachable: connection refused"):
+        llm.rewrite(LLMConfig(endpoint="http://127.0.0.1:9/v1", model="m"), "x", opener=down)

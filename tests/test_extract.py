@@ -1,0 +1,73 @@
+"""Question detection and answer linking on realistic Chinese group chat."""
+
+from pathlib import Path
+
+import pytest
+
+from chendian.eval.qa import gold_messages, read_gold
+from chendian.summarize import extract
+
+FIXTURE = Path(__file__).parent / "fixtures" / "qa" / "office-chat.jsonl"
+
+
+@pytest.mark.parametrize("text", [
+    "请问报销流程怎么走？", "有人知道VPN怎么连吗", "学生证丢了怎么办。。。", "去宁波还是杭州", "导师申请表要贴照片么",
+    "求推荐一本入门Python的书", "学费可以延迟交咩？最近没钱", "年假需要提前几天申请?", "打印机卡纸了怎么弄",
+])
+def test_real_questions_are_detected(text):
+    assert extract.is_question(text), extract.question_features(text)
+
+
+@pytest.mark.parametrize("text", [
+    "吃了吗", "在吗？", "大家早上好[表情]", "难道不是周五发工资吗？", "不要黑了好吗", "？", "一号楼？",
+    "今天天气真好啊", "哈哈哈哈哈", "请问各位老师", "要不我们去上海？",
+    "如果你想了解JAVA开发在阿里巴巴互联网生态系统中无与伦比的应用广度与深度，欢迎加入我们，想和最优秀的工程师团队并肩作战吗？"
+    "我们提供有竞争力的薪酬、弹性工作时间、免费三餐和班车，岗位包括后端开发、前端开发、算法、测试等，投递简历请发送至邮箱",
+])
+def test_chitchat_rhetorical_and_greetings_are_not_questions(text):
+    assert not extract.is_question(text), extract.question_features(text)
+
+
+def test_baseline_is_the_plain_rule():
+    assert extract.baseline_is_question("吃了吗") and extract.baseline_is_question("真的？")
+    assert not extract.baseline_is_question("学生证丢了怎么办")
+
+
+def test_extract_links_answers_merges_runs_and_credits():
+    messages = gold_messages(read_gold(FIXTURE))
+    qas = {qa.question_id: qa for qa in extract.extract_qas(messages)}
+    assert set(qas) == {"1", "7", "12", "15", "18", "21", "24", "27", "29", "32"}
+    first = qas["1"]
+    assert first.asker == "u1" and first.asker_name == "张伟"
+    assert first.id == extract.stable_id("1", prefix="q")
+    # 李娜's two consecutive messages are one answer, acknowledged by the asker's 谢谢.
+    assert [a.message_ids for a in first.answers] == [["2", "3"]]
+    assert first.answers[0].sender_name == "李娜" and first.answers[0].acknowledged
+    assert first.answer_to == {"2": "1", "3": "1"}
+    assert qas["7"].answers[0].message_ids == ["8"] and qas["7"].answers[0].acknowledged
+    # Chit-chat after the Q&A is not an answer of anything.
+    linked = {m for qa in qas.values() for m in qa.answer_to}
+    assert not linked & {"4", "5", "6", "10", "11", "17", "31"}
+
+
+def test_explicit_reply_beats_distance(tmp_path):
+    messages = gold_messages(read_gold(FIXTURE))
+    by_id = {m.id: m for m in messages}
+    # 宋佳 quotes the 报销 question of day 1 a week later: the quote links it despite the distance.
+    by_id["33"].reply_to = "1"
+    qas = {qa.question_id: qa for qa in extract.extract_qas(messages)}
+    assert qas["1"].answer_to.get("33") == "1"
+
+
+def test_mentions_match_display_names_without_numbers():
+    assert extract.name_key("成员001(6304919105)") == "成员001"
+    assert extract.name_key("成员002<member001@example.com>") == "成员002"
+
+
+def test_system_and_recalled_messages_are_never_answers():
+    messages = gold_messages(read_gold(FIXTURE))
+    by_id = {m.id: m for m in messages}
+    by_id["2"].text = "李娜撤回了一条消息"
+    by_id["3"].recalled = True
+    qas = {qa.question_id: qa for qa in extract.extract_qas(messages)}
+    assert "2" not in qas["1"].answer_to and "3" not in qas["1"].answer_to

@@ -1,0 +1,119 @@
+"""FAQ: repeated questions merged with stable ids, curation re-applied every run, contributors."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chendian.ingest import ingest_paths
+from chendian.pipeline import RunContext
+from chendian.summarize import contributors, extract, faq, topics
+
+FIXTURE = Path(__file__).parent / "fixtures" / "qa" / "office-chat.jsonl"
+
+
+def _run(ws, *modules):
+    for mod in modules:
+        rc = RunContext(quiet=True, stage=mod.__name__)
+        mod.run(ws, rc)
+
+
+@pytest.fixture
+def built(workspace):
+    ingest_paths(workspace, [FIXTURE])
+    _run(workspace, topics, extract, faq)
+    return workspace
+
+
+def _entries(ws):
+    return {r["question"]: dict(r) for r in ws.db.execute("SELECT * FROM faq_entries")}
+
+
+def test_repeated_questions_become_one_entry_with_variants_and_sources(built):
+    entries = _entries(built)
+    printer = next(e for q, e in entries.items() if "打印机" in q)
+    assert printer["count"] == 2
+    assert json.loads(printer["variants"]) and "打印机" in json.loads(printer["variants"])[0]
+    assert "侧面的盖子" in printer["answer"]
+    assert json.loads(printer["answerers"])[0]["name"] == "周强"
+    assert len(json.loads(printer["thread_ids"])) == 2 and len(json.loads(printer["qa_ids"])) == 2
+    leave = next(e for q, e in entries.items() if "年假" in q)
+    assert leave["count"] == 2 and leave["answered"] == 1
+    book = next(e for q, e in entries.items() if "Python" in q)
+    assert book["count"] == 1 and json.loads(book["variants"]) == []
+
+
+def test_ids_are_stable_and_a_rerun_changes_nothing(built):
+    before = {r["id"]: dict(r) for r in built.db.execute("SELECT * FROM faq_entries")}
+    _run(built, extract, faq)
+    after = {r["id"]: dict(r) for r in built.db.execute("SELECT * FROM faq_entries")}
+    assert before == after
+    first_q = built.db.execute("SELECT question_id FROM qas ORDER BY ts LIMIT 1").fetchone()[0]
+    assert faq.stable_id(first_q, prefix="f") in after
+
+
+def test_curation_is_reapplied_on_every_run(built):
+    entries = _entries(built)
+    printer = next(e for q, e in entries.items() if "打印机" in q)
+    book = next(e for q, e in entries.items() if "Python" in q)
+    leave = next(e for q, e in entries.items() if "年假" in q)
+    faq.edit(built, printer["id"], question="打印机卡纸怎么处理？")
+    faq.hide(built, book["id"])
+    faq.pin(built, leave["id"])
+    faq.approve(built, leave["id"])
+    later_qa = json.loads(leave["qa_ids"])[1]
+    faq.split(built, leave["id"], later_qa)
+    for _ in range(2):  # the second run starts from the first run's memberships
+        _run(built, extract, faq)
+        rows = {r["id"]: dict(r) for r in built.db.execute("SELECT * FROM faq_entries")}
+        assert rows[printer["id"]]["question"] == "打印机卡纸怎么处理？"
+        assert "打印机又卡纸了，谁知道怎么处理？" in json.loads(rows[printer["id"]]["variants"])
+        assert rows[book["id"]]["hidden"] == 1
+        assert rows[leave["id"]]["pinned"] == 1 and rows[leave["id"]]["approved"] == 1
+        assert rows[leave["id"]]["count"] == 1
+        assert sum(1 for r in rows.values() if later_qa in json.loads(r["qa_ids"])) == 1
+    # merge the split one back into the printer entry (a human's call, however odd): it stays merged.
+    split_id = next(i for i, r in rows.items() if later_qa in json.loads(r["qa_ids"]))
+    faq.merge(built, split_id, printer["id"])
+    for _ in range(2):
+        _run(built, faq)
+        rows = {r["id"]: dict(r) for r in built.db.execute("SELECT * FROM faq_entries")}
+        assert split_id not in rows and later_qa in json.loads(rows[printer["id"]]["qa_ids"])
+
+
+def test_bad_curation_is_refused_with_a_clear_message(built):
+    with pytest.raises(faq.CurationError, match="unknown curation action"):
+        faq.record_curation(built, "f" + "0" * 20, "delete")
+    with pytest.raises(faq.CurationError, match="no FAQ entry"):
+        faq.hide(built, "f" + "0" * 20)
+    with pytest.raises(faq.CurationError, match="not a FAQ entry id"):
+        faq.hide(built, "q123")
+
+
+def test_contributors_count_questions_answers_and_acknowledgements(built):
+    people = {p["name"]: p for p in contributors.top_contributors(built, 50)}
+    assert people["李娜"]["answers"] == 2 and people["李娜"]["acknowledged"] == 2
+    assert people["赵磊"]["answers"] == 2
+    row = built.db.execute("SELECT questions FROM contributors WHERE name = '张伟'").fetchone()
+    assert row[0] == 1
+
+
+def test_new_questions_join_existing_entries_without_renaming_them():
+    vocab = sorted(set("VPN怎么连接啊？年假申请"))
+
+    def encode(texts):  # deterministic bag-of-characters vectors: enough to tell these apart
+        v = np.array([[t.count(c) for c in vocab] for t in texts], dtype=np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    def row(i, q, ts):
+        return faq.QARow(f"q{i}", "c", f"t{i}", f"m{i}", q, "u", "U", ts, [], 0.0)
+
+    day1 = [row(1, "VPN怎么连接", 1), row(2, "年假怎么申请", 2)]
+    first = faq.build_entries(day1, encode)
+    previous = {q.id: eid for eid, e in first.items() for q in e.qas}
+    day2 = day1 + [row(0, "VPN怎么连接啊", 0), row(3, "VPN怎么连接？", 3)]
+    second = faq.build_entries(day2, encode, previous)
+    assert set(first) <= set(second)
+    vpn = second[faq.entry_id_for(day1[0])]
+    assert {q.id for q in vpn.qas} >= {"q1", "q3"}
