@@ -1,0 +1,88 @@
+"""Benchmark: thread linker time on synthetic chats of growing size, and embedding throughput.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_thread.py [--sizes 10000 100000 1000000] [--repeat 3]
+        [--embed 2000] [--threads 2]
+
+Linking cost should grow linearly (candidates are limited to the previous `window` messages). Vectors are
+random unit vectors here (the embed cost is measured separately, with the default model), 512-d float32:
+1M messages need about 2 GB for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chendian.model import TEXT, Message  # noqa: E402
+from chendian.summarize import thread as T  # noqa: E402
+
+WORDS = "报销 流程 发票 原件 数据库 测试 环境 重启 周报 模板 共享盘 团建 报名 服务器 权限 申请 审批 部署 上线 回滚".split()
+
+
+def synthetic_chat(n: int, seed: int = 0) -> tuple[list[Message], list[list[str]], np.ndarray]:
+    rng = random.Random(seed)
+    t = datetime(2024, 1, 1, 9, tzinfo=timezone.utc)
+    msgs, toks = [], []
+    for i in range(n):
+        t += timedelta(seconds=rng.expovariate(1 / 40) if rng.random() < 0.95 else rng.expovariate(1 / 7200))
+        words = rng.sample(WORDS, rng.randint(1, 5))
+        sender = f"u{rng.randint(0, 60)}"
+        text = ("@u%d " % rng.randint(0, 60) if rng.random() < 0.1 else "") + "".join(words)
+        msgs.append(Message(id=f"m{i}", chat="bench", time=t, sender=sender, sender_name=sender, kind=TEXT,
+                            text=text, source=f"bench:{i}"))
+        toks.append(words)
+    vecs = np.random.default_rng(seed).standard_normal((n, 512), dtype=np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return msgs, toks, vecs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--embed", type=int, default=2000, help="sentences for the embedding throughput (0 = skip)")
+    ap.add_argument("--threads", type=int, default=2, help="embedding threads")
+    args = ap.parse_args()
+    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, cpus={os.cpu_count()}, "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
+    print(f"window={T.DEFAULT_WINDOW}")
+    for n in args.sizes:
+        msgs, toks, vecs = synthetic_chat(n)
+        times = []
+        for _ in range(args.repeat if n <= 100_000 else 1):
+            t0 = time.perf_counter()
+            T.thread_messages(msgs, toks, vecs)
+            times.append(time.perf_counter() - t0)
+        med = statistics.median(times)
+        print(f"thread {n:>9,} messages: median {med:8.2f} s  ({n / med:,.0f} msg/s, runs={len(times)})", flush=True)
+        del msgs, toks, vecs
+    if args.embed:
+        from chendian.summarize.embed import get_embedder
+
+        e = get_embedder(threads=args.threads)
+        rng = random.Random(1)
+        texts = ["".join(rng.sample(WORDS, rng.randint(2, 6))) + f"{i}" for i in range(args.embed)]
+        e.encode(texts[:64])  # warm-up
+        times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            e.encode(texts)
+            times.append(time.perf_counter() - t0)
+        med = statistics.median(times)
+        print(f"embed {e.name} threads={args.threads}: {len(texts)} sentences, median {med:.2f} s "
+              f"({len(texts) / med:,.0f} sentences/s)")
+
+
+if __name__ == "__main__":
+    main()

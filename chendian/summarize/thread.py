@@ -1,0 +1,384 @@
+"""Thread disentanglement: link every message to the earlier message it replies to, or to nothing.
+
+The linker ranks, for each message, its candidate parents (the previous `window` messages of the same chat,
+within `max_gap`) against "starts a new conversation" with a small feed-forward network (Kummerfeld et al.
+2019 style) over language-independent features:
+
+- structure: how many messages lie between, whether either names the other's sender (@name, "name:"),
+  same sender, whether the candidate is its sender's latest message, whether it is the replier's own
+  previous message;
+- time, measured against the chat's own pace (the gap divided by the local mean gap of the last messages)
+  as well as in minutes, so that one model serves a dense IRC channel and a sparse, bursty WeChat group;
+- text: tf-idf cosine (idf from the chat itself, so no stopword list per language) and the sentence-vector
+  cosine, both also relative to the best candidate.
+
+Explicit evidence wins outright: a resolved quote (`Message.reply_to`) is the parent. System and recalled
+messages never attract replies and never reply. Conversations are the connected components of the links.
+The weights are trained by scripts/train_thread_linker.py and shipped as plain arrays (thread_linker.npz).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..model import CONVERSATIONAL_KINDS, Message
+
+WEIGHTS_FILE = Path(__file__).with_name("thread_linker.npz")
+DEFAULT_WINDOW = 50
+PACE_SPAN = 32  # messages used to measure the chat's local pace
+BLOCK = 4096  # messages whose features are built at once (bounds memory on million-message chats)
+
+PAIR_FEATURES = (
+    "log_distance", "adjacent", "log_gap_rel", "log_gap_min", "same_sender", "child_names_parent",
+    "parent_names_child", "child_names_other", "parent_latest_of_sender", "parent_is_childs_previous",
+    "child_spoke_between", "tfidf", "tfidf_rel", "cosine", "cosine_rel", "parent_question", "parent_log_len",
+)
+SELF_FEATURES = (
+    "is_self", "self_log_prev_gap_rel", "self_log_prev_gap_min", "self_log_pace", "self_names_someone",
+    "self_question", "self_log_len", "self_max_tfidf", "self_max_cosine", "self_prev_same_sender",
+    "self_n_candidates",
+)
+FEATURES = PAIR_FEATURES + SELF_FEATURES
+N_PAIR = len(PAIR_FEATURES)
+
+_QUESTION_RE = re.compile(r"[?？]\s*$|[?？]")
+_LEAD_ADDRESS_RE = re.compile(r"^\s*@?([^\s:：,，@]{2,32})\s*[:：,，]")
+_WORD_RE = re.compile(r"[^\W_]+(?:[-_.|'][^\W_]+)*[|_]*|[\w|\[\]^`{}-]+", re.UNICODE)
+
+
+@dataclass
+class LinkerModel:
+    """A scorer exported to plain arrays: standardise, one hidden layer (tanh), a linear score."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: float
+    features: tuple[str, ...] = FEATURES
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        z = (x - self.mean) / self.std
+        h = np.tanh(z @ self.w1 + self.b1)
+        return h @ self.w2 + self.b2
+
+    def save(self, path: str | Path) -> None:
+        np.savez(path, mean=self.mean, std=self.std, w1=self.w1, b1=self.b1, w2=self.w2,
+                 b2=np.array([self.b2]), features=np.array(self.features))
+
+
+def load_model(path: str | Path | None = None) -> LinkerModel:
+    return _load_model(str(path or WEIGHTS_FILE))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model(path: str) -> LinkerModel:
+    with np.load(path, allow_pickle=False) as z:
+        features = tuple(str(f) for f in z["features"])
+        if features != FEATURES:
+            raise ValueError(f"{path}: weights were trained for features {features}, this code computes {FEATURES}; "
+                             "retrain with scripts/train_thread_linker.py")
+        return LinkerModel(z["mean"].astype(np.float32), z["std"].astype(np.float32), z["w1"].astype(np.float32),
+                           z["b1"].astype(np.float32), z["w2"].astype(np.float32), float(z["b2"][0]), features)
+
+
+# -- per-message preparation --------------------------------------------------------------------------
+
+def _norm_name(name: str) -> str:
+    return name.strip().lstrip("@").lower()
+
+
+@dataclass
+class Prepared:
+    """Per-message arrays for one chat, in chat order."""
+
+    n: int
+    ts: np.ndarray  # float64 seconds
+    sender: np.ndarray  # int ids
+    linkable: np.ndarray  # bool: may reply / be replied to (conversational kinds, not recalled)
+    question: np.ndarray
+    log_len: np.ndarray
+    addressed: np.ndarray  # (n, A) sender ids this message names, -1 padded
+    explicit: np.ndarray  # index of the quoted message, -1 when none
+    prev_same: np.ndarray  # index of the sender's previous message, -1
+    next_same: np.ndarray  # index of the sender's next message, n when none
+    pace: np.ndarray  # local mean gap in seconds (>= 1)
+    tfidf: object  # scipy csr (n, V), L2-normalised rows
+    vectors: np.ndarray | None  # (n, d) L2-normalised, or None
+
+
+def _simple_tokens(text: str) -> list[str]:
+    from .segment import fold
+
+    return _WORD_RE.findall(fold(text))
+
+
+def prepare(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None = None,
+            vectors: np.ndarray | None = None, max_addressed: int = 4) -> Prepared:
+    """Arrays the features are built from. `tokens` default to a simple word split of the folded text."""
+    from scipy import sparse
+
+    n = len(messages)
+    ts = np.array([m.time.timestamp() for m in messages], dtype=np.float64)
+    sender_ids: dict[str, int] = {}
+    sender = np.array([sender_ids.setdefault(m.sender, len(sender_ids)) for m in messages], dtype=np.int64)
+    linkable = np.array([m.kind in CONVERSATIONAL_KINDS and not m.recalled for m in messages], dtype=bool)
+    question = np.array([bool(_QUESTION_RE.search(m.text)) for m in messages], dtype=np.float32)
+    log_len = np.array([math.log1p(len(m.text)) for m in messages], dtype=np.float32)
+
+    # Who a message names: explicit @mentions, a leading "name:" (IRC), or a known sender's name as a word.
+    names: dict[str, int] = {}
+    addressed = np.full((n, max_addressed), -1, dtype=np.int64)
+    index_of = {m.id: i for i, m in enumerate(messages)}
+    explicit = np.full(n, -1, dtype=np.int64)
+    for i, m in enumerate(messages):
+        sid = int(sender[i])
+        for nm in (m.sender_name, m.sender):
+            key = _norm_name(nm)
+            if len(key) >= 2:
+                names[key] = sid
+        found: list[int] = []
+        cands = [_norm_name(x) for x in m.mentions]
+        lead = _LEAD_ADDRESS_RE.match(m.text)
+        if lead:
+            cands.append(_norm_name(lead.group(1)))
+        if names:
+            cands.extend(w for w in _WORD_RE.findall(m.text.lower()) if len(w) >= 3)
+        for c in cands:
+            s = names.get(c)
+            if s is not None and s != sid and s not in found:
+                found.append(s)
+                if len(found) == max_addressed:
+                    break
+        addressed[i, :len(found)] = found
+        if m.reply_to is not None:
+            j = index_of.get(m.reply_to, -1)
+            if 0 <= j < i:
+                explicit[i] = j
+
+    prev_same = np.full(n, -1, dtype=np.int64)
+    next_same = np.full(n, n, dtype=np.int64)
+    last: dict[int, int] = {}
+    for i in range(n):
+        s = int(sender[i])
+        if s in last:
+            prev_same[i] = last[s]
+            next_same[last[s]] = i
+        last[s] = i
+
+    start = np.maximum(np.arange(n) - PACE_SPAN, 0)
+    span = np.maximum(np.arange(n) - start, 1)
+    pace = np.maximum((ts - ts[start]) / span, 1.0)
+    pace[0] = pace[1] if n > 1 else 1.0
+
+    # tf-idf with the chat's own document frequencies: frequent words weigh little in any language.
+    if tokens is None:
+        tokens = [_simple_tokens(m.text) for m in messages]
+    vocab: dict[str, int] = {}
+    rows, cols = [], []
+    for i, toks in enumerate(tokens):
+        for t in set(toks):
+            rows.append(i)
+            cols.append(vocab.setdefault(t, len(vocab)))
+    x = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
+    df = np.asarray(x.sum(axis=0)).ravel()
+    idf = np.log((n + 1) / (df + 1)).astype(np.float32) + 1.0
+    x = x @ sparse.diags(idf)
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    x = sparse.diags(1.0 / norms) @ x
+    x = sparse.csr_matrix(x, dtype=np.float32)
+    if vectors is not None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(vectors) != n:
+            raise ValueError(f"{len(vectors)} vectors for {n} messages")
+    return Prepared(n, ts, sender, linkable, question, log_len, addressed, explicit, prev_same, next_same, pace,
+                    x, vectors)
+
+
+# -- features -------------------------------------------------------------------------------------------
+
+def features(p: Prepared, lo: int, hi: int, window: int = DEFAULT_WINDOW,
+             max_gap: float = float("inf")) -> tuple[np.ndarray, np.ndarray]:
+    """Features of messages lo..hi-1: (rows, window + 1, F) with slot 0 = "new conversation", slot k =
+    the message k places earlier; and a validity mask of the same leading shape."""
+    m = hi - lo
+    W = window
+    F = len(FEATURES)
+    X = np.zeros((m, W + 1, F), dtype=np.float32)
+    valid = np.zeros((m, W + 1), dtype=bool)
+    valid[:, 0] = True
+    idx = np.arange(lo, hi)
+    ks = np.arange(1, W + 1)
+    j = idx[:, None] - ks[None, :]  # (m, W)
+    inb = j >= 0
+    jc = np.where(inb, j, 0)
+    gap = p.ts[idx][:, None] - p.ts[jc]
+    valid[:, 1:] = inb & p.linkable[jc] & p.linkable[idx][:, None] & (gap <= max_gap)
+
+    f = {}
+    f["log_distance"] = np.log1p(np.broadcast_to(ks, (m, W)).astype(np.float32))
+    f["adjacent"] = np.broadcast_to((ks == 1).astype(np.float32), (m, W))
+    pace = p.pace[idx][:, None]
+    f["log_gap_rel"] = np.log1p(np.maximum(gap, 0) / pace)
+    f["log_gap_min"] = np.log1p(np.maximum(gap, 0) / 60.0)
+    si, sj = p.sender[idx][:, None], p.sender[jc]
+    f["same_sender"] = (si == sj)
+    ai = p.addressed[idx]  # (m, A)
+    f["child_names_parent"] = (ai[:, None, :] == sj[:, :, None]).any(axis=2)
+    aj = p.addressed[jc]  # (m, W, A)
+    f["parent_names_child"] = (aj == si[:, :, None]).any(axis=2)
+    names_any = (ai >= 0).any(axis=1)[:, None]
+    f["child_names_other"] = names_any & ~f["child_names_parent"]
+    f["parent_latest_of_sender"] = p.next_same[jc] >= idx[:, None]
+    prev_i = p.prev_same[idx][:, None]
+    f["parent_is_childs_previous"] = jc == prev_i
+    f["child_spoke_between"] = prev_i > jc
+
+    tf = np.zeros((m, W), dtype=np.float32)
+    cos = np.zeros((m, W), dtype=np.float32)
+    x = p.tfidf
+    for k in range(1, W + 1):
+        a = max(lo, k)
+        if a >= hi:
+            break
+        rows_child = x[a:hi]
+        rows_parent = x[a - k:hi - k]
+        tf[a - lo:, k - 1] = np.asarray(rows_child.multiply(rows_parent).sum(axis=1)).ravel()
+        if p.vectors is not None:
+            cos[a - lo:, k - 1] = np.einsum("ij,ij->i", p.vectors[a:hi], p.vectors[a - k:hi - k])
+    vmask = valid[:, 1:]
+    tf_max = np.where(vmask, tf, 0).max(axis=1, initial=0.0)
+    cos_max = np.where(vmask, cos, -1).max(axis=1, initial=-1.0)
+    cos_max = np.where(vmask.any(axis=1), cos_max, 0.0)
+    f["tfidf"] = tf
+    f["tfidf_rel"] = tf - tf_max[:, None]
+    f["cosine"] = cos
+    f["cosine_rel"] = cos - cos_max[:, None]
+    f["parent_question"] = p.question[jc]
+    f["parent_log_len"] = p.log_len[jc]
+    for c, name in enumerate(PAIR_FEATURES):
+        X[:, 1:, c] = f[name]
+
+    prev_gap = np.where(idx > 0, p.ts[idx] - p.ts[np.maximum(idx - 1, 0)], 0.0)
+    s = {
+        "is_self": np.ones(m),
+        "self_log_prev_gap_rel": np.log1p(np.maximum(prev_gap, 0) / p.pace[idx]),
+        "self_log_prev_gap_min": np.log1p(np.maximum(prev_gap, 0) / 60.0),
+        "self_log_pace": np.log(p.pace[idx]),
+        "self_names_someone": names_any[:, 0],
+        "self_question": p.question[idx],
+        "self_log_len": p.log_len[idx],
+        "self_max_tfidf": tf_max,
+        "self_max_cosine": cos_max,
+        "self_prev_same_sender": (idx > 0) & (p.sender[np.maximum(idx - 1, 0)] == p.sender[idx]),
+        "self_n_candidates": np.log1p(vmask.sum(axis=1)),
+    }
+    for c, name in enumerate(SELF_FEATURES):
+        X[:, 0, N_PAIR + c] = s[name]
+    X[:, 1:, :][~vmask] = 0.0
+    return X, valid
+
+
+# -- linking and decoding -------------------------------------------------------------------------------
+
+def scores(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_WINDOW,
+           max_gap: float = float("inf")) -> np.ndarray:
+    """(n, window + 1) candidate scores: slot 0 = new conversation, slot k = k messages back; -inf = invalid."""
+    model = model or load_model()
+    out = np.full((p.n, window + 1), -np.inf, dtype=np.float32)
+    for lo in range(0, p.n, BLOCK):
+        hi = min(lo + BLOCK, p.n)
+        X, valid = features(p, lo, hi, window, max_gap)
+        sc = model.score(X.reshape(-1, X.shape[-1])).reshape(valid.shape)
+        out[lo:hi] = np.where(valid, sc, -np.inf)
+    return out
+
+
+def calibrated_self_bias(sc: np.ndarray, lo: float = -8.0, hi: float = 8.0) -> float:
+    """The per-chat shift of the "new conversation" score that makes hard decisions agree with the model.
+
+    Taking the argmax of each message separately starts a different number of conversations than the
+    model itself expects (the sum over messages of P(new conversation)); how far off depends on the chat's
+    regime (a dense channel vs. a quiet, bursty group). The shift is found by bisection so that both
+    counts agree: an unsupervised, per-chat calibration that needs no labels.
+    """
+    finite = np.isfinite(sc)
+    multi = finite.sum(axis=1) > 1  # messages with a real choice
+    if multi.sum() < 20:
+        return 0.0
+    s = np.where(finite[multi], sc[multi], -np.inf)
+    z = s - s.max(axis=1, keepdims=True)
+    prob = np.exp(z)
+    expected = (prob[:, 0] / prob.sum(axis=1)).sum()
+    others = s[:, 1:].max(axis=1)
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        starts = (s[:, 0] + mid > others).sum()
+        if starts > expected:
+            hi = mid
+        else:
+            lo = mid
+    return (lo + hi) / 2
+
+
+def link(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_WINDOW,
+         max_gap: float = float("inf"), self_bias: float | None = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Parent index of every message (-1 = starts a conversation) and the margin of that decision.
+
+    `self_bias` is added to the "new conversation" score (> 0: more, shorter conversations); None
+    calibrates it per chat (calibrated_self_bias).
+    """
+    sc = scores(p, model, window, max_gap)
+    if self_bias is None:
+        self_bias = calibrated_self_bias(sc)
+    sc[:, 0] += self_bias
+    best = sc.argmax(axis=1)
+    parents = np.where(best == 0, -1, np.arange(p.n) - best).astype(np.int64)
+    top2 = np.sort(sc, axis=1)[:, -2:]
+    margin = np.where(np.isfinite(top2[:, 0]), top2[:, 1] - top2[:, 0], np.inf).astype(np.float32)
+    # Explicit quotes are the best evidence there is; unlinkable messages never reply.
+    has_explicit = (p.explicit >= 0) & p.linkable
+    parents[has_explicit] = p.explicit[has_explicit]
+    parents[~p.linkable] = -1
+    return parents, margin
+
+
+def components(parents: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Conversation label of every message: the index of the earliest message of its connected component."""
+    n = len(parents)
+    root = np.arange(n)
+
+    def find(a: int) -> int:
+        while root[a] != a:
+            root[a] = root[root[a]]
+            a = root[a]
+        return a
+
+    for i, j in enumerate(parents):
+        if j is not None and 0 <= j < n:
+            a, b = find(i), find(int(j))
+            if a != b:
+                root[max(a, b)] = min(a, b)
+    return np.array([find(i) for i in range(n)], dtype=np.int64)
+
+
+def thread_messages(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None = None,
+                    vectors: np.ndarray | None = None, *, model: LinkerModel | None = None,
+                    window: int = DEFAULT_WINDOW, max_gap_minutes: float | None = None,
+                    self_bias: float | None = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Disentangle one chat (messages in time order): (parent index or -1, conversation label) per message."""
+    if not messages:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    p = prepare(messages, tokens, vectors)
+    max_gap = float("inf") if not max_gap_minutes else max_gap_minutes * 60.0
+    parents, _ = link(p, model, window, max_gap, self_bias)
+    return parents, components(parents)

@@ -1,0 +1,86 @@
+"""Embedding: the sentence-transformers loading path with a tiny model built here (no download), the
+content-hash cache and the embed stage's incrementality."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from chendian.pipeline import RunContext
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """A random-weight BERT with a WordPiece vocabulary, wrapped as a SentenceTransformer and saved."""
+    torch = pytest.importorskip("torch")
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-st")
+    bert_dir = folder / "bert"
+    bert_dir.mkdir()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *dict.fromkeys("报销流程怎么走发票要原件吗数据库连不上了重启"),
+             "a", "b"]
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+    assert tokenizer("报销")["input_ids"] == [2, 5, 6, 3]  # a real WordPiece vocabulary, not all [UNK]
+    tokenizer.save_pretrained(bert_dir)
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=64)
+    BertModel(cfg).save_pretrained(bert_dir)
+    word = models.Transformer(str(bert_dir), max_seq_length=32)
+    pool = models.Pooling(cfg.hidden_size, pooling_mode="mean")
+    out = folder / "model"
+    SentenceTransformer(modules=[word, pool], device="cpu").save(str(out))
+    return out
+
+
+def test_sentence_transformer_loads_a_local_model_by_path(tiny_model_dir):
+    from chendian.summarize.embed import SentenceTransformerEmbedder, get_embedder
+
+    e = SentenceTransformerEmbedder(str(tiny_model_dir))
+    assert e.dim == 16
+    v = e.encode(["报销流程怎么走", "数据库连不上了", "报销流程怎么走"])
+    assert v.shape == (3, 16) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(v[0], v[2]) and not np.allclose(v[0], v[1])
+    assert get_embedder(str(tiny_model_dir)).dim == 16
+    assert e.encode([]).shape == (0, 16)
+
+
+def test_cache_embeds_only_new_text(tiny_model_dir):
+    from chendian.summarize.embed import EmbeddingCache, SentenceTransformerEmbedder
+
+    calls = []
+    e = SentenceTransformerEmbedder(str(tiny_model_dir))
+    real = e.encode
+    e.encode = lambda texts: calls.append(list(texts)) or real(texts)
+    cache = EmbeddingCache(sqlite3.connect(":memory:"), e)
+    v1, n1 = cache.encode(["报销", "发票", "报销"])
+    assert n1 == 2 and calls == [["报销", "发票"]]
+    v2, n2 = cache.encode(["发票", "重启"])
+    assert n2 == 1 and calls[-1] == ["重启"]
+    assert np.allclose(v1[1], v2[0], atol=1e-3)  # stored as float16
+
+
+def test_embed_stage_is_incremental(workspace, tiny_model_dir, tmp_path):
+    from chendian.ingest import ingest_paths
+    from chendian.store import Workspace
+    from chendian.summarize import embed_stage
+
+    (workspace.root / "chendian.toml").write_text(f'[embed]\nmodel = "{tiny_model_dir}"\n', encoding="utf-8")
+    ws = Workspace(workspace.root)
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"chat":"c","id":"1","time":"2024-03-01 09:00","sender":"u","text":"报销流程怎么走"}\n'
+                   '{"chat":"c","id":"2","time":"2024-03-01 09:01","sender":"v","text":"报销流程怎么走"}\n'
+                   '{"chat":"c","id":"3","time":"2024-03-01 09:02","sender":"v","text":"x","kind":"system"}\n',
+                   encoding="utf-8")
+    ingest_paths(ws, [src], fmt="jsonl")
+    rc = RunContext(quiet=True, stage="embed")
+    assert embed_stage.run(ws, rc) == {"messages_seen": 2, "embedded": 1, "from_cache": 1}
+    assert embed_stage.run(ws, rc)["messages_seen"] == 0
+    vecs = embed_stage.message_vectors(ws, list(ws.messages()))
+    assert vecs.shape == (3, 16) and np.allclose(vecs[0], vecs[1]) and not vecs[2].any()
+    ws.close()

@@ -1,0 +1,153 @@
+"""The thread linker (features, scoring, decoding) and the segment/thread stages on a real workspace."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+from chendian.eval.gold import read_gold
+from chendian.model import SYSTEM, TEXT, Message
+from chendian.pipeline import RunContext
+from chendian.summarize import segment_stage, thread as T, thread_stage
+from conftest import FIXTURES, SHANGHAI
+
+TOY = FIXTURES / "threads" / "toy-chat.jsonl"
+
+
+def _msg(i, minute, sender, text, kind=TEXT, reply_to=None, chat="群"):
+    t = datetime(2024, 3, 1, 9, 0, tzinfo=SHANGHAI) + timedelta(minutes=minute)
+    return Message(id=f"m{i}", chat=chat, time=t, sender=sender, sender_name=sender, kind=kind, text=text,
+                   source=f"t:{i}", reply_to=reply_to)
+
+
+def test_components_are_connected_links():
+    assert T.components([-1, 0, -1, 1, 2, -1]).tolist() == [0, 0, 2, 0, 2, 5]
+
+
+def test_shipped_weights_match_the_feature_set():
+    model = T.load_model()
+    assert model.features == T.FEATURES
+    assert model.w1.shape == (len(T.FEATURES), model.b1.shape[0])
+
+
+def test_features_are_finite_and_respect_the_window():
+    chat = read_gold(TOY)[0]
+    p = T.prepare(chat.messages)
+    X, valid = T.features(p, 0, p.n, window=3)
+    assert X.shape == (8, 4, len(T.FEATURES)) and np.isfinite(X).all()
+    assert valid[:, 0].all()  # "new conversation" is always possible
+    assert not valid[0, 1:].any()  # the first message has no earlier message
+    assert not valid[:, 1:][6].any()  # the system message replies to nothing …
+    assert not valid[7, 1]  # … and attracts no reply (message 8 is one after it)
+    name = T.FEATURES.index("child_names_parent")
+    assert X[1, 1, name] == 1.0  # "@张三" names the sender of the message one back
+
+
+def test_linker_follows_mentions_quotes_and_time_on_a_realistic_chat():
+    chat = read_gold(TOY)[0]
+    parents, labels = T.thread_messages(chat.messages)
+    assert parents[1] == 0 and parents[4] == 3  # @mention answers
+    assert parents[6] == -1 and parents[7] == -1  # system line; next-day announcement
+    assert labels[0] != labels[3]  # 5.5 hours apart, other people, other topic
+
+
+def test_explicit_quote_wins_and_max_gap_cuts():
+    msgs = [_msg(0, 0, "a", "周报模板在哪里下载？"), _msg(1, 1, "b", "今天食堂有红烧肉"),
+            _msg(2, 2, "c", "在共享盘", reply_to="m0"), _msg(3, 600, "d", "在共享盘的模板目录")]
+    parents, _ = T.thread_messages(msgs, max_gap_minutes=120)
+    assert parents[2] == 0  # the quote, not whatever the model prefers
+    assert parents[3] == -1  # ten hours later: beyond max_gap, nothing to link to
+
+
+def test_linker_is_linear_in_blocks():
+    # Splitting work in blocks must not change any decision (features only look backwards).
+    chat = read_gold(TOY)[0]
+    msgs = chat.messages * 3
+    msgs = [_msg(i, i, m.sender, m.text) for i, m in enumerate(msgs)]
+    p = T.prepare(msgs)
+    whole, _ = T.link(p)
+    old = T.BLOCK
+    try:
+        T.BLOCK = 5
+        blocked, _ = T.link(p)
+    finally:
+        T.BLOCK = old
+    assert whole.tolist() == blocked.tolist()
+
+
+def _load(ws, path):
+    from chendian.ingest import ingest_paths
+
+    report = ingest_paths(ws, [path], fmt="jsonl")
+    assert not report.failed
+
+
+def test_stages_write_schema_and_rethread_incrementally(workspace, tmp_path, monkeypatch):
+    # No sentence model in this test: vectors are zeros (the linker still works on structure and words).
+    from chendian.summarize import embed_stage
+
+    monkeypatch.setattr(embed_stage, "message_vectors", lambda ws, msgs, cache=None: np.zeros((len(msgs), 8), np.float32))
+    monkeypatch.setattr(embed_stage, "workspace_cache", lambda ws: None)
+    lines = TOY.read_text(encoding="utf-8").splitlines()
+    first = tmp_path / "day1.jsonl"
+    first.write_text("\n".join(lines[:6]) + "\n", encoding="utf-8")
+    _load(workspace, first)
+    rc = RunContext(quiet=True, stage="thread")
+    assert segment_stage.run(workspace, rc)["segmented"] == 6
+    counts = thread_stage.run(workspace, rc)
+    assert counts["chats_threaded"] == 1 and counts["messages_linked"] == 6
+    rows = workspace.db.execute("SELECT * FROM threads ORDER BY first_ts").fetchall()
+    ids_before = {r["id"]: r["size"] for r in rows}
+    assert all(r["id"].startswith("t") for r in rows)
+    # Same input again: nothing to do.
+    assert thread_stage.run(workspace, rc)["chats_threaded"] == 0
+    # Day 2 arrives: only the new messages are linked; earlier conversations keep their ids.
+    second = tmp_path / "day2.jsonl"
+    second.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _load(workspace, second)
+    segment_stage.run(workspace, rc)
+    counts = thread_stage.run(workspace, rc)
+    assert counts["messages_linked"] == 2
+    after = {r["id"]: r["size"] for r in workspace.db.execute("SELECT * FROM threads")}
+    assert set(ids_before) <= set(after)
+    n = workspace.db.execute("SELECT count(*) FROM message_threads").fetchone()[0]
+    assert n == 8
+    system_row = workspace.db.execute(
+        "SELECT t.parent_id FROM message_threads t JOIN messages m ON m.id = t.message_id WHERE m.kind = ?",
+        (SYSTEM,)).fetchone()
+    assert system_row["parent_id"] is None
+    # The reading view: conversations with their messages in order, replies indented.
+    convs = thread_stage.conversations(workspace, min_size=2)
+    assert convs and all(c.size >= 2 for c in convs)
+    conv = next(c for c in convs if c.lines[0].message.text.startswith("报销"))
+    assert [line.depth for line in conv.lines][0] == 0 and max(line.depth for line in conv.lines) >= 1
+    text = thread_stage.format_conversation(conv, tz=SHANGHAI)
+    assert "会话" in text and "张三: 报销流程怎么走" in text and "↳ " in text
+
+
+def test_segment_stage_reports_a_missing_user_dictionary(workspace):
+    (workspace.root / "chendian.toml").write_text('[segment]\nuser_dict = "terms.txt"\n', encoding="utf-8")
+    from chendian.store import Workspace
+
+    ws = Workspace(workspace.root)
+    with pytest.raises(segment_stage.SegmentConfigError, match="terms.txt"):
+        segment_stage.run(ws, RunContext(quiet=True))
+    ws.close()
+
+
+def test_user_dictionary_changes_resegment(workspace, tmp_path):
+    _load(workspace, TOY)
+    rc = RunContext(quiet=True)
+    segment_stage.run(workspace, rc)
+    (workspace.root / "terms.txt").write_text("报销单 10 n\n", encoding="utf-8")
+    (workspace.root / "chendian.toml").write_text('[segment]\nuser_dict = "terms.txt"\n', encoding="utf-8")
+    from chendian.store import Workspace
+
+    ws = Workspace(workspace.root)
+    counts = segment_stage.run(ws, rc)
+    assert counts["resegmented_after_dictionary_change"] == 8 and counts["segmented"] == 8
+    toks = segment_stage.load_tokens(ws, [m.id for m in ws.messages()])
+    assert any("报销单" in t for t in toks.values())
+    ws.close()
