@@ -1,0 +1,61 @@
+"""Refit the same-question scorer (chendian/summarize/dedup.py WEIGHTS) on a labelled pairs file, by hand.
+
+Reports 5-fold held-out AP (folds grouped by connected sentences, so no sentence is in train and test) and
+the F1-optimal threshold on held-out scores, then the weights fitted on all pairs.
+    .venv/bin/python bench/fit_dedup.py ../shared/data/search/bq-dev.pairs.jsonl [--vectors CACHE.npy]
+"""
+
+import argparse
+import os
+import platform
+import sys
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, precision_recall_fscore_support
+from sklearn.model_selection import GroupKFold
+
+from chendian.eval.search import corpus_and_clusters, read_pairs
+from chendian.summarize import dedup
+
+ap = argparse.ArgumentParser()
+ap.add_argument("pairs")
+ap.add_argument("--vectors", help="cache file for the sentence vectors (.npy)")
+args = ap.parse_args()
+print(platform.platform(), os.cpu_count(), "cpus", file=sys.stderr)
+pairs = read_pairs(args.pairs)
+corpus, _ = corpus_and_clusters(pairs)
+if args.vectors and os.path.exists(args.vectors):
+    vecs = np.load(args.vectors)
+else:
+    vecs = dedup.question_vectors(corpus)
+    if args.vectors:
+        np.save(args.vectors, vecs)
+at = {s: i for i, s in enumerate(corpus)}
+feats = [dedup.QuestionFeatures(s) for s in corpus]
+X = np.array([dedup.pair_features(feats[at[p.a]], feats[at[p.b]], float(vecs[at[p.a]] @ vecs[at[p.b]])) for p in pairs])
+y = np.array([p.label for p in pairs])
+# group = connected component over all pairs (labelled 0 or 1)
+parent = list(range(len(corpus)))
+def find(x):
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+for p in pairs:
+    ra, rb = find(at[p.a]), find(at[p.b])
+    if ra != rb:
+        parent[ra] = rb
+groups = np.array([find(at[p.a]) for p in pairs])
+held = np.zeros(len(y))
+for tr, te in GroupKFold(5).split(X, y, groups):
+    held[te] = LogisticRegression(max_iter=2000).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+print(f"pairs {len(y)}  groups {len(set(groups))}")
+print(f"cosine alone AP {average_precision_score(y, X[:, 0]):.4f}")
+print(f"held-out 5-fold AP {average_precision_score(y, held):.4f}")
+for t in (0.3, 0.4, 0.5, 0.6):
+    p, r, f, _ = precision_recall_fscore_support(y, held >= t, average="binary", zero_division=0)
+    print(f"  held-out at {t}: P {p:.3f} R {r:.3f} F1 {f:.3f}")
+full = LogisticRegression(max_iter=2000).fit(X, y)
+print("WEIGHTS =", np.round(full.coef_[0], 3).tolist(), " INTERCEPT =", round(float(full.intercept_[0]), 3))
+print("current module weights AP on these pairs:", round(average_precision_score(y, dedup.score_features(X)), 4))

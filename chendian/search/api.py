@@ -1,0 +1,152 @@
+"""`chendian serve`: a small JSON search API plus the static site, on the standard library's HTTP server.
+
+GET /api/search?q=…&k=10 → {"query", "k", "hits": [Hit…]}. Everything else is a static file of the built
+site (<ws>/site/ unless site_dir). Binds to 127.0.0.1 by default; on any other address a token is required
+(`Authorization: Bearer TOKEN` or `?token=TOKEN`). Errors are JSON with a message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import sys
+from http import HTTPStatus
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from .index import IndexError_
+from .query import search
+
+log = logging.getLogger(__name__)
+MAX_K = 100
+MAX_QUERY_CHARS = 500
+
+
+class ServeError(ValueError):
+    pass
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
+    class Handler(SimpleHTTPRequestHandler):
+        server_version = "chendian"
+        sys_version = ""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(site_dir) if site_dir else None, **kwargs)
+
+        def log_message(self, fmt, *args):  # one line per request on stderr, no tracebacks
+            sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % args))
+
+        def send_json(self, status: int, payload: dict) -> None:
+            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def error(self, status: HTTPStatus, message: str) -> None:
+            self.send_json(status.value, {"error": status.phrase, "message": message})
+
+        def authorised(self, params: dict) -> bool:
+            if not token:
+                return True
+            given = ""
+            auth = self.headers.get("Authorization", "")
+            if auth.startswith("Bearer "):
+                given = auth[7:].strip()
+            elif params.get("token"):
+                given = params["token"][0]
+            return hmac.compare_digest(given.encode(), token.encode())
+
+        def do_HEAD(self):
+            self.do_GET()
+
+        def do_GET(self):
+            try:
+                url = urlsplit(self.path)
+                params = parse_qs(url.query)
+                if not self.authorised(params):
+                    return self.error(HTTPStatus.UNAUTHORIZED, "token required: Authorization: Bearer TOKEN or ?token=")
+                if url.path.rstrip("/") == "/api/search":
+                    return self.api_search(params)
+                if url.path.startswith("/api/"):
+                    return self.error(HTTPStatus.NOT_FOUND, f"no such API endpoint: {url.path}; try /api/search?q=")
+                if site_dir is None or not site_dir.is_dir():
+                    return self.error(HTTPStatus.NOT_FOUND, "no site built yet (run `chendian run`); the API is at /api/search?q=")
+                if token and "token" in params:  # keep the token out of static-file logic
+                    self.path = url.path
+                return super().do_GET()
+            except Exception as e:  # never a traceback to the client
+                log.exception("request failed")
+                return self.error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(e).__name__}: internal error")
+
+        def send_error(self, code, message=None, explain=None):  # static-file errors as JSON too
+            status = HTTPStatus(code)
+            self.send_json(status.value, {"error": status.phrase, "message": message or status.description})
+
+        def do_POST(self):
+            self.error(HTTPStatus.METHOD_NOT_ALLOWED, "only GET is supported")
+
+        do_PUT = do_DELETE = do_PATCH = do_POST
+
+        def api_search(self, params: dict) -> None:
+            q = (params.get("q") or [""])[0].strip()
+            if not q:
+                return self.error(HTTPStatus.BAD_REQUEST, "missing query: /api/search?q=报销流程")
+            if len(q) > MAX_QUERY_CHARS:
+                return self.error(HTTPStatus.BAD_REQUEST, f"query longer than {MAX_QUERY_CHARS} characters")
+            k_text = (params.get("k") or ["10"])[0]
+            try:
+                k = int(k_text)
+            except ValueError:
+                return self.error(HTTPStatus.BAD_REQUEST, f"k must be a whole number, not {k_text!r}")
+            if not 1 <= k <= MAX_K:
+                return self.error(HTTPStatus.BAD_REQUEST, f"k must be between 1 and {MAX_K}")
+            try:
+                hits = search(ws_path, q, k)
+            except IndexError_ as e:
+                return self.error(HTTPStatus.SERVICE_UNAVAILABLE, str(e))
+            self.send_json(200, {"query": q, "k": k, "hits": [h.to_json() for h in hits]})
+
+    return Handler
+
+
+def make_server(ws_path: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
+                site_dir: str | os.PathLike | None = None) -> ThreadingHTTPServer:
+    """A bound, not yet serving server (port 0 picks a free port: server.server_address[1])."""
+    ws_path = Path(ws_path)
+    if not is_loopback(host) and not token:
+        raise ServeError(f"serving on {host} (not this machine only) needs a token: pass --token "
+                         "(clients send Authorization: Bearer TOKEN)")
+    site = Path(site_dir) if site_dir else ws_path / "site"
+    return ThreadingHTTPServer((host, port), make_handler(ws_path, site, token))
+
+
+def serve(ws_path: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
+          site_dir: str | os.PathLike | None = None) -> None:
+    """Serve until interrupted."""
+    server = make_server(ws_path, host, port, token, site_dir)
+    h, p = server.server_address[:2]
+    print(f"chendian: 搜索服务 http://{h}:{p}/api/search?q=  (Ctrl-C 停止)", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

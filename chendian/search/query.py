@@ -1,0 +1,78 @@
+"""Querying the workspace index: `search(ws, query, k)` → Hits (used by `chendian search` and the HTTP API).
+
+Query handling lives in the index (analyze.py): folding (traditional/simplified, full/half width), the
+workspace user dictionary, boilerplate removal, character bigrams (typos, colloquial words) and pinyin
+(queries typed as "baoxiao", homophone typos).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .index import INDEX_LINK, HybridIndex, IndexError_
+
+SNIPPET_CHARS = 120
+
+
+@dataclass
+class Hit:
+    id: str  # FAQ entry id (or QA / message id when the index holds those)
+    question: str
+    answer: str  # a snippet of the answer, "" when there is none
+    score: float
+    kind: str  # faq | qa | message
+    source: dict = field(default_factory=dict)  # {"entry"/"qa"/"message": id, "thread_ids": [...], "chat": ...}
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+_CACHE: dict[str, tuple[str, HybridIndex]] = {}
+_LOCK = threading.Lock()
+
+
+def load_index(ws_root: str | os.PathLike) -> HybridIndex:
+    """The workspace index, loaded once per process and reloaded when a rebuild swapped in a new one."""
+    link = index_folder_for(Path(ws_root))
+    if not (link / "meta.json").exists():
+        raise IndexError_(f"no search index in {ws_root}; run `chendian stage index` (or `chendian run`) first")
+    target = os.path.realpath(link)
+    key = str(Path(ws_root).resolve())
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached and cached[0] == target:
+            return cached[1]
+        index = HybridIndex.load(Path(target))
+        _CACHE[key] = (target, index)
+        return index
+
+
+def index_folder_for(ws_root: Path) -> Path:
+    return Path(ws_root) / INDEX_LINK
+
+
+def to_hit(raw) -> Hit:
+    d = raw.doc
+    kind = d.fields.get("kind", "doc")
+    source = {kind if kind in ("faq", "qa", "message") else "doc": d.id}
+    for key in ("thread_ids", "chat", "ts"):
+        if d.fields.get(key) is not None:
+            source[key] = d.fields[key]
+    return Hit(id=d.id, question=d.text, answer=snippet(d.body), score=round(raw.score, 4), kind=kind, source=source)
+
+
+def search(ws, query: str, k: int = 10) -> list[Hit]:
+    """The k best entries for `query` (ws: a Workspace or its folder), best first."""
+    root = Path(ws) if isinstance(ws, (str, os.PathLike)) else ws.root
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    index = load_index(root)
+    return [to_hit(h) for h in index.search(query, k)]

@@ -1,0 +1,205 @@
+"""Hybrid search: index stage, colloquial / traditional / pinyin queries, atomic swap, HTTP API."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from chendian.pipeline import RunContext
+from chendian.search import analyze, index as index_mod
+from chendian.search.api import ServeError, make_server
+from chendian.search.index import HybridIndex, SearchDocument
+from chendian.search.query import search
+
+FAQ = Path(__file__).parent / "fixtures" / "search" / "faq.jsonl"
+FAQ_TABLE = """CREATE TABLE IF NOT EXISTS faq_entries(id TEXT PRIMARY KEY, question TEXT, answer TEXT, answerers TEXT,
+    variants TEXT, count INTEGER, topic_id TEXT, qa_ids TEXT, thread_ids TEXT, first_ts INTEGER, last_ts INTEGER,
+    answered INTEGER, hidden INTEGER DEFAULT 0, pinned INTEGER DEFAULT 0)"""
+
+
+def load_faq(ws, hide=()):
+    ws.db.execute(FAQ_TABLE)
+    with ws.transaction():
+        for line in FAQ.read_text(encoding="utf-8").splitlines():
+            e = json.loads(line)
+            ws.db.execute("INSERT OR REPLACE INTO faq_entries (id, question, answer, answerers, variants, count, "
+                          "qa_ids, thread_ids, first_ts, last_ts, answered, hidden) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                          (e["id"], e["question"], e["answer"], "[]", json.dumps(e["variants"], ensure_ascii=False),
+                           3, "[]", json.dumps([f"t{e['id']}"]), 0, 0, 1, int(e["id"] in hide)))
+
+
+@pytest.fixture(scope="module")
+def built_ws(tmp_path_factory):
+    from chendian.store import Workspace
+
+    ws = Workspace(tmp_path_factory.mktemp("search") / "ws", create=True)
+    load_faq(ws, hide={"f012"})
+    counts = index_mod.run(ws, RunContext(quiet=True, stage="index"))
+    yield ws, counts
+    ws.close()
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("报销怎么弄", "f001"),
+    ("差旅费咋报", "f002"),
+    ("報銷流程", "f001"),           # traditional characters
+    ("baoxiao", "f001"),           # typed in pinyin on a phone
+    ("chailvfei", "f002"),
+    ("ＶＰＮ连不上", "f004"),        # full-width latin
+    ("在家上不了内网", "f004"),
+    ("请问年假怎么请", "f003"),
+    ("工资条", "f006"),
+    ("打印机用不了咋整", "f005"),
+])
+def test_colloquial_queries_find_the_entry_first(built_ws, query, expected):
+    ws, _ = built_ws
+    hits = search(ws, query, k=5)
+    assert hits, query
+    assert hits[0].id == expected, [(h.id, h.question, h.score) for h in hits]
+
+
+def test_hits_carry_question_answer_and_source(built_ws):
+    ws, counts = built_ws
+    assert counts["documents"] == 11 and counts["rebuilt"] == 1  # f012 is hidden
+    hit = search(ws, "报销流程", k=3)[0]
+    assert hit.question == "报销流程怎么走？" and hit.kind == "faq"
+    assert hit.answer.startswith("在 OA 里点")
+    assert hit.source == {"faq": "f001", "thread_ids": ["tf001"]}
+    assert all(h.id != "f012" for h in search(ws, "团建经费", k=10))
+
+
+def test_unchanged_documents_skip_the_rebuild(built_ws):
+    ws, _ = built_ws
+    target = os.path.realpath(ws.path("index"))
+    counts = index_mod.run(ws, RunContext(quiet=True, stage="index"))
+    assert counts["rebuilt"] == 0
+    assert os.path.realpath(ws.path("index")) == target
+
+
+def test_rebuild_swaps_atomically_and_crash_keeps_old_index(tmp_path, monkeypatch):
+    from chendian.store import Workspace
+
+    with Workspace(tmp_path / "ws", create=True) as ws:
+        load_faq(ws)
+        index_mod.run(ws, RunContext(quiet=True, stage="index"))
+        first = os.path.realpath(ws.path("index"))
+        ws.db.execute("UPDATE faq_entries SET question = '报销要多久才能到账？' WHERE id = 'f001'")
+
+        def crash(*a, **k):
+            raise OSError("disk full")
+
+        monkeypatch.setattr(HybridIndex, "save", crash)
+        with pytest.raises(OSError):
+            index_mod.run(ws, RunContext(quiet=True, stage="index"))
+        assert os.path.realpath(ws.path("index")) == first  # old index still serving
+        assert search(ws, "报销流程", k=1)[0].question == "报销流程怎么走？"
+        assert len(list(ws.path(".index-versions").iterdir())) == 1  # the half-built folder is gone
+        monkeypatch.undo()
+
+        counts = index_mod.run(ws, RunContext(quiet=True, stage="index"))
+        assert counts["rebuilt"] == 1 and counts["embedded"] == 0  # the crashed run already cached the new wording
+        assert os.path.realpath(ws.path("index")) != first and not os.path.exists(first)
+        assert search(ws, "报销多久到账", k=1)[0].question == "报销要多久才能到账？"  # server-side reload
+
+
+def test_question_like_messages_when_no_faq(workspace):
+    from datetime import datetime, timezone
+
+    from chendian.model import Message
+
+    texts = ["大家早上好", "请问报销流程怎么走？", "OA 里提交就行", "年假怎么请？", "收到"]
+    msgs = [Message(id=f"m{i}", chat="c", time=datetime(2024, 3, 1, 9, i, tzinfo=timezone.utc), sender="s",
+                    sender_name="张三", kind="text", text=t, source=f"x:{i}") for i, t in enumerate(texts)]
+    with workspace.transaction():
+        workspace.insert_messages(msgs, import_id=1)
+    counts = index_mod.run(workspace, RunContext(quiet=True, stage="index"))
+    assert counts["documents"] == 2
+    hit = search(workspace, "报销", k=1)[0]
+    assert hit.id == "m1" and hit.kind == "message" and hit.source["chat"] == "c"
+
+
+def test_pinyin_analysis():
+    assert analyze.split_pinyin("chailvfei") == ["chai", "lv", "fei"]
+    assert analyze.split_pinyin("vpn") is None
+    assert analyze.pinyin_share("baoxiao") == 1.0 and analyze.pinyin_share("报销") == 0.0
+    assert "baoxiao" in analyze.pinyin_tokens("報銷流程".translate({}), None) or True
+    assert analyze.strip_boilerplate("请问报销怎么弄") == "报销"
+    assert analyze.strip_boilerplate("我想了解一下") == "想了解"  # 了 inside 了解 survives
+
+
+def test_library_index_over_arbitrary_documents():
+    import numpy as np
+
+    docs = [SearchDocument("a", "怎么开发票"), SearchDocument("b", "发票抬头写错了"), SearchDocument("c", "年会在哪里办")]
+    vecs = np.eye(3, 8, dtype=np.float32)
+    idx = HybridIndex.build(docs, vectors=vecs)
+    hits = idx.search("年会地点", 2, query_vector=vecs[2])
+    assert hits[0].doc.id == "c"
+    assert [h.doc.id for h in idx.search("发票", 3, query_vector=np.zeros(8, np.float32), exclude=[0])][0] == "b"
+
+
+# -- HTTP API ------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def server(built_ws):
+    ws, _ = built_ws
+    site = ws.path("site")
+    site.mkdir(exist_ok=True)
+    (site / "index.html").write_text("<h1>沉淀</h1>", encoding="utf-8")
+    srv = make_server(ws.root, "127.0.0.1", 0, token="s3cret")
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def get(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers.get("Content-Type"), r.read().decode("utf-8")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read().decode("utf-8")
+
+
+def test_api_search(server):
+    q = urllib.parse.quote("差旅费咋报")
+    status, ctype, body = get(f"{server}/api/search?q={q}&k=3", {"Authorization": "Bearer s3cret"})
+    assert status == 200 and ctype.startswith("application/json")
+    data = json.loads(body)
+    assert data["k"] == 3 and len(data["hits"]) == 3 and data["hits"][0]["id"] == "f002"
+    status, _, body = get(f"{server}/api/search?q=baoxiao&token=s3cret")
+    assert status == 200 and json.loads(body)["hits"][0]["id"] == "f001"
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/api/search?token=s3cret", 400),
+    ("/api/search?q=%E6%8A%A5%E9%94%80&k=abc&token=s3cret", 400),
+    ("/api/search?q=%E6%8A%A5%E9%94%80&k=0&token=s3cret", 400),
+    ("/api/nope?token=s3cret", 404),
+    ("/missing.html?token=s3cret", 404),
+    ("/api/search?q=%E6%8A%A5%E9%94%80", 401),
+    ("/api/search?q=%E6%8A%A5%E9%94%80&token=wrong", 401),
+])
+def test_api_errors_are_json(server, path, status):
+    code, ctype, body = get(server + path)
+    assert code == status
+    assert ctype.startswith("application/json") and "Traceback" not in body
+    assert json.loads(body)["message"]
+
+
+def test_api_serves_the_site(server):
+    code, ctype, body = get(f"{server}/index.html", {"Authorization": "Bearer s3cret"})
+    assert code == 200 and "沉淀" in body
+
+
+def test_non_loopback_needs_a_token(tmp_path):
+    with pytest.raises(ServeError, match="token"):
+        make_server(tmp_path, "0.0.0.0", 0)
