@@ -192,52 +192,269 @@ def eval_group() -> None:
     """Score the pipeline against labelled data (DESIGN.md "Evaluation"); --predictions writes what it predicted."""
 
 
-def _print_metrics(name: str, metrics: dict, as_json: bool) -> None:
+def _print_metrics(title: str, metrics: dict, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
         return
-    click.echo(f"{name}:")
-
-    def walk(d: dict, indent: str) -> None:
-        for k, v in d.items():
-            if isinstance(v, dict):
-                click.echo(f"{indent}{k}:")
-                walk(v, indent + "  ")
-            elif isinstance(v, float):
-                click.echo(f"{indent}{k:28} {v:.4f}")
-            else:
-                click.echo(f"{indent}{k:28} {v}")
-
-    walk(metrics, "  ")
+    click.echo(title)
+    for k, v in metrics.items():
+        click.echo(f"  {k:24} {v:.4f}" if isinstance(v, float) else f"  {k:24} {v}")
 
 
-def _eval_command(kind: str, target: str, argument: str, help_text: str):
-    @eval_group.command(name=kind, help=help_text)
-    @click.argument(argument, type=click.Path(exists=True, dir_okay=False))
-    @click.option("--predictions", type=click.Path(dir_okay=False), help="Write predictions (JSONL) here.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-    def command(predictions: str | None, as_json: bool, **kwargs) -> None:
-        import importlib
+def _eval_errors():
+    """The eval modules' own input errors (bad gold/pairs lines) become one clear line, not a traceback."""
+    from .eval.gold import GoldError
+    from .eval.qa import GoldError as QAGoldError
+    from .eval.search import EvalError
 
-        module_name, func = target.split(":")
-        evaluate = getattr(importlib.import_module(module_name), func)
+    return (GoldError, QAGoldError, EvalError, UnicodeDecodeError)
+
+
+_gold_arg = click.argument("gold", type=click.Path(exists=True, dir_okay=False))
+_pairs_arg = click.argument("pairs", type=click.Path(exists=True, dir_okay=False))
+_predictions_opt = click.option("--predictions", type=click.Path(dir_okay=False),
+                                help="Write the predictions (JSONL) here, to re-score or inspect.")
+_json_opt = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+@eval_group.command(name="threads")
+@_gold_arg
+@_predictions_opt
+@click.option("--baseline-minutes", type=float, help="Score the time-gap baseline (a new conversation after N minutes of silence) instead.")
+@_json_opt
+def eval_threads(gold: str, predictions: str | None, baseline_minutes: float | None, as_json: bool) -> None:
+    """Thread disentanglement on a chat gold file: 1−VI, ARI, 1-1, exact-match P/R/F, reply-link P/R/F.
+
+    Runs segment → embed → thread on every message (annotated or not) and scores the annotated ones.
+    Predictions: one line per message, {"id", "thread", "reply_to"}.
+    """
+    from .eval.threads import evaluate_threads, format_report
+
+    try:
+        result = evaluate_threads(gold, predictions, baseline_minutes=baseline_minutes)
+    except _eval_errors() as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_report(result))
+
+
+@eval_group.command(name="qa")
+@_gold_arg
+@_predictions_opt
+@click.option("--baseline", is_flag=True, help="Score the plain 'ends with ？ or 吗' baseline as the method.")
+@click.option("--rescore", type=click.Path(exists=True, dir_okay=False), help="Score this predictions file instead of predicting.")
+@_json_opt
+def eval_qa(gold: str, predictions: str | None, baseline: bool, rescore: str | None, as_json: bool) -> None:
+    """Question detection and answer linking on a chat gold file with question/answer_to labels.
+
+    Prints P/R/F1 for questions and for (answer, question) links, beside the baseline.
+    Predictions: {"id", "question", "answer_to"} per message.
+    """
+    from .eval.qa import evaluate_qa, format_report
+
+    try:
+        result = evaluate_qa(gold, predictions, method="baseline" if baseline else "rules", predictions_in=rescore)
+    except _eval_errors() as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_report(result))
+
+
+@eval_group.command(name="dedup")
+@_pairs_arg
+@_predictions_opt
+@_json_opt
+def eval_dedup(pairs: str, predictions: str | None, as_json: bool) -> None:
+    """The FAQ stage's same-question scorer on labelled pairs: average precision, and P/R/F1 at the
+    threshold the faq stage really uses. Predictions: {"a", "b", "score", "same"}."""
+    from .eval.dedup import evaluate_dedup
+
+    try:
+        result = evaluate_dedup(pairs, predictions)
+    except _eval_errors() as e:
+        raise click.ClickException(str(e)) from None
+    _print_metrics(f"重复问题判定 dedup on {pairs}:", result, as_json)
+
+
+@eval_group.command(name="search")
+@_pairs_arg
+@_predictions_opt
+@_json_opt
+def eval_search(pairs: str, predictions: str | None, as_json: bool) -> None:
+    """Search over every distinct sentence of a pairs file: Recall@1/5/10 and MRR@10 (DESIGN.md).
+
+    Queries are each positive pair's `a`; a hit is a result in the query's paraphrase cluster.
+    Predictions: {"query", "results": [top 10 texts]}.
+    """
+    from .eval.search import evaluate_search
+
+    try:
+        result = evaluate_search(pairs, predictions)
+    except _eval_errors() as e:
+        raise click.ClickException(str(e)) from None
+    _print_metrics(f"搜索评测 search on {pairs}:", result, as_json)
+
+
+# -- reading the results -----------------------------------------------------------------------------
+
+@main.command()
+@click.option("--chat", help="Only this chat (id or name).")
+@click.option("--thread", "thread_id", help="Only this conversation (thread id).")
+@click.option("--min-size", default=2, show_default=True, help="Hide conversations smaller than this.")
+@click.option("--limit", default=20, show_default=True, help="How many conversations to show (newest last).")
+@click.pass_context
+def threads(ctx: click.Context, chat: str | None, thread_id: str | None, min_size: int, limit: int) -> None:
+    """Read a chat as conversations: who replied to whom, indented under what they answered."""
+    from .summarize.thread_stage import conversations, format_conversation
+
+    with _open(ctx) as ws:
+        if chat:
+            match = [r["id"] for r in ws.chats() if chat in (r["id"], r["name"])]
+            if not match:
+                raise click.ClickException(f"no chat named {chat!r}; chats: {', '.join(r['name'] for r in ws.chats())}")
+            chat = match[0]
         try:
-            metrics = evaluate(kwargs[argument], predictions_path=predictions)
-        except (ValueError, KeyError) as e:
-            raise click.ClickException(f"{kwargs[argument]}: {e}") from None
-        _print_metrics(f"{kind} on {kwargs[argument]}", metrics, as_json)
+            convs = conversations(ws, chat, min_size=1 if thread_id else min_size, limit=limit, thread=thread_id)
+        except LookupError as e:
+            raise click.ClickException(str(e)) from None
+        for conv in convs:
+            click.echo(format_conversation(conv, tz=ws.config.tz))
+            click.echo()
+        if not convs:
+            click.echo("没有符合条件的对话 (no conversations match)")
 
-    return command
+
+@main.command()
+@click.argument("query")
+@click.option("-k", default=5, show_default=True, help="How many results.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
+    """Search the FAQ in plain colloquial Chinese (or pinyin): 报销怎么弄, 報銷流程, baoxiao."""
+    from .search.index import IndexError_
+    from .search.query import search as run_search
+
+    with _open(ctx) as ws:
+        try:
+            hits = run_search(ws, query, k=k)
+        except IndexError_ as e:
+            raise click.ClickException(str(e)) from None
+    if as_json:
+        for h in hits:
+            click.echo(json.dumps(h.to_json(), ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("没有找到 (no results)")
+    for i, h in enumerate(hits, 1):
+        click.echo(f"{i}. {h.question}  [{h.score:.3f}]  ({h.kind} {h.id})")
+        if h.answer:
+            click.echo(f"   {h.answer}")
 
 
-_eval_command("threads", "chendian.eval.threads:evaluate_threads", "gold",
-              "Thread disentanglement on a chat gold file: 1-VI, ARI, 1-1, exact-match P/R/F, reply-link P/R/F.")
-_eval_command("qa", "chendian.eval.qa:evaluate_qa", "gold",
-              "Question detection and answer linking on a chat gold file with question/answer_to labels.")
-_eval_command("dedup", "chendian.eval.dedup:evaluate_dedup", "pairs",
-              "The FAQ stage's same-question scorer on labelled pairs: average precision and F1 at its threshold.")
-_eval_command("search", "chendian.eval.search:evaluate_search", "pairs",
-              "Search over every distinct sentence of a pairs file: Recall@1/5/10 and MRR@10.")
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback needs --token.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--token", envvar="CHENDIAN_TOKEN", help="Access token required on every request (Authorization: Bearer …). Env: CHENDIAN_TOKEN.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, token: str | None) -> None:
+    """Serve the JSON search API (/api/search?q=) and the built site."""
+    from .search.api import ServeError, serve as run_server
+
+    _open(ctx).close()  # a clear error now if this is not a workspace
+    try:
+        run_server(ctx.obj["workspace"], host=host, port=port, token=token)
+    except (ServeError, OSError) as e:
+        raise click.ClickException(str(e)) from None
+
+
+# -- curation ------------------------------------------------------------------------------------------
+
+@main.group()
+def faq() -> None:
+    """Curate FAQ entries. Every action is stored by entry id and re-applied on every run."""
+
+
+def _curate(ctx: click.Context, action: str, entry_id: str, value=None) -> None:
+    from .summarize import faq as faq_lib
+
+    with _open(ctx) as ws:
+        try:
+            with ws.locked(f"faq {action}"):
+                faq_lib.record_curation(ws, entry_id, action, value)
+        except (faq_lib.CurationError, WorkspaceError) as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"{action}: done; applied to the site on the next run (or `chendian stage faq index publish`)")
+
+
+for _action, _help in (("approve", "Mark an entry as reviewed and approved."), ("hide", "Hide an entry from the site and search."),
+                       ("unhide", "Show a hidden entry again."), ("pin", "Pin an entry to the top of the home page."),
+                       ("unpin", "Unpin an entry.")):
+    def _make(action: str, help_text: str):
+        @faq.command(name=action, help=help_text)
+        @click.argument("entry_id")
+        @click.pass_context
+        def command(ctx: click.Context, entry_id: str) -> None:
+            _curate(ctx, action, entry_id)
+        return command
+    _make(_action, _help)
+
+
+@faq.command(name="edit")
+@click.argument("entry_id")
+@click.option("--question", help="New canonical question.")
+@click.option("--answer", help="New answer text.")
+@click.pass_context
+def faq_edit(ctx: click.Context, entry_id: str, question: str | None, answer: str | None) -> None:
+    """Edit an entry's question and/or answer (kept across runs)."""
+    if not question and not answer:
+        raise click.UsageError("give --question and/or --answer")
+    _curate(ctx, "edit", entry_id, {k: v for k, v in (("question", question), ("answer", answer)) if v})
+
+
+@faq.command(name="merge")
+@click.argument("source_id")
+@click.argument("target_id")
+@click.pass_context
+def faq_merge(ctx: click.Context, source_id: str, target_id: str) -> None:
+    """Merge entry SOURCE_ID into TARGET_ID (the same question asked differently)."""
+    _curate(ctx, "merge", source_id, target_id)
+
+
+@faq.command(name="split")
+@click.argument("entry_id")
+@click.argument("qa_id")
+@click.pass_context
+def faq_split(ctx: click.Context, entry_id: str, qa_id: str) -> None:
+    """Split question QA_ID out of ENTRY_ID into an entry of its own."""
+    _curate(ctx, "split", entry_id, qa_id)
+
+
+@faq.command(name="list")
+@click.option("--all", "show_all", is_flag=True, help="Include hidden entries.")
+@click.option("--limit", default=30, show_default=True)
+@click.pass_context
+def faq_list(ctx: click.Context, show_all: bool, limit: int) -> None:
+    """List FAQ entries, most asked first, with their ids for curation."""
+    with _open(ctx) as ws:
+        try:
+            rows = ws.db.execute(
+                "SELECT id, question, count, hidden, pinned, answered FROM faq_entries"
+                + ("" if show_all else " WHERE hidden = 0") + " ORDER BY pinned DESC, count DESC, first_ts LIMIT ?",
+                (limit,)).fetchall()
+        except Exception:
+            raise click.ClickException("no FAQ yet: run `chendian run` first") from None
+    for r in rows:
+        flags = "".join(f for f, on in (("📌", r["pinned"]), ("🙈", r["hidden"]), ("∅", not r["answered"])) if on)
+        click.echo(f"{r['id']}  ×{r['count']:<3} {flags:3} {r['question']}")
+
+
+@faq.command(name="log")
+@click.pass_context
+def faq_log(ctx: click.Context) -> None:
+    """Every curation action recorded in this workspace, oldest first."""
+    from .summarize.faq import curation_log
+
+    with _open(ctx) as ws:
+        for row in curation_log(ws):
+            click.echo(f"{row['at']}  {row['action']:8} {row['entry_id']}  {row['value']}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,164 @@
+"""Privacy on publish: personal numbers and addresses masked, names shown as configured.
+
+Every piece of text that leaves the workspace for the site (messages, questions, answers, digests, names,
+the search index) goes through `Privacy.text()`; every person goes through `Privacy.name()`.
+
+Masked: mainland mobile numbers (with or without +86 and separators), landlines with an area code, e-mail
+addresses, 18-digit ID-card numbers whose check character is right, and 16–19 digit bank-card numbers that
+pass the Luhn check. Full-width digits count as digits (people type them on phones).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+
+NAME_MODES = ("real", "pseudonym", "initials")
+
+# Full-width digits and separators map 1:1 onto ASCII, so a match found in the folded copy has the same span
+# in the original text.
+_FOLD_DIGITS = str.maketrans("０１２３４５６７８９＋－（）　", "0123456789+-() ")
+
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+# 18-digit ID card: 6-digit region, birth date, 3-digit sequence, check character.
+_ID_CARD_RE = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
+# Bank cards: 16–19 digits, optionally in groups separated by a space or a hyphen.
+_BANK_CARD_RE = re.compile(r"(?<![\d\-])\d(?:[ \-]?\d){15,18}(?![\d\-])")
+# Mainland mobile: optional +86/0086/86, then 1[3-9] and nine digits, with optional separators (3-4-4).
+_MOBILE_RE = re.compile(
+    r"(?<!\d)(?:(?:\+|00)?86[ \-]?)?(1[3-9]\d)[ \-]?(\d{4})[ \-]?(\d{4})(?!\d)"
+)
+# Landline: area code 0xx/0xxx (optionally in parentheses) + 7–8 digits, optional extension.
+_LANDLINE_RE = re.compile(
+    r"(?<!\d)(?:\+?86[ \-]?)?(?:\((0\d{2,3})\)|(0\d{2,3}))[ \-]?(\d{3,4})[ \-]?(\d{4})(?:[ \-]?(?:转|ext\.?|x)\s?\d{1,5})?(?!\d)"
+)
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def id_card_valid(number: str) -> bool:
+    """GB 11643 check character of an 18-digit resident ID number."""
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS))
+    return _ID_CHECK[total % 11] == number[17].upper()
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def mask_text(text: str, star: str = "*") -> str:
+    """The text with phone numbers, e-mail addresses, ID-card and bank-card numbers masked.
+
+    `star` is the masking character as it must be written in the target syntax (r"\\*" inside Markdown).
+    """
+    if not text:
+        return text
+    folded = text.translate(_FOLD_DIGITS)
+    spans: list[tuple[int, int, str]] = []  # (start, end, replacement), non-overlapping, first rule wins
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= s or start >= e for s, e, _ in spans)
+
+    for m in _EMAIL_RE.finditer(folded):
+        spans.append((m.start(), m.end(), "[邮箱已隐藏]"))
+    for m in _ID_CARD_RE.finditer(folded):
+        if free(m.start(), m.end()) and id_card_valid(m.group(0)):
+            spans.append((m.start(), m.end(), "[身份证号已隐藏]"))
+    for m in _BANK_CARD_RE.finditer(folded):
+        digits = re.sub(r"\D", "", m.group(0))
+        if free(m.start(), m.end()) and 16 <= len(digits) <= 19:
+            # A card-like number that fails Luhn (an order number) stays, and no phone rule may bite into it.
+            spans.append((m.start(), m.end(), "[银行卡号已隐藏]" if luhn_valid(digits) else text[m.start():m.end()]))
+    for m in _MOBILE_RE.finditer(folded):
+        if free(m.start(), m.end()):
+            spans.append((m.start(), m.end(), f"{m.group(1)}{star * 4}{m.group(3)}"))
+    for m in _LANDLINE_RE.finditer(folded):
+        if free(m.start(), m.end()):
+            area = m.group(1) or m.group(2)
+            spans.append((m.start(), m.end(), f"{area}-{star * 4}{m.group(4)}"))
+    if not spans:
+        return text
+    out, last = [], 0
+    for start, end, replacement in sorted(spans):
+        out.append(text[last:start])
+        out.append(replacement)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def pseudonym(sender: str) -> str:
+    """A stable pseudonym for a sender id: the same person gets the same one on every page and every run."""
+    return "成员-" + hashlib.blake2b(sender.encode("utf-8"), digest_size=3).hexdigest()
+
+
+def initials(name: str) -> str:
+    """张三 → ZS, John Smith → JS; the pinyin of Chinese characters, the first letter of other words."""
+    from pypinyin import Style, lazy_pinyin
+
+    letters = []
+    for part in lazy_pinyin(name, style=Style.FIRST_LETTER, errors="default"):
+        for word in re.findall(r"[A-Za-z]+|\d+", part):
+            letters.append(word[0].upper())
+    return "".join(letters)[:4] or "?"
+
+
+class Privacy:
+    """The site's privacy policy: one instance per build, so that every page shows a person the same way."""
+
+    def __init__(self, names: str = "real", known: Iterable[tuple[str, str]] = ()):
+        if names not in NAME_MODES:
+            raise ValueError(f"site.names must be one of {', '.join(NAME_MODES)}, not {names!r}")
+        self.mode = names
+        self._display: dict[str, str] = {}
+        # Real display name → shown name, to rewrite names inside free text (@mentions, digests).
+        self._rewrite: dict[str, str] = {}
+        self._rewrite_re: re.Pattern | None = None
+        for sender, name in known:
+            self.name(sender, name)
+
+    def name(self, sender: str | None, name: str | None = None) -> str:
+        """How a person is shown on the site."""
+        sender = sender or name or "?"
+        key = f"{sender}\x1f{name or ''}"
+        shown = self._display.get(key)
+        if shown is not None:
+            return shown
+        real = (name or sender).strip()
+        if self.mode == "pseudonym":
+            shown = pseudonym(sender)
+        elif self.mode == "initials":
+            # Initials alone collide (张三 and 周松 are both ZS); a short tag from the id keeps people apart.
+            shown = f"{initials(mask_text(real))}·{hashlib.blake2b(sender.encode('utf-8'), digest_size=1).hexdigest()}"
+        else:
+            shown = mask_text(real)
+        self._display[key] = shown
+        if self.mode != "real" and len(real) >= 2 and real not in self._rewrite:
+            self._rewrite[real] = shown
+            self._rewrite_re = None
+        return shown
+
+    def names_in_text(self, text: str) -> str:
+        """Replace the real names of known people inside free text (only when names are not shown as is)."""
+        if not self._rewrite or not text:
+            return text
+        if self._rewrite_re is None:
+            ordered = sorted(self._rewrite, key=len, reverse=True)  # longest first: 张三丰 before 张三
+            self._rewrite_re = re.compile("|".join(re.escape(n) for n in ordered))
+        return self._rewrite_re.sub(lambda m: self._rewrite[m.group(0)], text)
+
+    def text(self, text: str | None, star: str = "*") -> str:
+        """Published form of a piece of chat-derived text: names rewritten, numbers and addresses masked."""
+        if not text:
+            return ""
+        return mask_text(self.names_in_text(text), star=star)

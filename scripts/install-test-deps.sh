@@ -1,0 +1,12 @@
+#!/bin/sh
+# Test dependencies that come from the system package registry, not PyPI:
+# Debian's chromium (driven by Playwright's Python package through executable_path — never
+# `playwright install`, which downloads a browser) and CJK fonts, without which headless Chromium
+# renders Chinese as boxes in screenshots.
+set -eu
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto sans cjk"; then
+    SUDO=""
+    if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends chromium fonts-noto-cjk
+fi

@@ -1,0 +1,90 @@
+"""Privacy on publish: numbers and addresses masked, names as configured — on crafted and on real exports."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from chendian.ingest import ingest_paths
+from chendian.site.build import build_site
+from chendian.site.privacy import Privacy, id_card_valid, initials, luhn_valid, mask_text, pseudonym
+from chendian.store import Workspace
+from test_site import EMAIL_RE, PHONE_RE, site_text, synthesize_stages
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("有事打我手机13812345678", "有事打我手机138****5678"),
+    ("电话：138 1234 5678（工作日）", "电话：138****5678（工作日）"),
+    ("+86 139-8765-4321 找财务小刘", "139****4321 找财务小刘"),
+    ("008615912345678", "159****5678"),
+    ("１３８１２３４５６７８", "138****5678"),  # full-width digits typed on a phone
+    ("13812345678,13912345678", "138****5678,139****5678"),
+    ("座机 010-62345678 转 123", "座机 010-****5678"),
+    ("(021)87654321", "021-****4321"),
+    ("0755 2345678", "0755-****5678"),
+    ("邮箱 zhang.san@corp.example.com.cn 或 li_si+hr@qq.com", "邮箱 [邮箱已隐藏] 或 [邮箱已隐藏]"),
+    ("身份证11010519491231002X", "身份证[身份证号已隐藏]"),
+    ("身份证号是 310115198511204566，麻烦登记", "身份证号是 [身份证号已隐藏]，麻烦登记"),
+    ("44030419900307123x", "[身份证号已隐藏]"),
+    ("工资卡 6228 4804 0256 4890 018 换了", "工资卡 [银行卡号已隐藏] 换了"),
+    ("卡号6228480402564890018", "卡号[银行卡号已隐藏]"),
+])
+def test_masks_personal_numbers(text, expected):
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "报销审批完大概5个工作日到账",
+    "预算 13800 元，下周三前提交",
+    "订单号 6222 0202 0000 1234 560",  # card-shaped but fails Luhn: an order number
+    "版本号 1.13.8123456",
+    "会议室 B2-1305，时间 2024-03-04 14:00",
+    "工号 20240312，分机 8021",
+])
+def test_leaves_ordinary_numbers_alone(text):
+    assert mask_text(text) == text
+
+
+def test_checksums():
+    assert id_card_valid("11010519491231002X") and not id_card_valid("110105194912310021")
+    assert luhn_valid("6228480402564890018") and not luhn_valid("6222020200001234560")
+
+
+def test_markdown_star_and_names():
+    assert mask_text("13812345678", star="\\*") == "138\\*\\*\\*\\*5678"
+    assert initials("张三") == "ZS" and initials("John Smith") == "JS" and initials("黃小明") == "HXM"
+    p = Privacy("pseudonym", known=[("wxid_a", "张三丰"), ("wxid_b", "张三")])
+    assert p.name("wxid_a", "张三丰") == pseudonym("wxid_a") == p.name("wxid_a", "张三丰")
+    assert p.text("@张三丰 @张三 电话13812345678") == f"@{pseudonym('wxid_a')} @{pseudonym('wxid_b')} 电话138****5678"
+    real = Privacy("real")
+    assert real.name("u1", "小王 13812345678") == "小王 138****5678"  # numbers in display names too
+    with pytest.raises(ValueError, match="site.names"):
+        Privacy("nicknames")
+
+
+@pytest.mark.parametrize("names", ["real", "pseudonym"])
+def test_no_phone_or_email_survives_on_real_exports(shared_data, tmp_path, names):
+    ws = Workspace(tmp_path / "ws", create=True)
+    if names != "real":
+        cfg = ws.path("chendian.toml")
+        cfg.write_text(cfg.read_text(encoding="utf-8").replace('names = "real"', f'names = "{names}"'), encoding="utf-8")
+        ws.close()
+        ws = Workspace(tmp_path / "ws")
+    try:
+        report = ingest_paths(ws, [shared_data / "formats"])  # a file whose reader is not finished may fail
+        assert report.new > 100, [f.error for f in report.files]
+        raw = [t for r in ws.db.execute("SELECT text, sender_name FROM messages WHERE recalled = 0") for t in r]
+        leaks_before = sum(len(PHONE_RE.findall(t)) + len(EMAIL_RE.findall(t)) for t in raw)
+        assert leaks_before > 5  # the real samples do carry addresses and numbers: the test is not vacuous
+        synthesize_stages(ws)
+        counts = build_site(ws)
+        assert counts["threads"] > 10 and counts["entries"] > 0
+        pages = site_text(ws.path("site"))
+    finally:
+        ws.close()
+    everything = "\n".join(pages.values())
+    leaks = sorted(set(PHONE_RE.findall(everything) + EMAIL_RE.findall(everything)))
+    assert not leaks, leaks[:20]
+    published = sum(len(re.findall(r'<li id="[^"]+" class="msg', t)) for t in pages.values())
+    assert published > 300  # the transcripts were really published
