@@ -16,7 +16,7 @@ import platform
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from chendian.eval.qa import baseline_predict, gold_messages, read_gold, score
+from chendian.eval.qa import baseline_predict, read_gold_messages, score
 from chendian.summarize import extract
 
 
@@ -44,8 +44,7 @@ def main() -> None:
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.15, 0.2, 0.25, 0.3])
     args = ap.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} cpus")
-    records = read_gold(args.gold)
-    messages = gold_messages(records)
+    messages, records = read_gold_messages(args.gold)
     gold_answer = {str(r["id"]): r.get("answer_to") for r in records}
     n = len(messages)
     block_of = {m.id: min(args.blocks - 1, i * args.blocks // n) for i, m in enumerate(messages)}

@@ -40,18 +40,21 @@ def test_bad_gold_line_names_file_and_line(tmp_path):
     bad.write_text('{"chat":"c","id":"1","time":"2024-01-01T10:00:00","sender":"a","text":"hi"}\n{oops\n',
                    encoding="utf-8")
     with pytest.raises(evalqa.GoldError, match=r"bad.jsonl:2"):
-        evalqa.read_gold(bad)
+        evalqa.read_gold_messages(bad)
     missing = tmp_path / "missing.jsonl"
     missing.write_text('{"chat":"c","time":"2024-01-01T10:00:00","sender":"a","text":"hi"}\n', encoding="utf-8")
-    with pytest.raises(evalqa.GoldError, match=r"missing.jsonl:1: missing field\(s\) id"):
-        evalqa.read_gold(missing)
+    with pytest.raises(evalqa.GoldError, match=r"missing.jsonl:1: missing required field\(s\) id"):
+        evalqa.read_gold_messages(missing)
 
 
-def test_gold_labels_are_hidden_from_the_extractor():
-    records = evalqa.read_gold(GOLD)
-    records[1]["reply_to"] = "1"
-    messages = evalqa.gold_messages(records)
+def test_gold_labels_are_hidden_from_the_extractor(tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    lines = [json.loads(x) for x in GOLD.read_text(encoding="utf-8").splitlines() if x.strip()]
+    lines[1]["reply_to"] = lines[0]["id"]
+    gold.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    messages, records = evalqa.read_gold_messages(gold)
     assert all(m.reply_to is None for m in messages)
+    assert all("reply_to" not in r and "thread" not in r for r in records)
 
 
 def test_beats_the_baseline_on_the_real_qq_group(shared_data):

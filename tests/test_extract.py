@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from chendian.eval.qa import gold_messages, read_gold
+from chendian.eval.qa import read_gold_messages
 from chendian.summarize import extract
 
 FIXTURE = Path(__file__).parent / "fixtures" / "qa" / "office-chat.jsonl"
@@ -34,7 +34,7 @@ def test_baseline_is_the_plain_rule():
 
 
 def test_extract_links_answers_merges_runs_and_credits():
-    messages = gold_messages(read_gold(FIXTURE))
+    messages, _ = read_gold_messages(FIXTURE)
     qas = {qa.question_id: qa for qa in extract.extract_qas(messages)}
     assert set(qas) == {"1", "7", "12", "15", "18", "21", "24", "27", "29", "32"}
     first = qas["1"]
@@ -51,7 +51,7 @@ def test_extract_links_answers_merges_runs_and_credits():
 
 
 def test_explicit_reply_beats_distance(tmp_path):
-    messages = gold_messages(read_gold(FIXTURE))
+    messages, _ = read_gold_messages(FIXTURE)
     by_id = {m.id: m for m in messages}
     # 宋佳 quotes the 报销 question of day 1 a week later: the quote links it despite the distance.
     by_id["33"].reply_to = "1"
@@ -65,7 +65,7 @@ def test_mentions_match_display_names_without_numbers():
 
 
 def test_system_and_recalled_messages_are_never_answers():
-    messages = gold_messages(read_gold(FIXTURE))
+    messages, _ = read_gold_messages(FIXTURE)
     by_id = {m.id: m for m in messages}
     by_id["2"].text = "李娜撤回了一条消息"
     by_id["3"].recalled = True

@@ -33,6 +33,7 @@ class GoldLabel:
     has_reply_to: bool = False  # the line says whether it replies (reply_to present, null = starts a conversation)
     question: bool | None = None
     answer_to: str | None = None
+    has_answer_to: bool = False  # the line is labelled for answer linking (answer_to present, null = answers nothing)
     noise: bool | None = None
 
 
@@ -117,7 +118,8 @@ def read_gold(path: str | Path, tz: ZoneInfo | str = "Asia/Shanghai") -> list[Go
                 annotated=bool(annotated) if annotated is not None else True,
                 thread=_opt_str(obj.get("thread")), reply_to=_opt_str(obj.get("reply_to")),
                 has_reply_to="reply_to" in obj,
-                question=obj.get("question"), answer_to=_opt_str(obj.get("answer_to")), noise=obj.get("noise"))
+                question=obj.get("question"), answer_to=_opt_str(obj.get("answer_to")),
+                has_answer_to="answer_to" in obj, noise=obj.get("noise"))
     for gc in chats.values():  # the pipeline wants time order; stable, so equal times keep file order
         gc.messages.sort(key=lambda m: m.time.timestamp())
     return list(chats.values())

@@ -17,56 +17,26 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ..model import TEXT, Message
+from ..model import Message
+from .gold import GoldError, read_gold  # noqa: F401  (GoldError is part of this module's interface)
 
 
-class GoldError(ValueError):
-    pass
-
-
-def read_gold(path: str | Path) -> list[dict]:
-    """The gold lines, with a clear error naming the file and line when one is not what is expected."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except FileNotFoundError:
-        raise GoldError(f"{path}: no such file") from None
-    except UnicodeDecodeError as e:
-        raise GoldError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
-    out = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise GoldError(f"{path}:{n}: expected one JSON object per line ({e.msg})") from None
-        if not isinstance(obj, dict):
-            raise GoldError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
-        missing = [k for k in ("chat", "id", "time", "sender", "text") if k not in obj]
-        if missing:
-            raise GoldError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
-        obj["_line"] = n
-        out.append(obj)
-    return out
-
-
-def gold_messages(records: list[dict], tz: ZoneInfo | None = None) -> list[Message]:
-    """Messages as an export would give them: labels stripped, ids kept as the gold's own ids."""
-    from ..ingest.base import extract_mentions, parse_time
-
-    tz = tz or ZoneInfo("Asia/Shanghai")
-    out = []
-    for r in records:
-        try:
-            t = parse_time(str(r["time"]), tz)
-        except ValueError as e:
-            raise GoldError(f"line {r.get('_line')}: time: {e}") from None
-        name = str(r.get("sender_name") or r["sender"])
-        out.append(Message(id=str(r["id"]), chat=str(r["chat"]), time=t, sender=str(r["sender"]),
-                           sender_name=name, kind=TEXT, text=str(r["text"] or ""), source=f"gold:{r.get('_line')}",
-                           platform_id=str(r["id"]), mentions=extract_mentions(str(r["text"] or ""))))
-    return out
+def read_gold_messages(path: str | Path, tz: ZoneInfo | str = "Asia/Shanghai") -> tuple[list[Message], list[dict]]:
+    """The gold file's messages (labels stripped, as an export would give them) and its QA labels as records
+    {"id", "annotated", "question"?, "answer_to"?} (a key is present only when the line is labelled for it)."""
+    messages: list[Message] = []
+    records: list[dict] = []
+    for chat in read_gold(path, tz):
+        messages.extend(chat.messages)
+        for m in chat.messages:
+            label = chat.labels[m.id]
+            record = {"id": m.id, "annotated": label.annotated}
+            if label.question is not None:
+                record["question"] = bool(label.question)
+            if label.has_answer_to:
+                record["answer_to"] = label.answer_to
+            records.append(record)
+    return messages, records
 
 
 def _threads_for(messages: list[Message]):
@@ -200,8 +170,7 @@ def evaluate_qa(gold_path: str | Path, predictions_out: str | Path | None = None
     Returns {"gold": path, "method", "lines", "scored", "question": {...}, "answer_link": {...},
     "baseline": {...same for the ？/吗 baseline}}. Writes predictions as JSONL when predictions_out is given.
     """
-    records = read_gold(gold_path)
-    messages = gold_messages(records, ZoneInfo(tz))
+    messages, records = read_gold_messages(gold_path, tz)
     if predictions_in:
         predictions = read_predictions(predictions_in)
         method = f"file:{predictions_in}"
