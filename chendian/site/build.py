@@ -621,7 +621,8 @@ def _fingerprint(ws: Workspace) -> str:
             h.update(f"no {table}".encode())
             continue
         h.update(table.encode())
-        for row in ws.db.execute(f"SELECT * FROM {table} ORDER BY rowid"):
+        # By key, not rowid: a stage that rewrites identical rows in another order changes nothing here.
+        for row in ws.db.execute(f"SELECT * FROM {table} ORDER BY 1, 2"):
             h.update(repr(tuple(row)).encode("utf-8"))
     return h.hexdigest()
 

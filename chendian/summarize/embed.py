@@ -116,8 +116,10 @@ class EmbeddingCache:
             rows = []
             for t, v in zip(part, vecs):
                 k = content_key(self.embedder.name, t)
-                found[k] = v
-                rows.append((k, v.astype(np.float16).tobytes()))
+                stored = v.astype(np.float16)
+                # Hand back what a rerun will read from the cache, so results never depend on cache hits.
+                found[k] = stored.astype(np.float32)
+                rows.append((k, stored.tobytes()))
             self.db.executemany("INSERT OR REPLACE INTO embeddings (key, vec) VALUES (?, ?)", rows)
             if progress:
                 progress(len(part))

@@ -46,38 +46,63 @@ def ctfidf_keywords(docs_tokens: dict[str, list[str]], k: int = KEYWORDS) -> dic
     return out
 
 
-def assign_topics(thread_ids: list[str], vectors: np.ndarray, previous: dict[str, str],
-                  centroids: dict[str, np.ndarray], first_ts: dict[str, int]) -> dict[str, str]:
-    """thread id → topic id (threads left out belong to no topic yet)."""
-    assigned = {t: previous[t] for t in thread_ids if t in previous}
-    new = [i for i, t in enumerate(thread_ids) if t not in assigned]
-    if centroids and new:
-        ids = list(centroids)
-        C = np.vstack([centroids[c] for c in ids])
-        sims = vectors[new] @ C.T
-        rest = []
-        for row, i in enumerate(new):
-            j = int(np.argmax(sims[row]))
-            if sims[row, j] >= JOIN_SIMILARITY:
-                assigned[thread_ids[i]] = ids[j]
-            else:
-                rest.append(i)
-        new = rest
-    if len(new) >= MIN_TOPIC_SIZE:
-        from sklearn.cluster import AgglomerativeClustering
+def _centroids(assigned: dict[str, str], index: dict[str, int], vectors: np.ndarray) -> dict[str, np.ndarray]:
+    """Normalised mean vector of each topic's members (the same computation the stage stores)."""
+    rows: dict[str, list[int]] = defaultdict(list)
+    for t, top in assigned.items():
+        if t in index:
+            rows[top].append(index[t])
+    out = {}
+    for top, idx in rows.items():
+        c = vectors[idx].mean(axis=0)
+        out[top] = (c / (np.linalg.norm(c) or 1.0)).astype(np.float32)
+    return out
 
-        labels = AgglomerativeClustering(n_clusters=None, distance_threshold=CLUSTER_DISTANCE, metric="cosine",
-                                         linkage="average").fit_predict(vectors[new])
-        groups: dict[int, list[int]] = defaultdict(list)
-        for i, lab in zip(new, labels):
-            groups[int(lab)].append(i)
-        for members in groups.values():
-            if len(members) < MIN_TOPIC_SIZE:
-                continue
-            founder = min((thread_ids[i] for i in members), key=lambda t: (first_ts.get(t, 0), t))
-            tid = stable_id(founder, prefix="p")
-            for i in members:
-                assigned[thread_ids[i]] = tid
+
+def assign_topics(thread_ids: list[str], vectors: np.ndarray, previous: dict[str, str],
+                  centroids: dict[str, np.ndarray], first_ts: dict[str, int], max_rounds: int = 6) -> dict[str, str]:
+    """thread id → topic id (threads left out belong to no topic yet).
+
+    Joining and clustering repeat until neither changes anything, so the result is a fixed point: the next
+    run on the same threads (with the centroids stored from this one) assigns nothing new.
+    """
+    index = {t: i for i, t in enumerate(thread_ids)}
+    assigned = {t: previous[t] for t in thread_ids if t in previous}
+    current = dict(centroids) | _centroids(assigned, index, vectors)
+    for _ in range(max_rounds):
+        changed = False
+        new = [i for i, t in enumerate(thread_ids) if t not in assigned]
+        if current and new:
+            ids = sorted(current)
+            sims = vectors[new] @ np.vstack([current[c] for c in ids]).T
+            rest = []
+            for row, i in enumerate(new):
+                j = int(np.argmax(sims[row]))
+                if sims[row, j] >= JOIN_SIMILARITY:
+                    assigned[thread_ids[i]] = ids[j]
+                    changed = True
+                else:
+                    rest.append(i)
+            new = rest
+        if len(new) >= MIN_TOPIC_SIZE:
+            from sklearn.cluster import AgglomerativeClustering
+
+            labels = AgglomerativeClustering(n_clusters=None, distance_threshold=CLUSTER_DISTANCE, metric="cosine",
+                                             linkage="average").fit_predict(vectors[new])
+            groups: dict[int, list[int]] = defaultdict(list)
+            for i, lab in zip(new, labels):
+                groups[int(lab)].append(i)
+            for members in groups.values():
+                if len(members) < MIN_TOPIC_SIZE:
+                    continue
+                founder = min((thread_ids[i] for i in members), key=lambda t: (first_ts.get(t, 0), t))
+                tid = stable_id(founder, prefix="p")
+                for i in members:
+                    assigned[thread_ids[i]] = tid
+                changed = True
+        if not changed:
+            break
+        current = dict(centroids) | _centroids(assigned, index, vectors)
     return assigned
 
 
@@ -132,9 +157,7 @@ def run(ws, rc) -> dict[str, int]:
                             len(ts)) for top, ts in members.items()])
         ws.db.executemany("INSERT OR REPLACE INTO topic_members (thread_id, topic_id) VALUES (?, ?)",
                           list(assigned.items()))
-        for top, ts in members.items():
-            c = vectors[[index[t] for t in ts]].mean(axis=0)
-            c = (c / (np.linalg.norm(c) or 1.0)).astype(np.float32)
+        for top, c in _centroids(assigned, index, vectors).items():
             ws.db.execute("INSERT OR REPLACE INTO topic_centroids (topic_id, vec) VALUES (?, ?)", (top, c.tobytes()))
         if has_threads:
             ws.db.execute("UPDATE threads SET topic_id = NULL")

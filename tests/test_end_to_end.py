@@ -1,0 +1,108 @@
+"""`chendian run` end to end on the bundled example chats: the nightly contract ops rely on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from chendian.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TABLES = ("messages", "message_threads", "threads", "topics", "qas", "faq_entries", "contributors", "weekly_digests")
+
+
+def table_digests(db_path: Path) -> dict[str, str]:
+    db = sqlite3.connect(db_path)
+    out = {}
+    for table in TABLES:
+        h = hashlib.blake2b(digest_size=8)
+        for row in db.execute(f"SELECT * FROM {table} ORDER BY 1, 2"):
+            h.update(repr(row).encode())
+        out[table] = h.hexdigest()
+    db.close()
+    return out
+
+
+def stage_counts(ws: Path) -> dict[str, dict]:
+    report = json.loads((ws / "reports" / "latest.json").read_text(encoding="utf-8"))
+    assert report["ok"], report
+    return {s["name"]: s["counts"] for s in report["stages"]}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A workspace after one nightly run over examples/ (shared by the tests below, which run in order)."""
+    ws = tmp_path_factory.mktemp("e2e") / "ws"
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", str(ws)]).exit_code == 0
+    for folder in ("wechat", "qq"):
+        shutil.copytree(EXAMPLES / folder, ws / "inbox" / folder)
+    result = runner.invoke(main, ["-w", str(ws), "run", "-q"])
+    assert result.exit_code == 0, result.output
+    return ws
+
+
+def test_first_run_builds_everything(demo):
+    counts = stage_counts(demo)
+    assert counts["ingest"]["messages_new"] == counts["ingest"]["messages_total"] > 400
+    assert counts["ingest"]["bad_lines"] == 0
+    assert counts["faq"]["entries"] > 20 and counts["faq"]["repeated"] >= 3
+    assert counts["publish"]["entries"] == counts["faq"]["entries"] - counts["faq"]["hidden"]
+    assert (demo / "site" / "index.html").is_file() and (demo / "site" / "search-index.js").is_file()
+
+
+def test_search_answers_colloquial_questions(demo):
+    runner = CliRunner()
+    for query in ("报销怎么弄", "差旅費咋報", "baoxiao"):
+        result = runner.invoke(main, ["-w", str(demo), "search", query, "-k", "3", "--json"])
+        assert result.exit_code == 0, result.output
+        hits = [json.loads(line) for line in result.output.splitlines()]
+        assert hits and "报" in hits[0]["question"] + hits[0]["answer"], (query, hits[0])
+
+
+def test_rerun_on_the_same_input_changes_nothing(demo):
+    before = table_digests(demo / "chendian.db")
+    site_before = (demo / "site" / "index.html").read_bytes()
+    result = CliRunner().invoke(main, ["-w", str(demo), "run", "-q"])
+    assert result.exit_code == 0, result.output
+    counts = stage_counts(demo)
+    assert counts["ingest"]["messages_new"] == 0 and counts["ingest"]["files_unchanged"] == 2
+    assert counts["embed"]["embedded"] == 0 and counts["thread"]["chats_threaded"] == 0
+    assert counts["publish"].get("unchanged") == 1
+    assert table_digests(demo / "chendian.db") == before
+    assert (demo / "site" / "index.html").read_bytes() == site_before
+
+
+def test_a_new_day_adds_only_its_messages(demo):
+    before = stage_counts(demo)["ingest"]["messages_total"]
+    day = [{"chat": "运维值班群", "id": f"d6-{i}", "time": f"2024-03-09T10:{i:02d}:00", "sender": f"u{i % 2}",
+            "sender_name": ["王磊-SRE", "张伟"][i % 2], "text": t}
+           for i, t in enumerate(["周末发版窗口是几点？", "周六上午 10 点到 12 点，记得提前在群里报备", "好的谢谢"])]
+    (demo / "inbox" / "day6.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in day),
+                                               encoding="utf-8")
+    result = CliRunner().invoke(main, ["-w", str(demo), "run", "-q"])
+    assert result.exit_code == 0, result.output
+    counts = stage_counts(demo)
+    assert counts["ingest"]["messages_new"] == 3 and counts["ingest"]["messages_total"] == before + 3
+    assert counts["embed"]["embedded"] <= 3
+    assert counts["thread"]["chats_threaded"] == 1
+
+
+def test_curation_survives_the_next_run(demo):
+    runner = CliRunner()
+    top = json.loads(runner.invoke(main, ["-w", str(demo), "search", "报销怎么弄", "-k", "1", "--json"]).output)
+    entry = top["id"]
+    assert runner.invoke(main, ["-w", str(demo), "faq", "hide", entry]).exit_code == 0
+    assert runner.invoke(main, ["-w", str(demo), "run", "-q"]).exit_code == 0
+    assert not (demo / "site" / "entries" / f"{entry}.html").exists()
+    assert entry not in (demo / "site" / "search-index.js").read_text(encoding="utf-8")
+    result = runner.invoke(main, ["-w", str(demo), "search", "报销怎么弄", "-k", "5", "--json"])
+    assert entry not in result.output
+    listing = runner.invoke(main, ["-w", str(demo), "faq", "list", "--all", "--limit", "500"]).output
+    assert entry in listing and "🙈" in listing.split(entry, 1)[1].split("\n", 1)[0]
