@@ -194,13 +194,16 @@ def _summarise(entry: Entry, encode=None) -> None:
 
 
 def _answerers(entry: Entry) -> list[dict]:
+    """Who answered, most answers first. One person exported from two groups has two sender ids
+    (a wxid here, a QQ number there) but one display name: counted once, under the first id seen."""
     counts: Counter = Counter()
-    names: dict[str, str] = {}
+    sender_of: dict[str, str] = {}
     for q in entry.qas:
         for a in q.answers:
-            counts[a["sender"]] += 1
-            names[a["sender"]] = a.get("sender_name") or a["sender"]
-    return [{"sender": s, "name": names[s], "count": n} for s, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))]
+            name = a.get("sender_name") or a["sender"]
+            sender_of.setdefault(name, a["sender"])
+            counts[name] += 1
+    return [{"sender": sender_of[n], "name": n, "count": c} for n, c in sorted(counts.items(), key=lambda x: (-x[1], x[0]))]
 
 
 # -- curation -----------------------------------------------------------------------------------------
