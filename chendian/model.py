@@ -60,9 +60,12 @@ class Message:
     extra: dict[str, Any] = field(default_factory=dict)  # forward records, file names, urls, raw type …
 
 
-def message_id(chat: str, platform_id: str | None, time: datetime, sender: str, text: str, ordinal: int) -> str:
-    """DESIGN.md identity: chat + platform id, or chat + time + sender + text + ordinal when there is none."""
+def message_id(chat: str, platform_id: str | None, epoch: int, sender: str, text: str, ordinal: int) -> str:
+    """DESIGN.md identity: chat + platform id, or chat + time + sender + text + ordinal when there is none.
+
+    `epoch` is the instant in whole seconds, not its rendering: the same export read under another timezone
+    setting keeps its ids.
+    """
     if platform_id:
         return stable_id(chat, "pid", platform_id)
-    # The instant, not its rendering: the same export read under another timezone setting keeps its ids.
-    return stable_id(chat, str(int(time.timestamp())), sender, text, str(ordinal))
+    return stable_id(chat, str(epoch), sender, text, str(ordinal))

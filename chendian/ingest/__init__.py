@@ -302,7 +302,7 @@ def ingest_source(ws: Workspace, src: SourceFile, *, fmt: str | None = None, cha
                     resolver.flushed()
                     if progress:
                         progress(len(batch))
-                    batch.clear()
+                    batch = []
             report.new += ws.insert_messages(batch, import_id)
             if progress and batch:
                 progress(len(batch))

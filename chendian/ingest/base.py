@@ -149,15 +149,16 @@ class ReadContext:
         if chat not in self.chats:
             self.chats[chat] = chat_name or chat
         ordinal = 0
+        epoch = int(time.timestamp())
         if not platform_id:
             # Python's hash of the key is enough here (counts live for one read); it keeps a million-message
             # export from holding every text twice.
-            key = hash((chat, int(time.timestamp()), sender, text))
+            key = hash((chat, epoch, sender, text))
             ordinal = self._ordinals.get(key, 0)
             self._ordinals[key] = ordinal + 1
         source = f"{self.src.name}:{line}" if line is not None else f"{self.src.name}#{record}"
         return Message(
-            id=message_id(chat, platform_id, time, sender, text, ordinal),
+            id=message_id(chat, platform_id, epoch, sender, text, ordinal),
             chat=chat,
             time=time,
             sender=sender,
