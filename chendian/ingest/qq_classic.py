@@ -93,30 +93,29 @@ MENTION_TITLE_RE = re.compile(r"@【[^】]{1,16}】")
 
 def mentions(text: str) -> list[str]:
     """@names in a body: e-mail addresses are not mentions, and `@【管理员】张三` mentions 张三."""
+    if "@" not in text:
+        return []
     return extract_mentions(MENTION_TITLE_RE.sub("@", EMAIL_LIKE_RE.sub(" ", text)))
 
 
 def classify(sender: str, body: str) -> tuple[str, str, dict]:
-    """(kind, text, extra) for a message body."""
-    if sender in SYSTEM_IDS:
-        m = FILE_SHARE_RE.match(body)
-        if m:
-            name = m.group(3)
-            return FILE, f"[文件] {name}", {"name": name, "shared_by": m.group(1).strip(), "shared_at": m.group(2)}
-        return SYSTEM, body, {}
-    m = FILE_SHARE_RE.match(body)
+    """(kind, text, extra) for a message body. Substring checks guard each pattern: most bodies are plain text."""
+    m = FILE_SHARE_RE.match(body) if "分享文件" in body else None
     if m:
         name = m.group(3)
         return FILE, f"[文件] {name}", {"name": name, "shared_by": m.group(1).strip(), "shared_at": m.group(2)}
-    if "\n" not in body:
-        if RECALL_RE.match(body):
+    if sender in SYSTEM_IDS:
+        return SYSTEM, body, {}
+    if "\n" not in body and len(body) <= 120:
+        if "撤回" in body and RECALL_RE.match(body):
             return RECALL, body, {}
-        if NOTICE_RE.match(body):
+        if ("群" in body or "管理员" in body or "禁言" in body) and NOTICE_RE.match(body):
             return SYSTEM, body, {}
-    if PLACEHOLDER_RE.match(body):
-        return IMAGE, body, {}
-    if ACTION_RE.match(body):
-        return OTHER, body, {}
+    if "[" in body:
+        if PLACEHOLDER_RE.match(body):
+            return IMAGE, body, {}
+        if ACTION_RE.match(body):
+            return OTHER, body, {}
     return TEXT, body, {}
 
 
@@ -160,7 +159,8 @@ def read(src: SourceFile, ctx: ReadContext) -> Iterator[Message]:
     while i < len(lines):
         line = lines[i]
         stripped = line.strip()
-        if (stripped == TITLE_LINE and previous_blank) or (RULE_RE.match(line) and _block_ahead(lines, i)):
+        if (stripped == TITLE_LINE and previous_blank) or (
+                line.startswith("====") and RULE_RE.match(line) and _block_ahead(lines, i)):
             # The title line or a chat block (rules, 消息分组, 消息对象): a new chat starts here.
             m = finish()
             if m:
