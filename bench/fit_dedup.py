@@ -1,6 +1,8 @@
 """Refit the same-question scorer (chendian/summarize/dedup.py WEIGHTS) on a labelled pairs file, by hand.
 
-Reports 5-fold held-out AP (folds grouped by connected sentences, so no sentence is in train and test) and
+Fits both scorers: the context-free one (FEATURES → WEIGHTS) and the one with the context features of the
+question set (FEATURES + CONTEXT_FEATURES → CONTEXT_WEIGHTS; context = every distinct sentence of the file,
+as the faq stage sees its whole question set). Reports 5-fold held-out AP (folds grouped by connected sentences, so no sentence is in train and test) and
 the F1-optimal threshold on held-out scores, then the weights fitted on all pairs.
     .venv/bin/python bench/fit_dedup.py ../shared/data/search/bq-dev.pairs.jsonl [--vectors CACHE.npy]
 """
@@ -32,8 +34,9 @@ else:
     if args.vectors:
         np.save(args.vectors, vecs)
 at = {s: i for i, s in enumerate(corpus)}
-feats = [dedup.QuestionFeatures(s) for s in corpus]
-X = np.array([dedup.pair_features(feats[at[p.a]], feats[at[p.b]], float(vecs[at[p.a]] @ vecs[at[p.b]])) for p in pairs])
+ctx = dedup.QuestionContext(corpus, vecs)
+X_all = dedup.pair_feature_matrix([p.a for p in pairs], [p.b for p in pairs], vecs[[at[p.a] for p in pairs]],
+                                  vecs[[at[p.b] for p in pairs]], ctx)
 y = np.array([p.label for p in pairs])
 # group = connected component over all pairs (labelled 0 or 1)
 parent = list(range(len(corpus)))
@@ -47,15 +50,18 @@ for p in pairs:
     if ra != rb:
         parent[ra] = rb
 groups = np.array([find(at[p.a]) for p in pairs])
-held = np.zeros(len(y))
-for tr, te in GroupKFold(5).split(X, y, groups):
-    held[te] = LogisticRegression(max_iter=2000).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
 print(f"pairs {len(y)}  groups {len(set(groups))}")
-print(f"cosine alone AP {average_precision_score(y, X[:, 0]):.4f}")
-print(f"held-out 5-fold AP {average_precision_score(y, held):.4f}")
-for t in (0.3, 0.4, 0.5, 0.6):
-    p, r, f, _ = precision_recall_fscore_support(y, held >= t, average="binary", zero_division=0)
-    print(f"  held-out at {t}: P {p:.3f} R {r:.3f} F1 {f:.3f}")
-full = LogisticRegression(max_iter=2000).fit(X, y)
-print("WEIGHTS =", np.round(full.coef_[0], 3).tolist(), " INTERCEPT =", round(float(full.intercept_[0]), 3))
-print("current module weights AP on these pairs:", round(average_precision_score(y, dedup.score_features(X)), 4))
+print(f"cosine alone AP {average_precision_score(y, X_all[:, 0]):.4f}")
+for name, X in (("context-free", X_all[:, :len(dedup.FEATURES)]), ("with context", X_all)):
+    held = np.zeros(len(y))
+    for tr, te in GroupKFold(5).split(X, y, groups):
+        held[te] = LogisticRegression(max_iter=5000).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+    full = LogisticRegression(max_iter=5000).fit(X, y)
+    print(f"{name}: held-out 5-fold AP {average_precision_score(y, held):.4f}, "
+          f"in-sample AP {average_precision_score(y, full.predict_proba(X)[:, 1]):.4f}")
+    for t in (0.3, 0.4, 0.5, 0.6):
+        p, r, f, _ = precision_recall_fscore_support(y, held >= t, average="binary", zero_division=0)
+        print(f"  held-out at {t}: P {p:.3f} R {r:.3f} F1 {f:.3f}")
+    print("  weights =", np.round(full.coef_[0], 3).tolist(), " intercept =", round(float(full.intercept_[0]), 3))
+if dedup.CONTEXT_WEIGHTS is not None:
+    print("current module weights AP on these pairs:", round(average_precision_score(y, dedup.score_features(X_all)), 4))

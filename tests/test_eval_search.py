@@ -83,3 +83,27 @@ def test_bq_dev_figures(shared_data):
     assert m["recall@5"] >= 0.55 and m["mrr@10"] >= 0.35
     d = eval_dedup.evaluate_dedup(pairs)
     assert d["average_precision"] >= 0.77
+
+
+def test_same_question_scorer_uses_the_question_set_and_falls_back_without_one():
+    """With a question set of at least MIN_CONTEXT questions the context features join in; a lone pair
+    gets the context-free scorer. Vectors are given, so nothing is embedded."""
+    from chendian.summarize import dedup
+
+    topics = ["信用卡", "借款", "手机号", "额度", "还款日", "利息", "贷款", "银行卡", "验证码", "提现"]
+    forms = ["{}怎么办理", "{}为什么不能用", "{}多久到账", "我想取消{}", "{}在哪里查看", "{}能不能提前"]
+    texts = [f.format(t) for t in topics for f in forms]
+    rng = np.random.default_rng(0)
+    base = {t: rng.normal(size=16) for t in topics}
+    vecs = np.array([base[t] + 0.8 * rng.normal(size=16) for t in topics for _ in forms], dtype=np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    at = {t: i for i, t in enumerate(texts)}
+    a, b = ["信用卡怎么办理", "信用卡怎么办理"], ["信用卡在哪里查看", "利息多久到账"]
+    va, vb = vecs[[at[t] for t in a]], vecs[[at[t] for t in b]]
+    with_ctx = dedup.score_pairs(a, b, vectors_a=va, vectors_b=vb, context=texts, context_vectors=vecs)
+    alone = dedup.score_pairs(a, b, vectors_a=va, vectors_b=vb)
+    assert len(texts) >= dedup.MIN_CONTEXT
+    assert ((0 <= with_ctx) & (with_ctx <= 1)).all() and with_ctx[0] > with_ctx[1]
+    X = dedup.pair_feature_matrix(a, b, va, vb)
+    assert alone == pytest.approx(dedup.score_features(X))
+    assert with_ctx != pytest.approx(alone)

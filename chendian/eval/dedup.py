@@ -1,6 +1,7 @@
 """`chendian eval dedup`: the same-question scorer on labelled question pairs (DESIGN.md "Evaluation").
 
-Average precision of the score over all labelled pairs, and precision/recall/F1 of "same" at the threshold
+The pairs are scored inside their question set (every distinct sentence of the file), as the faq stage
+scores pairs inside all its questions. Average precision of the score over all labelled pairs, and precision/recall/F1 of "same" at the threshold
 the faq stage really uses (dedup.SAME_QUESTION_THRESHOLD).
 Predictions file: one JSON object per pair, {"a", "b", "score", "same"}.
 """
@@ -38,11 +39,14 @@ def evaluate_dedup(pairs_path: str | Path, predictions_path: str | Path | None =
     pairs = read_pairs(pairs_path)
     a = [p.a for p in pairs]
     b = [p.b for p in pairs]
-    if vectors is not None:
-        scores = dedup.score_pairs(a, b, vectors_a=np.array([vectors[t] for t in a]),
-                                   vectors_b=np.array([vectors[t] for t in b]))
-    else:
-        scores = dedup.score_pairs(a, b)
+    # The question set is every distinct sentence of the file (as the faq stage sees all its questions):
+    # it gives the scorer's context features (unsupervised: texts only).
+    questions = list(dict.fromkeys([*a, *b]))
+    if vectors is None:
+        vectors = dict(zip(questions, dedup.question_vectors(questions)))
+    scores = dedup.score_pairs(a, b, vectors_a=np.array([vectors[t] for t in a]),
+                               vectors_b=np.array([vectors[t] for t in b]), context=questions,
+                               context_vectors=np.array([vectors[t] for t in questions]))
     threshold = dedup.SAME_QUESTION_THRESHOLD
     if predictions_path:
         with open(predictions_path, "w", encoding="utf-8") as f:

@@ -2,7 +2,8 @@
 
 Channels (each a bm25s index over tokens of the folded, boilerplate-free text, see analyze.py):
 - word:   jieba search-mode words;
-- char:   character unigrams + bigrams (colloquial Chinese segments badly; typos break words, not bigrams);
+- char:   character unigrams + bigrams of the whole folded text, question words kept (colloquial Chinese
+          segments badly; typos break words, not bigrams; 为什么 vs 怎么 is intent);
 - pinyin: toneless syllables + syllable pairs (queries typed as "baoxiao", homophone typos);
 - body:   jieba words of the answer (FAQ entries), a weak signal;
 - dense:  sentence vectors (USE multilingual by default) in faiss, one row per wording (question and each
@@ -33,7 +34,7 @@ import numpy as np
 from ..summarize.segment import fold, segmenter
 from . import analyze
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: the char channel keeps question words (analyze.full_char_ngrams)
 LEXICAL_CHANNELS = ("word", "char", "pinyin", "body")
 # From this many vector rows on, faiss uses HNSW (approximate, ~ms per query at 1M) instead of exact search.
 HNSW_FROM_ROWS = 100_000
@@ -145,7 +146,7 @@ class HybridIndex:
         folded_titles = [fold("\n".join(ws)) for ws in wordings]
         bm25 = {
             "word": _bm25([analyze.word_tokens(t, seg) for t in folded_titles]),
-            "char": _bm25([analyze.char_ngrams(t, seg) for t in folded_titles]),
+            "char": _bm25([analyze.full_char_ngrams(t) for t in folded_titles]),
             "pinyin": _bm25([analyze.pinyin_tokens(t, seg) for t in folded_titles]),
         }
         if any(d.body for d in docs):
@@ -172,7 +173,7 @@ class HybridIndex:
         share = analyze.pinyin_share(q)
         weights = {"dense": w.dense * (1 - share), "word": w.word, "char": w.char,
                    "pinyin": w.pinyin + (w.pinyin_query - w.pinyin) * share, "body": w.body}
-        token_fns = {"word": analyze.word_tokens, "char": analyze.char_ngrams,
+        token_fns = {"word": analyze.word_tokens, "char": lambda t, _seg: analyze.full_char_ngrams(t),
                      "pinyin": analyze.pinyin_tokens, "body": analyze.word_tokens}
         excluded = np.fromiter(exclude, dtype=np.int64)
         lexical: dict[str, np.ndarray] = {}
