@@ -85,11 +85,12 @@ def test_bq_dev_figures(shared_data):
     assert d["average_precision"] >= 0.77
 
 
-def test_same_question_scorer_uses_the_question_set_and_falls_back_without_one():
+def test_same_question_scorer_uses_the_question_set_and_falls_back_without_one(monkeypatch):
     """With a question set of at least MIN_CONTEXT questions the context features join in; a lone pair
     gets the context-free scorer. Vectors are given, so nothing is embedded."""
     from chendian.summarize import dedup
 
+    monkeypatch.setattr(dedup, "MIN_CONTEXT", 50)  # a small set stands in for a large one here
     topics = ["信用卡", "借款", "手机号", "额度", "还款日", "利息", "贷款", "银行卡", "验证码", "提现"]
     forms = ["{}怎么办理", "{}为什么不能用", "{}多久到账", "我想取消{}", "{}在哪里查看", "{}能不能提前"]
     texts = [f.format(t) for t in topics for f in forms]

@@ -32,9 +32,12 @@ FEATURES = ("cosine", "char_jaccard", "char_ngram_jaccard", "word_idf_jaccard", 
 # Fitted by fit_weights on bq-dev (all 10k pairs, after 5-fold CV chose the feature set); see module doc.
 WEIGHTS = np.array([3.324, 1.774, 1.065, -1.306, 2.153, -0.569, -0.103, -0.565, -0.504, -0.358])
 INTERCEPT = -1.583
-# Pairs scoring at least this are the same question. On held-out bq-dev folds: P 0.72 R 0.71 F1 0.72 (0.4
-# gives F1 0.74 with P 0.67: merging two different questions costs more than a missed merge).
-SAME_QUESTION_THRESHOLD = 0.5
+# Pairs scoring at least this are the same question: the faq stage merges at this score, and `chendian eval
+# dedup` reports P/R/F1 here. Precision first: a wrong merge puts one question's answer under another (seen on
+# the bundled example chat at 0.5: 工位号 merged with 工牌 and 值班表), a missed merge is one `chendian faq
+# merge` away. bq-dev (in-sample): 0.7 gives P 0.82 R 0.43 (context-free), P 0.83 R 0.47 (with context);
+# 0.5 gives P 0.72-0.74 R 0.72.
+SAME_QUESTION_THRESHOLD = 0.7
 
 _NEGATION = re.compile("[不没未无别非]")
 _NUMBER = re.compile(r"\d+")
@@ -117,8 +120,11 @@ CONTEXT_FEATURES = ("mutual_rank", "char_tfidf_cosine", "char_lsa_cosine", "csls
 CONTEXT_WEIGHTS = np.array([1.546, 2.119, -0.146, -2.552, 1.586, -0.315, -0.091, -0.52, -0.551, -0.277,
                             -0.088, 2.673, 0.104, -0.06, -2.145, 1.201, 2.495])
 CONTEXT_INTERCEPT = -1.933
-# Below this many distinct questions the set says too little: the context-free scorer is used.
-MIN_CONTEXT = 50
+# Below this many distinct questions the set says too little (every question is someone's nearest
+# neighbour in a small, varied set, and the context features then call unrelated questions the same):
+# the context-free scorer is used. Checked on the bundled example chat (80 questions: context scores 0.8-0.9
+# for clearly different questions) and a 1,095-sentence slice of bq-dev (context AP 0.81 vs 0.81 without).
+MIN_CONTEXT = 500
 _RANK_CAP = 200
 _PROFILE_K = 100
 _CSLS_K = 10
@@ -207,14 +213,16 @@ def pair_feature_matrix(a: Sequence[str], b: Sequence[str], vectors_a: np.ndarra
 
 
 def score_pairs(a: Sequence[str], b: Sequence[str], *, vectors_a: np.ndarray | None = None,
-                vectors_b: np.ndarray | None = None, embedder=None, context: Sequence[str] | None = None,
+                vectors_b: np.ndarray | None = None, embedder=None,
+                context: "Sequence[str] | QuestionContext | None" = None,
                 context_vectors: np.ndarray | None = None) -> np.ndarray:
     """Probability-like score in [0, 1] that a[i] and b[i] ask the same question (row i for pair i).
 
     `context`: the whole question set the pairs come from (e.g. every question the faq stage clusters; the
     texts of a and b are added to it), with `context_vectors` in its order when known. It adds the context
     features when it holds at least MIN_CONTEXT questions; without it (or smaller) the context-free scorer
-    is used. Pass the same set for every call: the scores depend on it."""
+    is used. Pass the same set for every call: the scores depend on it. A prebuilt QuestionContext (holding
+    every text of a and b) is used as it is, so a caller scoring many batches builds it once."""
     if len(a) != len(b):
         raise ValueError(f"score_pairs needs two lists of the same length, got {len(a)} and {len(b)}")
     if not a:
@@ -225,6 +233,8 @@ def score_pairs(a: Sequence[str], b: Sequence[str], *, vectors_a: np.ndarray | N
         at = {t: i for i, t in enumerate(unique)}
         vectors_a = vecs[[at[t] for t in a]]
         vectors_b = vecs[[at[t] for t in b]]
+    if isinstance(context, QuestionContext):
+        return score_features(pair_feature_matrix(a, b, vectors_a, vectors_b, context))
     texts = list(dict.fromkeys([*context, *a, *b])) if context is not None else []
     ctx = None
     if len(texts) >= MIN_CONTEXT:
