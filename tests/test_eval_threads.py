@@ -8,7 +8,7 @@ import math
 import pytest
 
 from chendian.eval.gold import GoldError, read_gold
-from chendian.eval.threads import (adjusted_rand, evaluate_threads, exact_match, format_report, link_prf,
+from chendian.eval.threads import (adjusted_rand, as_ingested, evaluate_threads, exact_match, format_report, link_prf,
                                    one_minus_vi, one_to_one, time_gap_baseline)
 from conftest import FIXTURES
 
@@ -76,6 +76,17 @@ def test_gold_reader_keeps_labels_out_of_the_input():
     assert chat.labels["2"].reply_to == "1" and chat.labels["2"].has_reply_to
     assert chat.messages[1].mentions == ["张三"]
     assert chat.messages[6].kind == "system"
+
+
+def test_qq_export_senders_get_the_kinds_the_qq_reader_gives(tmp_path):
+    gold = tmp_path / "qq.jsonl"
+    rows = [("系统消息(10000)", "成员070加入本群"), ("成员001(6304919105)", "[表情]"), ("成员002(1234567)", "在共享盘")]
+    gold.write_text("".join(json.dumps({"chat": "qq", "id": str(i), "time": f"2016-07-20 10:0{i}:00", "sender": s,
+                                        "text": t}, ensure_ascii=False) + "\n" for i, (s, t) in enumerate(rows)),
+                    encoding="utf-8")
+    chats = read_gold(gold)
+    assert as_ingested(chats) == 2
+    assert [m.kind for m in chats[0].messages] == ["system", "image", "text"]
 
 
 def test_gold_reader_names_file_and_line(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from chendian.eval.gold import read_gold
+from chendian.ingest.base import extract_mentions
 from chendian.model import SYSTEM, TEXT, Message
 from chendian.pipeline import RunContext
 from chendian.summarize import segment_stage, thread as T, thread_stage
@@ -19,7 +20,7 @@ TOY = FIXTURES / "threads" / "toy-chat.jsonl"
 def _msg(i, minute, sender, text, kind=TEXT, reply_to=None, chat="群"):
     t = datetime(2024, 3, 1, 9, 0, tzinfo=SHANGHAI) + timedelta(minutes=minute)
     return Message(id=f"m{i}", chat=chat, time=t, sender=sender, sender_name=sender, kind=kind, text=text,
-                   source=f"t:{i}", reply_to=reply_to)
+                   source=f"t:{i}", reply_to=reply_to, mentions=extract_mentions(text))  # as every reader does
 
 
 def test_components_are_connected_links():
@@ -30,6 +31,25 @@ def test_shipped_weights_match_the_feature_set():
     model = T.load_model()
     assert model.features == T.FEATURES
     assert model.w1.shape == (len(T.FEATURES), model.b1.shape[0])
+    assert len(model.layers) >= 1 and all(member[-1][0].shape[1] == 1 for member in model.layers)
+
+
+def test_ensemble_score_is_the_members_mean(tmp_path):
+    rng = np.random.default_rng(0)
+    F = len(T.FEATURES)
+
+    def member():
+        return [(rng.normal(size=(F, 4)).astype(np.float32), rng.normal(size=4).astype(np.float32)),
+                (rng.normal(size=(4, 1)).astype(np.float32), rng.normal(size=1).astype(np.float32))]
+
+    mean, std = np.zeros(F, np.float32), np.ones(F, np.float32)
+    a, b = member(), member()
+    both = T.LinkerModel(mean, std, [a, b])
+    x = rng.normal(size=(5, F)).astype(np.float32)
+    expected = (T.LinkerModel(mean, std, [a]).score(x) + T.LinkerModel(mean, std, [b]).score(x)) / 2
+    assert np.allclose(both.score(x), expected, atol=1e-5)
+    both.save(tmp_path / "m.npz")
+    assert np.allclose(T.load_model(tmp_path / "m.npz").score(x), expected, atol=1e-5)
 
 
 def test_features_are_finite_and_respect_the_window():
@@ -59,6 +79,40 @@ def test_explicit_quote_wins_and_max_gap_cuts():
     parents, _ = T.thread_messages(msgs, max_gap_minutes=120)
     assert parents[2] == 0  # the quote, not whatever the model prefers
     assert parents[3] == -1  # ten hours later: beyond max_gap, nothing to link to
+
+
+def _chat(rows, chat="群"):
+    """Messages from (minute, sender, text[, kind]) rows; the sender doubles as display name."""
+    return [_msg(i, r[0], r[1], r[2], *(r[3:] or [TEXT]), chat=chat) for i, r in enumerate(rows)]
+
+
+def test_two_interleaved_conversations_in_a_bursty_group_are_separated():
+    # A quiet work group wakes up: two people ask at once, answers interleave (with and without @),
+    # then an hour of silence and a lone announcement.
+    rows = [
+        (0, "张三", "报销单在OA哪里提交？发票要原件吗"),
+        (1, "王五", "测试环境数据库又连不上了，谁在维护？"),
+        (2, "李四", "@张三 OA里点财务报销，发票原件交财务室"),
+        (2, "赵六", "@王五 数据库刚在迁移，半小时后再连"),
+        (3, "张三", "@李四 好的，报销单填完要领导签字吗"),
+        (4, "王五", "@赵六 好的，迁移完在群里说一声"),
+        (5, "李四", "@张三 要部门领导在OA里审批报销单"),
+        (6, "张三", "[表情]", "image"),
+        (35, "赵六", "@王五 数据库迁移好了，可以连了"),
+        (100, "钱七", "周五下午团建，大家记得报名"),
+    ]
+    parents, labels = T.thread_messages(_chat(rows))
+    reimburse, database = [0, 2, 4, 6, 7], [1, 3, 5, 8]
+    assert len({labels[i] for i in reimburse}) == 1 and len({labels[i] for i in database}) == 1
+    assert labels[0] != labels[1]
+    assert parents[7] >= 0  # a sticker is an answer too
+    assert parents[9] == -1  # the announcement after an hour of silence starts its own conversation
+
+
+def test_system_lines_never_reply_nor_get_replies():
+    rows = [(0, "张三", "周会改到几点？"), (0, "系统", "王五 加入了群聊", SYSTEM), (1, "李四", "@张三 三点")]
+    parents, _ = T.thread_messages(_chat(rows))
+    assert parents[1] == -1 and parents[2] == 0
 
 
 def test_linker_is_linear_in_blocks():

@@ -118,6 +118,30 @@ def thread_metrics(gold: Sequence[Hashable], pred: Sequence[Hashable]) -> dict:
 # -- running the pipeline on a gold file -------------------------------------------------------------------
 
 
+def as_ingested(chats) -> int:
+    """Give gold lines the kinds the platform reader would have given them; returns how many changed.
+
+    A gold file keeps a classic QQ export's raw senders ("系统消息(10000)", "name(12345)"); the QQ reader
+    turns system-account lines (joins, file shares) and placeholders into SYSTEM/FILE/IMAGE messages, which
+    the pipeline never threads. Without this step the evaluation would score a pipeline that never runs.
+    """
+    from ..ingest.qq_classic import classify
+    from ..model import TEXT
+    from .gold import _QQ_SENDER_RE
+
+    changed = 0
+    for gc in chats:
+        for m in gc.messages:
+            found = _QQ_SENDER_RE.match(m.sender)
+            if m.kind != TEXT or not found or not found.group(2):
+                continue
+            kind, _, _ = classify(found.group(2), m.text)
+            if kind != TEXT:
+                m.kind = kind
+                changed += 1
+    return changed
+
+
 def time_gap_baseline(messages, minutes: float = 15.0) -> list[int]:
     """Parent = previous message unless the gap exceeds `minutes` (the classic baseline)."""
     parents = []
@@ -237,6 +261,7 @@ def evaluate_threads(gold_path: str | Path, predictions_path: str | Path | None 
 
     t0 = time.perf_counter()
     chats = read_gold(gold_path, tz)
+    as_ingested(chats)
     timings: dict[str, float] = {}
     parents = predict_gold_chats(chats, embed_model=embed_model, embed_threads=embed_threads,
                                  use_vectors=use_vectors, window=window, max_gap_minutes=max_gap_minutes,
@@ -278,4 +303,4 @@ def format_report(result: dict) -> str:
 
 
 __all__ = ["evaluate_threads", "format_report", "thread_metrics", "one_minus_vi", "adjusted_rand", "one_to_one",
-           "exact_match", "link_prf", "time_gap_baseline", "score_predictions", "write_predictions"]
+           "exact_match", "link_prf", "time_gap_baseline", "as_ingested", "score_predictions", "write_predictions"]

@@ -1,20 +1,25 @@
 """Thread disentanglement: link every message to the earlier message it replies to, or to nothing.
 
 The linker ranks, for each message, its candidate parents (the previous `window` messages of the same chat,
-within `max_gap`) against "starts a new conversation" with a small feed-forward network (Kummerfeld et al.
-2019 style) over language-independent features:
+within `max_gap`) against "starts a new conversation" with a feed-forward network (Kummerfeld et al. 2019's
+recipe: 2 hidden layers, softmax over the candidates, an ensemble of seeds) over language-independent
+features:
 
-- structure: how many messages lie between, whether either names the other's sender (@name, "name:"),
-  same sender, whether the candidate is its sender's latest message, whether it is the replier's own
-  previous message;
-- time, measured against the chat's own pace (the gap divided by the local mean gap of the last messages)
-  as well as in minutes, so that one model serves a dense IRC channel and a sparse, bursty WeChat group;
+- structure: how many messages lie between, whether either names the other's sender (@name, "name:") or
+  both name a third person, same sender, whether the candidate is its sender's latest message, whether it
+  is the replier's own previous message, whether either is its sender's first message;
+- time, measured against the chat's own pace (the gap divided by the local mean gap of the last messages,
+  messages in the last hour, how many people are talking) as well as in minutes, so that one model serves
+  a dense IRC channel and a sparse, bursty WeChat/QQ group;
 - text: tf-idf cosine (idf from the chat itself, so no stopword list per language) and the sentence-vector
-  cosine, both also relative to the best candidate.
+  cosine, both also relative to (and ranked against) the other candidates.
 
-Explicit evidence wins outright: a resolved quote (`Message.reply_to`) is the parent. System and recalled
-messages never attract replies and never reply. Conversations are the connected components of the links.
-The weights are trained by scripts/train_thread_linker.py and shipped as plain arrays (thread_linker.npz).
+Explicit evidence wins outright: a resolved quote (`Message.reply_to`) is the parent. Platform notices
+(system lines, pats, recalls) never attract replies and never reply; stickers and images do both.
+Conversations are the connected components of the links (union-find), so a conversation's id is its earliest
+message and stays stable as the chat grows. The weights are trained by scripts/train_thread_linker.py on
+Ubuntu IRC (with thinned, time-stretched and address-free copies) and shipped as plain arrays
+(thread_linker.npz); inference needs numpy only.
 """
 
 from __future__ import annotations
@@ -28,51 +33,83 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model import CONVERSATIONAL_KINDS, Message
+from ..model import PAT, RECALL, SYSTEM, Message
 
 WEIGHTS_FILE = Path(__file__).with_name("thread_linker.npz")
 DEFAULT_WINDOW = 50
 PACE_SPAN = 32  # messages used to measure the chat's local pace
+RECENT_SPAN = 20  # messages whose distinct senders measure how many people are talking now
+# Platform notices (joins, pats, recalls) neither reply nor get replies; a sticker, an image or a voice note
+# does both: in a WeChat/QQ group "[表情]" is as much an answer as "好的".
+UNTHREADED_KINDS = frozenset({SYSTEM, RECALL, PAT})
 BLOCK = 4096  # messages whose features are built at once (bounds memory on million-message chats)
 
+# Features of a (message, candidate parent) pair; zero in the "new conversation" slot.
 PAIR_FEATURES = (
     "log_distance", "adjacent", "log_gap_rel", "log_gap_min", "same_sender", "child_names_parent",
-    "parent_names_child", "child_names_other", "parent_latest_of_sender", "parent_is_childs_previous",
-    "child_spoke_between", "tfidf", "tfidf_rel", "cosine", "cosine_rel", "parent_question", "parent_log_len",
+    "parent_names_child", "child_names_other", "parent_names_other", "both_name_third",
+    "parent_latest_of_sender", "parent_is_childs_previous", "child_spoke_between", "parent_first_of_sender",
+    "parent_sender_rank", "tfidf", "tfidf_rel", "tfidf_rank", "cosine", "cosine_rel", "cosine_rank",
+    "parent_question", "parent_log_len", "parent_has_link",
 )
+# Features of the message itself and of the chat around it (the same in every slot), and the slot flag.
 SELF_FEATURES = (
-    "is_self", "self_log_prev_gap_rel", "self_log_prev_gap_min", "self_log_pace", "self_names_someone",
-    "self_question", "self_log_len", "self_max_tfidf", "self_max_cosine", "self_prev_same_sender",
-    "self_n_candidates",
+    "is_self", "self_log_prev_gap_rel", "self_log_prev_gap_min", "self_log_pace", "self_log_msgs_hour",
+    "self_recent_speakers", "self_names_someone", "self_question", "self_log_len", "self_has_link",
+    "self_first_of_sender", "self_log_since_own_prev", "self_max_tfidf", "self_max_cosine",
+    "self_prev_same_sender", "self_n_candidates",
 )
 FEATURES = PAIR_FEATURES + SELF_FEATURES
 N_PAIR = len(PAIR_FEATURES)
 
-_QUESTION_RE = re.compile(r"[?？]\s*$|[?？]")
+_QUESTION_RE = re.compile(r"[?？]|吗\s*$|么\s*$|呢\s*$")
+_LINK_RE = re.compile(r"https?://|www\.|\.(?:com|org|net|cn)\b", re.IGNORECASE)
 _LEAD_ADDRESS_RE = re.compile(r"^\s*@?([^\s:：,，@]{2,32})\s*[:：,，]")
 _WORD_RE = re.compile(r"[^\W_]+(?:[-_.|'][^\W_]+)*[|_]*|[\w|\[\]^`{}-]+", re.UNICODE)
 
 
 @dataclass
 class LinkerModel:
-    """A scorer exported to plain arrays: standardise, one hidden layer (tanh), a linear score."""
+    """An ensemble of feed-forward scorers exported to plain arrays.
+
+    Every member standardises the features, applies its hidden layers (softsign) and a linear score; the
+    ensemble score is the members' mean (a product of experts: argmax over the candidates of one message).
+    `layers[m]` is member m's list of (weight, bias) pairs, the last one with a single output.
+    """
 
     mean: np.ndarray
     std: np.ndarray
-    w1: np.ndarray
-    b1: np.ndarray
-    w2: np.ndarray
-    b2: float
+    layers: list[list[tuple[np.ndarray, np.ndarray]]]
     features: tuple[str, ...] = FEATURES
 
+    @property
+    def w1(self) -> np.ndarray:
+        return self.layers[0][0][0]
+
+    @property
+    def b1(self) -> np.ndarray:
+        return self.layers[0][0][1]
+
     def score(self, x: np.ndarray) -> np.ndarray:
-        z = (x - self.mean) / self.std
-        h = np.tanh(z @ self.w1 + self.b1)
-        return h @ self.w2 + self.b2
+        z = ((x - self.mean) / self.std).astype(np.float32)
+        total = np.zeros(len(z), dtype=np.float32)
+        for member in self.layers:
+            h = z
+            for w, b in member[:-1]:
+                h = h @ w + b
+                h = h / (1.0 + np.abs(h))  # softsign
+            w, b = member[-1]
+            total += (h @ w).ravel() + b[0]
+        return total / len(self.layers)
 
     def save(self, path: str | Path) -> None:
-        np.savez(path, mean=self.mean, std=self.std, w1=self.w1, b1=self.b1, w2=self.w2,
-                 b2=np.array([self.b2]), features=np.array(self.features))
+        arrays = {"mean": self.mean, "std": self.std, "features": np.array(self.features),
+                  "shape": np.array([len(self.layers), len(self.layers[0])])}
+        for m, member in enumerate(self.layers):
+            for k, (w, b) in enumerate(member):
+                arrays[f"m{m}_w{k}"] = w
+                arrays[f"m{m}_b{k}"] = b
+        np.savez_compressed(path, **arrays)
 
 
 def load_model(path: str | Path | None = None) -> LinkerModel:
@@ -86,8 +123,10 @@ def _load_model(path: str) -> LinkerModel:
         if features != FEATURES:
             raise ValueError(f"{path}: weights were trained for features {features}, this code computes {FEATURES}; "
                              "retrain with scripts/train_thread_linker.py")
-        return LinkerModel(z["mean"].astype(np.float32), z["std"].astype(np.float32), z["w1"].astype(np.float32),
-                           z["b1"].astype(np.float32), z["w2"].astype(np.float32), float(z["b2"][0]), features)
+        members, depth = (int(v) for v in z["shape"])
+        layers = [[(z[f"m{m}_w{k}"].astype(np.float32), z[f"m{m}_b{k}"].astype(np.float32).ravel())
+                   for k in range(depth)] for m in range(members)]
+        return LinkerModel(z["mean"].astype(np.float32), z["std"].astype(np.float32), layers, features)
 
 
 # -- per-message preparation --------------------------------------------------------------------------
@@ -103,14 +142,17 @@ class Prepared:
     n: int
     ts: np.ndarray  # float64 seconds
     sender: np.ndarray  # int ids
-    linkable: np.ndarray  # bool: may reply / be replied to (conversational kinds, not recalled)
+    linkable: np.ndarray  # bool: may reply / be replied to (not a platform notice, not recalled)
     question: np.ndarray
+    has_link: np.ndarray
     log_len: np.ndarray
     addressed: np.ndarray  # (n, A) sender ids this message names, -1 padded
     explicit: np.ndarray  # index of the quoted message, -1 when none
     prev_same: np.ndarray  # index of the sender's previous message, -1
     next_same: np.ndarray  # index of the sender's next message, n when none
     pace: np.ndarray  # local mean gap in seconds (>= 1)
+    msgs_hour: np.ndarray  # messages in the hour before (this one excluded)
+    recent_speakers: np.ndarray  # distinct senders among the last RECENT_SPAN messages (this one included)
     tfidf: object  # scipy csr (n, V), L2-normalised rows
     vectors: np.ndarray | None  # (n, d) L2-normalised, or None
 
@@ -130,8 +172,9 @@ def prepare(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None 
     ts = np.array([m.time.timestamp() for m in messages], dtype=np.float64)
     sender_ids: dict[str, int] = {}
     sender = np.array([sender_ids.setdefault(m.sender, len(sender_ids)) for m in messages], dtype=np.int64)
-    linkable = np.array([m.kind in CONVERSATIONAL_KINDS and not m.recalled for m in messages], dtype=bool)
+    linkable = np.array([m.kind not in UNTHREADED_KINDS and not m.recalled for m in messages], dtype=bool)
     question = np.array([bool(_QUESTION_RE.search(m.text)) for m in messages], dtype=np.float32)
+    has_link = np.array([bool(_LINK_RE.search(m.text)) for m in messages], dtype=np.float32)
     log_len = np.array([math.log1p(len(m.text)) for m in messages], dtype=np.float32)
 
     # Who a message names: explicit @mentions, a leading "name:" (IRC), or a known sender's name as a word.
@@ -178,6 +221,10 @@ def prepare(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None 
     span = np.maximum(np.arange(n) - start, 1)
     pace = np.maximum((ts - ts[start]) / span, 1.0)
     pace[0] = pace[1] if n > 1 else 1.0
+    msgs_hour = (np.arange(n) - np.searchsorted(ts, ts - 3600.0, side="left")).astype(np.float32)
+    recent_speakers = np.zeros(n, dtype=np.float32)
+    for i in range(n):
+        recent_speakers[i] = len(set(sender[max(0, i - RECENT_SPAN + 1):i + 1].tolist()))
 
     # tf-idf with the chat's own document frequencies: frequent words weigh little in any language.
     if tokens is None:
@@ -200,11 +247,20 @@ def prepare(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None 
         vectors = np.asarray(vectors, dtype=np.float32)
         if len(vectors) != n:
             raise ValueError(f"{len(vectors)} vectors for {n} messages")
-    return Prepared(n, ts, sender, linkable, question, log_len, addressed, explicit, prev_same, next_same, pace,
-                    x, vectors)
+    return Prepared(n, ts, sender, linkable, question, has_link, log_len, addressed, explicit, prev_same,
+                    next_same, pace, msgs_hour, recent_speakers, x, vectors)
 
 
 # -- features -------------------------------------------------------------------------------------------
+
+def _rank(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """0 for the best valid candidate of each row, 1 for the next …, as log1p (invalid entries: anything)."""
+    v = np.where(mask, values, -np.inf)
+    order = np.argsort(-v, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(v.shape[1])[None, :].repeat(len(v), 0), axis=1)
+    return np.log1p(ranks).astype(np.float32)
+
 
 def features(p: Prepared, lo: int, hi: int, window: int = DEFAULT_WINDOW,
              max_gap: float = float("inf")) -> tuple[np.ndarray, np.ndarray]:
@@ -223,6 +279,7 @@ def features(p: Prepared, lo: int, hi: int, window: int = DEFAULT_WINDOW,
     jc = np.where(inb, j, 0)
     gap = p.ts[idx][:, None] - p.ts[jc]
     valid[:, 1:] = inb & p.linkable[jc] & p.linkable[idx][:, None] & (gap <= max_gap)
+    vmask = valid[:, 1:]
 
     f = {}
     f["log_distance"] = np.log1p(np.broadcast_to(ks, (m, W)).astype(np.float32))
@@ -238,10 +295,21 @@ def features(p: Prepared, lo: int, hi: int, window: int = DEFAULT_WINDOW,
     f["parent_names_child"] = (aj == si[:, :, None]).any(axis=2)
     names_any = (ai >= 0).any(axis=1)[:, None]
     f["child_names_other"] = names_any & ~f["child_names_parent"]
+    f["parent_names_other"] = ((aj >= 0) & (aj != si[:, :, None])).any(axis=2)
+    f["both_name_third"] = ((ai[:, None, :, None] == aj[:, :, None, :]) & (ai[:, None, :, None] >= 0)).any(axis=(2, 3))
     f["parent_latest_of_sender"] = p.next_same[jc] >= idx[:, None]
     prev_i = p.prev_same[idx][:, None]
     f["parent_is_childs_previous"] = jc == prev_i
     f["child_spoke_between"] = prev_i > jc
+    f["parent_first_of_sender"] = p.prev_same[jc] < 0
+    # Which of the parent sender's messages in the window this is, counting back from the latest (0).
+    rank_of_sender = np.zeros((m, W), dtype=np.float32)
+    nxt = p.next_same[jc]
+    for step in range(1, 4):  # 0, 1, 2, 3+ later messages of the same sender before the child
+        later = nxt < idx[:, None]
+        rank_of_sender += later
+        nxt = np.where(later, p.next_same[np.minimum(nxt, p.n - 1)], nxt)
+    f["parent_sender_rank"] = rank_of_sender
 
     tf = np.zeros((m, W), dtype=np.float32)
     cos = np.zeros((m, W), dtype=np.float32)
@@ -255,35 +323,48 @@ def features(p: Prepared, lo: int, hi: int, window: int = DEFAULT_WINDOW,
         tf[a - lo:, k - 1] = np.asarray(rows_child.multiply(rows_parent).sum(axis=1)).ravel()
         if p.vectors is not None:
             cos[a - lo:, k - 1] = np.einsum("ij,ij->i", p.vectors[a:hi], p.vectors[a - k:hi - k])
-    vmask = valid[:, 1:]
     tf_max = np.where(vmask, tf, 0).max(axis=1, initial=0.0)
     cos_max = np.where(vmask, cos, -1).max(axis=1, initial=-1.0)
     cos_max = np.where(vmask.any(axis=1), cos_max, 0.0)
     f["tfidf"] = tf
     f["tfidf_rel"] = tf - tf_max[:, None]
+    f["tfidf_rank"] = _rank(tf, vmask)
     f["cosine"] = cos
     f["cosine_rel"] = cos - cos_max[:, None]
+    f["cosine_rank"] = _rank(cos, vmask)
     f["parent_question"] = p.question[jc]
     f["parent_log_len"] = p.log_len[jc]
+    f["parent_has_link"] = p.has_link[jc]
     for c, name in enumerate(PAIR_FEATURES):
         X[:, 1:, c] = f[name]
+    X[:, 1:, :N_PAIR][~vmask] = 0.0
 
     prev_gap = np.where(idx > 0, p.ts[idx] - p.ts[np.maximum(idx - 1, 0)], 0.0)
+    own_prev = p.prev_same[idx]
+    since_own = np.where(own_prev >= 0, p.ts[idx] - p.ts[np.maximum(own_prev, 0)], 30 * 86400.0)
     s = {
         "is_self": np.ones(m),
         "self_log_prev_gap_rel": np.log1p(np.maximum(prev_gap, 0) / p.pace[idx]),
         "self_log_prev_gap_min": np.log1p(np.maximum(prev_gap, 0) / 60.0),
         "self_log_pace": np.log(p.pace[idx]),
+        "self_log_msgs_hour": np.log1p(p.msgs_hour[idx]),
+        "self_recent_speakers": np.log(np.maximum(p.recent_speakers[idx], 1.0)),
         "self_names_someone": names_any[:, 0],
         "self_question": p.question[idx],
         "self_log_len": p.log_len[idx],
+        "self_has_link": p.has_link[idx],
+        "self_first_of_sender": own_prev < 0,
+        "self_log_since_own_prev": np.log1p(np.maximum(since_own, 0) / 60.0),
         "self_max_tfidf": tf_max,
         "self_max_cosine": cos_max,
         "self_prev_same_sender": (idx > 0) & (p.sender[np.maximum(idx - 1, 0)] == p.sender[idx]),
         "self_n_candidates": np.log1p(vmask.sum(axis=1)),
     }
+    # The message's own and the chat's context features go into every slot (the network weighs the
+    # candidates *given* the context); only the "new conversation" slot carries the is_self flag.
     for c, name in enumerate(SELF_FEATURES):
-        X[:, 0, N_PAIR + c] = s[name]
+        X[:, :, N_PAIR + c] = np.asarray(s[name], dtype=np.float32)[:, None]
+    X[:, 1:, N_PAIR] = 0.0
     X[:, 1:, :][~vmask] = 0.0
     return X, valid
 
