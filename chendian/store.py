@@ -194,33 +194,16 @@ class Workspace:
     # -- messages ------------------------------------------------------------------------------------
     def insert_messages(self, messages: Iterable[Message], import_id: int) -> int:
         """Insert messages not already stored (same id); returns how many were new. Call inside a transaction."""
+        return self.insert_rows([message_row(m, import_id) for m in messages])
+
+    def insert_rows(self, rows: list[tuple]) -> int:
+        """Insert rows made by message_row(); returns how many were new. Call inside a transaction."""
         before = self.db.total_changes
         self.db.executemany(
             "INSERT OR IGNORE INTO messages (id, chat, ts, time, sender, sender_name, kind, text, platform_id,"
             " reply_to, quote, mentions, recalled, source, extra, import_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    m.id,
-                    m.chat,
-                    int(m.time.timestamp()),
-                    m.time.isoformat(),
-                    m.sender,
-                    m.sender_name,
-                    m.kind,
-                    m.text,
-                    m.platform_id,
-                    m.reply_to,
-                    json.dumps({"platform_id": m.quote.platform_id, "sender_name": m.quote.sender_name,
-                                "text": m.quote.text}, ensure_ascii=False) if m.quote else None,
-                    json.dumps(m.mentions, ensure_ascii=False) if m.mentions else "[]",
-                    int(m.recalled),
-                    m.source,
-                    json.dumps(m.extra, ensure_ascii=False) if m.extra else "{}",
-                    import_id,
-                )
-                for m in messages
-            ),
+            rows,
         )
         return self.db.total_changes - before
 
@@ -251,6 +234,33 @@ class Workspace:
 
     def chats(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM chats ORDER BY id").fetchall()
+
+
+REPLY_TO_COLUMN = 9  # position of reply_to in a message_row()
+
+
+def message_row(m: Message, import_id: int) -> tuple:
+    """A message as a row of the messages table (plain values: cheap to send between processes)."""
+    q = m.quote
+    return (
+        m.id,
+        m.chat,
+        int(m.time.timestamp()),
+        m.time.isoformat(),
+        m.sender,
+        m.sender_name,
+        m.kind,
+        m.text,
+        m.platform_id,
+        m.reply_to,
+        json.dumps({"platform_id": q.platform_id, "sender_name": q.sender_name, "text": q.text},
+                   ensure_ascii=False) if q else None,
+        json.dumps(m.mentions, ensure_ascii=False) if m.mentions else "[]",
+        int(m.recalled),
+        m.source,
+        json.dumps(m.extra, ensure_ascii=False) if m.extra else "{}",
+        import_id,
+    )
 
 
 def utc_now() -> str:

@@ -201,3 +201,44 @@ def test_parse_time_layouts(value, expected):
             parse_time(value, ZoneInfo("Asia/Shanghai"))
     else:
         assert parse_time(value, ZoneInfo("Asia/Shanghai")).isoformat() == expected
+
+
+def test_reader_process_gives_the_same_store_as_reading_in_process(tmp_path, monkeypatch):
+    """Big files are parsed in a forked reader process; the result must not depend on it."""
+    from chendian.store import Workspace
+
+    lines = day_lines(1, 3)
+    lines.append(json.dumps({"chat": "研发群", "id": "q1", "time": "2024-03-03T10:00:00", "sender": "u2",
+                             "text": "同问", "reply_to": "1-0"}, ensure_ascii=False))  # quotes an earlier batch
+    lines.append(json.dumps({"chat": "研发群", "id": "r1", "time": "2024-03-03T10:01:00", "sender": "u1",
+                             "text": "撤回了一条消息", "kind": "recall", "recalls": "2-3"}, ensure_ascii=False))
+    lines.insert(5, "{broken")
+    path = write(tmp_path / "export.jsonl", lines)
+    monkeypatch.setattr(ingest_mod, "BATCH", 7)  # several batches, so quotes cross them
+    results = {}
+    for name, threshold in (("in-process", 1 << 40), ("reader process", 0)):
+        monkeypatch.setattr(ingest_mod, "PARALLEL_MIN_BYTES", threshold)
+        ws = Workspace(tmp_path / name, create=True)
+        report = ingest_paths(ws, [path])
+        rows = ws.db.execute("SELECT id, reply_to, recalled, text FROM messages ORDER BY id").fetchall()
+        results[name] = ([tuple(r) for r in rows], [str(i) for i in report.issues], report.new)
+        ws.close()
+    assert results["in-process"] == results["reader process"]
+    rows, issues, new = results["reader process"]
+    assert new == 32 and len(issues) == 1 and ":6: expected one JSON object" in issues[0]
+    assert any(r[1] for r in rows) and any(r[2] for r in rows)
+
+
+def test_reader_process_failures_are_reported_like_in_process_ones(workspace, tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest_mod, "PARALLEL_MIN_BYTES", 0)
+    real = {r.name: r for r in ingest_mod.readers()}["jsonl"]
+
+    def explode(src, ctx):
+        yield from list(real.read(src, ctx))[:3]
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(ingest_mod, "readers", lambda: [Reader(name="jsonl", label="generic JSONL",
+                                                               sniff=real.sniff, read=explode)])
+    report = ingest_paths(workspace, [write(tmp_path / "x.jsonl", day_lines(1, 1))])
+    assert report.failed and "disk on fire" in report.failed[0].error
+    assert workspace.count_messages() == 0

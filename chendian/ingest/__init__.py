@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import io
 import json
+import multiprocessing
 import os
 import zipfile
 from collections import deque
@@ -19,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ..model import RECALL, Message
-from ..store import Workspace, utc_now
+from ..model import RECALL, Message, Quote
+from ..store import REPLY_TO_COLUMN, Workspace, message_row, utc_now
 from .base import Issue, ReadContext, Reader, SourceFile, UnreadableFile
 
 # Sniffing order matters: specific formats before loose ones (generic JSONL and copy-paste text last).
@@ -41,6 +42,9 @@ READER_MODULES = (
 )
 
 BATCH = 20000  # messages inserted per executemany; bounds memory on million-message exports
+# Files at least this big are parsed in a forked reader process while this one inserts (both cores busy);
+# smaller ones are not worth a process.
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 QUOTE_WINDOW = 5000  # recent messages per chat searched when resolving a quote by name and text
 
 
@@ -188,6 +192,10 @@ def load_names(path: str | os.PathLike) -> dict[str, str]:
 
 # -- the import ------------------------------------------------------------------------------------
 
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def sniff(src: SourceFile, candidates: list[Reader]) -> Reader | None:
     for reader in candidates:
         try:
@@ -199,10 +207,13 @@ def sniff(src: SourceFile, candidates: list[Reader]) -> Reader | None:
 
 
 class _QuoteResolver:
-    """Resolve quotes to message ids: by platform id, else by quoted sender + text among recent messages."""
+    """Resolve quotes among the messages just read: by platform id, else by quoted sender + text.
 
-    def __init__(self, ws: Workspace):
-        self.ws = ws
+    Works on what this read has seen (it may run in a reader process); what it cannot find is looked up in
+    the store by resolve_in_store() just before the batch is inserted.
+    """
+
+    def __init__(self):
         # Only the batch not yet inserted is kept here; earlier ones are found in the store (same transaction).
         self.by_pid: dict[tuple[str, str], str] = {}
         self.recent: dict[str, deque[Message]] = {}
@@ -224,14 +235,9 @@ class _QuoteResolver:
             hit = self.by_pid.get((m.chat, q.platform_id))
             if hit:
                 return hit
-            row = self.ws.db.execute("SELECT id FROM messages WHERE chat = ? AND platform_id = ?",
-                                     (m.chat, q.platform_id)).fetchone()
-            if row:
-                return row[0]
-        snippet = (q.text or "").strip()
-        if not snippet and not q.sender_name:
+        probe = (q.text or "").strip()[:30]
+        if not probe and not q.sender_name:
             return None
-        probe = snippet[:30]
         for prev in reversed(self.recent.get(m.chat, ())):
             if prev.id == m.id or prev.kind == RECALL:
                 continue
@@ -239,15 +245,97 @@ class _QuoteResolver:
                 continue
             if not probe or probe in prev.text:
                 return prev.id
-        if probe:
-            row = self.ws.db.execute(
-                "SELECT id FROM messages WHERE chat = ? AND ts <= ? AND instr(text, ?) > 0"
-                " AND (? IS NULL OR sender_name = ?) ORDER BY ts DESC LIMIT 1",
-                (m.chat, int(m.time.timestamp()), probe, q.sender_name, q.sender_name),
-            ).fetchone()
-            if row:
-                return row[0]
         return None
+
+
+def resolve_in_store(ws: Workspace, chat: str, quote: Quote, epoch: int) -> str | None:
+    """A quote's target among messages already stored (earlier imports, earlier batches of this one)."""
+    if quote.platform_id:
+        row = ws.db.execute("SELECT id FROM messages WHERE chat = ? AND platform_id = ?",
+                            (chat, quote.platform_id)).fetchone()
+        if row:
+            return row[0]
+    probe = (quote.text or "").strip()[:30]
+    if probe:
+        row = ws.db.execute(
+            "SELECT id FROM messages WHERE chat = ? AND ts <= ? AND instr(text, ?) > 0"
+            " AND (? IS NULL OR sender_name = ?) ORDER BY ts DESC LIMIT 1",
+            (chat, epoch, probe, quote.sender_name, quote.sender_name),
+        ).fetchone()
+        if row:
+            return row[0]
+    return None
+
+
+def _produce(reader: Reader, src: SourceFile, ctx: ReadContext, import_id: int) -> Iterator[tuple]:
+    """Read a file into insertable rows, a batch at a time.
+
+    Yields ("rows", rows, pending, recalls) per batch, where pending lists (row index, chat, quote, epoch) for
+    quotes to look up in the store and recalls (chat, platform id) of withdrawn messages; then
+    ("end", issues, events, chats). Runs in this process or in a reader process (see _produce_in_child).
+    """
+    resolver = _QuoteResolver()
+    rows: list[tuple] = []
+    pending: list[tuple] = []
+    recalls: list[tuple[str, str]] = []
+    for m in reader.read(src, ctx):
+        if m.quote is not None and m.reply_to is None:
+            m.reply_to = resolver.resolve(m)
+            if m.reply_to is None:
+                pending.append((len(rows), m.chat, m.quote, int(m.time.timestamp())))
+        resolver.add(m)
+        target = m.extra.get("recalls") if m.kind == RECALL else None
+        if target:
+            recalls.append((m.chat, target))
+        rows.append(message_row(m, import_id))
+        if len(rows) >= BATCH:
+            yield "rows", rows, pending, recalls
+            resolver.flushed()
+            rows, pending, recalls = [], [], []
+    yield "rows", rows, pending, recalls
+    yield "end", ctx.issues, ctx.events, ctx.chats
+
+
+def _produce_in_child(reader: Reader, src: SourceFile, ctx: ReadContext, import_id: int) -> Iterator[tuple]:
+    """_produce in a forked reader process: parsing (Python) and inserting (SQLite) use both cores.
+
+    The pipe holds little, so the reader stays at most a batch or two ahead. Errors come back as
+    ("error", unreadable?, message) and are raised here as they would be in-process.
+    """
+    mp = multiprocessing.get_context("fork")
+    receive, send = mp.Pipe(duplex=False)
+
+    def child() -> None:
+        receive.close()
+        try:
+            for item in _produce(reader, src, ctx, import_id):
+                send.send(item)
+        except UnreadableFile as e:
+            send.send(("error", True, str(e)))
+        except BaseException as e:  # noqa: BLE001 — reported by the parent like any reader failure
+            send.send(("error", False, f"{type(e).__name__}: {e}"))
+        finally:
+            send.close()
+
+    process = mp.Process(target=child, name="chendian-reader", daemon=True)
+    process.start()
+    send.close()
+    try:
+        while True:
+            try:
+                item = receive.recv()
+            except EOFError:
+                raise RuntimeError(f"the reader process stopped unexpectedly (exit code {process.exitcode})") from None
+            if item[0] == "error":
+                raise UnreadableFile(item[2]) if item[1] else RuntimeError(item[2])
+            yield item
+            if item[0] == "end":
+                return
+    finally:
+        receive.close()
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
 
 
 def ingest_source(ws: Workspace, src: SourceFile, *, fmt: str | None = None, chat_name: str | None = None,
@@ -278,8 +366,7 @@ def ingest_source(ws: Workspace, src: SourceFile, *, fmt: str | None = None, cha
 
     ctx = ReadContext(src, tz or ws.config.tz, chat_name=chat_name, names=names)
     ctx.platform = reader.platform
-    resolver = _QuoteResolver(ws)
-    recalls: list[tuple[str, str]] = []
+    all_recalls: list[tuple[str, str]] = []
     try:
         with ws.transaction() as db:
             cur = db.execute(
@@ -287,26 +374,24 @@ def ingest_source(ws: Workspace, src: SourceFile, *, fmt: str | None = None, cha
                 (src.name, digest, reader.name, utc_now()),
             )
             import_id = cur.lastrowid
-            batch: list[Message] = []
-            for m in reader.read(src, ctx):
-                if m.quote is not None and m.reply_to is None:
-                    m.reply_to = resolver.resolve(m)
-                resolver.add(m)
-                target = m.extra.get("recalls") if m.kind == RECALL else None
-                if target:
-                    recalls.append((m.chat, target))
-                batch.append(m)
-                report.read += 1
-                if len(batch) >= BATCH:
-                    report.new += ws.insert_messages(batch, import_id)
-                    resolver.flushed()
-                    if progress:
-                        progress(len(batch))
-                    batch = []
-            report.new += ws.insert_messages(batch, import_id)
-            if progress and batch:
-                progress(len(batch))
-            for chat, pid in recalls:  # a recall names the withdrawn message by its platform id
+            parallel = len(src.data) >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1 and _can_fork()
+            produce = _produce_in_child if parallel else _produce
+            for item in produce(reader, src, ctx, import_id):
+                if item[0] == "end":
+                    _, ctx.issues, ctx.events, ctx.chats = item
+                    break
+                _, rows, pending, recalls = item
+                for index, chat, quote, epoch in pending:
+                    target = resolve_in_store(ws, chat, quote, epoch)
+                    if target:
+                        row = rows[index]
+                        rows[index] = row[:REPLY_TO_COLUMN] + (target,) + row[REPLY_TO_COLUMN + 1:]
+                report.new += ws.insert_rows(rows)
+                report.read += len(rows)
+                all_recalls.extend(recalls)
+                if progress and rows:
+                    progress(len(rows))
+            for chat, pid in all_recalls:  # a recall names the withdrawn message by its platform id
                 db.execute("UPDATE messages SET recalled = 1 WHERE chat = ? AND platform_id = ?", (chat, pid))
             for chat, name in ctx.chats.items():
                 ws.upsert_chat(chat, name, reader.platform)

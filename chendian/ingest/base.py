@@ -200,6 +200,13 @@ def parse_time(value: str, tz: ZoneInfo) -> datetime:
     Handles `2024-10-04 11:42:07`, `2024/10/4 11:42` (Excel re-save), `2023/09/16 2:51 PM`, non-padded
     hours, ISO 8601 with `T`, fractions and offsets. Raises ValueError naming the expected layout.
     """
+    if len(value) == 19 and value[4] == "-" and value[7] == "-" and value[10] in " T" and value[13] == ":":
+        # The common layout (2024-10-04 11:42:07) without the regex: imports spend most of their time here.
+        try:
+            return datetime(int(value[:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]),
+                            int(value[14:16]), int(value[17:19]), tzinfo=tz)
+        except ValueError:
+            pass  # the general path below explains what is wrong
     m = _DATETIME_RE.match(value)
     if not m:
         raise ValueError(f"expected a date-time like 2024-10-04 11:42:07, got {value[:40]!r}")
@@ -220,7 +227,10 @@ def parse_time(value: str, tz: ZoneInfo) -> datetime:
             tzinfo = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     else:
         tzinfo = tz
-    return datetime(int(y), int(mo), int(d), hour, int(mi), int(s or 0), micro, tzinfo=tzinfo)
+    try:
+        return datetime(int(y), int(mo), int(d), hour, int(mi), int(s or 0), micro, tzinfo=tzinfo)
+    except ValueError as e:
+        raise ValueError(f"not a real date-time {value[:40]!r} ({e})") from None
 
 
 def from_epoch(seconds: float, tz: ZoneInfo) -> datetime:
