@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 
 from ..model import OTHER, PAT, RECALL, SYSTEM, TEXT
-from .base import ReadContext, Reader, SourceFile, parse_time
+from .base import ReadContext, Reader, SourceFile
 from .memotrace import SYSTEM_SENDER, _chat_from_stem, _system_kind, interpret_text
-from .wechat_common import body_text, header_blocks, name_sender, unescape_name
+from .wechat_common import body_text, name_sender, timed_blocks, unescape_name
 
 HEADER_RE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}:\d{2})(?: (.*?))?\s*$")
 PARTIAL_RE = re.compile(r"^\d{4}-\d{1,2}-?\d{0,2}")
@@ -38,16 +38,7 @@ def sniff(src: SourceFile) -> bool:
 
 def read(src: SourceFile, ctx: ReadContext):
     chat = _chat_from_stem(src)
-    for lineno, m, lines in header_blocks(src.text, HEADER_RE, PARTIAL_RE):
-        if m is None:
-            first = next((ln for ln in lines if ln.strip()), "")
-            ctx.issue(lineno, f"expected a header `YYYY-MM-DD HH:MM:SS 显示名`, got {first[:40]!r}")
-            continue
-        try:
-            time = parse_time(m.group(1), ctx.tz)
-        except ValueError as e:
-            ctx.issue(lineno, str(e))
-            continue
+    for lineno, m, time, lines in timed_blocks(src, ctx, HEADER_RE, PARTIAL_RE, "YYYY-MM-DD HH:MM:SS 显示名"):
         name = (m.group(2) or "").strip()
         body = body_text(lines)
         if not name or not body.strip():

@@ -14,7 +14,7 @@ import io
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from ..model import (FILE, FORWARD, IMAGE, LINK, OTHER, PAT, QUOTE, RECALL, REDPACKET, SYSTEM, TEXT, VIDEO,
@@ -330,6 +330,24 @@ def header_blocks(text: str, header_re: re.Pattern, partial_re: re.Pattern | Non
         prev_blank = not line.strip()
     if current is not None:
         yield current
+
+
+def timed_blocks(src: SourceFile, ctx: ReadContext, header_re: re.Pattern, partial_re: re.Pattern | None,
+                 expected: str, time_text: Callable[[re.Match], str] = lambda m: m.group(1)
+                 ) -> Iterator[tuple[int, re.Match, datetime, list[str]]]:
+    """header_blocks with the shared error handling: (line, header match, time, body lines) for each block
+    whose header reads; a block without one, or with an impossible time, is reported and skipped."""
+    for lineno, m, lines in header_blocks(src.text, header_re, partial_re):
+        if m is None:
+            first = next((ln for ln in lines if ln.strip()), "")
+            ctx.issue(lineno, f"expected a header `{expected}`, got {first[:40]!r}")
+            continue
+        try:
+            time = parse_time(time_text(m), ctx.tz)
+        except ValueError as e:
+            ctx.issue(lineno, str(e))
+            continue
+        yield lineno, m, time, lines
 
 
 def body_text(lines: list[str]) -> str:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 
 from ..model import FILE, FORWARD, IMAGE, LINK, OTHER, REDPACKET, TEXT, VIDEO, VOICE
-from .base import ReadContext, Reader, SourceFile, parse_time
-from .wechat_common import body_text, header_blocks, name_sender
+from .base import ReadContext, Reader, SourceFile
+from .wechat_common import body_text, name_sender, timed_blocks
 
 _TIME = (r"\d{4}[/\-.年]\d{1,2}[/\-.月]\d{1,2}日? +(?:(?:上午|下午) ?)?\d{1,2}:\d{2}(?::\d{2})?"
          r"(?: ?(?:AM|PM|am|pm))?")
@@ -42,16 +42,8 @@ def sniff(src: SourceFile) -> bool:
 
 def read(src: SourceFile, ctx: ReadContext):
     chat = src.stem or src.name
-    for lineno, m, lines in header_blocks(src.text, HEADER_RE, PARTIAL_RE):
-        if m is None:
-            first = next((ln for ln in lines if ln.strip()), "")
-            ctx.issue(lineno, f"expected a header `名字 2023/09/16 2:51 PM`, got {first[:40]!r}")
-            continue
-        try:
-            time = parse_time(_normalise_time(m.group("time")), ctx.tz)
-        except ValueError as e:
-            ctx.issue(lineno, str(e))
-            continue
+    for lineno, m, time, lines in timed_blocks(src, ctx, HEADER_RE, PARTIAL_RE, "名字 2023/09/16 2:51 PM",
+                                               lambda m: _normalise_time(m.group("time"))):
         name = m.group("name").strip()
         text = body_text(lines)
         extra: dict = {}

@@ -17,7 +17,7 @@ import re
 
 from ..model import FILE, FORWARD, IMAGE, LINK, OTHER, PAT, QUOTE, RECALL, REDPACKET, SYSTEM, TEXT, VIDEO, VOICE, Quote
 from .base import ReadContext, Reader, SourceFile, UnreadableFile, from_epoch, parse_time
-from .wechat_common import (SELF, body_text, forward_text, header_blocks, json_array_items, kind_for_type,
+from .wechat_common import (SELF, body_text, forward_text, json_array_items, kind_for_type, timed_blocks,
                             kind_for_type_name, name_sender, recall_info)
 
 TXT_HEADER_RE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}:\d{2}) '(.*)'\s*$")
@@ -174,16 +174,8 @@ def _text_records(content: str) -> list[dict]:
 
 def _read_txt(src: SourceFile, ctx: ReadContext):
     chat = src.stem
-    for lineno, m, lines in header_blocks(src.text, TXT_HEADER_RE, TXT_PARTIAL_RE):
-        if m is None:
-            first = next((ln for ln in lines if ln.strip()), "")
-            ctx.issue(lineno, f"expected a header `YYYY-MM-DD HH:MM:SS 'Sender'`, got {first[:40]!r}")
-            continue
-        try:
-            time = parse_time(m.group(1), ctx.tz)
-        except ValueError as e:
-            ctx.issue(lineno, str(e))
-            continue
+    for lineno, m, time, lines in timed_blocks(src, ctx, TXT_HEADER_RE, TXT_PARTIAL_RE,
+                                               "YYYY-MM-DD HH:MM:SS 'Sender'"):
         name = m.group(2).strip()
         body = body_text(lines)
         extra: dict = {}
