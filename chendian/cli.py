@@ -202,10 +202,9 @@ def _print_metrics(title: str, metrics: dict, as_json: bool) -> None:
 
 def _eval_errors():
     """The eval modules' own input errors (bad gold/pairs lines) become one clear line, not a traceback."""
-    from .eval.gold import GoldError
-    from .eval.search import EvalError
+    from .eval import EvalError
 
-    return (GoldError, EvalError, UnicodeDecodeError)
+    return (EvalError, UnicodeDecodeError)
 
 
 _gold_arg = click.argument("gold", type=click.Path(exists=True, dir_okay=False))

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .search import EvalError, read_pairs
+from . import EvalError, json_lines
+from .search import read_pairs
 
 
 def score_dedup(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
@@ -62,17 +63,13 @@ def score_predictions(pairs_path: str | Path, predictions_path: str | Path) -> d
 
     labels = {(p.a, p.b): p.label for p in read_pairs(pairs_path)}
     ys, ss = [], []
-    with open(predictions_path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-                key, score = (r["a"], r["b"]), float(r["score"])
-            except (ValueError, KeyError, TypeError) as e:
-                raise EvalError(f"{predictions_path}:{n}: expected {{\"a\", \"b\", \"score\"}} ({e})") from None
-            if key not in labels:
-                raise EvalError(f"{predictions_path}:{n}: pair not in {pairs_path}")
-            ys.append(labels[key])
-            ss.append(score)
+    for n, r in json_lines(predictions_path, '{"a", "b", "score"}'):
+        try:
+            key, score = (r["a"], r["b"]), float(r["score"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise EvalError(f"{predictions_path}:{n}: expected {{\"a\", \"b\", \"score\"}} ({e})") from None
+        if key not in labels:
+            raise EvalError(f"{predictions_path}:{n}: pair not in {pairs_path}")
+        ys.append(labels[key])
+        ss.append(score)
     return score_dedup(np.array(ys), np.array(ss), SAME_QUESTION_THRESHOLD)

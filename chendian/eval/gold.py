@@ -10,8 +10,6 @@ Message ids are the gold ids, so predictions can be written and re-scored with t
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +17,11 @@ from zoneinfo import ZoneInfo
 
 from ..ingest.base import extract_mentions, from_epoch, parse_time
 from ..model import KINDS, SYSTEM, TEXT, Message
+from . import EvalError, json_lines
 
 
-class GoldError(ValueError):
-    pass
+class GoldError(EvalError):
+    """A gold file line that is not what DESIGN.md's chat gold format says."""
 
 
 @dataclass(slots=True)
@@ -69,57 +68,44 @@ def read_gold(path: str | Path, tz: ZoneInfo | str = "Asia/Shanghai") -> list[Go
     p = Path(path)
     chats: dict[str, GoldChat] = {}
     seen_ids: set[str] = set()
-    try:
-        f = gzip.open(p, "rt", encoding="utf-8-sig") if p.suffix == ".gz" else p.open(encoding="utf-8-sig")
-    except OSError as e:
-        raise GoldError(f"{p}: cannot read ({e.strerror})") from None
-    with f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{p}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise GoldError(f"{where}: expected one JSON object per line ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise GoldError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-            missing = [k for k in ("chat", "id", "time", "sender", "text") if obj.get(k) is None]
-            if missing:
-                raise GoldError(f"{where}: missing required field(s) {', '.join(missing)}")
-            mid = str(obj["id"])
-            if mid in seen_ids:
-                raise GoldError(f"{where}: duplicate id {mid!r}")
-            seen_ids.add(mid)
-            t = obj["time"]
-            try:
-                time = from_epoch(float(t), tz) if isinstance(t, (int, float)) else parse_time(str(t), tz)
-            except (ValueError, OverflowError) as e:
-                raise GoldError(f"{where}: time: {e}") from None
-            sender = str(obj["sender"])
-            text = str(obj["text"])
-            kind = obj.get("kind") or TEXT
-            if kind not in KINDS:
-                raise GoldError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
-            if "kind" not in obj and sender == "system" and _IRC_SYSTEM_RE.match(text):
-                kind = SYSTEM
-            mentions = obj.get("mentions")
-            if not isinstance(mentions, list):
-                mentions = extract_mentions(text)
-            chat = str(obj["chat"])
-            msg = Message(id=mid, chat=chat, time=time, sender=sender,
-                          sender_name=str(obj.get("sender_name") or display_name(sender)), kind=kind, text=text,
-                          source=f"{p.name}:{lineno}", platform_id=mid, reply_to=_opt_str(obj.get("quote_of")),
-                          mentions=[str(x) for x in mentions])
-            gc = chats.setdefault(chat, GoldChat(chat))
-            gc.messages.append(msg)
-            annotated = obj.get("annotated", True)
-            gc.labels[mid] = GoldLabel(
-                annotated=bool(annotated) if annotated is not None else True,
-                thread=_opt_str(obj.get("thread")), reply_to=_opt_str(obj.get("reply_to")),
-                has_reply_to="reply_to" in obj,
-                question=obj.get("question"), answer_to=_opt_str(obj.get("answer_to")),
-                has_answer_to="answer_to" in obj, noise=obj.get("noise"))
+    for lineno, obj in json_lines(p, 'a chat gold object {"chat","id","time","sender","text",…}', GoldError):
+        where = f"{p}:{lineno}"
+        missing = [k for k in ("chat", "id", "time", "sender", "text") if obj.get(k) is None]
+        if missing:
+            raise GoldError(f"{where}: missing required field(s) {', '.join(missing)}")
+        mid = str(obj["id"])
+        if mid in seen_ids:
+            raise GoldError(f"{where}: duplicate id {mid!r}")
+        seen_ids.add(mid)
+        t = obj["time"]
+        try:
+            time = from_epoch(float(t), tz) if isinstance(t, (int, float)) else parse_time(str(t), tz)
+        except (ValueError, OverflowError) as e:
+            raise GoldError(f"{where}: time: {e}") from None
+        sender = str(obj["sender"])
+        text = str(obj["text"])
+        kind = obj.get("kind") or TEXT
+        if kind not in KINDS:
+            raise GoldError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+        if "kind" not in obj and sender == "system" and _IRC_SYSTEM_RE.match(text):
+            kind = SYSTEM
+        mentions = obj.get("mentions")
+        if not isinstance(mentions, list):
+            mentions = extract_mentions(text)
+        chat = str(obj["chat"])
+        msg = Message(id=mid, chat=chat, time=time, sender=sender,
+                      sender_name=str(obj.get("sender_name") or display_name(sender)), kind=kind, text=text,
+                      source=f"{p.name}:{lineno}", platform_id=mid, reply_to=_opt_str(obj.get("quote_of")),
+                      mentions=[str(x) for x in mentions])
+        gc = chats.setdefault(chat, GoldChat(chat))
+        gc.messages.append(msg)
+        annotated = obj.get("annotated", True)
+        gc.labels[mid] = GoldLabel(
+            annotated=bool(annotated) if annotated is not None else True,
+            thread=_opt_str(obj.get("thread")), reply_to=_opt_str(obj.get("reply_to")),
+            has_reply_to="reply_to" in obj,
+            question=obj.get("question"), answer_to=_opt_str(obj.get("answer_to")),
+            has_answer_to="answer_to" in obj, noise=obj.get("noise"))
     for gc in chats.values():  # the pipeline wants time order; stable, so equal times keep file order
         gc.messages.sort(key=lambda m: m.time.timestamp())
     return list(chats.values())

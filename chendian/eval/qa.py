@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ..model import Message
+from . import json_lines
 from .gold import GoldError, read_gold  # noqa: F401  (GoldError is part of this module's interface)
 
 
@@ -149,14 +150,8 @@ def score(records: list[dict], predictions: list[dict]) -> dict[str, PRF]:
 
 def read_predictions(path: str | Path) -> list[dict]:
     out = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise GoldError(f"{path}:{n}: expected one JSON object per line ({e.msg})") from None
-        if not isinstance(obj, dict) or "id" not in obj:
+    for n, obj in json_lines(path, '{"id","question","answer_to"}', GoldError):
+        if "id" not in obj:
             raise GoldError(f'{path}:{n}: expected {{"id","question","answer_to"}}')
         out.append(obj)
     return out

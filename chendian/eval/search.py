@@ -15,9 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class EvalError(ValueError):
-    pass
+from . import EvalError, json_lines  # EvalError is part of this module's interface
 
 
 @dataclass
@@ -30,18 +28,11 @@ class Pair:
 def read_pairs(path: str | Path) -> list[Pair]:
     """Question pairs {"a","b","label"}; a bad line is an error naming file and line."""
     pairs = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-                a, b, label = r["a"], r["b"], r["label"]
-            except (ValueError, KeyError, TypeError) as e:
-                raise EvalError(f"{path}:{n}: expected a JSON object with \"a\", \"b\", \"label\" ({e})") from None
-            if not isinstance(a, str) or not isinstance(b, str) or label not in (0, 1, True, False, "0", "1"):
-                raise EvalError(f"{path}:{n}: \"a\" and \"b\" must be strings and \"label\" 0 or 1")
-            pairs.append(Pair(a, b, int(label)))
+    for n, r in json_lines(path, 'a JSON object with "a", "b", "label"'):
+        a, b, label = r.get("a"), r.get("b"), r.get("label")
+        if not isinstance(a, str) or not isinstance(b, str) or label not in (0, 1, True, False, "0", "1"):
+            raise EvalError(f"{path}:{n}: expected \"a\" and \"b\" strings and \"label\" 0 or 1")
+        pairs.append(Pair(a, b, int(label)))
     if not pairs:
         raise EvalError(f"{path}: no pairs")
     return pairs
@@ -94,18 +85,12 @@ def score_rankings(queries: Sequence[str], results: Sequence[Sequence[str]], clu
 
 def read_predictions(path: str | Path) -> dict[str, list[str]]:
     out = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-                q, res = r["query"], r["results"]
-                if not isinstance(q, str) or not isinstance(res, list):
-                    raise TypeError("query must be a string, results a list")
-            except (ValueError, KeyError, TypeError) as e:
-                raise EvalError(f"{path}:{n}: expected {{\"query\": str, \"results\": [str, …]}} ({e})") from None
-            out[q] = [str(t) for t in res]
+    expected = '{"query": str, "results": [str, …]}'
+    for n, r in json_lines(path, expected):
+        q, res = r.get("query"), r.get("results")
+        if not isinstance(q, str) or not isinstance(res, list):
+            raise EvalError(f"{path}:{n}: expected {expected}")
+        out[q] = [str(t) for t in res]
     return out
 
 
