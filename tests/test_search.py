@@ -203,3 +203,22 @@ def test_api_serves_the_site(server):
 def test_non_loopback_needs_a_token(tmp_path):
     with pytest.raises(ServeError, match="token"):
         make_server(tmp_path, "0.0.0.0", 0)
+
+
+def test_index_stage_with_nothing_to_index_succeeds_and_drops_a_stale_index(tmp_path, monkeypatch):
+    """A first night with an empty inbox is not a failure; once every entry is hidden, search finds nothing."""
+    from chendian.pipeline import RunContext
+    from chendian.search import index as index_mod
+    from chendian.store import Workspace
+
+    ws = Workspace(tmp_path / "ws", create=True)
+    rc = RunContext(quiet=True, stage="index")
+    assert index_mod.run(ws, rc)["documents"] == 0 and rc.warnings
+    stale = ws.path(".index-stale")
+    stale.mkdir()
+    ws.path(index_mod.INDEX_LINK).symlink_to(stale.name)
+    monkeypatch.setattr(index_mod, "workspace_documents", lambda _ws: ("faq", []))
+    ws.set_state("index.hash", "something else")
+    index_mod.run(ws, rc)
+    assert not ws.path(index_mod.INDEX_LINK).exists()
+    ws.close()

@@ -362,8 +362,13 @@ def run(ws, rc) -> dict[str, int]:
     link = index_folder(ws)
     if (link / "meta.json").exists() and ws.get_state("index.hash") == doc_hash:
         return {"documents": len(docs), "rebuilt": 0, "embedded": 0}
-    if not docs:
+    if not docs:  # a first night with an empty inbox, or every entry hidden: nothing to index is no failure
         rc.warn("no FAQ entries, questions or question-like messages to index yet")
+        if link.is_symlink():  # an index of entries since hidden must not go on answering searches
+            link.unlink()
+            shutil.rmtree(ws.path(VERSIONS_DIR), ignore_errors=True)
+        ws.set_state("index.hash", doc_hash)
+        return {"documents": 0, "rebuilt": 0, "embedded": 0}
     embedder = get_embedder(cfg.embed.model, threads=cfg.embed.threads, batch_size=cfg.embed.batch_size)
     cache = EmbeddingCache(ws.db, embedder)
     embedded = 0
