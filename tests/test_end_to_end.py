@@ -106,3 +106,36 @@ def test_curation_survives_the_next_run(demo):
     assert entry not in result.output
     listing = runner.invoke(main, ["-w", str(demo), "faq", "list", "--all", "--limit", "500"]).output
     assert entry in listing and "🙈" in listing.split(entry, 1)[1].split("\n", 1)[0]
+
+
+def test_a_killed_run_leaves_the_workspace_usable_and_the_next_run_recovers(tmp_path):
+    """SIGKILL mid-run (cron timeout, OOM killer): the lock goes with the process, no half-written stage
+    output survives, and the next run finishes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ws = tmp_path / "ws"
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", str(ws)]).exit_code == 0
+    shutil.copytree(EXAMPLES / "wechat", ws / "inbox" / "wechat")
+    proc = subprocess.Popen([sys.executable, "-m", "chendian.cli", "-w", str(ws), "run", "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:  # kill it once it is past ingest
+        db = ws / "chendian.db"
+        if db.exists() and sqlite3.connect(db).execute(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'tokens'").fetchone()[0]:
+            break
+        time.sleep(0.05)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    result = runner.invoke(main, ["-w", str(ws), "run", "-q"])
+    assert result.exit_code == 0, result.output
+    counts = stage_counts(ws)
+    assert counts["ingest"]["messages_total"] == 282
+    assert (ws / "site" / "index.html").is_file()
+    assert sqlite3.connect(ws / "chendian.db").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
