@@ -19,6 +19,21 @@ Besides each training chat as it is, the script adds *thinned* copies (only a ra
 conversations kept, with their real timestamps: fewer interleaved conversations, longer gaps) and
 *time-stretched* copies (every gap multiplied: the same structure at a slower pace), so that the model
 learns from the density features what a given silence means in a given chat. Inference needs numpy only.
+
+`--vector-dim d` (off by default) also learns a d-dimensional projection of the sentence vectors whose
+child x candidate product and |difference| join the network's inputs (as Kummerfeld et al. do with GloVe).
+It raises reply-link F on ubuntu-dev and qq-dev 1-VI, but costs gitter-dev 1-VI and exact-match F, and its
+ubuntu-dev 1-VI gain does not hold across seeds, so the shipped weights do not use it (levers tried below).
+
+Levers measured on ubuntu-dev (1-VI / exact-match F / link F; shipped 3 x 128: 91.27 / 34.88 / 73.12), single
+members of one setting differ by up to 1.3 1-VI and 6 F between seeds:
+    window 100, 3 x 128          90.96 / 36.36 / 73.04   (and 2.4x slower before the score() speed-up)
+    hidden 256, 2 members        91.16 / 33.26 / 73.40
+    6 members (seeds 13-18)      91.23 / 35.37 / 73.76
+    --vector-dim 16, 5 members   91.00 / 33.33 / 73.92   (qq-dev 86.57 / 20.59, gitter-dev 97.03 / 70.78)
+    --vector-dim 32, 3 members   91.69 / 35.56 / 74.36   (qq-dev 86.80 / 21.11, gitter-dev 96.52 / 68.28)
+    both, 8 members              90.82 / 35.19 / 74.04
+(shipped: qq-dev 83.48 / 17.25, gitter-dev 97.31 / 73.74.)
 """
 
 from __future__ import annotations
@@ -71,8 +86,9 @@ def stretch(p: T.Prepared, factor: float) -> T.Prepared:
 
 
 def examples(msgs, parent: dict[str, str | None], scored: set[str], tokens, vectors, window: int,
-             factor: float = 1.0, unaddressed: bool = False):
-    """(X, valid, target) for scored messages whose gold parent is a candidate (or who start a conversation).
+             factor: float = 1.0, unaddressed: bool = False, gpos: np.ndarray | None = None):
+    """(X, valid, target, child, candidates) for scored messages whose gold parent is a candidate (or who start
+    a conversation); child and candidates are rows of the global vector table `gpos` points into (-1: none).
 
     `unaddressed` hides who names whom: IRC users answer "name: …", group-chat members mostly just answer,
     and the model must not read a missing address as "starts a new conversation"."""
@@ -80,7 +96,10 @@ def examples(msgs, parent: dict[str, str | None], scored: set[str], tokens, vect
     if unaddressed:
         p.addressed[:] = -1
     index = {m.id: i for i, m in enumerate(msgs)}
-    xs, vs, ys = [], [], []
+    xs, vs, ys, cs, gs = [], [], [], [], []
+    if gpos is None:
+        gpos = np.full(len(msgs), -1, dtype=np.int64)
+    ks = np.arange(1, window + 1)
     rows = np.array([i for i, m in enumerate(msgs) if m.id in scored and m.id in parent], dtype=np.int64)
     for lo in range(0, len(msgs), T.BLOCK):
         hi = min(lo + T.BLOCK, len(msgs))
@@ -99,9 +118,15 @@ def examples(msgs, parent: dict[str, str | None], scored: set[str], tokens, vect
             xs.append(X[i - lo])
             vs.append(valid[i - lo])
             ys.append(k)
+            cs.append(gpos[i])
+            g = np.full(window + 1, -1, dtype=np.int64)
+            ok = valid[i - lo, 1:]
+            g[1:][ok] = gpos[i - ks[ok]]
+            gs.append(g)
     if not xs:
         return None
-    return np.stack(xs).astype(np.float16), np.stack(vs), np.array(ys, dtype=np.int16)
+    return (np.stack(xs).astype(np.float16), np.stack(vs), np.array(ys, dtype=np.int16),
+            np.array(cs, dtype=np.int32), np.stack(gs).astype(np.int32))
 
 
 def load_chats(path: str, cache_path: str | None):
@@ -126,13 +151,19 @@ VARIANTS = ((0.3, 1.0, False), (0.1, 1.0, False), (0.3, 4.0, False), (0.3, 20.0,
 
 
 def build(chats, window: int, variants=VARIANTS, seed: int = 13, log=print):
-    """Training examples: every chat as it is plus one augmented copy per entry of `variants`."""
+    """Training examples: every chat as it is plus one augmented copy per entry of `variants`.
+
+    Returns X, valid, target and, for the learned vector projection, each example's child and candidate
+    rows of the table of all the chats' sentence vectors (the last value; None without vectors)."""
     rng = random.Random(seed)
     parts = []
+    offset = 0
     for n, (gc, tokens, vectors) in enumerate(chats):
         scored = {m.id for m in gc.messages if gc.labels[m.id].annotated and gc.labels[m.id].has_reply_to}
         parent = {mid: (gc.labels[mid].reply_to if gc.labels[mid].reply_to != mid else None) for mid in scored}
-        ex = examples(gc.messages, parent, scored, tokens, vectors, window)
+        gpos = offset + np.arange(len(gc.messages))
+        offset += len(gc.messages)
+        ex = examples(gc.messages, parent, scored, tokens, vectors, window, gpos=gpos)
         if ex:
             parts.append(ex)
         pos = {m.id: i for i, m in enumerate(gc.messages)}
@@ -140,17 +171,19 @@ def build(chats, window: int, variants=VARIANTS, seed: int = 13, log=print):
             kept, par = thinned(gc, keep, rng)
             if len(kept) < 5:
                 continue
-            sub_tokens = [tokens[pos[m.id]] for m in kept]
-            sub_vec = vectors[[pos[m.id] for m in kept]] if vectors is not None else None
-            ex = examples(kept, par, set(par), sub_tokens, sub_vec, window, factor, unaddressed)
+            sub = [pos[m.id] for m in kept]
+            sub_tokens = [tokens[i] for i in sub]
+            sub_vec = vectors[sub] if vectors is not None else None
+            ex = examples(kept, par, set(par), sub_tokens, sub_vec, window, factor, unaddressed, gpos[sub])
             if ex:
                 parts.append(ex)
         if (n + 1) % 25 == 0:
             log(f"  {n + 1}/{len(chats)} chats, {sum(len(p[2]) for p in parts)} examples")
-    X = np.concatenate([p[0] for p in parts])
-    V = np.concatenate([p[1] for p in parts])
-    Y = np.concatenate([p[2] for p in parts]).astype(np.int64)
-    return X, V, Y
+    X, V, Y, C, G = (np.concatenate([p[k] for p in parts]) for k in range(5))
+    table = None
+    if all(c[2] is not None for c in chats):
+        table = np.concatenate([c[2] for c in chats]).astype(np.float16)  # like X: half the memory
+    return X, V, Y.astype(np.int64), C, G, table
 
 
 def standardiser(X, V):
@@ -162,20 +195,28 @@ def standardiser(X, V):
 
 
 def train_member(X, V, Y, mean, std, hidden: int, layers: int, epochs: int, seed: int, lr: float = 1e-3,
-                 batch: int = 256, log=print):
-    """One network: softmax over the candidate slots, cross-entropy, Adam with a decaying learning rate."""
+                 batch: int = 256, log=print, vectors=None, C=None, G=None, dim: int = 0):
+    """One network: softmax over the candidate slots, cross-entropy, Adam with a decaying learning rate.
+
+    With `dim` > 0 the network also learns a projection of the sentence vectors (`vectors` rows indexed by
+    the examples' child `C` and candidates `G`, -1 = none) whose product and |difference| join its inputs.
+    Returns (layers as (weight, bias) arrays, projection or None)."""
     import torch
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
     F = X.shape[-1]
-    mods, width = [], F
+    proj = None
+    if dim:
+        proj = torch.nn.Linear(vectors.shape[1], dim, bias=False)
+        table = torch.from_numpy(vectors.astype(np.float32))
+    mods, width = [], F + 2 * dim
     for _ in range(layers):
         mods += [torch.nn.Linear(width, hidden), torch.nn.Softsign()]
         width = hidden
     mods.append(torch.nn.Linear(width, 1))
     net = torch.nn.Sequential(*mods)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = torch.optim.Adam(list(net.parameters()) + (list(proj.parameters()) if proj else []), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 0.5 ** e)
     mean_t, std_t = torch.from_numpy(mean), torch.from_numpy(std)
     n = len(Y)
@@ -188,6 +229,12 @@ def train_member(X, V, Y, mean, std, hidden: int, layers: int, epochs: int, seed
             xb = (torch.from_numpy(X[b].astype(np.float32)) - mean_t) / std_t
             vb = torch.from_numpy(V[b])
             yb = torch.from_numpy(Y[b])
+            if proj is not None:
+                gb = torch.from_numpy(G[b].astype(np.int64))
+                qc = proj(table[torch.from_numpy(C[b].astype(np.int64))]).unsqueeze(1)  # (B, 1, d)
+                qk = proj(table[gb.clamp(min=0)])  # (B, window + 1, d)
+                vf = torch.cat([qc * qk, (qc - qk).abs()], dim=-1) * (gb >= 0).unsqueeze(-1)
+                xb = torch.cat([xb, vf], dim=-1)
             scores = net(xb).squeeze(-1).masked_fill(~vb, -1e9)
             loss = torch.nn.functional.cross_entropy(scores, yb)
             opt.zero_grad()
@@ -198,7 +245,8 @@ def train_member(X, V, Y, mean, std, hidden: int, layers: int, epochs: int, seed
         sched.step()
         log(f"  seed {seed} epoch {epoch + 1}: loss {total / n:.4f}, slot accuracy {correct / n:.3f}")
     linears = [mod for mod in net if isinstance(mod, torch.nn.Linear)]
-    return [(lin.weight.detach().numpy().T.copy(), lin.bias.detach().numpy().copy()) for lin in linears]
+    weights = [(lin.weight.detach().numpy().T.copy(), lin.bias.detach().numpy().copy()) for lin in linears]
+    return weights, (proj.weight.detach().numpy().T.copy() if proj is not None else None)
 
 
 def main(argv=None) -> None:
@@ -213,6 +261,8 @@ def main(argv=None) -> None:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--members", type=int, default=3, help="ensemble size (seeds)")
+    ap.add_argument("--vector-dim", type=int, default=0,
+                    help="learned projection of the sentence vectors to this many dimensions (0: none)")
     ap.add_argument("--no-augment", action="store_true", help="train on the chats as they are only")
     ap.add_argument("--max-chats", type=int, default=0)
     ap.add_argument("--seed", type=int, default=13)
@@ -227,12 +277,15 @@ def main(argv=None) -> None:
     if args.max_chats:
         chats = random.Random(args.seed).sample(chats, min(args.max_chats, len(chats)))
     log(f"{len(chats)} chats, {sum(len(c[0].messages) for c in chats)} messages")
-    X, V, Y = build(chats, args.window, () if args.no_augment else VARIANTS, args.seed, log)
+    X, V, Y, C, G, table = build(chats, args.window, () if args.no_augment else VARIANTS, args.seed, log)
     log(f"{len(Y)} examples, {np.mean(Y == 0):.2%} start a conversation")
+    if args.vector_dim and table is None:
+        ap.error("--vector-dim needs sentence vectors (drop --no-vectors)")
     mean, std = standardiser(X, V)
-    members = [train_member(X, V, Y, mean, std, args.hidden, args.layers, args.epochs, args.seed + k, log=log)
+    trained = [train_member(X, V, Y, mean, std, args.hidden, args.layers, args.epochs, args.seed + k, log=log,
+                            vectors=table, C=C, G=G, dim=args.vector_dim)
                for k in range(args.members)]
-    T.LinkerModel(mean, std, members).save(args.out)
+    T.LinkerModel(mean, std, [t[0] for t in trained], projections=[t[1] for t in trained]).save(args.out)
     log(f"saved {args.out}")
 
 

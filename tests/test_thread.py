@@ -30,7 +30,8 @@ def test_components_are_connected_links():
 def test_shipped_weights_match_the_feature_set():
     model = T.load_model()
     assert model.features == T.FEATURES
-    assert model.w1.shape == (len(T.FEATURES), model.b1.shape[0])
+    vector_inputs = [0 if P is None else 2 * P.shape[1] for P in model.projections]
+    assert model.w1.shape == (len(T.FEATURES) + vector_inputs[0], model.b1.shape[0])
     assert len(model.layers) >= 1 and all(member[-1][0].shape[1] == 1 for member in model.layers)
 
 
@@ -50,6 +51,61 @@ def test_ensemble_score_is_the_members_mean(tmp_path):
     assert np.allclose(both.score(x), expected, atol=1e-5)
     both.save(tmp_path / "m.npz")
     assert np.allclose(T.load_model(tmp_path / "m.npz").score(x), expected, atol=1e-5)
+
+
+def test_fast_score_equals_the_plain_network_over_several_chunks():
+    """score() folds the standardisation into the first layer and works in chunks; the numbers must be the
+    textbook network's: standardise, (linear, softsign) x hidden layers, linear, mean over members."""
+    rng = np.random.default_rng(1)
+    F = len(T.FEATURES)
+    mean = rng.normal(size=F).astype(np.float32)
+    std = rng.uniform(0.5, 3.0, size=F).astype(np.float32)
+    members = [[(rng.normal(size=(F, 8)).astype(np.float32), rng.normal(size=8).astype(np.float32)),
+                (rng.normal(size=(8, 6)).astype(np.float32), rng.normal(size=6).astype(np.float32)),
+                (rng.normal(size=(6, 1)).astype(np.float32), rng.normal(size=1).astype(np.float32))]
+               for _ in range(3)]
+    x = rng.normal(size=(2500, F)).astype(np.float32)
+
+    def plain(member):
+        h = (x - mean) / std
+        for w, b in member[:-1]:
+            h = h @ w + b
+            h = h / (1 + np.abs(h))
+        return (h @ member[-1][0]).ravel() + member[-1][1][0]
+
+    expected = np.mean([plain(m) for m in members], axis=0)
+    model = T.LinkerModel(mean, std, members)
+    assert np.allclose(model.score(x, chunk=1000), expected, atol=1e-4)
+    assert np.allclose(model.score(x), expected, atol=1e-4)
+
+
+def test_projected_vector_inputs_are_the_product_and_difference_of_the_pair(tmp_path):
+    """A member with a projection P adds [Pc * Pk, |Pc - Pk|] of the child's and the candidate's vectors to its
+    inputs, zero in the "new conversation" slot; the projection survives save/load."""
+    rng = np.random.default_rng(2)
+    F, d, n = len(T.FEATURES), 3, 12
+    mean, std = rng.normal(size=F).astype(np.float32), rng.uniform(0.5, 2.0, size=F).astype(np.float32)
+    member = [(rng.normal(size=(F + 2 * d, 5)).astype(np.float32), rng.normal(size=5).astype(np.float32)),
+              (rng.normal(size=(5, 1)).astype(np.float32), rng.normal(size=1).astype(np.float32))]
+    P = rng.normal(size=(8, d)).astype(np.float32)
+    vectors = rng.normal(size=(n, 8)).astype(np.float32)
+    x = rng.normal(size=(30, F)).astype(np.float32)
+    child = rng.integers(1, n, size=30)
+    cand = np.where(np.arange(30) % 4 == 0, -1, rng.integers(0, n, size=30))
+    qc, qk = vectors[child] @ P, vectors[np.maximum(cand, 0)] @ P
+    extra = np.where((cand >= 0)[:, None], np.concatenate([qc * qk, np.abs(qc - qk)], axis=1), 0.0)
+    h = np.concatenate([(x - mean) / std, extra], axis=1) @ member[0][0] + member[0][1]
+    h = h / (1 + np.abs(h))
+    expected = (h @ member[1][0]).ravel() + member[1][1][0]
+    model = T.LinkerModel(mean, std, [member], projections=[P])
+    model.save(tmp_path / "p.npz")
+    loaded = T.load_model(tmp_path / "p.npz")
+    assert loaded.uses_vectors and np.allclose(loaded.projections[0], P)
+    assert np.allclose(loaded.score(x, vectors, child, cand, chunk=7), expected, atol=1e-4)
+    # Without sentence vectors the vector inputs are zero: the linker still runs.
+    zero = np.concatenate([(x - mean) / std, np.zeros((30, 2 * d))], axis=1) @ member[0][0] + member[0][1]
+    zero = zero / (1 + np.abs(zero))
+    assert np.allclose(loaded.score(x), (zero @ member[1][0]).ravel() + member[1][1][0], atol=1e-4)
 
 
 def test_features_are_finite_and_respect_the_window():

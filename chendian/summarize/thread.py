@@ -75,12 +75,17 @@ class LinkerModel:
     Every member standardises the features, applies its hidden layers (softsign) and a linear score; the
     ensemble score is the members' mean (a product of experts: argmax over the candidates of one message).
     `layers[m]` is member m's list of (weight, bias) pairs, the last one with a single output.
+    `projections[m]`, when not None, is member m's learned (vector dim, d) projection of the sentence vectors:
+    the projected child and candidate vectors' elementwise product and |difference| (2d inputs, zero in the
+    "new conversation" slot) follow the standardised features into its first layer (Kummerfeld et al. do the
+    same with GloVe averages).
     """
 
     mean: np.ndarray
     std: np.ndarray
     layers: list[list[tuple[np.ndarray, np.ndarray]]]
     features: tuple[str, ...] = FEATURES
+    projections: list[np.ndarray | None] | None = None
 
     @property
     def w1(self) -> np.ndarray:
@@ -90,17 +95,60 @@ class LinkerModel:
     def b1(self) -> np.ndarray:
         return self.layers[0][0][1]
 
-    def score(self, x: np.ndarray) -> np.ndarray:
-        z = ((x - self.mean) / self.std).astype(np.float32)
-        total = np.zeros(len(z), dtype=np.float32)
+    @property
+    def uses_vectors(self) -> bool:
+        return any(P is not None for P in (self.projections or ()))
+
+    def __post_init__(self) -> None:
+        if self.projections is None:
+            self.projections = [None] * len(self.layers)
+        if len(self.projections) != len(self.layers):
+            raise ValueError(f"{len(self.projections)} projections for {len(self.layers)} members")
+        # Standardisation folded into each member's first layer: one operation less per pair at inference.
+        F = len(self.mean)
+        self._folded = []
         for member in self.layers:
-            h = z
-            for w, b in member[:-1]:
-                h = h @ w + b
-                h = h / (1.0 + np.abs(h))  # softsign
-            w, b = member[-1]
-            total += (h @ w).ravel() + b[0]
-        return total / len(self.layers)
+            w0, b0 = member[0]
+            w = (w0[:F] / self.std[:, None]).astype(np.float32)
+            b = (b0 - (self.mean / self.std) @ w0[:F]).astype(np.float32)
+            rest = [(np.asarray(w, np.float32), np.asarray(b, np.float32)) for w, b in member[1:]]
+            self._folded.append(((w, b, np.asarray(w0[F:], np.float32)), rest))
+
+    def score(self, x: np.ndarray, vectors: np.ndarray | None = None, child: np.ndarray | None = None,
+              candidate: np.ndarray | None = None, chunk: int = 1024) -> np.ndarray:
+        """Ensemble score of each row of features `x`. Members with a projection also need the chat's
+        sentence `vectors` and, per row, the `child` message index and the `candidate` index (-1 = new
+        conversation); without vectors their vector inputs are zero."""
+        x = np.asarray(x, dtype=np.float32)
+        out = np.empty(len(x), dtype=np.float32)
+        projected = [None if P is None or vectors is None else np.asarray(vectors, np.float32) @ P
+                     for P in self.projections]
+        # Small chunks keep the hidden activations in cache: the network runs 3x faster than on whole blocks.
+        for a in range(0, len(x), chunk):
+            xb = x[a:a + chunk]
+            total = np.zeros(len(xb), dtype=np.float32)
+            for ((w, b, wv), rest), Q in zip(self._folded, projected):
+                h = xb @ w
+                h += b
+                if Q is not None:
+                    cand = candidate[a:a + chunk]
+                    qc, qk = Q[child[a:a + chunk]], Q[np.maximum(cand, 0)]
+                    vf = np.concatenate([qc * qk, np.abs(qc - qk)], axis=1)
+                    vf[cand < 0] = 0.0
+                    h += vf @ wv
+                if not rest:  # a linear member (no hidden layer): the first layer is the output
+                    total += h.ravel()
+                    continue
+                _softsign(h)
+                for w_hidden, b_hidden in rest[:-1]:
+                    h = h @ w_hidden
+                    h += b_hidden
+                    _softsign(h)
+                w_out, b_out = rest[-1]
+                total += (h @ w_out).ravel()
+                total += b_out[0]
+            out[a:a + chunk] = total / len(self._folded)
+        return out
 
     def save(self, path: str | Path) -> None:
         arrays = {"mean": self.mean, "std": self.std, "features": np.array(self.features),
@@ -109,7 +157,16 @@ class LinkerModel:
             for k, (w, b) in enumerate(member):
                 arrays[f"m{m}_w{k}"] = w
                 arrays[f"m{m}_b{k}"] = b
+            if self.projections[m] is not None:
+                arrays[f"m{m}_proj"] = self.projections[m]
         np.savez_compressed(path, **arrays)
+
+
+def _softsign(h: np.ndarray) -> None:
+    """h / (1 + |h|), in place (no temporaries beyond one)."""
+    d = np.abs(h)
+    d += 1.0
+    h /= d
 
 
 def load_model(path: str | Path | None = None) -> LinkerModel:
@@ -126,7 +183,9 @@ def _load_model(path: str) -> LinkerModel:
         members, depth = (int(v) for v in z["shape"])
         layers = [[(z[f"m{m}_w{k}"].astype(np.float32), z[f"m{m}_b{k}"].astype(np.float32).ravel())
                    for k in range(depth)] for m in range(members)]
-        return LinkerModel(z["mean"].astype(np.float32), z["std"].astype(np.float32), layers, features)
+        projections = [z[f"m{m}_proj"].astype(np.float32) if f"m{m}_proj" in z else None for m in range(members)]
+        return LinkerModel(z["mean"].astype(np.float32), z["std"].astype(np.float32), layers, features,
+                           projections)
 
 
 # -- per-message preparation --------------------------------------------------------------------------
@@ -379,8 +438,13 @@ def scores(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_
     for lo in range(0, p.n, BLOCK):
         hi = min(lo + BLOCK, p.n)
         X, valid = features(p, lo, hi, window, max_gap)
-        sc = model.score(X.reshape(-1, X.shape[-1])).reshape(valid.shape)
-        out[lo:hi] = np.where(valid, sc, -np.inf)
+        if model.uses_vectors and p.vectors is not None:
+            rows, slots = np.nonzero(valid)  # the order of X[valid]
+            child = lo + rows
+            sc = model.score(X[valid], p.vectors, child, np.where(slots > 0, child - slots, -1))
+        else:
+            sc = model.score(X[valid])
+        out[lo:hi][valid] = sc  # invalid slots (notices, beyond max_gap) stay -inf
     return out
 
 
