@@ -7,6 +7,7 @@ reports every line it cannot use with `ctx.issue(line, what was expected)` — n
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -184,6 +185,18 @@ class Reader:
     platform: str = ""
     # File names this format keeps beside its exports (users.json …): skipped when walking a folder.
     auxiliary: tuple[str, ...] = ()
+
+
+def json_lines(src: SourceFile, ctx: ReadContext, what: str) -> Iterator[tuple[int, object]]:
+    """(line number, parsed value) of each non-blank line; a line that is not JSON is reported as an issue
+    ("expected {what} per line …") and skipped, so the rest of the file still imports."""
+    for lineno, line in src.iter_lines():
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as e:
+            ctx.issue(lineno, f"expected {what} per line ({e.msg} at column {e.colno})")
 
 
 # -- time ------------------------------------------------------------------------------------------

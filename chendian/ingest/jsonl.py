@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 from ..model import KINDS, TEXT, Quote
-from .base import ReadContext, Reader, SourceFile, from_epoch, parse_time
+from .base import ReadContext, Reader, SourceFile, from_epoch, json_lines, parse_time
 
 REQUIRED = ("chat", "time", "sender", "text")
 KNOWN = {"chat", "id", "time", "sender", "sender_name", "text", "kind", "reply_to", "mentions", "recalled"}
@@ -34,14 +34,7 @@ def sniff(src: SourceFile) -> bool:
 
 
 def read(src: SourceFile, ctx: ReadContext):
-    for lineno, line in src.iter_lines():
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            ctx.issue(lineno, f"expected one JSON object per line ({e.msg} at column {e.colno})")
-            continue
+    for lineno, obj in json_lines(src, ctx, "one JSON object"):
         if not isinstance(obj, dict):
             ctx.issue(lineno, f"expected a JSON object, got {type(obj).__name__}")
             continue

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from ..model import FILE, FORWARD, IMAGE, LINK, OTHER, QUOTE, SYSTEM, TEXT, VIDEO, VOICE, Message, Quote
-from .base import ReadContext, Reader, SourceFile, UnreadableFile, from_epoch, parse_time
+from .base import ReadContext, Reader, SourceFile, UnreadableFile, from_epoch, json_lines, parse_time
 
 ELEMENT_KIND = {"image": IMAGE, "market_face": IMAGE, "marketface": IMAGE, "face": TEXT, "file": FILE,
                 "video": VIDEO, "audio": VOICE, "voice": VOICE, "ptt": VOICE, "forward": FORWARD,
@@ -183,16 +183,8 @@ def read(src: SourceFile, ctx: ReadContext) -> Iterator[Message]:
     info = (manifest or {}).get("chatInfo") or {}
     chat, chat_name = _chat(info, ctx.chat_name or src.stem)
 
-    def lines() -> Iterator[tuple[int, object]]:
-        for lineno, line in enumerate(text.split("\n"), 1):
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as e:
-                ctx.issue(lineno, f"expected one QQChatExporter message (JSON) per line ({e.msg} at column {e.colno})")
-
-    yield from _messages(ctx, lines(), chat, chat_name, by_line=True)
+    yield from _messages(ctx, json_lines(src, ctx, "one QQChatExporter message (JSON)"), chat, chat_name,
+                         by_line=True)
 
 
 READER = Reader(name="qqchatexporter", label="QQChatExporter (QQNT) JSON / chunked JSONL", sniff=sniff, read=read,

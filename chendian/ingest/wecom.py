@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from ..model import (FILE, FORWARD, IMAGE, LINK, OTHER, RECALL, REDPACKET, SYSTEM, TEXT, VIDEO, VOICE,
                      Message)
-from .base import ReadContext, Reader, SourceFile, UnreadableFile, from_epoch
+from .base import ReadContext, Reader, SourceFile, UnreadableFile, from_epoch, json_lines
 
 _KEYS_RE = re.compile(r'"msgid"\s*:')
 _TIME_RE = re.compile(r'"msgtime"\s*:|"action"\s*:\s*"switch"')
@@ -49,13 +49,7 @@ def _records(src: SourceFile, ctx: ReadContext) -> Iterator[tuple[int, object]]:
             raise UnreadableFile("expected a JSON array of WeCom archive messages")
         yield from enumerate(data)
         return
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            yield lineno, json.loads(line)
-        except json.JSONDecodeError as e:
-            ctx.issue(lineno, f"expected one WeCom archive message (JSON) per line ({e.msg} at column {e.colno})")
+    yield from json_lines(src, ctx, "one WeCom archive message (JSON)")
 
 
 def _body(obj: dict, msgtype: str) -> dict:
