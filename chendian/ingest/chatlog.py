@@ -19,7 +19,7 @@ from datetime import date
 from ..model import FILE, FORWARD, IMAGE, LINK, OTHER, PAT, QUOTE, RECALL, REDPACKET, SYSTEM, TEXT, VIDEO, VOICE, Quote
 from .base import ReadContext, Reader, SourceFile, UnreadableFile, parse_time
 from .wechat_common import (SELF, body_text, forward_text, header_blocks, json_array_items, kind_for_type,
-                            parse_time_or_epoch, read_csv_rows, recall_info, sysmsg_text)
+                            notice_text, parse_time_or_epoch, read_csv_rows)
 
 CSV_COLUMNS = ("Time", "SenderName", "Sender", "TalkerName", "Talker", "Content")
 _TIME = r"(?:\d{4}-\d{2}-\d{2} |\d{2}-\d{2} )?\d{2}:\d{2}:\d{2}"
@@ -115,12 +115,9 @@ def _read_json(src: SourceFile, ctx: ReadContext, start: int):
         kind = kind_for_type(type_, sub, content)
         extra: dict = {"type": f"{type_}/{sub}"}
         text, quote = content, None
-        if kind == RECALL:
-            text, target = recall_info(content)
-            if target:
-                extra["recalls"] = target
-        elif kind in (SYSTEM, PAT):
-            text = sysmsg_text(content, names)
+        notice = notice_text(kind, content, names, extra)
+        if notice is not None:
+            text = notice
         elif kind == QUOTE:
             refer = contents.get("refer") if isinstance(contents.get("refer"), dict) else {}
             ref_id = _get(refer, "svrid", "seq")

@@ -18,8 +18,8 @@ import re
 from ..model import FILE, FORWARD, LINK, OTHER, PAT, QUOTE, RECALL, SYSTEM, TEXT, Quote
 from .base import ReadContext, Reader, SourceFile, UnreadableFile
 from .wechat_common import (SELF, appmsg_info, forward_records_text, forward_text, kind_for_type,
-                            kind_for_type_name, name_sender, parse_time_or_epoch, read_csv_rows, recall_info,
-                            sysmsg_text, unescape_name)
+                            kind_for_type_name, name_sender, notice_text, parse_time_or_epoch, read_csv_rows,
+                            unescape_name)
 
 V1 = ("localId", "TalkerId", "Type", "SubType", "IsSender", "CreateTime", "StrContent", "StrTime", "Remark",
       "NickName", "Sender")
@@ -161,12 +161,9 @@ def _read_v1(src: SourceFile, ctx: ReadContext, chat: str):
         kind = kind_for_type(type_, sub, content)
         extra: dict = {"localId": row["localId"], "type": f"{type_}/{sub}"}
         text, quote = content, None
-        if kind == RECALL:
-            text, target = recall_info(content)
-            if target:
-                extra["recalls"] = target
-        elif kind in (SYSTEM, PAT):
-            text = sysmsg_text(content, names)
+        notice = notice_text(kind, content, names, extra)
+        if notice is not None:
+            text = notice
         elif content.lstrip().startswith("<"):
             info = appmsg_info(content)
             refer = info.get("refer")

@@ -210,6 +210,19 @@ def sysmsg_text(content: str, names: dict[str, str] | None = None) -> str:
     return "".join(root.itertext()).strip()
 
 
+def notice_text(kind: str, content: str, names: dict[str, str], extra: dict) -> str | None:
+    """Readable text of a recall, system or pat notice (a recall's target id goes into extra["recalls"]);
+    None for any other kind, whose text the reader decodes itself."""
+    if kind == RECALL:
+        text, target = recall_info(content)
+        if target:
+            extra["recalls"] = target
+        return text
+    if kind in (SYSTEM, PAT):
+        return sysmsg_text(content, names)
+    return None
+
+
 # -- CSV with line numbers -----------------------------------------------------------------------------
 
 def csv_records(text: str) -> Iterator[tuple[int, int, list[str]]]:
