@@ -212,14 +212,21 @@ _pairs_arg = click.argument("pairs", type=click.Path(exists=True, dir_okay=False
 _predictions_opt = click.option("--predictions", type=click.Path(dir_okay=False),
                                 help="Write the predictions (JSONL) here, to re-score or inspect.")
 _json_opt = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+_model_opt = click.option("--model", default="use-multilingual", show_default=True,
+                          help="Embedding model: the offline default, or a sentence-transformers name or local path.")
+_device_opt = click.option("--device", type=click.Choice(["cpu", "auto", "cuda", "mps"]), default="cpu",
+                           show_default=True, help="Where a sentence-transformers model runs (auto: a GPU if present).")
 
 
 @eval_group.command(name="threads")
 @_gold_arg
 @_predictions_opt
 @click.option("--baseline-minutes", type=float, help="Score the time-gap baseline (a new conversation after N minutes of silence) instead.")
+@_model_opt
+@_device_opt
 @_json_opt
-def eval_threads(gold: str, predictions: str | None, baseline_minutes: float | None, as_json: bool) -> None:
+def eval_threads(gold: str, predictions: str | None, baseline_minutes: float | None, model: str, device: str,
+                 as_json: bool) -> None:
     """Thread disentanglement on a chat gold file: 1−VI, ARI, 1-1, exact-match P/R/F, reply-link P/R/F.
 
     Runs segment → embed → thread on every message (annotated or not) and scores the annotated ones.
@@ -228,7 +235,8 @@ def eval_threads(gold: str, predictions: str | None, baseline_minutes: float | N
     from .eval.threads import evaluate_threads, format_report
 
     try:
-        result = evaluate_threads(gold, predictions, baseline_minutes=baseline_minutes)
+        result = evaluate_threads(gold, predictions, baseline_minutes=baseline_minutes, embed_model=model,
+                                  device=device)
     except _eval_errors() as e:
         raise click.ClickException(str(e)) from None
     click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_report(result))
@@ -274,8 +282,10 @@ def eval_dedup(pairs: str, predictions: str | None, as_json: bool) -> None:
 @eval_group.command(name="search")
 @_pairs_arg
 @_predictions_opt
+@_model_opt
+@_device_opt
 @_json_opt
-def eval_search(pairs: str, predictions: str | None, as_json: bool) -> None:
+def eval_search(pairs: str, predictions: str | None, model: str, device: str, as_json: bool) -> None:
     """Search over every distinct sentence of a pairs file: Recall@1/5/10 and MRR@10 (DESIGN.md).
 
     Queries are each positive pair's `a`; a hit is a result in the query's paraphrase cluster.
@@ -284,7 +294,7 @@ def eval_search(pairs: str, predictions: str | None, as_json: bool) -> None:
     from .eval.search import evaluate_search
 
     try:
-        result = evaluate_search(pairs, predictions)
+        result = evaluate_search(pairs, predictions, embed_model=model, device=device)
     except _eval_errors() as e:
         raise click.ClickException(str(e)) from None
     _print_metrics(f"搜索评测 search on {pairs}:", result, as_json)

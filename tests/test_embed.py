@@ -3,6 +3,7 @@ content-hash cache and the embed stage's incrementality."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import numpy as np
@@ -84,3 +85,52 @@ def test_embed_stage_is_incremental(workspace, tiny_model_dir, tmp_path):
     vecs = embed_stage.message_vectors(ws, list(ws.messages()))
     assert vecs.shape == (3, 16) and np.allclose(vecs[0], vecs[1]) and not vecs[2].any()
     ws.close()
+
+
+def test_embed_device_is_validated_and_resolved():
+    from chendian.config import ConfigError, parse_config
+    from chendian.summarize.embed import resolve_device
+
+    assert parse_config("[embed]\ndevice = 'cuda:1'\n").embed.device == "cuda:1"
+    with pytest.raises(ConfigError, match=r"chendian.toml: embed.device must be cpu, auto"):
+        parse_config("[embed]\ndevice = 'gpu'\n")
+    torch = pytest.importorskip("torch")
+    assert resolve_device(None) == resolve_device("cpu") == "cpu"
+    assert resolve_device("cuda:1") == "cuda:1"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else resolve_device("auto"))
+    assert resolve_device("auto") in ("cuda", "mps", "cpu")
+
+
+def test_eval_search_scores_a_local_model(tiny_model_dir, tmp_path):
+    """`chendian eval search --model PATH`: how a user measures a stronger model they have on disk."""
+    from click.testing import CliRunner
+
+    from chendian.cli import main
+
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [("报销流程怎么走", "报销流程怎么走啊", 1), ("数据库连不上了", "数据库连不上了重启", 1),
+            ("发票要原件吗", "报销流程怎么走", 0)]
+    pairs.write_text("".join(f'{{"a": "{a}", "b": "{b}", "label": {y}}}\n' for a, b, y in rows), encoding="utf-8")
+    res = CliRunner().invoke(main, ["eval", "search", str(pairs), "--model", str(tiny_model_dir), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["queries"] == 2 and out["corpus"] == 5
+    assert out["recall@10"] == 1.0  # 4 candidates per query: the partner is always in the top 10
+
+
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("torch"), reason="torch not installed")
+def test_sentence_transformer_on_a_gpu_matches_the_cpu(tiny_model_dir):
+    """Runs where a CUDA GPU is present (skipped elsewhere): `embed.device = "auto"` puts the model on it
+    and the vectors agree with the CPU's."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    from chendian.config import EmbedConfig
+    from chendian.summarize.embed import SentenceTransformerEmbedder, embedder_for
+
+    texts = ["报销流程怎么走", "数据库连不上了", "发票要原件吗"] * 50
+    gpu = embedder_for(EmbedConfig(model=str(tiny_model_dir), device="auto"))
+    assert gpu.device == "cuda" and str(gpu.model.device).startswith("cuda")
+    cpu = SentenceTransformerEmbedder(str(tiny_model_dir))
+    assert np.allclose(gpu.encode(texts), cpu.encode(texts), atol=1e-4)

@@ -165,6 +165,102 @@ def test_two_interleaved_conversations_in_a_bursty_group_are_separated():
     assert parents[9] == -1  # the announcement after an hour of silence starts its own conversation
 
 
+# A quiet work group: eight short Q&A bursts, one after another, hours apart (no two at once).
+SERIAL_TOPICS = [
+    ("张三", "周五的周报模板在哪里下载？", "李四", "在共享盘 周报 目录下", "张三", "找到了，谢谢"),
+    ("王五", "测试环境数据库又连不上了", "赵六", "正在迁移，半小时后再试", "王五", "好的"),
+    ("钱七", "下周团建去哪里？", "孙八", "听说去千岛湖", "钱七", "要自己带帐篷吗"),
+    ("李四", "报销发票要原件吗", "周九", "要原件，交到财务室", "李四", "[表情]"),
+    ("赵六", "新来的实习生工位在哪", "吴十", "三楼靠窗那排", "赵六", "收到"),
+    ("孙八", "打印机卡纸了谁会修", "郑一", "我去看看", "孙八", "多谢"),
+    ("周九", "年假怎么申请？", "王五", "OA里提交请假单", "周九", "好的谢谢"),
+    ("吴十", "VPN 账号过期了找谁", "张三", "找IT服务台续期", "吴十", "ok"),
+]
+
+
+def _serial_chat():
+    rows, minute = [], 0
+    for k, topic in enumerate(SERIAL_TOPICS):
+        for j in range(0, 6, 2):
+            rows.append((minute, topic[j], topic[j + 1]))
+            minute += 1 + j % 3
+        minute += 180 + 37 * k  # three to seven hours of silence
+    return _chat(rows)
+
+
+def test_serial_chat_starts_conversations_only_after_a_silence():
+    # The linker alone tends to read a short Chinese answer ("在共享盘 周报 目录下") as a new conversation;
+    # in a chat that holds one conversation at a time, a conversation starts only after a silence.
+    p = T.prepare(_serial_chat())
+    sc = T.scores(p)
+    assert T.previous_parent_rate(sc) >= T.SERIAL_REGIME  # recognised as serial
+    assert 10 * 60 < T.silence_threshold(p.ts) < 180 * 60  # between the bursts' pauses and the silences
+    parents, _ = T.link(p)  # decoding="auto"
+    labels = T.components(parents)
+    bursts = [labels[3 * k:3 * k + 3].tolist() for k in range(len(SERIAL_TOPICS))]
+    assert all(b == [3 * k] * 3 for k, b in enumerate(bursts)), bursts
+    assert T.link(p, decoding="serial")[0].tolist() == parents.tolist()
+
+
+def _fake_scores(monkeypatch, sc):
+    monkeypatch.setattr(T, "scores", lambda *a, **k: sc.copy())
+
+
+def test_auto_decoding_keeps_argmax_in_an_interleaved_chat(monkeypatch):
+    # Best parent two or three messages back (conversations interleave), "new" preferred at every 4th
+    # message: auto must decode exactly as argmax, even where a long silence would have allowed a cut.
+    n, W = 60, 4
+    msgs = _chat([(i * (30 if i % 10 else 240), "abcd"[i % 4], f"m{i}") for i in range(n)])
+    sc = np.full((n, W + 1), -np.inf, dtype=np.float32)
+    for i in range(n):
+        sc[i, 0] = 0.0
+        for k in range(1, min(i, W) + 1):
+            sc[i, k] = 1.0 if k == 2 + i % 2 else 0.5
+        if i % 4 == 0:
+            sc[i, 0] = 2.0
+    _fake_scores(monkeypatch, sc)
+    p = T.prepare(msgs)
+    assert T.previous_parent_rate(sc) < T.SERIAL_REGIME
+    auto, _ = T.link(p, window=W)
+    argmax, _ = T.link(p, window=W, decoding="argmax")
+    assert auto.tolist() == argmax.tolist()
+    assert (auto[4::4] == -1).all()
+
+
+def test_serial_decoding_gates_new_conversations_by_silence(monkeypatch):
+    # Bursts of 5 messages one minute apart, 4 hours between bursts; the model wants "new" at every
+    # 3rd message but the previous message is always its best parent.
+    n, W = 40, 3
+    minute = [(i // 5) * 240 + i % 5 for i in range(n)]
+    msgs = _chat([(minute[i], "ab"[i % 2], f"m{i}") for i in range(n)])
+    sc = np.full((n, W + 1), -np.inf, dtype=np.float32)
+    for i in range(n):
+        sc[i, 0] = 2.0 if i % 3 == 0 else 0.0
+        for k in range(1, min(i, W) + 1):
+            sc[i, k] = 1.0 if k == 1 else 0.2
+    _fake_scores(monkeypatch, sc)
+    p = T.prepare(msgs)
+    parents, _ = T.link(p, window=W)
+    starts = set(np.flatnonzero(parents == -1).tolist())
+    # a start needs both: after a silence (every 5th message) and the model's "new" (every 3rd)
+    assert starts == {0} | {i for i in range(n) if i % 5 == 0 and i % 3 == 0}
+    assert T.link(p, window=W, decoding="argmax")[0].tolist().count(-1) == len(range(0, n, 3))
+    with pytest.raises(ValueError, match="decoding"):
+        T.link(p, window=W, decoding="greedy")
+
+
+def test_silence_threshold_separates_bursts_from_silences():
+    rng = np.random.default_rng(3)
+    gaps = np.concatenate([rng.uniform(5, 90, 300), rng.uniform(3 * 3600, 12 * 3600, 40)])
+    rng.shuffle(gaps)
+    ts = 1.7e9 + np.concatenate([[0.0], np.cumsum(gaps)])
+    assert 90 < T.silence_threshold(ts) < 3 * 3600
+    # Minute-resolution exports (most gaps are 0): still between the bursts and the silences.
+    minute_ts = np.floor(ts / 60) * 60
+    assert 90 < T.silence_threshold(minute_ts) < 3 * 3600
+    assert T.silence_threshold(ts[:5]) is None  # too few gaps to tell
+
+
 def test_system_lines_never_reply_nor_get_replies():
     rows = [(0, "张三", "周会改到几点？"), (0, "系统", "王五 加入了群聊", SYSTEM), (1, "李四", "@张三 三点")]
     parents, _ = T.thread_messages(_chat(rows))

@@ -95,7 +95,8 @@ def read_predictions(path: str | Path) -> dict[str, list[str]]:
 
 
 def rank_corpus(corpus: Sequence[str], queries: Sequence[str], *, vectors: np.ndarray | None = None,
-                weights=None, k: int = 10, progress: Callable[[int], None] | None = None) -> list[list[str]]:
+                weights=None, k: int = 10, progress: Callable[[int], None] | None = None,
+                embed_model: str = "use-multilingual", device: str = "cpu") -> list[list[str]]:
     """Top-k corpus sentences for each query with the product's hybrid index (the query itself excluded)."""
     from ..search.index import HybridIndex, SearchDocument
     from ..summarize.segment import fold
@@ -103,7 +104,7 @@ def rank_corpus(corpus: Sequence[str], queries: Sequence[str], *, vectors: np.nd
     if vectors is None:
         from ..summarize.embed import get_embedder
 
-        vectors = get_embedder().encode([fold(s) for s in corpus])
+        vectors = get_embedder(embed_model, device=device).encode([fold(s) for s in corpus])
     docs = [SearchDocument(id=str(i), text=s) for i, s in enumerate(corpus)]
     index = HybridIndex.build(docs, vectors=vectors, weights=weights)
     position = {s: i for i, s in enumerate(corpus)}
@@ -119,7 +120,8 @@ def rank_corpus(corpus: Sequence[str], queries: Sequence[str], *, vectors: np.nd
 
 
 def evaluate_search(pairs_path: str | Path, predictions_path: str | Path | None = None, *,
-                    vectors: np.ndarray | None = None, weights=None) -> dict:
+                    vectors: np.ndarray | None = None, weights=None, embed_model: str = "use-multilingual",
+                    device: str = "cpu") -> dict:
     """Score the hybrid index on a pairs file; write {"query","results"} lines to `predictions_path` if given.
 
     `vectors` (one row per distinct sentence, in corpus order) skips embedding, e.g. when iterating."""
@@ -127,7 +129,7 @@ def evaluate_search(pairs_path: str | Path, predictions_path: str | Path | None 
     corpus, clusters = corpus_and_clusters(pairs)
     cluster_of = dict(zip(corpus, clusters.tolist()))
     queries = queries_of(pairs)
-    results = rank_corpus(corpus, queries, vectors=vectors, weights=weights)
+    results = rank_corpus(corpus, queries, vectors=vectors, weights=weights, embed_model=embed_model, device=device)
     if predictions_path:
         with open(predictions_path, "w", encoding="utf-8") as f:
             seen = set()

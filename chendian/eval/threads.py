@@ -151,7 +151,7 @@ def time_gap_baseline(messages, minutes: float = 15.0) -> list[int]:
     return parents
 
 
-def predict_gold_chats(chats, *, embed_model: str = "use-multilingual", embed_threads: int = 0,
+def predict_gold_chats(chats, *, embed_model: str = "use-multilingual", embed_threads: int = 0, device: str = "cpu",
                        use_vectors: bool = True, window: int | None = None, max_gap_minutes: float | None = None,
                        self_bias: float = 0.0, baseline_minutes: float | None = None,
                        progress: Callable[[str, int, int], None] | None = None,
@@ -174,7 +174,8 @@ def predict_gold_chats(chats, *, embed_model: str = "use-multilingual", embed_th
     vectors = {}
     if use_vectors:
         t0 = time.perf_counter()
-        cache = EmbeddingCache(sqlite3.connect(":memory:"), get_embedder(embed_model, threads=embed_threads))
+        cache = EmbeddingCache(sqlite3.connect(":memory:"), get_embedder(embed_model, threads=embed_threads,
+                                                                        device=device))
         texts = [m.text for gc in chats for m in gc.messages]
         total = len(texts)
         done = [0]
@@ -247,7 +248,8 @@ def write_predictions(chats, parents_by_chat: dict[str, list[int]], path: str | 
 
 
 def evaluate_threads(gold_path: str | Path, predictions_path: str | Path | None = None, *,
-                     embed_model: str = "use-multilingual", embed_threads: int = 0, use_vectors: bool = True,
+                     embed_model: str = "use-multilingual", embed_threads: int = 0, device: str = "cpu",
+                     use_vectors: bool = True,
                      window: int | None = None, max_gap_minutes: float | None = None, self_bias: float = 0.0,
                      baseline_minutes: float | None = None, tz: str = "Asia/Shanghai",
                      progress: Callable[[str, int, int], None] | None = None) -> dict:
@@ -263,7 +265,7 @@ def evaluate_threads(gold_path: str | Path, predictions_path: str | Path | None 
     chats = read_gold(gold_path, tz)
     as_ingested(chats)
     timings: dict[str, float] = {}
-    parents = predict_gold_chats(chats, embed_model=embed_model, embed_threads=embed_threads,
+    parents = predict_gold_chats(chats, embed_model=embed_model, embed_threads=embed_threads, device=device,
                                  use_vectors=use_vectors, window=window, max_gap_minutes=max_gap_minutes,
                                  self_bias=self_bias, baseline_minutes=baseline_minutes, progress=progress,
                                  timings=timings)

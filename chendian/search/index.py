@@ -353,7 +353,7 @@ def swap_into_place(ws_root: Path, built: Path) -> None:
 
 def run(ws, rc) -> dict[str, int]:
     """The `index` stage."""
-    from ..summarize.embed import EmbeddingCache, get_embedder
+    from ..summarize.embed import EmbeddingCache, embedder_for
 
     source, docs = workspace_documents(ws)
     cfg = ws.config
@@ -369,7 +369,7 @@ def run(ws, rc) -> dict[str, int]:
             shutil.rmtree(ws.path(VERSIONS_DIR), ignore_errors=True)
         ws.set_state("index.hash", doc_hash)
         return {"documents": 0, "rebuilt": 0, "embedded": 0}
-    embedder = get_embedder(cfg.embed.model, threads=cfg.embed.threads, batch_size=cfg.embed.batch_size)
+    embedder = embedder_for(cfg.embed)
     cache = EmbeddingCache(ws.db, embedder)
     embedded = 0
     bar = rc.progress(sum(len(d.wordings()) for d in docs), "embed wordings", unit="text")

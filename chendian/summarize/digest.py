@@ -142,13 +142,13 @@ def _one_line(text: str, limit: int = 120) -> str:
 
 def run(ws, rc) -> dict[str, int]:
     from . import llm
-    from .embed import EmbeddingCache, get_embedder
+    from .embed import EmbeddingCache, embedder_for
     from .topics import _conversations
 
     ws.db.executescript(SCHEMA)
     convs, _ = _conversations(ws)
     cfg = ws.config.embed
-    cache = EmbeddingCache(ws.db, get_embedder(cfg.model, threads=cfg.threads, batch_size=cfg.batch_size))
+    cache = EmbeddingCache(ws.db, embedder_for(cfg))
 
     def encode(texts):
         return cache.encode(list(texts))[0]

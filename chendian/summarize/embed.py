@@ -52,7 +52,8 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: str, batch_size: int = 64, device: str | None = None):
         from sentence_transformers import SentenceTransformer
 
-        self.model = SentenceTransformer(model, device=device or "cpu")
+        self.device = resolve_device(device)
+        self.model = SentenceTransformer(model, device=self.device)
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dimension())
         self.batch_size = batch_size
@@ -66,6 +67,20 @@ class SentenceTransformerEmbedder:
         return np.asarray(v, dtype=np.float32)
 
 
+def resolve_device(device: str | None) -> str:
+    """The torch device for `embed.device`: "auto" picks a CUDA GPU (then Apple's mps) when torch sees one."""
+    if device in (None, "", "cpu"):
+        return "cpu"
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
+
+
 def _normalise(v: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
@@ -75,15 +90,23 @@ def _normalise(v: np.ndarray) -> np.ndarray:
 _EMBEDDERS: dict[tuple, Embedder] = {}
 
 
-def get_embedder(model: str = DEFAULT_MODEL, threads: int = 0, batch_size: int = 64) -> Embedder:
+def get_embedder(model: str = DEFAULT_MODEL, threads: int = 0, batch_size: int = 64,
+                 device: str = "cpu") -> Embedder:
     """A shared embedder per configuration (loading weights is the slow part)."""
-    key = (model, threads, batch_size)
+    if model == DEFAULT_MODEL:
+        device = "cpu"  # numpy only
+    key = (model, threads, batch_size, device)
     if key not in _EMBEDDERS:
         if model == DEFAULT_MODEL:
             _EMBEDDERS[key] = USEEmbedder(threads=threads, batch_size=batch_size)
         else:
-            _EMBEDDERS[key] = SentenceTransformerEmbedder(model, batch_size=batch_size)
+            _EMBEDDERS[key] = SentenceTransformerEmbedder(model, batch_size=batch_size, device=device)
     return _EMBEDDERS[key]
+
+
+def embedder_for(cfg) -> Embedder:
+    """The embedder a workspace's `[embed]` config (config.EmbedConfig) asks for."""
+    return get_embedder(cfg.model, threads=cfg.threads, batch_size=cfg.batch_size, device=cfg.device)
 
 
 def content_key(model: str, text: str) -> str:

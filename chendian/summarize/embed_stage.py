@@ -13,7 +13,7 @@ import numpy as np
 
 from ..model import CONVERSATIONAL_KINDS, Message
 from ..store import Workspace
-from .embed import EmbeddingCache, get_embedder
+from .embed import EmbeddingCache, embedder_for
 
 STATE_KEY = "embed.progress"
 BATCH = 4096
@@ -21,7 +21,7 @@ BATCH = 4096
 
 def workspace_cache(ws: Workspace) -> EmbeddingCache:
     cfg = ws.config.embed
-    return EmbeddingCache(ws.db, get_embedder(cfg.model, threads=cfg.threads, batch_size=cfg.batch_size))
+    return EmbeddingCache(ws.db, embedder_for(cfg))
 
 
 def embeddable(kind: str, text: str) -> bool:

@@ -256,7 +256,12 @@ def _char_overlap(a: str, b: str) -> float:
     return len(qa & ab) / len(qa)
 
 
-def segment_conversations(messages: Sequence[Message], max_gap_minutes: float = 120.0) -> dict[str, str]:
+# Fallback conversations (no thread stage output) end after this much silence.
+FALLBACK_SILENCE_MINUTES = 120.0
+
+
+def segment_conversations(messages: Sequence[Message],
+                          max_gap_minutes: float = FALLBACK_SILENCE_MINUTES) -> dict[str, str]:
     """Fallback conversations when no thread stage ran: split a chat where it falls silent, join explicit replies."""
     thread_of: dict[str, str] = {}
     current: dict[str, tuple[str, float]] = {}  # chat → (thread id, last ts)
@@ -282,7 +287,8 @@ def _usable(m: Message) -> bool:
 def extract_qas(messages: Iterable[Message], thread_of: dict[str, str] | None = None,
                 parent_of: dict[str, str | None] | None = None, *,
                 question_threshold: float = QUESTION_THRESHOLD, answer_threshold: float = ANSWER_THRESHOLD,
-                max_gap_minutes: float = 120.0, link_weights: dict[str, float] | None = None) -> list[QA]:
+                max_gap_minutes: float = FALLBACK_SILENCE_MINUTES,
+                link_weights: dict[str, float] | None = None) -> list[QA]:
     """Questions and their ranked answers. `thread_of` maps message id → conversation (the thread stage's
     output; a time-gap fallback otherwise); `parent_of` are predicted reply links, weaker than explicit quotes."""
     msgs = sorted((m for m in messages), key=lambda m: (m.chat, m.time.timestamp()))
@@ -333,7 +339,7 @@ def _link_candidates(usable: list[Message], qids: list[str], feats, texts, by_id
 
 def link_candidates(messages: Iterable[Message], thread_of: dict[str, str] | None = None,
                     parent_of: dict[str, str | None] | None = None, *, question_threshold: float = QUESTION_THRESHOLD,
-                    max_gap_minutes: float = 120.0):
+                    max_gap_minutes: float = FALLBACK_SILENCE_MINUTES):
     """Every (candidate id, question id, features) pair the linker scores: for fitting and inspecting weights."""
     msgs = sorted(messages, key=lambda m: (m.chat, m.time.timestamp()))
     thread_of = thread_of or segment_conversations(msgs, max_gap_minutes)
@@ -578,10 +584,9 @@ def run(ws, rc) -> dict[str, int]:
     if thread_of is not None:
         missing = [m.id for m in messages if m.id not in thread_of]
         if missing:
-            fallback = segment_conversations([m for m in messages if m.id not in thread_of],
-                                             ws.config.thread.max_gap_minutes)
+            fallback = segment_conversations([m for m in messages if m.id not in thread_of])
             thread_of = {**thread_of, **fallback}
-    qas = extract_qas(messages, thread_of, parent_of, max_gap_minutes=ws.config.thread.max_gap_minutes)
+    qas = extract_qas(messages, thread_of, parent_of)
     rows = [(qa.id, qa.chat, qa.thread_id, qa.question_id, qa.question, qa.asker, qa.asker_name, qa.ts,
              json.dumps([a.to_json() for a in qa.answers], ensure_ascii=False), qa.score) for qa in qas]
     with ws.transaction():

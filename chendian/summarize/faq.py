@@ -409,14 +409,14 @@ def build_entries(qas: list[QARow], encode=None, previous: dict[str, str] | None
 
 def run(ws, rc) -> dict[str, int]:
     from . import contributors
-    from .embed import EmbeddingCache, get_embedder
+    from .embed import EmbeddingCache, embedder_for
 
     ws.db.executescript(SCHEMA)
     qas = load_qas(ws)
     if not qas:
         rc.warn("no questions extracted (run the extract stage first)")
     cfg = ws.config.embed
-    cache = EmbeddingCache(ws.db, get_embedder(cfg.model, threads=cfg.threads, batch_size=cfg.batch_size))
+    cache = EmbeddingCache(ws.db, embedder_for(cfg))
 
     def encode(texts):
         return cache.encode(list(texts))[0]

@@ -3,8 +3,9 @@
 Incremental per chat: a chat whose messages are all threaded already is skipped. In a chat with new
 messages, only messages from the earliest new one onwards are linked again (links only point backwards, so
 earlier links cannot change), with the previous `window` messages as context; conversations are then the
-connected components of all links. Changing the linker (weights, window, max gap, embedding model)
-re-threads everything. Thread ids come from the earliest message of the conversation, so they stay stable.
+connected components of all links. Changing the linker (weights, window, max gap, embedding model,
+decoding) re-threads everything. Thread ids come from the earliest message of the conversation, so they
+stay stable.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ CONTEXT = 2000  # earlier messages loaded as context (idf statistics, pace, cand
 def fingerprint(ws: Workspace) -> str:
     h = hashlib.blake2b(digest_size=8)
     h.update(T.WEIGHTS_FILE.read_bytes())
-    h.update(f"{T.DEFAULT_WINDOW}|{ws.config.thread.max_gap_minutes}|{ws.config.embed.model}".encode())
+    h.update(f"{T.DEFAULT_WINDOW}|{ws.config.thread.max_gap_minutes}|{ws.config.embed.model}"
+             f"|{T.DECODING_VERSION}".encode())
     return h.hexdigest()
 
 

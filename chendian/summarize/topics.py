@@ -113,7 +113,7 @@ def _conversations(ws) -> tuple[dict[str, list], dict[str, str]]:
     messages = list(ws.messages())
     thread_of, _ = load_threads(ws)
     if thread_of is None:
-        thread_of = segment_conversations(messages, ws.config.thread.max_gap_minutes)
+        thread_of = segment_conversations(messages)
     convs: dict[str, list] = defaultdict(list)
     for m in messages:
         if m.kind in ("text", "quote", "link", "forward") and not m.recalled and m.id in thread_of:
@@ -122,7 +122,7 @@ def _conversations(ws) -> tuple[dict[str, list], dict[str, str]]:
 
 
 def run(ws, rc) -> dict[str, int]:
-    from .embed import EmbeddingCache, get_embedder
+    from .embed import EmbeddingCache, embedder_for
     from .segment import segmenter
 
     ws.db.executescript(SCHEMA)
@@ -132,7 +132,7 @@ def run(ws, rc) -> dict[str, int]:
         return {"topics": 0, "threads": 0, "new_topics": 0}
     texts = [" ".join(m.text for m in convs[t])[:MAX_TEXT_CHARS] for t in thread_ids]
     cfg = ws.config.embed
-    cache = EmbeddingCache(ws.db, get_embedder(cfg.model, threads=cfg.threads, batch_size=cfg.batch_size))
+    cache = EmbeddingCache(ws.db, embedder_for(cfg))
     vectors, _ = cache.encode(texts)
     previous = dict(ws.db.execute("SELECT thread_id, topic_id FROM topic_members"))
     centroids = {tid: np.frombuffer(blob, dtype=np.float32) for tid, blob in
