@@ -13,6 +13,8 @@ import io
 import json
 import multiprocessing
 import os
+import posixpath
+import re
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -35,8 +37,10 @@ READER_MODULES = (
     "wecom",
     "qq_classic",
     "qqchatexporter",
+    "telegram_html",
     "telegram",
     "slack",
+    "discord",
     "jsonl",
     "wechat_copypaste",
 )
@@ -126,7 +130,7 @@ def _zip_sources(path: Path) -> Iterator[SourceFile]:
 
     # The whole archive is offered first: some exports (Slack) are a folder tree, not single files.
     yield SourceFile(name=str(path), data=path.read_bytes(), siblings=lambda n: archive.read(n) if n in members else None)
-    for info in sorted(infos, key=lambda i: i.filename):
+    for info in sorted(infos, key=lambda i: natural_key(i.filename)):
         try:
             data = archive.read(info)
         except (zipfile.BadZipFile, OSError, EOFError) as e:
@@ -145,17 +149,35 @@ def _file_source(path: Path) -> SourceFile:
     return SourceFile(name=str(path), data=path.read_bytes(), siblings=sibling)
 
 
+def natural_key(name: str) -> str:
+    """Sort key with digit runs compared as numbers: messages.html, messages2.html, …, messages10.html.
+
+    Runs are zero-padded, so names whose numbers have the same width keep their plain order."""
+    return re.sub(r"\d+", lambda m: m.group().rjust(20, "0"), name)
+
+
 def iter_paths(paths: list[str | os.PathLike]) -> Iterator[Path]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
             for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for f in sorted(files):
+                dirs[:] = sorted((d for d in dirs if not d.startswith(".")), key=natural_key)
+                for f in sorted(files, key=natural_key):
                     if not f.startswith("."):
                         yield Path(root) / f
         else:
             yield p
+
+
+def export_media(parts: tuple[str, ...] | list[str], exists: Callable[[str], bool]) -> str | None:
+    """Why a file is skipped as an export's media (its folder is one of a reader's media_dirs and the
+    reader's media_anchor sits one folder up), or None. `exists` checks a path relative to the file's folder."""
+    if len(parts) < 2:
+        return None
+    for r in readers():
+        if r.media_anchor and parts[-2] in r.media_dirs and exists(f"../{r.media_anchor}"):
+            return f"media of a {r.label} (the messages beside it are what is read)"
+    return None
 
 
 # -- name mappings ----------------------------------------------------------------------------------
@@ -424,6 +446,8 @@ def ingest_paths(ws: Workspace, paths: list[str | os.PathLike], *, fmt: str | No
         for path in iter_paths(paths):
             if not path.exists():
                 fr = FileReport(file=str(path), error="no such file or folder")
+            elif why := export_media(path.parts, lambda rel, folder=path.parent: (folder / rel).is_file()):
+                fr = FileReport(file=str(path), skipped=why)
             elif path.suffix.lower() == ".zip":
                 fr = _ingest_zip(ws, path, fmt=fmt, chat_name=chat_name, names=names, force=force,
                                  on_file=on_file, progress=progress, report=report)
@@ -452,8 +476,18 @@ def _ingest_zip(ws, path, *, fmt, chat_name, names, force, on_file, progress, re
     whole_reader = [r for r in readers() if r.name == "slack"]
     if (fmt and fmt == "slack") or (not fmt and whole_reader and sniff(whole, whole_reader)):
         return ingest_source(ws, whole, fmt="slack", chat_name=chat_name, names=names, force=force, progress=progress)
+    with zipfile.ZipFile(path) as archive:
+        members = set(archive.namelist())
     for src in sources:
-        fr = ingest_source(ws, src, fmt=fmt, chat_name=chat_name, names=names, force=force, progress=progress)
+        member = src.name[len(str(path)) + 1:]  # after "<zip>!"
+
+        def exists(rel: str, folder: str = posixpath.dirname(member)) -> bool:
+            return posixpath.normpath(posixpath.join(folder, rel)) in members
+
+        if why := export_media(member.split("/"), exists):
+            fr = FileReport(file=src.name, skipped=why)
+        else:
+            fr = ingest_source(ws, src, fmt=fmt, chat_name=chat_name, names=names, force=force, progress=progress)
         report.files.append(fr)
         if on_file:
             on_file(fr)

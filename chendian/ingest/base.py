@@ -185,6 +185,10 @@ class Reader:
     platform: str = ""
     # File names this format keeps beside its exports (users.json …): skipped when walking a folder.
     auxiliary: tuple[str, ...] = ()
+    # Folders an export keeps beside its main file `media_anchor` (Telegram HTML: css/, photos/ … beside
+    # messages.html): their files are skipped when walking a folder or zip, not reported as unreadable.
+    media_dirs: tuple[str, ...] = ()
+    media_anchor: str = ""
 
 
 def json_lines(src: SourceFile, ctx: ReadContext, what: str) -> Iterator[tuple[int, object]]:

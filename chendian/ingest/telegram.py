@@ -4,8 +4,7 @@ A single chat is `{name, type, id, messages[]}`; a full account export holds the
 `left_chats.list[]`). A message has `id, type (message|service), date` (local, no offset), `date_unixtime`
 (UTC epoch seconds as a string), `from, from_id, reply_to_message_id, forwarded_from, photo, file,
 media_type, text` (a string, or an array of strings and entity objects), `text_entities`; service messages
-carry `action, actor, actor_id, members`. The HTML export (messages.html) is not read: it fails with a line
-that says to export JSON instead.
+carry `action, actor, actor_id, members`. The HTML export (messages.html) is read by telegram_html.py.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from collections.abc import Iterator
 from ..model import FILE, IMAGE, SYSTEM, TEXT, VIDEO, VOICE, Message, Quote
 from .base import ReadContext, Reader, SourceFile, UnreadableFile, from_epoch, parse_time
 
-_HTML_HINT = re.compile(r'<div class="page_wrap"|class="message (?:default|service)')
 MEDIA_KIND = {"voice_message": (VOICE, "[语音]"), "audio_file": (VOICE, "[音频]"), "video_file": (VIDEO, "[视频]"),
               "video_message": (VIDEO, "[视频]"), "animation": (VIDEO, "[动图]"), "sticker": (IMAGE, "[表情]")}
 ACTION_TEXT = {"invite_members": "邀请 {members} 加入群聊", "remove_members": "将 {members} 移出群聊",
@@ -27,8 +25,6 @@ ACTION_TEXT = {"invite_members": "邀请 {members} 加入群聊", "remove_member
 
 def sniff(src: SourceFile) -> bool:
     head = src.head(4096).lstrip("\ufeff").lstrip()
-    if head.startswith("<"):
-        return "<title>Exported Data</title>" in head and bool(_HTML_HINT.search(src.head(20000)))
     if not head.startswith("{"):
         return False
     single = re.search(r'"type"\s*:\s*"(?:personal_chat|private_group|private_supergroup|public_supergroup|'
@@ -74,8 +70,8 @@ def read(src: SourceFile, ctx: ReadContext) -> Iterator[Message]:
     ctx.platform = "telegram"
     text = src.text.lstrip("\ufeff")
     if text.lstrip().startswith("<"):
-        raise UnreadableFile("Telegram Desktop HTML export is not supported; export again with "
-                             "'Machine-readable JSON' (导出格式选 JSON) and import result.json")
+        raise UnreadableFile("this is Telegram Desktop's HTML export, not result.json; "
+                             "use --format telegram-html (or let chendian sniff it)")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
