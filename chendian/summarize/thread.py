@@ -511,12 +511,16 @@ def silence_threshold(ts: np.ndarray) -> float | None:
     if np.all(np.mod(ts, 60.0) == 0):
         gaps = gaps + np.random.default_rng(0).uniform(0.0, 60.0, len(gaps))
     x = np.log(np.maximum(gaps, 1.0))
-    x = x[::max(1, len(x) // 200_000)]  # an evenly spread sample is plenty on a million-message chat
     if np.ptp(x) < 1e-6:
         return None
     mu = np.percentile(x, [25, 90]).astype(np.float64)
     var = np.full(2, max(float(x.var()), 0.05))
     w = np.array([0.5, 0.5])
+    # EM on a fine histogram of the log gaps (bins 1/1000 of the range wide): the same fit as on the raw
+    # gaps, at a cost that does not grow with the chat.
+    counts, edges = np.histogram(x, bins=1000)
+    keep = counts > 0
+    centres, counts = ((edges[:-1] + edges[1:]) / 2)[keep], counts[keep].astype(np.float64)
 
     def responsibilities(v: np.ndarray) -> np.ndarray:
         ll = -0.5 * (v[:, None] - mu) ** 2 / var - 0.5 * np.log(var) + np.log(w)
@@ -525,11 +529,11 @@ def silence_threshold(ts: np.ndarray) -> float | None:
         return r / r.sum(axis=1, keepdims=True)
 
     for _ in range(200):  # EM
-        r = responsibilities(x)
+        r = responsibilities(centres) * counts[:, None]
         nk = r.sum(axis=0) + 1e-9
         w = nk / nk.sum()
-        new_mu = (r * x[:, None]).sum(axis=0) / nk
-        var = np.maximum((r * (x[:, None] - new_mu) ** 2).sum(axis=0) / nk, 0.05)
+        new_mu = (r * centres[:, None]).sum(axis=0) / nk
+        var = np.maximum((r * (centres[:, None] - new_mu) ** 2).sum(axis=0) / nk, 0.05)
         done = np.allclose(new_mu, mu, atol=1e-6)
         mu = new_mu
         if done:
