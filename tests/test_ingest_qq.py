@@ -213,3 +213,133 @@ def test_qce_chunked_folder_through_driver(workspace):
     # The quote resolves across chunk files.
     row = workspace.db.execute("SELECT reply_to FROM messages WHERE kind = 'quote'").fetchone()
     assert row[0] is not None
+
+
+# -- classic MHT (网页格式) ----------------------------------------------------------------------------
+
+MHT = QQ / "mht"
+
+
+def test_mht_gbk_quoted_printable_golden():
+    messages, issues = _golden(MHT / "product-group-gbk-qp.mht", "qq-mht")
+    assert not issues
+    assert {m.chat for m in messages} == {"产品运营学习交流群"}
+    assert [m.time.strftime("%Y-%m-%d %H:%M:%S") for m in messages[-3:]] == [
+        "2023-03-07 20:43:38", "2023-03-07 20:45:02", "2023-03-07 21:01:10"]  # English Windows "8:43:38 PM"
+    join = messages[0]
+    assert (join.sender, join.sender_name, join.kind, join.text) == ("10000", "系统消息", SYSTEM, "王小敏加入本群")
+    assert [m.kind for m in messages if m.kind == RECALL] == [RECALL]
+    face, picture = messages[4], messages[5]
+    assert (face.kind, face.text, picture.kind, picture.text) == (IMAGE, "[表情]", IMAGE, "[图片]")
+    assert picture.extra["images"] == ["{8F0A3C12-5B7E-4D21-9A6C-2E4F1B3D7C90}.dat"]
+    assert picture.sender == "zhaoqiang@example.com" and picture.sender_name == "赵强"
+    assert messages[6].text == "这个报错是什么意思？VPN连不上\n\n错误码 809"  # <br><br> keeps the blank line
+    assert messages[3].extra["title"] == "管理员" and messages[3].mentions == ["王小敏"]
+    assert messages[10].text == "刚重启了网关，<5分钟>后再试 & 有问题私聊我"  # entities decoded
+    assert "SSL VPN" in messages[8].text  # &nbsp; is a space
+
+
+def test_mht_utf8_base64_golden():
+    messages, issues = _golden(MHT / "frontend-group-utf8-base64.mht", "qq-mht")
+    assert not issues
+    assert {m.chat for m in messages} == {"前端技术交流群"}
+    # The page shows nicknames only: senders are named like the TXT reader's number-less senders.
+    assert messages[0].sender == "name:小鱼" and messages[5].sender == "20086"
+    assert messages[1].text == "splitChunks 配一下 cacheGroups\nvendors 单独拆出来\n然后路由懒加载 import()"
+    assert messages[2].kind == FILE and messages[2].extra["name"] == "webpack优化笔记.md"
+    assert messages[3].text == "截图看一下\n[图片]"
+    assert messages[4].kind == RECALL
+    assert messages[5].time.strftime("%Y-%m-%d %H:%M:%S") == "2016-07-20 00:00:37"
+    # A sender row whose body is in the next row is one message.
+    assert (messages[6].sender_name, messages[6].text) == ("小鱼", "解决了，谢谢大家") and len(messages) == 7
+
+
+def test_mht_bad_rows_are_reported_with_their_line():
+    messages, issues = _golden(MHT / "bad-rows.mht", "qq-mht")
+    assert [m.text for m in messages] == ["正常的消息", "最后一条"]
+    assert messages[1].time.strftime("%H:%M") == "08:00"
+    assert [i.line for i in issues] == [3, 6, 7, 8, 9]
+    assert "日期: YYYY-MM-DD row before this message" in issues[0].message
+    assert "expected a time like 15:27:15" in issues[1].message
+    assert "neither" not in issues[2].message and "row skipped" in issues[2].message
+    assert "line 8" in issues[4].message  # the message under the impossible date names that date row
+
+
+def test_mht_and_txt_of_the_same_chat_agree():
+    """The same messages exported as TXT and as MHT: same chat, senders, times, kinds, texts — and ids."""
+    name_txt, txt, txt_issues = read_file(MHT / "product-group.txt")
+    name_mht, mht, mht_issues = read_file(MHT / "product-group-gbk-qp.mht")
+    assert (name_txt, name_mht) == ("qq-txt", "qq-mht") and not txt_issues and not mht_issues
+    assert len(txt) == len(mht) == 12
+
+    def fields(m):
+        return m.chat, m.chat_name, m.sender, m.sender_name, m.time, m.kind, m.text, m.mentions, m.id
+
+    assert [fields(m) for m in mht] == [fields(m) for m in txt]
+
+
+def test_mht_and_txt_import_into_one_chat(workspace):
+    report = ingest_paths(workspace, [MHT / "product-group.txt", MHT / "product-group-gbk-qp.mht"])
+    assert not report.failed and [f.format for f in report.files] == ["qq-txt", "qq-mht"]
+    assert [f.new for f in report.files] == [12, 0]  # the second rendering adds nothing
+    assert workspace.db.execute("SELECT COUNT(DISTINCT chat) FROM messages").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("cut_at, expected_messages, expected_line, what", [
+    (lambda d: d.index(b"Mike") + 200, 10, 15, "ends inside this message"),  # mid-row, in the HTML part
+    (lambda d: d.index(b"</tr>", d.index(b"Mike")) + 5, 10, 15, "without its closing MIME boundary"),
+    (lambda d: d.index(b"image/gif") + 120, 12, 9, "that picture is not"),  # in the face's part; shown first on line 9
+])
+def test_mht_truncated_export_is_reported(tmp_path, cut_at, expected_messages, expected_line, what):
+    data = (MHT / "product-group-gbk-qp.mht").read_bytes()
+    path = tmp_path / "cut.mht"
+    path.write_bytes(data[:cut_at(data)])
+    name, messages, issues = read_file(path)
+    assert name == "qq-mht" and len(messages) == expected_messages
+    assert [(i.line, what in i.message) for i in issues] == [(expected_line, True)]
+
+
+def test_mht_base64_cut_mid_character(tmp_path):
+    data = (MHT / "frontend-group-utf8-base64.mht").read_bytes()
+    path = tmp_path / "cut.mht"
+    path.write_bytes(data[:2500])  # inside the base64 HTML part
+    _, messages, issues = read_file(path)
+    assert messages[0].text == "webpack 打包后 chunk 太大，有什么办法拆？"
+    assert len(issues) == 1 and "truncated" in issues[0].message
+
+
+def test_not_qq_mht_falls_through():
+    from chendian.ingest import readers, sniff
+    from chendian.ingest.qq_mht import READER as QQ_MHT
+
+    ie_page = SourceFile(name="page.mht", data=(
+        'MIME-Version: 1.0\r\nContent-Type: multipart/related;\r\n\ttype="text/html";\r\n'
+        '\tboundary="----=_NextPart_000_0000_01D2"\r\n\r\nThis is a multi-part message in MIME format.\r\n\r\n'
+        '------=_NextPart_000_0000_01D2\r\nContent-Type: text/html;\r\n\tcharset="utf-8"\r\n'
+        'Content-Transfer-Encoding: 8bit\r\n\r\n<html><body><p>你好</p></body></html>\r\n'
+        '------=_NextPart_000_0000_01D2--\r\n').encode())
+    assert not QQ_MHT.sniff(ie_page) and sniff(ie_page, readers()) is None
+    with pytest.raises(UnreadableFile, match="expected QQ's message table"):
+        list(QQ_MHT.read(ie_page, ReadContext(ie_page, SHANGHAI)))
+    txt = SourceFile(name="a.txt", data=(QQ / "learning-group.txt").read_bytes())
+    assert not QQ_MHT.sniff(txt) and sniff(txt, readers()).name == "qq-txt"
+    with pytest.raises(UnreadableFile, match="MIME-Version"):
+        list(QQ_MHT.read(txt, ReadContext(txt, SHANGHAI)))
+
+
+def test_mht_minimal_8bit_page_with_header_above_the_table():
+    from chendian.ingest.qq_mht import READER as QQ_MHT
+
+    html = ("<html><body><div>消息分组:我的QQ群<br>消息对象:运维值班群</div><table>\n<tr><td>日期: 2020-01-02</td></tr>\n"
+            "<tr><td><div><div style=float:left>张三</div>下午 3:04:05</div><div>机房&nbsp;空调报警</div></td></tr>"
+            "</table></body></html>")
+    src = SourceFile(name="x.mht", data=(
+        'MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary="b"\r\n\r\n--b\r\n'
+        "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + html + "\r\n--b--\r\n"
+    ).encode())
+    assert QQ_MHT.sniff(src)
+    ctx = ReadContext(src, SHANGHAI)
+    [m] = list(QQ_MHT.read(src, ctx))
+    assert not ctx.issues
+    assert (m.chat, m.sender, m.text, m.time.isoformat(), m.source) == (
+        "运维值班群", "name:张三", "机房 空调报警", "2020-01-02T15:04:05+08:00", "x.mht:3")

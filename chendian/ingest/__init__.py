@@ -35,6 +35,7 @@ READER_MODULES = (
     "weflow",
     "wechatexporter",
     "wecom",
+    "qq_mht",
     "qq_classic",
     "qqchatexporter",
     "telegram_html",
