@@ -1,6 +1,11 @@
 """Fit and check the QA extractor's weights on a chat gold file, with cross-validation by time blocks.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/qa_fit.py ../shared/data/threads/qq-dev.jsonl [--blocks 5]
+        [--threads predicted|gap]
+
+Conversations and reply links come from the thread module by default (as in `chendian eval qa` and the
+extract stage), so the weights of same_thread and predicted_parent are fitted under the threads they will meet;
+`--threads gap` uses the extractor's time-gap fallback instead.
 
 Prints, for question detection and answer linking: the hand rules / shipped weights on the whole file, and
 held-out P/R/F of weights fitted on the other time blocks (never on the block scored). Then the weights
@@ -16,12 +21,15 @@ import platform
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from chendian.eval.qa import baseline_predict, read_gold_messages, score
+from chendian.eval.qa import _threads_for, baseline_predict, read_gold_messages, score
 from chendian.summarize import extract
 
 
+THREADS: tuple = (None, None)  # (thread_of, parent_of) every call uses; set in main()
+
+
 def predictions(messages, weights=None, q_threshold=extract.QUESTION_THRESHOLD, a_threshold=extract.ANSWER_THRESHOLD):
-    qas = extract.extract_qas(messages, link_weights=weights, question_threshold=q_threshold,
+    qas = extract.extract_qas(messages, THREADS[0], THREADS[1], link_weights=weights, question_threshold=q_threshold,
                               answer_threshold=a_threshold)
     qs = {i for qa in qas for i in qa.question_ids}
     at = {a: q for qa in qas for a, q in qa.answer_to.items()}
@@ -42,9 +50,12 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=5)
     ap.add_argument("--C", type=float, default=0.3)
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.15, 0.2, 0.25, 0.3])
+    ap.add_argument("--threads", choices=["predicted", "gap"], default="predicted")
     args = ap.parse_args()
+    global THREADS
     print(f"machine: {platform.platform()}, {os.cpu_count()} cpus")
     messages, records = read_gold_messages(args.gold)
+    THREADS = _threads_for(messages) if args.threads == "predicted" else (None, None)
     gold_answer = {str(r["id"]): r.get("answer_to") for r in records}
     n = len(messages)
     block_of = {m.id: min(args.blocks - 1, i * args.blocks // n) for i, m in enumerate(messages)}
@@ -59,7 +70,7 @@ def main() -> None:
           f"{shipped['answer_link'].precision*100:.1f}/{shipped['answer_link'].recall*100:.1f}/"
           f"{shipped['answer_link'].f1*100:.1f}")
 
-    pairs = list(extract.link_candidates(messages))
+    pairs = list(extract.link_candidates(messages, THREADS[0], THREADS[1]))
     X = np.array([[f[k] for k in extract.LINK_FEATURES] for _, _, f in pairs])
     y = np.array([int(gold_answer.get(c) == q) for c, q, _ in pairs])
     blocks = np.array([block_of[c] for c, _, _ in pairs])

@@ -478,10 +478,11 @@ LINK_WEIGHTS: dict[str, float] = {
     "asker_newer_question": -0.32, "other_newer_question": 0.07, "overlap": 0.89, "answerish": 0.71,
     "filler": -0.48, "candidate_question": -1.51, "log_length": 0.24, "long": -0.58, "asker_ack_after": 1.25,
     "yesno_affirm": 0.69, "sender_spoke_between": -0.08, "after_asker": 0.15, "rhetorical_or_chitchat": -0.40,
-    "laugh": -0.21, "question_score": 0.28, "same_thread": 0.25,
+    "laugh": -0.21, "question_score": 0.28, "same_thread": 0.12,
+    "predicted_parent": 0.51,  # same_thread and predicted_parent fitted under the thread module's output
     # priors for signals qq-dev never shows (QQ text exports carry no quotes): an explicit quote of the
-    # question is near-certain, a predicted parent (thread stage) likely, quoting someone else unlikely
-    "explicit_reply": 3.5, "predicted_parent": 1.0, "quotes_other": -1.5, "system": -5.0,
+    # question is near-certain, quoting someone else unlikely
+    "explicit_reply": 3.5, "quotes_other": -1.5, "system": -5.0,
 }
 LINK_FEATURES = [k for k in LINK_WEIGHTS if k != "bias"]
 
