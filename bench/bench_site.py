@@ -1,6 +1,8 @@
 """Site build time, size, search index bytes per entry, and time to first search result in Chromium.
 
-Run by hand: `.venv/bin/python bench/bench_site.py [--entries 10000 --messages 100000 --repeat 3]`.
+Run by hand: `.venv/bin/python bench/bench_site.py [--entries 10000 --messages 100000 --repeat 3] [--semantic]`.
+--semantic runs the embed stage on the workspace first (USE; minutes on 2 cores), so the build also fits and
+ships the semantic search's student (search-vectors.js); the browser part then also times the vector file.
 Synthetic workspace: `messages` messages in threads of messages/entries, each thread opening with a question
 that becomes one FAQ entry (so `entries` entries), 20 topics, a weekly digest per week. The browser part needs
 /usr/bin/chromium and the playwright package (skipped otherwise). Prints machine, sizes and medians.
@@ -115,7 +117,7 @@ def browser_timings(site: Path, query: str, runs: int) -> dict | None:
         return None
     args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run"]
-    first, ready, wall, per_query = [], [], [], []
+    first, ready, wall, per_query, vectors_ready, semantic_query, semantic_top = [], [], [], [], [], [], None
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
         for _ in range(runs):
@@ -124,18 +126,27 @@ def browser_timings(site: Path, query: str, runs: int) -> dict | None:
             page.goto((site / "search.html").as_uri() + "?q=" + query)
             page.wait_for_function("() => document.documentElement.dataset.searchDone")
             wall.append((time.perf_counter() - t0) * 1000)
-            first.append(int(page.evaluate("() => document.documentElement.dataset.searchMs")))
+            first.append(int(page.evaluate("() => document.documentElement.dataset.firstResultMs")))
             ready.append(int(page.evaluate("() => document.documentElement.dataset.indexMs")))
-            per_query.append(page.evaluate("""() => {
-                const qs = ["报销系统怎么申请", "vpn连不上", "打印机 报错", "年假需要哪些材料", "找谁处理"];
-                const t = performance.now();
-                for (let i = 0; i < 20; i++) for (const q of qs) window.CHENDIAN_SEARCH(q, 20);
-                return (performance.now() - t) / (20 * qs.length);
-            }"""))
+            per_query.append(page.evaluate(QUERY_TIMING))
             top = page.eval_on_selector("#search-results li .entry-q", "e => e.textContent")
+            if (site / "search-vectors.js").exists():
+                page.wait_for_function("() => document.documentElement.dataset.vectors", timeout=120_000)
+                vectors_ready.append(int(page.evaluate("() => document.documentElement.dataset.vectorsMs")))
+                semantic_query.append(page.evaluate(QUERY_TIMING))
+                semantic_top = page.eval_on_selector("#search-results li .entry-q", "e => e.textContent")
             page.close()
         browser.close()
-    return {"first_result_ms": first, "index_ready_ms": ready, "wall_ms": wall, "query_ms": per_query, "top": top}
+    return {"first_result_ms": first, "index_ready_ms": ready, "wall_ms": wall, "query_ms": per_query, "top": top,
+            "vectors_ready_ms": vectors_ready, "semantic_query_ms": semantic_query, "semantic_top": semantic_top}
+
+
+QUERY_TIMING = """() => {
+    const qs = ["报销系统怎么申请", "vpn连不上", "打印机 报错", "年假需要哪些材料", "找谁处理"];
+    const t = performance.now();
+    for (let i = 0; i < 20; i++) for (const q of qs) window.CHENDIAN_SEARCH(q, 20);
+    return (performance.now() - t) / (20 * qs.length);
+}"""
 
 
 def main() -> None:
@@ -144,6 +155,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=100000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--browser-runs", type=int, default=5)
+    ap.add_argument("--semantic", action="store_true", help="embed the messages first (ships search-vectors.js)")
     args = ap.parse_args()
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cpus, python {platform.python_version()}")
@@ -153,6 +165,13 @@ def main() -> None:
         fill(ws, args.entries, args.messages)
         print(f"workspace: {ws.count_messages():,} messages, {args.entries:,} FAQ entries "
               f"(filled in {time.perf_counter() - t0:.1f}s)")
+        if args.semantic:
+            from chendian.pipeline import RunContext
+            from chendian.summarize import embed_stage
+
+            t0 = time.perf_counter()
+            embedded = embed_stage.run(ws, RunContext(quiet=True, stage="embed"))
+            print(f"embed stage: {embedded} in {time.perf_counter() - t0:.1f}s")
         seconds, counts = [], {}
         for _ in range(args.repeat):
             t0 = time.perf_counter()
@@ -170,6 +189,14 @@ def main() -> None:
         print(f"unchanged rerun check (input fingerprint): {fingerprint_s:.2f}s")
         print(f"site: {n_files:,} files, {n_bytes / 1e6:.1f} MB")
         print(f"search index: {index_bytes / 1e6:.2f} MB = {index_bytes / max(1, counts['entries']):.0f} bytes/entry")
+        if counts.get("vector_bytes"):
+            vb = counts["vector_bytes"]
+            per_entry = max(1, counts["entries"])
+            print(f"search vectors: {vb / 1e6:.2f} MB ({counts['vector_terms']:,} terms, "
+                  f"{counts['vector_training_texts']:,} training texts) = {vb / per_entry:.0f} bytes/entry;"
+                  f" index + vectors {(index_bytes + vb) / per_entry:.0f} bytes/entry")
+        else:
+            print("search vectors: none (BM25 only)")
         b = browser_timings(site, "报销系统怎么申请", args.browser_runs)
         if b is None:
             print("browser: skipped (no /usr/bin/chromium or playwright)")
@@ -179,6 +206,10 @@ def main() -> None:
                   f"{statistics.median(b['first_result_ms'])} ms after navigation start "
                   f"(wall incl. goto {statistics.median(b['wall_ms']):.0f} ms); "
                   f"each further query {statistics.median(b['query_ms']):.1f} ms; top hit {b['top']!r}")
+            if b["vectors_ready_ms"]:
+                print(f"  semantic: vectors ready median {statistics.median(b['vectors_ready_ms'])} ms after navigation "
+                      f"start; each fused query {statistics.median(b['semantic_query_ms']):.1f} ms; "
+                      f"top hit {b['semantic_top']!r}")
         ws.close()
 
 

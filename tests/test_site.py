@@ -155,14 +155,20 @@ def fill_stages(ws: Workspace, by_pid: dict[str, dict]) -> None:
         db.execute("INSERT OR REPLACE INTO weekly_digests VALUES (?, ?, ?)", (CHAT, "2024-W10", WEEKLY))
 
 
-def make_site_workspace(root: Path, names: str = "real") -> Workspace:
-    """A workspace with the fixture chat ingested and every stage table the site reads filled."""
+def new_workspace(root: Path, names: str = "real") -> Workspace:
+    """A fresh workspace whose site shows names as `names` (real | pseudonym | initials)."""
     ws = Workspace(root, create=True)
     if names != "real":
         cfg = ws.path("chendian.toml")
         cfg.write_text(cfg.read_text(encoding="utf-8").replace('names = "real"', f'names = "{names}"'), encoding="utf-8")
         ws.close()
         ws = Workspace(root)
+    return ws
+
+
+def make_site_workspace(root: Path, names: str = "real") -> Workspace:
+    """A workspace with the fixture chat ingested and every stage table the site reads filled."""
+    ws = new_workspace(root, names)
     fill_stages(ws, _ingest_fixture(ws))
     return ws
 
@@ -410,3 +416,68 @@ def test_bad_stage_rows_are_warned_not_fatal(site_ws):
     assert counts["entries"] == len(ENTRIES)
     assert any("expected a JSON list, got dict" in w for w in rc.warnings)
     assert any(f"faq_entries {entry_id(site_ws, '7')} variants: not valid JSON" in w for w in rc.warnings)
+
+
+# -- semantic search's vector file (chendian/site/student.py) -------------------------------------------------
+
+def test_small_workspace_ships_no_vector_file(site_ws):
+    counts = build_site(site_ws)
+    site = site_ws.path("site")
+    assert counts["vector_bytes"] == 0 and not (site / "search-vectors.js").exists()
+    assert '"vectors"' not in (site / "search-index.js").read_text(encoding="utf-8")  # search.js loads nothing
+
+
+def test_vector_file_is_deterministic_and_matches_the_index(tmp_path):
+    from semantic_site import OFFICE_ENTRIES, make_office_workspace
+
+    from chendian.site.student import BrowserSearch
+
+    ws = make_office_workspace(tmp_path / "ws")
+    try:
+        first = build_site(ws, tmp_path / "a")
+        second = build_site(ws, tmp_path / "b")
+    finally:
+        ws.close()
+    assert first["vector_training_texts"] >= 200 and first["vector_bytes"] > 0
+    for name in ("search-vectors.js", "search-index.js"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    index_js = (tmp_path / "a" / "search-index.js").read_text(encoding="utf-8")
+    vectors_js = (tmp_path / "a" / "search-vectors.js").read_text(encoding="utf-8")
+    index = json.loads(index_js[len("window.CHENDIAN_INDEX = "):].rstrip().rstrip(";"))
+    vectors = json.loads(vectors_js[len("window.CHENDIAN_VECTORS = "):].rstrip().rstrip(";"))
+    assert index["vectors"] == "search-vectors.js" and vectors["n"] == len(index["docs"]) == len(OFFICE_ENTRIES)
+    search = BrowserSearch(index, vectors)
+    # every entry is found by its own question, semantic or not
+    for d, doc in enumerate(index["docs"]):
+        assert search.search(doc["q"], 1)[0][0] == d, doc["q"]
+
+
+def test_vector_vocabulary_learns_only_published_text(tmp_path):
+    """Names rewritten and numbers masked before the student sees a message: neither reaches the vocabulary."""
+    from semantic_site import make_office_workspace
+
+    ws = make_office_workspace(tmp_path / "ws", names="pseudonym")
+    try:
+        build_site(ws)
+        vectors_js = ws.path("site", "search-vectors.js").read_text(encoding="utf-8")
+    finally:
+        ws.close()
+    terms = set(json.loads(vectors_js[len("window.CHENDIAN_VECTORS = "):].rstrip().rstrip(";"))["terms"].split("\n"))
+    assert "b显示" in terms and "u键" in terms  # the vocabulary is there …
+    assert not {"b张伟", "b陈静", "w13912345678"} & terms  # … without the names and the phone number said twice
+
+
+def test_python_terms_are_the_browsers():
+    """student.browser_terms (a regex) against search.js terms() transcribed character by character."""
+    import random
+
+    from chendian.site.student import _browser_terms_slow, browser_fold, browser_terms
+
+    samples = ["VPN 连不上，提示证书过期怎么办？", "ｖｐｎ證書過期", "wifi_5G密码是 abc123 吗", "第Ⅻ条〇々", "𠀀𠀁ab x²"]
+    rnd = random.Random(3)
+    pool = [chr(c) for c in [*range(0x20, 0x180), *range(0x3000, 0x3040), *range(0x4E00, 0x4E30),
+                             *range(0xFF00, 0xFF60), 0x2E80, 0x2F00, 0x20000, 0xB2, 0x2160]]
+    samples += ["".join(rnd.choice(pool) for _ in range(rnd.randrange(15))) for _ in range(3000)]
+    for text in samples:
+        folded = browser_fold(text, {"證": "证", "書": "书", "過": "过"})
+        assert browser_terms(folded) == _browser_terms_slow(folded), text

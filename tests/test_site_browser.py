@@ -239,3 +239,80 @@ def test_served_by_chendian_serve_uses_the_hybrid_api(tmp_path, page):
         assert results[0] == ("請問年假怎麼申請？", f"entries/{leave}.html")
     finally:
         server.shutdown()
+
+
+# -- semantic search in the browser (chendian/site/student.py) ---------------------------------------------------
+
+SEMANTIC_QUERY = "笔记本没反应"  # a laptop that does not respond: "笔记本" pulls BM25 to the laptop-request entry
+PARITY_QUERIES = [SEMANTIC_QUERY, "屏幕黑了", "打车的钱能报吗", "工牌丢了", "休年假要走什么流程", "投影没画面",
+                  "显示屏不亮", "门卡掉了", "笔记本电脑黑屏"]
+
+
+def _load_js_object(path: Path, name: str) -> dict:
+    text = path.read_text(encoding="utf-8")
+    return json.loads(text[len(f"window.{name} = "):].rstrip().rstrip(";"))
+
+
+@pytest.fixture(scope="module")
+def office_site(tmp_path_factory):
+    from semantic_site import make_office_workspace, office_entry_id
+
+    root = tmp_path_factory.mktemp("office") / "ws"
+    ws = make_office_workspace(root)
+    build_site(ws)
+    ids = {"boot": office_entry_id(ws, "电脑开不了机怎么办？"), "laptop": office_entry_id(ws, "笔记本电脑怎么申请？")}
+    ws.close()
+    site = root / "site"
+    assert (site / "search-vectors.js").is_file()
+    return site, ids
+
+
+def _semantic_ready(page) -> None:
+    page.wait_for_function("() => document.documentElement.dataset.vectors")
+    assert page.evaluate("document.documentElement.dataset.vectors") == "ready"
+
+
+def test_semantic_search_ranks_the_right_entry_where_bm25_does_not(office_site, page):
+    from chendian.site.student import BrowserSearch
+
+    site, ids = office_site
+    index = _load_js_object(site / "search-index.js", "CHENDIAN_INDEX")
+    reference = BrowserSearch(index, _load_js_object(site / "search-vectors.js", "CHENDIAN_VECTORS"))
+    bm25_first = index["docs"][reference.search(SEMANTIC_QUERY, 1, semantic=False)[0][0]]["i"]
+    assert bm25_first == ids["laptop"]  # BM25 alone: the wrong entry first
+    page.goto((site / "search.html").as_uri() + "?q=" + SEMANTIC_QUERY)
+    _semantic_ready(page)
+    page.wait_for_function("() => document.querySelector('#search-results').dataset.semantic === '1'")
+    results = _results(page)
+    assert results[0] == ("电脑开不了机怎么办？", f"entries/{ids['boot']}.html")
+    assert "语义搜索" in page.inner_text("#search-status")
+    assert page.errors == []
+
+
+def test_browser_ranks_as_the_python_reference(office_site, page):
+    from chendian.site.student import BrowserSearch
+
+    site, _ = office_site
+    index = _load_js_object(site / "search-index.js", "CHENDIAN_INDEX")
+    reference = BrowserSearch(index, _load_js_object(site / "search-vectors.js", "CHENDIAN_VECTORS"))
+    page.goto((site / "search.html").as_uri())
+    _semantic_ready(page)
+    for query in PARITY_QUERIES:
+        browser = page.evaluate("q => window.CHENDIAN_SEARCH(q, 5).map(r => [r.id, r.score])", query)
+        expected = [(index["docs"][d]["i"], s) for d, s in reference.search(query, 5)]
+        assert [b[0] for b in browser] == [e[0] for e in expected], query
+        assert [b[1] for b in browser] == pytest.approx([e[1] for e in expected], abs=1e-9), query
+
+
+def test_without_the_vector_file_search_stays_bm25(office_site, page, tmp_path):
+    import shutil
+
+    site, ids = office_site
+    bare = tmp_path / "site"
+    shutil.copytree(site, bare)
+    (bare / "search-vectors.js").unlink()  # e.g. a host that did not copy it
+    page.goto((bare / "search.html").as_uri() + "?q=" + SEMANTIC_QUERY)
+    page.wait_for_function("() => document.documentElement.dataset.vectors")
+    assert page.evaluate("document.documentElement.dataset.vectors") == "missing"
+    assert _results(page)[0][1] == f"entries/{ids['laptop']}.html"
+    assert page.get_attribute("#search-results", "data-semantic") == "0"

@@ -4,7 +4,8 @@ Reads what earlier stages wrote (SCHEMA.md: faq_entries, qas, threads, message_t
 weekly_digests) plus the messages, and writes <ws>/site:
 
     index.html            recent and popular entries, topics, latest weekly digests
-    search.html           client-side search (search-index.js), or the hybrid API under `chendian serve`
+    search.html           client-side search (search-index.js: BM25; search-vectors.js, loaded after it: the
+                          semantic student of student.py), or the hybrid API under `chendian serve`
     ops.html              消灭零回复: questions no one answered, oldest first
     entries/<id>.html     one FAQ entry: question, best answers with authors, variants, asked N times, sources
     threads/<id>.html     one conversation: digest and transcript with quotes
@@ -40,11 +41,12 @@ from ..model import RECALL, SYSTEM, stable_id
 from ..store import Workspace
 from .privacy import Privacy
 from .render import MarkdownRenderer, plain
+from .student import payload_js, workspace_vectors
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 ASSETS = HERE / "assets"
-BUILD_VERSION = "1"  # bump when the output changes for the same input, so `run` rebuilds
+BUILD_VERSION = "2"  # bump when the output changes for the same input, so `run` rebuilds
 
 INDEX_ANSWER_CHARS = 400  # answer text per entry in the browser's search index (bounds the index size)
 SNIPPET_CHARS = 140
@@ -493,6 +495,14 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
             (out / "assets").mkdir(exist_ok=True)
             shutil.copyfile(ASSETS / name, out / "assets" / name)
         index = search_index(site)
+        vectors, vector_stats = workspace_vectors(ws, index, ctx.text, ctx.recalled_ids)
+        if "cached" in vector_stats.get("vectors_skipped", ""):
+            ctx.warn(f"search: BM25 only, no semantic search ({vector_stats['vectors_skipped']})")
+        vector_bytes = b""
+        if vectors is not None:
+            index["vectors"] = "search-vectors.js"
+            vector_bytes = payload_js(vectors)
+            (out / "search-vectors.js").write_bytes(vector_bytes)
         index_bytes = ("window.CHENDIAN_INDEX = " + json.dumps(index, ensure_ascii=False, separators=(",", ":"))
                        + ";\n").encode("utf-8")
         (out / "search-index.js").write_bytes(index_bytes)
@@ -540,8 +550,9 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
     finally:
         if bar is not None:
             bar.close()
-    size += len(index_bytes)
-    return {"pages": pages, "entries": len(site.entries), "threads": len(site.threads), "topics": len(site.topics),
+    size += len(index_bytes) + len(vector_bytes)
+    return {**{k: v for k, v in vector_stats.items() if isinstance(v, int)}, "vector_bytes": len(vector_bytes),
+            "pages": pages, "entries": len(site.entries), "threads": len(site.threads), "topics": len(site.topics),
             "weeks": len(site.weeks), "people": len(site.people), "unanswered": len(site.unanswered),
             "index_bytes": len(index_bytes), "bytes": size}
 
@@ -610,6 +621,8 @@ def _fingerprint(ws: Workspace) -> str:
     h.update(BUILD_VERSION.encode())
     cfg = ws.config.site
     h.update(f"{cfg.title}\x1f{cfg.names}\x1f{cfg.base_url}\x1f{ws.config.ingest.timezone}".encode("utf-8"))
+    # the semantic search's student learns from the vectors the embed stage cached, under the configured model
+    h.update(f"{ws.config.embed.model}\x1f{json.dumps(ws.get_state('embed.progress'), sort_keys=True)}".encode())
     for folder in (TEMPLATES, ASSETS):
         for p in sorted(folder.rglob("*")):
             if p.is_file():

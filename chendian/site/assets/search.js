@@ -5,6 +5,12 @@
  * questions and their variants weighted above answers. Served by `chendian serve`, it asks the hybrid
  * API (/api/search) first for the ranking and falls back to the local index on any failure.
  *
+ * Semantic part (when the builder shipped search-vectors.js; chendian/site/student.py): BM25 results show at
+ * once, then the vector file is loaded as a <script> (file:// allows no fetch) and every search from then on
+ * is fused: the query's terms select rows of a token table distilled from the workspace's sentence encoder,
+ * their idf-weighted sum is the query vector, its cosine with each entry's vector is added to
+ * LEXICAL_WEIGHT × BM25 / best BM25. student.BrowserSearch is the Python reference of this scoring.
+ *
  * Chat text is only ever put into the page with textContent / text nodes, never innerHTML.
  */
 (function () {
@@ -91,6 +97,61 @@
   // Milliseconds since navigation when the index was ready (read by bench/bench_site.py).
   document.documentElement.dataset.indexMs = String(Math.round(performance.now()));
 
+  // -- the semantic student (search-vectors.js, loaded after the page is usable) ---------------------------
+  var VECTORS = null;
+
+  function base64Bytes(text) {
+    var bin = atob(text || "");
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  function prepareVectors(v) {
+    if (!v || v.version !== 1 || v.n !== docs.length) return null;
+    var dim = v.dim;
+    var row = new Map();
+    (v.terms ? v.terms.split("\n") : []).forEach(function (t, r) { row.set(t[0] + ":" + t.slice(1), r); });
+    var idfBytes = base64Bytes(v.idf), idf = new Float64Array(idfBytes.length);
+    for (var r = 0; r < idfBytes.length; r++) idf[r] = idfBytes[r] / v.idfStep;
+    var entries = new Int8Array(base64Bytes(v.entries).buffer);
+    var norms = new Float64Array(docs.length);
+    for (var d = 0; d < docs.length; d++) {
+      var s = 0;
+      for (var k = 0; k < dim; k++) { var x = entries[d * dim + k]; s += x * x; }
+      norms[d] = Math.sqrt(s) || 1;
+    }
+    // the traditional forms of the vocabulary's characters, beyond what the index's own map covers
+    for (var i = 0; i + 1 < (v.t2s || "").length; i += 2) if (!T2S[v.t2s[i]]) T2S[v.t2s[i]] = v.t2s[i + 1];
+    return { dim: dim, row: row, idf: idf, table: new Int8Array(base64Bytes(v.table).buffer),
+             scale: v.scale, entries: entries, norms: norms, lexical: v.lexical, minCosine: v.minCosine };
+  }
+
+  // Cosine of the query's student vector with every entry (null when no query term is in the vocabulary).
+  function cosines(qterms) {
+    var V = VECTORS, dim = V.dim, q = new Float64Array(dim), hit = false;
+    for (var t of qterms) {
+      var r = V.row.get(t);
+      if (r === undefined) continue;
+      hit = true;
+      var w = V.idf[r], off = r * dim;
+      for (var k = 0; k < dim; k++) q[k] += w * V.table[off + k];
+    }
+    if (!hit) return null;
+    var norm = 0;
+    for (var k = 0; k < dim; k++) { q[k] *= V.scale[k]; norm += q[k] * q[k]; }
+    norm = Math.sqrt(norm);
+    if (!(norm > 0)) return null;
+    for (var k = 0; k < dim; k++) q[k] /= norm;
+    var out = new Float64Array(docs.length);
+    for (var d = 0; d < docs.length; d++) {
+      var s = 0, off = d * dim;
+      for (var k = 0; k < dim; k++) s += q[k] * V.entries[off + k];
+      out[d] = s / V.norms[d];
+    }
+    return out;
+  }
+
   function searchLocal(query, k) {
     var qterms = Array.from(new Set(terms(fold(query))));
     if (!qterms.length) return [];
@@ -101,10 +162,22 @@
       // a light prior for questions asked many times breaks near-ties
       return [e[0], e[1] * (1 + 0.03 * Math.log(1 + (docs[e[0]].n || 1)))];
     });
+    var cos = VECTORS ? cosines(qterms) : null;
+    if (cos) {  // fused: cosine + LEXICAL_WEIGHT × BM25 / best BM25; unmatched entries from minCosine on
+      var lexical = new Map(ranked), best = 0;
+      for (var e of ranked) if (e[1] > best) best = e[1];
+      best = best || 1;
+      ranked = [];
+      for (var d = 0; d < docs.length; d++) {
+        var lex = lexical.get(d);
+        if (lex === undefined && cos[d] < VECTORS.minCosine) continue;
+        ranked.push([d, cos[d] + VECTORS.lexical * ((lex || 0) / best)]);
+      }
+    }
     ranked.sort(function (a, b) { return b[1] - a[1] || a[0] - b[0]; });
     return ranked.slice(0, k).map(function (e) {
       var doc = docs[e[0]];
-      return { id: doc.i, question: doc.q, answer: doc.a, url: doc.u, count: doc.n, score: e[1] };
+      return { id: doc.i, question: doc.q, answer: doc.a, url: doc.u, count: doc.n, score: e[1], semantic: !!cos };
     });
   }
 
@@ -217,11 +290,15 @@
         }
         return li;
       });
+      var semantic = out.source === "api" || (out.results.length > 0 && out.results[0].semantic);
       list.replaceChildren.apply(list, items);
       list.dataset.source = out.source;
-      status.textContent = items.length ? "找到 " + items.length + " 个相关问题" + (out.source === "api" ? "（语义搜索）" : "")
+      list.dataset.semantic = semantic ? "1" : "0";
+      status.textContent = items.length ? "找到 " + items.length + " 个相关问题" + (semantic ? "（语义搜索）" : "")
                                         : "没有找到相关问题，换个说法试试？";
       document.documentElement.dataset.searchMs = String(Math.round(performance.now()));
+      if (!document.documentElement.dataset.firstResultMs)  // BM25's, before any semantic re-ranking
+        document.documentElement.dataset.firstResultMs = document.documentElement.dataset.searchMs;
       document.documentElement.dataset.searchDone = String(mine);
     });
   }
@@ -240,4 +317,18 @@
   var initial = new URLSearchParams(location.search).get("q") || "";
   input.value = initial;
   run(initial);
+
+  // The vector file comes after the first results; when it arrives the current query is ranked again.
+  if (INDEX.vectors) {
+    var script = document.createElement("script");
+    script.src = INDEX.vectors;
+    script.onload = function () {
+      VECTORS = prepareVectors(window.CHENDIAN_VECTORS);
+      document.documentElement.dataset.vectorsMs = String(Math.round(performance.now()));
+      document.documentElement.dataset.vectors = VECTORS ? "ready" : "unusable";
+      if (VECTORS && input.value.trim()) run(input.value);
+    };
+    script.onerror = function () { document.documentElement.dataset.vectors = "missing"; };  // BM25 alone
+    document.body.appendChild(script);
+  }
 })();
