@@ -28,11 +28,63 @@ def test_components_are_connected_links():
 
 
 def test_shipped_weights_match_the_feature_set():
-    model = T.load_model()
-    assert model.features == T.FEATURES
-    vector_inputs = [0 if P is None else 2 * P.shape[1] for P in model.projections]
-    assert model.w1.shape == (len(T.FEATURES) + vector_inputs[0], model.b1.shape[0])
-    assert len(model.layers) >= 1 and all(member[-1][0].shape[1] == 1 for member in model.layers)
+    default, dense = T.load_model(), T.load_dense_model()
+    # The default weights leave the sender-pair history out (it merges conversations in quiet groups);
+    # the dense-channel weights read every feature.
+    assert default.features == tuple(f for f in T.FEATURES if f not in T.HISTORY_FEATURES)
+    assert dense is not None and dense.features == T.FEATURES and dense.columns is None
+    for model in (default, dense):
+        vector_inputs = [0 if P is None else 2 * P.shape[1] for P in model.projections]
+        assert model.w1.shape == (len(model.features) + vector_inputs[0], model.b1.shape[0])
+        assert len(model.layers) >= 1 and all(member[-1][0].shape[1] == 1 for member in model.layers)
+
+
+def test_a_model_of_fewer_features_reads_its_own_columns(tmp_path):
+    rng = np.random.default_rng(2)
+    names = T.FEATURES[::2]
+    F = len(names)
+    member = [(rng.normal(size=(F, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32)),
+              (rng.normal(size=(3, 1)).astype(np.float32), rng.normal(size=1).astype(np.float32))]
+    model = T.LinkerModel(np.zeros(F, np.float32), np.ones(F, np.float32), [member], names)
+    model.save(tmp_path / "sub.npz")
+    loaded = T.load_model(tmp_path / "sub.npz")
+    p = T.prepare(_chat([(i, "ab"[i % 2], f"第{i}条 bob: hi") for i in range(30)]))
+    sc = T.scores(p, loaded, window=5)
+    X, valid = T.features(p, 0, p.n, 5)
+    expected = model.score(X[valid][:, [T.FEATURES.index(f) for f in names]])
+    assert np.allclose(sc[valid], expected, atol=1e-5)
+
+
+def test_sender_pair_history_features():
+    # alice names bob, then (unaddressed) goes on; carol never talked with bob.
+    p = T.prepare(_chat([(0, "bob", "my wifi driver fails"), (1, "alice", "bob: which card?"),
+                         (2, "carol", "anyone using zfs"), (3, "bob", "an intel one"),
+                         (4, "alice", "then try the backport")]))
+    X, valid = T.features(p, 4, 5, window=4)
+    col = {f: T.FEATURES.index(f) for f in T.HISTORY_FEATURES}
+    # candidates of message 4 (alice): k=1 bob's "an intel one", k=2 carol, k=3 alice herself, k=4 bob's first
+    assert X[0, 1, col["pair_addressed_between"]] == 0 and X[0, 4, col["pair_addressed_between"]] == 1
+    assert X[0, 1, col["pair_addressed_before"]] == 1 and X[0, 2, col["pair_addressed_before"]] == 0
+    assert X[0, 1, col["child_prev_named_parent"]] == 1 and X[0, 2, col["child_prev_named_parent"]] == 0
+
+
+def test_dense_chats_use_the_dense_weights(monkeypatch):
+    n, W = 60, 4
+    msgs = _chat([(i, "abcd"[i % 4], f"m{i}") for i in range(n)])
+    base = np.full((n, W + 1), -np.inf, dtype=np.float32)
+    dense_sc = base.copy()
+    for i in range(n):
+        base[i, 0] = dense_sc[i, 0] = 0.0
+        for k in range(1, min(i, W) + 1):
+            base[i, k] = 1.0 if k == 2 else 0.5  # interleaved: the best parent is two back
+            dense_sc[i, k] = 1.0 if k == 3 else 0.5
+    dense_model = T.load_dense_model()
+    monkeypatch.setattr(T, "scores", lambda p, model=None, *a, **k: (dense_sc if model is dense_model else base).copy())
+    p = T.prepare(msgs)
+    parents, _ = T.link(p, window=W)
+    assert parents[10:].tolist() == list(range(10 - 3, n - 3))
+    given, _ = T.link(p, T.load_model(), window=W)  # an explicit model is used as it is
+    assert given[10:].tolist() == list(range(10 - 2, n - 2))
 
 
 def test_ensemble_score_is_the_members_mean(tmp_path):

@@ -41,6 +41,10 @@ import numpy as np
 from ..model import PAT, RECALL, SYSTEM, Message
 
 WEIGHTS_FILE = Path(__file__).with_name("thread_linker.npz")
+# Weights for dense channels (many conversations interleaved, see link): trained with the sender-pair history
+# features, which help there (ubuntu-dev exact F +1.0 over two seeds) but merge conversations in a quiet group
+# where the same few people talk in every conversation (qq-dev exact F -3.2), so the default weights omit them.
+DENSE_WEIGHTS_FILE = Path(__file__).with_name("thread_linker_dense.npz")
 DEFAULT_WINDOW = 50
 PACE_SPAN = 32  # messages used to measure the chat's local pace
 RECENT_SPAN = 20  # messages whose distinct senders measure how many people are talking now
@@ -62,7 +66,9 @@ PAIR_FEATURES = (
     "parent_latest_of_sender", "parent_is_childs_previous", "child_spoke_between", "parent_first_of_sender",
     "parent_sender_rank", "tfidf", "tfidf_rel", "tfidf_rank", "cosine", "cosine_rel", "cosine_rank",
     "parent_question", "parent_log_len", "parent_has_link",
+    "pair_addressed_before", "pair_addressed_between", "child_prev_named_parent",
 )
+HISTORY_FEATURES = ("pair_addressed_before", "pair_addressed_between", "child_prev_named_parent")
 # Features of the message itself and of the chat around it (the same in every slot), and the slot flag.
 SELF_FEATURES = (
     "is_self", "self_log_prev_gap_rel", "self_log_prev_gap_min", "self_log_pace", "self_log_msgs_hour",
@@ -105,6 +111,13 @@ class LinkerModel:
     @property
     def b1(self) -> np.ndarray:
         return self.layers[0][0][1]
+
+    @property
+    def columns(self) -> np.ndarray | None:
+        """Where this model's features sit among the FEATURES features() computes; None when they are all."""
+        if tuple(self.features) == FEATURES:
+            return None
+        return np.array([FEATURES.index(f) for f in self.features])
 
     @property
     def uses_vectors(self) -> bool:
@@ -184,13 +197,19 @@ def load_model(path: str | Path | None = None) -> LinkerModel:
     return _load_model(str(path or WEIGHTS_FILE))
 
 
+def load_dense_model() -> LinkerModel | None:
+    """The dense-chat weights, or None when the package ships none."""
+    return load_model(DENSE_WEIGHTS_FILE) if DENSE_WEIGHTS_FILE.exists() else None
+
+
 @functools.lru_cache(maxsize=4)
 def _load_model(path: str) -> LinkerModel:
     with np.load(path, allow_pickle=False) as z:
         features = tuple(str(f) for f in z["features"])
-        if features != FEATURES:
-            raise ValueError(f"{path}: weights were trained for features {features}, this code computes {FEATURES}; "
-                             "retrain with scripts/train_thread_linker.py")
+        unknown = [f for f in features if f not in FEATURES]
+        if unknown:
+            raise ValueError(f"{path}: weights were trained with features this code does not compute "
+                             f"({', '.join(unknown)}); retrain with scripts/train_thread_linker.py")
         members, depth = (int(v) for v in z["shape"])
         layers = [[(z[f"m{m}_w{k}"].astype(np.float32), z[f"m{m}_b{k}"].astype(np.float32).ravel())
                    for k in range(depth)] for m in range(members)]
@@ -223,6 +242,7 @@ class Prepared:
     pace: np.ndarray  # local mean gap in seconds (>= 1)
     msgs_hour: np.ndarray  # messages in the hour before (this one excluded)
     recent_speakers: np.ndarray  # distinct senders among the last RECENT_SPAN messages (this one included)
+    address_events: np.ndarray  # sorted codes pair * (n + 1) + position of "one sender named the other"
     tfidf: object  # scipy csr (n, V), L2-normalised rows
     vectors: np.ndarray | None  # (n, d) L2-normalised, or None
 
@@ -317,8 +337,29 @@ def prepare(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None 
         vectors = np.asarray(vectors, dtype=np.float32)
         if len(vectors) != n:
             raise ValueError(f"{len(vectors)} vectors for {n} messages")
+    # Who has named whom so far: one code per (unordered sender pair, message) naming event, sorted, so a
+    # pair's last exchange before any message is one searchsorted away.
+    rows_e, cols_e = np.nonzero(addressed >= 0)
+    events = np.sort(_pair_code(sender[rows_e], addressed[rows_e, cols_e]) * (n + 1) + rows_e)
     return Prepared(n, ts, sender, linkable, question, has_link, log_len, addressed, explicit, prev_same,
-                    next_same, pace, msgs_hour, recent_speakers, x, vectors)
+                    next_same, pace, msgs_hour, recent_speakers, events, x, vectors)
+
+
+def _pair_code(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One integer per unordered pair of sender ids."""
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    return hi * (hi + 1) // 2 + lo
+
+
+def _last_event_before(p: "Prepared", pair: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """Position of the pair's last naming event strictly before `before`, or -1."""
+    if not len(p.address_events):
+        return np.full(pair.shape, -1, dtype=np.int64)
+    q = pair * (p.n + 1) + before
+    k = np.searchsorted(p.address_events, q, side="left") - 1
+    found = p.address_events[np.maximum(k, 0)]
+    same = (k >= 0) & (found // (p.n + 1) == pair)
+    return np.where(same, found % (p.n + 1), -1)
 
 
 # -- features -------------------------------------------------------------------------------------------
@@ -380,6 +421,14 @@ def features(p: Prepared, lo: int, hi: int, window: int = DEFAULT_WINDOW,
         rank_of_sender += later
         nxt = np.where(later, p.next_same[np.minimum(nxt, p.n - 1)], nxt)
     f["parent_sender_rank"] = rank_of_sender
+    # The two senders' history (used by the dense-chat weights): one named the other before the candidate
+    # (they have been talking) or in between (the exchange goes on); the child's author named the parent's
+    # author in their previous message.
+    pair = _pair_code(np.broadcast_to(si, (m, W)), sj)
+    f["pair_addressed_between"] = _last_event_before(p, pair, np.broadcast_to(idx[:, None], (m, W))) > jc
+    f["pair_addressed_before"] = _last_event_before(p, pair, jc) >= 0
+    prev_addr = p.addressed[np.maximum(prev_i[:, 0], 0)]  # (m, A)
+    f["child_prev_named_parent"] = (prev_i >= 0) & (prev_addr[:, None, :] == sj[:, :, None]).any(axis=2)
 
     tf = np.zeros((m, W), dtype=np.float32)
     cos = np.zeros((m, W), dtype=np.float32)
@@ -445,16 +494,18 @@ def scores(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_
            max_gap: float = float("inf")) -> np.ndarray:
     """(n, window + 1) candidate scores: slot 0 = new conversation, slot k = k messages back; -inf = invalid."""
     model = model or load_model()
+    columns = model.columns
     out = np.full((p.n, window + 1), -np.inf, dtype=np.float32)
     for lo in range(0, p.n, BLOCK):
         hi = min(lo + BLOCK, p.n)
         X, valid = features(p, lo, hi, window, max_gap)
+        x = X[valid] if columns is None else X[valid][:, columns]
         if model.uses_vectors and p.vectors is not None:
             rows, slots = np.nonzero(valid)  # the order of X[valid]
             child = lo + rows
-            sc = model.score(X[valid], p.vectors, child, np.where(slots > 0, child - slots, -1))
+            sc = model.score(x, p.vectors, child, np.where(slots > 0, child - slots, -1))
         else:
-            sc = model.score(X[valid])
+            sc = model.score(x)
         out[lo:hi][valid] = sc  # invalid slots (notices, beyond max_gap) stay -inf
     return out
 
@@ -553,18 +604,21 @@ def link(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_WI
     calibrates it per chat (calibrated_self_bias). `decoding`: "argmax" takes each message's best option;
     "serial" lets a conversation start only after a silence (silence_threshold) and otherwise takes the
     best parent; "auto" uses "serial" in a chat that holds one conversation at a time (previous_parent_rate
-    at least SERIAL_REGIME) and "argmax" elsewhere.
+    at least SERIAL_REGIME) and "argmax" elsewhere, where it also switches to the dense-chat weights
+    (DENSE_WEIGHTS_FILE) unless `model` is given.
     """
     if decoding not in ("auto", "argmax", "serial"):
         raise ValueError(f"decoding must be 'auto', 'argmax' or 'serial', not {decoding!r}")
     sc = scores(p, model, window, max_gap)
-    if self_bias is None:
-        self_bias = calibrated_self_bias(sc)
-    sc[:, 0] += self_bias
-    best = sc.argmax(axis=1)
+    sc[:, 0] += calibrated_self_bias(sc) if self_bias is None else self_bias
     if decoding == "auto":
         rate = previous_parent_rate(sc)
         decoding = "serial" if rate is not None and rate >= SERIAL_REGIME else "argmax"
+        dense = load_dense_model() if model is None and decoding == "argmax" and rate is not None else None
+        if dense is not None:  # a dense channel: the weights that also read who has been talking to whom
+            sc = scores(p, dense, window, max_gap)
+            sc[:, 0] += calibrated_self_bias(sc) if self_bias is None else self_bias
+    best = sc.argmax(axis=1)
     threshold = silence_threshold(p.ts) if decoding == "serial" and sc.shape[1] > 1 else None
     if threshold is not None:
         # The gap to the previous message that can take part in a conversation (notices do not count).

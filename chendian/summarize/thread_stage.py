@@ -36,6 +36,8 @@ CONTEXT = 2000  # earlier messages loaded as context (idf statistics, pace, cand
 def fingerprint(ws: Workspace) -> str:
     h = hashlib.blake2b(digest_size=8)
     h.update(T.WEIGHTS_FILE.read_bytes())
+    if T.DENSE_WEIGHTS_FILE.exists():
+        h.update(T.DENSE_WEIGHTS_FILE.read_bytes())
     h.update(f"{T.DEFAULT_WINDOW}|{ws.config.thread.max_gap_minutes}|{ws.config.embed.model}"
              f"|{T.DECODING_VERSION}".encode())
     return h.hexdigest()
