@@ -24,7 +24,6 @@ import numpy as np
 
 from chendian.eval.search import corpus_and_clusters, queries_of, read_pairs, score_rankings
 from chendian.site import student as st
-from chendian.site.build import _t2s_table
 from chendian.summarize.segment import fold
 
 DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "search" / "bq-dev.pairs.jsonl"
@@ -59,7 +58,7 @@ def main() -> None:
         if args.vectors:
             np.save(args.vectors, teacher)
 
-    table = _t2s_table()
+    table = st.t2s_table()
     chars = set("".join(corpus))
     index = {"docs": [{"i": str(i), "u": "", "q": s, "a": "", "n": 1} for i, s in enumerate(corpus)],
              "t2s": "".join(t + s for t, s in sorted(table.items()) if t in chars or s in chars)}

@@ -25,11 +25,10 @@ from chendian.eval.qa import _threads_for, baseline_predict, read_gold_messages,
 from chendian.summarize import extract
 
 
-THREADS: tuple = (None, None)  # (thread_of, parent_of) every call uses; set in main()
-
-
-def predictions(messages, weights=None, q_threshold=extract.QUESTION_THRESHOLD, a_threshold=extract.ANSWER_THRESHOLD):
-    qas = extract.extract_qas(messages, THREADS[0], THREADS[1], link_weights=weights, question_threshold=q_threshold,
+def predictions(messages, threads, weights=None, q_threshold=extract.QUESTION_THRESHOLD,
+                a_threshold=extract.ANSWER_THRESHOLD):
+    """`threads`: (thread_of, parent_of), or (None, None) for the extractor's time-gap fallback."""
+    qas = extract.extract_qas(messages, *threads, link_weights=weights, question_threshold=q_threshold,
                               answer_threshold=a_threshold)
     qs = {i for qa in qas for i in qa.question_ids}
     at = {a: q for qa in qas for a, q in qa.answer_to.items()}
@@ -52,17 +51,16 @@ def main() -> None:
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.15, 0.2, 0.25, 0.3])
     ap.add_argument("--threads", choices=["predicted", "gap"], default="predicted")
     args = ap.parse_args()
-    global THREADS
     print(f"machine: {platform.platform()}, {os.cpu_count()} cpus")
     messages, records = read_gold_messages(args.gold)
-    THREADS = _threads_for(messages) if args.threads == "predicted" else (None, None)
+    threads = _threads_for(messages) if args.threads == "predicted" else (None, None)
     gold_answer = {str(r["id"]): r.get("answer_to") for r in records}
     n = len(messages)
     block_of = {m.id: min(args.blocks - 1, i * args.blocks // n) for i, m in enumerate(messages)}
     print(f"gold: {args.gold}: {n} messages, {args.blocks} time blocks")
 
     base = score(records, baseline_predict(messages))
-    shipped = score(records, predictions(messages))
+    shipped = score(records, predictions(messages, threads))
     print(f"baseline (？/吗; next other sender)  question F1 {base['question'].f1*100:.1f}  "
           f"answer-link F1 {base['answer_link'].f1*100:.1f}")
     print(f"shipped rules + LINK_WEIGHTS (all)   question P/R/F {shipped['question'].precision*100:.1f}/"
@@ -70,7 +68,7 @@ def main() -> None:
           f"{shipped['answer_link'].precision*100:.1f}/{shipped['answer_link'].recall*100:.1f}/"
           f"{shipped['answer_link'].f1*100:.1f}")
 
-    pairs = list(extract.link_candidates(messages, THREADS[0], THREADS[1]))
+    pairs = list(extract.link_candidates(messages, *threads))
     X = np.array([[f[k] for k in extract.LINK_FEATURES] for _, _, f in pairs])
     y = np.array([int(gold_answer.get(c) == q) for c, q, _ in pairs])
     blocks = np.array([block_of[c] for c, _, _ in pairs])
@@ -82,7 +80,7 @@ def main() -> None:
         per_block = []
         for b in range(args.blocks):
             w = fit_link(X[blocks != b], y[blocks != b], args.C)
-            preds = predictions(messages, w, a_threshold=a_threshold)
+            preds = predictions(messages, threads, w, a_threshold=a_threshold)
             block_preds = [p for p in preds if block_of[p["id"]] == b]
             held.update({p["id"]: p for p in block_preds})
             block_records = [r for r in records if block_of[str(r["id"])] == b]

@@ -201,10 +201,12 @@ def _print_metrics(title: str, metrics: dict, as_json: bool) -> None:
 
 
 def _eval_errors():
-    """The eval modules' own input errors (bad gold/pairs lines) become one clear line, not a traceback."""
+    """The eval modules' own input errors (bad gold/pairs lines) and an embedding model that cannot be loaded
+    become one clear line, not a traceback."""
     from .eval import EvalError
+    from .summarize.embed import EmbedError
 
-    return (EvalError, UnicodeDecodeError)
+    return (EvalError, EmbedError, UnicodeDecodeError)
 
 
 _gold_arg = click.argument("gold", type=click.Path(exists=True, dir_okay=False))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import functools
 import hashlib
 import json
 import os
@@ -41,7 +40,7 @@ from ..model import RECALL, SYSTEM, stable_id
 from ..store import Workspace
 from .privacy import Privacy
 from .render import MarkdownRenderer, plain
-from .student import payload_js, workspace_vectors
+from .student import payload_js, t2s_table, workspace_vectors
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -425,18 +424,6 @@ def _thread_messages(ctx: _Context, site: Site, question_ids: set[str], answer_i
 
 # -- the search index ----------------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=1)
-def _t2s_table() -> dict[str, str]:
-    """Traditional → simplified, character by character, for the CJK blocks (what the browser can apply)."""
-    import opencc
-
-    chars = [chr(c) for c in [*range(0x3400, 0x4DC0), *range(0x4E00, 0xA000), *range(0xF900, 0xFB00)]]
-    converted = opencc.OpenCC("t2s").convert("\n".join(chars)).split("\n")
-    if len(converted) != len(chars):
-        return {}
-    return {t: s for t, s in zip(chars, converted) if t != s and len(s) == 1}
-
-
 def search_index(site: Site) -> dict:
     """The browser's search index: entries' display text plus the t→s map for the characters that matter."""
     docs = []
@@ -448,7 +435,7 @@ def search_index(site: Site) -> dict:
             doc["v"] = e["variants"]
         docs.append(doc)
         charset.update(e["question"], answer, *e["variants"])
-    table = _t2s_table()
+    table = t2s_table()
     t2s = {t: s for t, s in table.items() if s in charset or t in charset}
     return {"version": 1, "docs": docs, "t2s": "".join(t + s for t, s in sorted(t2s.items()))}
 

@@ -22,6 +22,7 @@ Everything here is deterministic: a rebuild of the same workspace writes byte-id
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import re
 import unicodedata
@@ -69,6 +70,18 @@ def is_han(c: str) -> bool:
 def is_word(c: str) -> bool:
     """JavaScript's /[\\p{L}\\p{N}]/u."""
     return unicodedata.category(c)[0] in "LN"
+
+
+@functools.lru_cache(maxsize=1)
+def t2s_table() -> dict[str, str]:
+    """Traditional → simplified, character by character, for the CJK blocks (what the browser can apply)."""
+    import opencc
+
+    chars = [chr(c) for c in [*range(0x3400, 0x4DC0), *range(0x4E00, 0xA000), *range(0xF900, 0xFB00)]]
+    converted = opencc.OpenCC("t2s").convert("\n".join(chars)).split("\n")
+    if len(converted) != len(chars):
+        return {}
+    return {t: s for t, s in zip(chars, converted) if t != s and len(s) == 1}
 
 
 def browser_fold(text: str, t2s: dict[str, str]) -> str:
@@ -409,23 +422,6 @@ class BrowserSearch:
 
 # -- from a workspace ------------------------------------------------------------------------------------------
 
-def _cached_vectors(db, model: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
-    """Teacher vectors already in the EmbeddingCache for `texts` (text → vector), computing none."""
-    from ..summarize.embed import content_key
-
-    exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'embeddings'").fetchone()
-    if not exists or not texts:
-        return {}
-    key_text = {content_key(model, t): t for t in texts}
-    keys = list(key_text)
-    out: dict[str, np.ndarray] = {}
-    for i in range(0, len(keys), 900):
-        part = keys[i:i + 900]
-        for k, blob in db.execute(f"SELECT key, vec FROM embeddings WHERE key IN ({','.join('?' * len(part))})", part):
-            out[key_text[k]] = np.frombuffer(blob, dtype=np.float16).astype(np.float64)
-    return out
-
-
 def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozenset(), *,
                       dim: int = VECTOR_DIM, min_texts: int = MIN_TRAINING_TEXTS) -> tuple[dict | None, dict]:
     """The search-vectors payload for the site's search index (`index`: build.search_index's dict), or None
@@ -438,6 +434,7 @@ def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozens
     the cache), averaged per entry.
     """
     from ..model import CONVERSATIONAL_KINDS
+    from ..summarize.embed import cached_vectors
     from ..summarize.segment import fold
 
     stats = {"vector_training_texts": 0, "vector_terms": 0}
@@ -453,7 +450,7 @@ def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozens
     if len(texts) < min_texts:
         return None, stats | {"vectors_skipped": "too few messages"}
     model = ws.config.embed.model
-    cached = _cached_vectors(ws.db, model, texts)
+    cached = cached_vectors(ws.db, model, texts)
     texts = [t for t in texts if t in cached]
     if len(texts) > MAX_TRAINING_TEXTS:  # a sample fixed by content, not by arrival order
         from ..summarize.embed import content_key
@@ -463,7 +460,7 @@ def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozens
         return None, stats | {"vectors_skipped": "too few messages with cached vectors (run the embed stage)"}
 
     folded = list(dict.fromkeys(fold(w) for ws_ in wordings for w in ws_))
-    have = _cached_vectors(ws.db, model, folded)
+    have = cached_vectors(ws.db, model, folded)
     missing = [t for t in folded if t not in have]
     if missing:
         from ..summarize.embed import EmbeddingCache, embedder_for
@@ -471,15 +468,13 @@ def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozens
         cache = EmbeddingCache(ws.db, embedder_for(ws.config.embed))
         with ws.transaction():
             vecs, _ = cache.encode(missing)
-        have.update({t: v.astype(np.float64) for t, v in zip(missing, vecs)})
-    entry_teacher = np.stack([np.mean([have[fold(w)] for w in ws_], axis=0) for ws_ in wordings])
+        have.update(zip(missing, vecs))
+    entry_teacher = np.stack([np.mean([have[fold(w)] for w in ws_], axis=0, dtype=np.float64) for ws_ in wordings])
 
     train_texts = [publish(t) for t in texts] + [w for ws_ in wordings for w in ws_]
     train_vecs = np.vstack([np.stack([cached[t] for t in texts]) if texts else np.zeros((0, entry_teacher.shape[1])),
                             np.stack([have[fold(w)] for ws_ in wordings for w in ws_])])
-    from .build import _t2s_table
-
-    full_t2s = _t2s_table()
+    full_t2s = t2s_table()
     student = fit_student(train_texts, train_vecs, full_t2s, dim=dim)
     shipped = decode_t2s(index.get("t2s", ""))
     vocab_chars = {c for t in student.terms for c in t[2:]}

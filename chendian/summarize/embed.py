@@ -46,6 +46,10 @@ class USEEmbedder:
         return _normalise(np.vstack(out).astype(np.float32))
 
 
+class EmbedError(ValueError):
+    """The configured embedding model cannot be loaded (the message says which and why)."""
+
+
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model, by name or local path."""
 
@@ -53,7 +57,11 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
 
         self.device = resolve_device(device)
-        self.model = SentenceTransformer(model, device=self.device)
+        try:
+            self.model = SentenceTransformer(model, device=self.device)
+        except (OSError, ValueError, RuntimeError) as e:  # no such path, no network for a hub name, bad device
+            raise EmbedError(f"embedding model {model!r} cannot be loaded on {self.device}: {e}. "
+                             "Give embed.model (or --model) as a local folder, or use-multilingual") from None
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dimension())
         self.batch_size = batch_size
@@ -113,6 +121,21 @@ def content_key(model: str, text: str) -> str:
     return hashlib.blake2b(f"{model}\x1f{text}".encode("utf-8"), digest_size=16).hexdigest()
 
 
+def cached_vectors(db: sqlite3.Connection, model: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """The vectors `model` already has in the workspace cache for `texts` (text → float32 vector); embeds none."""
+    has_table = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'embeddings'").fetchone()
+    if not texts or has_table is None:
+        return {}
+    text_of = {content_key(model, t): t for t in texts}
+    keys = list(text_of)
+    found: dict[str, np.ndarray] = {}
+    for i in range(0, len(keys), 900):  # SQLite's bound-parameter limit
+        part = keys[i:i + 900]
+        for k, blob in db.execute(f"SELECT key, vec FROM embeddings WHERE key IN ({','.join('?' * len(part))})", part):
+            found[text_of[k]] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+    return found
+
+
 class EmbeddingCache:
     """Vectors by content hash in the workspace database: a rerun embeds only text it has not seen."""
 
@@ -124,30 +147,21 @@ class EmbeddingCache:
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None,
                chunk: int = 512) -> tuple[np.ndarray, int]:
         """Vectors for `texts` (row i for texts[i]) and how many had to be computed."""
-        keys = [content_key(self.embedder.name, t) for t in texts]
-        found: dict[str, np.ndarray] = {}
-        unique = list(dict.fromkeys(keys))
-        for i in range(0, len(unique), 900):
-            part = unique[i:i + 900]
-            rows = self.db.execute(f"SELECT key, vec FROM embeddings WHERE key IN ({','.join('?' * len(part))})", part)
-            for k, blob in rows:
-                found[k] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
-        todo = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
+        found = cached_vectors(self.db, self.embedder.name, texts)
+        todo = list(dict.fromkeys(t for t in texts if t not in found))
         for i in range(0, len(todo), chunk):
             part = todo[i:i + chunk]
             vecs = self.embedder.encode(part)
             rows = []
             for t, v in zip(part, vecs):
-                k = content_key(self.embedder.name, t)
                 stored = v.astype(np.float16)
                 # Hand back what a rerun will read from the cache, so results never depend on cache hits.
-                found[k] = stored.astype(np.float32)
-                rows.append((k, stored.tobytes()))
+                found[t] = stored.astype(np.float32)
+                rows.append((content_key(self.embedder.name, t), stored.tobytes()))
             self.db.executemany("INSERT OR REPLACE INTO embeddings (key, vec) VALUES (?, ?)", rows)
             if progress:
                 progress(len(part))
-        dim = self.embedder.dim
-        out = np.zeros((len(texts), dim), dtype=np.float32)
-        for i, k in enumerate(keys):
-            out[i] = found[k]
+        out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            out[i] = found[t]
         return out, len(todo)

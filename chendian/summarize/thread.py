@@ -609,15 +609,19 @@ def link(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_WI
     """
     if decoding not in ("auto", "argmax", "serial"):
         raise ValueError(f"decoding must be 'auto', 'argmax' or 'serial', not {decoding!r}")
-    sc = scores(p, model, window, max_gap)
-    sc[:, 0] += calibrated_self_bias(sc) if self_bias is None else self_bias
+
+    def biased_scores(weights: LinkerModel | None) -> np.ndarray:
+        sc = scores(p, weights, window, max_gap)
+        sc[:, 0] += calibrated_self_bias(sc) if self_bias is None else self_bias
+        return sc
+
+    sc = biased_scores(model)
     if decoding == "auto":
         rate = previous_parent_rate(sc)
         decoding = "serial" if rate is not None and rate >= SERIAL_REGIME else "argmax"
         dense = load_dense_model() if model is None and decoding == "argmax" and rate is not None else None
         if dense is not None:  # a dense channel: the weights that also read who has been talking to whom
-            sc = scores(p, dense, window, max_gap)
-            sc[:, 0] += calibrated_self_bias(sc) if self_bias is None else self_bias
+            sc = biased_scores(dense)
     best = sc.argmax(axis=1)
     threshold = silence_threshold(p.ts) if decoding == "serial" and sc.shape[1] > 1 else None
     if threshold is not None:
