@@ -4,16 +4,27 @@ Reproduce the shipped weights (5 min 04 s measured on one CPU thread of a shared
 come from the --cache sqlite file; a cold cache embeds 214k texts with USE first, which I did not time):
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/train_thread_linker.py
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/train_thread_linker.py --features dense \
+    for seed in 13 23; do OMP_NUM_THREADS=1 .venv/bin/python scripts/train_thread_linker.py --features dense-ahead \
+        --vector-dim 32 --seed $seed --out /tmp/dense-$seed.npz; done           # about 9 min each
+    .venv/bin/python scripts/train_thread_linker.py --merge /tmp/dense-13.npz /tmp/dense-23.npz \
         --out chendian/summarize/thread_linker_dense.npz
 
-The second command trains the weights for dense channels (thread.DENSE_WEIGHTS_FILE): the same recipe with the
-sender-pair history features (thread.HISTORY_FEATURES) as well, which the default weights leave out.
-Measured (1-VI / exact F / link F; seeds 13 and 23, default features -> with history):
-    ubuntu-dev  91.27 / 34.88 / 73.1 and 91.46 / 35.92 / 73.1  ->  91.61 / 36.20 / 73.8 and 91.63 / 36.61 / 74.0
-    gitter-dev  97.89 / 77.78 and 97.83 / 77.99                 ->  97.99 / 78.89 and 97.93 / 78.67 (serial decoding)
-    qq-dev      87.95 / 26.34 and 87.90 / 27.00                 ->  88.23 / 23.00 and 87.94 / 24.00 (serial decoding)
-so thread.link uses them for dense chats only.
+The first command trains the default weights. The others train the weights for dense channels
+(thread.DENSE_WEIGHTS_FILE): the same recipe with the sender-pair history features (thread.HISTORY_FEATURES),
+the bounded look-ahead features (thread.LOOKAHEAD_FEATURES) and a learned 32-d projection of the sentence
+vectors, two seeds merged into one 6-member ensemble. Serial chats (gitter-dev, qq-dev) never use them.
+Measured on ubuntu-dev (1-VI / exact F / link F):
+    default features (seeds 13, 23)                 91.27 / 34.88 / 73.1   91.46 / 35.92 / 73.1
+    + history (the previous dense weights)          91.61 / 36.20 / 73.8   91.63 / 36.61 / 74.0
+    + history + look-ahead                          91.43 / 37.42 / 73.8   92.00 / 38.29 / 74.0
+      the same, window 100                          91.64 / 39.19 / 74.2   91.44 / 37.39 / 74.1
+    + history + look-ahead + vectors (shipped)      91.50 / 35.11 / 75.1   92.29 / 38.93 / 75.2
+      seeds 33, 43                                  92.02 / 36.72 / 74.6   91.27 / 34.88 / 73.1
+    merged 13 + 23 (shipped, 6 members)             91.99 / 37.42 / 75.3   (thread time 5.0 s vs 3.9 s before)
+    merged 13 + 23 + 33 + 43 (12 members)           91.72 / 37.89 / 75.2   (8.1 s)
+The history features alone, as dense weights: gitter-dev 97.99 / 78.89 and qq-dev 88.23 / 23.00 under serial
+decoding (vs 97.89 / 77.78 and 87.95 / 26.34 with the default weights), so thread.link uses them for dense
+chats only.
 
 Data: Ubuntu IRC disentanglement train split (Kummerfeld et al. 2019, CC BY 4.0), read in place, never
 copied. Nothing else is fitted: ubuntu-dev only chooses hyper-parameters, gitter-dev and qq-dev are never used.
@@ -64,6 +75,7 @@ sys.path.insert(0, str(ROOT))
 
 from chendian.eval.gold import GoldChat, read_gold  # noqa: E402
 from chendian.summarize import thread as T  # noqa: E402
+from chendian.summarize.embed import DEFAULT_MODEL  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "threads"
 
@@ -207,6 +219,26 @@ def standardiser(X, V):
     return mean.astype(np.float32), std.astype(np.float32)
 
 
+def merge(paths: list[str], out: str) -> None:
+    """One ensemble of the members of several trained files (same features and window): each member's
+    standardisation is folded into its first layer, so members trained on differently drawn copies agree."""
+    models = [T.load_model(p) for p in paths]
+    if len({(m.features, m.window, m.vector_model) for m in models}) != 1:
+        raise SystemExit("--merge: the files were trained with different features, windows or vector models")
+    layers, projections = [], []
+    for m in models:
+        F = len(m.mean)
+        for member, P in zip(m.layers, m.projections):
+            w0, b0 = member[0]
+            w = np.vstack([w0[:F] / m.std[:, None], w0[F:]]).astype(np.float32)
+            b = (b0 - (m.mean / m.std) @ w0[:F]).astype(np.float32)
+            layers.append([(w, b), *member[1:]])
+            projections.append(P)
+    F = len(models[0].mean)
+    T.LinkerModel(np.zeros(F, np.float32), np.ones(F, np.float32), layers, models[0].features, projections,
+                  models[0].window, models[0].vector_model).save(out)
+
+
 def train_member(X, V, Y, mean, std, hidden: int, layers: int, epochs: int, seed: int, lr: float = 1e-3,
                  batch: int = 256, log=print, vectors=None, C=None, G=None, dim: int = 0):
     """One network: softmax over the candidate slots, cross-entropy, Adam with a decaying learning rate.
@@ -277,11 +309,18 @@ def main(argv=None) -> None:
     ap.add_argument("--vector-dim", type=int, default=0,
                     help="learned projection of the sentence vectors to this many dimensions (0: none)")
     ap.add_argument("--no-augment", action="store_true", help="train on the chats as they are only")
-    ap.add_argument("--features", choices=["default", "dense"], default="default",
-                    help="dense: also the sender-pair history features (the weights for dense channels)")
+    ap.add_argument("--features", choices=["default", "dense", "dense-ahead"], default="default",
+                    help="dense: also the sender-pair history features (the weights for dense channels); "
+                         "dense-ahead: and the look-ahead features")
     ap.add_argument("--max-chats", type=int, default=0)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--merge", nargs="+", metavar="NPZ",
+                    help="train nothing: write the members of these trained files as one ensemble to --out")
     args = ap.parse_args(argv)
+    if args.merge:
+        merge(args.merge, args.out)
+        print(f"merged {len(args.merge)} files into {args.out}")
+        return
 
     t0 = time.time()
 
@@ -296,13 +335,17 @@ def main(argv=None) -> None:
     log(f"{len(Y)} examples, {np.mean(Y == 0):.2%} start a conversation")
     if args.vector_dim and table is None:
         ap.error("--vector-dim needs sentence vectors (drop --no-vectors)")
-    names = T.FEATURES if args.features == "dense" else tuple(f for f in T.FEATURES if f not in T.HISTORY_FEATURES)
+    left_out = {"default": T.HISTORY_FEATURES + T.LOOKAHEAD_FEATURES, "dense": T.LOOKAHEAD_FEATURES,
+                "dense-ahead": ()}[args.features]
+    names = tuple(f for f in T.FEATURES if f not in left_out)
     X = X[..., [T.FEATURES.index(f) for f in names]]
     mean, std = standardiser(X, V)
     trained = [train_member(X, V, Y, mean, std, args.hidden, args.layers, args.epochs, args.seed + k, log=log,
                             vectors=table, C=C, G=G, dim=args.vector_dim)
                for k in range(args.members)]
-    T.LinkerModel(mean, std, [t[0] for t in trained], names, projections=[t[1] for t in trained]).save(args.out)
+    own_window = args.window if args.window != T.DEFAULT_WINDOW else None
+    T.LinkerModel(mean, std, [t[0] for t in trained], names, projections=[t[1] for t in trained],
+                  window=own_window, vector_model=DEFAULT_MODEL if args.vector_dim else "").save(args.out)
     log(f"saved {args.out}")
 
 

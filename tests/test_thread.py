@@ -12,6 +12,7 @@ from chendian.ingest.base import extract_mentions
 from chendian.model import SYSTEM, TEXT, Message
 from chendian.pipeline import RunContext
 from chendian.summarize import segment_stage, thread as T, thread_stage
+from chendian.summarize.embed import DEFAULT_MODEL
 from conftest import FIXTURES, SHANGHAI
 
 TOY = FIXTURES / "threads" / "toy-chat.jsonl"
@@ -29,9 +30,9 @@ def test_components_are_connected_links():
 
 def test_shipped_weights_match_the_feature_set():
     default, dense = T.load_model(), T.load_dense_model()
-    # The default weights leave the sender-pair history out (it merges conversations in quiet groups);
-    # the dense-channel weights read every feature.
-    assert default.features == tuple(f for f in T.FEATURES if f not in T.HISTORY_FEATURES)
+    # The default weights leave the sender-pair history (it merges conversations in quiet groups) and the
+    # look-ahead out; the dense-channel weights read every feature.
+    assert default.features == tuple(f for f in T.FEATURES if f not in T.HISTORY_FEATURES + T.LOOKAHEAD_FEATURES)
     assert dense is not None and dense.features == T.FEATURES and dense.columns is None
     for model in (default, dense):
         vector_inputs = [0 if P is None else 2 * P.shape[1] for P in model.projections]
@@ -68,6 +69,24 @@ def test_sender_pair_history_features():
     assert X[0, 1, col["child_prev_named_parent"]] == 1 and X[0, 2, col["child_prev_named_parent"]] == 0
 
 
+def test_look_ahead_features_see_a_bounded_future():
+    # bob asks; alice answers unaddressed; bob thanks alice by name two messages later; carol never returns.
+    rows = [(0, "carol", "anyone using zfs"), (1, "bob", "my wifi driver fails"), (2, "alice", "try the backport"),
+            (3, "dave", "hello"), (4, "bob", "alice: that worked, thanks")]
+    p = T.prepare(_chat(rows))
+    X, _ = T.features(p, 2, 3, window=2)
+    col = {f: T.FEATURES.index(f) for f in T.LOOKAHEAD_FEATURES}
+    # candidates of message 2 (alice): k=1 bob, who names alice later and speaks again 2 messages on; k=2 carol
+    assert X[0, 1, col["pair_addressed_after"]] == 1 and X[0, 2, col["pair_addressed_after"]] == 0
+    assert X[0, 1, col["parent_sender_returns"]] == pytest.approx(np.log1p(2))
+    assert X[0, 2, col["parent_sender_returns"]] == pytest.approx(np.log1p(T.LOOKAHEAD + 1))  # never again
+    # The same exchange with bob's thanks beyond the horizon: as if it never came.
+    far = rows[:4] + [(5 + k, "dave", f"noise {k}") for k in range(T.LOOKAHEAD)] + [(99, "bob", "alice: thanks")]
+    Xf, _ = T.features(T.prepare(_chat(far)), 2, 3, window=2)
+    assert Xf[0, 1, col["pair_addressed_after"]] == 0
+    assert Xf[0, 1, col["parent_sender_returns"]] == pytest.approx(np.log1p(T.LOOKAHEAD + 1))
+
+
 def test_dense_chats_use_the_dense_weights(monkeypatch):
     n, W = 60, 4
     msgs = _chat([(i, "abcd"[i % 4], f"m{i}") for i in range(n)])
@@ -80,11 +99,17 @@ def test_dense_chats_use_the_dense_weights(monkeypatch):
             dense_sc[i, k] = 1.0 if k == 3 else 0.5
     dense_model = T.load_dense_model()
     monkeypatch.setattr(T, "scores", lambda p, model=None, *a, **k: (dense_sc if model is dense_model else base).copy())
-    p = T.prepare(msgs)
+    vectors = np.zeros((n, 512), np.float32)
+    p = T.prepare(msgs, vectors=vectors, vector_model=DEFAULT_MODEL)
     parents, _ = T.link(p, window=W)
     assert parents[10:].tolist() == list(range(10 - 3, n - 3))
     given, _ = T.link(p, T.load_model(), window=W)  # an explicit model is used as it is
     assert given[10:].tolist() == list(range(10 - 2, n - 2))
+    # The dense weights' vector projections were learned on the default model's vectors: with another
+    # model's vectors (or none) the default weights decode alone.
+    assert dense_model.uses_vectors and dense_model.vector_model == DEFAULT_MODEL
+    for other in (T.prepare(msgs, vectors=vectors, vector_model="BAAI/bge-small-zh-v1.5"), T.prepare(msgs)):
+        assert T.link(other, window=W)[0][10:].tolist() == list(range(10 - 2, n - 2))
 
 
 def test_ensemble_score_is_the_members_mean(tmp_path):
@@ -409,3 +434,50 @@ def test_user_dictionary_changes_resegment(workspace, tmp_path):
     toks = segment_stage.load_tokens(ws, [m.id for m in ws.messages()])
     assert any("报销单" in t for t in toks.values())
     ws.close()
+
+
+def _busy_channel(n=150, seed=10):
+    """An IRC-like channel: five two-person conversations interleaved at random, half the lines addressed."""
+    import json
+    import random
+
+    rng = random.Random(seed)
+    topics = ["wifi driver", "grub install", "nvidia card", "samba share", "apt lock"]
+    lines = []
+    for i in range(n):
+        c = rng.randrange(5)
+        sender, other = (f"user{c}a", f"user{c}b") if rng.random() < 0.5 else (f"user{c}b", f"user{c}a")
+        text = f"{other}: {topics[c]} step {i}" if rng.random() < 0.5 else f"{topics[c]} step {i}"
+        lines.append({"chat": "#help", "id": str(i), "time": f"2024-03-01T09:{i // 6:02d}:{(i % 6) * 10:02d}",
+                      "sender": sender, "sender_name": sender, "text": text})
+    return [json.dumps(r) for r in lines]
+
+
+def test_incremental_threading_equals_a_full_run_despite_look_ahead(workspace, tmp_path, monkeypatch):
+    # The dense-chat weights look past a message, so the nightly run re-links the tail before the new messages:
+    # threading day 1 then day 2 must give the links a single run over both days gives.
+    from chendian.summarize import embed_stage
+
+    def vectors(ws, msgs, cache=None):  # stand-ins of the default model's: one direction per topic word
+        v = np.zeros((len(msgs), 512), np.float32)
+        for i, m in enumerate(msgs):
+            v[i, sum(map(ord, m.text.split()[-3])) % 512] = 1.0
+        return v
+
+    monkeypatch.setattr(embed_stage, "message_vectors", vectors)
+    monkeypatch.setattr(embed_stage, "workspace_cache", lambda ws: None)
+    lines = _busy_channel()
+    rc = RunContext(quiet=True, stage="thread")
+    for name, part in (("day1.jsonl", lines[:110]), ("day2.jsonl", lines)):
+        path = tmp_path / name
+        path.write_text("\n".join(part) + "\n", encoding="utf-8")
+        _load(workspace, path)
+        segment_stage.run(workspace, rc)
+        counts = thread_stage.run(workspace, rc)
+    assert counts["messages_linked"] == 40 and counts["messages_relinked"] == T.LOOKAHEAD
+    p = T.prepare(list(workspace.messages("#help")))
+    assert T.previous_parent_rate(T.scores(p)) < T.SERIAL_REGIME  # decoded as a dense channel
+    incremental = dict(workspace.db.execute("SELECT message_id, parent_id FROM message_threads").fetchall())
+    thread_stage.thread_chat(workspace, "#help", full=True)
+    full = dict(workspace.db.execute("SELECT message_id, parent_id FROM message_threads").fetchall())
+    assert incremental == full

@@ -195,7 +195,7 @@ def predict_gold_chats(chats, *, embed_model: str = "use-multilingual", embed_th
     for k, gc in enumerate(chats):
         parents, _ = thread_messages(gc.messages, tokens[gc.chat], vectors.get(gc.chat),
                                      window=window or DEFAULT_WINDOW, max_gap_minutes=max_gap_minutes,
-                                     self_bias=self_bias)
+                                     self_bias=self_bias, vector_model=embed_model)
         out[gc.chat] = [int(x) for x in parents]
         if progress:
             progress("thread", k + 1, len(chats))

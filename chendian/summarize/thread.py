@@ -13,6 +13,10 @@ features:
   a dense IRC channel and a sparse, bursty WeChat/QQ group;
 - text: tf-idf cosine (idf from the chat itself, so no stopword list per language) and the sentence-vector
   cosine, both also relative to (and ranked against) the other candidates.
+- for dense channels only (DENSE_WEIGHTS_FILE): who has been naming whom before and in between, and a
+  bounded look-ahead: whether one of the pair names the other within LOOKAHEAD messages after the message,
+  and how soon the candidate's author speaks again; plus a learned projection of both sentence vectors.
+  The nightly stage re-links the last LOOKAHEAD messages before each new batch, so what came later counts.
 
 Explicit evidence wins outright: a resolved quote (`Message.reply_to`) is the parent. Platform notices
 (system lines, pats, recalls) never attract replies and never reply; stickers and images do both.
@@ -43,7 +47,9 @@ from ..model import PAT, RECALL, SYSTEM, Message
 WEIGHTS_FILE = Path(__file__).with_name("thread_linker.npz")
 # Weights for dense channels (many conversations interleaved, see link): trained with the sender-pair history
 # features, which help there (ubuntu-dev exact F +1.0 over two seeds) but merge conversations in a quiet group
-# where the same few people talk in every conversation (qq-dev exact F -3.2), so the default weights omit them.
+# where the same few people talk in every conversation (qq-dev exact F -3.2), so the default weights omit them;
+# and with the look-ahead features and a projection of the default embedding model's sentence vectors
+# (ubuntu-dev 91.61 / 36.2 / link 73.8 -> 91.99 / 37.4 / 75.3, scripts/train_thread_linker.py).
 DENSE_WEIGHTS_FILE = Path(__file__).with_name("thread_linker_dense.npz")
 DEFAULT_WINDOW = 50
 PACE_SPAN = 32  # messages used to measure the chat's local pace
@@ -67,8 +73,13 @@ PAIR_FEATURES = (
     "parent_sender_rank", "tfidf", "tfidf_rel", "tfidf_rank", "cosine", "cosine_rel", "cosine_rank",
     "parent_question", "parent_log_len", "parent_has_link",
     "pair_addressed_before", "pair_addressed_between", "child_prev_named_parent",
+    "pair_addressed_after", "parent_sender_returns",
 )
 HISTORY_FEATURES = ("pair_addressed_before", "pair_addressed_between", "child_prev_named_parent")
+# Features that look up to LOOKAHEAD messages past the child (the conversation goes on after it): one of the
+# pair names the other soon after; how soon the candidate's author speaks again after the child.
+LOOKAHEAD_FEATURES = ("pair_addressed_after", "parent_sender_returns")
+LOOKAHEAD = 50
 # Features of the message itself and of the chat around it (the same in every slot), and the slot flag.
 SELF_FEATURES = (
     "is_self", "self_log_prev_gap_rel", "self_log_prev_gap_min", "self_log_pace", "self_log_msgs_hour",
@@ -103,6 +114,8 @@ class LinkerModel:
     layers: list[list[tuple[np.ndarray, np.ndarray]]]
     features: tuple[str, ...] = FEATURES
     projections: list[np.ndarray | None] | None = None
+    window: int | None = None  # candidates the weights were trained with, when not the caller's window
+    vector_model: str = ""  # the embedding model whose vectors the projections were learned on
 
     @property
     def w1(self) -> np.ndarray:
@@ -122,6 +135,12 @@ class LinkerModel:
     @property
     def uses_vectors(self) -> bool:
         return any(P is not None for P in (self.projections or ()))
+
+    def reads_vectors_of(self, p: "Prepared") -> bool:
+        """Whether the chat's sentence vectors come from the model the projections were learned on."""
+        dims = {P.shape[0] for P in self.projections if P is not None}
+        return (p.vectors is not None and p.vector_model == self.vector_model
+                and dims == {p.vectors.shape[1]})
 
     def __post_init__(self) -> None:
         if self.projections is None:
@@ -177,6 +196,10 @@ class LinkerModel:
     def save(self, path: str | Path) -> None:
         arrays = {"mean": self.mean, "std": self.std, "features": np.array(self.features),
                   "shape": np.array([len(self.layers), len(self.layers[0])])}
+        if self.window:
+            arrays["window"] = np.array(self.window)
+        if self.vector_model:
+            arrays["vector_model"] = np.array(self.vector_model)
         for m, member in enumerate(self.layers):
             for k, (w, b) in enumerate(member):
                 arrays[f"m{m}_w{k}"] = w
@@ -214,8 +237,10 @@ def _load_model(path: str) -> LinkerModel:
         layers = [[(z[f"m{m}_w{k}"].astype(np.float32), z[f"m{m}_b{k}"].astype(np.float32).ravel())
                    for k in range(depth)] for m in range(members)]
         projections = [z[f"m{m}_proj"].astype(np.float32) if f"m{m}_proj" in z else None for m in range(members)]
+        window = int(z["window"]) if "window" in z else None
+        vector_model = str(z["vector_model"]) if "vector_model" in z else ""
         return LinkerModel(z["mean"].astype(np.float32), z["std"].astype(np.float32), layers, features,
-                           projections)
+                           projections, window, vector_model)
 
 
 # -- per-message preparation --------------------------------------------------------------------------
@@ -243,8 +268,10 @@ class Prepared:
     msgs_hour: np.ndarray  # messages in the hour before (this one excluded)
     recent_speakers: np.ndarray  # distinct senders among the last RECENT_SPAN messages (this one included)
     address_events: np.ndarray  # sorted codes pair * (n + 1) + position of "one sender named the other"
+    sender_events: np.ndarray  # sorted codes sender * (n + 1) + position of every message
     tfidf: object  # scipy csr (n, V), L2-normalised rows
     vectors: np.ndarray | None  # (n, d) L2-normalised, or None
+    vector_model: str = ""  # the embedding model the vectors come from ("" when unknown)
 
 
 def _simple_tokens(text: str) -> list[str]:
@@ -254,7 +281,7 @@ def _simple_tokens(text: str) -> list[str]:
 
 
 def prepare(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None = None,
-            vectors: np.ndarray | None = None, max_addressed: int = 4) -> Prepared:
+            vectors: np.ndarray | None = None, max_addressed: int = 4, vector_model: str = "") -> Prepared:
     """Arrays the features are built from. `tokens` default to a simple word split of the folded text."""
     from scipy import sparse
 
@@ -341,8 +368,9 @@ def prepare(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None 
     # pair's last exchange before any message is one searchsorted away.
     rows_e, cols_e = np.nonzero(addressed >= 0)
     events = np.sort(_pair_code(sender[rows_e], addressed[rows_e, cols_e]) * (n + 1) + rows_e)
+    sender_events = np.sort(sender * (n + 1) + np.arange(n))
     return Prepared(n, ts, sender, linkable, question, has_link, log_len, addressed, explicit, prev_same,
-                    next_same, pace, msgs_hour, recent_speakers, events, x, vectors)
+                    next_same, pace, msgs_hour, recent_speakers, events, sender_events, x, vectors, vector_model)
 
 
 def _pair_code(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -360,6 +388,17 @@ def _last_event_before(p: "Prepared", pair: np.ndarray, before: np.ndarray) -> n
     found = p.address_events[np.maximum(k, 0)]
     same = (k >= 0) & (found // (p.n + 1) == pair)
     return np.where(same, found % (p.n + 1), -1)
+
+
+def _next_event_after(events: np.ndarray, n: int, code: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Position of the first event of `code` strictly after `after` in a sorted code * (n + 1) + position
+    array, or n when there is none."""
+    if not len(events):
+        return np.full(code.shape, n, dtype=np.int64)
+    k = np.searchsorted(events, code * (n + 1) + after, side="right")
+    found = events[np.minimum(k, len(events) - 1)]
+    same = (k < len(events)) & (found // (n + 1) == code)
+    return np.where(same, found % (n + 1), n)
 
 
 # -- features -------------------------------------------------------------------------------------------
@@ -429,6 +468,13 @@ def features(p: Prepared, lo: int, hi: int, window: int = DEFAULT_WINDOW,
     f["pair_addressed_before"] = _last_event_before(p, pair, jc) >= 0
     prev_addr = p.addressed[np.maximum(prev_i[:, 0], 0)]  # (m, A)
     f["child_prev_named_parent"] = (prev_i >= 0) & (prev_addr[:, None, :] == sj[:, :, None]).any(axis=2)
+    # Look-ahead (bounded, so a re-link of the last LOOKAHEAD messages makes an incremental run exact).
+    later = np.broadcast_to(idx[:, None], (m, W))
+    named_after = _next_event_after(p.address_events, p.n, pair, later)
+    f["pair_addressed_after"] = (named_after < p.n) & (named_after - later <= LOOKAHEAD)
+    returns = _next_event_after(p.sender_events, p.n, sj, later)
+    f["parent_sender_returns"] = np.log1p(np.where(returns < p.n, np.minimum(returns - later, LOOKAHEAD + 1),
+                                                   LOOKAHEAD + 1))
 
     tf = np.zeros((m, W), dtype=np.float32)
     cos = np.zeros((m, W), dtype=np.float32)
@@ -611,7 +657,7 @@ def link(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_WI
         raise ValueError(f"decoding must be 'auto', 'argmax' or 'serial', not {decoding!r}")
 
     def biased_scores(weights: LinkerModel | None) -> np.ndarray:
-        sc = scores(p, weights, window, max_gap)
+        sc = scores(p, weights, (weights.window if weights is not None else None) or window, max_gap)
         sc[:, 0] += calibrated_self_bias(sc) if self_bias is None else self_bias
         return sc
 
@@ -620,6 +666,8 @@ def link(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_WI
         rate = previous_parent_rate(sc)
         decoding = "serial" if rate is not None and rate >= SERIAL_REGIME else "argmax"
         dense = load_dense_model() if model is None and decoding == "argmax" and rate is not None else None
+        if dense is not None and dense.uses_vectors and not dense.reads_vectors_of(p):
+            dense = None  # its projections read another model's vectors: the default weights decode alone
         if dense is not None:  # a dense channel: the weights that also read who has been talking to whom
             sc = biased_scores(dense)
     best = sc.argmax(axis=1)
@@ -666,11 +714,13 @@ def components(parents: Sequence[int] | np.ndarray) -> np.ndarray:
 def thread_messages(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None = None,
                     vectors: np.ndarray | None = None, *, model: LinkerModel | None = None,
                     window: int = DEFAULT_WINDOW, max_gap_minutes: float | None = None,
-                    self_bias: float | None = 0.0, decoding: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """Disentangle one chat (messages in time order): (parent index or -1, conversation label) per message."""
+                    self_bias: float | None = 0.0, decoding: str = "auto",
+                    vector_model: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Disentangle one chat (messages in time order): (parent index or -1, conversation label) per message.
+    `vector_model` names the embedding model of `vectors` (the dense-chat weights read only their own)."""
     if not messages:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    p = prepare(messages, tokens, vectors)
+    p = prepare(messages, tokens, vectors, vector_model=vector_model)
     max_gap = float("inf") if not max_gap_minutes else max_gap_minutes * 60.0
     parents, _ = link(p, model, window, max_gap, self_bias, decoding)
     return parents, components(parents)

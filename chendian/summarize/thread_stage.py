@@ -1,9 +1,10 @@
 """The thread stage: disentangle each chat into conversations (SCHEMA.md message_threads, threads).
 
 Incremental per chat: a chat whose messages are all threaded already is skipped. In a chat with new
-messages, only messages from the earliest new one onwards are linked again (links only point backwards, so
-earlier links cannot change), with the previous `window` messages as context; conversations are then the
-connected components of all links. Changing the linker (weights, window, max gap, embedding model,
+messages, the messages from the earliest new one onwards are linked, and so are the thread.LOOKAHEAD messages
+before it (the dense-chat weights look that far past a message, so what came after them may change their
+link; links point backwards only, so nothing earlier can change), with the messages before as context;
+conversations are then the connected components of all links. Changing the linker (weights, window, max gap, embedding model,
 decoding) re-threads everything. Thread ids come from the earliest message of the conversation, so they
 stay stable.
 """
@@ -65,13 +66,15 @@ def _link_tail(ws: Workspace, msgs: list[Message], start: int, cache) -> list[in
         tokens.append(toks)
     vectors = message_vectors(ws, part, cache)
     max_gap = ws.config.thread.max_gap_minutes
-    parents, _ = T.thread_messages(part, tokens, vectors, max_gap_minutes=max_gap)
+    parents, _ = T.thread_messages(part, tokens, vectors, max_gap_minutes=max_gap,
+                                   vector_model=ws.config.embed.model)
     return [int(p) + lo if p >= 0 else -1 for p in parents[start - lo:]]
 
 
 @dataclass
 class ChatResult:
     linked: int = 0
+    relinked: int = 0  # already threaded messages linked again (the look-ahead tail before the new ones)
     rows_changed: int = 0
     threads: int = 0
     stats: dict = field(default_factory=dict)
@@ -86,14 +89,16 @@ def thread_chat(ws: Workspace, chat: str, *, full: bool = False, cache=None) -> 
     old = {mid: (tid, pid) for mid, tid, pid in ws.db.execute(
         "SELECT message_id, thread_id, parent_id FROM message_threads WHERE chat = ?", (chat,))}
     index = {m.id: i for i, m in enumerate(msgs)}
-    start = 0 if full else next((i for i, m in enumerate(msgs) if m.id not in old), len(msgs))
+    first_new = 0 if full else next((i for i, m in enumerate(msgs) if m.id not in old), len(msgs))
+    start = max(0, first_new - T.LOOKAHEAD) if first_new < len(msgs) else first_new
     parents = np.full(len(msgs), -1, dtype=np.int64)
     for i, m in enumerate(msgs[:start]):
         pid = old[m.id][1]
         parents[i] = index.get(pid, -1) if pid else -1
     if start < len(msgs):
         parents[start:] = _link_tail(ws, msgs, start, cache)
-        res.linked = len(msgs) - start
+        res.linked = len(msgs) - first_new
+        res.relinked = first_new - start
     comp = T.components(parents)
     rows = []
     for i, m in enumerate(msgs):
@@ -148,16 +153,18 @@ def run(ws: Workspace, rc) -> dict[str, int]:
             " WHERE t.message_id IS NULL ORDER BY m.chat")]
     cache = workspace_cache(ws) if chats else None
     bar = rc.progress(len(chats), "chats", unit="chat")
-    linked = changed = 0
+    linked = relinked = changed = 0
     for chat in chats:
         r = thread_chat(ws, chat, full=full, cache=cache)
         linked += r.linked
+        relinked += r.relinked
         changed += r.rows_changed
         bar.update(1)
     bar.close()
     ws.set_state(STATE_KEY, fp)
     total = ws.db.execute("SELECT count(*), coalesce(sum(size > 1), 0) FROM threads").fetchone()
-    return {"chats_threaded": len(chats), "messages_linked": linked, "rows_changed": changed,
+    return {"chats_threaded": len(chats), "messages_linked": linked, "messages_relinked": relinked,
+            "rows_changed": changed,
             "threads": total[0], "threads_with_replies": total[1]}
 
 
