@@ -49,7 +49,7 @@ WEIGHTS_FILE = Path(__file__).with_name("thread_linker.npz")
 # features, which help there (ubuntu-dev exact F +1.0 over two seeds) but merge conversations in a quiet group
 # where the same few people talk in every conversation (qq-dev exact F -3.2), so the default weights omit them;
 # and with the look-ahead features and a projection of the default embedding model's sentence vectors
-# (ubuntu-dev 91.61 / 36.2 / link 73.8 -> 91.99 / 37.4 / 75.3, scripts/train_thread_linker.py).
+# (ubuntu-dev 91.61 / 36.2 / link 73.8 -> 92.39 / 37.7 / 74.8, scripts/train_thread_linker.py).
 DENSE_WEIGHTS_FILE = Path(__file__).with_name("thread_linker_dense.npz")
 DEFAULT_WINDOW = 50
 PACE_SPAN = 32  # messages used to measure the chat's local pace
