@@ -1,7 +1,11 @@
 """Benchmark: thread linker time on synthetic chats of growing size, and embedding throughput.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_thread.py [--sizes 10000 100000 1000000] [--repeat 3]
-        [--embed 2000] [--threads 2]
+        [--embed 2000] [--threads 2] [--dense]
+
+The default chat is a quiet group (serial: one conversation at a time, decoded with the default weights only);
+--dense makes it an IRC-like channel of eight interleaved conversations, which is scored a second time with
+the dense-chat weights (look-ahead and vector projections included).
 
 Linking cost should grow linearly (candidates are limited to the previous `window` messages). Vectors are
 random unit vectors here (the embed cost is measured separately, with the default model), 512-d float32:
@@ -47,22 +51,48 @@ def synthetic_chat(n: int, seed: int = 0) -> tuple[list[Message], list[list[str]
     return msgs, toks, vecs
 
 
+def synthetic_channel(n: int, seed: int = 0) -> tuple[list[Message], list[list[str]], np.ndarray]:
+    """A busy channel: eight two-person conversations interleaved at random, half the lines addressed."""
+    rng = random.Random(seed)
+    t = datetime(2024, 1, 1, 9, tzinfo=timezone.utc)
+    msgs, toks = [], []
+    for i in range(n):
+        t += timedelta(seconds=rng.expovariate(1 / 8))
+        c = rng.randrange(8)
+        sender, other = (f"u{c}a", f"u{c}b") if rng.random() < 0.5 else (f"u{c}b", f"u{c}a")
+        words = [WORDS[(c * 2 + k) % len(WORDS)] for k in range(2)] + rng.sample(WORDS, 2)
+        text = (f"{other}: " if rng.random() < 0.5 else "") + " ".join(words)
+        msgs.append(Message(id=f"m{i}", chat="bench", time=t, sender=sender, sender_name=sender, kind=TEXT,
+                            text=text, source=f"bench:{i}"))
+        toks.append(words)
+    vecs = np.random.default_rng(seed).standard_normal((n, 512), dtype=np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return msgs, toks, vecs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--embed", type=int, default=2000, help="sentences for the embedding throughput (0 = skip)")
     ap.add_argument("--threads", type=int, default=2, help="embedding threads")
+    ap.add_argument("--dense", action="store_true", help="an IRC-like channel instead of a quiet group")
     args = ap.parse_args()
+    from chendian.summarize.embed import DEFAULT_MODEL
+
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, cpus={os.cpu_count()}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
-    print(f"window={T.DEFAULT_WINDOW}")
+    print(f"window={T.DEFAULT_WINDOW}, chat={'dense channel' if args.dense else 'quiet group'}")
     for n in args.sizes:
-        msgs, toks, vecs = synthetic_chat(n)
+        msgs, toks, vecs = (synthetic_channel if args.dense else synthetic_chat)(n)
+        if n == args.sizes[0]:
+            rate = T.previous_parent_rate(T.scores(T.prepare(msgs[:5000], toks[:5000], vecs[:5000])))
+            print(f"previous-parent rate {rate:.2f}: decoded as "
+                  f"{'serial' if rate >= T.SERIAL_REGIME else 'dense (second pass with the dense weights)'}")
         times = []
         for _ in range(args.repeat if n <= 100_000 else 1):
             t0 = time.perf_counter()
-            T.thread_messages(msgs, toks, vecs)
+            T.thread_messages(msgs, toks, vecs, vector_model=DEFAULT_MODEL)
             times.append(time.perf_counter() - t0)
         med = statistics.median(times)
         print(f"thread {n:>9,} messages: median {med:8.2f} s  ({n / med:,.0f} msg/s, runs={len(times)})", flush=True)

@@ -481,3 +481,17 @@ def test_incremental_threading_equals_a_full_run_despite_look_ahead(workspace, t
     thread_stage.thread_chat(workspace, "#help", full=True)
     full = dict(workspace.db.execute("SELECT message_id, parent_id FROM message_threads").fetchall())
     assert incremental == full
+
+
+def test_vector_projections_score_the_same_in_any_block_size(monkeypatch):
+    # Each block projects only its own rows and their candidates; the scores must not depend on where blocks end.
+    rng = np.random.default_rng(5)
+    rows = [(i, "abcd"[rng.integers(4)], f"{'abcd'[rng.integers(4)]}: 第{i}条 wifi driver") for i in range(40)]
+    vectors = rng.standard_normal((40, 512)).astype(np.float32)
+    p = T.prepare(_chat(rows), vectors=vectors, vector_model=DEFAULT_MODEL)
+    dense = T.load_dense_model()
+    assert dense.uses_vectors
+    whole = T.scores(p, dense, window=6)
+    monkeypatch.setattr(T, "BLOCK", 7)
+    assert np.allclose(T.scores(p, dense, window=6), whole, atol=1e-5, equal_nan=True)
+    assert np.isfinite(whole[10:, 1:]).all()  # every later message has 6 real candidates, all scored

@@ -547,9 +547,12 @@ def scores(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_
         X, valid = features(p, lo, hi, window, max_gap)
         x = X[valid] if columns is None else X[valid][:, columns]
         if model.uses_vectors and p.vectors is not None:
+            # Only this block's rows and their candidates are projected (the whole chat per block would
+            # make a long chat quadratic).
+            base = max(0, lo - window)
             rows, slots = np.nonzero(valid)  # the order of X[valid]
-            child = lo + rows
-            sc = model.score(x, p.vectors, child, np.where(slots > 0, child - slots, -1))
+            child = lo + rows - base
+            sc = model.score(x, p.vectors[base:hi], child, np.where(slots > 0, child - slots, -1))
         else:
             sc = model.score(x)
         out[lo:hi][valid] = sc  # invalid slots (notices, beyond max_gap) stay -inf
