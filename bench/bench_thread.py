@@ -82,7 +82,9 @@ def main() -> None:
 
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, cpus={os.cpu_count()}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
-    print(f"window={T.DEFAULT_WINDOW}, chat={'dense channel' if args.dense else 'quiet group'}")
+    dense = T.load_dense_model()
+    print(f"window={T.DEFAULT_WINDOW} (dense-chat weights: {dense.window if dense else '-'}), "
+          f"chat={'dense channel' if args.dense else 'quiet group'}")
     for n in args.sizes:
         msgs, toks, vecs = (synthetic_channel if args.dense else synthetic_chat)(n)
         if n == args.sizes[0]:

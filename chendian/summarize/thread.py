@@ -48,8 +48,8 @@ WEIGHTS_FILE = Path(__file__).with_name("thread_linker.npz")
 # Weights for dense channels (many conversations interleaved, see link): trained with the sender-pair history
 # features, which help there (ubuntu-dev exact F +1.0 over two seeds) but merge conversations in a quiet group
 # where the same few people talk in every conversation (qq-dev exact F -3.2), so the default weights omit them;
-# and with the look-ahead features and a projection of the default embedding model's sentence vectors
-# (ubuntu-dev 91.61 / 36.2 / link 73.8 -> 92.39 / 37.7 / 74.8, scripts/train_thread_linker.py).
+# and with the look-ahead features, a projection of the default embedding model's sentence vectors and a
+# 100-message window (ubuntu-dev 91.61 / 36.2 / link 73.8 -> 92.32 / 38.8 / 75.2, scripts/train_thread_linker.py).
 DENSE_WEIGHTS_FILE = Path(__file__).with_name("thread_linker_dense.npz")
 DEFAULT_WINDOW = 50
 PACE_SPAN = 32  # messages used to measure the chat's local pace
@@ -468,7 +468,7 @@ def features(p: Prepared, lo: int, hi: int, window: int = DEFAULT_WINDOW,
     f["pair_addressed_before"] = _last_event_before(p, pair, jc) >= 0
     prev_addr = p.addressed[np.maximum(prev_i[:, 0], 0)]  # (m, A)
     f["child_prev_named_parent"] = (prev_i >= 0) & (prev_addr[:, None, :] == sj[:, :, None]).any(axis=2)
-    # Look-ahead (bounded, so a re-link of the last LOOKAHEAD messages makes an incremental run exact).
+    # Look-ahead, bounded: the nightly stage need only re-link the LOOKAHEAD messages before new ones.
     later = np.broadcast_to(idx[:, None], (m, W))
     named_after = _next_event_after(p.address_events, p.n, pair, later)
     f["pair_addressed_after"] = (named_after < p.n) & (named_after - later <= LOOKAHEAD)

@@ -4,8 +4,8 @@ Incremental per chat: a chat whose messages are all threaded already is skipped.
 messages, the messages from the earliest new one onwards are linked, and so are the thread.LOOKAHEAD messages
 before it (the dense-chat weights look that far past a message, so what came after them may change their
 link; links point backwards only, so nothing earlier can change), with the messages before as context;
-conversations are then the connected components of all links. Changing the linker (weights, window, max gap, embedding model,
-decoding) re-threads everything. Thread ids come from the earliest message of the conversation, so they
+conversations are then the connected components of all links. Changing the linker (weights, window, max
+gap, embedding model, decoding) re-threads everything. Thread ids come from the earliest message of the conversation, so they
 stay stable.
 """
 
