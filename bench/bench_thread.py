@@ -34,40 +34,48 @@ from chendian.summarize import thread as T  # noqa: E402
 WORDS = "报销 流程 发票 原件 数据库 测试 环境 重启 周报 模板 共享盘 团建 报名 服务器 权限 申请 审批 部署 上线 回滚".split()
 
 
-def synthetic_chat(n: int, seed: int = 0) -> tuple[list[Message], list[list[str]], np.ndarray]:
-    rng = random.Random(seed)
-    t = datetime(2024, 1, 1, 9, tzinfo=timezone.utc)
+def _chat(rows, n: int, seed: int) -> tuple[list[Message], list[list[str]], np.ndarray]:
+    """Messages, tokens and random unit vectors from (time, sender, text, words) rows."""
     msgs, toks = [], []
-    for i in range(n):
-        t += timedelta(seconds=rng.expovariate(1 / 40) if rng.random() < 0.95 else rng.expovariate(1 / 7200))
-        words = rng.sample(WORDS, rng.randint(1, 5))
-        sender = f"u{rng.randint(0, 60)}"
-        text = ("@u%d " % rng.randint(0, 60) if rng.random() < 0.1 else "") + "".join(words)
+    for i, (t, sender, text, words) in enumerate(rows):
         msgs.append(Message(id=f"m{i}", chat="bench", time=t, sender=sender, sender_name=sender, kind=TEXT,
                             text=text, source=f"bench:{i}"))
         toks.append(words)
     vecs = np.random.default_rng(seed).standard_normal((n, 512), dtype=np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     return msgs, toks, vecs
+
+
+def synthetic_chat(n: int, seed: int = 0) -> tuple[list[Message], list[list[str]], np.ndarray]:
+    """A quiet group: bursts of messages from 61 people, long silences, a few @mentions."""
+    rng = random.Random(seed)
+
+    def rows():
+        t = datetime(2024, 1, 1, 9, tzinfo=timezone.utc)
+        for _ in range(n):
+            t += timedelta(seconds=rng.expovariate(1 / 40) if rng.random() < 0.95 else rng.expovariate(1 / 7200))
+            words = rng.sample(WORDS, rng.randint(1, 5))
+            sender = f"u{rng.randint(0, 60)}"
+            text = ("@u%d " % rng.randint(0, 60) if rng.random() < 0.1 else "") + "".join(words)
+            yield t, sender, text, words
+
+    return _chat(rows(), n, seed)
 
 
 def synthetic_channel(n: int, seed: int = 0) -> tuple[list[Message], list[list[str]], np.ndarray]:
     """A busy channel: eight two-person conversations interleaved at random, half the lines addressed."""
     rng = random.Random(seed)
-    t = datetime(2024, 1, 1, 9, tzinfo=timezone.utc)
-    msgs, toks = [], []
-    for i in range(n):
-        t += timedelta(seconds=rng.expovariate(1 / 8))
-        c = rng.randrange(8)
-        sender, other = (f"u{c}a", f"u{c}b") if rng.random() < 0.5 else (f"u{c}b", f"u{c}a")
-        words = [WORDS[(c * 2 + k) % len(WORDS)] for k in range(2)] + rng.sample(WORDS, 2)
-        text = (f"{other}: " if rng.random() < 0.5 else "") + " ".join(words)
-        msgs.append(Message(id=f"m{i}", chat="bench", time=t, sender=sender, sender_name=sender, kind=TEXT,
-                            text=text, source=f"bench:{i}"))
-        toks.append(words)
-    vecs = np.random.default_rng(seed).standard_normal((n, 512), dtype=np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    return msgs, toks, vecs
+
+    def rows():
+        t = datetime(2024, 1, 1, 9, tzinfo=timezone.utc)
+        for _ in range(n):
+            t += timedelta(seconds=rng.expovariate(1 / 8))
+            c = rng.randrange(8)
+            sender, other = (f"u{c}a", f"u{c}b") if rng.random() < 0.5 else (f"u{c}b", f"u{c}a")
+            words = [WORDS[(c * 2 + k) % len(WORDS)] for k in range(2)] + rng.sample(WORDS, 2)
+            yield t, sender, (f"{other}: " if rng.random() < 0.5 else "") + " ".join(words), words
+
+    return _chat(rows(), n, seed)
 
 
 def main() -> None:

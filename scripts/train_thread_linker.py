@@ -12,7 +12,8 @@ come from the --cache sqlite file; a cold cache embeds 214k texts with USE first
 The first command trains the default weights. The others train the weights for dense channels
 (thread.DENSE_WEIGHTS_FILE): the same recipe with the sender-pair history features (thread.HISTORY_FEATURES),
 the bounded look-ahead features (thread.LOOKAHEAD_FEATURES) and a learned 32-d projection of the sentence
-vectors, over 100 candidates, trained for 6 epochs, two seeds merged into one 6-member ensemble. Serial chats (gitter-dev, qq-dev) never use them.
+vectors, over 100 candidates, trained for 6 epochs, two seeds merged into one 6-member ensemble. Serial
+chats (gitter-dev, qq-dev) never use them.
 Measured on ubuntu-dev (1-VI / exact F / link F):
     default features (seeds 13, 23)                 91.27 / 34.88 / 73.1   91.46 / 35.92 / 73.1
     + history (the previous dense weights)          91.61 / 36.20 / 73.8   91.63 / 36.61 / 74.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,6 +129,33 @@ def test_ensemble_score_is_the_members_mean(tmp_path):
     assert np.allclose(both.score(x), expected, atol=1e-5)
     both.save(tmp_path / "m.npz")
     assert np.allclose(T.load_model(tmp_path / "m.npz").score(x), expected, atol=1e-5)
+
+
+def test_merged_weight_files_score_as_the_mean_of_their_ensembles(tmp_path):
+    # Two trained files standardise differently (their augmented copies were drawn differently); the merged
+    # ensemble folds each member's standardisation into its first layer and keeps window and vector model.
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_thread_linker.py"
+    spec = importlib.util.spec_from_file_location("train_thread_linker", script)
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    rng = np.random.default_rng(3)
+    F = len(T.FEATURES)
+    files, models = [], []
+    for k in range(2):
+        layers = [[(rng.normal(size=(F, 4)).astype(np.float32), rng.normal(size=4).astype(np.float32)),
+                   (rng.normal(size=(4, 1)).astype(np.float32), rng.normal(size=1).astype(np.float32))]]
+        m = T.LinkerModel(rng.normal(size=F).astype(np.float32), rng.uniform(0.5, 2, F).astype(np.float32),
+                          layers, window=100, vector_model=DEFAULT_MODEL)
+        m.save(tmp_path / f"{k}.npz")
+        files.append(str(tmp_path / f"{k}.npz"))
+        models.append(m)
+    train.merge(files, str(tmp_path / "merged.npz"))
+    merged = T.load_model(tmp_path / "merged.npz")
+    x = rng.normal(size=(6, F)).astype(np.float32)
+    assert np.allclose(merged.score(x), (models[0].score(x) + models[1].score(x)) / 2, atol=1e-4)
+    assert (merged.window, merged.vector_model, len(merged.layers)) == (100, DEFAULT_MODEL, 2)
 
 
 def test_fast_score_equals_the_plain_network_over_several_chunks():
