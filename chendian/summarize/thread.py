@@ -413,9 +413,10 @@ def _rank(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def features(p: Prepared, lo: int, hi: int, window: int = DEFAULT_WINDOW,
-             max_gap: float = float("inf")) -> tuple[np.ndarray, np.ndarray]:
+             max_gap: float = float("inf"), lookahead: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Features of messages lo..hi-1: (rows, window + 1, F) with slot 0 = "new conversation", slot k =
-    the message k places earlier; and a validity mask of the same leading shape."""
+    the message k places earlier; and a validity mask of the same leading shape. `lookahead=False` leaves
+    the LOOKAHEAD_FEATURES columns zero (the default weights do not read them)."""
     m = hi - lo
     W = window
     F = len(FEATURES)
@@ -469,12 +470,15 @@ def features(p: Prepared, lo: int, hi: int, window: int = DEFAULT_WINDOW,
     prev_addr = p.addressed[np.maximum(prev_i[:, 0], 0)]  # (m, A)
     f["child_prev_named_parent"] = (prev_i >= 0) & (prev_addr[:, None, :] == sj[:, :, None]).any(axis=2)
     # Look-ahead, bounded: the nightly stage need only re-link the LOOKAHEAD messages before new ones.
-    later = np.broadcast_to(idx[:, None], (m, W))
-    named_after = _next_event_after(p.address_events, p.n, pair, later)
-    f["pair_addressed_after"] = (named_after < p.n) & (named_after - later <= LOOKAHEAD)
-    returns = _next_event_after(p.sender_events, p.n, sj, later)
-    f["parent_sender_returns"] = np.log1p(np.where(returns < p.n, np.minimum(returns - later, LOOKAHEAD + 1),
-                                                   LOOKAHEAD + 1))
+    if lookahead:
+        later = np.broadcast_to(idx[:, None], (m, W))
+        named_after = _next_event_after(p.address_events, p.n, pair, later)
+        f["pair_addressed_after"] = (named_after < p.n) & (named_after - later <= LOOKAHEAD)
+        returns = _next_event_after(p.sender_events, p.n, sj, later)
+        f["parent_sender_returns"] = np.log1p(np.where(returns < p.n, np.minimum(returns - later, LOOKAHEAD + 1),
+                                                       LOOKAHEAD + 1))
+    else:
+        f["pair_addressed_after"] = f["parent_sender_returns"] = np.zeros((m, W), dtype=np.float32)
 
     tf = np.zeros((m, W), dtype=np.float32)
     cos = np.zeros((m, W), dtype=np.float32)
@@ -541,10 +545,11 @@ def scores(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_
     """(n, window + 1) candidate scores: slot 0 = new conversation, slot k = k messages back; -inf = invalid."""
     model = model or load_model()
     columns = model.columns
+    lookahead = any(f in LOOKAHEAD_FEATURES for f in model.features)  # ~12% of the time when computed
     out = np.full((p.n, window + 1), -np.inf, dtype=np.float32)
     for lo in range(0, p.n, BLOCK):
         hi = min(lo + BLOCK, p.n)
-        X, valid = features(p, lo, hi, window, max_gap)
+        X, valid = features(p, lo, hi, window, max_gap, lookahead)
         x = X[valid] if columns is None else X[valid][:, columns]
         if model.uses_vectors and p.vectors is not None:
             # Only this block's rows and their candidates are projected (the whole chat per block would
