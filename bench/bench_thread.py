@@ -5,7 +5,7 @@
 
 The default chat is a quiet group (serial: one conversation at a time, decoded with the default weights only);
 --dense makes it an IRC-like channel of eight interleaved conversations, which is scored a second time with
-the dense-chat weights (look-ahead and vector projections included).
+the dense-chat weights (look-ahead and vector projections included) and then rescored by the conversation pass.
 
 Linking cost should grow linearly (candidates are limited to the previous `window` messages). Vectors are
 random unit vectors here (the embed cost is measured separately, with the default model), 512-d float32:
@@ -98,7 +98,7 @@ def main() -> None:
         if n == args.sizes[0]:
             rate = T.previous_parent_rate(T.scores(T.prepare(msgs[:5000], toks[:5000], vecs[:5000])))
             print(f"previous-parent rate {rate:.2f}: decoded as "
-                  f"{'serial' if rate >= T.SERIAL_REGIME else 'dense (second pass with the dense weights)'}")
+                  f"{'serial' if rate >= T.SERIAL_REGIME else 'dense (rescored by the dense weights, then the conversation pass)'}")
         times = []
         for _ in range(args.repeat if n <= 100_000 else 1):
             t0 = time.perf_counter()

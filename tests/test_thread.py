@@ -100,10 +100,19 @@ def test_dense_chats_use_the_dense_weights(monkeypatch):
             dense_sc[i, k] = 1.0 if k == 3 else 0.5
     dense_model = T.load_dense_model()
     monkeypatch.setattr(T, "scores", lambda p, model=None, *a, **k: (dense_sc if model is dense_model else base).copy())
+    # The conversation pass takes a second look at the dense weights' scores: here it only records them.
+    second_looks = []
+
+    def conversation_scores(p, sc, model):
+        second_looks.append(sc.copy())
+        return sc
+
+    monkeypatch.setattr(T, "conversation_scores", conversation_scores)
     vectors = np.zeros((n, 512), np.float32)
     p = T.prepare(msgs, vectors=vectors, vector_model=DEFAULT_MODEL)
     parents, _ = T.link(p, window=W)
     assert parents[10:].tolist() == list(range(10 - 3, n - 3))
+    assert len(second_looks) == 1 and np.array_equal(second_looks[0], dense_sc)
     given, _ = T.link(p, T.load_model(), window=W)  # an explicit model is used as it is
     assert given[10:].tolist() == list(range(10 - 2, n - 2))
     # The dense weights' vector projections were learned on the default model's vectors: with another
@@ -111,6 +120,7 @@ def test_dense_chats_use_the_dense_weights(monkeypatch):
     assert dense_model.uses_vectors and dense_model.vector_model == DEFAULT_MODEL
     for other in (T.prepare(msgs, vectors=vectors, vector_model="BAAI/bge-small-zh-v1.5"), T.prepare(msgs)):
         assert T.link(other, window=W)[0][10:].tolist() == list(range(10 - 2, n - 2))
+    assert len(second_looks) == 1  # nor does the conversation pass, which learned from the dense weights' scores
 
 
 def test_ensemble_score_is_the_members_mean(tmp_path):
@@ -502,7 +512,7 @@ def test_incremental_threading_equals_a_full_run_despite_look_ahead(workspace, t
         _load(workspace, path)
         segment_stage.run(workspace, rc)
         counts = thread_stage.run(workspace, rc)
-    assert counts["messages_linked"] == 40 and counts["messages_relinked"] == T.LOOKAHEAD
+    assert counts["messages_linked"] == 40 and counts["messages_relinked"] == T.RELINK_HORIZON
     p = T.prepare(list(workspace.messages("#help")))
     assert T.previous_parent_rate(T.scores(p)) < T.SERIAL_REGIME  # decoded as a dense channel
     incremental = dict(workspace.db.execute("SELECT message_id, parent_id FROM message_threads").fetchall())
@@ -523,3 +533,80 @@ def test_vector_projections_score_the_same_in_any_block_size(monkeypatch):
     monkeypatch.setattr(T, "BLOCK", 7)
     assert np.allclose(T.scores(p, dense, window=6), whole, atol=1e-5, equal_nan=True)
     assert np.isfinite(whole[10:, 1:]).all()  # every later message has 6 real candidates, all scored
+
+
+def _scores_preferring(n, W, parents):
+    """First-pass scores whose best option for message i is parents[i] (-1: new conversation)."""
+    sc = np.full((n, W + 1), -np.inf, dtype=np.float32)
+    for i in range(n):
+        sc[i, 0] = 0.0
+        sc[i, 1:min(i, W) + 1] = -1.0
+        if parents[i] >= 0:
+            sc[i, i - parents[i]] = 2.0
+    return sc
+
+
+def test_conversation_features_read_the_conversations_the_first_pass_built():
+    # Two conversations: alice 0 <- bob 2 <- alice 4, and carol 1 <- dave 3 <- carol 5; then alice asks again (6)
+    # and dave (7), who answered carol before, replies to her. Message 6's candidates are read in their
+    # first-pass conversations.
+    rows = [(i, s, f"line {i}") for i, s in enumerate(["alice", "carol", "bob", "dave", "alice", "carol", "alice",
+                                                        "dave"])]
+    p = T.prepare(_chat(rows))
+    first = [-1, -1, 0, 1, 2, 3, 4, 6]
+    sc = _scores_preferring(p.n, 6, first)
+    slots, F = T.conversation_features(p, sc)
+    f = {name: k for k, name in enumerate(T.CONVERSATION_FEATURES)}
+    assert slots.shape == (8, T.CONVERSATION_CANDIDATES + 1) and slots[6, 0] == 0
+    assert slots[6, 1] == 2  # the first pass's best: message 4
+    assert sorted(slots[6][slots[6] > 0].tolist()) == [1, 2, 3, 4, 5, 6]  # every real candidate, none twice
+    row = {int(k): F[6, c] for c, k in enumerate(slots[6]) if k >= 0}
+    assert row[0][f["new_conversation"]] == 1 and row[2][f["new_conversation"]] == 0
+    assert row[2][f["first_pass_choice"]] == 1 and row[1][f["first_pass_choice"]] == 0
+    # message 4 (alice) ends conversation {0, 2, 4}; message 5 (carol) ends {1, 3, 5}; message 2 ends nothing
+    assert row[2][f["ends_conversation"]] == 1 and row[1][f["ends_conversation"]] == 1
+    assert row[4][f["ends_conversation"]] == 0
+    assert row[2][f["log_conversation_size"]] == pytest.approx(np.log1p(3))
+    assert row[2][f["child_sender_in_conversation"]] == 1 and row[1][f["child_sender_in_conversation"]] == 0
+    assert row[2][f["child_previous_in_conversation"]] == 1  # alice's previous line is message 4
+    assert row[6][f["candidate_starts_conversation"]] == 1 and row[4][f["candidate_starts_conversation"]] == 0
+    assert row[2][f["same_sender"]] == 1
+    # dave replies to 6 later (first pass), so a candidate by dave is "answered by its author later"
+    assert row[3][f["candidate_sender_replies_later"]] == 1 and row[2][f["candidate_sender_replies_later"]] == 0
+    assert row[0][f["new_log_replies_later"]] == pytest.approx(np.log1p(1))
+    assert row[0][f["new_log_active_conversations"]] == pytest.approx(np.log1p(2))
+
+
+def test_conversation_scores_fill_the_candidate_slots_and_shift_new_conversations():
+    import dataclasses
+
+    rows = [(i, "abcd"[i % 4], f"line {i}") for i in range(30)]
+    p = T.prepare(_chat(rows))
+    sc = _scores_preferring(p.n, 12, [-1] + [i - 1 for i in range(1, 30)])
+    rng = np.random.default_rng(4)
+    F = len(T.CONVERSATION_FEATURES)
+    member = [(rng.normal(size=(F, 5)).astype(np.float32), rng.normal(size=5).astype(np.float32)),
+              (rng.normal(size=(5, 1)).astype(np.float32), rng.normal(size=1).astype(np.float32))]
+    model = T.LinkerModel(np.zeros(F, np.float32), np.ones(F, np.float32), [member], T.CONVERSATION_FEATURES)
+    out = T.conversation_scores(p, sc, model)
+    slots, feats = T.conversation_features(p, sc)
+    expected = model.score(feats.reshape(-1, F)).reshape(slots.shape)
+    for i in (0, 5, 29):
+        have = np.flatnonzero(np.isfinite(out[i]))
+        assert sorted(have.tolist()) == sorted(slots[i][slots[i] >= 0].tolist())
+        for c, k in enumerate(slots[i]):
+            if k >= 0:
+                assert out[i, k] == pytest.approx(expected[i, c], abs=1e-5)
+    shifted = dataclasses.replace(model, self_bias=-0.5)
+    shifted_out = T.conversation_scores(p, sc, shifted)
+    assert np.allclose(shifted_out[:, 0], out[:, 0] - 0.5, atol=1e-5)
+    assert np.array_equal(shifted_out[:, 1:], out[:, 1:])
+
+
+def test_the_conversation_pass_weights_survive_save_and_load(tmp_path):
+    shipped = T.load_conversation_model()
+    assert shipped is not None and shipped.features == T.CONVERSATION_FEATURES
+    assert shipped.self_bias != 0.0  # fitted on held-out training chats
+    shipped.save(tmp_path / "c.npz")
+    again = T.load_model(tmp_path / "c.npz")
+    assert again.self_bias == shipped.self_bias and again.features == shipped.features

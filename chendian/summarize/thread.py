@@ -16,7 +16,11 @@ features:
 - for dense channels only (DENSE_WEIGHTS_FILE): who has been naming whom before and in between, and a
   bounded look-ahead: whether one of the pair names the other within LOOKAHEAD messages after the message,
   and how soon the candidate's author speaks again; plus a learned projection of both sentence vectors.
-  The nightly stage re-links the last LOOKAHEAD messages before each new batch, so what came later counts.
+- for dense channels, a second look (conversation_scores, CONVERSATION_WEIGHTS_FILE): once those links have
+  built conversations, each message's best candidates are rescored by what their conversations look like
+  (is the candidate the latest line of its conversation, has the asker spoken in it, does the candidate's
+  author answer the message later). The nightly stage re-links the last RELINK_HORIZON messages before each
+  new batch, so what came later counts.
 
 Explicit evidence wins outright: a resolved quote (`Message.reply_to`) is the parent. Platform notices
 (system lines, pats, recalls) never attract replies and never reply; stickers and images do both.
@@ -49,8 +53,13 @@ WEIGHTS_FILE = Path(__file__).with_name("thread_linker.npz")
 # features, which help there (ubuntu-dev exact F +1.0 over two seeds) but merge conversations in a quiet group
 # where the same few people talk in every conversation (qq-dev exact F -3.2), so the default weights omit them;
 # and with the look-ahead features, a projection of the default embedding model's sentence vectors and a
-# 100-message window (ubuntu-dev 91.61 / 36.2 / link 73.8 -> 92.32 / 38.8 / 75.2, scripts/train_thread_linker.py).
+# 100-message window (ubuntu-dev 91.61 / 36.2 / link 73.8 -> 92.32 / 38.8 / 75.2; with the conversation pass
+# 93.42 / 41.7 / 75.9, scripts/train_thread_linker.py).
 DENSE_WEIGHTS_FILE = Path(__file__).with_name("thread_linker_dense.npz")
+# A second look at a dense channel's links (conversation_pass), once the dense weights' links have built
+# conversations: is the candidate the latest message of its conversation, has the asker spoken in it, does the
+# candidate's author answer later... Trained on held-out first-pass links of the training chats.
+CONVERSATION_WEIGHTS_FILE = Path(__file__).with_name("thread_linker_conversations.npz")
 DEFAULT_WINDOW = 50
 PACE_SPAN = 32  # messages used to measure the chat's local pace
 RECENT_SPAN = 20  # messages whose distinct senders measure how many people are talking now
@@ -89,6 +98,21 @@ SELF_FEATURES = (
 )
 FEATURES = PAIR_FEATURES + SELF_FEATURES
 N_PAIR = len(PAIR_FEATURES)
+# Features of the conversation pass (conversation_features), over the first pass's CONVERSATION_CANDIDATES best
+# candidates and the "new conversation" slot. "Conversation" is the candidate's conversation as the first pass
+# built it from the messages before the child; the *_later features read first-pass links up to LOOKAHEAD
+# messages ahead.
+CONVERSATION_FEATURES = (
+    "new_conversation", "score_gap", "log_rank", "ends_conversation", "log_conversation_size",
+    "log_conversation_quiet_rel", "child_sender_in_conversation", "child_previous_in_conversation",
+    "new_log_active_conversations", "new_child_previous_ends_conversation", "candidate_starts_conversation",
+    "same_sender", "log_distance", "first_pass_choice", "candidate_sender_replies_later",
+    "new_log_replies_later", "candidate_margin", "child_next_joins_conversation",
+)
+CONVERSATION_CANDIDATES = 10
+# How far a message's final link can depend on later messages: the conversation pass reads first-pass links
+# up to LOOKAHEAD messages ahead, each of which looks LOOKAHEAD further (the nightly stage re-links this tail).
+RELINK_HORIZON = 2 * LOOKAHEAD
 
 _QUESTION_RE = re.compile(r"[?？]|吗\s*$|么\s*$|呢\s*$")
 _LINK_RE = re.compile(r"https?://|www\.|\.(?:com|org|net|cn)\b", re.IGNORECASE)
@@ -116,6 +140,9 @@ class LinkerModel:
     projections: list[np.ndarray | None] | None = None
     window: int | None = None  # candidates the weights were trained with, when not the caller's window
     vector_model: str = ""  # the embedding model whose vectors the projections were learned on
+    # Added to the conversation pass's "new conversation" score: the shift that maximised exact-match F on
+    # training chats its weights never saw (scripts/train_thread_linker.py --conversation-pass).
+    self_bias: float = 0.0
 
     @property
     def w1(self) -> np.ndarray:
@@ -200,6 +227,8 @@ class LinkerModel:
             arrays["window"] = np.array(self.window)
         if self.vector_model:
             arrays["vector_model"] = np.array(self.vector_model)
+        if self.self_bias:
+            arrays["self_bias"] = np.array(self.self_bias)
         for m, member in enumerate(self.layers):
             for k, (w, b) in enumerate(member):
                 arrays[f"m{m}_w{k}"] = w
@@ -225,11 +254,16 @@ def load_dense_model() -> LinkerModel | None:
     return load_model(DENSE_WEIGHTS_FILE) if DENSE_WEIGHTS_FILE.exists() else None
 
 
+def load_conversation_model() -> LinkerModel | None:
+    """The conversation pass's weights, or None when the package ships none."""
+    return load_model(CONVERSATION_WEIGHTS_FILE) if CONVERSATION_WEIGHTS_FILE.exists() else None
+
+
 @functools.lru_cache(maxsize=4)
 def _load_model(path: str) -> LinkerModel:
     with np.load(path, allow_pickle=False) as z:
         features = tuple(str(f) for f in z["features"])
-        unknown = [f for f in features if f not in FEATURES]
+        unknown = [f for f in features if f not in FEATURES + CONVERSATION_FEATURES]
         if unknown:
             raise ValueError(f"{path}: weights were trained with features this code does not compute "
                              f"({', '.join(unknown)}); retrain with scripts/train_thread_linker.py")
@@ -239,8 +273,9 @@ def _load_model(path: str) -> LinkerModel:
         projections = [z[f"m{m}_proj"].astype(np.float32) if f"m{m}_proj" in z else None for m in range(members)]
         window = int(z["window"]) if "window" in z else None
         vector_model = str(z["vector_model"]) if "vector_model" in z else ""
+        self_bias = float(z["self_bias"]) if "self_bias" in z else 0.0
         return LinkerModel(z["mean"].astype(np.float32), z["std"].astype(np.float32), layers, features,
-                           projections, window, vector_model)
+                           projections, window, vector_model, self_bias)
 
 
 # -- per-message preparation --------------------------------------------------------------------------
@@ -678,6 +713,92 @@ def link(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_WI
             dense = None  # its projections read another model's vectors: the default weights decode alone
         if dense is not None:  # a dense channel: the weights that also read who has been talking to whom
             sc = biased_scores(dense)
+            second = load_conversation_model()
+            if second is not None:
+                sc = conversation_scores(p, sc, second)
+    return decode(p, sc, decoding)
+
+
+def conversation_features(p: Prepared, sc: np.ndarray,
+                          parents: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The conversation pass's inputs: (n, C + 1) candidate slots (slot 0 = new conversation, then the first
+    pass's C = CONVERSATION_CANDIDATES best slots by score; -1 = none) and their (n, C + 1, F) features
+    (CONVERSATION_FEATURES), given the first pass's scores `sc` (and its decoded `parents`)."""
+    n = p.n
+    if parents is None:
+        parents = decode(p, sc, "argmax")[0]
+    root = np.arange(n)
+    replies: list[list[int]] = [[] for _ in range(n)]
+    for m in range(n):
+        if parents[m] >= 0:
+            root[m] = root[parents[m]]  # parents point backwards: the root is known already
+            replies[parents[m]].append(m)
+    top2 = np.sort(sc, axis=1)[:, -2:]
+    margin = np.clip(np.where(np.isfinite(top2[:, 0]), top2[:, 1] - top2[:, 0], 10.0), 0.0, 10.0) / 10.0
+    best = sc.max(axis=1)
+    C = CONVERSATION_CANDIDATES
+    order = np.argsort(-sc[:, 1:], axis=1, kind="stable")[:, :C] + 1
+    slots = np.full((n, C + 1), -1, dtype=np.int64)
+    slots[:, 0] = 0
+    F = np.zeros((n, C + 1, len(CONVERSATION_FEATURES)), dtype=np.float32)
+    last: dict[int, int] = {}  # conversation root -> its latest message so far
+    size: dict[int, int] = {}
+    speakers: dict[int, set] = {}
+    for i in range(n):
+        prev = int(p.prev_same[i])
+        later = [m for m in replies[i] if m <= i + LOOKAHEAD]
+        nxt = int(p.next_same[i])
+        next_parent = int(parents[nxt]) if nxt < n and nxt <= i + LOOKAHEAD else -1
+        f = F[i, 0]
+        f[0] = 1.0
+        f[1] = max(sc[i, 0] - best[i], -30.0) if np.isfinite(sc[i, 0]) else -30.0
+        f[8] = math.log1p(len({int(root[x]) for x in range(max(0, i - RECENT_SPAN), i)}))
+        f[9] = float(prev >= 0 and last.get(int(root[prev])) == prev)
+        f[15] = math.log1p(len(later))
+        later_senders = {int(p.sender[m]) for m in later}
+        for c, k in enumerate(order[i], start=1):
+            j = i - int(k)
+            if j < 0 or not np.isfinite(sc[i, k]):
+                continue
+            slots[i, c] = k
+            r = int(root[j])
+            f = F[i, c]
+            f[1] = max(sc[i, k] - best[i], -30.0)
+            f[2] = math.log1p(c - 1)
+            f[3] = float(last.get(r) == j)
+            f[4] = math.log1p(size.get(r, 1))
+            f[5] = math.log1p(max(p.ts[i] - p.ts[last.get(r, j)], 0.0) / max(p.pace[i], 1.0))
+            f[6] = float(p.sender[i] in speakers.get(r, ()))
+            f[7] = float(prev >= 0 and root[prev] == r)
+            f[10] = float(parents[j] < 0)
+            f[11] = float(p.sender[j] == p.sender[i])
+            f[12] = math.log1p(k)
+            f[13] = float(parents[i] == j)
+            f[14] = float(int(p.sender[j]) in later_senders)
+            f[16] = margin[j]
+            f[17] = float(next_parent >= 0 and next_parent != i and root[next_parent] == r)
+        r = int(root[i])
+        last[r] = i
+        size[r] = size.get(r, 0) + 1
+        speakers.setdefault(r, set()).add(p.sender[i])
+    return slots, F
+
+
+def conversation_scores(p: Prepared, sc: np.ndarray, model: LinkerModel) -> np.ndarray:
+    """The conversation pass: new scores for the first pass's best candidates (and the "new conversation"
+    slot, shifted by the model's self_bias), -inf elsewhere; decode() takes them like any scores."""
+    slots, F = conversation_features(p, sc)
+    z = model.score(F.reshape(-1, F.shape[-1])).reshape(slots.shape)
+    z[:, 0] += model.self_bias
+    out = np.full_like(sc, -np.inf)
+    rows, cols = np.nonzero(slots >= 0)
+    out[rows, slots[rows, cols]] = z[rows, cols]
+    return out
+
+
+def decode(p: Prepared, sc: np.ndarray, decoding: str = "argmax") -> tuple[np.ndarray, np.ndarray]:
+    """Parent index of every message (-1 = starts a conversation) and the margin of that decision, from the
+    (already biased) candidate scores `sc`; `decoding` is "argmax" or "serial" (see link)."""
     best = sc.argmax(axis=1)
     threshold = silence_threshold(p.ts) if decoding == "serial" and sc.shape[1] > 1 else None
     if threshold is not None:

@@ -1,9 +1,9 @@
 """The thread stage: disentangle each chat into conversations (SCHEMA.md message_threads, threads).
 
 Incremental per chat: a chat whose messages are all threaded already is skipped. In a chat with new
-messages, the messages from the earliest new one onwards are linked, and so are the thread.LOOKAHEAD messages
-before it (the dense-chat weights look that far past a message, so what came after them may change their
-link; links point backwards only, so nothing earlier can change), with the messages before as context;
+messages, the messages from the earliest new one onwards are linked, and so are the thread.RELINK_HORIZON
+messages before it (in a dense chat a link reads that far past its message, so what came after them may change
+their link; links point backwards only, so nothing earlier can change), with the messages before as context;
 conversations are then the connected components of all links. Changing the linker (weights, window, max
 gap, embedding model, decoding) re-threads everything. Thread ids come from the earliest message of the conversation, so they
 stay stable.
@@ -37,8 +37,9 @@ CONTEXT = 2000  # earlier messages loaded as context (idf statistics, pace, cand
 def fingerprint(ws: Workspace) -> str:
     h = hashlib.blake2b(digest_size=8)
     h.update(T.WEIGHTS_FILE.read_bytes())
-    if T.DENSE_WEIGHTS_FILE.exists():
-        h.update(T.DENSE_WEIGHTS_FILE.read_bytes())
+    for extra in (T.DENSE_WEIGHTS_FILE, T.CONVERSATION_WEIGHTS_FILE):
+        if extra.exists():
+            h.update(extra.read_bytes())
     h.update(f"{T.DEFAULT_WINDOW}|{ws.config.thread.max_gap_minutes}|{ws.config.embed.model}"
              f"|{T.DECODING_VERSION}".encode())
     return h.hexdigest()
@@ -90,7 +91,7 @@ def thread_chat(ws: Workspace, chat: str, *, full: bool = False, cache=None) -> 
         "SELECT message_id, thread_id, parent_id FROM message_threads WHERE chat = ?", (chat,))}
     index = {m.id: i for i, m in enumerate(msgs)}
     first_new = 0 if full else next((i for i, m in enumerate(msgs) if m.id not in old), len(msgs))
-    start = max(0, first_new - T.LOOKAHEAD) if first_new < len(msgs) else first_new
+    start = max(0, first_new - T.RELINK_HORIZON) if first_new < len(msgs) else first_new
     parents = np.full(len(msgs), -1, dtype=np.int64)
     for i, m in enumerate(msgs[:start]):
         pid = old[m.id][1]
