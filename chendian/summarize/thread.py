@@ -56,7 +56,7 @@ WEIGHTS_FILE = Path(__file__).with_name("thread_linker.npz")
 # 100-message window (ubuntu-dev 91.61 / 36.2 / link 73.8 -> 92.32 / 38.8 / 75.2; with the conversation pass
 # 93.42 / 41.7 / 75.9, scripts/train_thread_linker.py).
 DENSE_WEIGHTS_FILE = Path(__file__).with_name("thread_linker_dense.npz")
-# A second look at a dense channel's links (conversation_pass), once the dense weights' links have built
+# A second look at a dense channel's links (conversation_scores), once the dense weights' links have built
 # conversations: is the candidate the latest message of its conversation, has the asker spoken in it, does the
 # candidate's author answer later... Trained on held-out first-pass links of the training chats.
 CONVERSATION_WEIGHTS_FILE = Path(__file__).with_name("thread_linker_conversations.npz")
