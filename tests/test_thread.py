@@ -610,3 +610,47 @@ def test_the_conversation_pass_weights_survive_save_and_load(tmp_path):
     shipped.save(tmp_path / "c.npz")
     again = T.load_model(tmp_path / "c.npz")
     assert again.self_bias == shipped.self_bias and again.features == shipped.features
+
+
+def test_the_conversation_pass_trains_from_held_out_folds_end_to_end(tmp_path):
+    # scripts/train_thread_linker.py --conversation-pass on a small gold file: two "fold" weight files (the
+    # dense weights, each marked as having left half of the chats out), cross-fitted shift, saved weights.
+    import importlib.util
+    import json
+    import random
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_thread_linker.py"
+    spec = importlib.util.spec_from_file_location("train_thread_linker", script)
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    rng = random.Random(7)
+    lines = []
+    for c in range(4):  # four busy chats: three two-person conversations interleaved, replies addressed
+        last = {}
+        for i in range(60):
+            t = rng.randrange(3)
+            a, b = f"c{c}u{t}a", f"c{c}u{t}b"
+            sender, other = (a, b) if i % 2 else (b, a)
+            mid = f"{c}-{i}"
+            lines.append({"chat": f"#c{c}", "id": mid, "time": f"2024-03-01T09:{i // 6:02d}:{(i % 6) * 10:02d}",
+                          "sender": sender, "sender_name": sender, "text": f"{other}: topic{t} step {i}",
+                          "thread": f"t{t}", "reply_to": last.get(t)})
+            last[t] = mid
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n".join(json.dumps(r) for r in lines) + "\n", encoding="utf-8")
+    folds = []
+    for k in range(2):
+        path = tmp_path / f"fold{k}.npz"
+        T.load_dense_model().save(path)
+        train.add_arrays(str(path), holdout=np.array([k, 2]))
+        folds.append(str(path))
+    logged = []
+    out = tmp_path / "conversations.npz"
+    train.conversation_pass(folds, str(gold), None, str(out), members=1, log=logged.append)
+    assert logged[0] == "4 held-out chats in 2 folds"
+    model = T.load_model(out)
+    assert model.features == T.CONVERSATION_FEATURES and len(model.layers) == 1
+    assert model.self_bias in train.BIAS_GRID
+    X, V, Y = train.conversation_examples(train.held_out_scores(folds[:1], train.load_chats(str(gold), None))[0])
+    assert len(X) > 0 and X.shape[1:] == (T.CONVERSATION_CANDIDATES + 1, len(T.CONVERSATION_FEATURES))
+    assert V[np.arange(len(Y)), Y].all()  # the gold slot is always a real candidate
