@@ -719,14 +719,14 @@ def link(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_WI
     return decode(p, sc, decoding)
 
 
-def conversation_features(p: Prepared, sc: np.ndarray,
-                          parents: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def conversation_features(p: Prepared, sc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The conversation pass's inputs: (n, C + 1) candidate slots (slot 0 = new conversation, then the first
     pass's C = CONVERSATION_CANDIDATES best slots by score; -1 = none) and their (n, C + 1, F) features
-    (CONVERSATION_FEATURES), given the first pass's scores `sc` (and its decoded `parents`)."""
+    (CONVERSATION_FEATURES), given the first pass's scores `sc`."""
+    (NEW, GAP, RANK, ENDS, SIZE, QUIET, CHILD_IN, CHILD_PREV_IN, ACTIVE, CHILD_PREV_ENDS, STARTS, SAME_SENDER,
+     DISTANCE, CHOICE, AUTHOR_REPLIES, REPLIES, MARGIN, NEXT_JOINS) = range(len(CONVERSATION_FEATURES))
     n = p.n
-    if parents is None:
-        parents = decode(p, sc, "argmax")[0]
+    parents = decode(p, sc, "argmax")[0]
     root = np.arange(n)
     replies: list[list[int]] = [[] for _ in range(n)]
     for m in range(n):
@@ -750,11 +750,11 @@ def conversation_features(p: Prepared, sc: np.ndarray,
         nxt = int(p.next_same[i])
         next_parent = int(parents[nxt]) if nxt < n and nxt <= i + LOOKAHEAD else -1
         f = F[i, 0]
-        f[0] = 1.0
-        f[1] = max(sc[i, 0] - best[i], -30.0) if np.isfinite(sc[i, 0]) else -30.0
-        f[8] = math.log1p(len({int(root[x]) for x in range(max(0, i - RECENT_SPAN), i)}))
-        f[9] = float(prev >= 0 and last.get(int(root[prev])) == prev)
-        f[15] = math.log1p(len(later))
+        f[NEW] = 1.0
+        f[GAP] = max(sc[i, 0] - best[i], -30.0) if np.isfinite(sc[i, 0]) else -30.0
+        f[ACTIVE] = math.log1p(len({int(root[x]) for x in range(max(0, i - RECENT_SPAN), i)}))
+        f[CHILD_PREV_ENDS] = float(prev >= 0 and last.get(int(root[prev])) == prev)
+        f[REPLIES] = math.log1p(len(later))
         later_senders = {int(p.sender[m]) for m in later}
         for c, k in enumerate(order[i], start=1):
             j = i - int(k)
@@ -763,20 +763,20 @@ def conversation_features(p: Prepared, sc: np.ndarray,
             slots[i, c] = k
             r = int(root[j])
             f = F[i, c]
-            f[1] = max(sc[i, k] - best[i], -30.0)
-            f[2] = math.log1p(c - 1)
-            f[3] = float(last.get(r) == j)
-            f[4] = math.log1p(size.get(r, 1))
-            f[5] = math.log1p(max(p.ts[i] - p.ts[last.get(r, j)], 0.0) / max(p.pace[i], 1.0))
-            f[6] = float(p.sender[i] in speakers.get(r, ()))
-            f[7] = float(prev >= 0 and root[prev] == r)
-            f[10] = float(parents[j] < 0)
-            f[11] = float(p.sender[j] == p.sender[i])
-            f[12] = math.log1p(k)
-            f[13] = float(parents[i] == j)
-            f[14] = float(int(p.sender[j]) in later_senders)
-            f[16] = margin[j]
-            f[17] = float(next_parent >= 0 and next_parent != i and root[next_parent] == r)
+            f[GAP] = max(sc[i, k] - best[i], -30.0)
+            f[RANK] = math.log1p(c - 1)
+            f[ENDS] = float(last.get(r) == j)
+            f[SIZE] = math.log1p(size.get(r, 1))
+            f[QUIET] = math.log1p(max(p.ts[i] - p.ts[last.get(r, j)], 0.0) / max(p.pace[i], 1.0))
+            f[CHILD_IN] = float(p.sender[i] in speakers.get(r, ()))
+            f[CHILD_PREV_IN] = float(prev >= 0 and root[prev] == r)
+            f[STARTS] = float(parents[j] < 0)
+            f[SAME_SENDER] = float(p.sender[j] == p.sender[i])
+            f[DISTANCE] = math.log1p(k)
+            f[CHOICE] = float(parents[i] == j)
+            f[AUTHOR_REPLIES] = float(int(p.sender[j]) in later_senders)
+            f[MARGIN] = margin[j]
+            f[NEXT_JOINS] = float(next_parent >= 0 and next_parent != i and root[next_parent] == r)
         r = int(root[i])
         last[r] = i
         size[r] = size.get(r, 0) + 1
