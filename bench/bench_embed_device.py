@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chendian.config import EmbedConfig  # noqa: E402
-from chendian.summarize.embed import embedder_for  # noqa: E402
+from chendian.summarize.text.embed import embedder_for  # noqa: E402
 
 SHAPES = {"bge-small-zh shape": (4, 512, 8, 2048), "bge-base-zh shape": (12, 768, 12, 3072)}
 CHARS = "报销流程怎么走发票要原件吗数据库连不上了重启周报模板共享盘团建报名服务器权限申请审批部署上线回滚年假工牌电脑领取"

@@ -55,7 +55,7 @@ def main():
     ap.add_argument("--embed", action="store_true")
     args = ap.parse_args()
     print(f"{platform.platform()} {platform.processor() or ''} cpus={os.cpu_count()}")
-    from chendian.summarize.embed import get_embedder
+    from chendian.summarize.text.embed import get_embedder
 
     embedder = get_embedder(threads=1)
     for n in args.sizes:

@@ -26,9 +26,10 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from chendian.model import Message, stable_id  # noqa: E402
-from chendian.site.build import _fingerprint, build_site  # noqa: E402
+from chendian.pipeline.stages.publish import fingerprint as _fingerprint
+from chendian.site.build import build_site  # noqa: E402
 from chendian.store import Workspace  # noqa: E402
-from test_site import ensure_stage_tables  # noqa: E402
+from test_site import insert_thread  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
 SYSTEMS = ["OA", "VPN", "报销系统", "HR 系统", "邮箱", "打印机", "门禁", "工资条", "年假", "发票", "差旅", "会议室",
@@ -50,7 +51,6 @@ def fill(ws: Workspace, n_entries: int, n_messages: int, seed: int = 11) -> None
     rnd = random.Random(seed)
     per_thread = max(2, n_messages // n_entries)
     t = datetime(2024, 1, 1, 9, 0, tzinfo=TZ)
-    ensure_stage_tables(ws)
     db = ws.db
     with ws.transaction():
         import_id = db.execute("INSERT INTO imports (file, sha256, format, at, messages_read, messages_new, issues)"
@@ -79,15 +79,14 @@ def fill(ws: Workspace, n_entries: int, n_messages: int, seed: int = 11) -> None
             tid, qa_id = stable_id("bench", q.id, prefix="t"), stable_id(q.id, prefix="q")
             ts = int(q.time.timestamp())
             db.executemany("INSERT INTO message_threads VALUES (?, ?, ?, ?)", [(m.id, "bench", tid, None) for m in thread])
-            db.execute("INSERT INTO threads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (tid, "bench", ts, int(thread[-1].time.timestamp()), len(thread), q.id, f"k{e % 20}",
-                        f"{q.text} —— {a.text[:40]}"))
+            insert_thread(db, tid, "bench", ts, int(thread[-1].time.timestamp()), len(thread), q.id, f"k{e % 20}",
+                        f"{q.text} —— {a.text[:40]}")
             answers = [{"message_ids": [a.id], "sender": a.sender, "sender_name": a.sender_name, "text": a.text,
                         "score": 0.8, "acknowledged": e % 3 == 0}]
             db.execute("INSERT INTO qas VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (qa_id, "bench", tid, q.id, q.text, q.sender, q.sender_name, ts,
                         json.dumps(answers if e % 50 else [], ensure_ascii=False), 0.8))
-            db.execute("INSERT INTO faq_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
+            db.execute("INSERT INTO faq_entries (id, question, answer, answerers, variants, count, topic_id, qa_ids, thread_ids, first_ts, last_ts, answered, hidden, pinned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
                        (stable_id(q.id, prefix="f"), q.text, a.text,
                         json.dumps([{"sender": a.sender, "name": a.sender_name, "count": 1}], ensure_ascii=False),
                         json.dumps([f"{system}{action}"], ensure_ascii=False), 1 + e % 7, f"k{e % 20}",
@@ -167,7 +166,7 @@ def main() -> None:
               f"(filled in {time.perf_counter() - t0:.1f}s)")
         if args.semantic:
             from chendian.pipeline import RunContext
-            from chendian.summarize import embed_stage
+            from chendian.pipeline.stages import embed as embed_stage
 
             t0 = time.perf_counter()
             embedded = embed_stage.run(ws, RunContext(quiet=True, stage="embed"))

@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chendian.model import TEXT, Message  # noqa: E402
-from chendian.summarize import thread as T  # noqa: E402
+from chendian.summarize.threads import linker as T  # noqa: E402
 
 WORDS = "报销 流程 发票 原件 数据库 测试 环境 重启 周报 模板 共享盘 团建 报名 服务器 权限 申请 审批 部署 上线 回滚".split()
 
@@ -86,7 +86,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="embedding threads")
     ap.add_argument("--dense", action="store_true", help="an IRC-like channel instead of a quiet group")
     args = ap.parse_args()
-    from chendian.summarize.embed import DEFAULT_MODEL
+    from chendian.summarize.text.embed import DEFAULT_MODEL
 
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, cpus={os.cpu_count()}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
@@ -108,7 +108,7 @@ def main() -> None:
         print(f"thread {n:>9,} messages: median {med:8.2f} s  ({n / med:,.0f} msg/s, runs={len(times)})", flush=True)
         del msgs, toks, vecs
     if args.embed:
-        from chendian.summarize.embed import get_embedder
+        from chendian.summarize.text.embed import get_embedder
 
         e = get_embedder(threads=args.threads)
         rng = random.Random(1)

@@ -24,7 +24,7 @@ import numpy as np
 
 from chendian.eval.search import corpus_and_clusters, queries_of, read_pairs, score_rankings
 from chendian.site import student as st
-from chendian.summarize.segment import fold
+from chendian.summarize.text.segment import fold
 
 DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "search" / "bq-dev.pairs.jsonl"
 
@@ -50,7 +50,7 @@ def main() -> None:
     if args.vectors and Path(args.vectors).exists():
         teacher = np.load(args.vectors)
     else:
-        from chendian.summarize.embed import get_embedder
+        from chendian.summarize.text.embed import get_embedder
 
         t = time.perf_counter()
         teacher = get_embedder(threads=args.threads).encode([fold(s) for s in corpus])

@@ -18,7 +18,7 @@ from sklearn.metrics import average_precision_score, precision_recall_fscore_sup
 from sklearn.model_selection import GroupKFold
 
 from chendian.eval.search import corpus_and_clusters, read_pairs
-from chendian.summarize import dedup
+from chendian.summarize.text import dedup
 
 ap = argparse.ArgumentParser()
 ap.add_argument("pairs")

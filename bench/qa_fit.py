@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from chendian.eval.qa import _threads_for, baseline_predict, read_gold_messages, score
-from chendian.summarize import extract
+from chendian.summarize.qa import extract
 
 
 def predictions(messages, threads, weights=None, q_threshold=extract.QUESTION_THRESHOLD,

@@ -9,6 +9,7 @@ import click
 
 from . import __version__
 from .config import ConfigError
+from .errors import ChendianError
 from .store import Workspace, WorkspaceError
 
 
@@ -25,7 +26,17 @@ def _progress(total: int | None, desc: str):
     return tqdm(total=total, desc=desc, unit="msg", disable=None, leave=False, file=sys.stderr)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Chendian(click.Group):
+    """The root command: every ChendianError (bad input, config, a busy workspace …) becomes one clear line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ChendianError as e:
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(name="chendian", cls=_Chendian, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-w", "--workspace", type=click.Path(file_okay=False), default=".", show_default=True,
               envvar="CHENDIAN_WORKSPACE", help="Workspace folder (has chendian.toml). Env: CHENDIAN_WORKSPACE.")
 @click.version_option(__version__, prog_name="chendian")
@@ -204,7 +215,7 @@ def _eval_errors():
     """The eval modules' own input errors (bad gold/pairs lines) and an embedding model that cannot be loaded
     become one clear line, not a traceback."""
     from .eval import EvalError
-    from .summarize.embed import EmbedError
+    from .summarize.text.embed import EmbedError
 
     return (EvalError, EmbedError, UnicodeDecodeError)
 
@@ -312,7 +323,7 @@ def eval_search(pairs: str, predictions: str | None, model: str, device: str, as
 @click.pass_context
 def threads(ctx: click.Context, chat: str | None, thread_id: str | None, min_size: int, limit: int) -> None:
     """Read a chat as conversations: who replied to whom, indented under what they answered."""
-    from .summarize.thread_stage import conversations, format_conversation
+    from .pipeline.stages.thread import conversations, format_conversation
 
     with _open(ctx) as ws:
         if chat:
@@ -382,13 +393,14 @@ def faq() -> None:
 
 
 def _curate(ctx: click.Context, action: str, entry_id: str, value=None) -> None:
-    from .summarize import faq as faq_lib
+    from .pipeline.stages import faq as faq_stage
+    from .summarize.qa.faq import CurationError
 
     with _open(ctx) as ws:
         try:
             with ws.locked(f"faq {action}"):
-                faq_lib.record_curation(ws, entry_id, action, value)
-        except (faq_lib.CurationError, WorkspaceError) as e:
+                faq_stage.record_curation(ws, entry_id, action, value)
+        except (CurationError, WorkspaceError) as e:
             raise click.ClickException(str(e)) from None
     click.echo(f"{action}: done; applied to the site on the next run (or `chendian stage faq index publish`)")
 
@@ -459,7 +471,7 @@ def faq_list(ctx: click.Context, show_all: bool, limit: int) -> None:
 @click.pass_context
 def faq_log(ctx: click.Context) -> None:
     """Every curation action recorded in this workspace, oldest first."""
-    from .summarize.faq import curation_log
+    from .pipeline.stages.faq import curation_log
 
     with _open(ctx) as ws:
         for row in curation_log(ws):

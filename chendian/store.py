@@ -12,62 +12,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import CONFIG_NAME, DEFAULT_CONFIG_TEXT, Config, load_config
+from .errors import ChendianError
 from .model import Message, Quote
+from .schema import create_tables
 
 DB_NAME = "chendian.db"
 LOCK_NAME = ".chendian.lock"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS chats (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    platform TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS messages (
-    id TEXT PRIMARY KEY,
-    chat TEXT NOT NULL,
-    ts INTEGER NOT NULL,          -- epoch seconds, for ordering and ranges
-    time TEXT NOT NULL,           -- ISO 8601 with the offset it was read in
-    sender TEXT NOT NULL,
-    sender_name TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    text TEXT NOT NULL,
-    platform_id TEXT,
-    reply_to TEXT,
-    quote TEXT,                   -- JSON of the unresolved quote, when there was one
-    mentions TEXT NOT NULL,       -- JSON list
-    recalled INTEGER NOT NULL DEFAULT 0,
-    source TEXT NOT NULL,
-    extra TEXT NOT NULL,          -- JSON object
-    import_id INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_chat_ts ON messages (chat, ts);
-CREATE INDEX IF NOT EXISTS messages_platform ON messages (chat, platform_id) WHERE platform_id IS NOT NULL;
-CREATE TABLE IF NOT EXISTS imports (
-    id INTEGER PRIMARY KEY,
-    file TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    format TEXT NOT NULL,
-    at TEXT NOT NULL,
-    messages_read INTEGER NOT NULL,
-    messages_new INTEGER NOT NULL,
-    issues INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS imports_sha ON imports (sha256);
-CREATE TABLE IF NOT EXISTS import_issues (
-    import_id INTEGER NOT NULL,
-    file TEXT NOT NULL,
-    line INTEGER,
-    message TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS state (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
 
 
-class WorkspaceError(RuntimeError):
+class WorkspaceError(ChendianError, RuntimeError):
     pass
 
 
@@ -113,7 +67,7 @@ class Workspace:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache: big imports insert random-order ids
         self.db.execute("PRAGMA temp_store=MEMORY")
-        self.db.executescript(SCHEMA)
+        create_tables(self.db)
         if create:
             (self.root / self.config.ingest.inbox).mkdir(exist_ok=True)
         self._lock_fd: int | None = None
@@ -234,6 +188,20 @@ class Workspace:
 
     def chats(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM chats ORDER BY id").fetchall()
+
+    # -- what the stages wrote -----------------------------------------------------------------------
+    def thread_links(self) -> tuple[dict[str, str], dict[str, str | None]]:
+        """The thread stage's output: message id → thread id, and message id → predicted parent (or None)."""
+        thread_of: dict[str, str] = {}
+        parent_of: dict[str, str | None] = {}
+        for mid, tid, pid in self.db.execute("SELECT message_id, thread_id, parent_id FROM message_threads"):
+            thread_of[mid] = tid
+            parent_of[mid] = pid
+        return thread_of, parent_of
+
+    def thread_topics(self) -> dict[str, str]:
+        """The topics stage's output: thread id → topic id."""
+        return dict(self.db.execute("SELECT thread_id, topic_id FROM topic_members"))
 
 
 REPLY_TO_COLUMN = 9  # position of reply_to in a message_row()

@@ -107,8 +107,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chendian.eval.gold import GoldChat, read_gold  # noqa: E402
-from chendian.summarize import thread as T  # noqa: E402
-from chendian.summarize.embed import DEFAULT_MODEL  # noqa: E402
+from chendian.summarize.threads import linker as T  # noqa: E402
+from chendian.summarize.text.embed import DEFAULT_MODEL  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "threads"
 
@@ -189,8 +189,8 @@ def examples(msgs, parent: dict[str, str | None], scored: set[str], tokens, vect
 
 def load_chats(path: str, cache_path: str | None):
     """(GoldChat, tokens, vectors or None) per chat of a gold file."""
-    from chendian.summarize.embed import EmbeddingCache, get_embedder
-    from chendian.summarize.segment import segmenter
+    from chendian.summarize.text.embed import EmbeddingCache, get_embedder
+    from chendian.summarize.text.segment import segmenter
 
     seg = segmenter()
     cache = None

@@ -10,7 +10,7 @@ from chendian.ingest import ingest_paths
 from chendian.model import stable_id
 from chendian.pipeline import RunContext
 from chendian.store import Workspace
-from test_site import ensure_stage_tables, new_workspace
+from test_site import new_workspace
 
 OFFICE_CHAT = Path(__file__).parent / "fixtures" / "site" / "office-chat.jsonl"
 OFFICE = "office-group"
@@ -45,15 +45,14 @@ def make_office_workspace(root: Path, names: str = "real") -> Workspace:
     ws = new_workspace(root, names)
     report = ingest_paths(ws, [OFFICE_CHAT], chat_name="行政 IT 答疑群")
     assert not report.failed, report.failed
-    ensure_stage_tables(ws)
     with ws.transaction():
         for asked, question, answer in OFFICE_ENTRIES:
             rows = [office_message(ws, t) for t in asked]
-            ws.db.execute("INSERT INTO faq_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
+            ws.db.execute("INSERT INTO faq_entries (id, question, answer, answerers, variants, count, topic_id, qa_ids, thread_ids, first_ts, last_ts, answered, hidden, pinned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
                           (stable_id(rows[0]["id"], prefix="f"), question, answer, "[]",
                            json.dumps(asked, ensure_ascii=False), len(rows), None, "[]", "[]",
                            rows[0]["ts"], rows[-1]["ts"], 1))
-    from chendian.summarize import embed_stage
+    from chendian.pipeline.stages import embed as embed_stage
 
     embed_stage.run(ws, RunContext(quiet=True, stage="embed"))
     return ws

@@ -13,7 +13,10 @@ from chendian.config import LLMConfig
 from chendian.ingest import ingest_paths
 from chendian.model import TEXT, Message
 from chendian.pipeline import RunContext
-from chendian.summarize import digest, extract, faq, llm, topics
+from chendian.pipeline.stages import extract as extract_stage, faq as faq_stage, summarize as summarize_stage
+from chendian.pipeline.stages import topics as topics_stage
+from chendian.summarize import llm
+from chendian.summarize.qa import digest
 
 FIXTURE = Path(__file__).parent / "fixtures" / "qa" / "office-chat.jsonl"
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=timezone(timedelta(hours=8)))
@@ -57,7 +60,7 @@ def test_textrank_prefers_the_sentence_most_like_the_others():
 
 def test_weekly_digest_stage_writes_markdown_per_chat_and_week(workspace):
     ingest_paths(workspace, [FIXTURE])
-    for mod in (topics, extract, faq, digest):
+    for mod in (topics_stage, extract_stage, faq_stage, summarize_stage):
         mod.run(workspace, RunContext(quiet=True, stage=mod.__name__))
     weeks = dict(workspace.db.execute("SELECT week, body FROM weekly_digests"))
     assert set(weeks) == {"2024-W10", "2024-W11"}

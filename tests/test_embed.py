@@ -39,7 +39,7 @@ def tiny_model_dir(tmp_path_factory):
 
 
 def test_sentence_transformer_loads_a_local_model_by_path(tiny_model_dir):
-    from chendian.summarize.embed import SentenceTransformerEmbedder, get_embedder
+    from chendian.summarize.text.embed import SentenceTransformerEmbedder, get_embedder
 
     e = SentenceTransformerEmbedder(str(tiny_model_dir))
     assert e.dim == 16
@@ -52,7 +52,7 @@ def test_sentence_transformer_loads_a_local_model_by_path(tiny_model_dir):
 
 
 def test_cache_embeds_only_new_text(tiny_model_dir):
-    from chendian.summarize.embed import EmbeddingCache, SentenceTransformerEmbedder
+    from chendian.summarize.text.embed import EmbeddingCache, SentenceTransformerEmbedder
 
     calls = []
     e = SentenceTransformerEmbedder(str(tiny_model_dir))
@@ -69,7 +69,7 @@ def test_cache_embeds_only_new_text(tiny_model_dir):
 def test_embed_stage_is_incremental(workspace, tiny_model_dir, tmp_path):
     from chendian.ingest import ingest_paths
     from chendian.store import Workspace
-    from chendian.summarize import embed_stage
+    from chendian.pipeline.stages import embed as embed_stage
 
     (workspace.root / "chendian.toml").write_text(f'[embed]\nmodel = "{tiny_model_dir}"\n', encoding="utf-8")
     ws = Workspace(workspace.root)
@@ -89,7 +89,7 @@ def test_embed_stage_is_incremental(workspace, tiny_model_dir, tmp_path):
 
 def test_embed_device_is_validated_and_resolved():
     from chendian.config import ConfigError, parse_config
-    from chendian.summarize.embed import resolve_device
+    from chendian.summarize.text.embed import resolve_device
 
     assert parse_config("[embed]\ndevice = 'cuda:1'\n").embed.device == "cuda:1"
     with pytest.raises(ConfigError, match=r"chendian.toml: embed.device must be cpu, auto"):
@@ -133,7 +133,7 @@ def test_sentence_transformer_on_a_gpu_matches_the_cpu(tiny_model_dir):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
     from chendian.config import EmbedConfig
-    from chendian.summarize.embed import SentenceTransformerEmbedder, embedder_for
+    from chendian.summarize.text.embed import SentenceTransformerEmbedder, embedder_for
 
     texts = ["报销流程怎么走", "数据库连不上了", "发票要原件吗"] * 50
     gpu = embedder_for(EmbedConfig(model=str(tiny_model_dir), device="auto"))

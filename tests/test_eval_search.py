@@ -88,7 +88,7 @@ def test_bq_dev_figures(shared_data):
 def test_same_question_scorer_uses_the_question_set_and_falls_back_without_one(monkeypatch):
     """With a question set of at least MIN_CONTEXT questions the context features join in; a lone pair
     gets the context-free scorer. Vectors are given, so nothing is embedded."""
-    from chendian.summarize import dedup
+    from chendian.summarize.text import dedup
 
     monkeypatch.setattr(dedup, "MIN_CONTEXT", 50)  # a small set stands in for a large one here
     topics = ["信用卡", "借款", "手机号", "额度", "还款日", "利息", "贷款", "银行卡", "验证码", "提现"]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from chendian.eval.qa import read_gold_messages
-from chendian.summarize import extract
+from chendian.summarize.qa import extract
 
 FIXTURE = Path(__file__).parent / "fixtures" / "qa" / "office-chat.jsonl"
 

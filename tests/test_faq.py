@@ -8,7 +8,8 @@ import pytest
 
 from chendian.ingest import ingest_paths
 from chendian.pipeline import RunContext
-from chendian.summarize import contributors, extract, faq, topics
+from chendian.pipeline.stages import extract as extract_stage, faq as faq_stage, topics as topics_stage
+from chendian.summarize.qa import faq
 
 FIXTURE = Path(__file__).parent / "fixtures" / "qa" / "office-chat.jsonl"
 
@@ -22,7 +23,7 @@ def _run(ws, *modules):
 @pytest.fixture
 def built(workspace):
     ingest_paths(workspace, [FIXTURE])
-    _run(workspace, topics, extract, faq)
+    _run(workspace, topics_stage, extract_stage, faq_stage)
     return workspace
 
 
@@ -46,7 +47,7 @@ def test_repeated_questions_become_one_entry_with_variants_and_sources(built):
 
 def test_ids_are_stable_and_a_rerun_changes_nothing(built):
     before = {r["id"]: dict(r) for r in built.db.execute("SELECT * FROM faq_entries")}
-    _run(built, extract, faq)
+    _run(built, extract_stage, faq_stage)
     after = {r["id"]: dict(r) for r in built.db.execute("SELECT * FROM faq_entries")}
     assert before == after
     first_q = built.db.execute("SELECT question_id FROM qas ORDER BY ts LIMIT 1").fetchone()[0]
@@ -58,14 +59,14 @@ def test_curation_is_reapplied_on_every_run(built):
     printer = next(e for q, e in entries.items() if "打印机" in q)
     book = next(e for q, e in entries.items() if "Python" in q)
     leave = next(e for q, e in entries.items() if "年假" in q)
-    faq.edit(built, printer["id"], question="打印机卡纸怎么处理？")
-    faq.hide(built, book["id"])
-    faq.pin(built, leave["id"])
-    faq.approve(built, leave["id"])
+    faq_stage.edit(built, printer["id"], question="打印机卡纸怎么处理？")
+    faq_stage.hide(built, book["id"])
+    faq_stage.pin(built, leave["id"])
+    faq_stage.approve(built, leave["id"])
     later_qa = json.loads(leave["qa_ids"])[1]
-    faq.split(built, leave["id"], later_qa)
+    faq_stage.split(built, leave["id"], later_qa)
     for _ in range(2):  # the second run starts from the first run's memberships
-        _run(built, extract, faq)
+        _run(built, extract_stage, faq_stage)
         rows = {r["id"]: dict(r) for r in built.db.execute("SELECT * FROM faq_entries")}
         assert rows[printer["id"]]["question"] == "打印机卡纸怎么处理？"
         assert "打印机又卡纸了，谁知道怎么处理？" in json.loads(rows[printer["id"]]["variants"])
@@ -75,24 +76,24 @@ def test_curation_is_reapplied_on_every_run(built):
         assert sum(1 for r in rows.values() if later_qa in json.loads(r["qa_ids"])) == 1
     # merge the split one back into the printer entry (a human's call, however odd): it stays merged.
     split_id = next(i for i, r in rows.items() if later_qa in json.loads(r["qa_ids"]))
-    faq.merge(built, split_id, printer["id"])
+    faq_stage.merge(built, split_id, printer["id"])
     for _ in range(2):
-        _run(built, faq)
+        _run(built, faq_stage)
         rows = {r["id"]: dict(r) for r in built.db.execute("SELECT * FROM faq_entries")}
         assert split_id not in rows and later_qa in json.loads(rows[printer["id"]]["qa_ids"])
 
 
 def test_bad_curation_is_refused_with_a_clear_message(built):
     with pytest.raises(faq.CurationError, match="unknown curation action"):
-        faq.record_curation(built, "f" + "0" * 20, "delete")
+        faq_stage.record_curation(built, "f" + "0" * 20, "delete")
     with pytest.raises(faq.CurationError, match="no FAQ entry"):
-        faq.hide(built, "f" + "0" * 20)
+        faq_stage.hide(built, "f" + "0" * 20)
     with pytest.raises(faq.CurationError, match="not a FAQ entry id"):
-        faq.hide(built, "q123")
+        faq_stage.hide(built, "q123")
 
 
 def test_contributors_count_questions_answers_and_acknowledgements(built):
-    people = {p["name"]: p for p in contributors.top_contributors(built, 50)}
+    people = {p["name"]: p for p in faq_stage.top_contributors(built, 50)}
     assert people["李娜"]["answers"] == 2 and people["李娜"]["acknowledged"] == 2
     assert people["赵磊"]["answers"] == 2
     row = built.db.execute("SELECT questions FROM contributors WHERE name = '张伟'").fetchone()

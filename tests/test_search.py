@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from chendian.pipeline import RunContext
-from chendian.search import analyze, index as index_mod
+from chendian.pipeline.stages import index as index_mod
+from chendian.summarize.text import analyze
 from chendian.search.api import ServeError, make_server
 from chendian.search.index import HybridIndex, SearchDocument
 from chendian.search.query import search
@@ -208,7 +209,7 @@ def test_non_loopback_needs_a_token(tmp_path):
 def test_index_stage_with_nothing_to_index_succeeds_and_drops_a_stale_index(tmp_path, monkeypatch):
     """A first night with an empty inbox is not a failure; once every entry is hidden, search finds nothing."""
     from chendian.pipeline import RunContext
-    from chendian.search import index as index_mod
+    from chendian.pipeline.stages import index as index_mod
     from chendian.store import Workspace
 
     ws = Workspace(tmp_path / "ws", create=True)

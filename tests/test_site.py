@@ -16,7 +16,8 @@ from chendian.ingest import ingest_paths
 from chendian.model import stable_id
 from chendian.pipeline import RunContext
 from chendian.site import build
-from chendian.site.build import build_site, run
+from chendian.pipeline.stages.publish import run
+from chendian.site.build import build_site
 from chendian.store import Workspace
 
 FIXTURE = Path(__file__).parent / "fixtures" / "site"
@@ -24,21 +25,6 @@ CHAT = "rd-group"
 CHAT_NAME = "研发部技术交流群"
 
 # The DDL of notes/SCHEMA.md, for the tables the site reads.
-STAGE_DDL = """
-CREATE TABLE IF NOT EXISTS message_threads(message_id TEXT PRIMARY KEY, chat TEXT, thread_id TEXT, parent_id TEXT);
-CREATE TABLE IF NOT EXISTS threads(id TEXT PRIMARY KEY, chat TEXT, first_ts INTEGER, last_ts INTEGER, size INTEGER,
-    root_id TEXT, topic_id TEXT, digest TEXT);
-CREATE TABLE IF NOT EXISTS topics(id TEXT PRIMARY KEY, label TEXT, keywords TEXT, size INTEGER);
-CREATE TABLE IF NOT EXISTS qas(id TEXT PRIMARY KEY, chat TEXT, thread_id TEXT, question_id TEXT, question TEXT,
-    asker TEXT, asker_name TEXT, ts INTEGER, answers TEXT, score REAL);
-CREATE TABLE IF NOT EXISTS faq_entries(id TEXT PRIMARY KEY, question TEXT, answer TEXT, answerers TEXT,
-    variants TEXT, count INTEGER, topic_id TEXT, qa_ids TEXT, thread_ids TEXT, first_ts INTEGER, last_ts INTEGER,
-    answered INTEGER, hidden INTEGER DEFAULT 0, pinned INTEGER DEFAULT 0);
-CREATE TABLE IF NOT EXISTS curation(entry_id TEXT, action TEXT, value TEXT, at TEXT);
-CREATE TABLE IF NOT EXISTS contributors(sender TEXT PRIMARY KEY, name TEXT, questions INTEGER, answers INTEGER,
-    acknowledged INTEGER, topics TEXT);
-CREATE TABLE IF NOT EXISTS weekly_digests(chat TEXT, week TEXT, body TEXT, PRIMARY KEY(chat, week));
-"""
 
 # Conversations of the fixture, by the chat's own message ids: (topic, digest, message ids).
 THREADS = [
@@ -84,8 +70,14 @@ WEEKLY = """## 本周热点
 """
 
 
-def ensure_stage_tables(ws: Workspace) -> None:
-    ws.db.executescript(STAGE_DDL)
+def insert_thread(db, tid: str, chat: str, first_ts: int, last_ts: int, size: int, root_id: str,
+                  topic_id: str | None, digest: str | None) -> None:
+    """A conversation as the thread, topics and summarize stages would write it."""
+    db.execute("INSERT OR REPLACE INTO threads VALUES (?, ?, ?, ?, ?, ?)", (tid, chat, first_ts, last_ts, size, root_id))
+    if topic_id is not None:
+        db.execute("INSERT OR REPLACE INTO topic_members VALUES (?, ?)", (tid, topic_id))
+    if digest is not None:
+        db.execute("INSERT OR REPLACE INTO thread_digests VALUES (?, ?, ?)", (tid, chat, digest))
 
 
 def _ingest_fixture(ws: Workspace) -> dict[str, dict]:
@@ -97,7 +89,6 @@ def _ingest_fixture(ws: Workspace) -> dict[str, dict]:
 
 def fill_stages(ws: Workspace, by_pid: dict[str, dict]) -> None:
     """Stage rows as the real stages would write them for the fixture chat."""
-    ensure_stage_tables(ws)
     db = ws.db
     thread_of: dict[str, str] = {}
     with ws.transaction():
@@ -113,8 +104,7 @@ def fill_stages(ws: Workspace, by_pid: dict[str, dict]) -> None:
                 thread_of[m["platform_id"]] = thread_id
                 db.execute("INSERT OR REPLACE INTO message_threads VALUES (?, ?, ?, ?)",
                            (m["id"], CHAT, thread_id, msgs[i - 1]["id"] if i else None))
-            db.execute("INSERT OR REPLACE INTO threads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (thread_id, CHAT, msgs[0]["ts"], msgs[-1]["ts"], len(msgs), msgs[0]["id"], topic, digest))
+            insert_thread(db, thread_id, CHAT, msgs[0]["ts"], msgs[-1]["ts"], len(msgs), msgs[0]["id"], topic, digest)
         qa_ids = {}
         answers_by = {}
         for qpid, answers in QAS:
@@ -143,7 +133,7 @@ def fill_stages(ws: Workspace, by_pid: dict[str, dict]) -> None:
                     answerers[a["sender"]]["count"] += 1
             variants = [by_pid[p]["text"] for p in qpids]
             topic = next(t[0] for t in THREADS if qpids[0] in t[2])
-            db.execute("INSERT OR REPLACE INTO faq_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
+            db.execute("INSERT OR REPLACE INTO faq_entries (id, question, answer, answerers, variants, count, topic_id, qa_ids, thread_ids, first_ts, last_ts, answered, hidden, pinned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
                        (stable_id(first["id"], prefix="f"), question, answer,
                         json.dumps(list(answerers.values()), ensure_ascii=False),
                         json.dumps(variants, ensure_ascii=False), len(qpids), topic,
@@ -364,7 +354,6 @@ def synthesize_stages(ws: Workspace, thread_size: int = 20) -> None:
     its messages (so that every message's text reaches a published page)."""
     from datetime import datetime
 
-    ensure_stage_tables(ws)
     db = ws.db
     rows = db.execute("SELECT id, chat, ts, sender, sender_name, kind, text FROM messages ORDER BY chat, ts, rowid").fetchall()
     threads: list[list] = []
@@ -378,9 +367,8 @@ def synthesize_stages(ws: Workspace, thread_size: int = 20) -> None:
             tid = stable_id(msgs[0]["chat"], msgs[0]["id"], prefix="t")
             db.executemany("INSERT OR REPLACE INTO message_threads VALUES (?, ?, ?, ?)",
                            [(m["id"], m["chat"], tid, None) for m in msgs])
-            db.execute("INSERT OR REPLACE INTO threads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (tid, msgs[0]["chat"], msgs[0]["ts"], msgs[-1]["ts"], len(msgs), msgs[0]["id"], None,
-                        _snippet_text(msgs)))
+            insert_thread(db, tid, msgs[0]["chat"], msgs[0]["ts"], msgs[-1]["ts"], len(msgs), msgs[0]["id"], None,
+                        _snippet_text(msgs))
             for i, q in enumerate(msgs):
                 iso = datetime.fromtimestamp(q["ts"]).isocalendar()
                 weeks.setdefault((q["chat"], f"{iso[0]}-W{iso[1]:02d}"), []).append(f"- {q['sender_name']}：{q['text']}")
@@ -395,7 +383,7 @@ def synthesize_stages(ws: Workspace, thread_size: int = 20) -> None:
                            (qa_id, q["chat"], tid, q["id"], q["text"], q["sender"], q["sender_name"], q["ts"],
                             json.dumps(answers, ensure_ascii=False), 0.5))
                 if answer is not None:
-                    db.execute("INSERT OR REPLACE INTO faq_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
+                    db.execute("INSERT OR REPLACE INTO faq_entries (id, question, answer, answerers, variants, count, topic_id, qa_ids, thread_ids, first_ts, last_ts, answered, hidden, pinned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
                                (stable_id(q["id"], prefix="f"), q["text"], answer["text"],
                                 json.dumps([{"sender": answer["sender"], "name": answer["sender_name"], "count": 1}],
                                            ensure_ascii=False), "[]", 1, None, json.dumps([qa_id]),

@@ -12,8 +12,9 @@ from chendian.eval.gold import read_gold
 from chendian.ingest.base import extract_mentions
 from chendian.model import SYSTEM, TEXT, Message
 from chendian.pipeline import RunContext
-from chendian.summarize import segment_stage, thread as T, thread_stage
-from chendian.summarize.embed import DEFAULT_MODEL
+from chendian.pipeline.stages import segment as segment_stage, thread as thread_stage
+from chendian.summarize.threads import linker as T
+from chendian.summarize.text.embed import DEFAULT_MODEL
 from conftest import FIXTURES, SHANGHAI
 
 TOY = FIXTURES / "threads" / "toy-chat.jsonl"
@@ -407,7 +408,7 @@ def _load(ws, path):
 
 def test_stages_write_schema_and_rethread_incrementally(workspace, tmp_path, monkeypatch):
     # No sentence model in this test: vectors are zeros (the linker still works on structure and words).
-    from chendian.summarize import embed_stage
+    from chendian.pipeline.stages import embed as embed_stage
 
     monkeypatch.setattr(embed_stage, "message_vectors", lambda ws, msgs, cache=None: np.zeros((len(msgs), 8), np.float32))
     monkeypatch.setattr(embed_stage, "workspace_cache", lambda ws: None)
@@ -494,7 +495,7 @@ def _busy_channel(n=150, seed=10):
 def test_incremental_threading_equals_a_full_run_despite_look_ahead(workspace, tmp_path, monkeypatch):
     # The dense-chat weights look past a message, so the nightly run re-links the tail before the new messages:
     # threading day 1 then day 2 must give the links a single run over both days gives.
-    from chendian.summarize import embed_stage
+    from chendian.pipeline.stages import embed as embed_stage
 
     def vectors(ws, msgs, cache=None):  # stand-ins of the default model's: one direction per topic word
         v = np.zeros((len(msgs), 512), np.float32)

@@ -6,6 +6,7 @@ import numpy as np
 
 from chendian.ingest import ingest_paths
 from chendian.pipeline import RunContext
+from chendian.pipeline.stages import topics as topics_stage
 from chendian.summarize import topics
 
 FIXTURE = Path(__file__).parent / "fixtures" / "qa" / "office-chat.jsonl"
@@ -48,11 +49,11 @@ def test_new_threads_join_nearest_topic_and_ids_do_not_reshuffle():
 
 def test_stage_labels_topics_and_reruns_stably(workspace):
     ingest_paths(workspace, [FIXTURE])
-    counts = topics.run(workspace, RunContext(quiet=True, stage="topics"))
+    counts = topics_stage.run(workspace, RunContext(quiet=True, stage="topics"))
     assert counts["threads"] >= 8
     before = workspace.db.execute("SELECT * FROM topics ORDER BY id").fetchall()
     members = dict(workspace.db.execute("SELECT * FROM topic_members"))
-    topics.run(workspace, RunContext(quiet=True, stage="topics"))
+    topics_stage.run(workspace, RunContext(quiet=True, stage="topics"))
     assert [tuple(r) for r in workspace.db.execute("SELECT * FROM topics ORDER BY id")] == [tuple(r) for r in before]
     assert dict(workspace.db.execute("SELECT * FROM topic_members")) == members
     for row in before:

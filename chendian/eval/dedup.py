@@ -35,7 +35,7 @@ def evaluate_dedup(pairs_path: str | Path, predictions_path: str | Path | None =
     """Score every pair with dedup.score_pairs; write {"a","b","score","same"} lines if predictions_path.
 
     `vectors` (text → vector of its folded form) skips embedding, e.g. when iterating."""
-    from ..summarize import dedup
+    from ..summarize.text import dedup
 
     pairs = read_pairs(pairs_path)
     a = [p.a for p in pairs]
@@ -59,7 +59,7 @@ def evaluate_dedup(pairs_path: str | Path, predictions_path: str | Path | None =
 
 def score_predictions(pairs_path: str | Path, predictions_path: str | Path) -> dict:
     """Re-score a predictions file ({"a","b","score"} per line) against the labels of a pairs file."""
-    from ..summarize.dedup import SAME_QUESTION_THRESHOLD
+    from ..summarize.text.dedup import SAME_QUESTION_THRESHOLD
 
     labels = {(p.a, p.b): p.label for p in read_pairs(pairs_path)}
     ys, ss = [], []

@@ -41,9 +41,9 @@ def read_gold_messages(path: str | Path, tz: ZoneInfo | str = "Asia/Shanghai") -
 
 
 def _threads_for(messages: list[Message]):
-    """Conversations and predicted parents from the thread module (chendian.summarize.thread), or (None, {})."""
+    """Conversations and predicted parents from the thread module (chendian.summarize.threads.linker), or (None, {})."""
     try:
-        from ..summarize.thread import thread_messages
+        from ..summarize.threads.linker import thread_messages
     except ImportError:
         return None, {}
     thread_of, parent_of = {}, {}
@@ -64,7 +64,7 @@ def _threads_for(messages: list[Message]):
 
 def predict(messages: list[Message], method: str = "rules", use_thread_module: bool = True) -> list[dict]:
     """One prediction per message: {"id","question","answer_to"}."""
-    from ..summarize import extract
+    from ..summarize.qa import extract
 
     if method == "baseline":
         return baseline_predict(messages)
@@ -79,7 +79,7 @@ def predict(messages: list[Message], method: str = "rules", use_thread_module: b
 
 def baseline_predict(messages: list[Message]) -> list[dict]:
     """Baseline: a question ends with ？/? or 吗; its answer is the next message of someone else (within 2 h)."""
-    from ..summarize.extract import baseline_is_question
+    from ..summarize.qa.extract import baseline_is_question
 
     preds = [{"id": m.id, "question": baseline_is_question(m.text), "answer_to": None} for m in messages]
     for i, m in enumerate(messages):

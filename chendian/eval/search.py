@@ -99,10 +99,10 @@ def rank_corpus(corpus: Sequence[str], queries: Sequence[str], *, vectors: np.nd
                 embed_model: str = "use-multilingual", device: str = "cpu") -> list[list[str]]:
     """Top-k corpus sentences for each query with the product's hybrid index (the query itself excluded)."""
     from ..search.index import HybridIndex, SearchDocument
-    from ..summarize.segment import fold
+    from ..summarize.text.segment import fold
 
     if vectors is None:
-        from ..summarize.embed import get_embedder
+        from ..summarize.text.embed import get_embedder
 
         vectors = get_embedder(embed_model, device=device).encode([fold(s) for s in corpus])
     docs = [SearchDocument(id=str(i), text=s) for i, s in enumerate(corpus)]

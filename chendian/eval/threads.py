@@ -157,9 +157,9 @@ def predict_gold_chats(chats, *, embed_model: str = "use-multilingual", embed_th
                        progress: Callable[[str, int, int], None] | None = None,
                        timings: dict | None = None) -> dict[str, list[int]]:
     """Segment → embed → thread each gold chat; parent index per message (in each chat's message order)."""
-    from ..summarize.embed import EmbeddingCache, get_embedder
-    from ..summarize.segment import segmenter
-    from ..summarize.thread import DEFAULT_WINDOW, thread_messages
+    from ..summarize.text.embed import EmbeddingCache, get_embedder
+    from ..summarize.text.segment import segmenter
+    from ..summarize.threads.linker import DEFAULT_WINDOW, thread_messages
 
     timings = timings if timings is not None else {}
     out: dict[str, list[int]] = {}
@@ -205,7 +205,7 @@ def predict_gold_chats(chats, *, embed_model: str = "use-multilingual", embed_th
 
 def score_predictions(chats, parents_by_chat: dict[str, list[int]]) -> dict:
     """Metrics of predicted parents against the gold labels (annotated lines only)."""
-    from ..summarize.thread import components
+    from ..summarize.threads.linker import components
 
     gold_labels, pred_labels = [], []
     gold_links: set[tuple[str, str]] = set()
@@ -235,7 +235,7 @@ def score_predictions(chats, parents_by_chat: dict[str, list[int]]) -> dict:
 
 def write_predictions(chats, parents_by_chat: dict[str, list[int]], path: str | Path) -> None:
     """One line per message: {"id", "thread", "reply_to"}; thread = id of the conversation's first message."""
-    from ..summarize.thread import components
+    from ..summarize.threads.linker import components
 
     with open(path, "w", encoding="utf-8") as f:
         for gc in chats:

@@ -1,66 +1,57 @@
-"""The nightly batch as a plain sequence of stages (MkDocs-style), run under the workspace lock.
+"""The nightly batch: STAGES, one Stage object per stage in flow order, run under the workspace lock.
 
-A stage is a function `run(ws, rc) -> dict[str, int]` in some module: it reads what earlier stages wrote to
-the workspace, writes its own outputs there, and returns the counts that matter. Stages decide their own
-incrementality (most compare a state key to the store); a rerun on the same input changes nothing.
-The runner records a run report (counts per stage, timings, warnings) in the store and as JSON.
+A stage lives in `pipeline/stages/<name>.py` (named as `chendian stage <name>` names it), declares the tables
+it reads and writes (chendian/schema.py defines them), and returns the counts that matter. The runner is a plain
+loop (MkDocs-style): each stage in order, a report of counts, timings and warnings saved as JSON at the end.
+A rerun on the same input changes nothing.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import sys
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
+from .. import atomic
 from ..store import Workspace
+from .stage import RunContext, Stage, StageError
+from .stages import embed, extract, faq, index, ingest, publish, segment, summarize, thread, topics
 
-# name → "module:function". Order is the flow of DESIGN.md.
-STAGES: dict[str, str] = {
-    "ingest": "chendian.pipeline.ingest_stage:run",
-    "segment": "chendian.summarize.segment_stage:run",
-    "embed": "chendian.summarize.embed_stage:run",
-    "thread": "chendian.summarize.thread_stage:run",
-    "topics": "chendian.summarize.topics:run",
-    "extract": "chendian.summarize.extract:run",
-    "faq": "chendian.summarize.faq:run",
-    "summarize": "chendian.summarize.digest:run",
-    "index": "chendian.search.index:run",
-    "publish": "chendian.site.build:run",
-}
+# The flow of DESIGN.md.
+STAGES: tuple[Stage, ...] = (
+    ingest.STAGE, segment.STAGE, embed.STAGE, thread.STAGE, topics.STAGE, extract.STAGE, faq.STAGE,
+    summarize.STAGE, index.STAGE, publish.STAGE,
+)
+STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
+
+__all__ = ["STAGES", "STAGE_NAMES", "RunContext", "RunReport", "Stage", "StageError", "StageReport", "run_stages",
+           "stage_named", "table_writers"]
 
 
-class StageError(RuntimeError):
-    pass
+def stage_named(name: str) -> Stage:
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise StageError(f"unknown stage {name!r}; stages are: {', '.join(STAGE_NAMES)}")
 
 
-@dataclass
-class RunContext:
-    """What a stage gets besides the workspace: progress bars and a place for warnings."""
-
-    warnings: list[str] = field(default_factory=list)
-    quiet: bool = False
-    stage: str = ""
-
-    def warn(self, message: str) -> None:
-        self.warnings.append(f"{self.stage}: {message}")
-
-    def progress(self, total: int | None, desc: str, unit: str = "it"):
-        from tqdm import tqdm
-
-        return tqdm(total=total, desc=f"{self.stage}: {desc}", unit=unit, leave=False, file=sys.stderr,
-                    disable=True if self.quiet else None)
+def table_writers() -> dict[str, list[str]]:
+    """table → the stages that write it (one each: a test holds the stage list to it)."""
+    out: dict[str, list[str]] = {}
+    for s in STAGES:
+        for t in s.writes:
+            out.setdefault(t, []).append(s.name)
+    return out
 
 
 @dataclass
 class StageReport:
     name: str
-    status: str  # ok | skipped | failed
+    status: str  # ok | failed
     seconds: float
     counts: dict[str, int] = field(default_factory=dict)
     note: str = ""
@@ -81,23 +72,6 @@ class RunReport:
         return json.dumps(asdict(self) | {"ok": self.ok}, ensure_ascii=False, indent=2)
 
 
-def resolve_stage(name: str) -> Callable | None:
-    """The stage's function, or None when its module is not part of this build yet."""
-    target = STAGES[name]
-    module_name, func = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name == module_name:
-            return None
-        raise
-    return getattr(module, func)
-
-
-def available_stages() -> list[str]:
-    return [n for n in STAGES if resolve_stage(n) is not None]
-
-
 def run_stages(ws: Workspace, names: list[str] | None = None, *, quiet: bool = False,
                on_stage: Callable[[StageReport], None] | None = None) -> RunReport:
     """Run the given stages (default: all) in flow order under the workspace lock.
@@ -105,28 +79,22 @@ def run_stages(ws: Workspace, names: list[str] | None = None, *, quiet: bool = F
     A failing stage stops the run (later stages would read half-made inputs); what earlier stages
     committed stays, and the published site and index stay the previous ones.
     """
-    unknown = [n for n in names or [] if n not in STAGES]
-    if unknown:
-        raise StageError(f"unknown stage(s): {', '.join(unknown)}; stages are: {', '.join(STAGES)}")
-    wanted = [n for n in STAGES if names is None or n in names]
+    wanted = [stage_named(n) for n in names] if names else list(STAGES)
+    wanted = [s for s in STAGES if s in wanted]  # flow order, whatever order they were named in
     report = RunReport(started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    with ws.locked("run " + ",".join(wanted)):
-        for name in wanted:
-            fn = resolve_stage(name)
-            if fn is None:
-                sr = StageReport(name, "skipped", 0.0, note="not part of this build yet")
-            else:
-                rc = RunContext(quiet=quiet, stage=name)
-                t0 = time.perf_counter()
-                try:
-                    counts = fn(ws, rc) or {}
-                    sr = StageReport(name, "ok", round(time.perf_counter() - t0, 3), counts)
-                except Exception as e:  # reported, not re-raised: the run report must still be written
-                    sr = StageReport(name, "failed", round(time.perf_counter() - t0, 3),
-                                     note=f"{type(e).__name__}: {e}")
-                    if os.environ.get("CHENDIAN_DEBUG"):
-                        traceback.print_exc()
-                report.warnings.extend(rc.warnings)
+    with ws.locked("run " + ",".join(s.name for s in wanted)):
+        for stage in wanted:
+            rc = RunContext(quiet=quiet, stage=stage.name)
+            t0 = time.perf_counter()
+            try:
+                counts = stage.run(ws, rc) or {}
+                sr = StageReport(stage.name, "ok", round(time.perf_counter() - t0, 3), counts)
+            except Exception as e:  # reported, not re-raised: the run report must still be written
+                sr = StageReport(stage.name, "failed", round(time.perf_counter() - t0, 3),
+                                 note=f"{type(e).__name__}: {e}")
+                if os.environ.get("CHENDIAN_DEBUG"):
+                    traceback.print_exc()
+            report.warnings.extend(rc.warnings)
             report.stages.append(sr)
             if on_stage:
                 on_stage(sr)
@@ -142,9 +110,5 @@ def _save_report(ws: Workspace, report: RunReport) -> None:
     folder.mkdir(exist_ok=True)
     stamp = report.started.replace(":", "").replace("-", "")[:15]
     text = report.to_json()
-    tmp = folder / f".run-{stamp}.json.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, folder / f"run-{stamp}.json")
-    latest = folder / ".latest.tmp"
-    latest.write_text(text, encoding="utf-8")
-    os.replace(latest, folder / "latest.json")
+    atomic.write_text(folder / f"run-{stamp}.json", text)
+    atomic.write_text(folder / "latest.json", text)

@@ -20,8 +20,6 @@ A missing stage table is read as empty, so the site builds at any point of the p
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import hashlib
 import json
 import os
@@ -36,6 +34,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from .. import atomic
 from ..model import RECALL, SYSTEM, stable_id
 from ..store import Workspace
 from .privacy import Privacy
@@ -75,6 +74,12 @@ def _columns(db: sqlite3.Connection, table: str) -> set[str]:
 
 def _rows(db: sqlite3.Connection, table: str, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
     return db.execute(sql, args).fetchall() if _has_table(db, table) else []
+
+
+# A conversation with its topic and digest, as the topics and summarize stages wrote them.
+THREADS_SQL = ("SELECT t.id, t.chat, t.first_ts, t.last_ts, t.size, t.root_id, tm.topic_id, td.digest FROM threads t"
+               " LEFT JOIN topic_members tm ON tm.thread_id = t.id LEFT JOIN thread_digests td ON td.thread_id = t.id"
+               " ORDER BY t.first_ts, t.id")
 
 
 def slug(value: str, prefix: str = "x") -> str:
@@ -338,7 +343,7 @@ def _load_site(ctx: _Context) -> Site:
         "SELECT mt.thread_id, count(*) FROM message_threads mt JOIN messages m ON m.id = mt.message_id"
         " WHERE m.recalled = 0 AND m.kind NOT IN (?, ?) GROUP BY mt.thread_id", (RECALL, SYSTEM)))
     has_links = _has_table(db, "message_threads")
-    for r in _rows(db, "threads", "SELECT * FROM threads ORDER BY first_ts, id"):
+    for r in db.execute(THREADS_SQL):
         if r["id"] not in thread_refs and (r["size"] or 0) < MIN_THREAD_SIZE:
             continue
         t = {
@@ -544,36 +549,6 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
             "index_bytes": len(index_bytes), "bytes": size}
 
 
-# -- atomic swap -------------------------------------------------------------------------------------------
-
-_RENAME_EXCHANGE = 2
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    AT_FDCWD = -100
-    rc = renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    return rc == 0
-
-
-def _swap_into_place(new: Path, target: Path) -> None:
-    if not target.exists():
-        os.rename(new, target)
-        return
-    if _exchange(new, target):
-        shutil.rmtree(new, ignore_errors=True)  # `new` now holds the previous site
-        return
-    old = target.with_name(f".{target.name}-old-{os.getpid()}")
-    os.rename(target, old)
-    os.rename(new, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _clean_stale(target: Path) -> None:
     """Leftovers of builds that were killed midway."""
     for leftover in target.parent.glob(f".{target.name}-build-*"):
@@ -595,44 +570,8 @@ def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=No
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a web server must be able to read the site
         counts = _render(ws, tmp, rc)
-        _swap_into_place(tmp, target)
+        atomic.swap_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return counts
-
-
-def _fingerprint(ws: Workspace) -> str:
-    """A hash of everything the site is made of: inputs, config, templates and assets."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(BUILD_VERSION.encode())
-    cfg = ws.config.site
-    h.update(f"{cfg.title}\x1f{cfg.names}\x1f{cfg.base_url}\x1f{ws.config.ingest.timezone}".encode("utf-8"))
-    # the semantic search's student learns from the vectors the embed stage cached, under the configured model
-    h.update(f"{ws.config.embed.model}\x1f{json.dumps(ws.get_state('embed.progress'), sort_keys=True)}".encode())
-    for folder in (TEMPLATES, ASSETS):
-        for p in sorted(folder.rglob("*")):
-            if p.is_file():
-                h.update(p.name.encode())
-                h.update(p.read_bytes())
-    for table in ("messages", "chats", "threads", "message_threads", "topics", "qas", "faq_entries",
-                  "contributors", "weekly_digests"):
-        if not _has_table(ws.db, table):
-            h.update(f"no {table}".encode())
-            continue
-        h.update(table.encode())
-        # By key, not rowid: a stage that rewrites identical rows in another order changes nothing here.
-        for row in ws.db.execute(f"SELECT * FROM {table} ORDER BY 1, 2"):
-            h.update(repr(tuple(row)).encode("utf-8"))
-    return h.hexdigest()
-
-
-def run(ws: Workspace, rc) -> dict[str, int]:
-    """Pipeline stage `publish`: rebuild <ws>/site when anything it is made of changed."""
-    target = ws.path("site")
-    fingerprint = _fingerprint(ws)
-    if target.is_dir() and ws.get_state("publish.fingerprint") == fingerprint:
-        return {"pages": 0, "unchanged": 1}
-    counts = build_site(ws, target, rc=rc)
-    ws.set_state("publish.fingerprint", fingerprint)
     return counts

@@ -434,8 +434,8 @@ def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozens
     the cache), averaged per entry.
     """
     from ..model import CONVERSATIONAL_KINDS
-    from ..summarize.embed import cached_vectors
-    from ..summarize.segment import fold
+    from ..summarize.text.embed import cached_vectors
+    from ..summarize.text.segment import fold
 
     stats = {"vector_training_texts": 0, "vector_terms": 0}
     docs = index["docs"]
@@ -453,7 +453,7 @@ def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozens
     cached = cached_vectors(ws.db, model, texts)
     texts = [t for t in texts if t in cached]
     if len(texts) > MAX_TRAINING_TEXTS:  # a sample fixed by content, not by arrival order
-        from ..summarize.embed import content_key
+        from ..summarize.text.embed import content_key
 
         texts = sorted(texts, key=lambda t: content_key(model, t))[:MAX_TRAINING_TEXTS]
     if len(texts) < min_texts:  # the embed stage has not run: embedding everything here is not this stage's job
@@ -463,7 +463,7 @@ def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozens
     have = cached_vectors(ws.db, model, folded)
     missing = [t for t in folded if t not in have]
     if missing:
-        from ..summarize.embed import EmbeddingCache, embedder_for
+        from ..summarize.text.embed import EmbeddingCache, embedder_for
 
         cache = EmbeddingCache(ws.db, embedder_for(ws.config.embed))
         with ws.transaction():

@@ -17,11 +17,6 @@ import numpy as np
 
 from ..model import stable_id
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS topics (id TEXT PRIMARY KEY, label TEXT, keywords TEXT, size INTEGER);
-CREATE TABLE IF NOT EXISTS topic_members (thread_id TEXT PRIMARY KEY, topic_id TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS topic_centroids (topic_id TEXT PRIMARY KEY, vec BLOB NOT NULL);
-"""
 
 JOIN_SIMILARITY = 0.55  # a new thread joins an existing topic at or above this cosine to its centroid
 CLUSTER_DISTANCE = 0.5  # average-linkage cosine distance that still makes one new topic
@@ -46,7 +41,7 @@ def ctfidf_keywords(docs_tokens: dict[str, list[str]], k: int = KEYWORDS) -> dic
     return out
 
 
-def _centroids(assigned: dict[str, str], index: dict[str, int], vectors: np.ndarray) -> dict[str, np.ndarray]:
+def centroids_of(assigned: dict[str, str], index: dict[str, int], vectors: np.ndarray) -> dict[str, np.ndarray]:
     """Normalised mean vector of each topic's members (the same computation the stage stores)."""
     rows: dict[str, list[int]] = defaultdict(list)
     for t, top in assigned.items():
@@ -68,7 +63,7 @@ def assign_topics(thread_ids: list[str], vectors: np.ndarray, previous: dict[str
     """
     index = {t: i for i, t in enumerate(thread_ids)}
     assigned = {t: previous[t] for t in thread_ids if t in previous}
-    current = dict(centroids) | _centroids(assigned, index, vectors)
+    current = dict(centroids) | centroids_of(assigned, index, vectors)
     for _ in range(max_rounds):
         changed = False
         new = [i for i, t in enumerate(thread_ids) if t not in assigned]
@@ -102,72 +97,5 @@ def assign_topics(thread_ids: list[str], vectors: np.ndarray, previous: dict[str
                 changed = True
         if not changed:
             break
-        current = dict(centroids) | _centroids(assigned, index, vectors)
+        current = dict(centroids) | centroids_of(assigned, index, vectors)
     return assigned
-
-
-def _conversations(ws) -> tuple[dict[str, list], dict[str, str]]:
-    """thread id → its messages; and whether the thread stage's threads table exists."""
-    from .extract import load_threads, segment_conversations
-
-    messages = list(ws.messages())
-    thread_of, _ = load_threads(ws)
-    if thread_of is None:
-        thread_of = segment_conversations(messages)
-    convs: dict[str, list] = defaultdict(list)
-    for m in messages:
-        if m.kind in ("text", "quote", "link", "forward") and not m.recalled and m.id in thread_of:
-            convs[thread_of[m.id]].append(m)
-    return convs, thread_of
-
-
-def run(ws, rc) -> dict[str, int]:
-    from .embed import EmbeddingCache, embedder_for
-    from .segment import segmenter
-
-    ws.db.executescript(SCHEMA)
-    convs, _ = _conversations(ws)
-    thread_ids = sorted(t for t, ms in convs.items() if len(ms) >= MIN_THREAD_MESSAGES)
-    if not thread_ids:
-        return {"topics": 0, "threads": 0, "new_topics": 0}
-    texts = [" ".join(m.text for m in convs[t])[:MAX_TEXT_CHARS] for t in thread_ids]
-    cfg = ws.config.embed
-    cache = EmbeddingCache(ws.db, embedder_for(cfg))
-    vectors, _ = cache.encode(texts)
-    previous = dict(ws.db.execute("SELECT thread_id, topic_id FROM topic_members"))
-    centroids = {tid: np.frombuffer(blob, dtype=np.float32) for tid, blob in
-                 ws.db.execute("SELECT topic_id, vec FROM topic_centroids")}
-    first_ts = {t: int(convs[t][0].time.timestamp()) for t in thread_ids}
-    assigned = assign_topics(thread_ids, vectors, previous, centroids, first_ts)
-
-    index = {t: i for i, t in enumerate(thread_ids)}
-    members: dict[str, list[str]] = defaultdict(list)
-    for t, top in assigned.items():
-        if t in index:
-            members[top].append(t)
-    seg = segmenter(ws.config.segment.user_dict and str(ws.path(ws.config.segment.user_dict)) or "",
-                    ws.config.segment.stopwords and str(ws.path(ws.config.segment.stopwords)) or "")
-    tokens = {top: [w for t in ts for m in convs[t] for w in seg.content_tokens(m.text)] for top, ts in members.items()}
-    keywords = ctfidf_keywords(tokens)
-    has_threads = ws.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='threads'").fetchone()
-    with ws.transaction():
-        ws.db.execute("DELETE FROM topics")
-        ws.db.executemany("INSERT INTO topics (id, label, keywords, size) VALUES (?, ?, ?, ?)",
-                          [(top, "·".join(keywords[top][:3]) or top, json.dumps(keywords[top], ensure_ascii=False),
-                            len(ts)) for top, ts in members.items()])
-        ws.db.executemany("INSERT OR REPLACE INTO topic_members (thread_id, topic_id) VALUES (?, ?)",
-                          list(assigned.items()))
-        for top, c in _centroids(assigned, index, vectors).items():
-            ws.db.execute("INSERT OR REPLACE INTO topic_centroids (topic_id, vec) VALUES (?, ?)", (top, c.tobytes()))
-        if has_threads:
-            ws.db.execute("UPDATE threads SET topic_id = NULL")
-            ws.db.executemany("UPDATE threads SET topic_id = ? WHERE id = ?",
-                              [(top, t) for t, top in assigned.items()])
-    return {"topics": len(members), "threads": len(thread_ids), "threads_in_topics": len(assigned),
-            "new_topics": len(set(members) - set(centroids))}
-
-
-def topic_of_threads(ws) -> dict[str, str]:
-    """thread id → topic id, from the thread stage's table or this stage's own members table."""
-    ws.db.executescript(SCHEMA)
-    return dict(ws.db.execute("SELECT thread_id, topic_id FROM topic_members"))

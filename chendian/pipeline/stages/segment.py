@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import hashlib
 
-from ..store import Workspace
-from .segment import Segmenter
+from ...errors import ChendianError
+from ...store import Workspace
+from ..stage import RunContext, Stage
+from ...summarize.text.segment import Segmenter
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS tokens (message_id TEXT PRIMARY KEY, tokens TEXT NOT NULL)"
 STATE_KEY = "segment.fingerprint"
 BATCH = 5000
 
 
-class SegmentConfigError(ValueError):
+class SegmentConfigError(ChendianError, ValueError):
     pass
 
 
@@ -39,8 +40,7 @@ def workspace_segmenter(ws: Workspace) -> tuple[Segmenter, str]:
     return seg, h.hexdigest()
 
 
-def run(ws: Workspace, rc) -> dict[str, int]:
-    ws.db.execute(SCHEMA)
+def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     seg, fingerprint = workspace_segmenter(ws)
     cleared = 0
     if ws.get_state(STATE_KEY) != fingerprint:
@@ -66,12 +66,12 @@ def run(ws: Workspace, rc) -> dict[str, int]:
     return {"segmented": done, "tokens_rows": total, "resegmented_after_dictionary_change": cleared}
 
 
+STAGE = Stage("segment", run, reads=("messages",), writes=("tokens",))
+
+
 def load_tokens(ws: Workspace, message_ids: list[str]) -> dict[str, list[str]]:
     """Stored tokens by message id (missing ids are simply absent)."""
     out: dict[str, list[str]] = {}
-    exists = ws.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='tokens'").fetchone()
-    if not exists:
-        return out
     for a in range(0, len(message_ids), 900):
         part = message_ids[a:a + 900]
         q = f"SELECT message_id, tokens FROM tokens WHERE message_id IN ({','.join('?' * len(part))})"

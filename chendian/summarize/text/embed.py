@@ -16,6 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ...schema import create_tables
+
 DEFAULT_MODEL = "use-multilingual"
 
 
@@ -123,8 +125,7 @@ def content_key(model: str, text: str) -> str:
 
 def cached_vectors(db: sqlite3.Connection, model: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
     """The vectors `model` already has in the workspace cache for `texts` (text → float32 vector); embeds none."""
-    has_table = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'embeddings'").fetchone()
-    if not texts or has_table is None:
+    if not texts:
         return {}
     text_of = {content_key(model, t): t for t in texts}
     keys = list(text_of)
@@ -142,7 +143,7 @@ class EmbeddingCache:
     def __init__(self, db: sqlite3.Connection, embedder: Embedder):
         self.db = db
         self.embedder = embedder
-        db.execute("CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+        create_tables(db, ["embeddings"])  # also outside a workspace (eval caches)
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None,
                chunk: int = 512) -> tuple[np.ndarray, int]:

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..model import CONVERSATIONAL_KINDS, Message
-from ..store import Workspace
-from .embed import EmbeddingCache, embedder_for
+from ...model import CONVERSATIONAL_KINDS, Message
+from ...store import Workspace
+from ..stage import RunContext, Stage
+from ...summarize.text.embed import EmbeddingCache, embedder_for
 
 STATE_KEY = "embed.progress"
 BATCH = 4096
@@ -28,7 +29,7 @@ def embeddable(kind: str, text: str) -> bool:
     return kind in CONVERSATIONAL_KINDS and bool(text.strip())
 
 
-def run(ws: Workspace, rc) -> dict[str, int]:
+def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     cache = workspace_cache(ws)
     model = cache.embedder.name
     state = ws.get_state(STATE_KEY) or {}
@@ -51,6 +52,9 @@ def run(ws: Workspace, rc) -> dict[str, int]:
         bar.update(len(part))
     bar.close()
     return {"messages_seen": len(rows), "embedded": computed, "from_cache": len(rows) - computed}
+
+
+STAGE = Stage("embed", run, reads=("messages",), writes=("embeddings",))
 
 
 def message_vectors(ws: Workspace, messages: Sequence[Message], cache: EmbeddingCache | None = None) -> np.ndarray:

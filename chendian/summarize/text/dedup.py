@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..search import analyze
+from . import analyze
 from .segment import fold, segmenter
 
 FEATURES = ("cosine", "char_jaccard", "char_ngram_jaccard", "word_idf_jaccard", "pinyin_jaccard",

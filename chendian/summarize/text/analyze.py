@@ -11,7 +11,7 @@ import functools
 import re
 import unicodedata
 
-from ..summarize.segment import Segmenter, fold, segmenter
+from .segment import Segmenter, fold, segmenter
 
 # Question boilerplate: politeness, question words and particles. Removed from the lexical side only (the
 # dense channel sees the whole question). Longest first, so 怎么样 goes before 怎么.

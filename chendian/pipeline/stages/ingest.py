@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 
-from ..store import Workspace
+from ...store import Workspace
+from ..stage import RunContext, Stage
 
 
-def run(ws: Workspace, rc) -> dict[str, int]:
-    from ..ingest import ingest_paths
+def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
+    from ...ingest import ingest_paths
 
     inbox = ws.path(ws.config.ingest.inbox)
     if not inbox.is_dir():
@@ -31,3 +32,6 @@ def run(ws: Workspace, rc) -> dict[str, int]:
         "bad_lines": len(report.issues),
         "messages_total": ws.count_messages(),
     }
+
+
+STAGE = Stage("ingest", run, writes=("chats", "messages", "imports", "import_issues"))

@@ -16,12 +16,8 @@ from datetime import datetime
 
 import numpy as np
 
-from ..model import CONVERSATIONAL_KINDS, Message
+from ...model import CONVERSATIONAL_KINDS, Message
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS weekly_digests (chat TEXT, week TEXT, body TEXT, PRIMARY KEY (chat, week));
-CREATE TABLE IF NOT EXISTS thread_digests (thread_id TEXT PRIMARY KEY, chat TEXT, digest TEXT);
-"""
 
 MAX_SENTENCES = 3
 MAX_CHARS = 160
@@ -140,62 +136,16 @@ def _one_line(text: str, limit: int = 120) -> str:
     return t if len(t) <= limit else t[:limit - 1] + "…"
 
 
-def run(ws, rc) -> dict[str, int]:
-    from . import llm
-    from .embed import EmbeddingCache, embedder_for
-    from .topics import _conversations
-
-    ws.db.executescript(SCHEMA)
-    convs, _ = _conversations(ws)
-    cfg = ws.config.embed
-    cache = EmbeddingCache(ws.db, embedder_for(cfg))
-
-    def encode(texts):
-        return cache.encode(list(texts))[0]
-
-    use_llm = ws.config.llm.rewrite_digests and llm.enabled(ws.config.llm)
-    digests: dict[str, tuple[str, str]] = {}
-    llm_failures = 0
-    for tid, ms in convs.items():
-        text = thread_digest(ms, encode)
-        if use_llm and text and len(ms) >= 3:
-            try:
-                text = llm.rewrite(ws.config.llm, text)
-            except llm.LLMError as e:
-                llm_failures += 1
-                if llm_failures == 1:
-                    rc.warn(f"LLM rewrite failed, extractive digests kept: {e}")
-        digests[tid] = (ms[0].chat, text)
-
-    tz = ws.config.tz
-    weekly = _weekly(ws, convs, tz)
-    has_threads = ws.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='threads'").fetchone()
-    with ws.transaction():
-        ws.db.execute("DELETE FROM thread_digests")
-        ws.db.executemany("INSERT INTO thread_digests (thread_id, chat, digest) VALUES (?, ?, ?)",
-                          [(t, c, d) for t, (c, d) in digests.items()])
-        if has_threads:
-            ws.db.executemany("UPDATE threads SET digest = ? WHERE id = ?", [(d, t) for t, (_, d) in digests.items()])
-        ws.db.execute("DELETE FROM weekly_digests")
-        ws.db.executemany("INSERT INTO weekly_digests (chat, week, body) VALUES (?, ?, ?)", weekly)
-    return {"thread_digests": len(digests), "weekly_digests": len(weekly), "llm_failures": llm_failures}
-
-
-def _weekly(ws, convs: dict[str, list[Message]], tz) -> list[tuple[str, str, str]]:
-    from .faq import load_qas, thread_topics
-
-    chat_names = {r["id"]: r["name"] for r in ws.chats()}
-    topic_of = thread_topics(ws)
-    labels = {}
-    if ws.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='topics'").fetchone():
-        labels = dict(ws.db.execute("SELECT id, label FROM topics").fetchall())
+def weekly_digests(convs: dict[str, list[Message]], qas: Sequence, chat_names: dict[str, str],
+                   topic_of: dict[str, str], labels: dict[str, str], tz) -> list[tuple[str, str, str]]:
+    """(chat, ISO week, Markdown body) for every chat and week with conversations or questions."""
     weeks: dict[tuple[str, str], dict] = defaultdict(lambda: {"messages": 0, "threads": set(), "qas": []})
     for tid, ms in convs.items():
         for m in ms:
             w = weeks[(m.chat, iso_week(int(m.time.timestamp()), tz))]
             w["messages"] += 1
             w["threads"].add(tid)
-    for qa in load_qas(ws):
+    for qa in qas:
         weeks[(qa.chat, iso_week(qa.ts, tz))]["qas"].append(qa)
     out = []
     for (chat, week), w in sorted(weeks.items()):
@@ -218,5 +168,3 @@ def _weekly(ws, convs: dict[str, list[Message]], tz) -> list[tuple[str, str, str
                                 for q in best], topics, top)
         out.append((chat, week, body))
     return out
-
-

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model import PAT, RECALL, SYSTEM, Message
+from ...model import PAT, RECALL, SYSTEM, Message
 
 WEIGHTS_FILE = Path(__file__).with_name("thread_linker.npz")
 # Weights for dense channels (many conversations interleaved, see link): trained with the sender-pair history
@@ -310,7 +310,7 @@ class Prepared:
 
 
 def _simple_tokens(text: str) -> list[str]:
-    from .segment import fold
+    from ..text.segment import fold
 
     return _WORD_RE.findall(fold(text))
 

@@ -1,4 +1,4 @@
-"""The thread stage: disentangle each chat into conversations (SCHEMA.md message_threads, threads).
+"""The thread stage: disentangle each chat into conversations (tables message_threads, threads).
 
 Incremental per chat: a chat whose messages are all threaded already is skipped. In a chat with new
 messages, the messages from the earliest new one onwards are linked, and so are the thread.RELINK_HORIZON
@@ -16,20 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..model import Message, stable_id
-from ..store import Workspace
-from . import thread as T
+from ...model import Message, stable_id
+from ...store import Workspace
+from ..stage import RunContext, Stage
+from ...summarize.threads import linker as T
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS message_threads (
-    message_id TEXT PRIMARY KEY, chat TEXT NOT NULL, thread_id TEXT NOT NULL, parent_id TEXT);
-CREATE INDEX IF NOT EXISTS message_threads_chat ON message_threads (chat);
-CREATE INDEX IF NOT EXISTS message_threads_thread ON message_threads (thread_id);
-CREATE TABLE IF NOT EXISTS threads (
-    id TEXT PRIMARY KEY, chat TEXT NOT NULL, first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL,
-    size INTEGER NOT NULL, root_id TEXT NOT NULL, topic_id TEXT, digest TEXT);
-CREATE INDEX IF NOT EXISTS threads_chat ON threads (chat, first_ts);
-"""
 STATE_KEY = "thread.fingerprint"
 CONTEXT = 2000  # earlier messages loaded as context (idf statistics, pace, candidates) when re-linking a tail
 
@@ -51,8 +42,8 @@ def thread_id(chat: str, first_message_id: str) -> str:
 
 def _link_tail(ws: Workspace, msgs: list[Message], start: int, cache) -> list[int]:
     """Parents (indices into msgs) for msgs[start:], using msgs[start - CONTEXT:start] as context."""
-    from .embed_stage import message_vectors
-    from .segment_stage import load_tokens, workspace_segmenter
+    from .embed import message_vectors
+    from .segment import load_tokens, workspace_segmenter
 
     lo = max(0, start - CONTEXT)
     part = msgs[lo:]
@@ -121,12 +112,9 @@ def thread_chat(ws: Workspace, chat: str, *, full: bool = False, cache=None) -> 
     with ws.transaction() as db:
         db.executemany("INSERT OR REPLACE INTO message_threads (message_id, chat, thread_id, parent_id)"
                        " VALUES (?, ?, ?, ?)", rows)
-        # Keep the digest and topic of a conversation that did not change; a changed one is summarised again.
         db.executemany(
             "INSERT INTO threads (id, chat, first_ts, last_ts, size, root_id) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET first_ts = excluded.first_ts, last_ts = excluded.last_ts,"
-            " digest = CASE WHEN threads.size = excluded.size AND threads.last_ts = excluded.last_ts"
-            "               THEN threads.digest END,"
             " size = excluded.size, root_id = excluded.root_id"
             " WHERE threads.size != excluded.size OR threads.last_ts != excluded.last_ts"
             "    OR threads.first_ts != excluded.first_ts OR threads.root_id != excluded.root_id",
@@ -139,10 +127,9 @@ def thread_chat(ws: Workspace, chat: str, *, full: bool = False, cache=None) -> 
     return res
 
 
-def run(ws: Workspace, rc) -> dict[str, int]:
-    from .embed_stage import workspace_cache
+def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
+    from .embed import workspace_cache
 
-    ws.db.executescript(SCHEMA)
     fp = fingerprint(ws)
     full = ws.get_state(STATE_KEY) != fp
     # Chats with a message that has no thread yet (or all chats after the linker changed).
@@ -169,6 +156,9 @@ def run(ws: Workspace, rc) -> dict[str, int]:
             "threads": total[0], "threads_with_replies": total[1]}
 
 
+STAGE = Stage("thread", run, reads=("messages", "tokens", "embeddings"), writes=("message_threads", "threads"))
+
+
 # -- reading conversations back (the `chendian threads` view) ---------------------------------------------
 
 @dataclass
@@ -192,8 +182,7 @@ def conversations(ws: Workspace, chat: str | None = None, *, min_size: int = 1, 
                   thread: str | None = None) -> list[Conversation]:
     """A chat's conversations (or all chats', or one thread by id), newest first, each with its messages in
     time order and indented by reply depth. Raises LookupError when the thread stage has not run."""
-    exists = ws.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='threads'").fetchone()
-    if not exists:
+    if ws.db.execute("SELECT 1 FROM threads LIMIT 1").fetchone() is None:
         raise LookupError("no conversations yet: run `chendian run` (or `chendian stage thread`) first")
     sql, args = "SELECT id, chat, size, first_ts, last_ts FROM threads WHERE size >= ?", [min_size]
     if chat is not None:
@@ -207,7 +196,7 @@ def conversations(ws: Workspace, chat: str | None = None, *, min_size: int = 1, 
         sql += f" LIMIT {int(limit)}"
     out = []
     for tid, tchat, size, first_ts, last_ts in ws.db.execute(sql, args).fetchall():
-        from ..store import _row_to_message
+        from ...store import _row_to_message
 
         rows = ws.db.execute(
             "SELECT m.*, t.parent_id AS parent_id_ FROM message_threads t JOIN messages m ON m.id = t.message_id"

@@ -16,32 +16,19 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 import numpy as np
 
-from ..model import stable_id
-from .segment import fold
+from ...errors import ChendianError
+from ...model import stable_id
+from ..text import dedup
+from ..text.segment import fold
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS faq_entries (
-    id TEXT PRIMARY KEY, question TEXT, answer TEXT, answerers TEXT, variants TEXT, count INTEGER,
-    topic_id TEXT, qa_ids TEXT, thread_ids TEXT, first_ts INTEGER, last_ts INTEGER, answered INTEGER,
-    hidden INTEGER DEFAULT 0, pinned INTEGER DEFAULT 0, approved INTEGER DEFAULT 0, answers TEXT
-);
-CREATE TABLE IF NOT EXISTS curation (entry_id TEXT, action TEXT, value TEXT, at TEXT);
-CREATE TABLE IF NOT EXISTS faq_members (qa_id TEXT PRIMARY KEY, entry_id TEXT NOT NULL);
-"""
 
 CURATION_ACTIONS = ("approve", "unapprove", "hide", "unhide", "edit", "merge", "split", "pin", "unpin")
 TOP_ANSWERS = 3
 
-# Fallback same-question score (until chendian.summarize.dedup exists): sentence-vector cosine blended with
-# character-bigram overlap, which catches the shared key terms ("rvpn", "学费") vectors blur.
-FALLBACK_THRESHOLD = 0.8
-
-
-class CurationError(ValueError):
+class CurationError(ChendianError, ValueError):
     pass
 
 
@@ -53,44 +40,30 @@ def _bigrams(text: str) -> set[str]:
 
 
 def _jaccard(a: str, b: str) -> float:
+    """Character-bigram overlap: how central a wording is among its entry's wordings."""
     x, y = _bigrams(a), _bigrams(b)
     return len(x & y) / len(x | y) if x and y else 0.0
 
 
 def same_question_scorer(encode: Callable[[Sequence[str]], np.ndarray] | None = None,
                          questions: Sequence[str] = ()):
-    """(score_pairs(a, b) → array, threshold): dedup's scorer (the one `chendian eval dedup` measures), else
-    the fallback. `questions` is the whole set being clustered: when it is large enough, dedup's context
-    features are computed once over it and used for every pair."""
-    try:
-        from . import dedup
-    except ImportError:
-        dedup = None
-    if dedup is not None:
-        context = None
-        unique = list(dict.fromkeys(questions))
-        if encode is not None and len(unique) >= dedup.MIN_CONTEXT:
-            context = dedup.QuestionContext(unique, dedup.question_vectors(unique, encode=encode))
-
-        def dedup_pairs(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
-            if encode is None:
-                return dedup.score_pairs(a, b)
-            # Vectors through the caller's (cached) encoder; dedup folds the text the same way.
-            va = dedup.question_vectors(a, encode=encode)
-            vb = dedup.question_vectors(b, encode=encode)
-            return dedup.score_pairs(a, b, vectors_a=va, vectors_b=vb, context=context)
-
-        return dedup_pairs, float(dedup.SAME_QUESTION_THRESHOLD)
+    """(score_pairs(a, b) → array, threshold): dedup's scorer, the one `chendian eval dedup` measures.
+    `questions` is the whole set being clustered: when it is large enough, dedup's context features are
+    computed once over it and used for every pair."""
+    context = None
+    unique = list(dict.fromkeys(questions))
+    if encode is not None and len(unique) >= dedup.MIN_CONTEXT:
+        context = dedup.QuestionContext(unique, dedup.question_vectors(unique, encode=encode))
 
     def score_pairs(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
-        jac = np.array([_jaccard(x, y) for x, y in zip(a, b)], dtype=np.float32)
         if encode is None:
-            return jac
-        va, vb = encode(list(a)), encode(list(b))
-        cos = np.sum(va * vb, axis=1)
-        return 0.8 * cos + 0.2 * np.maximum(jac, cos)  # overlap can lift, never sink, a paraphrase
+            return dedup.score_pairs(a, b)
+        # Vectors through the caller's (cached) encoder; dedup folds the text the same way.
+        va = dedup.question_vectors(a, encode=encode)
+        vb = dedup.question_vectors(b, encode=encode)
+        return dedup.score_pairs(a, b, vectors_a=va, vectors_b=vb, context=context)
 
-    return score_pairs, (FALLBACK_THRESHOLD if encode is not None else 0.5)
+    return score_pairs, float(dedup.SAME_QUESTION_THRESHOLD)
 
 
 # -- building entries ---------------------------------------------------------------------------------
@@ -232,7 +205,7 @@ def _summarise(entry: Entry, encode=None) -> None:
     entry.answer = answers[0]["text"] if answers else ""
 
 
-def _answerers(entry: Entry) -> list[dict]:
+def answerers_of(entry: Entry) -> list[dict]:
     """Who answered, most answers first. One person exported from two groups has two sender ids
     (a wxid here, a QQ number there) but one display name: counted once, under the first id seen."""
     counts: Counter = Counter()
@@ -246,65 +219,6 @@ def _answerers(entry: Entry) -> list[dict]:
 
 
 # -- curation -----------------------------------------------------------------------------------------
-
-def record_curation(ws, entry_id: str, action: str, value: str | dict | None = None) -> None:
-    """Store one human curation action; the faq stage re-applies all of them, in order, on every run.
-
-    approve/unapprove/hide/unhide/pin/unpin: no value. edit: {"question": …, "answer": …} (either).
-    merge: value = the entry id that absorbs `entry_id`. split: value = the QA id (qas.id) to take out of
-    `entry_id` into an entry of its own.
-    """
-    ws.db.executescript(SCHEMA)
-    if action not in CURATION_ACTIONS:
-        raise CurationError(f"unknown curation action {action!r}; actions are: {', '.join(CURATION_ACTIONS)}")
-    if not re.fullmatch(r"f[0-9a-f]{20}", entry_id or ""):
-        raise CurationError(f"{entry_id!r} is not a FAQ entry id (f + 20 hex digits)")
-    if action == "edit":
-        if not isinstance(value, dict) or not set(value) <= {"question", "answer"} or not value:
-            raise CurationError('edit needs {"question": …} and/or {"answer": …}')
-        value = json.dumps(value, ensure_ascii=False)
-    elif action in ("merge", "split"):
-        if not value or not isinstance(value, str):
-            raise CurationError(f"{action} needs a value ({'target entry id' if action == 'merge' else 'QA id'})")
-        if action == "merge" and value == entry_id:
-            raise CurationError("cannot merge an entry into itself")
-    elif value not in (None, ""):
-        raise CurationError(f"{action} takes no value")
-    exists = ws.db.execute("SELECT 1 FROM faq_entries WHERE id = ?", (entry_id,)).fetchone()
-    if not exists:
-        raise CurationError(f"no FAQ entry {entry_id}; run the faq stage first or check the id")
-    ws.db.execute("INSERT INTO curation (entry_id, action, value, at) VALUES (?, ?, ?, ?)",
-                  (entry_id, action, value or "", datetime.now(timezone.utc).isoformat(timespec="seconds")))
-
-
-def approve(ws, entry_id: str) -> None:
-    record_curation(ws, entry_id, "approve")
-
-
-def hide(ws, entry_id: str) -> None:
-    record_curation(ws, entry_id, "hide")
-
-
-def pin(ws, entry_id: str) -> None:
-    record_curation(ws, entry_id, "pin")
-
-
-def edit(ws, entry_id: str, question: str | None = None, answer: str | None = None) -> None:
-    value = {k: v for k, v in (("question", question), ("answer", answer)) if v is not None}
-    record_curation(ws, entry_id, "edit", value)
-
-
-def merge(ws, source_id: str, target_id: str) -> None:
-    record_curation(ws, source_id, "merge", target_id)
-
-
-def split(ws, entry_id: str, qa_id: str) -> None:
-    record_curation(ws, entry_id, "split", qa_id)
-
-
-def curation_log(ws) -> list[dict]:
-    ws.db.executescript(SCHEMA)
-    return [dict(r) for r in ws.db.execute("SELECT rowid, entry_id, action, value, at FROM curation ORDER BY rowid")]
 
 
 def apply_curation(entries: dict[str, Entry], actions: list[dict], warn: Callable[[str], None] = lambda m: None) -> None:
@@ -363,28 +277,6 @@ def apply_curation(entries: dict[str, Entry], actions: list[dict], warn: Callabl
             entry.approved = action == "approve"
 
 
-# -- stage --------------------------------------------------------------------------------------------
-
-def load_qas(ws) -> list[QARow]:
-    exists = ws.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='qas'").fetchone()
-    if not exists:
-        return []
-    rows = ws.db.execute("SELECT id, chat, thread_id, question_id, question, asker, asker_name, ts, answers, score"
-                         " FROM qas ORDER BY ts, id").fetchall()
-    return [QARow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], int(r[7]), json.loads(r[8] or "[]"), float(r[9] or 0))
-            for r in rows]
-
-
-def thread_topics(ws) -> dict[str, str]:
-    """thread id → topic id: the threads table when the thread stage ran, else the topics stage's own members."""
-    out = {}
-    for table, sql in (("topic_members", "SELECT thread_id, topic_id FROM topic_members"),
-                       ("threads", "SELECT id, topic_id FROM threads WHERE topic_id IS NOT NULL")):
-        if ws.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone():
-            out.update(dict(ws.db.execute(sql).fetchall()))
-    return out
-
-
 def build_entries(qas: list[QARow], encode=None, previous: dict[str, str] | None = None,
                   topics: dict[str, str] | None = None, curation: list[dict] | None = None,
                   warn: Callable[[str], None] = lambda m: None) -> dict[str, Entry]:
@@ -405,43 +297,3 @@ def build_entries(qas: list[QARow], encode=None, previous: dict[str, str] | None
         votes = Counter(topics[q.thread_id] for q in entry.qas if q.thread_id in topics)
         entry.topic_id = votes.most_common(1)[0][0] if votes else None
     return entries
-
-
-def run(ws, rc) -> dict[str, int]:
-    from . import contributors
-    from .embed import EmbeddingCache, embedder_for
-
-    ws.db.executescript(SCHEMA)
-    qas = load_qas(ws)
-    if not qas:
-        rc.warn("no questions extracted (run the extract stage first)")
-    cfg = ws.config.embed
-    cache = EmbeddingCache(ws.db, embedder_for(cfg))
-
-    def encode(texts):
-        return cache.encode(list(texts))[0]
-
-    previous = {qa: e for qa, e in ws.db.execute("SELECT qa_id, entry_id FROM faq_members")}
-    actions = curation_log(ws)
-    entries = build_entries(qas, encode if qas else None, previous, thread_topics(ws), actions, rc.warn)
-    rows, members = [], []
-    for e in entries.values():
-        qas_sorted = sorted(e.qas, key=lambda q: (q.ts, q.question_id))
-        rows.append((e.id, e.question, e.answer, json.dumps(_answerers(e), ensure_ascii=False),
-                     json.dumps(e.variants, ensure_ascii=False), len(e.qas), e.topic_id,
-                     json.dumps([q.id for q in qas_sorted]), json.dumps(sorted({q.thread_id for q in e.qas if q.thread_id})),
-                     qas_sorted[0].ts, qas_sorted[-1].ts, int(any(q.answers for q in e.qas)), int(e.hidden),
-                     int(e.pinned), int(e.approved), json.dumps(e.answers, ensure_ascii=False)))
-        members.extend((q.id, e.id) for q in e.qas)
-    with ws.transaction():
-        ws.db.execute("DELETE FROM faq_entries")
-        ws.db.executemany("INSERT INTO faq_entries (id, question, answer, answerers, variants, count, topic_id, qa_ids,"
-                          " thread_ids, first_ts, last_ts, answered, hidden, pinned, approved, answers)"
-                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        ws.db.execute("DELETE FROM faq_members")
-        ws.db.executemany("INSERT INTO faq_members (qa_id, entry_id) VALUES (?, ?)", members)
-        n_people = contributors.write_contributors(ws, qas, thread_topics(ws))
-    return {"entries": len(entries), "repeated": sum(1 for e in entries.values() if len(e.qas) > 1),
-            "answered": sum(1 for e in entries.values() if any(q.answers for q in e.qas)),
-            "hidden": sum(1 for e in entries.values() if e.hidden), "curation_actions": len(actions),
-            "contributors": n_people}

@@ -22,8 +22,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..model import CONVERSATIONAL_KINDS, Message, stable_id
-from .segment import fold
+from ...model import CONVERSATIONAL_KINDS, Message, stable_id
+from ..text.segment import fold
 
 # -- text cleaning -----------------------------------------------------------------------------------
 
@@ -551,48 +551,3 @@ def link_probability(features: dict[str, float], weights: dict[str, float] | Non
     p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
     # Quoting the question is the asker-visible act of answering it: near-certain whatever the distance.
     return max(p, 0.95) if features.get("explicit_reply") else p
-
-
-# -- stage -------------------------------------------------------------------------------------------
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS qas (
-    id TEXT PRIMARY KEY, chat TEXT, thread_id TEXT, question_id TEXT, question TEXT, asker TEXT,
-    asker_name TEXT, ts INTEGER, answers TEXT, score REAL
-);
-CREATE INDEX IF NOT EXISTS qas_thread ON qas (thread_id);
-"""
-
-
-def load_threads(ws) -> tuple[dict[str, str] | None, dict[str, str | None]]:
-    """The thread stage's conversations and predicted parents, or (None, {}) when it has not run."""
-    exists = ws.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='message_threads'").fetchone()
-    if not exists:
-        return None, {}
-    thread_of, parent_of = {}, {}
-    for mid, tid, pid in ws.db.execute("SELECT message_id, thread_id, parent_id FROM message_threads"):
-        thread_of[mid] = tid
-        parent_of[mid] = pid
-    return (thread_of or None), parent_of
-
-
-def run(ws, rc) -> dict[str, int]:
-    ws.db.executescript(SCHEMA)
-    thread_of, parent_of = load_threads(ws)
-    if thread_of is None:
-        rc.warn("no thread stage output; conversations split by silence gaps instead")
-    messages = list(ws.messages())
-    if thread_of is not None:
-        missing = [m.id for m in messages if m.id not in thread_of]
-        if missing:
-            fallback = segment_conversations([m for m in messages if m.id not in thread_of])
-            thread_of = {**thread_of, **fallback}
-    qas = extract_qas(messages, thread_of, parent_of)
-    rows = [(qa.id, qa.chat, qa.thread_id, qa.question_id, qa.question, qa.asker, qa.asker_name, qa.ts,
-             json.dumps([a.to_json() for a in qa.answers], ensure_ascii=False), qa.score) for qa in qas]
-    with ws.transaction():
-        # Recomputed from all messages every run: ids are stable, so this is idempotent.
-        ws.db.execute("DELETE FROM qas")
-        ws.db.executemany("INSERT INTO qas VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    return {"questions": len(qas), "answered": sum(1 for q in qas if q.answers),
-            "answers": sum(len(q.answers) for q in qas)}

@@ -1,0 +1,135 @@
+"""The index stage: the hybrid search index of the FAQ, built into a new folder and swapped in atomically.
+
+What it holds: FAQ entries that are not hidden; before there are any, extracted questions; before those,
+messages that look like questions. A rebuild happens only when the documents (or the model) changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from ... import atomic
+from ...store import Workspace
+from ...summarize.text import analyze
+from ...summarize.text.embed import EmbeddingCache, embedder_for
+from ...search.index import INDEX_FORMAT, INDEX_LINK, VERSIONS_DIR, HybridIndex, SearchDocument
+from ..stage import RunContext, Stage
+
+
+def _json_list(value) -> list:
+    if not value:
+        return []
+    try:
+        v = json.loads(value)
+    except (TypeError, ValueError):
+        return []
+    return v if isinstance(v, list) else []
+
+
+def workspace_documents(ws: Workspace) -> tuple[str, list[SearchDocument]]:
+    """What the index holds: FAQ entries that are not hidden; else extracted questions; else messages that
+    look like questions. Returns (source kind, documents)."""
+    rows = ws.db.execute("SELECT * FROM faq_entries WHERE COALESCE(hidden, 0) = 0 "
+                         "ORDER BY COALESCE(pinned, 0) DESC, count DESC, id").fetchall()
+    if rows:
+        return "faq", [SearchDocument(
+            id=r["id"], text=r["question"] or "", variants=[v for v in _json_list(r["variants"]) if isinstance(v, str)],
+            body=r["answer"] or "",
+            fields={"kind": "faq", "count": r["count"], "thread_ids": _json_list(r["thread_ids"]),
+                    "answered": bool(r["answered"]), "last_ts": r["last_ts"]})
+            for r in rows]
+    rows = ws.db.execute("SELECT * FROM qas ORDER BY ts, id").fetchall()
+    if rows:
+        docs = []
+        for r in rows:
+            answers = [a for a in _json_list(r["answers"]) if isinstance(a, dict)]
+            docs.append(SearchDocument(
+                id=r["id"], text=r["question"] or "", body=(answers[0].get("text") or "") if answers else "",
+                fields={"kind": "qa", "thread_ids": [r["thread_id"]] if r["thread_id"] else [],
+                        "chat": r["chat"], "ts": r["ts"], "asker": r["asker_name"]}))
+        return "qa", docs
+    docs = []
+    for m in ws.messages():
+        if m.kind == "text" and not m.recalled and analyze.is_question_like(m.text):
+            docs.append(SearchDocument(id=m.id, text=m.text.strip(), fields={
+                "kind": "message", "chat": m.chat, "ts": int(m.time.timestamp()), "asker": m.sender_name}))
+    return "message", docs
+
+
+def documents_hash(docs: Sequence[SearchDocument], extra: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{INDEX_FORMAT}\x1f{extra}\x1e".encode())
+    for d in docs:
+        h.update(json.dumps(asdict(d), ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+def index_folder(ws) -> Path:
+    return ws.path(INDEX_LINK)
+
+
+def swap_into_place(ws_root: Path, built: Path) -> None:
+    """Point <ws>/index at `built` with one rename (atomic on POSIX), then delete older versions."""
+    link = ws_root / INDEX_LINK
+    if link.exists() and not link.is_symlink():
+        # An index folder from elsewhere (copied by hand): move it aside, the link replaces it.
+        os.replace(link, ws_root / VERSIONS_DIR / f"legacy-{int(time.time())}")
+    atomic.swap_symlink(link, os.path.relpath(built, ws_root))
+    for old in (ws_root / VERSIONS_DIR).iterdir():
+        if old.resolve() != built.resolve():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
+    source, docs = workspace_documents(ws)
+    cfg = ws.config
+    user_dict = str(ws.path(cfg.segment.user_dict)) if cfg.segment.user_dict else ""
+    doc_hash = documents_hash(docs, f"{cfg.embed.model}\x1f{user_dict}\x1f{source}")
+    link = index_folder(ws)
+    if (link / "meta.json").exists() and ws.get_state("index.hash") == doc_hash:
+        return {"documents": len(docs), "rebuilt": 0, "embedded": 0}
+    if not docs:  # a first night with an empty inbox, or every entry hidden: nothing to index is no failure
+        rc.warn("no FAQ entries, questions or question-like messages to index yet")
+        if link.is_symlink():  # an index of entries since hidden must not go on answering searches
+            link.unlink()
+            shutil.rmtree(ws.path(VERSIONS_DIR), ignore_errors=True)
+        ws.set_state("index.hash", doc_hash)
+        return {"documents": 0, "rebuilt": 0, "embedded": 0}
+    embedder = embedder_for(cfg.embed)
+    cache = EmbeddingCache(ws.db, embedder)
+    embedded = 0
+    bar = rc.progress(sum(len(d.wordings()) for d in docs), "embed wordings", unit="text")
+
+    def encode(texts):
+        nonlocal embedded
+        with ws.transaction():
+            vecs, embedded = cache.encode(texts, progress=bar.update)
+        return vecs
+
+    t0 = time.perf_counter()
+    index = HybridIndex.build(docs, encode=encode, user_dict=user_dict)
+    index.embedder_name = embedder.name
+    bar.close()
+    versions = ws.path(VERSIONS_DIR)
+    versions.mkdir(exist_ok=True)
+    built = Path(tempfile.mkdtemp(prefix=f"{doc_hash[:8]}-", dir=versions))
+    try:
+        index.save(built, {"hash": doc_hash, "source": source, "built_seconds": round(time.perf_counter() - t0, 3)})
+        swap_into_place(ws.root, built)
+    except BaseException:
+        shutil.rmtree(built, ignore_errors=True)
+        raise
+    ws.set_state("index.hash", doc_hash)
+    return {"documents": len(docs), "rebuilt": 1, "embedded": embedded, "rows": int(len(index.vectors))}
+
+
+STAGE = Stage("index", run, reads=("faq_entries", "qas", "messages", "embeddings"), files=(INDEX_LINK, VERSIONS_DIR))

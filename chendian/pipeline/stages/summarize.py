@@ -1,0 +1,52 @@
+"""The summarize stage: a digest of every conversation and a Markdown digest per chat and week.
+
+Extractive by default (TextRank + MMR over the sentence vectors); with `[llm] rewrite_digests` and an endpoint,
+an OpenAI-compatible model rewrites each digest (failures keep the extractive text and are reported once).
+"""
+
+from __future__ import annotations
+
+from ...store import Workspace
+from ...summarize import llm
+from ...summarize.qa.digest import thread_digest, weekly_digests
+from ..stage import RunContext, Stage
+from .embed import workspace_cache
+from .extract import load_qas
+from .topics import conversations
+
+
+def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
+    convs = conversations(ws)
+    cache = workspace_cache(ws)
+
+    def encode(texts):
+        return cache.encode(list(texts))[0]
+
+    use_llm = ws.config.llm.rewrite_digests and llm.enabled(ws.config.llm)
+    digests: dict[str, tuple[str, str]] = {}
+    llm_failures = 0
+    for tid, ms in convs.items():
+        text = thread_digest(ms, encode)
+        if use_llm and text and len(ms) >= 3:
+            try:
+                text = llm.rewrite(ws.config.llm, text)
+            except llm.LLMError as e:
+                llm_failures += 1
+                if llm_failures == 1:
+                    rc.warn(f"LLM rewrite failed, extractive digests kept: {e}")
+        digests[tid] = (ms[0].chat, text)
+
+    chat_names = {r["id"]: r["name"] for r in ws.chats()}
+    labels = dict(ws.db.execute("SELECT id, label FROM topics").fetchall())
+    weekly = weekly_digests(convs, load_qas(ws), chat_names, ws.thread_topics(), labels, ws.config.tz)
+    with ws.transaction():
+        ws.db.execute("DELETE FROM thread_digests")
+        ws.db.executemany("INSERT INTO thread_digests (thread_id, chat, digest) VALUES (?, ?, ?)",
+                          [(t, c, d) for t, (c, d) in digests.items()])
+        ws.db.execute("DELETE FROM weekly_digests")
+        ws.db.executemany("INSERT INTO weekly_digests (chat, week, body) VALUES (?, ?, ?)", weekly)
+    return {"thread_digests": len(digests), "weekly_digests": len(weekly), "llm_failures": llm_failures}
+
+
+STAGE = Stage("summarize", run, reads=("messages", "message_threads", "qas", "topics", "topic_members", "embeddings"),
+              writes=("thread_digests", "weekly_digests"))

@@ -1,0 +1,138 @@
+"""Every table of the workspace store, in one place, created when the workspace opens.
+
+Each table has exactly one writer: the stage that lists it in its `writes` (chendian.pipeline.STAGES), or,
+for the few tables no stage owns, the owner named in NOT_STAGE_OWNED. docs/workspace.md describes them for
+people; a test checks that it, this file and the stage list agree.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+# table name -> its DDL (with its indexes). Columns are appended only, never renamed, so that existing
+# workspaces keep working: CREATE TABLE IF NOT EXISTS leaves an older table as it is.
+TABLES: dict[str, str] = {
+    # -- ingest ------------------------------------------------------------------------------------------
+    "chats": """
+CREATE TABLE IF NOT EXISTS chats (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    platform TEXT NOT NULL
+);""",
+    "messages": """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    chat TEXT NOT NULL,
+    ts INTEGER NOT NULL,          -- epoch seconds, for ordering and ranges
+    time TEXT NOT NULL,           -- ISO 8601 with the offset it was read in
+    sender TEXT NOT NULL,
+    sender_name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    platform_id TEXT,
+    reply_to TEXT,
+    quote TEXT,                   -- JSON of the unresolved quote, when there was one
+    mentions TEXT NOT NULL,       -- JSON list
+    recalled INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL,
+    extra TEXT NOT NULL,          -- JSON object
+    import_id INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_chat_ts ON messages (chat, ts);
+CREATE INDEX IF NOT EXISTS messages_platform ON messages (chat, platform_id) WHERE platform_id IS NOT NULL;""",
+    "imports": """
+CREATE TABLE IF NOT EXISTS imports (
+    id INTEGER PRIMARY KEY,
+    file TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    format TEXT NOT NULL,
+    at TEXT NOT NULL,
+    messages_read INTEGER NOT NULL,
+    messages_new INTEGER NOT NULL,
+    issues INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS imports_sha ON imports (sha256);""",
+    "import_issues": """
+CREATE TABLE IF NOT EXISTS import_issues (
+    import_id INTEGER NOT NULL,
+    file TEXT NOT NULL,
+    line INTEGER,
+    message TEXT NOT NULL
+);""",
+    # -- runner bookkeeping: one key per stage (e.g. "thread.fingerprint") --------------------------------
+    "state": """
+CREATE TABLE IF NOT EXISTS state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);""",
+    # -- segment -------------------------------------------------------------------------------------------
+    "tokens": "CREATE TABLE IF NOT EXISTS tokens (message_id TEXT PRIMARY KEY, tokens TEXT NOT NULL);",
+    # -- embed (and the content-addressed cache every vector user reads through) --------------------------
+    "embeddings": "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vec BLOB NOT NULL);",
+    # -- thread --------------------------------------------------------------------------------------------
+    "message_threads": """
+CREATE TABLE IF NOT EXISTS message_threads (
+    message_id TEXT PRIMARY KEY, chat TEXT NOT NULL, thread_id TEXT NOT NULL, parent_id TEXT);
+CREATE INDEX IF NOT EXISTS message_threads_chat ON message_threads (chat);
+CREATE INDEX IF NOT EXISTS message_threads_thread ON message_threads (thread_id);""",
+    # Workspaces made before the stages had one table each also carry `topic_id` and `digest` columns here;
+    # nothing writes or reads them any more (topic_members and thread_digests hold them).
+    "threads": """
+CREATE TABLE IF NOT EXISTS threads (
+    id TEXT PRIMARY KEY, chat TEXT NOT NULL, first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL,
+    size INTEGER NOT NULL, root_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS threads_chat ON threads (chat, first_ts);""",
+    # -- topics --------------------------------------------------------------------------------------------
+    "topics": "CREATE TABLE IF NOT EXISTS topics (id TEXT PRIMARY KEY, label TEXT, keywords TEXT, size INTEGER);",
+    "topic_members": "CREATE TABLE IF NOT EXISTS topic_members (thread_id TEXT PRIMARY KEY, topic_id TEXT NOT NULL);",
+    "topic_centroids": "CREATE TABLE IF NOT EXISTS topic_centroids (topic_id TEXT PRIMARY KEY, vec BLOB NOT NULL);",
+    # -- extract -------------------------------------------------------------------------------------------
+    "qas": """
+CREATE TABLE IF NOT EXISTS qas (
+    id TEXT PRIMARY KEY, chat TEXT, thread_id TEXT, question_id TEXT, question TEXT, asker TEXT,
+    asker_name TEXT, ts INTEGER, answers TEXT, score REAL
+);
+CREATE INDEX IF NOT EXISTS qas_thread ON qas (thread_id);""",
+    # -- faq -----------------------------------------------------------------------------------------------
+    "faq_entries": """
+CREATE TABLE IF NOT EXISTS faq_entries (
+    id TEXT PRIMARY KEY, question TEXT, answer TEXT, answerers TEXT, variants TEXT, count INTEGER,
+    topic_id TEXT, qa_ids TEXT, thread_ids TEXT, first_ts INTEGER, last_ts INTEGER, answered INTEGER,
+    hidden INTEGER DEFAULT 0, pinned INTEGER DEFAULT 0, approved INTEGER DEFAULT 0, answers TEXT
+);""",
+    "faq_members": "CREATE TABLE IF NOT EXISTS faq_members (qa_id TEXT PRIMARY KEY, entry_id TEXT NOT NULL);",
+    "contributors": """
+CREATE TABLE IF NOT EXISTS contributors (
+    sender TEXT PRIMARY KEY, name TEXT, questions INTEGER, answers INTEGER, acknowledged INTEGER, topics TEXT
+);""",
+    # -- people (`chendian faq …`): every curation action, re-applied by the faq stage on every run --------
+    "curation": "CREATE TABLE IF NOT EXISTS curation (entry_id TEXT, action TEXT, value TEXT, at TEXT);",
+    # -- summarize -----------------------------------------------------------------------------------------
+    "thread_digests": "CREATE TABLE IF NOT EXISTS thread_digests (thread_id TEXT PRIMARY KEY, chat TEXT, digest TEXT);",
+    "weekly_digests": """
+CREATE TABLE IF NOT EXISTS weekly_digests (chat TEXT, week TEXT, body TEXT, PRIMARY KEY (chat, week));""",
+}
+
+# Tables no stage writes, and who does.
+NOT_STAGE_OWNED: dict[str, str] = {
+    "state": "the runner's bookkeeping: each stage keeps its own keys (<stage>.<what>)",
+    "curation": "people, through `chendian faq approve|hide|edit|merge|split|pin …`",
+}
+# The embed stage owns `embeddings`; other stages read vectors through the same content-addressed cache
+# (summarize.text.embed.EmbeddingCache), which memoises what they embed there. A cache row is a pure function of
+# (model, text), so it does not matter who computed it first.
+SHARED_CACHES: frozenset[str] = frozenset({"embeddings"})
+
+
+def create_tables(db: sqlite3.Connection, names: Iterable[str] | None = None) -> None:
+    """Create the named tables (default: all) where they do not exist yet."""
+    for name in names if names is not None else TABLES:
+        db.executescript(TABLES[name]) if not db.in_transaction else _create_in_transaction(db, TABLES[name])
+
+
+def _create_in_transaction(db: sqlite3.Connection, ddl: str) -> None:
+    # executescript would COMMIT the caller's transaction first; statements one by one keep it open.
+    for statement in ddl.split(";"):
+        if statement.strip():
+            db.execute(statement)

@@ -1,0 +1,1 @@
+"""Questions and answers: extraction, FAQ clustering and curation, contributors, digests."""

@@ -1,0 +1,1 @@
+"""Text: segmentation, sentence embeddings, analyzers and question similarity (knows nothing of threads or Q&A)."""

@@ -1,0 +1,1 @@
+"""Thread disentanglement: the reply linker, its decoding and its shipped weights."""
