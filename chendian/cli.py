@@ -276,6 +276,25 @@ def eval_qa(gold: str, predictions: str | None, baseline: bool, rescore: str | N
     click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_report(result))
 
 
+@eval_group.command(name="faq")
+@_gold_arg
+@_predictions_opt
+@click.option("--model", default="use-multilingual", show_default=True,
+              help="Embedding model: the offline default, or a sentence-transformers name or local path.")
+@_json_opt
+def eval_faq(gold: str, predictions: str | None, model: str, as_json: bool) -> None:
+    """The FAQ as published, on a chat gold file with FAQ-level labels (same_as, worthy, canonical).
+
+    Runs the whole pipeline in a throw-away workspace and prints entry precision, coverage, merge P/R and
+    待回答 precision (docs/evaluation.md), with question and answer-link F. Predictions: one line per entry
+    (source question, shown answer ids, canonical text, confidence) and per 待回答 item.
+    """
+    from .eval.faq import evaluate_faq, format_report
+
+    result = evaluate_faq(gold, predictions, model=model)
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_report(result))
+
+
 @eval_group.command(name="dedup")
 @_pairs_arg
 @_predictions_opt

@@ -55,6 +55,21 @@ class ThreadConfig:
 
 
 @dataclass
+class FaqConfig:
+    # Which entries the site and search show: "confident" (an approved entry, or one whose confidence, P(worthy
+    # question) × how sure its answer is, reaches min_confidence), "all", or "approved" (reviewed ones only).
+    # The rest waits for review (`chendian faq list --held`, `chendian faq approve`).
+    publish: str = "confident"
+    min_confidence: float = 0.5
+    # The 待回答 list shows unanswered questions from this P(worthy) on: most unanswered "questions" are chit-chat.
+    min_worthy_unanswered: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.publish not in ("confident", "all", "approved"):
+            raise ConfigError(f"faq.publish must be confident, all or approved, not {self.publish!r}")
+
+
+@dataclass
 class SiteConfig:
     title: str = "沉淀 · 群聊知识库"
     names: str = "real"  # real | pseudonym | initials
@@ -81,6 +96,7 @@ class Config:
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     thread: ThreadConfig = field(default_factory=ThreadConfig)
+    faq: FaqConfig = field(default_factory=FaqConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
 
@@ -159,6 +175,11 @@ device = "cpu"                 # for sentence-transformers models: cpu | auto (G
 
 [thread]
 max_gap_minutes = 0            # never link messages further apart than this; 0 = no limit
+
+[faq]
+publish = "confident"          # confident | all | approved: which entries the site and search show
+min_confidence = 0.5           # "confident": P(worthy question) x answer certainty at least this
+min_worthy_unanswered = 0.5    # the 待回答 list shows unanswered questions from this P(worthy) on
 
 [site]
 title = "沉淀 · 群聊知识库"

@@ -99,7 +99,8 @@ CREATE INDEX IF NOT EXISTS qas_thread ON qas (thread_id);""",
 CREATE TABLE IF NOT EXISTS faq_entries (
     id TEXT PRIMARY KEY, question TEXT, answer TEXT, answerers TEXT, variants TEXT, count INTEGER,
     topic_id TEXT, qa_ids TEXT, thread_ids TEXT, first_ts INTEGER, last_ts INTEGER, answered INTEGER,
-    hidden INTEGER DEFAULT 0, pinned INTEGER DEFAULT 0, approved INTEGER DEFAULT 0, answers TEXT
+    hidden INTEGER DEFAULT 0, pinned INTEGER DEFAULT 0, approved INTEGER DEFAULT 0, answers TEXT,
+    confidence REAL DEFAULT 1, published INTEGER DEFAULT 1, worthy REAL DEFAULT 1
 );""",
     "faq_members": "CREATE TABLE IF NOT EXISTS faq_members (qa_id TEXT PRIMARY KEY, entry_id TEXT NOT NULL);",
     "contributors": """
@@ -112,6 +113,11 @@ CREATE TABLE IF NOT EXISTS contributors (
     "thread_digests": "CREATE TABLE IF NOT EXISTS thread_digests (thread_id TEXT PRIMARY KEY, chat TEXT, digest TEXT);",
     "weekly_digests": """
 CREATE TABLE IF NOT EXISTS weekly_digests (chat TEXT, week TEXT, body TEXT, PRIMARY KEY (chat, week));""",
+}
+
+# Columns added after a table first shipped: a workspace made before gets them on open (ALTER TABLE … ADD).
+ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "faq_entries": (("confidence", "REAL DEFAULT 1"), ("published", "INTEGER DEFAULT 1"), ("worthy", "REAL DEFAULT 1")),
 }
 
 # Tables no stage writes, and who does.
@@ -129,6 +135,11 @@ def create_tables(db: sqlite3.Connection, names: Iterable[str] | None = None) ->
     """Create the named tables (default: all) where they do not exist yet."""
     for name in names if names is not None else TABLES:
         db.executescript(TABLES[name]) if not db.in_transaction else _create_in_transaction(db, TABLES[name])
+        if name in ADDED_COLUMNS:
+            have = {row[1] for row in db.execute(f"PRAGMA table_info({name})")}
+            for column, decl in ADDED_COLUMNS[name]:
+                if column not in have:
+                    db.execute(f"ALTER TABLE {name} ADD COLUMN {column} {decl}")
 
 
 def _create_in_transaction(db: sqlite3.Connection, ddl: str) -> None:

@@ -242,11 +242,14 @@ def _load_site(ctx: _Context) -> Site:
 
     # Entries
     entry_cols = _columns(db, "faq_entries") if _has_table(db, "faq_entries") else set()
-    where = " WHERE hidden = 0 OR hidden IS NULL" if "hidden" in entry_cols else ""
+    # Shown: not hidden, and published under [faq] publish (the rest waits for review on the ops page).
+    where = " WHERE COALESCE(hidden, 0) = 0 AND COALESCE(published, 1) = 1"
     qa_entry: dict[str, dict] = {}
     hidden_qas: set[str] = set()
     if "hidden" in entry_cols:
-        for r in db.execute("SELECT qa_ids FROM faq_entries WHERE hidden = 1"):
+        # Not on the 待回答 list: questions under hidden entries, and those unlikely to be worth an entry.
+        for r in db.execute("SELECT qa_ids FROM faq_entries WHERE hidden = 1 OR COALESCE(worthy, 1) < ?",
+                            (ctx.ws.config.faq.min_worthy_unanswered,)):
             hidden_qas.update(ctx.json(r["qa_ids"], [], "faq_entries qa_ids"))
     thread_refs: set[str] = set()
     for r in _rows(db, "faq_entries", f"SELECT * FROM faq_entries{where} ORDER BY first_ts, id"):

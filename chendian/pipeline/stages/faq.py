@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from ...store import Workspace
 from ...summarize.qa.contributors import tally
-from ...summarize.qa.faq import CURATION_ACTIONS, CurationError, answerers_of, build_entries
+from ...summarize.qa.faq import CURATION_ACTIONS, CurationError, answerers_of, build_entries, publishable
 from ..stage import RunContext, Stage
 from .embed import workspace_cache
 from .extract import load_qas
@@ -39,14 +39,15 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
                      json.dumps(e.variants, ensure_ascii=False), len(e.qas), e.topic_id,
                      json.dumps([q.id for q in qas_sorted]), json.dumps(sorted({q.thread_id for q in e.qas if q.thread_id})),
                      qas_sorted[0].ts, qas_sorted[-1].ts, int(any(q.answers for q in e.qas)), int(e.hidden),
-                     int(e.pinned), int(e.approved), json.dumps(e.answers, ensure_ascii=False)))
+                     int(e.pinned), int(e.approved), json.dumps(e.answers, ensure_ascii=False), e.confidence,
+                     int(publishable(e, ws.config.faq.publish, ws.config.faq.min_confidence)), e.worthy))
         members.extend((q.id, e.id) for q in e.qas)
     people = tally(qas, topics)
     with ws.transaction():
         ws.db.execute("DELETE FROM faq_entries")
         ws.db.executemany("INSERT INTO faq_entries (id, question, answer, answerers, variants, count, topic_id, qa_ids,"
-                          " thread_ids, first_ts, last_ts, answered, hidden, pinned, approved, answers)"
-                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                          " thread_ids, first_ts, last_ts, answered, hidden, pinned, approved, answers, confidence, published, worthy)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         ws.db.execute("DELETE FROM faq_members")
         ws.db.executemany("INSERT INTO faq_members (qa_id, entry_id) VALUES (?, ?)", members)
         ws.db.execute("DELETE FROM contributors")
@@ -56,6 +57,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     return {"entries": len(entries), "repeated": sum(1 for e in entries.values() if len(e.qas) > 1),
             "answered": sum(1 for e in entries.values() if any(q.answers for q in e.qas)),
             "hidden": sum(1 for e in entries.values() if e.hidden), "curation_actions": len(actions),
+            "published": sum(1 for r in rows if r[17]),
+            "held_for_review": sum(1 for r in rows if not r[17] and r[11] and not r[12]),
             "contributors": len(people)}
 
 

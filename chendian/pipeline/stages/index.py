@@ -37,7 +37,7 @@ def _json_list(value) -> list:
 def workspace_documents(ws: Workspace) -> tuple[str, list[SearchDocument]]:
     """What the index holds: FAQ entries that are not hidden; else extracted questions; else messages that
     look like questions. Returns (source kind, documents)."""
-    rows = ws.db.execute("SELECT * FROM faq_entries WHERE COALESCE(hidden, 0) = 0 "
+    rows = ws.db.execute("SELECT * FROM faq_entries WHERE COALESCE(hidden, 0) = 0 AND COALESCE(published, 1) = 1 "
                          "ORDER BY COALESCE(pinned, 0) DESC, count DESC, id").fetchall()
     if rows:
         return "faq", [SearchDocument(

@@ -22,7 +22,30 @@ import numpy as np
 from ...errors import ChendianError
 from ...model import stable_id
 from ..text import dedup
+from .worthy import worthy_probability
 from ..text.segment import fold
+
+
+# Replies that answer nothing ("不知道", "应该是吧", "我也想知道", "同问", "+1"): never an entry's shown answer.
+NON_ANSWER_RE = re.compile(
+    r"^(?:不知道|不清楚|不太清楚|不晓得|不懂|没听说过?|我也(?:想|不)知道|我也想问|同问|同求|求\+1|\+1|1|顶|蹲|mark|"
+    r"应该是吧|可能吧|也许吧|好像是吧|不知道[吖啊呀哦诶]?|我也不清楚|问问|等等|在线等)[\s。.!！~～?？…]*$", re.I)
+# An answer's link probability from which it counts as sure (extract.ANSWER_THRESHOLD admits weaker ones).
+SURE_ANSWER = 0.5
+
+
+def is_non_answer(text: str) -> bool:
+    return bool(NON_ANSWER_RE.match(re.sub(r"\[[^\[\]\s]{1,8}\]|@\S+\s*", "", text or "").strip()))
+
+
+def entry_confidence(worthy: float, answers: list[dict]) -> float:
+    """P(worthy question) × how sure the shown answer is: its link probability up to SURE_ANSWER, full when
+    the asker acknowledged it. An entry with no answer has confidence 0 (it belongs on the 待回答 list)."""
+    if not answers:
+        return 0.0
+    best = answers[0]
+    sure = 1.0 if best.get("acknowledged") else min(1.0, float(best.get("score", 0.0)) / SURE_ANSWER)
+    return round(float(worthy) * sure, 3)
 
 
 CURATION_ACTIONS = ("approve", "unapprove", "hide", "unhide", "edit", "merge", "split", "pin", "unpin")
@@ -96,13 +119,15 @@ class Entry:
     approved: bool = False
     edited_question: str | None = None
     edited_answer: str | None = None
+    worthy: float = 0.0  # P(worth an entry) of its most worthy wording
+    confidence: float = 0.0  # how sure we are that this is a question worth an entry, shown with a right answer
 
 
 def entry_id_for(qa: QARow) -> str:
     return stable_id(qa.question_id, prefix="f")
 
 
-def _clean_question(text: str) -> str:
+def clean_question(text: str) -> str:
     text = re.sub(r"\[[^\[\]\s]{1,8}\]", "", text)  # [表情] [图片]
     text = re.sub(r"^(?:@\S+\s*)+", "", text.strip())
     return re.sub(r"\s+", " ", text).strip()
@@ -142,7 +167,7 @@ def cluster_questions(qas: list[QARow], score_pairs, threshold: float, previous:
     previous = previous or {}
     entries: dict[str, list[QARow]] = defaultdict(list)
     order = sorted(qas, key=lambda q: (q.ts, q.question_id))
-    texts = [_clean_question(q.question) for q in order]
+    texts = [clean_question(q.question) for q in order]
     vecs = encode(texts) if encode is not None and texts else None
     answer_vecs = _answer_vectors(order, encode)
     placed: list[int] = []  # indexes of QAs already in an entry (their entry = entry_of[i])
@@ -181,7 +206,7 @@ def cluster_questions(qas: list[QARow], score_pairs, threshold: float, previous:
 
 def _summarise(entry: Entry, encode=None) -> None:
     qas = sorted(entry.qas, key=lambda q: (q.ts, q.question_id))
-    wordings = list(dict.fromkeys(_clean_question(q.question) for q in qas if _clean_question(q.question)))
+    wordings = list(dict.fromkeys(clean_question(q.question) for q in qas if clean_question(q.question)))
     canonical = wordings[0] if wordings else ""
     if len(wordings) > 2:
         # The most central wording, among those of a readable length.
@@ -199,7 +224,8 @@ def _summarise(entry: Entry, encode=None) -> None:
         if fold(w) not in seen:
             seen.add(fold(w))
             entry.variants.append(w)
-    answers = [a | {"qa_id": q.id, "thread_id": q.thread_id} for q in qas for a in q.answers]
+    answers = [a | {"qa_id": q.id, "thread_id": q.thread_id} for q in qas for a in q.answers
+               if not is_non_answer(a.get("text", ""))]
     answers.sort(key=lambda a: (-float(a.get("score", 0)), -int(bool(a.get("acknowledged"))), a["message_ids"][0]))
     entry.answers = answers[:TOP_ANSWERS]
     entry.answer = answers[0]["text"] if answers else ""
@@ -277,17 +303,45 @@ def apply_curation(entries: dict[str, Entry], actions: list[dict], warn: Callabl
             entry.approved = action == "approve"
 
 
+PUBLISH_MODES = ("confident", "all", "approved")
+
+
+def publishable(entry: Entry, mode: str, min_confidence: float) -> bool:
+    """Whether the site and search show the entry under `[faq] publish` (hidden entries never are);
+    the rest waits for review. Unanswered entries are shown on the 待回答 list, not as entries."""
+    if entry.hidden:
+        return False
+    if mode == "approved":
+        return entry.approved
+    if mode == "confident":
+        return entry.approved or entry.confidence >= min_confidence
+    return True
+
+
+def question_worthiness(questions: list[str], encode=None) -> dict[str, float]:
+    """question text → P(worth an entry), from the cleaned wording and its sentence vector."""
+    texts = list(dict.fromkeys(questions))
+    cleaned = [clean_question(t) or t for t in texts]
+    vectors = encode(cleaned) if encode is not None and cleaned else np.zeros((len(cleaned), 0), np.float32)
+    return dict(zip(texts, (float(p) for p in worthy_probability(cleaned, vectors))))
+
+
 def build_entries(qas: list[QARow], encode=None, previous: dict[str, str] | None = None,
                   topics: dict[str, str] | None = None, curation: list[dict] | None = None,
                   warn: Callable[[str], None] = lambda m: None) -> dict[str, Entry]:
     """The FAQ from QAs: cluster, apply curation, summarise. Pure (no database) so it is easy to test."""
-    score_pairs, threshold = same_question_scorer(encode, [_clean_question(q.question) for q in qas])
+    score_pairs, threshold = same_question_scorer(encode, [clean_question(q.question) for q in qas])
     clusters = cluster_questions(qas, score_pairs, threshold, previous, encode)
     entries = {eid: Entry(id=eid, qas=members) for eid, members in clusters.items()}
     apply_curation(entries, curation or [], warn)
     topics = topics or {}
+    worthy = question_worthiness([q.question for q in qas], encode)
     for entry in entries.values():
         _summarise(entry, encode)
+        entry.worthy = round(max((worthy[q.question] for q in entry.qas), default=0.0), 3)
+        entry.confidence = entry_confidence(entry.worthy, entry.answers)
+        if entry.approved or entry.edited_answer:
+            entry.confidence = 1.0  # a person vouched for it
         if entry.edited_question:
             if entry.question and entry.question not in entry.variants:
                 entry.variants.insert(0, entry.question)

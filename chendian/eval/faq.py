@@ -1,0 +1,206 @@
+"""`chendian eval faq`: the FAQ scored as users see it, on a chat gold file with FAQ-level labels.
+
+The whole pipeline (segment → embed → thread → topics → extract → faq) runs on the gold file's messages in a
+throw-away workspace; what is scored is what the site would publish: each FAQ entry's shown question and shown
+answer, and the 待回答 list (questions nobody answered).
+
+Gold FAQ labels (on question lines, beside DESIGN.md's chat gold fields):
+- `same_as`: id of the earliest question with the same information need (its own id for the first one);
+- `worthy`: a self-contained question worth an FAQ entry;
+- `canonical` (on cluster roots, optional): the title a curator would give.
+
+Metrics (only lines with `annotated` true or absent count):
+- entry precision: entries showing an answer whose shown question is a worthy gold question and whose shown
+  answer contains a gold answer (`answer_to`) to a question of that same_as cluster;
+- coverage: worthy clusters that have a gold answer and a correct entry, over worthy clusters with a gold answer;
+- merge precision / recall: pairs of gold questions placed in one entry that share a cluster, over all such
+  pairs; and same-cluster pairs placed in one entry, over same-cluster pairs that both became questions;
+- unanswered precision: 待回答 items (questions with no answer) that are worthy and that no gold answer answers;
+- question F and answer-link F of the extractor (as `chendian eval qa`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections import defaultdict
+from itertools import combinations
+from pathlib import Path
+
+from . import EvalError, json_lines
+from .gold import read_gold
+
+
+def _labels(path: str | Path) -> dict[str, dict]:
+    """id → the FAQ-level labels of a gold line (question, same_as, worthy, answer_to, annotated)."""
+    out = {}
+    for _, obj in json_lines(Path(path), 'a chat gold object {"chat","id","time","sender","text",…}', EvalError):
+        if obj.get("annotated", True) is False:
+            continue
+        out[str(obj["id"])] = {k: obj.get(k) for k in ("question", "same_as", "worthy", "answer_to", "canonical")}
+    return out
+
+
+def _ratio(num: int, den: int) -> dict:
+    return {"count": num, "of": den, "value": round(num / den, 3) if den else None}
+
+
+def _run_pipeline(gold_path: str | Path, root: Path, model: str) -> None:
+    from ..pipeline import run_stages
+    from ..store import Workspace
+
+    ws = Workspace(root, create=True)
+    try:
+        if model != ws.config.embed.model:
+            text = (root / "chendian.toml").read_text(encoding="utf-8")
+            (root / "chendian.toml").write_text(re.sub(r'(?m)^model = .*$', f'model = "{model}"', text, count=1),
+                                                encoding="utf-8")
+            ws.close()
+            ws = Workspace(root)
+        with ws.transaction():
+            for chat in read_gold(gold_path, ws.config.tz):
+                ws.upsert_chat(chat.chat, chat.chat, "gold")
+                ws.insert_messages(chat.messages, import_id=0)
+        report = run_stages(ws, ["segment", "embed", "thread", "topics", "extract", "faq"], quiet=True)
+        ws.set_state("eval.min_worthy_unanswered", ws.config.faq.min_worthy_unanswered)
+        failed = [s for s in report.stages if s.status == "failed"]
+        if failed:
+            raise EvalError(f"stage {failed[0].name} failed: {failed[0].note}")
+    finally:
+        ws.close()
+
+
+def published_faq(db) -> tuple[list[dict], list[dict]]:
+    """(entries, unanswered) as the site shows them: entries not hidden, each with its shown question's
+    source message, its shown answer's messages, confidence and every source question; and the questions
+    listed as 待回答 (no answer, not under a hidden entry)."""
+    from ..summarize.qa.faq import clean_question
+
+    qas = {r["id"]: r for r in db.execute("SELECT id, question_id, question, answers FROM qas")}
+    entries, hidden_qas = [], set()
+    min_worthy = float(db.execute("SELECT value FROM state WHERE key = 'eval.min_worthy_unanswered'").fetchone()[0])
+    for r in db.execute("SELECT * FROM faq_entries ORDER BY first_ts, id"):
+        qa_ids = json.loads(r["qa_ids"] or "[]")
+        if r["hidden"] or r["worthy"] < min_worthy:  # as the site's 待回答 list
+            hidden_qas.update(qa_ids)
+        if r["hidden"]:
+            continue
+        answers = json.loads(r["answers"] or "[]")
+        shown = next((qas[q] for q in qa_ids if q in qas and clean_question(qas[q]["question"]) == r["question"]),
+                     qas.get(qa_ids[0]) if qa_ids else None)
+        entries.append({
+            "entry": r["id"], "question": r["question"], "answer": r["answer"] or "",
+            "source_question": shown["question_id"] if shown else None,
+            "question_ids": [qas[q]["question_id"] for q in qa_ids if q in qas],
+            "answer_ids": answers[0]["message_ids"] if answers and r["answer"] else [],
+            "confidence": r["confidence"], "worthy": r["worthy"], "published": bool(r["published"]),
+        })
+    unanswered = [{"qa": q, "question_id": r["question_id"], "question": r["question"]}
+                  for q, r in qas.items() if not json.loads(r["answers"] or "[]") and q not in hidden_qas]
+    return entries, unanswered
+
+
+def score_faq(labels: dict[str, dict], entries: list[dict], unanswered: list[dict]) -> dict:
+    cluster = {mid: str(lab["same_as"] or mid) for mid, lab in labels.items() if lab.get("question")}
+    worthy_cluster = defaultdict(bool)
+    for mid, c in cluster.items():
+        worthy_cluster[c] |= bool(labels[mid].get("worthy"))
+    # gold answers: answer message → the cluster of the question it answers
+    answers_of_cluster: dict[str, set[str]] = defaultdict(set)
+    answered_questions = set()
+    for mid, lab in labels.items():
+        q = lab.get("answer_to")
+        if q is not None and str(q) in cluster:
+            answers_of_cluster[cluster[str(q)]].add(mid)
+            answered_questions.add(str(q))
+
+    shown = [e for e in entries if e["published"] and e["answer_ids"] and e["source_question"] in labels]
+    right, covered = 0, set()
+    for e in shown:
+        q = e["source_question"]
+        c = cluster.get(q)
+        ok = (c is not None and bool(labels[q].get("worthy"))
+              and bool(set(e["answer_ids"]) & answers_of_cluster.get(c, set())))
+        e["right"] = ok
+        right += ok
+        if ok:
+            covered.add(c)
+    coverable = {c for c, w in worthy_cluster.items() if w and answers_of_cluster.get(c)}
+
+    merged_pairs = same_pairs = 0
+    together: set[tuple[str, str]] = set()
+    for e in entries:
+        qs = sorted({q for q in e["question_ids"] if q in cluster})
+        for a, b in combinations(qs, 2):
+            together.add((a, b))
+            merged_pairs += 1
+            same_pairs += cluster[a] == cluster[b]
+    extracted = sorted({q for e in entries for q in e["question_ids"] if q in cluster}
+                       | {u["question_id"] for u in unanswered if u["question_id"] in cluster})
+    gold_pairs = [(a, b) for a, b in combinations(extracted, 2) if cluster[a] == cluster[b]]
+    found_pairs = sum(1 for p in gold_pairs if p in together)
+
+    listed = [u for u in unanswered if u["question_id"] in labels]
+    truly = 0
+    for u in listed:
+        q = u["question_id"]
+        u["right"] = bool(labels[q].get("question") and labels[q].get("worthy")) and q not in answered_questions
+        truly += u["right"]
+    return {
+        "entry_precision": _ratio(right, len(shown)),
+        "coverage": _ratio(len(covered & coverable), len(coverable)),
+        "merge_precision": _ratio(same_pairs, merged_pairs),
+        "merge_recall": _ratio(found_pairs, len(gold_pairs)),
+        "unanswered_precision": _ratio(truly, len(listed)),
+        "entries_published": len([e for e in entries if e["published"]]),
+        "entries_held": len([e for e in entries if not e["published"]]),
+    }
+
+
+def evaluate_faq(gold_path: str | Path, predictions_out: str | Path | None = None, *,
+                 model: str = "use-multilingual", with_qa: bool = True) -> dict:
+    labels = _labels(gold_path)
+    if not any(lab.get("same_as") for lab in labels.values()):
+        raise EvalError(f"{gold_path}: no line carries `same_as`: FAQ-level labels are needed (see chendian eval faq --help)")
+    with tempfile.TemporaryDirectory(prefix="chendian-eval-faq-") as tmp:
+        root = Path(tmp) / "ws"
+        _run_pipeline(gold_path, root, model)
+        import sqlite3
+
+        db = sqlite3.connect(root / "chendian.db")
+        db.row_factory = sqlite3.Row
+        try:
+            entries, unanswered = published_faq(db)
+        finally:
+            db.close()
+    result = {"gold": str(gold_path)} | score_faq(labels, entries, unanswered)
+    if with_qa:
+        from .qa import evaluate_qa
+
+        qa = evaluate_qa(gold_path)
+        result["question_f1"] = qa["question"]["f1"]
+        result["answer_link_f1"] = qa["answer_link"]["f1"]
+    if predictions_out:
+        out = Path(predictions_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        lines = [json.dumps({"kind": "entry"} | e, ensure_ascii=False) for e in entries]
+        lines += [json.dumps({"kind": "unanswered"} | u, ensure_ascii=False) for u in unanswered]
+        out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return result
+
+
+def format_report(result: dict) -> str:
+    def pct(r: dict) -> str:
+        return "   —" if r["value"] is None else f"{100 * r['value']:5.1f}  ({r['count']}/{r['of']})"
+
+    lines = [f"FAQ 评测 FAQ eval: {result['gold']}  "
+             f"发布 published {result['entries_published']}, 待审 held {result['entries_held']}",
+             f"条目准确率 entry precision     {pct(result['entry_precision'])}",
+             f"覆盖率 coverage                {pct(result['coverage'])}",
+             f"合并准确率 merge precision     {pct(result['merge_precision'])}",
+             f"合并召回率 merge recall        {pct(result['merge_recall'])}",
+             f"待回答准确率 unanswered prec.  {pct(result['unanswered_precision'])}"]
+    if "question_f1" in result:
+        lines.append(f"问题识别 question F1 {result['question_f1']:.1f}   答案链接 answer-link F1 {result['answer_link_f1']:.1f}")
+    return "\n".join(lines)

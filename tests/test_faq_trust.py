@@ -1,0 +1,92 @@
+"""Precision first: FAQ-worthiness, non-answers, confidence, publish modes, and `chendian eval faq` scoring."""
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chendian.eval.faq import score_faq
+from chendian.schema import create_tables
+from chendian.summarize.qa import worthy
+from chendian.summarize.qa.faq import Entry, entry_confidence, is_non_answer, publishable, question_worthiness
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "threads"
+
+
+def test_non_answers_are_recognised_and_real_answers_are_not():
+    for text in ("不知道", "应该是吧", "我也想知道", "同问", "+1", "不知道吖 ", "@王老师 同问[表情]"):
+        assert is_non_answer(text), text
+    for text in ("不知道的话去教务处问", "要上学信网查", "应该是6月", "可以"):
+        assert not is_non_answer(text), text
+
+
+def test_a_self_contained_question_outranks_a_fragment_and_banter():
+    def encode(texts):
+        from chendian.summarize.text.embed import get_embedder
+        return get_embedder(threads=2).encode(list(texts))
+
+    p = question_worthiness(["报销发票丢了怎么补办？", "这样的咩？", "外面还下雨么？哈哈哈"], encode)
+    assert p["报销发票丢了怎么补办？"] > 0.5 > max(p["这样的咩？"], p["外面还下雨么？哈哈哈"])
+
+
+def test_weights_file_names_the_features_it_was_fitted_on():
+    with np.load(worthy.WEIGHTS_FILE) as z:
+        assert tuple(str(n) for n in z["surface_features"]) == worthy.SURFACE_FEATURES
+        assert z["coef"].shape == (len(worthy.SURFACE_FEATURES) + int(z["vector_dim"]),)
+
+
+def test_confidence_needs_a_worthy_question_and_a_sure_answer():
+    sure = [{"score": 0.9, "acknowledged": False}]
+    weak = [{"score": 0.2, "acknowledged": False}]
+    assert entry_confidence(0.9, sure) == 0.9
+    assert entry_confidence(0.9, weak) == pytest.approx(0.36)
+    assert entry_confidence(0.9, [{"score": 0.2, "acknowledged": True}]) == 0.9
+    assert entry_confidence(0.9, []) == 0.0
+
+
+def test_publish_modes():
+    good, unsure = Entry("f1", confidence=0.8), Entry("f2", confidence=0.3)
+    approved, hidden = Entry("f3", confidence=0.1, approved=True), Entry("f4", confidence=0.9, hidden=True)
+    shown = {mode: {e.id for e in (good, unsure, approved, hidden) if publishable(e, mode, 0.5)}
+             for mode in ("confident", "all", "approved")}
+    assert shown == {"confident": {"f1", "f3"}, "all": {"f1", "f2", "f3"}, "approved": {"f3"}}
+
+
+def test_an_older_workspace_gets_the_new_columns_on_open():
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE faq_entries (id TEXT PRIMARY KEY, question TEXT, hidden INTEGER)")
+    create_tables(db, ["faq_entries"])
+    assert {"confidence", "published", "worthy"} <= {r[1] for r in db.execute("PRAGMA table_info(faq_entries)")}
+
+
+def test_faq_scores_entries_merges_and_unanswered_as_users_see_them():
+    labels = {
+        "q1": {"question": True, "same_as": "q1", "worthy": True},
+        "q2": {"question": True, "same_as": "q1", "worthy": True},
+        "q3": {"question": True, "same_as": "q3", "worthy": False},
+        "q4": {"question": True, "same_as": "q4", "worthy": True},
+        "a1": {"answer_to": "q2"}, "a3": {"answer_to": "q3"}, "x": {},
+    }
+    entries = [
+        {"source_question": "q1", "question_ids": ["q1", "q2"], "answer_ids": ["a1"], "published": True},  # right
+        {"source_question": "q3", "question_ids": ["q3"], "answer_ids": ["a3"], "published": True},  # not worthy
+        {"source_question": "q4", "question_ids": ["q4", "q3"], "answer_ids": ["x"], "published": False},  # held
+    ]
+    unanswered = [{"question_id": "q4"}, {"question_id": "q3"}]
+    r = score_faq(labels, entries, unanswered)
+    assert r["entry_precision"] == {"count": 1, "of": 2, "value": 0.5}
+    assert r["coverage"] == {"count": 1, "of": 1, "value": 1.0}
+    assert r["merge_precision"]["count"] == 1 and r["merge_precision"]["of"] == 2
+    assert r["merge_recall"] == {"count": 1, "of": 1, "value": 1.0}
+    assert r["unanswered_precision"] == {"count": 1, "of": 2, "value": 0.5}
+    assert (r["entries_published"], r["entries_held"]) == (2, 1)
+
+
+@pytest.mark.skipif(not (SHARED / "qq-dev.jsonl").exists(), reason="shared data not present")
+def test_eval_faq_runs_the_pipeline_on_a_gold_file(tmp_path):
+    from chendian.eval.faq import evaluate_faq
+
+    result = evaluate_faq(SHARED / "qq-dev.jsonl", tmp_path / "pred.jsonl", with_qa=False)
+    assert result["entries_published"] > 0 and result["entry_precision"]["of"] > 0
+    assert (tmp_path / "pred.jsonl").read_text(encoding="utf-8").count('"kind": "entry"') > 0
