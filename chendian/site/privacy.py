@@ -18,9 +18,10 @@ NAME_MODES = ("real", "pseudonym", "initials")
 
 # Full-width digits and separators map 1:1 onto ASCII, so a match found in the folded copy has the same span
 # in the original text.
-_FOLD_DIGITS = str.maketrans("０１２３４５６７８９＋－（）　", "0123456789+-() ")
+_FOLD_DIGITS = str.maketrans("０１２３４５６７８９＋－（）　＠", "0123456789+-() @")
 
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+# Shared with the digest, which must keep addresses whole for this masking to find them.
+EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 # 18-digit ID card: 6-digit region, birth date, 3-digit sequence, check character.
 _ID_CARD_RE = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
 # Bank cards: 16–19 digits, optionally in groups separated by a space or a hyphen.
@@ -69,7 +70,7 @@ def mask_text(text: str, star: str = "*") -> str:
     def free(start: int, end: int) -> bool:
         return all(end <= s or start >= e for s, e, _ in spans)
 
-    for m in _EMAIL_RE.finditer(folded):
+    for m in EMAIL_RE.finditer(folded):
         spans.append((m.start(), m.end(), "[邮箱已隐藏]"))
     for m in _ID_CARD_RE.finditer(folded):
         if free(m.start(), m.end()) and id_card_valid(m.group(0)):
