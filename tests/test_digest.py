@@ -106,3 +106,17 @@ def test_llm_errors_are_clear():
 
     with pytest.raises(llm.LLMError, match="unreachable: connection refused"):
         llm.rewrite(LLMConfig(endpoint="http://127.0.0.1:9/v1", model="m"), "x", opener=down)
+
+
+def test_digest_keeps_email_addresses_whole_so_the_site_masks_them():
+    from chendian.site.privacy import Privacy
+
+    conv = [_msg(0, "张伟", "@李娜 VPN 账号过期了找谁？"),
+            _msg(1, "李娜", "@张伟 发邮件到 it-help@example.com，抄送 zhang.wei+vpn@corp.example.cn 就行"),
+            _msg(2, "张伟", "好的，谢谢，我发到it-help@example.com了")]
+    text = digest.thread_digest(conv, _encode, max_sentences=3, max_chars=300)
+    assert "@李娜" not in text and "@张伟" not in text  # mentions are still noise
+    assert "it-help@example.com" in text and "zhang.wei+vpn@corp.example.cn" in text
+    published = Privacy().text(text)
+    assert published.count("[邮箱已隐藏]") == 3
+    assert "it-help" not in published and "example" not in published and "zhang.wei" not in published

@@ -156,6 +156,58 @@ def test_truncated_zip_is_an_error_not_a_traceback(workspace, tmp_path):
     assert report.failed and "zip" in report.failed[0].error
 
 
+def _zip_with_a_corrupt_member(path, corrupt):
+    """a.jsonl (20 messages), b.jsonl (20, then corrupted by `corrupt(data, b's ZipInfo)`), c.jsonl (10)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.jsonl", "\n".join(day_lines(1, 2)))
+        z.writestr("b.jsonl", "\n".join(day_lines(3, 4)))
+        z.writestr("c.jsonl", "\n".join(day_lines(5, 5)))
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("b.jsonl")
+    data = bytearray(path.read_bytes())
+    corrupt(data, info)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _set_flag_in_both_headers(offset_in_local: int, offset_in_central: int, value: int):
+    """Corrupt b.jsonl's compression method or flags in its local and its central directory header alike."""
+    def corrupt(data: bytearray, info: zipfile.ZipInfo) -> None:
+        data[info.header_offset + offset_in_local] |= value
+        central = bytes(data).find(b"PK\x01\x02")
+        while central != -1:
+            if bytes(data[central + 46:central + 46 + len(info.filename)]) == info.filename.encode():
+                data[central + offset_in_central] |= value
+            central = bytes(data).find(b"PK\x01\x02", central + 1)
+    return corrupt
+
+
+def _flip_compressed_bytes(data: bytearray, info: zipfile.ZipInfo) -> None:
+    start = info.header_offset + 30 + len(info.filename) + 10
+    data[start] ^= 0xFF
+    data[start + 1] ^= 0xFF
+
+
+def _break_local_header(data: bytearray, info: zipfile.ZipInfo) -> None:
+    data[info.header_offset] = 0
+
+
+@pytest.mark.parametrize("corrupt, what", [
+    (_flip_compressed_bytes, "decompressing"),
+    (_break_local_header, "header"),
+    (_set_flag_in_both_headers(8, 10, 99), "compression method"),  # an unknown compression method
+    (_set_flag_in_both_headers(6, 8, 1), "encrypted"),  # a password-protected member
+])
+def test_zip_with_a_corrupt_member_imports_the_others(workspace, tmp_path, corrupt, what):
+    archive = _zip_with_a_corrupt_member(tmp_path / "exports.zip", corrupt)
+    report = ingest_paths(workspace, [archive])
+    assert report.new == 30  # a.jsonl and c.jsonl
+    [failed] = report.failed
+    assert failed.file == f"{archive}!b.jsonl"
+    assert "zip member" in failed.error and what in failed.error, failed.error
+    assert workspace.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 30
+
+
 def test_quotes_resolve_by_platform_id_and_recalls_mark_the_original(workspace, tmp_path):
     lines = day_lines(1, 1)
     lines.append(json.dumps({"chat": "研发群", "id": "q1", "time": "2024-03-01T10:00:00", "sender": "u2",

@@ -343,3 +343,59 @@ def test_mht_minimal_8bit_page_with_header_above_the_table():
     assert not ctx.issues
     assert (m.chat, m.sender, m.text, m.time.isoformat(), m.source) == (
         "运维值班群", "name:张三", "机房 空调报警", "2020-01-02T15:04:05+08:00", "x.mht:3")
+
+
+# -- senders whose nickname has spaces or punctuation, or whose account is a mobile number ------------
+
+# From the full 2016 export the shared sample was cut from (3,089 headers): 66 headers of one member, a
+# nickname with spaces and a hyphen and a QQ account bound to a mobile number, were skipped as bad lines.
+ODD_SENDERS_TXT = """\ufeff消息记录（此消息记录为文本格式，不支持重新导入）\r
+\r
+================================================================\r
+消息分组:我的QQ群\r
+================================================================\r
+消息对象:校企合作群\r
+================================================================\r
+\r
+2016-09-12 9:49:02 合作办 王老师(10001)\r
+下午三点在 302 开会\r
+\r
+2016-09-12 9:50:11 大数据 - 江老师<13800138000>\r
+收到，准时到\r
+\r
+2016-09-12 9:51:30 【助教】Li.Ming_(CS)(2345678901)\r
+@合作办 王老师 需要带电脑吗？\r
+\r
+2016-09-12 9:52:00 Anna K.<anna.k@example.com>\r
+我也来\r
+"""
+
+
+def test_txt_senders_with_spaces_punctuation_and_mobile_accounts(tmp_path):
+    path = tmp_path / "odd-senders.txt"
+    path.write_text(ODD_SENDERS_TXT, encoding="utf-8", newline="")
+    name, messages, issues = read_file(path)
+    assert name == "qq-txt" and not issues
+    assert [(m.sender, m.sender_name) for m in messages] == [
+        ("10001", "合作办 王老师"), ("13800138000", "大数据 - 江老师"),
+        ("2345678901", "Li.Ming_(CS)"), ("anna.k@example.com", "Anna K.")]
+    assert messages[1].text == "收到，准时到" and messages[2].extra["title"] == "助教"
+
+
+def test_mht_senders_with_spaces_punctuation_and_mobile_accounts():
+    from chendian.ingest.qq_mht import READER as QQ_MHT
+
+    rows = "".join(f"<tr><td><div><div style=float:left>{sender}</div>9:5{n}:00</div><div>第{n}条</div></td></tr>\n"
+                   for n, sender in enumerate(["合作办 王老师(10001)", "大数据 - 江老师&lt;13800138000&gt;",
+                                               "【助教】Li.Ming_(CS)(2345678901)"]))
+    html = ("<html><body><table>\n<tr><td><div>消息分组:我的QQ群<br>消息对象:校企合作群</div></td></tr>\n"
+            f"<tr><td>日期: 2016-09-12</td></tr>\n{rows}</table></body></html>")
+    src = SourceFile(name="x.mht", data=(
+        'MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary="b"\r\n\r\n--b\r\n'
+        "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + html + "\r\n--b--\r\n"
+    ).encode())
+    ctx = ReadContext(src, SHANGHAI)
+    messages = list(QQ_MHT.read(src, ctx))
+    assert not ctx.issues
+    assert [(m.sender, m.sender_name) for m in messages] == [
+        ("10001", "合作办 王老师"), ("13800138000", "大数据 - 江老师"), ("2345678901", "Li.Ming_(CS)")]

@@ -46,6 +46,32 @@ def test_leaves_ordinary_numbers_alone(text):
     assert mask_text(text) == text
 
 
+@pytest.mark.parametrize("text, expected", [
+    # Typed with a wrong digit or a wrong check character: still someone's number, the label says so.
+    ("身份证号是 110105194912310021，麻烦登记", "身份证号是 [身份证号已隐藏]，麻烦登记"),
+    ("身份证号码：44030419900307123Ｘ", "身份证号码：[身份证号已隐藏]"),
+    ("我的身份证 110105 19491231 0021", "我的身份证 [身份证号已隐藏]"),
+    ("卡号 6222 0202 0000 1234 560 户名张三", "卡号 [银行卡号已隐藏] 户名张三"),
+    ("银行卡是６２２２０２０２００００１２３４５６０", "银行卡是[银行卡号已隐藏]"),
+    ("工资卡账号：6228480402564890017", "工资卡账号：[账号已隐藏]"),
+    ("对公帐号 1101 0200 0900 0123 456", "对公帐号 [账号已隐藏]"),
+    ("手机号 12812345678 打不通", "手机号 [手机号已隐藏] 打不通"),
+    ("手机：13812345678", "手机：138****5678"),  # a real mobile number keeps the usual partial mask
+])
+def test_labelled_numbers_are_masked_whatever_their_checksum(text, expected):
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "订单号 6222 0202 0000 1234 560",
+    "快递单号 110105194912310021",  # ID-card shaped, wrong check character, no ID label
+    "卡号后四位 1234",  # too short to identify anyone
+    "身份证复印件明天交，订单 6222020200001234560",  # the label is too far from the number
+])
+def test_unlabelled_or_short_numbers_follow_the_checksum_rule(text):
+    assert mask_text(text) == text
+
+
 def test_checksums():
     assert id_card_valid("11010519491231002X") and not id_card_valid("110105194912310021")
     assert luhn_valid("6228480402564890018") and not luhn_valid("6222020200001234560")

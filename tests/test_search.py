@@ -223,3 +223,45 @@ def test_index_stage_with_nothing_to_index_succeeds_and_drops_a_stale_index(tmp_
     index_mod.run(ws, rc)
     assert not ws.path(index_mod.INDEX_LINK).exists()
     ws.close()
+
+
+# -- queries with nothing to search for ------------------------------------------------------------------
+
+NOTHING_TO_SEARCH = ["？？", "!", "。", "😀", "[]", "\x00", " \t", "…——", "\ufffd"]
+
+
+@pytest.mark.parametrize("query", NOTHING_TO_SEARCH)
+def test_query_without_letters_or_digits_finds_nothing(built_ws, query):
+    ws, _ = built_ws
+    assert search(ws, query, k=5) == []
+
+
+def test_cli_query_without_letters_or_digits_says_no_results(built_ws):
+    from click.testing import CliRunner
+
+    from chendian.cli import main
+
+    ws, _ = built_ws
+    for query in ("？？", "😀", "[]"):
+        result = CliRunner().invoke(main, ["-w", str(ws.root), "search", query])
+        assert result.exit_code == 0 and result.exception is None, result.output
+        assert "Traceback" not in result.output and "no results" in result.output
+        as_json = CliRunner().invoke(main, ["-w", str(ws.root), "search", "--json", query])
+        assert as_json.exit_code == 0 and as_json.output == ""
+
+
+@pytest.mark.parametrize("raw_query", [
+    "%EF%BC%9F%EF%BC%9F",  # ？？
+    "!", "%E3%80%82", "%F0%9F%98%80", "%5B%5D", "%00", "%20%2B%20",
+])
+def test_api_query_without_letters_or_digits_is_an_empty_list(server, raw_query):
+    code, ctype, body = get(f"{server}/api/search?q={raw_query}&token=s3cret")
+    assert code == 200 and ctype.startswith("application/json")
+    assert json.loads(body)["hits"] == []
+
+
+@pytest.mark.parametrize("raw_query", ["%FF%FE", "%E6%8A", "%C0%80"])  # not UTF-8: bad byte, cut off, overlong
+def test_api_query_that_is_not_utf8_is_a_400(server, raw_query):
+    code, ctype, body = get(f"{server}/api/search?q={raw_query}&token=s3cret")
+    assert code == 400 and ctype.startswith("application/json")
+    assert "UTF-8" in json.loads(body)["message"]

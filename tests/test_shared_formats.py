@@ -12,6 +12,12 @@ from click.testing import CliRunner
 from chendian.cli import main
 
 
+# independent_counts keys that are not the sample's file name.
+SAMPLE_FILES = {"qq": "qq-group-excerpt-pseudonymized.txt", "copypaste": "langchain_wechat_chats.txt",
+                "wecom": "wecom_msgaudit_official_doc_examples.jsonl", "telegram": "langchain_result.json",
+                "telegram-html": "langchain_messages.html", "slack": "slack-export-viewer_testarchive.zip"}
+
+
 def independent_counts(formats) -> dict[str, int]:
     counts = {}
     for path in sorted((formats / "pywxdump").glob("*.csv")):
@@ -52,3 +58,8 @@ def test_every_sample_imports_every_message(shared_data, tmp_path):
     assert result.exit_code == 1  # unreadable files are a non-zero exit, after everything else imported
     stats = json.loads(runner.invoke(main, ["-w", str(ws), "stats", "--json"]).output)
     assert stats["messages"] == sum(expected.values()), expected
+    # File by file too, so one sample's loss cannot hide behind another's surplus.
+    read = {re.sub(r".*/", "", m[1]): int(m[2])
+            for m in re.finditer(r"^✓ (\S+) \[[\w-]+\]: (\d+) messages read", result.output, flags=re.M)}
+    by_file = {SAMPLE_FILES.get(key, key): count for key, count in expected.items()}
+    assert read == by_file

@@ -16,6 +16,7 @@ import os
 import posixpath
 import re
 import zipfile
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -110,7 +111,19 @@ class IngestReport:
 
 # -- walking paths ------------------------------------------------------------------------------------
 
-def _zip_sources(path: Path) -> Iterator[SourceFile]:
+# What reading one member of a readable archive can raise: a bad local header or CRC (BadZipFile), broken
+# deflate data (zlib.error), an unknown compression method (NotImplementedError), a password (RuntimeError).
+_MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError, EOFError, ValueError)
+
+
+def _corrupt_member(path: Path, member: str, e: Exception) -> FileReport:
+    what = "it is encrypted (password-protected)" if "encrypted" in str(e) else f"{type(e).__name__}: {e}"
+    return FileReport(file=f"{path}!{member}", error=f"cannot extract this zip member ({what});"
+                                                     " the archive's other members are imported")
+
+
+def _zip_sources(path: Path) -> Iterator[SourceFile | FileReport]:
+    """The whole archive as one source, then each member; a member that cannot be extracted is a FileReport."""
     try:
         archive = zipfile.ZipFile(path)
         infos = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
@@ -134,8 +147,8 @@ def _zip_sources(path: Path) -> Iterator[SourceFile]:
     for info in sorted(infos, key=lambda i: natural_key(i.filename)):
         try:
             data = archive.read(info)
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
-            yield SourceFile(name=f"{path}!{info.filename}", data=b"\x00corrupt member: " + str(e).encode())
+        except _MEMBER_ERRORS as e:
+            yield _corrupt_member(path, info.filename, e)
             continue
         yield SourceFile(name=f"{path}!{info.filename}", data=data, siblings=sibling_of(info.filename))
 
@@ -480,6 +493,11 @@ def _ingest_zip(ws, path, *, fmt, chat_name, names, force, on_file, progress, re
     with zipfile.ZipFile(path) as archive:
         members = set(archive.namelist())
     for src in sources:
+        if isinstance(src, FileReport):  # a member that could not be extracted
+            report.files.append(src)
+            if on_file:
+                on_file(src)
+            continue
         member = src.name[len(str(path)) + 1:]  # after "<zip>!"
 
         def exists(rel: str, folder: str = posixpath.dirname(member)) -> bool:

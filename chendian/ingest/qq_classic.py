@@ -16,7 +16,7 @@
     @张三 在 OA 的制度库里
 
 UTF-8 with BOM and CRLF (older exports GBK); hours not zero-padded; English Windows writes `8:43:38 PM`.
-Senders: `昵称(QQ号)`, `昵称<email>`, `(QQ号)`, `QQ号(QQ号)`, with group-title prefixes like `【管理员】`.
+Senders: `昵称(QQ号)`, `昵称<email>`, `昵称<手机号>`, `(QQ号)`, `QQ号(QQ号)`, with group-title prefixes like `【管理员】`.
 System: `系统消息(10000)`, `(1000000)`; anonymous members post as `昵称(80000000)`. A whole-account export
 repeats the `消息分组/消息对象` block once per chat. Bodies may span lines (including blank ones); a line
 is a message header only after a blank line (or a chat block), so a pasted log inside a body stays text.
@@ -37,8 +37,11 @@ GROUP_RE = re.compile(r"^消息分组[:：](.*)$")
 PEER_RE = re.compile(r"^消息对象[:：](.*)$")
 
 _STAMP = r"(\d{4}-\d{1,2}-\d{1,2}) (\d{1,2}:\d{2}:\d{2})(?: ?(AM|PM|am|pm))?"
-# Sender: nickname (anything, may itself hold parentheses) then (QQ number) or <e-mail>, at the end of the line.
-HEADER_RE = re.compile(_STAMP + r" (.*?)(?:\((\d{4,12})\)|<([^<>\s]+@[^<>\s]+)>)\s*$")
+# The sender's id at the end of its name: (QQ number), or <login account> — an e-mail address or, for QQ
+# accounts bound to a phone, a mobile number (`大数据 - 江瀚<188…>`). Shared with the MHT reader.
+SENDER_ID = r"(?:\((\d{4,12})\)|<([^<>\s]+@[^<>\s]+|\+?\d{5,15})>)"
+# Sender: nickname (anything: spaces, punctuation, even parentheses) then its id, at the end of the line.
+HEADER_RE = re.compile(_STAMP + r" (.*?)" + SENDER_ID + r"\s*$")
 # A line that starts like a header but is not one (cut off, or a sender we cannot read).
 HEADER_LIKE_RE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2} \d{1,2}:\d{2}:\d{2}\b")
 TRUNCATED_TAIL_RE = re.compile(r"^\d{4}-[\d\- :APMapm]*$")
@@ -67,7 +70,7 @@ def sniff(src: SourceFile) -> bool:
         HEADER_RE.match(x) for x in head.split("\n")[:40])
 
 
-def parse_sender(raw: str, qq: str | None, email: str | None) -> tuple[str, str, dict]:
+def parse_sender(raw: str, qq: str | None, account: str | None) -> tuple[str, str, dict]:
     """(sender id, display name, extra) for the part of the header after the time."""
     extra: dict = {}
     nick = raw.strip()
@@ -83,8 +86,8 @@ def parse_sender(raw: str, qq: str | None, email: str | None) -> tuple[str, str,
             extra["anonymous"] = True
             return (f"{ANONYMOUS_ID}:{nick}" if nick else ANONYMOUS_ID), nick or "匿名", extra
         return qq, nick or qq, extra
-    if email:
-        return email, nick or email, extra
+    if account:  # an e-mail address or a mobile number
+        return account, nick or account, extra
     return f"name:{nick}", nick, extra
 
 
@@ -141,7 +144,7 @@ def read(src: SourceFile, ctx: ReadContext) -> Iterator[Message]:
             body.pop(0)
         content = "\n".join(body)
         body = []
-        date, clock, ampm, raw_sender, qq, email = m.groups()
+        date, clock, ampm, raw_sender, qq, account = m.groups()
         try:
             if ampm:
                 time = parse_time(f"{date} {clock} {ampm}", ctx.tz)
@@ -152,7 +155,7 @@ def read(src: SourceFile, ctx: ReadContext) -> Iterator[Message]:
         except ValueError as e:
             ctx.issue(lineno, f"expected a message header like 2016-07-19 15:27:15 昵称(QQ号) ({e}); message skipped")
             return None
-        sender, name, extra = parse_sender(raw_sender, qq, email)
+        sender, name, extra = parse_sender(raw_sender, qq, account)
         kind, shown, more = classify(sender, content)
         extra.update(more)
         cid = chat or src.stem
@@ -191,7 +194,7 @@ def read(src: SourceFile, ctx: ReadContext) -> Iterator[Message]:
             m = finish()
             if m:
                 yield m
-            ctx.issue(i + 1, "expected a message header like '2016-07-19 15:27:15 昵称(QQ号)' or '昵称<email>';"
+            ctx.issue(i + 1, "expected a message header like '2016-07-19 15:27:15 昵称(QQ号)', '昵称<email>' or '昵称<手机号>';"
                              " this message is skipped")
             skipping = True
         elif pending is not None:

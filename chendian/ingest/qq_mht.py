@@ -51,7 +51,7 @@ from html.parser import HTMLParser
 
 from ..model import TEXT, Message
 from .base import ReadContext, Reader, SourceFile, UnreadableFile, parse_time
-from .qq_classic import GROUP_RE, PEER_RE, TITLE_PREFIX_RE, classify, mentions, parse_sender
+from .qq_classic import GROUP_RE, PEER_RE, SENDER_ID, TITLE_PREFIX_RE, classify, mentions, parse_sender
 
 SNIFF_BYTES = 64 * 1024  # enough for the MIME header and the start of the HTML part
 # Words the message manager's page holds near its top (in the decoded HTML, not the raw MIME text).
@@ -60,7 +60,7 @@ DATE_RE = re.compile(r"^日期[:：]\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*$")
 TIME_RE = re.compile(r"^(?:(上午|下午)\s*)?(\d{1,2}:\d{2}:\d{2})(?:\s*(AM|PM|am|pm|上午|下午))?$")
 # Sender and time in one run of text, for pages without the floated nickname div.
 SENDER_TIME_RE = re.compile(r"^(.*?)\s*((?:上午|下午)?\s*\d{1,2}:\d{2}:\d{2}(?:\s*(?:AM|PM|am|pm))?)$")
-SENDER_RE = re.compile(r"^(.*?)(?:\((\d{4,12})\)|<([^<>\s]+@[^<>\s]+)>)?\s*$", re.S)
+SENDER_RE = re.compile(r"^(.*?)" + SENDER_ID + r"?\s*$", re.S)
 SYSTEM_NAME = "系统消息"
 SYSTEM_ID = "10000"
 TITLE_LINE_RE = re.compile(r"^消息记录（此消息记录为.{2,8}格式")
@@ -317,11 +317,11 @@ def read(src: SourceFile, ctx: ReadContext) -> Iterator[Message]:
                                 " message skipped")
             return None
         m = SENDER_RE.match(raw_sender.strip())
-        nick, qq, mail = m.groups()
+        nick, qq, account = m.groups()
         bare = TITLE_PREFIX_RE.sub("", nick.strip()).strip()
-        if not qq and not mail and bare == SYSTEM_NAME:
+        if not qq and not account and bare == SYSTEM_NAME:
             qq = SYSTEM_ID  # the page leaves out the number the TXT export shows: 系统消息(10000)
-        sender, name, extra = parse_sender(nick, qq, mail)
+        sender, name, extra = parse_sender(nick, qq, account)
         kind, shown, more = classify(sender, _body(body_blocks))
         extra.update(more)
         images = [i for b in body_blocks for i in b.images]

@@ -1,6 +1,7 @@
 """`chendian serve`: a small JSON search API plus the static site, on the standard library's HTTP server.
 
-GET /api/search?q=…&k=10 → {"query", "k", "hits": [Hit…]}. Everything else is a static file of the built
+GET /api/search?q=…&k=10 → {"query", "k", "hits": [Hit…]} (no hits for a query without letters or digits;
+400 for a query string that is not UTF-8). Everything else is a static file of the built
 site (<ws>/site/ unless site_dir). Binds to 127.0.0.1 by default; on any other address a token is required
 (`Authorization: Bearer TOKEN` or `?token=TOKEN`). Errors are JSON with a message, never a traceback.
 """
@@ -80,7 +81,11 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
         def do_GET(self):
             try:
                 url = urlsplit(self.path)
-                params = parse_qs(url.query)
+                try:
+                    params = parse_qs(url.query, errors="strict")
+                except UnicodeDecodeError:
+                    return self.error(HTTPStatus.BAD_REQUEST, "the query string is not valid UTF-8 once"
+                                                              " percent-decoded (encode the query as UTF-8)")
                 if not self.authorised(params):
                     return self.error(HTTPStatus.UNAUTHORIZED, "token required: Authorization: Bearer TOKEN or ?token=")
                 if url.path.rstrip("/") == "/api/search":

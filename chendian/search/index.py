@@ -167,7 +167,9 @@ class HybridIndex:
         """The k best documents for `query`, best first. `exclude` holds document positions to leave out."""
         n = len(self.docs)
         q = fold(query).strip()
-        if n == 0 or not q:
+        # Punctuation, emoji or control characters alone ask for nothing: no letter or digit, no results
+        # (the dense channel would otherwise return the nearest neighbours of noise).
+        if n == 0 or not any(c.isalnum() for c in q):
             return []
         w = self.weights
         share = analyze.pinyin_share(q)
@@ -181,7 +183,10 @@ class HybridIndex:
         for name, model in self.bm25.items():
             if weights.get(name, 0) <= 0:
                 continue
-            scores = np.asarray(model.get_scores(token_fns[name](q, self._seg)), dtype=np.float32)
+            tokens = token_fns[name](q, self._seg)
+            if not tokens:  # bm25s fails on an empty query; this channel has nothing to score
+                continue
+            scores = np.asarray(model.get_scores(tokens), dtype=np.float32)
             if len(excluded):
                 scores[excluded] = 0
             top = float(scores.max())

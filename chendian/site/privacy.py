@@ -4,8 +4,8 @@ Every piece of text that leaves the workspace for the site (messages, questions,
 the search index) goes through `Privacy.text()`; every person goes through `Privacy.name()`.
 
 Masked: mainland mobile numbers (with or without +86 and separators), landlines with an area code, e-mail
-addresses, 18-digit ID-card numbers whose check character is right, and 16–19 digit bank-card numbers that
-pass the Luhn check. Full-width digits count as digits (people type them on phones).
+addresses, 18-digit ID-card numbers whose check character is right, 16–19 digit bank-card numbers that
+pass the Luhn check, and any number of 8+ digits right after 身份证/银行卡/卡号/账号/手机 whatever its checksum. Full-width digits count as digits (people type them on phones).
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ import hashlib
 import re
 from collections.abc import Iterable
 
+from ..summarize.text.patterns import EMAIL_RE
+
 NAME_MODES = ("real", "pseudonym", "initials")
 
 # Full-width digits and separators map 1:1 onto ASCII, so a match found in the folded copy has the same span
 # in the original text.
-_FOLD_DIGITS = str.maketrans("０１２３４５６７８９＋－（）　", "0123456789+-() ")
+_FOLD_DIGITS = str.maketrans("０１２３４５６７８９＋－（）　＠Ｘｘ", "0123456789+-() @Xx")
 
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+# Shared with the digest, which must keep addresses whole for this masking to find them.
 # 18-digit ID card: 6-digit region, birth date, 3-digit sequence, check character.
 _ID_CARD_RE = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
 # Bank cards: 16–19 digits, optionally in groups separated by a space or a hyphen.
@@ -33,6 +35,15 @@ _MOBILE_RE = re.compile(
 _LANDLINE_RE = re.compile(
     r"(?<!\d)(?:\+?86[ \-]?)?(?:\((0\d{2,3})\)|(0\d{2,3}))[ \-]?(\d{3,4})[ \-]?(\d{4})(?:[ \-]?(?:转|ext\.?|x)\s?\d{1,5})?(?!\d)"
 )
+
+# A number right after a word that says whose number it is (身份证号是 …, 卡号：…) is masked whatever its checksum:
+# people mistype a digit, and the label, not the checksum, says it is personal. At most a few characters between
+# (号码是：), none of them a digit or sentence punctuation; at least 8 digits (卡号后四位 1234 identifies no one).
+_LABELLED_RE = re.compile(
+    r"(身份证|银行卡|卡号|账号|帐号|手机)[^\d\n，。；;！!？?]{0,6}?(?<![\d\-])(\d(?:[ \-]?\d){7,22}(?:[ \-]?[Xx])?)(?![\dXx])"
+)
+_LABEL_MASKS = {"身份证": "[身份证号已隐藏]", "银行卡": "[银行卡号已隐藏]", "卡号": "[银行卡号已隐藏]",
+                "账号": "[账号已隐藏]", "帐号": "[账号已隐藏]", "手机": "[手机号已隐藏]"}
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -69,11 +80,18 @@ def mask_text(text: str, star: str = "*") -> str:
     def free(start: int, end: int) -> bool:
         return all(end <= s or start >= e for s, e, _ in spans)
 
-    for m in _EMAIL_RE.finditer(folded):
+    for m in EMAIL_RE.finditer(folded):
         spans.append((m.start(), m.end(), "[邮箱已隐藏]"))
     for m in _ID_CARD_RE.finditer(folded):
         if free(m.start(), m.end()) and id_card_valid(m.group(0)):
             spans.append((m.start(), m.end(), "[身份证号已隐藏]"))
+    for m in _LABELLED_RE.finditer(folded):
+        start, end = m.span(2)
+        label = m.group(1)
+        if label == "手机" and _MOBILE_RE.fullmatch(m.group(2)):
+            continue  # a real mobile number: the mobile rule below masks it the usual way (138****5678)
+        if free(start, end):
+            spans.append((start, end, _LABEL_MASKS[label]))
     for m in _BANK_CARD_RE.finditer(folded):
         digits = re.sub(r"\D", "", m.group(0))
         if free(m.start(), m.end()) and 16 <= len(digits) <= 19:

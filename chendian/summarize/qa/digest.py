@@ -17,6 +17,7 @@ from datetime import datetime
 import numpy as np
 
 from ...model import CONVERSATIONAL_KINDS, Message
+from ..text.patterns import EMAIL_RE
 
 
 MAX_SENTENCES = 3
@@ -24,7 +25,9 @@ MAX_CHARS = 160
 MMR_LAMBDA = 0.6
 DUPLICATE_COSINE = 0.9
 _SENT_SPLIT = re.compile(r"(?<=[。！？!?；;])|\n+")
-_NOISE = re.compile(r"\[[^\[\]\s]{1,8}\]|(?:@\S+\s*)")
+# Placeholders ([图片]) and @mentions; an e-mail address is matched first and kept whole, or its "@domain" would
+# be taken for a mention and the site's masking would publish the half left ("it-help").
+_NOISE = re.compile(rf"({EMAIL_RE.pattern})|\[[^\[\]\s]{{1,8}}\]|(?:@\S+\s*)")
 
 
 def sentences(messages: Sequence[Message]) -> list[tuple[str, str, int]]:
@@ -33,7 +36,7 @@ def sentences(messages: Sequence[Message]) -> list[tuple[str, str, int]]:
     for m in messages:
         if m.kind not in CONVERSATIONAL_KINDS or m.recalled:
             continue
-        for part in _SENT_SPLIT.split(_NOISE.sub(" ", m.text or "")):
+        for part in _SENT_SPLIT.split(_NOISE.sub(lambda n: n.group(1) or " ", m.text or "")):
             s = part.strip()
             if len(re.sub(r"[\W_]+", "", s)) >= 4:
                 out.append((m.sender_name, s, len(out)))

@@ -1,0 +1,7 @@
+"""Text patterns more than one room needs: masking (site/privacy) and digests must see the same e-mail address."""
+
+from __future__ import annotations
+
+import re
+
+EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
