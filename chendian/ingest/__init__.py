@@ -43,6 +43,8 @@ READER_MODULES = (
     "telegram",
     "slack",
     "discord",
+    "chatlab",
+    "feishu",
     "jsonl",
     "wechat_copypaste",
 )

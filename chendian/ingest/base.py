@@ -191,11 +191,20 @@ class Reader:
     media_anchor: str = ""
 
 
-def json_lines(src: SourceFile, ctx: ReadContext, what: str) -> Iterator[tuple[int, object]]:
+def load_json(src: SourceFile, what: str) -> object:
+    """The file's JSON value; a file that is not JSON is unreadable: "line N: expected {what} (why)"."""
+    try:
+        return json.loads(src.text)
+    except json.JSONDecodeError as e:
+        raise UnreadableFile(f"line {e.lineno}: expected {what} ({e.msg})") from None
+
+
+def json_lines(src: SourceFile, ctx: ReadContext, what: str, comments: str = "") -> Iterator[tuple[int, object]]:
     """(line number, parsed value) of each non-blank line; a line that is not JSON is reported as an issue
-    ("expected {what} per line …") and skipped, so the rest of the file still imports."""
+    ("expected {what} per line …") and skipped, so the rest of the file still imports. Lines starting with
+    `comments` (when given) are the format's comments and skipped."""
     for lineno, line in src.iter_lines():
-        if not line.strip():
+        if not line.strip() or (comments and line.lstrip().startswith(comments)):
             continue
         try:
             yield lineno, json.loads(line)
