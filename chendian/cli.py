@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 
 import click
 
@@ -412,19 +413,20 @@ def faq() -> None:
 
 
 def _curate(ctx: click.Context, action: str, entry_id: str, value=None) -> None:
-    from .pipeline.stages import faq as faq_stage
-    from .summarize.qa.faq import CurationError
+    from .curation import CurationError, record_curation
 
     with _open(ctx) as ws:
         try:
             with ws.locked(f"faq {action}"):
-                faq_stage.record_curation(ws, entry_id, action, value)
+                record_curation(ws, entry_id, action, value)
         except (CurationError, WorkspaceError) as e:
             raise click.ClickException(str(e)) from None
     click.echo(f"{action}: done; applied to the site on the next run (or `chendian stage faq index publish`)")
 
 
-for _action, _help in (("approve", "Mark an entry as reviewed and approved."), ("hide", "Hide an entry from the site and search."),
+for _action, _help in (("approve", "Mark an entry as reviewed and approved (published whatever its confidence)."),
+                       ("reject", "Reviewed and not an FAQ entry: hidden, and off the review queue."),
+                       ("hide", "Hide an entry from the site and search."),
                        ("unhide", "Show a hidden entry again."), ("pin", "Pin an entry to the top of the home page."),
                        ("unpin", "Unpin an entry.")):
     def _make(action: str, help_text: str):
@@ -486,11 +488,74 @@ def faq_list(ctx: click.Context, show_all: bool, limit: int) -> None:
         click.echo(f"{r['id']}  ×{r['count']:<3} {flags:3} {r['question']}")
 
 
+@main.command()
+@click.option("--list", "list_only", is_flag=True, help="Print the queue and exit (no prompts).")
+@click.option("--json", "as_json", is_flag=True, help="The queue as JSON lines, with its evidence.")
+@click.option("--limit", type=int, default=None, help="At most this many entries.")
+@click.pass_context
+def review(ctx: click.Context, list_only: bool, as_json: bool, limit: int | None) -> None:
+    """Review the entries `[faq] publish` held back, most confident first, with their evidence.
+
+    For each: the messages around the question and every candidate answer; then [a]pprove (publish it),
+    [r]eject (not an FAQ entry), [e]dit the answer, [m]erge into another entry, [s]kip or [q]uit. Every
+    choice is stored by entry id and applied on the next run (or `chendian stage faq index publish`).
+    """
+    from .curation import record_curation
+    from .pipeline.stages.faq import review_queue
+
+    with _open(ctx) as ws:
+        queue = review_queue(ws, limit)
+        if as_json:
+            for item in queue:
+                click.echo(json.dumps(item, ensure_ascii=False))
+            return
+        if not queue:
+            click.echo("待审核 review queue: empty")
+            return
+        tz = ws.config.tz
+        click.echo(f"待审核 review queue: {len(queue)} entries")
+        decided = 0
+        for n, item in enumerate(queue, 1):
+            click.echo(f"\n[{n}/{len(queue)}] {item['id']}  confidence {item['confidence']:.2f}  "
+                       f"worthy {item['worthy']:.2f}  asked ×{item['asked']}")
+            click.secho(f"  问 {item['question']}", bold=True)
+            for m in item["context"]:
+                when = datetime.fromtimestamp(m["ts"], tz).strftime("%m-%d %H:%M")
+                click.echo(f"  {'▶' if m['is_question'] else ' '} {when} {m['sender_name']}: {_one_line(m['text'])}")
+            for k, a in enumerate(item["answers"], 1):
+                click.echo(f"  答{k} {a['sender_name']}: {_one_line(a['text'])}")
+            if list_only:
+                continue
+            choice = click.prompt("  [a]pprove [r]eject [e]dit [m]erge [s]kip [q]uit", default="s",
+                                  type=click.Choice(list("aremsq")), show_choices=False)
+            if choice == "q":
+                break
+            with ws.locked("review"):
+                if choice == "a":
+                    record_curation(ws, item["id"], "approve")
+                elif choice == "r":
+                    record_curation(ws, item["id"], "reject")
+                elif choice == "e":
+                    answer = click.prompt("  answer", default=item["answer"])
+                    record_curation(ws, item["id"], "edit", {"answer": answer})
+                    record_curation(ws, item["id"], "approve")
+                elif choice == "m":
+                    record_curation(ws, item["id"], "merge", click.prompt("  merge into entry id"))
+            decided += choice != "s"
+        if not list_only:
+            click.echo(f"\n{decided} decisions stored; applied on the next run (or `chendian stage faq index publish`)")
+
+
+def _one_line(text: str, limit: int = 100) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @faq.command(name="log")
 @click.pass_context
 def faq_log(ctx: click.Context) -> None:
     """Every curation action recorded in this workspace, oldest first."""
-    from .pipeline.stages.faq import curation_log
+    from .curation import curation_log
 
     with _open(ctx) as ws:
         for row in curation_log(ws):

@@ -9,6 +9,7 @@ import pytest
 from chendian.ingest import ingest_paths
 from chendian.pipeline import RunContext
 from chendian.pipeline.stages import extract as extract_stage, faq as faq_stage, topics as topics_stage
+from chendian import curation
 from chendian.summarize.qa import faq
 
 FIXTURE = Path(__file__).parent / "fixtures" / "qa" / "office-chat.jsonl"
@@ -59,12 +60,12 @@ def test_curation_is_reapplied_on_every_run(built):
     printer = next(e for q, e in entries.items() if "打印机" in q)
     book = next(e for q, e in entries.items() if "Python" in q)
     leave = next(e for q, e in entries.items() if "年假" in q)
-    faq_stage.edit(built, printer["id"], question="打印机卡纸怎么处理？")
-    faq_stage.hide(built, book["id"])
-    faq_stage.pin(built, leave["id"])
-    faq_stage.approve(built, leave["id"])
+    curation.edit(built, printer["id"], question="打印机卡纸怎么处理？")
+    curation.hide(built, book["id"])
+    curation.pin(built, leave["id"])
+    curation.approve(built, leave["id"])
     later_qa = json.loads(leave["qa_ids"])[1]
-    faq_stage.split(built, leave["id"], later_qa)
+    curation.split(built, leave["id"], later_qa)
     for _ in range(2):  # the second run starts from the first run's memberships
         _run(built, extract_stage, faq_stage)
         rows = {r["id"]: dict(r) for r in built.db.execute("SELECT * FROM faq_entries")}
@@ -76,7 +77,7 @@ def test_curation_is_reapplied_on_every_run(built):
         assert sum(1 for r in rows.values() if later_qa in json.loads(r["qa_ids"])) == 1
     # merge the split one back into the printer entry (a human's call, however odd): it stays merged.
     split_id = next(i for i, r in rows.items() if later_qa in json.loads(r["qa_ids"]))
-    faq_stage.merge(built, split_id, printer["id"])
+    curation.merge(built, split_id, printer["id"])
     for _ in range(2):
         _run(built, faq_stage)
         rows = {r["id"]: dict(r) for r in built.db.execute("SELECT * FROM faq_entries")}
@@ -84,12 +85,12 @@ def test_curation_is_reapplied_on_every_run(built):
 
 
 def test_bad_curation_is_refused_with_a_clear_message(built):
-    with pytest.raises(faq.CurationError, match="unknown curation action"):
-        faq_stage.record_curation(built, "f" + "0" * 20, "delete")
-    with pytest.raises(faq.CurationError, match="no FAQ entry"):
-        faq_stage.hide(built, "f" + "0" * 20)
-    with pytest.raises(faq.CurationError, match="not a FAQ entry id"):
-        faq_stage.hide(built, "q123")
+    with pytest.raises(curation.CurationError, match="unknown curation action"):
+        curation.record_curation(built, "f" + "0" * 20, "delete")
+    with pytest.raises(curation.CurationError, match="no FAQ entry"):
+        curation.hide(built, "f" + "0" * 20)
+    with pytest.raises(curation.CurationError, match="not a FAQ entry id"):
+        curation.hide(built, "q123")
 
 
 def test_contributors_count_questions_answers_and_acknowledgements(built):
@@ -118,3 +119,35 @@ def test_new_questions_join_existing_entries_without_renaming_them():
     assert set(first) <= set(second)
     vpn = second[faq.entry_id_for(day1[0])]
     assert {q.id for q in vpn.qas} >= {"q1", "q3"}
+
+
+def _set_publish(ws, mode: str):
+    text = ws.path("chendian.toml").read_text(encoding="utf-8").replace('publish = "confident"', f'publish = "{mode}"')
+    ws.path("chendian.toml").write_text(text, encoding="utf-8")
+    from chendian.config import load_config
+
+    ws.config = load_config(ws.root)
+
+
+def test_review_in_the_terminal_approves_and_rejects_and_publish_approved_shows_exactly_those(built):
+    from click.testing import CliRunner
+
+    from chendian.cli import main
+
+    _set_publish(built, "approved")  # nothing approved yet: everything answered waits for review
+    _run(built, faq_stage)
+    assert built.db.execute("SELECT count(*) FROM faq_entries WHERE published = 1").fetchone()[0] == 0
+    queue = faq_stage.review_queue(built)
+    assert len(queue) >= 2 and all(item["answers"] and item["context"] for item in queue)
+    assert any(m["is_question"] for m in queue[0]["context"])
+    runner = CliRunner()
+    result = runner.invoke(main, ["-w", str(built.root), "review"], input="a\nr\nq\n")
+    assert result.exit_code == 0, result.output
+    assert "2 decisions stored" in result.output
+    _run(built, faq_stage)
+    published = {r[0] for r in built.db.execute("SELECT id FROM faq_entries WHERE published = 1")}
+    hidden = {r[0] for r in built.db.execute("SELECT id FROM faq_entries WHERE hidden = 1")}
+    assert published == {queue[0]["id"]} and queue[1]["id"] in hidden
+    assert queue[1]["id"] not in {item["id"] for item in faq_stage.review_queue(built)}  # off the queue for good
+    listed = runner.invoke(main, ["-w", str(built.root), "review", "--json"])
+    assert listed.exit_code == 0 and queue[0]["id"] not in listed.output

@@ -46,7 +46,12 @@ def _ratio(num: int, den: int) -> dict:
     return {"count": num, "of": den, "value": round(num / den, 3) if den else None}
 
 
-def _run_pipeline(gold_path: str | Path, root: Path, model: str) -> None:
+FAQ_STAGES = ["segment", "embed", "thread", "topics", "extract", "faq"]
+
+
+def run_pipeline(gold_path: str | Path, root: Path, model: str = "use-multilingual",
+                 stages: list[str] = FAQ_STAGES) -> None:
+    """The gold file's messages imported into a new workspace at `root`, then the given stages run."""
     from ..pipeline import run_stages
     from ..store import Workspace
 
@@ -62,7 +67,7 @@ def _run_pipeline(gold_path: str | Path, root: Path, model: str) -> None:
             for chat in read_gold(gold_path, ws.config.tz):
                 ws.upsert_chat(chat.chat, chat.chat, "gold")
                 ws.insert_messages(chat.messages, import_id=0)
-        report = run_stages(ws, ["segment", "embed", "thread", "topics", "extract", "faq"], quiet=True)
+        report = run_stages(ws, stages, quiet=True)
         ws.set_state("eval.min_worthy_unanswered", ws.config.faq.min_worthy_unanswered)
         failed = [s for s in report.stages if s.status == "failed"]
         if failed:
@@ -165,7 +170,7 @@ def evaluate_faq(gold_path: str | Path, predictions_out: str | Path | None = Non
         raise EvalError(f"{gold_path}: no line carries `same_as`: FAQ-level labels are needed (see chendian eval faq --help)")
     with tempfile.TemporaryDirectory(prefix="chendian-eval-faq-") as tmp:
         root = Path(tmp) / "ws"
-        _run_pipeline(gold_path, root, model)
+        run_pipeline(gold_path, root, model)
         import sqlite3
 
         db = sqlite3.connect(root / "chendian.db")

@@ -1,19 +1,19 @@
 """The faq stage: the same question asked in different threads and days becomes one entry.
 
 Writes faq_entries, faq_members (which entry each question was placed in: a question stays in its entry on
-later runs) and contributors. Human curation is stored by entry id in `curation` (written by the functions
-below, which `chendian faq …` calls) and re-applied, in order, after every rebuild: no run loses a human edit.
+later runs) and contributors. Human curation is stored by entry id in `curation` (chendian/curation.py, which
+`chendian faq …`, `chendian review` and the review page call) and re-applied, in order, after every rebuild:
+no run loses a human edit.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from datetime import datetime, timezone
 
 from ...store import Workspace
 from ...summarize.qa.contributors import tally
-from ...summarize.qa.faq import CURATION_ACTIONS, CurationError, answerers_of, build_entries, publishable
+from ...curation import curation_log
+from ...summarize.qa.faq import answerers_of, build_entries, publishable
 from ..stage import RunContext, Stage
 from .embed import workspace_cache
 from .extract import load_qas
@@ -76,61 +76,43 @@ def top_contributors(ws: Workspace, limit: int = 10) -> list[dict]:
              "topics": json.loads(r[5] or "[]")} for r in rows]
 
 
-# -- curation (the `curation` table: people write it, this stage applies it) -----------------------------
+# -- the review queue (what `[faq] publish` held back) -----------------------------------------------------
 
-def record_curation(ws, entry_id: str, action: str, value: str | dict | None = None) -> None:
-    """Store one human curation action; the faq stage re-applies all of them, in order, on every run.
-
-    approve/unapprove/hide/unhide/pin/unpin: no value. edit: {"question": …, "answer": …} (either).
-    merge: value = the entry id that absorbs `entry_id`. split: value = the QA id (qas.id) to take out of
-    `entry_id` into an entry of its own.
-    """
-    if action not in CURATION_ACTIONS:
-        raise CurationError(f"unknown curation action {action!r}; actions are: {', '.join(CURATION_ACTIONS)}")
-    if not re.fullmatch(r"f[0-9a-f]{20}", entry_id or ""):
-        raise CurationError(f"{entry_id!r} is not a FAQ entry id (f + 20 hex digits)")
-    if action == "edit":
-        if not isinstance(value, dict) or not set(value) <= {"question", "answer"} or not value:
-            raise CurationError('edit needs {"question": …} and/or {"answer": …}')
-        value = json.dumps(value, ensure_ascii=False)
-    elif action in ("merge", "split"):
-        if not value or not isinstance(value, str):
-            raise CurationError(f"{action} needs a value ({'target entry id' if action == 'merge' else 'QA id'})")
-        if action == "merge" and value == entry_id:
-            raise CurationError("cannot merge an entry into itself")
-    elif value not in (None, ""):
-        raise CurationError(f"{action} takes no value")
-    exists = ws.db.execute("SELECT 1 FROM faq_entries WHERE id = ?", (entry_id,)).fetchone()
-    if not exists:
-        raise CurationError(f"no FAQ entry {entry_id}; run the faq stage first or check the id")
-    ws.db.execute("INSERT INTO curation (entry_id, action, value, at) VALUES (?, ?, ?, ?)",
-                  (entry_id, action, value or "", datetime.now(timezone.utc).isoformat(timespec="seconds")))
+CONTEXT_MESSAGES = 2  # messages shown before and after the question, as evidence
 
 
-def approve(ws, entry_id: str) -> None:
-    record_curation(ws, entry_id, "approve")
+def review_queue(ws: Workspace, limit: int | None = None) -> list[dict]:
+    """Entries with an answer that are not published, not hidden and not yet approved, most confident first,
+    each with its evidence: the messages around its question and every candidate answer with its author."""
+    rows = ws.db.execute(
+        "SELECT id, question, answer, answers, qa_ids, count, confidence, worthy FROM faq_entries"
+        " WHERE answered = 1 AND COALESCE(published, 1) = 0 AND COALESCE(hidden, 0) = 0 AND COALESCE(approved, 0) = 0"
+        " ORDER BY confidence DESC, count DESC, id" + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
+    queue = []
+    for r in rows:
+        qa_ids = json.loads(r["qa_ids"] or "[]")
+        first = ws.db.execute("SELECT question_id, chat FROM qas WHERE id = ?", (qa_ids[0],)).fetchone() if qa_ids else None
+        queue.append({
+            "id": r["id"], "question": r["question"], "answer": r["answer"], "asked": r["count"],
+            "confidence": r["confidence"], "worthy": r["worthy"],
+            "context": _around(ws, first["question_id"]) if first else [],
+            "answers": [{"sender_name": a.get("sender_name") or a.get("sender"), "text": a.get("text", ""),
+                         "score": a.get("score"), "message_ids": a.get("message_ids") or []}
+                        for a in json.loads(r["answers"] or "[]")],
+        })
+    return queue
 
 
-def hide(ws, entry_id: str) -> None:
-    record_curation(ws, entry_id, "hide")
-
-
-def pin(ws, entry_id: str) -> None:
-    record_curation(ws, entry_id, "pin")
-
-
-def edit(ws, entry_id: str, question: str | None = None, answer: str | None = None) -> None:
-    value = {k: v for k, v in (("question", question), ("answer", answer)) if v is not None}
-    record_curation(ws, entry_id, "edit", value)
-
-
-def merge(ws, source_id: str, target_id: str) -> None:
-    record_curation(ws, source_id, "merge", target_id)
-
-
-def split(ws, entry_id: str, qa_id: str) -> None:
-    record_curation(ws, entry_id, "split", qa_id)
-
-
-def curation_log(ws) -> list[dict]:
-    return [dict(r) for r in ws.db.execute("SELECT rowid, entry_id, action, value, at FROM curation ORDER BY rowid")]
+def _around(ws: Workspace, message_id: str) -> list[dict]:
+    """The question's message with CONTEXT_MESSAGES before and after it in its chat."""
+    row = ws.db.execute("SELECT rowid, chat, ts FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is None:
+        return []
+    before = ws.db.execute("SELECT id, ts, sender_name, text FROM messages WHERE chat = ? AND (ts, rowid) < (?, ?)"
+                           " ORDER BY ts DESC, rowid DESC LIMIT ?", (row["chat"], row["ts"], row["rowid"], CONTEXT_MESSAGES))
+    after = ws.db.execute("SELECT id, ts, sender_name, text FROM messages WHERE chat = ? AND (ts, rowid) >= (?, ?)"
+                          " ORDER BY ts, rowid LIMIT ?", (row["chat"], row["ts"], row["rowid"], CONTEXT_MESSAGES + 1))
+    out = [dict(r) for r in reversed(before.fetchall())] + [dict(r) for r in after.fetchall()]
+    for m in out:
+        m["is_question"] = m["id"] == message_id
+    return out

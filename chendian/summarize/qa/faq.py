@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...errors import ChendianError
 from ...model import stable_id
 from ..text import dedup
 from .worthy import worthy_probability
@@ -48,12 +47,7 @@ def entry_confidence(worthy: float, answers: list[dict]) -> float:
     return round(float(worthy) * sure, 3)
 
 
-CURATION_ACTIONS = ("approve", "unapprove", "hide", "unhide", "edit", "merge", "split", "pin", "unpin")
 TOP_ANSWERS = 3
-
-class CurationError(ChendianError, ValueError):
-    pass
-
 
 # -- same-question scoring (one place to swap the scorer) -------------------------------------------------
 
@@ -117,6 +111,7 @@ class Entry:
     hidden: bool = False
     pinned: bool = False
     approved: bool = False
+    rejected: bool = False  # reviewed and turned down: hidden, and off the review queue
     edited_question: str | None = None
     edited_answer: str | None = None
     worthy: float = 0.0  # P(worth an entry) of its most worthy wording
@@ -295,8 +290,9 @@ def apply_curation(entries: dict[str, Entry], actions: list[dict], warn: Callabl
             v = json.loads(value)
             entry.edited_question = v.get("question", entry.edited_question)
             entry.edited_answer = v.get("answer", entry.edited_answer)
-        elif action in ("hide", "unhide"):
-            entry.hidden = action == "hide"
+        elif action in ("hide", "unhide", "reject"):
+            entry.hidden = action != "unhide"
+            entry.rejected = action == "reject"
         elif action in ("pin", "unpin"):
             entry.pinned = action == "pin"
         elif action in ("approve", "unapprove"):

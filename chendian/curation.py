@@ -1,0 +1,83 @@
+"""Human curation: approve, reject, hide, edit, merge, split, pin — stored by stable entry id in `curation`.
+
+People write this table (`chendian faq …`, `chendian review`, the review page under `chendian serve`); the faq
+stage re-applies every action, in the order recorded, after every rebuild, so no run loses a human edit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+
+from .errors import ChendianError
+
+# approve/unapprove: reviewed and published whatever the confidence; reject: reviewed, not an FAQ entry (hidden
+# and off the review queue); hide/unhide, pin/unpin; edit: new question and/or answer; merge, split.
+CURATION_ACTIONS = ("approve", "unapprove", "reject", "hide", "unhide", "edit", "merge", "split", "pin", "unpin")
+
+
+class CurationError(ChendianError, ValueError):
+    pass
+
+
+def record_curation(ws, entry_id: str, action: str, value: str | dict | None = None) -> None:
+    """Store one human curation action; the faq stage re-applies all of them, in order, on every run.
+
+    approve/unapprove/hide/unhide/pin/unpin: no value. edit: {"question": …, "answer": …} (either).
+    merge: value = the entry id that absorbs `entry_id`. split: value = the QA id (qas.id) to take out of
+    `entry_id` into an entry of its own.
+    """
+    if action not in CURATION_ACTIONS:
+        raise CurationError(f"unknown curation action {action!r}; actions are: {', '.join(CURATION_ACTIONS)}")
+    if not re.fullmatch(r"f[0-9a-f]{20}", entry_id or ""):
+        raise CurationError(f"{entry_id!r} is not a FAQ entry id (f + 20 hex digits)")
+    if action == "edit":
+        if not isinstance(value, dict) or not set(value) <= {"question", "answer"} or not value:
+            raise CurationError('edit needs {"question": …} and/or {"answer": …}')
+        value = json.dumps(value, ensure_ascii=False)
+    elif action in ("merge", "split"):
+        if not value or not isinstance(value, str):
+            raise CurationError(f"{action} needs a value ({'target entry id' if action == 'merge' else 'QA id'})")
+        if action == "merge" and value == entry_id:
+            raise CurationError("cannot merge an entry into itself")
+    elif value not in (None, ""):
+        raise CurationError(f"{action} takes no value")
+    exists = ws.db.execute("SELECT 1 FROM faq_entries WHERE id = ?", (entry_id,)).fetchone()
+    if not exists:
+        raise CurationError(f"no FAQ entry {entry_id}; run the faq stage first or check the id")
+    ws.db.execute("INSERT INTO curation (entry_id, action, value, at) VALUES (?, ?, ?, ?)",
+                  (entry_id, action, value or "", datetime.now(timezone.utc).isoformat(timespec="seconds")))
+
+
+def approve(ws, entry_id: str) -> None:
+    record_curation(ws, entry_id, "approve")
+
+
+def hide(ws, entry_id: str) -> None:
+    record_curation(ws, entry_id, "hide")
+
+
+def pin(ws, entry_id: str) -> None:
+    record_curation(ws, entry_id, "pin")
+
+
+def edit(ws, entry_id: str, question: str | None = None, answer: str | None = None) -> None:
+    value = {k: v for k, v in (("question", question), ("answer", answer)) if v is not None}
+    record_curation(ws, entry_id, "edit", value)
+
+
+def merge(ws, source_id: str, target_id: str) -> None:
+    record_curation(ws, source_id, "merge", target_id)
+
+
+def reject(ws, entry_id: str) -> None:
+    record_curation(ws, entry_id, "reject")
+
+
+def split(ws, entry_id: str, qa_id: str) -> None:
+    record_curation(ws, entry_id, "split", qa_id)
+
+
+def curation_log(ws) -> list[dict]:
+    return [dict(r) for r in ws.db.execute("SELECT rowid, entry_id, action, value, at FROM curation ORDER BY rowid")]
