@@ -29,7 +29,9 @@ from ..text.segment import fold
 
 _PLACEHOLDER_RE = re.compile(r"\[[^\[\]\s]{1,8}\]")  # [表情] [图片] [动画表情] [Emoji] …
 _URL_RE = re.compile(r"(?:https?://|www\.)[A-Za-z0-9./?=&%#:_~+@-]+")
-_MENTION_RE = re.compile(r"@\S{1,32}?(?=\s|$|[,，:：])|@\S{1,32}")
+# A mention ends at a space, WeChat's thin space (U+2005; some exporters write it as "?" before the text goes on)
+# or punctuation, so "@成员046?昨晚的问题…" keeps its question.
+_MENTION_RE = re.compile(r"@[^\s@?？\u2005,，:：]{1,20}(?:\u2005|[?？](?=\S))?")
 _TRAIL_RE = re.compile(r"[\s。.…~～、,，!！'’\"”》]+$")
 
 

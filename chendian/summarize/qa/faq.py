@@ -122,10 +122,27 @@ def entry_id_for(qa: QARow) -> str:
     return stable_id(qa.question_id, prefix="f")
 
 
+# Who a question is addressed to is not part of it: "王老师，…", "各位大佬，…", "…@合作办 王老师".
+_VOCATIVE_RE = re.compile(
+    r"^(?:(?:\S{1,4}老师|各位|大家|老师们?|学长|学姐|师兄|师姐|前辈们?|大佬们?|大神们?|同学们|亲们?|群里的?朋友们?"
+    r"|小伙伴们?|群友们?|\S{1,3}老板|\S{1,3}总)(?:们|好)?\s*)+[，,、！!：:~～\s]+")
+_LEADING_MENTIONS_RE = re.compile(r"^(?:@[^\s@?？\u2005,，:：]{1,20}[\s\u2005?？]*)+")
+_TRAILING_MENTION_RE = re.compile(r"(?<=\S)\s*@[^@?？。！!\n]{1,16}$")  # "…补办吗@合作办 王老师": the name may hold a space
+# A mention ends at a space, WeChat's thin space (U+2005, exported by some tools as "?") or punctuation: names do
+# not run on into the question ("@成员046?昨晚的问题…" keeps its question).
+_MENTION_RE = re.compile(r"@[^\s@?？\u2005,，:：]{1,20}[\s\u2005?？]?")
+_STICKER_RE = re.compile(r"\[[^\[\]\s]{1,8}\]|[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F]")  # [表情] [图片] 😀
+
+
 def clean_question(text: str) -> str:
-    text = re.sub(r"\[[^\[\]\s]{1,8}\]", "", text)  # [表情] [图片]
-    text = re.sub(r"^(?:@\S+\s*)+", "", text.strip())
-    return re.sub(r"\s+", " ", text).strip()
+    """The question as an entry shows it: without stickers, @mentions or the vocative it was addressed with."""
+    original = re.sub(r"\s+", " ", text or "").strip()
+    text = _STICKER_RE.sub("", text or "").strip()
+    text = _LEADING_MENTIONS_RE.sub("", text)
+    text = _TRAILING_MENTION_RE.sub("", text)
+    text = _MENTION_RE.sub("", text)
+    text = _VOCATIVE_RE.sub("", text.strip())
+    return re.sub(r"\s+", " ", text).strip() or original
 
 
 def _answer_vectors(order: list[QARow], encode) -> list[np.ndarray | None] | None:
