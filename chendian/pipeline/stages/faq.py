@@ -11,16 +11,16 @@ import json
 import re
 from datetime import datetime, timezone
 
+from ...model import Contributor, FaqEntry
 from ...store import Workspace
 from ...summarize.qa.contributors import tally
-from ...summarize.qa.faq import CURATION_ACTIONS, CurationError, answerers_of, build_entries
+from ...summarize.qa.faq import CURATION_ACTIONS, CurationError, build_entries, entry_record
 from ..stage import RunContext, Stage
 from .embed import workspace_cache
-from .extract import load_qas
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
-    qas = load_qas(ws)
+    qas = ws.qas(warn=rc.warn)
     if not qas:
         rc.warn("no questions extracted (run the extract stage first)")
     cache = workspace_cache(ws)
@@ -32,45 +32,41 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     actions = curation_log(ws)
     topics = ws.thread_topics()
     entries = build_entries(qas, encode if qas else None, previous, topics, actions, rc.warn)
-    rows, members = [], []
-    for e in entries.values():
-        qas_sorted = sorted(e.qas, key=lambda q: (q.ts, q.question_id))
-        rows.append((e.id, e.question, e.answer, json.dumps(answerers_of(e), ensure_ascii=False),
-                     json.dumps(e.variants, ensure_ascii=False), len(e.qas), e.topic_id,
-                     json.dumps([q.id for q in qas_sorted]), json.dumps(sorted({q.thread_id for q in e.qas if q.thread_id})),
-                     qas_sorted[0].ts, qas_sorted[-1].ts, int(any(q.answers for q in e.qas)), int(e.hidden),
-                     int(e.pinned), int(e.approved), json.dumps(e.answers, ensure_ascii=False)))
-        members.extend((q.id, e.id) for q in e.qas)
+    records = [entry_record(e) for e in entries.values()]
+    members = [(qa_id, e.id) for e in records for qa_id in e.qa_ids]
     people = tally(qas, topics)
     with ws.transaction():
         ws.db.execute("DELETE FROM faq_entries")
         ws.db.executemany("INSERT INTO faq_entries (id, question, answer, answerers, variants, count, topic_id, qa_ids,"
                           " thread_ids, first_ts, last_ts, answered, hidden, pinned, approved, answers)"
-                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [entry_row(e) for e in records])
         ws.db.execute("DELETE FROM faq_members")
         ws.db.executemany("INSERT INTO faq_members (qa_id, entry_id) VALUES (?, ?)", members)
         ws.db.execute("DELETE FROM contributors")
-        ws.db.executemany("INSERT INTO contributors VALUES (?, ?, ?, ?, ?, ?)",
-                          [(s, p["name"], p["questions"], p["answers"], p["acknowledged"],
-                            json.dumps(p["topics"], ensure_ascii=False)) for s, p in people.items()])
-    return {"entries": len(entries), "repeated": sum(1 for e in entries.values() if len(e.qas) > 1),
-            "answered": sum(1 for e in entries.values() if any(q.answers for q in e.qas)),
-            "hidden": sum(1 for e in entries.values() if e.hidden), "curation_actions": len(actions),
-            "contributors": len(people)}
+        ws.db.executemany("INSERT INTO contributors VALUES (?, ?, ?, ?, ?, ?)", [contributor_row(p) for p in people])
+    return {"entries": len(records), "repeated": sum(1 for e in records if e.count > 1),
+            "answered": sum(1 for e in records if e.answered), "hidden": sum(1 for e in records if e.hidden),
+            "curation_actions": len(actions), "contributors": len(people)}
 
 
 STAGE = Stage("faq", run, reads=("qas", "topic_members", "curation", "embeddings"),
               writes=("faq_entries", "faq_members", "contributors"))
 
 
-# -- reading the stage's tables ---------------------------------------------------------------------------
+def entry_row(e: FaqEntry) -> tuple:
+    """An entry as a row of `faq_entries` (Workspace.faq_entries reads it back)."""
+    def encode(value) -> str:
+        return json.dumps(value, ensure_ascii=False)
 
-def top_contributors(ws: Workspace, limit: int = 10) -> list[dict]:
-    """People by answers given (acknowledged answers first), for reports and the weekly digest."""
-    rows = ws.db.execute("SELECT sender, name, questions, answers, acknowledged, topics FROM contributors"
-                         " ORDER BY answers DESC, acknowledged DESC, sender LIMIT ?", (limit,)).fetchall()
-    return [{"sender": r[0], "name": r[1], "questions": r[2], "answers": r[3], "acknowledged": r[4],
-             "topics": json.loads(r[5] or "[]")} for r in rows]
+    return (e.id, e.question, e.answer, encode([a.to_json() for a in e.answerers]), encode(e.variants), e.count,
+            e.topic_id, json.dumps(e.qa_ids), json.dumps(e.thread_ids), e.first_ts, e.last_ts, int(e.answered),
+            int(e.hidden), int(e.pinned), int(e.approved), encode([a.to_json() for a in e.answers]))
+
+
+def contributor_row(p: Contributor) -> tuple:
+    """A contributor as a row of `contributors` (Workspace.contributors reads it back)."""
+    topics = [{"topic": topic, "count": n} for topic, n in p.topics.items()]
+    return (p.sender, p.name, p.questions, p.answers, p.acknowledged, json.dumps(topics, ensure_ascii=False))
 
 
 # -- curation (the `curation` table: people write it, this stage applies it) -----------------------------
