@@ -1,4 +1,4 @@
-"""The data model every stage shares: plain dataclasses, no behaviour beyond identity."""
+"""The data model every stage shares: plain dataclasses, no behaviour beyond identity and their JSON form."""
 
 from __future__ import annotations
 
@@ -69,3 +69,137 @@ def message_id(chat: str, platform_id: str | None, epoch: int, sender: str, text
     if platform_id:
         return stable_id(chat, "pid", platform_id)
     return stable_id(chat, str(epoch), sender, text, str(ordinal))
+
+
+# -- what the stages make of messages (one record per table row; JSON columns are lists and records here) --
+
+@dataclass(slots=True)
+class Thread:
+    """A conversation, as the thread stage stores it (`threads`)."""
+
+    id: str
+    chat: str
+    first_ts: int
+    last_ts: int
+    size: int  # messages linked into it, recalled ones and notices included
+    root_id: str
+
+
+@dataclass(slots=True)
+class Topic:
+    """A cluster of conversations, as the topics stage stores it (`topics`)."""
+
+    id: str
+    label: str
+    keywords: list[str] = field(default_factory=list)
+    size: int = 0  # conversations
+
+
+@dataclass(slots=True)
+class Answer:
+    """One person's answer to a question: their consecutive messages after it, merged."""
+
+    message_ids: list[str]
+    sender: str
+    sender_name: str
+    text: str
+    score: float
+    acknowledged: bool = False  # the asker said it helped
+
+    def to_json(self) -> dict:
+        return {"message_ids": self.message_ids, "sender": self.sender, "sender_name": self.sender_name,
+                "text": self.text, "score": round(self.score, 3), "acknowledged": self.acknowledged}
+
+    @classmethod
+    def from_json(cls, value: dict) -> Answer:
+        """Lenient: a stored answer missing a field reads as empty rather than failing the run."""
+        ids = value.get("message_ids")
+        text = value.get("text")
+        return cls(message_ids=[str(m) for m in ids] if isinstance(ids, list) else [],
+                   sender=str(value.get("sender") or ""), sender_name=str(value.get("sender_name") or ""),
+                   text=text if isinstance(text, str) else "", score=float(value.get("score") or 0),
+                   acknowledged=bool(value.get("acknowledged")))
+
+
+@dataclass(slots=True)
+class QA:
+    """A question and the answers it got, as the extract stage stores it (`qas`)."""
+
+    id: str
+    chat: str
+    thread_id: str | None
+    question_id: str  # the question's first message
+    question: str
+    asker: str
+    asker_name: str
+    ts: int
+    answers: list[Answer] = field(default_factory=list)  # best first
+    score: float = 0.0
+    # Extraction's working detail, not stored: read back from the store these are empty.
+    question_ids: list[str] = field(default_factory=list)  # the asker's messages that make up the question
+    answer_to: dict[str, str] = field(default_factory=dict)  # answer message id → question message it answers
+
+
+@dataclass(slots=True)
+class FaqAnswer:
+    """One of an FAQ entry's best answers, with the question it answered."""
+
+    answer: Answer
+    qa_id: str
+    thread_id: str | None
+
+    def to_json(self) -> dict:
+        return self.answer.to_json() | {"qa_id": self.qa_id, "thread_id": self.thread_id}
+
+    @classmethod
+    def from_json(cls, value: dict) -> FaqAnswer:
+        return cls(Answer.from_json(value), str(value.get("qa_id") or ""), value.get("thread_id"))
+
+
+@dataclass(slots=True)
+class Answerer:
+    """Someone who answered an FAQ entry's questions, and how many of them."""
+
+    sender: str
+    name: str
+    count: int
+
+    def to_json(self) -> dict:
+        return {"sender": self.sender, "name": self.name, "count": self.count}
+
+
+@dataclass(slots=True)
+class FaqEntry:
+    """One question however often and however worded it was asked, as the faq stage stores it (`faq_entries`)."""
+
+    id: str
+    question: str
+    answer: str
+    count: int  # questions behind it
+    qa_ids: list[str] = field(default_factory=list)  # oldest first
+    thread_ids: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)  # its other wordings
+    answers: list[FaqAnswer] = field(default_factory=list)  # the best, best first
+    answerers: list[Answerer] = field(default_factory=list)  # most answers first
+    topic_id: str | None = None
+    first_ts: int | None = None
+    last_ts: int | None = None
+    answered: bool = False
+    hidden: bool = False
+    pinned: bool = False
+    approved: bool = False
+    worthy: float = 1.0  # P(worth an entry) of its most worthy wording
+    confidence: float = 1.0  # P(worthy) × how sure its shown answer is; 1 when a person vouched for it
+    published: bool = True  # shown on the site and in search under [faq] publish; else waiting for review
+
+
+@dataclass(slots=True)
+class Contributor:
+    """Who asked and answered, as the faq stage stores it (`contributors`)."""
+
+    sender: str
+    name: str
+    questions: int = 0
+    answers: int = 0
+    acknowledged: int = 0  # answers the asker said helped
+    topics: dict[str, int] = field(default_factory=dict)  # topic id → questions asked or answered, most first

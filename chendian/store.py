@@ -7,19 +7,20 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import CONFIG_NAME, DEFAULT_CONFIG_TEXT, Config, load_config
 from .errors import ChendianError
-from .model import Message, Quote
+from .model import RECALL, SYSTEM, QA, Answer, Answerer, Contributor, FaqAnswer, FaqEntry, Message, Quote, Thread, Topic
 from .schema import create_tables
 
 DB_NAME = "chendian.db"
 LOCK_NAME = ".chendian.lock"
 
-
+# Where a reader reports a stored value it could not read (the value then reads as empty): a run goes on.
+Warn = Callable[[str], None]
 
 class WorkspaceError(ChendianError, RuntimeError):
     pass
@@ -202,6 +203,93 @@ class Workspace:
     def thread_topics(self) -> dict[str, str]:
         """The topics stage's output: thread id → topic id."""
         return dict(self.db.execute("SELECT thread_id, topic_id FROM topic_members"))
+
+    def threads(self) -> list[Thread]:
+        """The thread stage's conversations, oldest first."""
+        return [Thread(r["id"], r["chat"], r["first_ts"], r["last_ts"], r["size"] or 0, r["root_id"])
+                for r in self.db.execute("SELECT * FROM threads ORDER BY first_ts, id")]
+
+    def shown_thread_sizes(self) -> dict[str, int]:
+        """thread id → its messages that are neither recalled nor system notices (what people get to read)."""
+        return dict(self.db.execute(
+            "SELECT mt.thread_id, count(*) FROM message_threads mt JOIN messages m ON m.id = mt.message_id"
+            " WHERE m.recalled = 0 AND m.kind NOT IN (?, ?) GROUP BY mt.thread_id", (RECALL, SYSTEM)))
+
+    def topics(self, *, warn: Warn) -> list[Topic]:
+        """The topics stage's topics, largest first."""
+        return [Topic(r["id"], r["label"] or "", _strings(r["keywords"], f"topics {r['id']} keywords", warn),
+                      r["size"] or 0)
+                for r in self.db.execute("SELECT * FROM topics ORDER BY size DESC, id")]
+
+    def qas(self, *, warn: Warn) -> list[QA]:
+        """The extract stage's questions, oldest first."""
+        return [QA(id=r["id"], chat=r["chat"], thread_id=r["thread_id"], question_id=r["question_id"],
+                   question=r["question"] or "", asker=r["asker"], asker_name=r["asker_name"], ts=int(r["ts"] or 0),
+                   answers=[Answer.from_json(a) for a in _objects(r["answers"], f"qas {r['id']} answers", warn)],
+                   score=float(r["score"] or 0))
+                for r in self.db.execute("SELECT * FROM qas ORDER BY ts, id")]
+
+    def faq_entries(self, *, include_hidden: bool, warn: Warn) -> list[FaqEntry]:
+        """The faq stage's entries, oldest first."""
+        where = "" if include_hidden else " WHERE COALESCE(hidden, 0) = 0"
+        entries = []
+        for r in self.db.execute(f"SELECT * FROM faq_entries{where} ORDER BY first_ts, id"):
+            where_in = f"faq_entries {r['id']}"
+            entries.append(FaqEntry(
+                id=r["id"], question=r["question"] or "", answer=r["answer"] or "", count=r["count"] or 0,
+                qa_ids=_strings(r["qa_ids"], f"{where_in} qa_ids", warn),
+                thread_ids=_strings(r["thread_ids"], f"{where_in} thread_ids", warn),
+                variants=_strings(r["variants"], f"{where_in} variants", warn),
+                answers=[FaqAnswer.from_json(a) for a in _objects(r["answers"], f"{where_in} answers", warn)],
+                answerers=[Answerer(str(a.get("sender") or ""), str(a.get("name") or ""), int(a.get("count") or 0))
+                           for a in _objects(r["answerers"], f"{where_in} answerers", warn)],
+                topic_id=r["topic_id"], first_ts=r["first_ts"], last_ts=r["last_ts"], answered=bool(r["answered"]),
+                hidden=bool(r["hidden"]), pinned=bool(r["pinned"]), approved=bool(r["approved"]),
+                worthy=_float(r["worthy"], 1.0), confidence=_float(r["confidence"], 1.0),
+                published=bool(1 if r["published"] is None else r["published"])))
+        return entries
+
+    def contributors(self, *, warn: Warn) -> list[Contributor]:
+        """The faq stage's contributors, in the order it wrote them (first seen first)."""
+        return [Contributor(r["sender"], r["name"] or "", r["questions"] or 0, r["answers"] or 0, r["acknowledged"] or 0,
+                            {str(t.get("topic")): int(t.get("count") or 0)
+                             for t in _objects(r["topics"], f"contributors {r['sender']} topics", warn)})
+                for r in self.db.execute("SELECT * FROM contributors ORDER BY rowid")]
+
+    def thread_digests(self) -> dict[str, str]:
+        """The summarize stage's digest of each conversation: thread id → digest (empty ones left out)."""
+        return {t: d for t, d in self.db.execute("SELECT thread_id, digest FROM thread_digests") if d}
+
+    def weekly_digests(self) -> list[tuple[str, str, str]]:
+        """The summarize stage's (chat, ISO week, Markdown body), newest week first."""
+        return [tuple(r) for r in self.db.execute("SELECT chat, week, body FROM weekly_digests ORDER BY week DESC, chat")]
+
+
+def _float(value, default: float) -> float:
+    return default if value is None else float(value)
+
+
+def json_column(value: str | None, kind: type[list] | type[dict], where: str, warn: Warn):
+    """A JSON list (or object) column; anything else is reported and read as an empty one."""
+    if value in (None, ""):
+        return kind()
+    try:
+        parsed = json.loads(value)
+    except (TypeError, json.JSONDecodeError) as e:
+        warn(f"{where}: not valid JSON ({e}); read as empty")
+        return kind()
+    if not isinstance(parsed, kind):
+        warn(f"{where}: expected a JSON {kind.__name__}, got {type(parsed).__name__}; read as empty")
+        return kind()
+    return parsed
+
+
+def _strings(value: str | None, where: str, warn: Warn) -> list[str]:
+    return [v for v in json_column(value, list, where, warn) if isinstance(v, str)]
+
+
+def _objects(value: str | None, where: str, warn: Warn) -> list[dict]:
+    return [v for v in json_column(value, list, where, warn) if isinstance(v, dict)]
 
 
 REPLY_TO_COLUMN = 9  # position of reply_to in a message_row()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from chendian.eval.faq import score_faq
+from chendian.model import Answer, FaqAnswer
 from chendian.schema import create_tables
 from chendian.summarize.qa import worthy
 from chendian.summarize.qa.faq import Entry, entry_confidence, is_non_answer, publishable, question_worthiness
@@ -37,11 +38,12 @@ def test_weights_file_names_the_features_it_was_fitted_on():
 
 
 def test_confidence_needs_a_worthy_question_and_a_sure_answer():
-    sure = [{"score": 0.9, "acknowledged": False}]
-    weak = [{"score": 0.2, "acknowledged": False}]
-    assert entry_confidence(0.9, sure) == 0.9
-    assert entry_confidence(0.9, weak) == pytest.approx(0.36)
-    assert entry_confidence(0.9, [{"score": 0.2, "acknowledged": True}]) == 0.9
+    def answer(score: float, acknowledged: bool = False) -> list[FaqAnswer]:
+        return [FaqAnswer(Answer(["m1"], "u1", "U", "可以", score, acknowledged), "q1", "t1")]
+
+    assert entry_confidence(0.9, answer(0.9)) == 0.9
+    assert entry_confidence(0.9, answer(0.2)) == pytest.approx(0.36)
+    assert entry_confidence(0.9, answer(0.2, acknowledged=True)) == 0.9
     assert entry_confidence(0.9, []) == 0.0
 
 

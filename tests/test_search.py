@@ -218,7 +218,7 @@ def test_index_stage_with_nothing_to_index_succeeds_and_drops_a_stale_index(tmp_
     stale = ws.path(".index-stale")
     stale.mkdir()
     ws.path(index_mod.INDEX_LINK).symlink_to(stale.name)
-    monkeypatch.setattr(index_mod, "workspace_documents", lambda _ws: ("faq", []))
+    monkeypatch.setattr(index_mod, "workspace_documents", lambda _ws, _warn: ("faq", []))
     ws.set_state("index.hash", "something else")
     index_mod.run(ws, rc)
     assert not ws.path(index_mod.INDEX_LINK).exists()

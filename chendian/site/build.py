@@ -15,7 +15,7 @@ weekly_digests) plus the messages, and writes <ws>/site:
 
 Every link is relative, so the site works from file:// and from any static host. Every piece of chat text
 goes through privacy (masking, names as configured) and is escaped; recalled messages appear nowhere.
-A missing stage table is read as empty, so the site builds at any point of the pipeline.
+An empty stage table is read as such, so the site builds at any point of the pipeline.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .. import atomic
-from ..model import RECALL, SYSTEM, stable_id
-from ..store import Workspace
+from ..model import QA, RECALL, SYSTEM, Answer, Contributor, stable_id
+from ..store import Workspace, json_column
 from .privacy import Privacy
 from .render import MarkdownRenderer, plain
 from .student import payload_js, t2s_table, workspace_vectors
@@ -64,24 +64,6 @@ MEDIA_LABELS = {
 
 # -- reading the workspace -------------------------------------------------------------------------------
 
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
-
-
-def _columns(db: sqlite3.Connection, table: str) -> set[str]:
-    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-
-
-def _rows(db: sqlite3.Connection, table: str, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-    return db.execute(sql, args).fetchall() if _has_table(db, table) else []
-
-
-# A conversation with its topic and digest, as the topics and summarize stages wrote them.
-THREADS_SQL = ("SELECT t.id, t.chat, t.first_ts, t.last_ts, t.size, t.root_id, tm.topic_id, td.digest FROM threads t"
-               " LEFT JOIN topic_members tm ON tm.thread_id = t.id LEFT JOIN thread_digests td ON td.thread_id = t.id"
-               " ORDER BY t.first_ts, t.id")
-
-
 def slug(value: str, prefix: str = "x") -> str:
     """A file-name-safe form of an id: stable ids pass as they are; anything else is hashed."""
     return value if _SAFE_ID_RE.fullmatch(value or "") else stable_id(value or "", prefix=prefix)
@@ -102,19 +84,6 @@ class _Context:
         if self.rc is not None and message not in self.warned:
             self.warned.add(message)
             self.rc.warn(message)
-
-    def json(self, value: str | None, default: Any, where: str) -> Any:
-        if value in (None, ""):
-            return default
-        try:
-            parsed = json.loads(value)
-        except (TypeError, json.JSONDecodeError) as e:
-            self.warn(f"{where}: not valid JSON ({e}); read as empty")
-            return default
-        if not isinstance(parsed, type(default)):
-            self.warn(f"{where}: expected a JSON {type(default).__name__}, got {type(parsed).__name__}; read as empty")
-            return default
-        return parsed
 
     def scrub(self, text: str | None) -> str:
         """Free text with the words of recalled messages taken out."""
@@ -155,11 +124,10 @@ def _load_recalled(ctx: _Context) -> None:
         ctx.recalled_re = re.compile("|".join(re.escape(t) for t in ordered))
 
 
-def _known_people(db: sqlite3.Connection) -> list[tuple[str, str]]:
+def _known_people(db: sqlite3.Connection, contributors: list[Contributor]) -> list[tuple[str, str]]:
     people = [(r[0], r[1]) for r in db.execute(
         "SELECT sender, sender_name FROM messages WHERE kind != ? GROUP BY sender, sender_name", (SYSTEM,))]
-    people += [(r["sender"], r["name"]) for r in _rows(db, "contributors", "SELECT sender, name FROM contributors")]
-    return people
+    return people + [(c.sender, c.name) for c in contributors]
 
 
 # -- the model of the site --------------------------------------------------------------------------------
@@ -175,63 +143,45 @@ class Site:
     unanswered: list[dict] = field(default_factory=list)
 
 
-def _load_site(ctx: _Context) -> Site:
-    db = ctx.ws.db
-    site = Site(title=ctx.ws.config.site.title)
-    chat_names = {r["id"]: ctx.text(r["name"]) for r in db.execute("SELECT id, name FROM chats")}
+def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) -> Site:
+    ws = ctx.ws
+    site = Site(title=ws.config.site.title)
+    chat_names = {r["id"]: ctx.text(r["name"]) for r in ws.chats()}
 
     def chat_name(chat: str) -> str:
         return chat_names.get(chat) or ctx.text(chat)
 
-    # Topics
-    topics = {}
-    for r in _rows(db, "topics", "SELECT * FROM topics ORDER BY size DESC, id"):
-        keywords = ctx.json(r["keywords"], [], f"topics {r['id']} keywords")
-        topics[r["id"]] = {
-            "id": r["id"], "url": f"topics/{slug(r['id'], 'k')}.html", "label": ctx.text(r["label"]) or "未命名话题",
-            "keywords": [ctx.text(str(k)) for k in keywords if k][:8], "size": r["size"] or 0,
-            "entries": [], "threads": [],
-        }
+    topics = {t.id: {"id": t.id, "url": f"topics/{slug(t.id, 'k')}.html", "label": ctx.text(t.label) or "未命名话题",
+                     "keywords": [ctx.text(k) for k in t.keywords if k][:8], "size": t.size, "entries": [], "threads": []}
+              for t in ws.topics(warn=ctx.warn)}
 
-    # QAs (answers from recalled messages dropped; questions that were recalled dropped entirely)
-    qas = {}
-    recalled_qas = set()
-    for r in _rows(db, "qas", "SELECT * FROM qas ORDER BY ts, id"):
-        if r["question_id"] in ctx.recalled_ids:
-            recalled_qas.add(r["id"])
+    # What may be published of each question: none of it when it was recalled, no answer that was recalled
+    answers_of: dict[str, list[Answer]] = {}
+    recalled_qas: set[str] = set()
+    for qa in qas:
+        if qa.question_id in ctx.recalled_ids:
+            recalled_qas.add(qa.id)
             continue
-        answers = []
-        for a in ctx.json(r["answers"], [], f"qas {r['id']} answers"):
-            if not isinstance(a, dict):
-                continue
-            if not isinstance(a.get("text"), str) or not a["text"].strip():
-                continue
-            ids = a.get("message_ids") if isinstance(a.get("message_ids"), list) else []
-            if any(mid in ctx.recalled_ids for mid in ids):
-                continue
-            answers.append(a)
-        qas[r["id"]] = {"row": r, "answers": answers}
+        answers_of[qa.id] = [a for a in qa.answers if a.text.strip()
+                             and not any(mid in ctx.recalled_ids for mid in a.message_ids)]
+    qa_by_id = {qa.id: qa for qa in qas}
 
     # People: everyone who answered, with a page
-    contributor_rows = {r["sender"]: r for r in _rows(db, "contributors", "SELECT * FROM contributors")}
+    contributor_of = {c.sender: c for c in contributors}
     people: dict[str, dict] = {}
 
     def person(sender: str, name: str | None) -> dict:
-        p = people.get(sender)
-        if p is None:
-            row = contributor_rows.get(sender)
-            p = people[sender] = {
-                "sender": sender, "name": ctx.privacy.name(sender, (row["name"] if row else None) or name),
-                "url": f"people/{stable_id(sender, prefix='p')}.html",
-                "questions": row["questions"] if row else 0, "answers": row["answers"] if row else 0,
-                "acknowledged": row["acknowledged"] if row else 0, "answered": [], "topics": [],
+        if sender not in people:
+            c = contributor_of.get(sender)
+            people[sender] = {
+                "sender": sender, "name": ctx.privacy.name(sender, (c.name if c else None) or name),
+                "url": f"people/{stable_id(sender, prefix='p')}.html", "questions": c.questions if c else 0,
+                "answers": c.answers if c else 0, "acknowledged": c.acknowledged if c else 0, "answered": [],
+                # Not shown yet: the pages have never listed a person's topics (c.topics), and adding them
+                # changes every person page.
+                "topics": [],
             }
-            if row:
-                for t in ctx.json(row["topics"], [], f"contributors {sender} topics"):
-                    tid = t.get("id") if isinstance(t, dict) else t
-                    if tid in topics:
-                        p["topics"].append(topics[tid])
-        return p
+        return people[sender]
 
     authors: list[dict] = []  # every mention of a person; linked to their page once the people are known
 
@@ -241,122 +191,101 @@ def _load_site(ctx: _Context) -> Site:
         return a
 
     # Entries
-    entry_cols = _columns(db, "faq_entries") if _has_table(db, "faq_entries") else set()
-    # Shown: not hidden, and published under [faq] publish (the rest waits for review on the ops page).
-    where = " WHERE COALESCE(hidden, 0) = 0 AND COALESCE(published, 1) = 1"
+    entries = ws.faq_entries(include_hidden=True, warn=ctx.warn)
+    # Not on the 待回答 list: questions under hidden entries, and those unlikely to be worth an entry.
+    floor = ws.config.faq.min_worthy_unanswered
+    hidden_qas = {q for e in entries if e.hidden or e.worthy < floor for q in e.qa_ids}
     qa_entry: dict[str, dict] = {}
-    hidden_qas: set[str] = set()
-    if "hidden" in entry_cols:
-        # Not on the 待回答 list: questions under hidden entries, and those unlikely to be worth an entry.
-        for r in db.execute("SELECT qa_ids FROM faq_entries WHERE hidden = 1 OR COALESCE(worthy, 1) < ?",
-                            (ctx.ws.config.faq.min_worthy_unanswered,)):
-            hidden_qas.update(ctx.json(r["qa_ids"], [], "faq_entries qa_ids"))
     thread_refs: set[str] = set()
-    for r in _rows(db, "faq_entries", f"SELECT * FROM faq_entries{where} ORDER BY first_ts, id"):
-        qa_ids = [q for q in ctx.json(r["qa_ids"], [], f"faq_entries {r['id']} qa_ids") if isinstance(q, str)]
-        if qa_ids and all(q in recalled_qas for q in qa_ids):
-            continue  # every question behind the entry was recalled: nothing of it may be published
-        thread_ids = [t for t in ctx.json(r["thread_ids"], [], f"faq_entries {r['id']} thread_ids") if isinstance(t, str)]
-        thread_refs.update(thread_ids)
+    for e in entries:
+        if e.hidden or not e.published or (e.qa_ids and all(q in recalled_qas for q in e.qa_ids)):
+            # hidden, waiting for review under [faq] publish, or every question behind it was recalled
+            continue
+        thread_refs.update(e.thread_ids)
+        published = [(qa_by_id[q], a) for q in e.qa_ids if q in answers_of for a in answers_of[q]]
         best, seen = [], set()
-        for qid in qa_ids:
-            qa = qas.get(qid)
-            if not qa:
-                continue
-            for a in qa["answers"]:
-                key = re.sub(r"\s+", "", a.get("text", ""))
-                if key in seen:
-                    continue
+        for qa, a in published:
+            key = re.sub(r"\s+", "", a.text)
+            if key not in seen:
                 seen.add(key)
-                best.append({"author": author(a.get("sender"), a.get("sender_name")), "html": ctx.markdown(a["text"]),
-                             "key": key,
-                             "acknowledged": bool(a.get("acknowledged")), "thread": qa["row"]["thread_id"]})
+                best.append({"author": author(a.sender, a.sender_name), "html": ctx.markdown(a.text), "key": key,
+                             "acknowledged": a.acknowledged, "thread": qa.thread_id})
         best = best[:BEST_ANSWERS]
-        raw_answer = r["answer"] or ""
+        raw_answer = e.answer
         if ctx.recalled_re is not None and ctx.recalled_re.search(raw_answer):
             # the FAQ answer came from a message its sender withdrew: show the best answer still standing
-            raw_answer = next((a["text"] for q in qa_ids if q in qas for a in qas[q]["answers"]), "")
+            raw_answer = published[0][1].text if published else ""
         main_key = re.sub(r"\s+", "", raw_answer)
-        others = [b for b in best if b["key"] != main_key]
-        answerers = []
-        for a in ctx.json(r["answerers"], [], f"faq_entries {r['id']} answerers"):
-            if isinstance(a, dict) and a.get("sender"):
-                answerers.append({**author(a["sender"], a.get("name")), "count": a.get("count") or 1})
-        question = ctx.text(r["question"])
+        answerers = [{**author(a.sender, a.name), "count": a.count or 1} for a in e.answerers if a.sender]
+        question = ctx.text(e.question)
         if not question.strip():
-            ctx.warn(f"faq_entries {r['id']}: no question text; not published")
+            ctx.warn(f"faq_entries {e.id}: no question text; not published")
             continue
         variants = []
-        for v in ctx.json(r["variants"], [], f"faq_entries {r['id']} variants"):
-            v = ctx.text(str(v))
+        for v in e.variants:
+            v = ctx.text(v)
             if v and v != question and v not in variants:
                 variants.append(v)
         answer_plain = ctx.text(raw_answer)
         entry = {
-            "id": r["id"], "url": f"entries/{slug(r['id'], 'f')}.html", "question": question,
-            "answer_html": ctx.markdown(raw_answer), "answer_plain": answer_plain, "others": others,
-            "snippet": _snippet(answer_plain), "variants": variants, "count": r["count"] or 1,
-            "topic": topics.get(r["topic_id"]), "qa_ids": qa_ids, "thread_ids": thread_ids,
-            "first_ts": r["first_ts"], "last_ts": r["last_ts"], "answered": bool(r["answered"]),
-            "pinned": bool(r["pinned"]) if "pinned" in entry_cols else False,
-            "answerers": answerers, "best": best, "sources": [],
-            "first": ctx.when(r["first_ts"], "%Y-%m-%d"), "last": ctx.when(r["last_ts"], "%Y-%m-%d"),
+            "id": e.id, "url": f"entries/{slug(e.id, 'f')}.html", "question": question,
+            "answer_html": ctx.markdown(raw_answer), "answer_plain": answer_plain,
+            "others": [b for b in best if b["key"] != main_key], "snippet": _snippet(answer_plain),
+            "variants": variants, "count": e.count or 1, "topic": topics.get(e.topic_id), "qa_ids": e.qa_ids,
+            "thread_ids": e.thread_ids, "first_ts": e.first_ts, "last_ts": e.last_ts, "answered": e.answered,
+            "pinned": e.pinned, "answerers": answerers, "best": best, "sources": [],
+            "first": ctx.when(e.first_ts, "%Y-%m-%d"), "last": ctx.when(e.last_ts, "%Y-%m-%d"),
         }
         site.entries.append(entry)
-        for q in qa_ids:
+        for q in e.qa_ids:
             qa_entry[q] = entry
         if entry["topic"]:
             entry["topic"]["entries"].append(entry)
 
     # Unanswered questions (oldest first), QAs under hidden entries excluded
-    for qid, qa in qas.items():
-        r = qa["row"]
-        thread_refs.add(r["thread_id"])
-        if qid in hidden_qas:
+    for qa in qas:
+        if qa.id not in answers_of:
             continue
-        if not qa["answers"]:
+        thread_refs.add(qa.thread_id)
+        if qa.id in hidden_qas:
+            continue
+        if not answers_of[qa.id]:
             site.unanswered.append({
-                "id": qid, "question": ctx.text(r["question"]), "asker": author(r["asker"], r["asker_name"]),
-                "when": ctx.when(r["ts"]), "ts": r["ts"], "chat": chat_name(r["chat"]), "thread": r["thread_id"],
-                "entry": qa_entry.get(qid),
+                "id": qa.id, "question": ctx.text(qa.question), "asker": author(qa.asker, qa.asker_name),
+                "when": ctx.when(qa.ts), "ts": qa.ts, "chat": chat_name(qa.chat), "thread": qa.thread_id,
+                "entry": qa_entry.get(qa.id),
             })
-        for a in qa["answers"]:
-            if a.get("sender"):
-                p = person(a["sender"], a.get("sender_name"))
-                p["answered"].append({
-                    "question": ctx.text(r["question"]), "snippet": _snippet(ctx.text(a["text"])),
-                    "entry": qa_entry.get(qid), "thread": r["thread_id"], "when": ctx.when(r["ts"], "%Y-%m-%d"),
-                    "acknowledged": bool(a.get("acknowledged")),
+        for a in answers_of[qa.id]:
+            if a.sender:
+                person(a.sender, a.sender_name)["answered"].append({
+                    "question": ctx.text(qa.question), "snippet": _snippet(ctx.text(a.text)),
+                    "entry": qa_entry.get(qa.id), "thread": qa.thread_id, "when": ctx.when(qa.ts, "%Y-%m-%d"),
+                    "acknowledged": a.acknowledged,
                 })
-    if not qas and not _has_table(db, "qas"):
-        for e in site.entries:  # before the extract stage: FAQ entries flagged unanswered
-            if not e["answered"]:
-                site.unanswered.append({"id": e["id"], "question": e["question"], "asker": None, "when": e["first"],
-                                        "ts": e["first_ts"], "chat": "", "thread": None, "entry": e})
     site.unanswered.sort(key=lambda u: (u["ts"] or 0, u["id"]))
-    for sender in contributor_rows:
-        person(sender, None)
+    for c in contributors:
+        person(c.sender, None)
     for a in authors:
         if a["sender"] in people:
             a["url"] = people[a["sender"]]["url"]
 
     # Conversations: those behind entries and questions, and any of MIN_THREAD_SIZE messages or more.
     # Their size as published: recalled messages and system notices are not counted (nor shown).
-    shown_sizes = dict(_rows(db, "message_threads",
-        "SELECT mt.thread_id, count(*) FROM message_threads mt JOIN messages m ON m.id = mt.message_id"
-        " WHERE m.recalled = 0 AND m.kind NOT IN (?, ?) GROUP BY mt.thread_id", (RECALL, SYSTEM)))
-    has_links = _has_table(db, "message_threads")
-    for r in db.execute(THREADS_SQL):
-        if r["id"] not in thread_refs and (r["size"] or 0) < MIN_THREAD_SIZE:
+    shown_sizes = ws.shown_thread_sizes()
+    topic_of = ws.thread_topics()
+    digests = ws.thread_digests()
+    for thread in ws.threads():
+        if thread.id not in thread_refs and thread.size < MIN_THREAD_SIZE:
             continue
+        digest = digests.get(thread.id)
         t = {
-            "id": r["id"], "url": f"threads/{slug(r['id'], 't')}.html", "chat": chat_name(r["chat"]),
-            "first": ctx.when(r["first_ts"]), "last": ctx.when(r["last_ts"]), "first_ts": r["first_ts"],
-            "size": shown_sizes.get(r["id"], 0) if has_links else r["size"] or 0, "digest_html": ctx.markdown(r["digest"]) if r["digest"] else None,
-            "digest_plain": _snippet(ctx.text(r["digest"])) if r["digest"] else "",
-            "topic": topics.get(r["topic_id"]), "entries": [], "messages": [],
+            "id": thread.id, "url": f"threads/{slug(thread.id, 't')}.html", "chat": chat_name(thread.chat),
+            "first": ctx.when(thread.first_ts), "last": ctx.when(thread.last_ts), "first_ts": thread.first_ts,
+            "size": shown_sizes.get(thread.id, 0), "digest_html": ctx.markdown(digest) if digest else None,
+            "digest_plain": _snippet(ctx.text(digest)) if digest else "",
+            "topic": topics.get(topic_of.get(thread.id)), "entries": [], "messages": [],
         }
-        site.threads[r["id"]] = t
+        site.threads[thread.id] = t
         if t["topic"]:
             t["topic"]["threads"].append(t)
     for e in site.entries:
@@ -376,12 +305,12 @@ def _load_site(ctx: _Context) -> Site:
                          key=lambda p: (-len(p["answered"]), -(p["answers"] or 0), p["name"]))
 
     # Weekly digests, newest first
-    for r in _rows(db, "weekly_digests", "SELECT * FROM weekly_digests ORDER BY week DESC, chat"):
-        week = r["week"] if _WEEK_RE.fullmatch(r["week"] or "") else slug(r["week"] or "", "w")
+    for chat, week, body in ws.weekly_digests():
+        week_slug = week if _WEEK_RE.fullmatch(week or "") else slug(week or "", "w")
         site.weeks.append({
-            "chat": chat_name(r["chat"]), "week": r["week"],
-            "url": f"weeks/{week}-{hashlib.blake2b(r['chat'].encode('utf-8'), digest_size=4).hexdigest()}.html",
-            "body_html": ctx.markdown(r["body"]),
+            "chat": chat_name(chat), "week": week,
+            "url": f"weeks/{week_slug}-{hashlib.blake2b(chat.encode('utf-8'), digest_size=4).hexdigest()}.html",
+            "body_html": ctx.markdown(body),
         })
     return site
 
@@ -389,7 +318,7 @@ def _load_site(ctx: _Context) -> Site:
 def _thread_messages(ctx: _Context, site: Site, question_ids: set[str], answer_ids: set[str]):
     """(thread, messages) for every published conversation, streamed from the store in one query."""
     db = ctx.ws.db
-    if not site.threads or not _has_table(db, "message_threads"):
+    if not site.threads:
         return
     by_id: dict[str, dict] = {}
     current, buffer = None, []
@@ -418,7 +347,7 @@ def _thread_messages(ctx: _Context, site: Site, question_ids: set[str], answer_i
             q = by_id[r["reply_to"]]
             quote = {"author": q["author"], "text": _snippet(q["plain"], 80), "anchor": q["anchor"]}
         elif r["quote"]:
-            raw = ctx.json(r["quote"], {}, f"message {r['id']} quote")
+            raw = json_column(r["quote"], dict, f"message {r['id']} quote", ctx.warn)
             if raw.get("text") or raw.get("sender_name"):
                 quote = {"author": ctx.privacy.name(None, raw["sender_name"]) if raw.get("sender_name") else "",
                          "text": _snippet(ctx.text(raw.get("text") or ""), 80), "anchor": None}
@@ -461,9 +390,11 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
     privacy = Privacy(cfg.names)
     ctx = _Context(ws=ws, rc=rc, privacy=privacy, md=MarkdownRenderer(), tz=ws.config.tz)
     _load_recalled(ctx)
-    for sender, name in _known_people(ws.db):
+    qas = ws.qas(warn=ctx.warn)
+    contributors = ws.contributors(warn=ctx.warn)
+    for sender, name in _known_people(ws.db, contributors):
         privacy.name(sender, name)  # registered up front: names inside free text are rewritten everywhere
-    site = _load_site(ctx)
+    site = _load_site(ctx, qas, contributors)
 
     env = _environment()
     built = datetime.now(ctx.tz).strftime("%Y-%m-%d %H:%M")
@@ -516,14 +447,8 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
         for e in site.entries:
             write(e["url"], "entry.html", entry=e)
             tick()
-        question_ids: set[str] = set()
-        answer_ids: set[str] = set()
-        if _has_table(ws.db, "qas"):
-            for r in ws.db.execute("SELECT question_id, answers FROM qas"):
-                question_ids.add(r["question_id"])
-                for a in ctx.json(r["answers"], [], "qas answers"):
-                    if isinstance(a, dict):
-                        answer_ids.update(a.get("message_ids") or [])
+        question_ids = {qa.question_id for qa in qas}
+        answer_ids = {mid for qa in qas for a in qa.answers for mid in a.message_ids}
         done = set()
         for t, messages in _thread_messages(ctx, site, question_ids, answer_ids):
             write(t["url"], "thread.html", thread=t, messages=messages)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 
+from ...model import QA
 from ...store import Workspace
 from ...summarize.qa.extract import extract_qas, segment_conversations
-from ...summarize.qa.faq import QARow
 from ..stage import RunContext, Stage
 
 
@@ -23,11 +23,9 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
             rc.warn("no thread stage output; conversations split by silence gaps instead")
         thread_of = {**thread_of, **segment_conversations(missing)}
     qas = extract_qas(messages, thread_of, parent_of)
-    rows = [(qa.id, qa.chat, qa.thread_id, qa.question_id, qa.question, qa.asker, qa.asker_name, qa.ts,
-             json.dumps([a.to_json() for a in qa.answers], ensure_ascii=False), qa.score) for qa in qas]
     with ws.transaction():
         ws.db.execute("DELETE FROM qas")
-        ws.db.executemany("INSERT INTO qas VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        ws.db.executemany("INSERT INTO qas VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [qa_row(qa) for qa in qas])
     return {"questions": len(qas), "answered": sum(1 for q in qas if q.answers),
             "answers": sum(len(q.answers) for q in qas)}
 
@@ -35,9 +33,7 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
 STAGE = Stage("extract", run, reads=("messages", "message_threads"), writes=("qas",))
 
 
-def load_qas(ws: Workspace) -> list[QARow]:
-    """This stage's output as the FAQ reads it, oldest question first."""
-    rows = ws.db.execute("SELECT id, chat, thread_id, question_id, question, asker, asker_name, ts, answers, score"
-                         " FROM qas ORDER BY ts, id").fetchall()
-    return [QARow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], int(r[7]), json.loads(r[8] or "[]"), float(r[9] or 0))
-            for r in rows]
+def qa_row(qa: QA) -> tuple:
+    """A question as a row of `qas` (Workspace.qas reads it back)."""
+    return (qa.id, qa.chat, qa.thread_id, qa.question_id, qa.question, qa.asker, qa.asker_name, qa.ts,
+            json.dumps([a.to_json() for a in qa.answers], ensure_ascii=False), qa.score)

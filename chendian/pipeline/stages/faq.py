@@ -3,24 +3,24 @@
 Writes faq_entries, faq_members (which entry each question was placed in: a question stays in its entry on
 later runs) and contributors. Human curation is stored by entry id in `curation` (chendian/curation.py, which
 `chendian faq …`, `chendian review` and the review page call) and re-applied, in order, after every rebuild:
-no run loses a human edit.
+no run loses a human edit. Under `[faq] publish` an entry is published or waits in the review queue.
 """
 
 from __future__ import annotations
 
 import json
 
+from ...curation import curation_log
+from ...model import Contributor, FaqEntry
 from ...store import Workspace
 from ...summarize.qa.contributors import tally
-from ...curation import curation_log
-from ...summarize.qa.faq import answerers_of, build_entries, publishable
+from ...summarize.qa.faq import build_entries, entry_record, publishable
 from ..stage import RunContext, Stage
 from .embed import workspace_cache
-from .extract import load_qas
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
-    qas = load_qas(ws)
+    qas = ws.qas(warn=rc.warn)
     if not qas:
         rc.warn("no questions extracted (run the extract stage first)")
     cache = workspace_cache(ws)
@@ -32,48 +32,48 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     actions = curation_log(ws)
     topics = ws.thread_topics()
     entries = build_entries(qas, encode if qas else None, previous, topics, actions, rc.warn)
-    rows, members = [], []
-    for e in entries.values():
-        qas_sorted = sorted(e.qas, key=lambda q: (q.ts, q.question_id))
-        rows.append((e.id, e.question, e.answer, json.dumps(answerers_of(e), ensure_ascii=False),
-                     json.dumps(e.variants, ensure_ascii=False), len(e.qas), e.topic_id,
-                     json.dumps([q.id for q in qas_sorted]), json.dumps(sorted({q.thread_id for q in e.qas if q.thread_id})),
-                     qas_sorted[0].ts, qas_sorted[-1].ts, int(any(q.answers for q in e.qas)), int(e.hidden),
-                     int(e.pinned), int(e.approved), json.dumps(e.answers, ensure_ascii=False), e.confidence,
-                     int(publishable(e, ws.config.faq.publish, ws.config.faq.min_confidence)), e.worthy))
-        members.extend((q.id, e.id) for q in e.qas)
+    records = [entry_record(e) for e in entries.values()]
+    mode, floor = ws.config.faq.publish, ws.config.faq.min_confidence
+    for built, record in zip(entries.values(), records):
+        record.published = publishable(built, mode, floor)
+    members = [(qa_id, e.id) for e in records for qa_id in e.qa_ids]
     people = tally(qas, topics)
     with ws.transaction():
         ws.db.execute("DELETE FROM faq_entries")
         ws.db.executemany("INSERT INTO faq_entries (id, question, answer, answerers, variants, count, topic_id, qa_ids,"
-                          " thread_ids, first_ts, last_ts, answered, hidden, pinned, approved, answers, confidence, published, worthy)"
-                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                          " thread_ids, first_ts, last_ts, answered, hidden, pinned, approved, answers, confidence,"
+                          " published, worthy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          [entry_row(e) for e in records])
         ws.db.execute("DELETE FROM faq_members")
         ws.db.executemany("INSERT INTO faq_members (qa_id, entry_id) VALUES (?, ?)", members)
         ws.db.execute("DELETE FROM contributors")
-        ws.db.executemany("INSERT INTO contributors VALUES (?, ?, ?, ?, ?, ?)",
-                          [(s, p["name"], p["questions"], p["answers"], p["acknowledged"],
-                            json.dumps(p["topics"], ensure_ascii=False)) for s, p in people.items()])
-    return {"entries": len(entries), "repeated": sum(1 for e in entries.values() if len(e.qas) > 1),
-            "answered": sum(1 for e in entries.values() if any(q.answers for q in e.qas)),
-            "hidden": sum(1 for e in entries.values() if e.hidden), "curation_actions": len(actions),
-            "published": sum(1 for r in rows if r[17]),
-            "held_for_review": sum(1 for r in rows if not r[17] and r[11] and not r[12]),
-            "contributors": len(people)}
+        ws.db.executemany("INSERT INTO contributors VALUES (?, ?, ?, ?, ?, ?)", [contributor_row(p) for p in people])
+    return {"entries": len(records), "repeated": sum(1 for e in records if e.count > 1),
+            "answered": sum(1 for e in records if e.answered), "hidden": sum(1 for e in records if e.hidden),
+            "curation_actions": len(actions), "contributors": len(people),
+            "published": sum(1 for e in records if e.published),
+            "held_for_review": sum(1 for e in records if e.answered and not e.hidden and not e.published)}
 
 
 STAGE = Stage("faq", run, reads=("qas", "topic_members", "curation", "embeddings"),
               writes=("faq_entries", "faq_members", "contributors"))
 
 
-# -- reading the stage's tables ---------------------------------------------------------------------------
+def entry_row(e: FaqEntry) -> tuple:
+    """An entry as a row of `faq_entries`, in the table's column order (Workspace.faq_entries reads it back)."""
+    def encode(value) -> str:
+        return json.dumps(value, ensure_ascii=False)
 
-def top_contributors(ws: Workspace, limit: int = 10) -> list[dict]:
-    """People by answers given (acknowledged answers first), for reports and the weekly digest."""
-    rows = ws.db.execute("SELECT sender, name, questions, answers, acknowledged, topics FROM contributors"
-                         " ORDER BY answers DESC, acknowledged DESC, sender LIMIT ?", (limit,)).fetchall()
-    return [{"sender": r[0], "name": r[1], "questions": r[2], "answers": r[3], "acknowledged": r[4],
-             "topics": json.loads(r[5] or "[]")} for r in rows]
+    return (e.id, e.question, e.answer, encode([a.to_json() for a in e.answerers]), encode(e.variants), e.count,
+            e.topic_id, json.dumps(e.qa_ids), json.dumps(e.thread_ids), e.first_ts, e.last_ts, int(e.answered),
+            int(e.hidden), int(e.pinned), int(e.approved), encode([a.to_json() for a in e.answers]),
+            e.confidence, int(e.published), e.worthy)
+
+
+def contributor_row(p: Contributor) -> tuple:
+    """A contributor as a row of `contributors` (Workspace.contributors reads it back)."""
+    topics = [{"topic": topic, "count": n} for topic, n in p.topics.items()]
+    return (p.sender, p.name, p.questions, p.answers, p.acknowledged, json.dumps(topics, ensure_ascii=False))
 
 
 # -- the review queue (what `[faq] publish` held back) -----------------------------------------------------

@@ -17,45 +17,32 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ... import atomic
-from ...store import Workspace
+from ...store import Warn, Workspace
 from ...summarize.text import analyze
 from ...summarize.text.embed import EmbeddingCache, embedder_for
 from ...search.index import INDEX_FORMAT, INDEX_LINK, VERSIONS_DIR, HybridIndex, SearchDocument
 from ..stage import RunContext, Stage
 
 
-def _json_list(value) -> list:
-    if not value:
-        return []
-    try:
-        v = json.loads(value)
-    except (TypeError, ValueError):
-        return []
-    return v if isinstance(v, list) else []
-
-
-def workspace_documents(ws: Workspace) -> tuple[str, list[SearchDocument]]:
+def workspace_documents(ws: Workspace, warn: Warn) -> tuple[str, list[SearchDocument]]:
     """What the index holds: FAQ entries that are not hidden; else extracted questions; else messages that
     look like questions. Returns (source kind, documents)."""
-    rows = ws.db.execute("SELECT * FROM faq_entries WHERE COALESCE(hidden, 0) = 0 AND COALESCE(published, 1) = 1 "
-                         "ORDER BY COALESCE(pinned, 0) DESC, count DESC, id").fetchall()
-    if rows:
+    # what the site shows: not hidden, and published under [faq] publish
+    entries = sorted((e for e in ws.faq_entries(include_hidden=False, warn=warn) if e.published),
+                     key=lambda e: (not e.pinned, -e.count, e.id))
+    if entries:
         return "faq", [SearchDocument(
-            id=r["id"], text=r["question"] or "", variants=[v for v in _json_list(r["variants"]) if isinstance(v, str)],
-            body=r["answer"] or "",
-            fields={"kind": "faq", "count": r["count"], "thread_ids": _json_list(r["thread_ids"]),
-                    "answered": bool(r["answered"]), "last_ts": r["last_ts"]})
-            for r in rows]
-    rows = ws.db.execute("SELECT * FROM qas ORDER BY ts, id").fetchall()
-    if rows:
-        docs = []
-        for r in rows:
-            answers = [a for a in _json_list(r["answers"]) if isinstance(a, dict)]
-            docs.append(SearchDocument(
-                id=r["id"], text=r["question"] or "", body=(answers[0].get("text") or "") if answers else "",
-                fields={"kind": "qa", "thread_ids": [r["thread_id"]] if r["thread_id"] else [],
-                        "chat": r["chat"], "ts": r["ts"], "asker": r["asker_name"]}))
-        return "qa", docs
+            id=e.id, text=e.question, variants=e.variants, body=e.answer,
+            fields={"kind": "faq", "count": e.count, "thread_ids": e.thread_ids, "answered": e.answered,
+                    "last_ts": e.last_ts})
+            for e in entries]
+    qas = ws.qas(warn=warn)
+    if qas:
+        return "qa", [SearchDocument(
+            id=qa.id, text=qa.question, body=qa.answers[0].text if qa.answers else "",
+            fields={"kind": "qa", "thread_ids": [qa.thread_id] if qa.thread_id else [], "chat": qa.chat, "ts": qa.ts,
+                    "asker": qa.asker_name})
+            for qa in qas]
     docs = []
     for m in ws.messages():
         if m.kind == "text" and not m.recalled and analyze.is_question_like(m.text):
@@ -90,7 +77,7 @@ def swap_into_place(ws_root: Path, built: Path) -> None:
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
-    source, docs = workspace_documents(ws)
+    source, docs = workspace_documents(ws, rc.warn)
     cfg = ws.config
     user_dict = str(ws.path(cfg.segment.user_dict)) if cfg.segment.user_dict else ""
     doc_hash = documents_hash(docs, f"{cfg.embed.model}\x1f{user_dict}\x1f{source}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ...site.build import ASSETS, BUILD_VERSION, TEMPLATES, THREADS_SQL, build_site
+from ...site.build import ASSETS, BUILD_VERSION, TEMPLATES, build_site
 from ...store import Workspace
 from ..stage import RunContext, Stage
 
@@ -19,7 +19,9 @@ STATE_KEY = "publish.fingerprint"
 SOURCES = (
     ("messages", "SELECT * FROM messages ORDER BY 1, 2"),
     ("chats", "SELECT * FROM chats ORDER BY 1, 2"),
-    ("threads", THREADS_SQL.replace("ORDER BY t.first_ts, t.id", "ORDER BY 1, 2")),
+    ("threads", "SELECT t.id, t.chat, t.first_ts, t.last_ts, t.size, t.root_id, tm.topic_id, td.digest FROM threads t"
+                " LEFT JOIN topic_members tm ON tm.thread_id = t.id LEFT JOIN thread_digests td ON td.thread_id = t.id"
+                " ORDER BY 1, 2"),
     ("message_threads", "SELECT * FROM message_threads ORDER BY 1, 2"),
     ("topics", "SELECT * FROM topics ORDER BY 1, 2"),
     ("qas", "SELECT * FROM qas ORDER BY 1, 2"),

@@ -11,7 +11,6 @@ from ...summarize import llm
 from ...summarize.qa.digest import thread_digest, weekly_digests
 from ..stage import RunContext, Stage
 from .embed import workspace_cache
-from .extract import load_qas
 from .topics import conversations
 
 
@@ -37,8 +36,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         digests[tid] = (ms[0].chat, text)
 
     chat_names = {r["id"]: r["name"] for r in ws.chats()}
-    labels = dict(ws.db.execute("SELECT id, label FROM topics").fetchall())
-    weekly = weekly_digests(convs, load_qas(ws), chat_names, ws.thread_topics(), labels, ws.config.tz)
+    labels = {t.id: t.label for t in ws.topics(warn=rc.warn)}
+    weekly = weekly_digests(convs, ws.qas(warn=rc.warn), chat_names, ws.thread_topics(), labels, ws.config.tz)
     with ws.transaction():
         ws.db.execute("DELETE FROM thread_digests")
         ws.db.executemany("INSERT INTO thread_digests (thread_id, chat, digest) VALUES (?, ?, ?)",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...model import Message, stable_id
+from ...model import Message, Thread, stable_id
 from ...store import Workspace
 from ..stage import RunContext, Stage
 from ...summarize.threads import linker as T
@@ -118,7 +118,7 @@ def thread_chat(ws: Workspace, chat: str, *, full: bool = False, cache=None) -> 
             " size = excluded.size, root_id = excluded.root_id"
             " WHERE threads.size != excluded.size OR threads.last_ts != excluded.last_ts"
             "    OR threads.first_ts != excluded.first_ts OR threads.root_id != excluded.root_id",
-            [(tid, chat, a[0], a[1], a[2], a[3]) for tid, a in agg.items()])
+            [thread_row(Thread(tid, chat, *a)) for tid, a in agg.items()])
         existing = [r[0] for r in db.execute("SELECT id FROM threads WHERE chat = ?", (chat,))]
         stale = [(t,) for t in existing if t not in agg]
         db.executemany("DELETE FROM threads WHERE id = ?", stale)
@@ -154,6 +154,11 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     return {"chats_threaded": len(chats), "messages_linked": linked, "messages_relinked": relinked,
             "rows_changed": changed,
             "threads": total[0], "threads_with_replies": total[1]}
+
+
+def thread_row(thread: Thread) -> tuple:
+    """A conversation as a row of `threads` (Workspace.threads reads it back)."""
+    return (thread.id, thread.chat, thread.first_ts, thread.last_ts, thread.size, thread.root_id)
 
 
 STAGE = Stage("thread", run, reads=("messages", "tokens", "embeddings"), writes=("message_threads", "threads"))

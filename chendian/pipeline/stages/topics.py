@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from ...model import CONVERSATIONAL_KINDS, Message
+from ...model import CONVERSATIONAL_KINDS, Message, Topic
 from ...store import Workspace
 from ...summarize.topics import MAX_TEXT_CHARS, MIN_THREAD_MESSAGES, assign_topics, centroids_of, ctfidf_keywords
 from ..stage import RunContext, Stage
@@ -59,14 +59,19 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     with ws.transaction():
         ws.db.execute("DELETE FROM topics")
         ws.db.executemany("INSERT INTO topics (id, label, keywords, size) VALUES (?, ?, ?, ?)",
-                          [(top, "·".join(keywords[top][:3]) or top, json.dumps(keywords[top], ensure_ascii=False),
-                            len(ts)) for top, ts in members.items()])
+                          [topic_row(Topic(top, "·".join(keywords[top][:3]) or top, keywords[top], len(ts)))
+                           for top, ts in members.items()])
         ws.db.executemany("INSERT OR REPLACE INTO topic_members (thread_id, topic_id) VALUES (?, ?)",
                           list(assigned.items()))
         for top, c in centroids_of(assigned, index, vectors).items():
             ws.db.execute("INSERT OR REPLACE INTO topic_centroids (topic_id, vec) VALUES (?, ?)", (top, c.tobytes()))
     return {"topics": len(members), "threads": len(thread_ids), "threads_in_topics": len(assigned),
             "new_topics": len(set(members) - set(centroids))}
+
+
+def topic_row(topic: Topic) -> tuple:
+    """A topic as a row of `topics` (Workspace.topics reads it back)."""
+    return (topic.id, topic.label, json.dumps(topic.keywords, ensure_ascii=False), topic.size)
 
 
 STAGE = Stage("topics", run, reads=("messages", "message_threads", "tokens", "embeddings"),

@@ -2,33 +2,40 @@
 
 from __future__ import annotations
 
-import json
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Iterable
+
+from ...model import QA, Contributor
+
+MAX_TOPICS = 10  # per person
 
 
-
-def tally(qas, topics: dict[str, str] | None = None) -> dict[str, dict]:
-    """sender → {"name","questions","answers","acknowledged","topics": [{"topic","count"}]} from QA rows."""
+def tally(qas: Iterable[QA], topics: dict[str, str] | None = None) -> list[Contributor]:
+    """Everyone who asked or answered, first seen first, with their busiest topics."""
     topics = topics or {}
-    people: dict[str, dict] = defaultdict(lambda: {"name": "", "questions": 0, "answers": 0, "acknowledged": 0,
-                                                   "_topics": Counter()})
+    people: dict[str, Contributor] = {}
+    topic_counts: dict[str, Counter] = {}
+
+    def person(sender: str) -> Contributor:
+        if sender not in people:
+            people[sender] = Contributor(sender, "")
+            topic_counts[sender] = Counter()
+        return people[sender]
+
     for qa in qas:
-        p = people[qa.asker]
-        p["name"] = qa.asker_name or p["name"] or qa.asker
-        p["questions"] += 1
+        p = person(qa.asker)
+        p.name = qa.asker_name or p.name or qa.asker
+        p.questions += 1
         topic = topics.get(qa.thread_id) if qa.thread_id else None
         if topic:
-            p["_topics"][topic] += 1
+            topic_counts[qa.asker][topic] += 1
         for a in qa.answers:
-            p = people[a["sender"]]
-            p["name"] = a.get("sender_name") or p["name"] or a["sender"]
-            p["answers"] += 1
-            p["acknowledged"] += int(bool(a.get("acknowledged")))
+            p = person(a.sender)
+            p.name = a.sender_name or p.name or a.sender
+            p.answers += 1
+            p.acknowledged += int(a.acknowledged)
             if topic:
-                p["_topics"][topic] += 1
-    out = {}
+                topic_counts[a.sender][topic] += 1
     for sender, p in people.items():
-        t = p.pop("_topics")
-        p["topics"] = [{"topic": k, "count": n} for k, n in sorted(t.items(), key=lambda x: (-x[1], x[0]))[:10]]
-        out[sender] = p
-    return out
+        p.topics = dict(sorted(topic_counts[sender].items(), key=lambda x: (-x[1], x[0]))[:MAX_TOPICS])
+    return list(people.values())

@@ -8,7 +8,6 @@ path is the default and what the tests check.
 
 from __future__ import annotations
 
-
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -16,7 +15,7 @@ from datetime import datetime
 
 import numpy as np
 
-from ...model import CONVERSATIONAL_KINDS, Message
+from ...model import CONVERSATIONAL_KINDS, QA, Message
 from ..text.patterns import EMAIL_RE
 
 
@@ -106,7 +105,7 @@ def iso_week(ts: int, tz) -> str:
     return f"{y}-W{w:02d}"
 
 
-def weekly_markdown(chat_name: str, week: str, stats: dict, qas: list[dict], topics: list[tuple[str, int]],
+def weekly_markdown(chat_name: str, week: str, stats: dict, qas: Sequence[QA], topics: list[tuple[str, int]],
                     people: list[dict]) -> str:
     """本周精华 as Markdown: best Q&A, busiest topics, top contributors, numbers."""
     lines = [f"# {chat_name} · 本周精华 {week}", ""]
@@ -116,10 +115,10 @@ def weekly_markdown(chat_name: str, week: str, stats: dict, qas: list[dict], top
     if not qas:
         lines.append("本周没有得到回答的问题。")
     for i, qa in enumerate(qas, 1):
-        best = qa["answers"][0]
-        ack = "（提问者确认有帮助）" if best.get("acknowledged") else ""
-        lines.append(f"{i}. **问**（{qa['asker_name']}）：{_one_line(qa['question'])}")
-        lines.append(f"   **答**（{best['sender_name']}）：{_one_line(best['text'])}{ack}")
+        best = qa.answers[0]
+        ack = "（提问者确认有帮助）" if best.acknowledged else ""
+        lines.append(f"{i}. **问**（{qa.asker_name}）：{_one_line(qa.question)}")
+        lines.append(f"   **答**（{best.sender_name}）：{_one_line(best.text)}{ack}")
     lines += ["", "## 热门话题", ""]
     if not topics:
         lines.append("（尚未归类话题）")
@@ -139,7 +138,7 @@ def _one_line(text: str, limit: int = 120) -> str:
     return t if len(t) <= limit else t[:limit - 1] + "…"
 
 
-def weekly_digests(convs: dict[str, list[Message]], qas: Sequence, chat_names: dict[str, str],
+def weekly_digests(convs: dict[str, list[Message]], qas: Sequence[QA], chat_names: dict[str, str],
                    topic_of: dict[str, str], labels: dict[str, str], tz) -> list[tuple[str, str, str]]:
     """(chat, ISO week, Markdown body) for every chat and week with conversations or questions."""
     weeks: dict[tuple[str, str], dict] = defaultdict(lambda: {"messages": 0, "threads": set(), "qas": []})
@@ -159,15 +158,12 @@ def weekly_digests(convs: dict[str, list[Message]], qas: Sequence, chat_names: d
         people: dict[str, dict] = {}
         for q in w["qas"]:
             for a in q.answers:
-                p = people.setdefault(a["sender"], {"name": a.get("sender_name") or a["sender"], "answers": 0,
-                                                    "acknowledged": 0})
+                p = people.setdefault(a.sender, {"name": a.sender_name or a.sender, "answers": 0, "acknowledged": 0})
                 p["answers"] += 1
-                p["acknowledged"] += int(bool(a.get("acknowledged")))
+                p["acknowledged"] += int(a.acknowledged)
         top = sorted(people.values(), key=lambda p: (-p["answers"], -p["acknowledged"], p["name"]))[:5]
         stats = {"messages": w["messages"], "threads": len(w["threads"]), "questions": len(w["qas"]),
                  "answered": len(answered)}
-        body = weekly_markdown(chat_names.get(chat, chat), week, stats,
-                               [{"question": q.question, "asker_name": q.asker_name, "answers": q.answers}
-                                for q in best], topics, top)
+        body = weekly_markdown(chat_names.get(chat, chat), week, stats, best, topics, top)
         out.append((chat, week, body))
     return out

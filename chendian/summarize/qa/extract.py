@@ -16,13 +16,12 @@ answer    = a later message of another person in the same conversation, scored o
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ...model import CONVERSATIONAL_KINDS, Message, stable_id
+from ...model import CONVERSATIONAL_KINDS, QA, Answer, Message, stable_id
 from ..text.segment import fold
 
 # -- text cleaning -----------------------------------------------------------------------------------
@@ -200,36 +199,6 @@ ANSWER_WINDOW_MINUTES = 24 * 60.0
 ANSWER_THRESHOLD = 0.25  # link probability (chosen by held-out F1; answers are rare among candidates)
 RUN_GAP_MINUTES = 5.0  # an answerer's consecutive messages within this gap form one answer
 RUN_MAX_MESSAGES = 4
-
-
-@dataclass
-class Answer:
-    message_ids: list[str]
-    sender: str
-    sender_name: str
-    text: str
-    score: float
-    acknowledged: bool = False
-
-    def to_json(self) -> dict:
-        return {"message_ids": self.message_ids, "sender": self.sender, "sender_name": self.sender_name,
-                "text": self.text, "score": round(self.score, 3), "acknowledged": self.acknowledged}
-
-
-@dataclass
-class QA:
-    id: str
-    chat: str
-    thread_id: str | None
-    question_id: str
-    question: str
-    asker: str
-    asker_name: str
-    ts: int
-    answers: list[Answer] = field(default_factory=list)
-    score: float = 0.0
-    question_ids: list[str] = field(default_factory=list)  # the asker's messages that make up the question
-    answer_to: dict[str, str] = field(default_factory=dict)  # answer message id → question message it answers
 
 
 def name_key(name: str) -> str:

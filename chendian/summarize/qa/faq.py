@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...model import stable_id
+from ...model import QA, Answerer, FaqAnswer, FaqEntry, stable_id
 from ..text import dedup
 from .worthy import worthy_probability
 from ..text.segment import fold
@@ -37,13 +37,13 @@ def is_non_answer(text: str) -> bool:
     return bool(NON_ANSWER_RE.match(re.sub(r"\[[^\[\]\s]{1,8}\]|@\S+\s*", "", text or "").strip()))
 
 
-def entry_confidence(worthy: float, answers: list[dict]) -> float:
+def entry_confidence(worthy: float, answers: list[FaqAnswer]) -> float:
     """P(worthy question) × how sure the shown answer is: its link probability up to SURE_ANSWER, full when
     the asker acknowledged it. An entry with no answer has confidence 0 (it belongs on the 待回答 list)."""
     if not answers:
         return 0.0
-    best = answers[0]
-    sure = 1.0 if best.get("acknowledged") else min(1.0, float(best.get("score", 0.0)) / SURE_ANSWER)
+    best = answers[0].answer
+    sure = 1.0 if best.acknowledged else min(1.0, best.score / SURE_ANSWER)
     return round(float(worthy) * sure, 3)
 
 
@@ -86,27 +86,15 @@ def same_question_scorer(encode: Callable[[Sequence[str]], np.ndarray] | None = 
 # -- building entries ---------------------------------------------------------------------------------
 
 @dataclass
-class QARow:
-    id: str
-    chat: str
-    thread_id: str | None
-    question_id: str
-    question: str
-    asker: str
-    asker_name: str
-    ts: int
-    answers: list[dict]
-    score: float
-
-
-@dataclass
 class Entry:
+    """An entry while it is built and curated; `entry_record` makes what the faq stage stores of it."""
+
     id: str
-    qas: list[QARow] = field(default_factory=list)
+    qas: list[QA] = field(default_factory=list)
     question: str = ""
     answer: str = ""
     variants: list[str] = field(default_factory=list)
-    answers: list[dict] = field(default_factory=list)
+    answers: list[FaqAnswer] = field(default_factory=list)
     topic_id: str | None = None
     hidden: bool = False
     pinned: bool = False
@@ -118,7 +106,7 @@ class Entry:
     confidence: float = 0.0  # how sure we are that this is a question worth an entry, shown with a right answer
 
 
-def entry_id_for(qa: QARow) -> str:
+def entry_id_for(qa: QA) -> str:
     return stable_id(qa.question_id, prefix="f")
 
 
@@ -145,11 +133,11 @@ def clean_question(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip() or original
 
 
-def _answer_vectors(order: list[QARow], encode) -> list[np.ndarray | None] | None:
+def _answer_vectors(order: list[QA], encode) -> list[np.ndarray | None] | None:
     """The vector of each QA's best answer (None for an unanswered one)."""
     if encode is None:
         return None
-    best = [q.answers[0]["text"] if q.answers and q.answers[0].get("text") else "" for q in order]
+    best = [q.answers[0].text if q.answers else "" for q in order]
     present = [t for t in best if t]
     vecs = dict(zip(present, encode(present))) if present else {}
     return [vecs.get(t) if t else None for t in best]
@@ -173,11 +161,11 @@ def answer_adjusted(question_score: float, answer_a: np.ndarray | None, answer_b
     return question_score - 0.3
 
 
-def cluster_questions(qas: list[QARow], score_pairs, threshold: float, previous: dict[str, str] | None = None,
-                      encode: Callable[[Sequence[str]], np.ndarray] | None = None, neighbours: int = 10) -> dict[str, list[QARow]]:
+def cluster_questions(qas: list[QA], score_pairs, threshold: float, previous: dict[str, str] | None = None,
+                      encode: Callable[[Sequence[str]], np.ndarray] | None = None, neighbours: int = 10) -> dict[str, list[QA]]:
     """entry id → its QAs. QAs keep their previous entry; new ones join the best matching entry, else found one."""
     previous = previous or {}
-    entries: dict[str, list[QARow]] = defaultdict(list)
+    entries: dict[str, list[QA]] = defaultdict(list)
     order = sorted(qas, key=lambda q: (q.ts, q.question_id))
     texts = [clean_question(q.question) for q in order]
     vecs = encode(texts) if encode is not None and texts else None
@@ -236,24 +224,34 @@ def _summarise(entry: Entry, encode=None) -> None:
         if fold(w) not in seen:
             seen.add(fold(w))
             entry.variants.append(w)
-    answers = [a | {"qa_id": q.id, "thread_id": q.thread_id} for q in qas for a in q.answers
-               if not is_non_answer(a.get("text", ""))]
-    answers.sort(key=lambda a: (-float(a.get("score", 0)), -int(bool(a.get("acknowledged"))), a["message_ids"][0]))
+    answers = [FaqAnswer(a, q.id, q.thread_id) for q in qas for a in q.answers if not is_non_answer(a.text)]
+    answers.sort(key=lambda a: (-a.answer.score, -int(a.answer.acknowledged), a.answer.message_ids[0]))
     entry.answers = answers[:TOP_ANSWERS]
-    entry.answer = answers[0]["text"] if answers else ""
+    entry.answer = answers[0].answer.text if answers else ""
 
 
-def answerers_of(entry: Entry) -> list[dict]:
+def answerers_of(entry: Entry) -> list[Answerer]:
     """Who answered, most answers first. One person exported from two groups has two sender ids
     (a wxid here, a QQ number there) but one display name: counted once, under the first id seen."""
     counts: Counter = Counter()
     sender_of: dict[str, str] = {}
     for q in entry.qas:
         for a in q.answers:
-            name = a.get("sender_name") or a["sender"]
-            sender_of.setdefault(name, a["sender"])
+            name = a.sender_name or a.sender
+            sender_of.setdefault(name, a.sender)
             counts[name] += 1
-    return [{"sender": sender_of[n], "name": n, "count": c} for n, c in sorted(counts.items(), key=lambda x: (-x[1], x[0]))]
+    return [Answerer(sender_of[n], n, c) for n, c in sorted(counts.items(), key=lambda x: (-x[1], x[0]))]
+
+
+def entry_record(entry: Entry) -> FaqEntry:
+    """A built entry as the faq stage stores it."""
+    qas = sorted(entry.qas, key=lambda q: (q.ts, q.question_id))
+    return FaqEntry(id=entry.id, question=entry.question, answer=entry.answer, count=len(qas),
+                    qa_ids=[q.id for q in qas], thread_ids=sorted({q.thread_id for q in qas if q.thread_id}),
+                    variants=entry.variants, answers=entry.answers, answerers=answerers_of(entry),
+                    topic_id=entry.topic_id, first_ts=qas[0].ts, last_ts=qas[-1].ts,
+                    answered=any(q.answers for q in qas), hidden=entry.hidden, pinned=entry.pinned,
+                    approved=entry.approved, worthy=entry.worthy, confidence=entry.confidence)
 
 
 # -- curation -----------------------------------------------------------------------------------------
@@ -339,7 +337,7 @@ def question_worthiness(questions: list[str], encode=None) -> dict[str, float]:
     return dict(zip(texts, (float(p) for p in worthy_probability(cleaned, vectors))))
 
 
-def build_entries(qas: list[QARow], encode=None, previous: dict[str, str] | None = None,
+def build_entries(qas: list[QA], encode=None, previous: dict[str, str] | None = None,
                   topics: dict[str, str] | None = None, curation: list[dict] | None = None,
                   warn: Callable[[str], None] = lambda m: None) -> dict[str, Entry]:
     """The FAQ from QAs: cluster, apply curation, summarise. Pure (no database) so it is easy to test."""
