@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from ...store import Workspace
 from ...summarize.qa.contributors import tally
 from ...summarize.qa.faq import CURATION_ACTIONS, CurationError, answerers_of, build_entries
-from ..stage import RunContext, Stage
+from . import RunContext, Stage
 from .embed import workspace_cache
 from .extract import load_qas
 

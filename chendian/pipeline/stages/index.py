@@ -21,7 +21,7 @@ from ...store import Workspace
 from ...summarize.text import analyze
 from ...summarize.text.embed import EmbeddingCache, embedder_for
 from ...search.index import INDEX_FORMAT, INDEX_LINK, VERSIONS_DIR, HybridIndex, SearchDocument
-from ..stage import RunContext, Stage
+from . import RunContext, Stage
 
 
 def _json_list(value) -> list:
