@@ -9,16 +9,12 @@ from datetime import datetime
 import click
 
 from . import __version__
-from .config import ConfigError
 from .errors import ChendianError
-from .store import Workspace, WorkspaceError
+from .store import Workspace
 
 
 def _open(ctx: click.Context) -> Workspace:
-    try:
-        return Workspace(ctx.obj["workspace"])
-    except (WorkspaceError, ConfigError) as e:
-        raise click.ClickException(str(e)) from None
+    return Workspace(ctx.obj["workspace"])  # a missing or bad workspace is a ChendianError: one line, exit 1
 
 
 def _progress(total: int | None, desc: str):
@@ -52,11 +48,7 @@ def main(ctx: click.Context, workspace: str) -> None:
 @click.argument("directory", type=click.Path(file_okay=False))
 def init(directory: str) -> None:
     """Create a workspace in DIRECTORY: chendian.toml, the SQLite store and an inbox/ folder."""
-    try:
-        ws = Workspace(directory, create=True)
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
-    with ws:
+    with Workspace(directory, create=True) as ws:
         click.echo(f"workspace ready: {ws.root}  (config {ws.root / 'chendian.toml'}, "
                    f"put exports in {ws.root / ws.config.ingest.inbox})")
 
@@ -78,7 +70,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], fmt: str | None, chat_nam
     with file and line and counted; the rest of the file still imports. Exit status 1 if any file could
     not be imported at all.
     """
-    from .ingest import IngestError, ingest_paths, reader_names
+    from .ingest import ingest_paths, reader_names
 
     if fmt and fmt not in reader_names():
         raise click.BadParameter(f"unknown format {fmt!r}; known: {', '.join(reader_names())}", param_hint="--format")
@@ -103,10 +95,8 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], fmt: str | None, chat_nam
             report = ingest_paths(ws, list(paths), fmt=fmt, chat_name=chat_name, names_files=list(names_files),
                                   force=force, on_file=on_file, progress=bar.update)
             total = ws.count_messages()
-    except (IngestError, WorkspaceError) as e:
-        bar.close()
-        raise click.ClickException(str(e)) from None
-    bar.close()
+    finally:
+        bar.close()  # before the error line, so the bar does not overwrite it
     files_ok = sum(1 for f in report.files if not f.error and not f.skipped)
     click.echo(f"{files_ok} file(s) imported, {len(report.failed)} failed, "
                f"{sum(1 for f in report.files if f.skipped)} skipped; {report.read} messages read, {report.new} new, "
@@ -157,14 +147,11 @@ def _print_stage(sr) -> None:
 
 
 def _run(ctx: click.Context, names: list[str] | None, quiet: bool) -> None:
-    from .pipeline import StageError, run_stages
+    from .pipeline import run_stages
 
     ws = _open(ctx)
-    try:
-        with ws:
-            report = run_stages(ws, names, quiet=quiet, on_stage=_print_stage)
-    except (StageError, WorkspaceError) as e:
-        raise click.ClickException(str(e)) from None
+    with ws:
+        report = run_stages(ws, names, quiet=quiet, on_stage=_print_stage)
     for w in report.warnings[:20]:
         click.echo(f"warning: {w}", err=True)
     if len(report.warnings) > 20:
@@ -192,7 +179,10 @@ def run(ctx: click.Context, quiet: bool) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 def stage(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> None:
-    """Run only the named stage(s), e.g. `chendian stage thread`."""
+    """Run only the named stage(s), e.g. `chendian stage thread`.
+
+    Stages, in flow order: ingest, segment, embed, thread, topics, extract, faq, summarize, index, publish.
+    """
     _run(ctx, list(names), quiet)
 
 
@@ -210,15 +200,6 @@ def _print_metrics(title: str, metrics: dict, as_json: bool) -> None:
     click.echo(title)
     for k, v in metrics.items():
         click.echo(f"  {k:24} {v:.4f}" if isinstance(v, float) else f"  {k:24} {v}")
-
-
-def _eval_errors():
-    """The eval modules' own input errors (bad gold/pairs lines) and an embedding model that cannot be loaded
-    become one clear line, not a traceback."""
-    from .eval import EvalError
-    from .summarize.text.embed import EmbedError
-
-    return (EvalError, EmbedError, UnicodeDecodeError)
 
 
 _gold_arg = click.argument("gold", type=click.Path(exists=True, dir_okay=False))
@@ -248,11 +229,8 @@ def eval_threads(gold: str, predictions: str | None, baseline_minutes: float | N
     """
     from .eval.threads import evaluate_threads, format_report
 
-    try:
-        result = evaluate_threads(gold, predictions, baseline_minutes=baseline_minutes, embed_model=model,
-                                  device=device)
-    except _eval_errors() as e:
-        raise click.ClickException(str(e)) from None
+    result = evaluate_threads(gold, predictions, baseline_minutes=baseline_minutes, embed_model=model,
+                              device=device)
     click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_report(result))
 
 
@@ -270,10 +248,7 @@ def eval_qa(gold: str, predictions: str | None, baseline: bool, rescore: str | N
     """
     from .eval.qa import evaluate_qa, format_report
 
-    try:
-        result = evaluate_qa(gold, predictions, method="baseline" if baseline else "rules", predictions_in=rescore)
-    except _eval_errors() as e:
-        raise click.ClickException(str(e)) from None
+    result = evaluate_qa(gold, predictions, method="baseline" if baseline else "rules", predictions_in=rescore)
     click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_report(result))
 
 
@@ -305,10 +280,7 @@ def eval_dedup(pairs: str, predictions: str | None, as_json: bool) -> None:
     threshold the faq stage really uses. Predictions: {"a", "b", "score", "same"}."""
     from .eval.dedup import evaluate_dedup
 
-    try:
-        result = evaluate_dedup(pairs, predictions)
-    except _eval_errors() as e:
-        raise click.ClickException(str(e)) from None
+    result = evaluate_dedup(pairs, predictions)
     _print_metrics(f"重复问题判定 dedup on {pairs}:", result, as_json)
 
 
@@ -326,10 +298,7 @@ def eval_search(pairs: str, predictions: str | None, model: str, device: str, as
     """
     from .eval.search import evaluate_search
 
-    try:
-        result = evaluate_search(pairs, predictions, embed_model=model, device=device)
-    except _eval_errors() as e:
-        raise click.ClickException(str(e)) from None
+    result = evaluate_search(pairs, predictions, embed_model=model, device=device)
     _print_metrics(f"搜索评测 search on {pairs}:", result, as_json)
 
 
@@ -369,14 +338,10 @@ def threads(ctx: click.Context, chat: str | None, thread_id: str | None, min_siz
 @click.pass_context
 def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
     """Search the FAQ in plain colloquial Chinese (or pinyin): 报销怎么弄, 報銷流程, baoxiao."""
-    from .search.index import IndexError_
     from .search.query import search as run_search
 
     with _open(ctx) as ws:
-        try:
-            hits = run_search(ws, query, k=k)
-        except IndexError_ as e:
-            raise click.ClickException(str(e)) from None
+        hits = run_search(ws, query, k=k)
     if as_json:
         for h in hits:
             click.echo(json.dumps(h.to_json(), ensure_ascii=False))
@@ -396,12 +361,12 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, token: str | None) -> None:
     """Serve the JSON search API (/api/search?q=) and the built site."""
-    from .search.api import ServeError, serve as run_server
+    from .search.api import serve as run_server
 
     _open(ctx).close()  # a clear error now if this is not a workspace
     try:
         run_server(ctx.obj["workspace"], host=host, port=port, token=token)
-    except (ServeError, OSError) as e:
+    except OSError as e:  # e.g. the port is taken
         raise click.ClickException(str(e)) from None
 
 
@@ -413,14 +378,10 @@ def faq() -> None:
 
 
 def _curate(ctx: click.Context, action: str, entry_id: str, value=None) -> None:
-    from .curation import CurationError, record_curation
+    from .curation import record_curation
 
-    with _open(ctx) as ws:
-        try:
-            with ws.locked(f"faq {action}"):
-                record_curation(ws, entry_id, action, value)
-        except (CurationError, WorkspaceError) as e:
-            raise click.ClickException(str(e)) from None
+    with _open(ctx) as ws, ws.locked(f"faq {action}"):
+        record_curation(ws, entry_id, action, value)
     click.echo(f"{action}: done; applied to the site on the next run (or `chendian stage faq index publish`)")
 
 

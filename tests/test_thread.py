@@ -147,7 +147,7 @@ def test_merged_weight_files_score_as_the_mean_of_their_ensembles(tmp_path):
     # ensemble folds each member's standardisation into its first layer and keeps window and vector model.
     import importlib.util
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "train_thread_linker.py"
+    script = Path(__file__).resolve().parents[1] / "training" / "train_thread_linker.py"
     spec = importlib.util.spec_from_file_location("train_thread_linker", script)
     train = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train)
@@ -614,13 +614,13 @@ def test_the_conversation_pass_weights_survive_save_and_load(tmp_path):
 
 
 def test_the_conversation_pass_trains_from_held_out_folds_end_to_end(tmp_path):
-    # scripts/train_thread_linker.py --conversation-pass on a small gold file: two "fold" weight files (the
+    # training/train_thread_linker.py --conversation-pass on a small gold file: two "fold" weight files (the
     # dense weights, each marked as having left half of the chats out), cross-fitted shift, saved weights.
     import importlib.util
     import json
     import random
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "train_thread_linker.py"
+    script = Path(__file__).resolve().parents[1] / "training" / "train_thread_linker.py"
     spec = importlib.util.spec_from_file_location("train_thread_linker", script)
     train = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train)

@@ -7,8 +7,10 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import ChendianError
 
-class EvalError(ValueError):
+
+class EvalError(ChendianError, ValueError):
     """Labelled data or predictions that are not what the evaluation expects; names the file and line."""
 
 

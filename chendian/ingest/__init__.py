@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from ..errors import ChendianError
 from ..model import RECALL, Message, Quote
 from ..store import REPLY_TO_COLUMN, Workspace, message_row, utc_now
 from .base import Issue, ReadContext, Reader, SourceFile, UnreadableFile
@@ -73,7 +74,7 @@ def reader_names() -> list[str]:
     return [r.name for r in readers()]
 
 
-class IngestError(Exception):
+class IngestError(ChendianError):
     """A file could not be imported at all (nothing from it was stored)."""
 
 

@@ -15,12 +15,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo
 
+from ..errors import ChendianError
 from ..model import Message, Quote, message_id
 
 BINARY_SNIFF_BYTES = 8192
 
 
-class UnreadableFile(ValueError):
+class UnreadableFile(ChendianError, ValueError):
     """The file cannot be decoded or parsed at all (binary, truncated header, wrong format)."""
 
 

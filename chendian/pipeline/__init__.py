@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 
 from .. import atomic
 from ..store import Workspace
-from .stage import RunContext, Stage, StageError
+from .stages import RunContext, Stage, StageError
 from .stages import embed, extract, faq, index, ingest, publish, segment, summarize, thread, topics
 
 # The flow of DESIGN.md.

@@ -19,7 +19,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from .index import IndexError_
+from ..errors import ChendianError
+from .index import SearchIndexError
 from .query import search
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ MAX_K = 100
 MAX_QUERY_CHARS = 500
 
 
-class ServeError(ValueError):
+class ServeError(ChendianError, ValueError):
     pass
 
 
@@ -125,7 +126,7 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
                 return self.error(HTTPStatus.BAD_REQUEST, f"k must be between 1 and {MAX_K}")
             try:
                 hits = search(ws_path, q, k)
-            except IndexError_ as e:
+            except SearchIndexError as e:
                 return self.error(HTTPStatus.SERVICE_UNAVAILABLE, str(e))
             self.send_json(200, {"query": q, "k": k, "hits": [h.to_json() for h in hits]})
 

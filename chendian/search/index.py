@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ChendianError
 from ..summarize.text.segment import fold, segmenter
 from ..summarize.text import analyze
 
@@ -76,7 +77,7 @@ class RawHit:
     parts: dict[str, float]
 
 
-class IndexError_(RuntimeError):
+class SearchIndexError(ChendianError, RuntimeError):
     """The index is missing or unreadable (message says what to run)."""
 
 
@@ -258,10 +259,10 @@ class HybridIndex:
         folder = Path(folder)
         meta_path = folder / "meta.json"
         if not meta_path.exists():
-            raise IndexError_(f"no search index at {folder}; run `chendian stage index` (or `chendian run`)")
+            raise SearchIndexError(f"no search index at {folder}; run `chendian stage index` (or `chendian run`)")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("format") != INDEX_FORMAT:
-            raise IndexError_(f"{folder}: index format {meta.get('format')} is not {INDEX_FORMAT}; "
+            raise SearchIndexError(f"{folder}: index format {meta.get('format')} is not {INDEX_FORMAT}; "
                               "rebuild it with `chendian stage index`")
         with open(folder / "docs.jsonl", encoding="utf-8") as f:
             docs = [SearchDocument(**json.loads(line)) for line in f]

@@ -12,7 +12,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .index import INDEX_LINK, HybridIndex, IndexError_
+from .index import INDEX_LINK, HybridIndex, SearchIndexError
 
 SNIPPET_CHARS = 120
 
@@ -43,7 +43,7 @@ def load_index(ws_root: str | os.PathLike) -> HybridIndex:
     """The workspace index, loaded once per process and reloaded when a rebuild swapped in a new one."""
     link = index_folder_for(Path(ws_root))
     if not (link / "meta.json").exists():
-        raise IndexError_(f"no search index in {ws_root}; run `chendian stage index` (or `chendian run`) first")
+        raise SearchIndexError(f"no search index in {ws_root}; run `chendian stage index` (or `chendian run`) first")
     target = os.path.realpath(link)
     key = str(Path(ws_root).resolve())
     with _LOCK:

@@ -11,11 +11,13 @@ import os
 import urllib.error
 import urllib.request
 
+from ..errors import ChendianError
+
 REWRITE_PROMPT = ("你是企业内部学习群的知识整理助手。把下面的群聊摘要改写成通顺、简洁的中文，保留事实、人名和链接，"
                   "不要编造内容，不超过{limit}字。")
 
 
-class LLMError(RuntimeError):
+class LLMError(ChendianError, RuntimeError):
     pass
 
 

@@ -1,1 +1,50 @@
-"""One file per stage of the nightly batch, named as `chendian stage <name>` names it."""
+"""One file per stage of the nightly batch, named as `chendian stage <name>` names it, and what a stage is.
+
+A stage is a name, the tables it reads and writes, and `run(ws, rc) -> counts`. Like a luigi task that owns its
+outputs or a dbt model that declares its inputs: the runner can check that every table has one writer and that
+each stage runs after the stages whose tables it reads. Stage lives here, not in chendian.pipeline, so that the
+stage files import nothing of the runner that imports them (no cycle between the two folders).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ...errors import ChendianError
+
+
+class StageError(ChendianError, RuntimeError):
+    pass
+
+
+@dataclass
+class RunContext:
+    """What a stage gets besides the workspace: progress bars and a place for warnings."""
+
+    warnings: list[str] = field(default_factory=list)
+    quiet: bool = False
+    stage: str = ""
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(f"{self.stage}: {message}")
+
+    def progress(self, total: int | None, desc: str, unit: str = "it"):
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=f"{self.stage}: {desc}", unit=unit, leave=False, file=sys.stderr,
+                    disable=True if self.quiet else None)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the nightly batch. Incrementality is the stage's own: most compare a state key
+    (`<name>.<what>` in the `state` table) with the store and skip work that is already done."""
+
+    name: str
+    run: Callable[..., dict[str, int]]
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # workspace folders it writes (swapped into place whole)
+    doc: str = ""

@@ -13,7 +13,7 @@ import numpy as np
 
 from ...model import CONVERSATIONAL_KINDS, Message
 from ...store import Workspace
-from ..stage import RunContext, Stage
+from . import RunContext, Stage
 from ...summarize.text.embed import EmbeddingCache, embedder_for
 
 STATE_KEY = "embed.progress"

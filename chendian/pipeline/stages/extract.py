@@ -11,7 +11,7 @@ import json
 from ...model import QA
 from ...store import Workspace
 from ...summarize.qa.extract import extract_qas, segment_conversations
-from ..stage import RunContext, Stage
+from . import RunContext, Stage
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:

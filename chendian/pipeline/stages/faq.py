@@ -15,7 +15,7 @@ from ...model import Contributor, FaqEntry
 from ...store import Workspace
 from ...summarize.qa.contributors import tally
 from ...summarize.qa.faq import build_entries, entry_record, publishable
-from ..stage import RunContext, Stage
+from . import RunContext, Stage
 from .embed import workspace_cache
 
 

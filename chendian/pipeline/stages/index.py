@@ -21,7 +21,7 @@ from ...store import Warn, Workspace
 from ...summarize.text import analyze
 from ...summarize.text.embed import EmbeddingCache, embedder_for
 from ...search.index import INDEX_FORMAT, INDEX_LINK, VERSIONS_DIR, HybridIndex, SearchDocument
-from ..stage import RunContext, Stage
+from . import RunContext, Stage
 
 
 def workspace_documents(ws: Workspace, warn: Warn) -> tuple[str, list[SearchDocument]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from ...store import Workspace
-from ..stage import RunContext, Stage
+from . import RunContext, Stage
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:

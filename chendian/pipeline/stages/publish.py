@@ -11,7 +11,7 @@ import json
 
 from ...site.build import ASSETS, BUILD_VERSION, TEMPLATES, build_site
 from ...store import Workspace
-from ..stage import RunContext, Stage
+from . import RunContext, Stage
 
 STATE_KEY = "publish.fingerprint"
 # What the site is made of, each as (name, query). The threads row carries its topic and digest as the

@@ -10,7 +10,7 @@ import hashlib
 
 from ...errors import ChendianError
 from ...store import Workspace
-from ..stage import RunContext, Stage
+from . import RunContext, Stage
 from ...summarize.text.segment import Segmenter
 
 STATE_KEY = "segment.fingerprint"

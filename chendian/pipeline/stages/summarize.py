@@ -9,7 +9,7 @@ from __future__ import annotations
 from ...store import Workspace
 from ...summarize import llm
 from ...summarize.qa.digest import thread_digest, weekly_digests
-from ..stage import RunContext, Stage
+from . import RunContext, Stage
 from .embed import workspace_cache
 from .topics import conversations
 

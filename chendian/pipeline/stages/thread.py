@@ -18,7 +18,7 @@ import numpy as np
 
 from ...model import Message, Thread, stable_id
 from ...store import Workspace
-from ..stage import RunContext, Stage
+from . import RunContext, Stage
 from ...summarize.threads import linker as T
 
 STATE_KEY = "thread.fingerprint"
@@ -201,7 +201,7 @@ def conversations(ws: Workspace, chat: str | None = None, *, min_size: int = 1, 
         sql += f" LIMIT {int(limit)}"
     out = []
     for tid, tchat, size, first_ts, last_ts in ws.db.execute(sql, args).fetchall():
-        from ...store import _row_to_message
+        from ...store import row_to_message
 
         rows = ws.db.execute(
             "SELECT m.*, t.parent_id AS parent_id_ FROM message_threads t JOIN messages m ON m.id = t.message_id"
@@ -209,7 +209,7 @@ def conversations(ws: Workspace, chat: str | None = None, *, min_size: int = 1, 
         depth: dict[str, int] = {}
         lines = []
         for row in rows:
-            m = _row_to_message(row)
+            m = row_to_message(row)
             pid = row["parent_id_"]
             d = depth[pid] + 1 if pid in depth else 0
             depth[m.id] = d

@@ -14,7 +14,7 @@ import numpy as np
 from ...model import CONVERSATIONAL_KINDS, Message, Topic
 from ...store import Workspace
 from ...summarize.topics import MAX_TEXT_CHARS, MIN_THREAD_MESSAGES, assign_topics, centroids_of, ctfidf_keywords
-from ..stage import RunContext, Stage
+from . import RunContext, Stage
 from .embed import workspace_cache
 from .segment import workspace_segmenter
 

@@ -20,6 +20,9 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from ...model import CONVERSATIONAL_KINDS, QA, Answer, Message, stable_id
 from ..text.segment import fold
@@ -440,21 +443,17 @@ def _extract_stream(stream: list[Message], thread_of: dict[str, str], by_id: dic
 SYSTEM_TEXT_RE = re.compile(r"撤回了一条消息|加入本群|加入了群聊|退出了群聊|邀请.{1,30}加入|拍了拍|修改群名|移出了群聊|红包")
 AFFIRM_RE = re.compile(r"^(?:是的?|对的?|嗯+|恩+|不是|没有|有的?|可以|不行|不可以|能|不能|会|不会|要|不要|不用|需要|开|关|在|行|不)$")
 
-# Logistic weights of the link model over general features (no words of any one group). Fitted on qq-dev with
-# time-block cross-validation (bench/qa_fit.py prints them); held-out figures are in the report.
-LINK_WEIGHTS: dict[str, float] = {
-    # fitted (L2 logistic regression, C=0.3) on qq-dev candidate pairs
-    "bias": -3.06, "mentions_asker": 0.96, "mentions_other": -0.35, "log_distance": -0.85,
-    "log_others_between": -0.45, "log_minutes": -0.12, "first_of_sender": 0.06, "first_other": 0.07,
-    "asker_newer_question": -0.32, "other_newer_question": 0.07, "overlap": 0.89, "answerish": 0.71,
-    "filler": -0.48, "candidate_question": -1.51, "log_length": 0.24, "long": -0.58, "asker_ack_after": 1.25,
-    "yesno_affirm": 0.69, "sender_spoke_between": -0.08, "after_asker": 0.15, "rhetorical_or_chitchat": -0.40,
-    "laugh": -0.21, "question_score": 0.28, "same_thread": 0.12,
-    "predicted_parent": 0.51,  # same_thread and predicted_parent fitted under the thread module's output
-    # priors for signals qq-dev never shows (QQ text exports carry no quotes): an explicit quote of the
-    # question is near-certain, quoting someone else unlikely
-    "explicit_reply": 3.5, "quotes_other": -1.5, "system": -5.0,
-}
+# Logistic weights of the link model over general features (no words of any one group), by feature name, in
+# answer_link_weights.npz beside this module. training/qa_fit.py fits them (L2 logistic regression, C=0.3) on
+# qq-dev candidate pairs with time-block cross-validation and writes the file; same_thread and
+# predicted_parent are fitted under the thread module's output. explicit_reply (3.5), quotes_other (-1.5) and
+# system (-5.0) are priors for signals qq-dev never shows (QQ text exports carry no quotes): an explicit quote
+# of the question is near-certain, quoting someone else unlikely; qa_fit keeps them as they are.
+LINK_WEIGHTS_FILE = Path(__file__).with_name("answer_link_weights.npz")
+LINK_PRIOR_FEATURES = ("explicit_reply", "quotes_other", "system")
+with np.load(LINK_WEIGHTS_FILE) as _link:
+    LINK_WEIGHTS: dict[str, float] = {"bias": float(_link["intercept"])} | {
+        str(name): float(w) for name, w in zip(_link["features"], _link["weights"])}
 LINK_FEATURES = [k for k in LINK_WEIGHTS if k != "bias"]
 
 

@@ -8,7 +8,7 @@ which separate the typical near-miss pairs ("额度为什么降低" vs "怎么�
 
 The weights were fitted on BQ dev question pairs (Chinese banking questions), the only labelled Chinese
 pairs available here; 5-fold held-out (folds grouped by connected sentences) AP 0.785 vs 0.762 for the
-cosine alone (bench/fit_dedup.py).
+cosine alone (training/fit_dedup.py, which writes them to dedup_weights.npz beside this module).
 Inside a question set (score_pairs(..., context=texts), same_question_pairs) seven unsupervised context
 features join: mutual neighbour rank, TF-IDF and LSA cosines of character n-grams and words with the set's
 own statistics, hubness-corrected cosine (CSLS), and the overlap of the two questions' neighbourhoods.
@@ -21,6 +21,7 @@ import functools
 import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -29,9 +30,18 @@ from .segment import fold, segmenter
 
 FEATURES = ("cosine", "char_jaccard", "char_ngram_jaccard", "word_idf_jaccard", "pinyin_jaccard",
             "length_ratio", "length_diff", "negation_mismatch", "number_mismatch", "question_type_mismatch")
-# Fitted by fit_weights on bq-dev (all 10k pairs, after 5-fold CV chose the feature set); see module doc.
-WEIGHTS = np.array([3.324, 1.774, 1.065, -1.306, 2.153, -0.569, -0.103, -0.565, -0.504, -0.358])
-INTERCEPT = -1.583
+CONTEXT_FEATURES = ("mutual_rank", "char_tfidf_cosine", "char_lsa_cosine", "csls", "full_char_jaccard",
+                    "word_tfidf_cosine", "neighbour_profile")  # computed inside a question set (see below)
+# The learned weights, with the feature names they were fitted for, in one file beside this module:
+# training/fit_dedup.py writes it (fitted on bq-dev, all 10k pairs, after 5-fold CV chose the feature set).
+WEIGHTS_FILE = Path(__file__).with_name("dedup_weights.npz")
+with np.load(WEIGHTS_FILE) as _weights:
+    if tuple(_weights["features"]) != FEATURES or tuple(_weights["context_features"]) != CONTEXT_FEATURES:
+        raise RuntimeError(f"{WEIGHTS_FILE} was fitted for other features; rerun training/fit_dedup.py")
+    WEIGHTS = _weights["weights"]
+    INTERCEPT = float(_weights["intercept"])
+    CONTEXT_WEIGHTS = _weights["context_weights"]  # over FEATURES + CONTEXT_FEATURES
+    CONTEXT_INTERCEPT = float(_weights["context_intercept"])
 # Pairs scoring at least this are the same question: the faq stage merges at this score, and `chendian eval
 # dedup` reports P/R/F1 here. Precision first: a wrong merge puts one question's answer under another (seen on
 # the bundled example chat at 0.5: 工位号 merged with 工牌 and 值班表), a missed merge is one `chendian faq
@@ -115,14 +125,9 @@ def question_vectors(texts: Sequence[str], embedder=None, encode=None) -> np.nda
 
 # -- context features: the faq stage scores pairs inside a whole question set, and the set itself tells which
 # words are rare there and which questions crowd together (unsupervised, never labels).
-CONTEXT_FEATURES = ("mutual_rank", "char_tfidf_cosine", "char_lsa_cosine", "csls", "full_char_jaccard",
-                    "word_tfidf_cosine", "neighbour_profile")
-# Fitted by bench/fit_dedup.py on bq-dev (all 10k pairs, context = its 6,921 distinct sentences): grouped
-# 5-fold held-out AP 0.7999 (in-sample 0.804) vs 0.785 for the context-free scorer; held-out at 0.5:
-# P 0.737 R 0.715 F1 0.726.
-CONTEXT_WEIGHTS = np.array([1.546, 2.119, -0.146, -2.552, 1.586, -0.315, -0.091, -0.52, -0.551, -0.277,
-                            -0.088, 2.673, 0.104, -0.06, -2.145, 1.201, 2.495])
-CONTEXT_INTERCEPT = -1.933
+# CONTEXT_WEIGHTS (in dedup_weights.npz, loaded above) were fitted by training/fit_dedup.py on bq-dev (all 10k
+# pairs, context = its 6,921 distinct sentences): grouped 5-fold held-out AP 0.7999 (in-sample 0.804) vs 0.785
+# for the context-free scorer; held-out at 0.5: P 0.737 R 0.715 F1 0.726.
 # Below this many distinct questions the set says too little (every question is someone's nearest
 # neighbour in a small, varied set, and the context features then call unrelated questions the same):
 # the context-free scorer is used. Checked on the bundled example chat (80 questions: context scores 0.8-0.9

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ...errors import ChendianError
 from ...schema import create_tables
 
 DEFAULT_MODEL = "use-multilingual"
@@ -48,7 +49,7 @@ class USEEmbedder:
         return _normalise(np.vstack(out).astype(np.float32))
 
 
-class EmbedError(ValueError):
+class EmbedError(ChendianError, ValueError):
     """The configured embedding model cannot be loaded (the message says which and why)."""
 
 

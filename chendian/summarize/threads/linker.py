@@ -30,7 +30,7 @@ time, as in most WeChat/QQ work groups and Gitter rooms, recognised per chat by 
 parent is simply the previous message) a conversation may only start after a silence, where "silence" is
 measured on the chat's own gap distribution (silence_threshold), and any other message joins its best parent.
 Conversations are the connected components of the links (union-find), so a conversation's id is its earliest
-message and stays stable as the chat grows. The weights are trained by scripts/train_thread_linker.py on
+message and stays stable as the chat grows. The weights are trained by training/train_thread_linker.py on
 Ubuntu IRC (with thinned, time-stretched and address-free copies) and shipped as plain arrays
 (thread_linker.npz); inference needs numpy only.
 """
@@ -54,7 +54,7 @@ WEIGHTS_FILE = Path(__file__).with_name("thread_linker.npz")
 # where the same few people talk in every conversation (qq-dev exact F -3.2), so the default weights omit them;
 # and with the look-ahead features, a projection of the default embedding model's sentence vectors and a
 # 100-message window (ubuntu-dev 91.61 / 36.2 / link 73.8 -> 92.32 / 38.8 / 75.2; with the conversation pass
-# 93.42 / 41.7 / 75.9, scripts/train_thread_linker.py).
+# 93.42 / 41.7 / 75.9, training/train_thread_linker.py).
 DENSE_WEIGHTS_FILE = Path(__file__).with_name("thread_linker_dense.npz")
 # A second look at a dense channel's links (conversation_scores), once the dense weights' links have built
 # conversations: is the candidate the latest message of its conversation, has the asker spoken in it, does the
@@ -141,7 +141,7 @@ class LinkerModel:
     window: int | None = None  # candidates the weights were trained with, when not the caller's window
     vector_model: str = ""  # the embedding model whose vectors the projections were learned on
     # Added to the conversation pass's "new conversation" score: the shift that maximised exact-match F on
-    # training chats its weights never saw (scripts/train_thread_linker.py --conversation-pass).
+    # training chats its weights never saw (training/train_thread_linker.py --conversation-pass).
     self_bias: float = 0.0
 
     @property
@@ -266,7 +266,7 @@ def _load_model(path: str) -> LinkerModel:
         unknown = [f for f in features if f not in FEATURES + CONVERSATION_FEATURES]
         if unknown:
             raise ValueError(f"{path}: weights were trained with features this code does not compute "
-                             f"({', '.join(unknown)}); retrain with scripts/train_thread_linker.py")
+                             f"({', '.join(unknown)}); retrain with training/train_thread_linker.py")
         members, depth = (int(v) for v in z["shape"])
         layers = [[(z[f"m{m}_w{k}"].astype(np.float32), z[f"m{m}_b{k}"].astype(np.float32).ravel())
                    for k in range(depth)] for m in range(members)]

@@ -1,18 +1,18 @@
-"""Train the thread linker (chendian/summarize/thread.py) and export it to chendian/summarize/thread_linker.npz.
+"""Train the thread linker (chendian/summarize/threads/linker.py) and export it to chendian/summarize/threads/thread_linker.npz.
 
 Reproduce the shipped weights (5 min 04 s measured on one CPU thread of a shared 2-core box; the sentence vectors
 come from the --cache sqlite file; a cold cache embeds 214k texts with USE first, which I did not time):
 
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/train_thread_linker.py
+    OMP_NUM_THREADS=1 .venv/bin/python training/train_thread_linker.py
     DENSE="--features dense-ahead --vector-dim 32 --epochs 6 --window 100"
-    for seed in 13 23; do OMP_NUM_THREADS=1 .venv/bin/python scripts/train_thread_linker.py $DENSE \
+    for seed in 13 23; do OMP_NUM_THREADS=1 .venv/bin/python training/train_thread_linker.py $DENSE \
         --seed $seed --out /tmp/dense-$seed.npz; done  # 30 min each
-    .venv/bin/python scripts/train_thread_linker.py --merge /tmp/dense-13.npz /tmp/dense-23.npz \
-        --out chendian/summarize/thread_linker_dense.npz
-    for k in 0 1 2 3; do OMP_NUM_THREADS=1 .venv/bin/python scripts/train_thread_linker.py $DENSE \
+    .venv/bin/python training/train_thread_linker.py --merge /tmp/dense-13.npz /tmp/dense-23.npz \
+        --out chendian/summarize/threads/thread_linker_dense.npz
+    for k in 0 1 2 3; do OMP_NUM_THREADS=1 .venv/bin/python training/train_thread_linker.py $DENSE \
         --holdout $k/4 --out /tmp/fold$k.npz; done  # 20-25 min each, two at a time on 2 cores
-    .venv/bin/python scripts/train_thread_linker.py --conversation-pass /tmp/fold[0-3].npz \
-        --out chendian/summarize/thread_linker_conversations.npz  # 9.5 min
+    .venv/bin/python training/train_thread_linker.py --conversation-pass /tmp/fold[0-3].npz \
+        --out chendian/summarize/threads/thread_linker_conversations.npz  # 9.5 min
 
 The first command trains the default weights. The next ones train the weights for dense channels
 (thread.DENSE_WEIGHTS_FILE): the same recipe with the sender-pair history features (thread.HISTORY_FEATURES),

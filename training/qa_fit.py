@@ -1,7 +1,11 @@
-"""Fit and check the QA extractor's weights on a chat gold file, with cross-validation by time blocks.
+"""Fit and check the QA extractor's answer-link weights on a chat gold file, with cross-validation by time
+blocks; reproduces chendian/summarize/qa/answer_link_weights.npz:
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/qa_fit.py ../shared/data/threads/qq-dev.jsonl [--blocks 5]
-        [--threads predicted|gap]
+    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python training/qa_fit.py ../shared/data/threads/qq-dev.jsonl --write
+
+(--write stores the weights fitted on the whole file, rounded to 2 decimals as shipped, with their feature
+names; the priors extract.LINK_PRIOR_FEATURES, for signals the gold never shows, keep their shipped values.
+Other options: [--blocks 5] [--threads predicted|gap].)
 
 Conversations and reply links come from the thread module by default (as in `chendian eval qa` and the
 extract stage), so the weights of same_thread and predicted_parent are fitted under the threads they will meet;
@@ -9,7 +13,7 @@ extract stage), so the weights of same_thread and predicted_parent are fitted un
 
 Prints, for question detection and answer linking: the hand rules / shipped weights on the whole file, and
 held-out P/R/F of weights fitted on the other time blocks (never on the block scored). Then the weights
-fitted on the whole file (what LINK_WEIGHTS in chendian/summarize/extract.py was set from).
+fitted on the whole file (what extract.LINK_WEIGHTS, loaded from answer_link_weights.npz, was set from).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ def main() -> None:
     ap.add_argument("--C", type=float, default=0.3)
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.15, 0.2, 0.25, 0.3])
     ap.add_argument("--threads", choices=["predicted", "gap"], default="predicted")
+    ap.add_argument("--write", action="store_true", help=f"write {extract.LINK_WEIGHTS_FILE.name}")
     args = ap.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} cpus")
     messages, records = read_gold_messages(args.gold)
@@ -91,6 +96,18 @@ def main() -> None:
     w = fit_link(X, y, args.C)
     print("weights fitted on the whole file:")
     print("{" + ", ".join(f'"{k}": {v:.2f}' for k, v in w.items()) + "}")
+    if args.write:
+        write_link_weights(w)
+        print("wrote", extract.LINK_WEIGHTS_FILE)
+
+
+def write_link_weights(fitted: dict[str, float]) -> None:
+    """The fitted weights (2 decimals, as shipped) by feature name, the priors as they are, in the file the
+    extractor loads."""
+    names = extract.LINK_FEATURES
+    weights = [extract.LINK_WEIGHTS[k] if k in extract.LINK_PRIOR_FEATURES else round(fitted[k], 2) for k in names]
+    np.savez(extract.LINK_WEIGHTS_FILE, features=np.array(names), weights=np.array(weights),
+             intercept=np.float64(round(fitted["bias"], 2)))
 
 
 if __name__ == "__main__":
