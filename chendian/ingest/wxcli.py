@@ -222,11 +222,16 @@ class _Reading:
                 url: str = "", local_id=None) -> Message | None:
         ctx = self.ctx
         try:
-            time = from_epoch(epoch, ctx.tz) if epoch is not None else parse_time(time_text, ctx.tz)
+            if epoch is not None:
+                time = from_epoch(epoch, ctx.tz)
+            else:
+                time = parse_time(time_text, ctx.tz)
+                epoch = int(time.timestamp())
         except (ValueError, OverflowError, OSError) as e:
             ctx.issue(line, f"expected `timestamp` (Unix seconds) or a `time` like 2026-05-01 09:30 ({e})")
             return None
-        content = content.replace("\r\n", "\n")
+        if "\r" in content:
+            content = content.replace("\r\n", "\n")
         kind, prefix, rest = classify(type_label, content, bool(url))
         extra: dict = {"type": type_label} if type_label else {}
         if local_id is not None:
@@ -256,7 +261,7 @@ class _Reading:
         side = "" if chat.is_group else ("self" if label else "partner")
         return ctx.message(chat=chat.username, time=time, sender=sender, sender_name=name, kind=kind, text=text,
                            line=line, quote=quote, chat_name=chat.name or None, extra=extra,
-                           identity=(str(int(time.timestamp()) // 60), side, content))
+                           identity=(str(epoch // 60), side, content))
 
     def _body(self, chat: Chat, kind: str, prefix: str | None, rest: str, content: str, url: str,
               extra: dict) -> tuple[str, Quote | None]:
@@ -345,11 +350,10 @@ class _Reading:
             if isinstance(epoch, bool) or not isinstance(epoch, int):
                 ctx.issue(line, f"message #{index}: expected `timestamp` (Unix seconds), got {epoch!r}")
                 continue
-            fields = {k: obj.get(k) for k in ("content", "sender", "type")}
-            bad = [k for k, v in fields.items() if v is not None and not isinstance(v, str)]
-            if bad or fields["content"] is None:
-                ctx.issue(line, f"message #{index}: expected text `content`, `sender` and `type`"
-                                f" (got {', '.join(f'{k}={fields[k]!r}' for k in bad or ['content'])})")
+            content, label, type_label = obj.get("content"), obj.get("sender") or "", obj.get("type") or ""
+            if not (isinstance(content, str) and isinstance(label, str) and isinstance(type_label, str)):
+                ctx.issue(line, f"message #{index}: expected text `content`, `sender` and `type`, got "
+                                f"{content!r}, {label!r}, {type_label!r}")
                 continue
             chat = file_chat
             if obj.get("username") or file_chat is None:
@@ -360,10 +364,11 @@ class _Reading:
                 chat = Chat(username, str(obj.get("chat") or username),
                             bool(obj.get("is_group")) or obj.get("chat_type") == "group"
                             or username.endswith("@chatroom"))
-            aliases = tuple(str(obj.get(k) or "") for k in ("sender_contact_display", "sender_group_nickname"))
-            m = self.message(chat, epoch=epoch, time_text="", label=fields["sender"] or "",
-                             content=fields["content"], line=line, type_label=fields["type"] or "",
-                             sender_username=str(obj.get("sender_username") or ""), aliases=aliases,
+            sender_username = obj.get("sender_username")
+            aliases = (str(obj.get("sender_contact_display") or ""), str(obj.get("sender_group_nickname") or "")) \
+                if sender_username else ()
+            m = self.message(chat, epoch=epoch, time_text="", label=label, content=content, line=line,
+                             type_label=type_label, sender_username=str(sender_username or ""), aliases=aliases,
                              url=str(obj.get("url") or ""), local_id=obj.get("local_id"))
             if m is not None:
                 yield m
