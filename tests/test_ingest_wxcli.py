@@ -3,8 +3,7 @@ markdown/txt (fixtures and a property test), quotes resolved into thread links, 
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
