@@ -29,6 +29,9 @@ NAMES = [f"成员{i:02d}" for i in range(60)]
 def generate(fmt: str, n: int, path: Path, seed: int = 7) -> None:
     rnd = random.Random(seed)
     t = datetime(2024, 1, 1, 8, 0, 0)
+    if fmt == "wxcli":
+        generate_wxcli(rnd, t, n, path)
+        return
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         if fmt == "qq":
             f.write("\ufeff消息记录（此消息记录为文本格式，不支持重新导入）\n\n" + "=" * 64 + "\n消息分组:我的QQ群\n"
@@ -44,6 +47,21 @@ def generate(fmt: str, n: int, path: Path, seed: int = 7) -> None:
             else:
                 f.write(f"{t.year}-{t.month:02d}-{t.day:02d} {t.hour}:{t.minute:02d}:{t.second:02d} "
                         f"{NAMES[who]}({100000 + who})\n{text}\n\n")
+
+
+def generate_wxcli(rnd: random.Random, t: datetime, n: int, path: Path) -> None:
+    """`wx export 压测群 --format json -n N`: one pretty-printed object, sorted keys, group sender fields."""
+    messages = []
+    for i in range(n):
+        t += timedelta(seconds=rnd.randint(1, 40))
+        who = rnd.randrange(len(NAMES))
+        text = "".join(rnd.choice(WORDS) for _ in range(rnd.randint(2, 12)))
+        messages.append({"content": text, "local_id": i + 1, "sender": NAMES[who], "sender_contact_display": NAMES[who],
+                         "sender_group_nickname": "", "sender_username": f"wxid_bench{who:02d}",
+                         "time": t.strftime("%Y-%m-%d %H:%M"), "timestamp": int(t.timestamp()), "type": "文本"})
+    data = {"chat": "压测群", "chat_type": "group", "count": n, "is_group": True, "messages": messages,
+            "meta": {"status": "ok", "unknown_shards": []}, "username": "10000001@chatroom"}
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
 
 
 def child(path: str, fmt: str) -> None:
@@ -66,16 +84,16 @@ def child(path: str, fmt: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="100000,1000000")
-    ap.add_argument("--formats", default="jsonl,qq", help="jsonl (generic JSONL) and/or qq (classic QQ TXT)")
+    ap.add_argument("--formats", default="jsonl,qq", help="jsonl (generic JSONL), qq (classic QQ TXT), wxcli (wx-cli export JSON)")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
-    fmt_names = {"jsonl": "jsonl", "qq": "qq-txt"}
+    fmt_names = {"jsonl": "jsonl", "qq": "qq-txt", "wxcli": "wxcli"}
     for fmt in args.formats.split(","):
         for n in map(int, args.sizes.split(",")):
             with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / f"export.{'jsonl' if fmt == 'jsonl' else 'txt'}"
+                path = Path(tmp) / {"jsonl": "export.jsonl", "wxcli": "10000001@chatroom.json"}.get(fmt, "export.txt")
                 generate(fmt, n, path)
                 size_mb = path.stat().st_size / 1e6
                 runs = []

@@ -35,6 +35,7 @@ READER_MODULES = (
     "memotrace_txt",
     "chatlog",
     "weflow",
+    "wxcli",
     "wechatexporter",
     "wecom",
     "qq_mht",
@@ -212,6 +213,8 @@ def load_names(path: str | os.PathLike) -> dict[str, str]:
             data = json.loads(raw)
         except json.JSONDecodeError as e:
             raise IngestError(f"{p}:{e.lineno}: expected a JSON object of id → name ({e.msg})") from None
+        if isinstance(data, list):
+            return _member_names(p, raw)
         if not isinstance(data, dict):
             raise IngestError(f"{p}: expected a JSON object of id → name")
         for key, value in data.items():
@@ -226,6 +229,26 @@ def load_names(path: str | os.PathLike) -> dict[str, str]:
         if len(row) < 2:
             raise IngestError(f"{p}:{lineno}: expected two columns: id,name")
         names[row[0].strip()] = row[1].strip()
+    return names
+
+
+def _member_names(path: Path, raw: str) -> dict[str, str]:
+    """wx-cli `members GROUP --json` / `contacts --json`: [{username, display, …}] → username → display.
+
+    `display` is the group card, else remark > nickname > wxid: exactly the label wx-cli's markdown and txt
+    exports write as the sender, so those exports' senders can be keyed on the username through it."""
+    from .wechat_common import json_array_items
+
+    names: dict[str, str] = {}
+    for index, line, item, error in json_array_items(raw, raw.index("[")):
+        if error:
+            raise IngestError(f"{path}:{line}: {error}")
+        username = item.get("username") if isinstance(item, dict) else None
+        name = (item.get("display") or item.get("contact_display")) if isinstance(item, dict) else None
+        if not isinstance(username, str) or not username or not isinstance(name, str) or not name:
+            raise IngestError(f"{path}:{line}: item #{index}: expected a wx-cli members/contacts entry "
+                              "{username, display, …} with both fields")
+        names[username] = name
     return names
 
 
@@ -282,7 +305,7 @@ class _QuoteResolver:
                 continue
             if q.sender_name and q.sender_name not in (prev.sender_name, prev.sender):
                 continue
-            if not probe or probe in prev.text:
+            if not probe or probe in prev.text or (" " in probe and probe in prev.text.replace("\n", " ")):
                 return prev.id
         return None
 
@@ -296,8 +319,10 @@ def resolve_in_store(ws: Workspace, chat: str, quote: Quote, epoch: int) -> str 
             return row[0]
     probe = (quote.text or "").strip()[:30]
     if probe:
+        # Some exporters (wx-cli) flatten the quoted text's newlines to spaces: such a probe also matches there.
+        haystack = "replace(text, char(10), ' ')" if " " in probe else "text"
         row = ws.db.execute(
-            "SELECT id FROM messages WHERE chat = ? AND ts <= ? AND instr(text, ?) > 0"
+            f"SELECT id FROM messages WHERE chat = ? AND ts <= ? AND instr({haystack}, ?) > 0"
             " AND (? IS NULL OR sender_name = ?) ORDER BY ts DESC LIMIT 1",
             (chat, epoch, probe, quote.sender_name, quote.sender_name),
         ).fetchone()

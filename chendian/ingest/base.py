@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo
 
 from ..errors import ChendianError
-from ..model import Message, Quote, message_id
+from ..model import Message, Quote, message_id, stable_id
 
 BINARY_SNIFF_BYTES = 8192
 
@@ -144,8 +144,13 @@ class ReadContext:
     def message(self, *, chat: str, time: datetime, sender: str, sender_name: str, kind: str, text: str,
                 line: int | None = None, record: int | None = None, platform_id: str | None = None,
                 quote: Quote | None = None, mentions: list[str] | None = None, recalled: bool = False,
-                chat_name: str | None = None, extra: dict | None = None) -> Message:
-        """Build a Message with its stable id. `line` (text formats) or `record` (JSON arrays) locate it."""
+                chat_name: str | None = None, extra: dict | None = None,
+                identity: tuple[str, ...] | None = None) -> Message:
+        """Build a Message with its stable id. `line` (text formats) or `record` (JSON arrays) locate it.
+
+        `identity` replaces (time, sender, text) as what the id is derived from, for exporters whose layouts
+        carry different precision (wx-cli: seconds and sender ids in JSON, minutes and labels in markdown);
+        repeats of the same identity in one file are still told apart by their ordinal."""
         if self.chat_name:
             chat_name = self.chat_name
         if chat not in self.chats:
@@ -155,12 +160,16 @@ class ReadContext:
         if not platform_id:
             # Python's hash of the key is enough here (counts live for one read); it keeps a million-message
             # export from holding every text twice.
-            key = hash((chat, epoch, sender, text))
+            key = hash((chat, *identity)) if identity is not None else hash((chat, epoch, sender, text))
             ordinal = self._ordinals.get(key, 0)
             self._ordinals[key] = ordinal + 1
         source = f"{self.src.name}:{line}" if line is not None else f"{self.src.name}#{record}"
+        if identity is not None and not platform_id:
+            mid = stable_id(chat, *identity, str(ordinal))
+        else:
+            mid = message_id(chat, platform_id, epoch, sender, text, ordinal)
         return Message(
-            id=message_id(chat, platform_id, epoch, sender, text, ordinal),
+            id=mid,
             chat=chat,
             time=time,
             sender=sender,
