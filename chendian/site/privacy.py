@@ -4,8 +4,11 @@ Every piece of text that leaves the workspace for the site (messages, questions,
 the search index) goes through `Privacy.text()`; every person goes through `Privacy.name()`.
 
 Masked: mainland mobile numbers (with or without +86 and separators), landlines with an area code, e-mail
-addresses, 18-digit ID-card numbers whose check character is right, 16–19 digit bank-card numbers that
-pass the Luhn check, and any number of 8+ digits right after 身份证/银行卡/卡号/账号/手机 whatever its checksum. Full-width digits count as digits (people type them on phones).
+addresses (also written "name @ domain.com" or "name(at)domain.com"), 18-digit ID-card numbers whose check
+character is right, 16–19 digit bank-card numbers that pass the Luhn check, any number of 8+ digits right
+after 身份证/银行卡/卡号/账号/手机 whatever its checksum, WeChat ids (wxid_…, or after 微信号/vx) and QQ numbers
+after their label (QQ号 12345678). Full-width digits count as digits (people type them on phones).
+`chendian audit` (site/audit.py) looks for leaks with the same detectors (find_personal).
 """
 
 from __future__ import annotations
@@ -67,47 +70,90 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def mask_text(text: str, star: str = "*") -> str:
-    """The text with phone numbers, e-mail addresses, ID-card and bank-card numbers masked.
+# An address written around the filters: spaces around the @, or "(at)", between the local part and the domain.
+_SPACED_EMAIL_RE = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+(?:\s+[@＠]\s+|\s*[(\[（]at[)\]）]\s*)"
+    r"[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9])", re.IGNORECASE)
+# WeChat: the internal id (wxid_…) anywhere, and a custom WeChat id (6–20 characters, a letter first) after its label.
+_WXID_RE = re.compile(r"(?<![A-Za-z0-9_])wxid_[A-Za-z0-9_\-]{4,40}", re.IGNORECASE)
+_WECHAT_LABELLED_RE = re.compile(r"(?:微信号|微信ID|微信id|(?<![A-Za-z])[vVwW][xX]号?|[vV]信号?)(?![A-Za-z])\s*[:：是为]?\s*([A-Za-z][A-Za-z0-9_\-]{5,19})(?![A-Za-z0-9_\-])")
+# QQ numbers (5–11 digits) after their label; a QQ group's number (QQ群) is not a person's.
+_QQ_LABELLED_RE = re.compile(r"(?:(?<![A-Za-z])[Qq]{2}(?!群)|扣扣|企鹅号)\s*(?:号码?)?\s*[:：是为]?\s*([1-9]\d{4,10})(?!\d)")
 
-    `star` is the masking character as it must be written in the target syntax (r"\\*" inside Markdown).
+# The kinds of personal data find_personal() reports (the audit prints them).
+KINDS = ("email", "id_card", "bank_card", "account", "mobile", "landline", "wechat_id", "qq")
+_LABEL_KINDS = {"身份证": "id_card", "银行卡": "bank_card", "卡号": "bank_card", "账号": "account", "帐号": "account",
+                "手机": "mobile"}
+
+
+def find_personal(text: str, star: str = "*") -> list[tuple[int, int, str, str]]:
+    """Personal numbers and addresses in `text`: sorted, non-overlapping (start, end, kind, masked form).
+
+    The one detector behind both the masking on publish (mask_text) and `chendian audit` (site/audit.py).
+    kind is one of KINDS, or "" for a span kept as it is (a card-like number failing Luhn: an order number).
     """
     if not text:
-        return text
+        return []
     folded = text.translate(_FOLD_DIGITS)
-    spans: list[tuple[int, int, str]] = []  # (start, end, replacement), non-overlapping, first rule wins
+    spans: list[tuple[int, int, str, str]] = []  # first rule wins
 
     def free(start: int, end: int) -> bool:
-        return all(end <= s or start >= e for s, e, _ in spans)
+        return all(end <= s or start >= e for s, e, _, _ in spans)
 
     for m in EMAIL_RE.finditer(folded):
-        spans.append((m.start(), m.end(), "[邮箱已隐藏]"))
+        spans.append((m.start(), m.end(), "email", "[邮箱已隐藏]"))
+    for m in _SPACED_EMAIL_RE.finditer(folded):
+        if free(m.start(), m.end()):
+            spans.append((m.start(), m.end(), "email", "[邮箱已隐藏]"))
+    for m in _WXID_RE.finditer(folded):
+        if free(m.start(), m.end()):
+            spans.append((m.start(), m.end(), "wechat_id", "[微信号已隐藏]"))
     for m in _ID_CARD_RE.finditer(folded):
         if free(m.start(), m.end()) and id_card_valid(m.group(0)):
-            spans.append((m.start(), m.end(), "[身份证号已隐藏]"))
+            spans.append((m.start(), m.end(), "id_card", "[身份证号已隐藏]"))
     for m in _LABELLED_RE.finditer(folded):
         start, end = m.span(2)
         label = m.group(1)
         if label == "手机" and _MOBILE_RE.fullmatch(m.group(2)):
             continue  # a real mobile number: the mobile rule below masks it the usual way (138****5678)
         if free(start, end):
-            spans.append((start, end, _LABEL_MASKS[label]))
+            spans.append((start, end, _LABEL_KINDS[label], _LABEL_MASKS[label]))
+    for m in _QQ_LABELLED_RE.finditer(folded):
+        start, end = m.span(1)
+        if free(start, end) and not _MOBILE_RE.fullmatch(m.group(1)):
+            spans.append((start, end, "qq", "[QQ号已隐藏]"))
+    for m in _WECHAT_LABELLED_RE.finditer(folded):
+        start, end = m.span(1)
+        if free(start, end):
+            spans.append((start, end, "wechat_id", "[微信号已隐藏]"))
     for m in _BANK_CARD_RE.finditer(folded):
         digits = re.sub(r"\D", "", m.group(0))
         if free(m.start(), m.end()) and 16 <= len(digits) <= 19:
             # A card-like number that fails Luhn (an order number) stays, and no phone rule may bite into it.
-            spans.append((m.start(), m.end(), "[银行卡号已隐藏]" if luhn_valid(digits) else text[m.start():m.end()]))
+            if luhn_valid(digits):
+                spans.append((m.start(), m.end(), "bank_card", "[银行卡号已隐藏]"))
+            else:
+                spans.append((m.start(), m.end(), "", text[m.start():m.end()]))
     for m in _MOBILE_RE.finditer(folded):
         if free(m.start(), m.end()):
-            spans.append((m.start(), m.end(), f"{m.group(1)}{star * 4}{m.group(3)}"))
+            spans.append((m.start(), m.end(), "mobile", f"{m.group(1)}{star * 4}{m.group(3)}"))
     for m in _LANDLINE_RE.finditer(folded):
         if free(m.start(), m.end()):
             area = m.group(1) or m.group(2)
-            spans.append((m.start(), m.end(), f"{area}-{star * 4}{m.group(4)}"))
+            spans.append((m.start(), m.end(), "landline", f"{area}-{star * 4}{m.group(4)}"))
+    return sorted(spans)
+
+
+def mask_text(text: str, star: str = "*") -> str:
+    """The text with phone numbers, e-mail addresses, ID-card and bank-card numbers, WeChat and QQ ids masked.
+
+    `star` is the masking character as it must be written in the target syntax (r"\\*" inside Markdown).
+    """
+    spans = find_personal(text, star)
     if not spans:
         return text
     out, last = [], 0
-    for start, end, replacement in sorted(spans):
+    for start, end, _kind, replacement in spans:
         out.append(text[last:start])
         out.append(replacement)
         last = end
