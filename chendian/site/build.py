@@ -44,7 +44,7 @@ from .student import payload_js, t2s_table, workspace_vectors
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 ASSETS = HERE / "assets"
-BUILD_VERSION = "2"  # bump when the output changes for the same input, so `run` rebuilds
+BUILD_VERSION = "3"  # bump when the output changes for the same input, so `run` rebuilds
 
 INDEX_ANSWER_CHARS = 400  # answer text per entry in the browser's search index (bounds the index size)
 SNIPPET_CHARS = 140

@@ -177,6 +177,29 @@ def initials(name: str) -> str:
     return "".join(letters)[:4] or "?"
 
 
+# A display name often carries a tag after the name (王磊-SRE, 周敏（群管理员）) while colleagues write the name alone.
+_NAME_TAG_RE = re.compile(r"\s*(?:[-－—]|[（(\[【]).*$", re.DOTALL)
+
+
+def name_variants(real: str) -> list[str]:
+    """How a display name may appear in text: as it is, and without its tag (王磊-SRE → 王磊)."""
+    variants = [real]
+    base = _NAME_TAG_RE.sub("", real).strip()
+    if base != real and len(base) >= 2:
+        variants.append(base)
+    return variants
+
+
+def names_pattern(names: Iterable[str]) -> re.Pattern | None:
+    """One pattern for real names inside text (the rewriting here, the audit's check): longest first (张三丰
+    before 张三); a Latin name only as a whole word (Tom is no one inside "Tomorrow")."""
+    ordered = sorted(set(names), key=len, reverse=True)
+    if not ordered:
+        return None
+    return re.compile("|".join(rf"(?<![A-Za-z]){re.escape(n)}(?![A-Za-z])" if n.isascii() else re.escape(n)
+                               for n in ordered))
+
+
 class Privacy:
     """The site's privacy policy: one instance per build, so that every page shows a person the same way."""
 
@@ -187,6 +210,7 @@ class Privacy:
         self._display: dict[str, str] = {}
         # Real display name → shown name, to rewrite names inside free text (@mentions, digests).
         self._rewrite: dict[str, str] = {}
+        self._rewrite_base: dict[str, str] = {}  # 王磊 → 王磊-SRE's shown name; a person's full name wins over it
         self._rewrite_re: re.Pattern | None = None
         for sender, name in known:
             self.name(sender, name)
@@ -210,6 +234,10 @@ class Privacy:
         if self.mode != "real" and len(real) >= 2 and real not in self._rewrite:
             self._rewrite[real] = shown
             self._rewrite_re = None
+        if self.mode != "real":
+            for base in name_variants(real)[1:]:
+                self._rewrite_base.setdefault(base, shown)
+                self._rewrite_re = None
         return shown
 
     def names_in_text(self, text: str) -> str:
@@ -217,9 +245,9 @@ class Privacy:
         if not self._rewrite or not text:
             return text
         if self._rewrite_re is None:
-            ordered = sorted(self._rewrite, key=len, reverse=True)  # longest first: 张三丰 before 张三
-            self._rewrite_re = re.compile("|".join(re.escape(n) for n in ordered))
-        return self._rewrite_re.sub(lambda m: self._rewrite[m.group(0)], text)
+            self._rewrite_all = {**self._rewrite_base, **self._rewrite}
+            self._rewrite_re = names_pattern(self._rewrite_all)
+        return self._rewrite_re.sub(lambda m: self._rewrite_all[m.group(0)], text)
 
     def text(self, text: str | None, star: str = "*") -> str:
         """Published form of a piece of chat-derived text: names rewritten, numbers and addresses masked."""
