@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+from ..errors import ChendianError
 from .privacy import find_personal, mask_text, name_variants, names_pattern
 
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
@@ -41,6 +42,10 @@ _JS_STRING_RE = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 # tag (a block, a <span class="muted"> date after a snippet) ends a piece of text.
 _JOINING_TAGS = {"em", "strong", "b", "i", "u", "s", "del", "ins", "mark", "code", "kbd", "sub", "sup", "small",
                  "abbr", "wbr"}
+
+
+class LeakError(ChendianError, RuntimeError):
+    """A freshly built site holds personal data: it is not published."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,13 @@ class AuditReport:
                 + (f": {by_kind}" if by_kind else ""))
 
 
-def redact(value: str) -> str:
-    """A leaked value shown without giving it away: its masked form when masking knows it, else its ends."""
+def redact(value: str, kind: str = "") -> str:
+    """A leaked value shown without giving it away: enough of it to find it, never all of it."""
+    if kind == "email" and "@" in value:
+        local, _, domain = value.partition("@")
+        return f"{local.strip()[:1]}***@{domain.strip()}"
+    if kind == "wechat_id" and len(value) > 8:
+        return value[:5] + "***" + value[-2:]
     masked = mask_text(value)
     if masked != value:
         return masked
@@ -121,12 +131,12 @@ def _excerpt(text: str, hits: list[tuple[int, int, str]], start: int, end: int) 
     """The finding in a little context, every leak in that context redacted too (the finding in ⟦⟧)."""
     lo, hi = max(0, start - EXCERPT_CONTEXT), min(len(text), end + EXCERPT_CONTEXT)
     out, at = [], lo
-    for s, e, _kind in hits:
+    for s, e, kind in hits:
         if e <= lo or s >= hi:
             continue
         s_, e_ = max(s, at), e
         out.append(mask_text(text[at:s_]))
-        shown = redact(text[s:e])
+        shown = redact(text[s:e], kind)
         out.append(f"⟦{shown}⟧" if (s, e) == (start, end) else shown)
         at = e_
     out.append(mask_text(text[at:max(at, hi)]))
@@ -274,3 +284,17 @@ def names_to_hide(ws) -> list[str]:
 
     # As Privacy.name sees a person: the display name, else the sender id.
     return sorted({(name or sender or "").strip() for sender, name in _known_people(ws.db)} - {""})
+
+
+def refuse_leaks(names: Iterable[str]):
+    """A check for build_site: audit the new folder before it is swapped in, raise LeakError on any finding."""
+    names = list(names)
+
+    def check(folder: Path) -> None:
+        report = audit_site(folder, names)
+        if not report.ok:
+            first = "; ".join(str(f) for f in report.findings[:3])
+            raise LeakError(f"site not published, the previous one stays: the audit of the new build found "
+                            f"{report.summary()} — {first}")
+
+    return check

@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -560,10 +560,12 @@ def _clean_stale(target: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=None) -> dict[str, int]:
+def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=None,
+               check: Callable[[Path], None] | None = None) -> dict[str, int]:
     """Build the site into a temporary folder beside `out_dir` (default <ws>/site) and swap it into place.
 
-    A build that fails leaves the previous site as it was. Returns counts (pages, entries, threads, …, bytes).
+    A build that fails, or that `check(folder)` rejects by raising (the publish stage's audit), leaves the
+    previous site as it was. Returns counts (pages, entries, threads, …, bytes).
     """
     target = Path(out_dir) if out_dir is not None else ws.path("site")
     target = target.absolute()
@@ -573,6 +575,8 @@ def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=No
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a web server must be able to read the site
         counts = _render(ws, tmp, rc)
+        if check is not None:
+            check(tmp)
         atomic.swap_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
