@@ -97,6 +97,8 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
                 if token and "token" in params:  # keep the token out of static-file logic
                     self.path = url.path
                 return super().do_GET()
+            except (BrokenPipeError, ConnectionResetError):
+                return None  # the client went away (a browser leaving the page mid-request): no one to answer
             except Exception as e:  # never a traceback to the client
                 log.exception("request failed")
                 return self.error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(e).__name__}: internal error")
