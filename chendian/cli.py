@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -368,6 +369,41 @@ def serve(ctx: click.Context, host: str, port: int, token: str | None) -> None:
         run_server(ctx.obj["workspace"], host=host, port=port, token=token)
     except OSError as e:  # e.g. the port is taken
         raise click.ClickException(str(e)) from None
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.pass_context
+def audit(ctx: click.Context, directory: str) -> None:
+    """Look for personal data that got through to a built site or book in DIRECTORY.
+
+    Scans pages, JS data files, EPUB and PDF (with poppler's pdftotext) for phone numbers, e-mail
+    addresses, ID-card and bank numbers, WeChat ids and QQ numbers, and, when the workspace (-w, or the
+    current folder) shows names as pseudonyms or initials, its members' real names. One line per finding,
+    the value masked. Exit status 1 when anything is found.
+    """
+    from click.core import ParameterSource
+
+    from .config import CONFIG_NAME
+    from .site.audit import audit_site, names_to_hide
+
+    given = ctx.parent.get_parameter_source("workspace") != ParameterSource.DEFAULT
+    names: list[str] = []
+    if given or (Path(ctx.obj["workspace"]) / CONFIG_NAME).exists():
+        with _open(ctx) as ws:
+            names = names_to_hide(ws)
+            mode = ws.config.site.names
+        click.echo(f"names: {mode}" + (f", {len(names)} real names checked" if names else ", not checked"), err=True)
+    else:
+        click.echo("names: not checked (no workspace; pass -w WORKSPACE)", err=True)
+    report = audit_site(directory, names)
+    for finding in report.findings:
+        click.echo(str(finding))
+    for skipped in report.skipped:
+        click.echo(f"skipped: {skipped}", err=True)
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
 
 
 # -- curation ------------------------------------------------------------------------------------------

@@ -282,9 +282,10 @@ def test_every_user_facing_error_is_a_chendian_error():
     from chendian.summarize.llm import LLMError
     from chendian.curation import CurationError
     from chendian.summarize.text.embed import EmbedError
+    from chendian.site.audit import LeakError
 
     for error in (ConfigError, EvalError, GoldError, IngestError, UnreadableFile, StageError, SegmentConfigError,
-                  ServeError, SearchIndexError, WorkspaceError, LLMError, CurationError, EmbedError):
+                  ServeError, SearchIndexError, WorkspaceError, LLMError, CurationError, EmbedError, LeakError):
         assert issubclass(error, ChendianError), error.__name__
     # and every error class defined in chendian/ is one of them (or one of their subclasses)
     defined = {node.name for path in MODULES.values() for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
@@ -292,7 +293,7 @@ def test_every_user_facing_error_is_a_chendian_error():
     assert defined - {"ChendianError"} <= {"ConfigError", "EvalError", "GoldError", "IngestError", "UnreadableFile",
                                            "StageError", "SegmentConfigError", "ServeError", "SearchIndexError",
                                            "WorkspaceError", "WorkspaceLocked", "LLMError", "CurationError",
-                                           "EmbedError"}, "a new error class: make it a ChendianError and list it"
+                                           "EmbedError", "LeakError"}, "a new error class: make it a ChendianError and list it"
 
 
 def test_a_bad_config_is_one_line_and_exit_1(tmp_path):

@@ -1,7 +1,8 @@
 """`chendian serve`: a small JSON search API plus the static site, on the standard library's HTTP server.
 
 GET /api/search?q=…&k=10 → {"query", "k", "hits": [Hit…]} (no hits for a query without letters or digits;
-400 for a query string that is not UTF-8). Everything else is a static file of the built
+400 for a query string that is not UTF-8). GET /openapi.json describes the API (OpenAPI 3). A request line
+over 8 KiB is answered 414, a request body (none is ever needed) over 64 KiB 413. Everything else is a static file of the built
 site (<ws>/site/ unless site_dir). Binds to 127.0.0.1 by default; on any other address a token is required
 (`Authorization: Bearer TOKEN` or `?token=TOKEN`). Errors are JSON with a message, never a traceback.
 """
@@ -17,7 +18,7 @@ import sys
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import ChendianError
 from .index import SearchIndexError
@@ -26,6 +27,59 @@ from .query import search
 log = logging.getLogger(__name__)
 MAX_K = 100
 MAX_QUERY_CHARS = 500
+MAX_REQUEST_LINE = 8192  # the query is at most 500 characters: 9 bytes each percent-encoded, plus k and the token
+MAX_BODY_BYTES = 64 * 1024
+
+_ERROR_SCHEMA = {"type": "object", "required": ["error", "message"],
+                 "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}
+
+
+def _error_response(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def openapi_document() -> dict:
+    """The OpenAPI 3 description of what this server answers (served at /openapi.json)."""
+    from .. import __version__
+
+    hit = {"type": "object", "required": ["id", "question", "answer", "score", "kind", "source"],
+           "properties": {"id": {"type": "string"}, "question": {"type": "string"}, "answer": {"type": "string"},
+                          "score": {"type": "number"}, "kind": {"type": "string", "enum": ["faq", "qa", "message"]},
+                          "source": {"type": "object"}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "chendian search API", "version": __version__,
+                 "description": "Hybrid (BM25 + vectors) search over the FAQ of a chendian workspace. "
+                                "Off loopback, every request needs `Authorization: Bearer TOKEN`."},
+        "paths": {
+            "/api/search": {"get": {
+                "operationId": "search",
+                "summary": "Search the FAQ",
+                "parameters": [
+                    {"name": "q", "in": "query", "required": True, "description": "the question, in any words",
+                     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}},
+                    {"name": "k", "in": "query", "required": False, "description": "how many hits",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}},
+                ],
+                "responses": {
+                    "200": {"description": "hits, best first", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["query", "k", "hits"],
+                        "properties": {"query": {"type": "string"}, "k": {"type": "integer"},
+                                       "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}}}}}}},
+                    "400": _error_response("missing or bad q or k, or a query string that is not UTF-8"),
+                    "401": _error_response("token required"),
+                    "414": _error_response("request line too long"),
+                    "503": _error_response("no search index yet (run `chendian run`)"),
+                },
+            }},
+            "/openapi.json": {"get": {
+                "operationId": "openapi", "summary": "This description",
+                "responses": {"200": {"description": "OpenAPI 3 document",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}},
+            }},
+        },
+        "components": {"schemas": {"Hit": hit, "Error": _ERROR_SCHEMA}},
+    }
 
 
 class ServeError(ChendianError, ValueError):
@@ -48,6 +102,33 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, directory=str(site_dir) if site_dir else None, **kwargs)
+
+        def parse_request(self) -> bool:
+            if not super().parse_request():
+                return False
+            # The standard library allows a 64 KiB request line; no real query needs more than a few.
+            if len(self.requestline) > MAX_REQUEST_LINE:
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG, f"request line longer than {MAX_REQUEST_LINE} bytes")
+                return False
+            return self.body_acceptable()
+
+        def body_acceptable(self) -> bool:
+            """No endpoint reads a body: a large one is refused (413) before anything else, and never read."""
+            length = self.headers.get("Content-Length")
+            if length is None:
+                return True
+            try:
+                size = int(length)
+            except ValueError:
+                size = -1
+            if size < 0:
+                self.send_error(HTTPStatus.BAD_REQUEST, "Content-Length is not a whole number")
+                return False
+            if size > MAX_BODY_BYTES:
+                self.close_connection = True
+                self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body larger than {MAX_BODY_BYTES} bytes")
+                return False
+            return True
 
         def log_message(self, fmt, *args):  # one line per request on stderr, no tracebacks
             sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % args))
@@ -83,7 +164,7 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
             try:
                 url = urlsplit(self.path)
                 try:
-                    params = parse_qs(url.query, errors="strict")
+                    params = parse_qs(url.query, keep_blank_values=True, errors="strict")  # k= is an error, not k=10
                 except UnicodeDecodeError:
                     return self.error(HTTPStatus.BAD_REQUEST, "the query string is not valid UTF-8 once"
                                                               " percent-decoded (encode the query as UTF-8)")
@@ -91,13 +172,19 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
                     return self.error(HTTPStatus.UNAUTHORIZED, "token required: Authorization: Bearer TOKEN or ?token=")
                 if url.path.rstrip("/") == "/api/search":
                     return self.api_search(params)
+                if url.path == "/openapi.json":
+                    return self.send_json(200, openapi_document())
                 if url.path.startswith("/api/"):
                     return self.error(HTTPStatus.NOT_FOUND, f"no such API endpoint: {url.path}; try /api/search?q=")
                 if site_dir is None or not site_dir.is_dir():
                     return self.error(HTTPStatus.NOT_FOUND, "no site built yet (run `chendian run`); the API is at /api/search?q=")
+                if "\x00" in unquote(url.path):  # open() would raise on it: a 500 for a malformed path
+                    return self.error(HTTPStatus.BAD_REQUEST, "the path holds a NUL byte")
                 if token and "token" in params:  # keep the token out of static-file logic
                     self.path = url.path
                 return super().do_GET()
+            except (BrokenPipeError, ConnectionResetError):
+                return None  # the client went away (a browser leaving the page mid-request): no one to answer
             except Exception as e:  # never a traceback to the client
                 log.exception("request failed")
                 return self.error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(e).__name__}: internal error")
@@ -112,11 +199,12 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
         do_PUT = do_DELETE = do_PATCH = do_POST
 
         def api_search(self, params: dict) -> None:
-            q = (params.get("q") or [""])[0].strip()
-            if not q:
+            raw = (params.get("q") or [""])[0]
+            if not raw:
                 return self.error(HTTPStatus.BAD_REQUEST, "missing query: /api/search?q=报销流程")
-            if len(q) > MAX_QUERY_CHARS:
+            if len(raw) > MAX_QUERY_CHARS:
                 return self.error(HTTPStatus.BAD_REQUEST, f"query longer than {MAX_QUERY_CHARS} characters")
+            q = raw.strip()
             k_text = (params.get("k") or ["10"])[0]
             try:
                 k = int(k_text)
@@ -124,6 +212,8 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
                 return self.error(HTTPStatus.BAD_REQUEST, f"k must be a whole number, not {k_text!r}")
             if not 1 <= k <= MAX_K:
                 return self.error(HTTPStatus.BAD_REQUEST, f"k must be between 1 and {MAX_K}")
+            if not q:  # only spaces: like a query without letters or digits, it finds nothing
+                return self.send_json(200, {"query": q, "k": k, "hits": []})
             try:
                 hits = search(ws_path, q, k)
             except SearchIndexError as e:

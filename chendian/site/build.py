@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -44,7 +44,7 @@ from .student import payload_js, t2s_table, workspace_vectors
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 ASSETS = HERE / "assets"
-BUILD_VERSION = "2"  # bump when the output changes for the same input, so `run` rebuilds
+BUILD_VERSION = "3"  # bump when the output changes for the same input, so `run` rebuilds
 
 INDEX_ANSWER_CHARS = 400  # answer text per entry in the browser's search index (bounds the index size)
 SNIPPET_CHARS = 140
@@ -124,7 +124,8 @@ def _load_recalled(ctx: _Context) -> None:
         ctx.recalled_re = re.compile("|".join(re.escape(t) for t in ordered))
 
 
-def _known_people(db: sqlite3.Connection, contributors: list[Contributor]) -> list[tuple[str, str]]:
+def known_people(db: sqlite3.Connection, contributors: list[Contributor]) -> list[tuple[str, str]]:
+    """(sender id, display name) of everyone who wrote or is credited: the names privacy rewrites and the audit hunts."""
     people = [(r[0], r[1]) for r in db.execute(
         "SELECT sender, sender_name FROM messages WHERE kind != ? GROUP BY sender, sender_name", (SYSTEM,))]
     return people + [(c.sender, c.name) for c in contributors]
@@ -392,7 +393,7 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
     _load_recalled(ctx)
     qas = ws.qas(warn=ctx.warn)
     contributors = ws.contributors(warn=ctx.warn)
-    for sender, name in _known_people(ws.db, contributors):
+    for sender, name in known_people(ws.db, contributors):
         privacy.name(sender, name)  # registered up front: names inside free text are rewritten everywhere
     site = _load_site(ctx, qas, contributors)
 
@@ -485,10 +486,12 @@ def _clean_stale(target: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=None) -> dict[str, int]:
+def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=None,
+               check: Callable[[Path], None] | None = None) -> dict[str, int]:
     """Build the site into a temporary folder beside `out_dir` (default <ws>/site) and swap it into place.
 
-    A build that fails leaves the previous site as it was. Returns counts (pages, entries, threads, …, bytes).
+    A build that fails, or that `check(folder)` rejects by raising (the publish stage's audit), leaves the
+    previous site as it was. Returns counts (pages, entries, threads, …, bytes).
     """
     target = Path(out_dir) if out_dir is not None else ws.path("site")
     target = target.absolute()
@@ -498,6 +501,8 @@ def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=No
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a web server must be able to read the site
         counts = _render(ws, tmp, rc)
+        if check is not None:
+            check(tmp)
         atomic.swap_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -4,8 +4,11 @@ Every piece of text that leaves the workspace for the site (messages, questions,
 the search index) goes through `Privacy.text()`; every person goes through `Privacy.name()`.
 
 Masked: mainland mobile numbers (with or without +86 and separators), landlines with an area code, e-mail
-addresses, 18-digit ID-card numbers whose check character is right, 16–19 digit bank-card numbers that
-pass the Luhn check, and any number of 8+ digits right after 身份证/银行卡/卡号/账号/手机 whatever its checksum. Full-width digits count as digits (people type them on phones).
+addresses (also written "name @ domain.com" or "name(at)domain.com"), 18-digit ID-card numbers whose check
+character is right, 16–19 digit bank-card numbers that pass the Luhn check, any number of 8+ digits right
+after 身份证/银行卡/卡号/账号/手机 whatever its checksum, WeChat ids (wxid_…, or after 微信号/vx) and QQ numbers
+after their label (QQ号 12345678). Full-width digits count as digits (people type them on phones).
+`chendian audit` (site/audit.py) looks for leaks with the same detectors (find_personal).
 """
 
 from __future__ import annotations
@@ -67,47 +70,90 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def mask_text(text: str, star: str = "*") -> str:
-    """The text with phone numbers, e-mail addresses, ID-card and bank-card numbers masked.
+# An address written around the filters: spaces around the @, or "(at)", between the local part and the domain.
+_SPACED_EMAIL_RE = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+(?:\s+[@＠]\s+|\s*[(\[（]at[)\]）]\s*)"
+    r"[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9])", re.IGNORECASE)
+# WeChat: the internal id (wxid_…) anywhere, and a custom WeChat id (6–20 characters, a letter first) after its label.
+_WXID_RE = re.compile(r"(?<![A-Za-z0-9_])wxid_[A-Za-z0-9_\-]{4,40}", re.IGNORECASE)
+_WECHAT_LABELLED_RE = re.compile(r"(?:微信号|微信ID|微信id|(?<![A-Za-z])[vVwW][xX]号?|[vV]信号?)(?![A-Za-z])\s*[:：是为]?\s*([A-Za-z][A-Za-z0-9_\-]{5,19})(?![A-Za-z0-9_\-])")
+# QQ numbers (5–11 digits) after their label; a QQ group's number (QQ群) is not a person's.
+_QQ_LABELLED_RE = re.compile(r"(?:(?<![A-Za-z])[Qq]{2}(?!群)|扣扣|企鹅号)\s*(?:号码?)?\s*[:：是为]?\s*([1-9]\d{4,10})(?!\d)")
 
-    `star` is the masking character as it must be written in the target syntax (r"\\*" inside Markdown).
+# The kinds of personal data find_personal() reports (the audit prints them).
+KINDS = ("email", "id_card", "bank_card", "account", "mobile", "landline", "wechat_id", "qq")
+_LABEL_KINDS = {"身份证": "id_card", "银行卡": "bank_card", "卡号": "bank_card", "账号": "account", "帐号": "account",
+                "手机": "mobile"}
+
+
+def find_personal(text: str, star: str = "*") -> list[tuple[int, int, str, str]]:
+    """Personal numbers and addresses in `text`: sorted, non-overlapping (start, end, kind, masked form).
+
+    The one detector behind both the masking on publish (mask_text) and `chendian audit` (site/audit.py).
+    kind is one of KINDS, or "" for a span kept as it is (a card-like number failing Luhn: an order number).
     """
     if not text:
-        return text
+        return []
     folded = text.translate(_FOLD_DIGITS)
-    spans: list[tuple[int, int, str]] = []  # (start, end, replacement), non-overlapping, first rule wins
+    spans: list[tuple[int, int, str, str]] = []  # first rule wins
 
     def free(start: int, end: int) -> bool:
-        return all(end <= s or start >= e for s, e, _ in spans)
+        return all(end <= s or start >= e for s, e, _, _ in spans)
 
     for m in EMAIL_RE.finditer(folded):
-        spans.append((m.start(), m.end(), "[邮箱已隐藏]"))
+        spans.append((m.start(), m.end(), "email", "[邮箱已隐藏]"))
+    for m in _SPACED_EMAIL_RE.finditer(folded):
+        if free(m.start(), m.end()):
+            spans.append((m.start(), m.end(), "email", "[邮箱已隐藏]"))
+    for m in _WXID_RE.finditer(folded):
+        if free(m.start(), m.end()):
+            spans.append((m.start(), m.end(), "wechat_id", "[微信号已隐藏]"))
     for m in _ID_CARD_RE.finditer(folded):
         if free(m.start(), m.end()) and id_card_valid(m.group(0)):
-            spans.append((m.start(), m.end(), "[身份证号已隐藏]"))
+            spans.append((m.start(), m.end(), "id_card", "[身份证号已隐藏]"))
     for m in _LABELLED_RE.finditer(folded):
         start, end = m.span(2)
         label = m.group(1)
         if label == "手机" and _MOBILE_RE.fullmatch(m.group(2)):
             continue  # a real mobile number: the mobile rule below masks it the usual way (138****5678)
         if free(start, end):
-            spans.append((start, end, _LABEL_MASKS[label]))
+            spans.append((start, end, _LABEL_KINDS[label], _LABEL_MASKS[label]))
+    for m in _QQ_LABELLED_RE.finditer(folded):
+        start, end = m.span(1)
+        if free(start, end) and not _MOBILE_RE.fullmatch(m.group(1)):
+            spans.append((start, end, "qq", "[QQ号已隐藏]"))
+    for m in _WECHAT_LABELLED_RE.finditer(folded):
+        start, end = m.span(1)
+        if free(start, end):
+            spans.append((start, end, "wechat_id", "[微信号已隐藏]"))
     for m in _BANK_CARD_RE.finditer(folded):
         digits = re.sub(r"\D", "", m.group(0))
         if free(m.start(), m.end()) and 16 <= len(digits) <= 19:
             # A card-like number that fails Luhn (an order number) stays, and no phone rule may bite into it.
-            spans.append((m.start(), m.end(), "[银行卡号已隐藏]" if luhn_valid(digits) else text[m.start():m.end()]))
+            if luhn_valid(digits):
+                spans.append((m.start(), m.end(), "bank_card", "[银行卡号已隐藏]"))
+            else:
+                spans.append((m.start(), m.end(), "", text[m.start():m.end()]))
     for m in _MOBILE_RE.finditer(folded):
         if free(m.start(), m.end()):
-            spans.append((m.start(), m.end(), f"{m.group(1)}{star * 4}{m.group(3)}"))
+            spans.append((m.start(), m.end(), "mobile", f"{m.group(1)}{star * 4}{m.group(3)}"))
     for m in _LANDLINE_RE.finditer(folded):
         if free(m.start(), m.end()):
             area = m.group(1) or m.group(2)
-            spans.append((m.start(), m.end(), f"{area}-{star * 4}{m.group(4)}"))
+            spans.append((m.start(), m.end(), "landline", f"{area}-{star * 4}{m.group(4)}"))
+    return sorted(spans)
+
+
+def mask_text(text: str, star: str = "*") -> str:
+    """The text with phone numbers, e-mail addresses, ID-card and bank-card numbers, WeChat and QQ ids masked.
+
+    `star` is the masking character as it must be written in the target syntax (r"\\*" inside Markdown).
+    """
+    spans = find_personal(text, star)
     if not spans:
         return text
     out, last = [], 0
-    for start, end, replacement in sorted(spans):
+    for start, end, _kind, replacement in spans:
         out.append(text[last:start])
         out.append(replacement)
         last = end
@@ -131,6 +177,29 @@ def initials(name: str) -> str:
     return "".join(letters)[:4] or "?"
 
 
+# A display name often carries a tag after the name (王磊-SRE, 周敏（群管理员）) while colleagues write the name alone.
+_NAME_TAG_RE = re.compile(r"\s*(?:[-－—]|[（(\[【]).*$", re.DOTALL)
+
+
+def name_variants(real: str) -> list[str]:
+    """How a display name may appear in text: as it is, and without its tag (王磊-SRE → 王磊)."""
+    variants = [real]
+    base = _NAME_TAG_RE.sub("", real).strip()
+    if base != real and len(base) >= 2:
+        variants.append(base)
+    return variants
+
+
+def names_pattern(names: Iterable[str]) -> re.Pattern | None:
+    """One pattern for real names inside text (the rewriting here, the audit's check): longest first (张三丰
+    before 张三); a Latin name only as a whole word (Tom is no one inside "Tomorrow")."""
+    ordered = sorted(set(names), key=len, reverse=True)
+    if not ordered:
+        return None
+    return re.compile("|".join(rf"(?<![A-Za-z]){re.escape(n)}(?![A-Za-z])" if n.isascii() else re.escape(n)
+                               for n in ordered))
+
+
 class Privacy:
     """The site's privacy policy: one instance per build, so that every page shows a person the same way."""
 
@@ -141,6 +210,7 @@ class Privacy:
         self._display: dict[str, str] = {}
         # Real display name → shown name, to rewrite names inside free text (@mentions, digests).
         self._rewrite: dict[str, str] = {}
+        self._rewrite_base: dict[str, str] = {}  # 王磊 → 王磊-SRE's shown name; a person's full name wins over it
         self._rewrite_re: re.Pattern | None = None
         for sender, name in known:
             self.name(sender, name)
@@ -164,6 +234,10 @@ class Privacy:
         if self.mode != "real" and len(real) >= 2 and real not in self._rewrite:
             self._rewrite[real] = shown
             self._rewrite_re = None
+        if self.mode != "real":
+            for base in name_variants(real)[1:]:
+                self._rewrite_base.setdefault(base, shown)
+                self._rewrite_re = None
         return shown
 
     def names_in_text(self, text: str) -> str:
@@ -171,9 +245,9 @@ class Privacy:
         if not self._rewrite or not text:
             return text
         if self._rewrite_re is None:
-            ordered = sorted(self._rewrite, key=len, reverse=True)  # longest first: 张三丰 before 张三
-            self._rewrite_re = re.compile("|".join(re.escape(n) for n in ordered))
-        return self._rewrite_re.sub(lambda m: self._rewrite[m.group(0)], text)
+            self._rewrite_all = {**self._rewrite_base, **self._rewrite}
+            self._rewrite_re = names_pattern(self._rewrite_all)
+        return self._rewrite_re.sub(lambda m: self._rewrite_all[m.group(0)], text)
 
     def text(self, text: str | None, star: str = "*") -> str:
         """Published form of a piece of chat-derived text: names rewritten, numbers and addresses masked."""

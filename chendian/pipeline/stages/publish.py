@@ -1,7 +1,8 @@
 """The publish stage: rebuild <ws>/site (chendian.site.build) when anything it is made of changed.
 
-The site is built into a new folder beside the old one and swapped in whole, so a failed or killed build
-leaves the previous site serving.
+The site is built into a new folder beside the old one, audited (site/audit.py: no phone number, address,
+id or real name the masking missed) and swapped in whole, so a failed, killed or leaky build leaves the
+previous site serving.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from ...site.audit import names_to_hide, refuse_leaks
 from ...site.build import ASSETS, BUILD_VERSION, TEMPLATES, build_site
 from ...store import Workspace
 from . import RunContext, Stage
@@ -57,7 +59,7 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     fp = fingerprint(ws)
     if target.is_dir() and ws.get_state(STATE_KEY) == fp:
         return {"pages": 0, "unchanged": 1}
-    counts = build_site(ws, target, rc=rc)
+    counts = build_site(ws, target, rc=rc, check=refuse_leaks(names_to_hide(ws)))
     ws.set_state(STATE_KEY, fp)
     return counts
 

@@ -1,0 +1,300 @@
+"""`chendian audit`: look for personal data that got through to a built site or book.
+
+Scans the pages (HTML text and attribute values, the JSON strings of JS data files, Markdown/text files, the
+XHTML inside EPUB files and the text of PDF files through poppler's `pdftotext` when it is installed) with
+the detectors the masking itself uses (privacy.find_personal): a value that masking would still change is a
+leak, a masked one (138****5678, [身份证号已隐藏]) is not. Under `[site] names = "pseudonym"|"initials"` the
+real display names of the workspace's senders are leaks too.
+
+Findings never carry the leaked value whole: the excerpt shows it redacted (the masked form, or its first
+and last characters) inside a little masked context.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import re
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+from ..errors import ChendianError
+from .privacy import find_personal, mask_text, name_variants, names_pattern
+
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+TEXT_SUFFIXES = {".md", ".txt"}
+JS_SUFFIXES = {".js", ".json"}
+EXCERPT_CONTEXT = 12
+# The site's own code (assets/search.js) and styles hold no chat text.
+SKIPPED_PARTS = {"assets"}
+
+# Stable ids (model.stable_id: a letter or two, then 20 hex digits) fill the site's URLs; their digit runs look
+# like phone numbers (t…16727562615…). A token of 16+ hex digits with a letter among them is an id, not data.
+_HEX_ID_RE = re.compile(r"(?<![0-9A-Za-z])[A-Za-z]{0,3}(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{16,}(?![0-9A-Za-z])")
+_JS_STRING_RE = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+# Text-level formatting joins its text to its neighbours (138<em>1234</em>5678 reads as one number); every other
+# tag (a block, a <span class="muted"> date after a snippet) ends a piece of text.
+_JOINING_TAGS = {"em", "strong", "b", "i", "u", "s", "del", "ins", "mark", "code", "kbd", "sub", "sup", "small",
+                 "abbr", "wbr"}
+
+
+class LeakError(ChendianError, RuntimeError):
+    """A freshly built site holds personal data: it is not published."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    file: str  # relative to the audited folder; "book.epub!OEBPS/ch1.xhtml" inside an archive
+    line: int
+    kind: str  # privacy.KINDS, or "name"
+    excerpt: str  # masked: the leaked value never appears whole
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.kind}: {self.excerpt}"
+
+
+@dataclass
+class AuditReport:
+    root: Path
+    findings: list[Finding] = field(default_factory=list)
+    files: int = 0
+    skipped: list[str] = field(default_factory=list)  # "file (why)"
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def summary(self) -> str:
+        kinds: dict[str, int] = {}
+        for f in self.findings:
+            kinds[f.kind] = kinds.get(f.kind, 0) + 1
+        by_kind = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+        skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
+        return (f"{len(self.findings)} finding(s) in {self.files} file(s){skipped}"
+                + (f": {by_kind}" if by_kind else ""))
+
+
+def redact(value: str, kind: str = "") -> str:
+    """A leaked value shown without giving it away: enough of it to find it, never all of it."""
+    if kind == "email" and "@" in value:
+        local, _, domain = value.partition("@")
+        return f"{local.strip()[:1]}***@{domain.strip()}"
+    if kind == "wechat_id" and len(value) > 8:
+        return value[:5] + "***" + value[-2:]
+    masked = mask_text(value)
+    if masked != value:
+        return masked
+    if len(value) <= 2:
+        return value[0] + "*"
+    keep = 1 if len(value) < 8 else 2
+    return value[:keep] + "*" * min(len(value) - 2 * keep, 8) + value[-keep:]
+
+
+class _Names:
+    """Real display names that must not appear (pseudonym/initials mode), matched as Privacy.names_in_text does."""
+
+    def __init__(self, names: Iterable[str]):
+        # Privacy only rewrites names of two or more characters; a shorter one would match everywhere.
+        wanted = {v for n in names if n and len(n.strip()) >= 2 for v in name_variants(n.strip())}
+        self.pattern = names_pattern(wanted)
+
+    def find(self, text: str) -> Iterator[tuple[int, int]]:
+        if self.pattern is not None:
+            for m in self.pattern.finditer(text):
+                yield m.start(), m.end()
+
+
+def _blank_ids(text: str) -> str:
+    return _HEX_ID_RE.sub(lambda m: "x" * len(m.group(0)), text)
+
+
+def _scan_text(text: str, names: _Names) -> Iterator[tuple[int, str, str]]:
+    """(offset, kind, excerpt) for every leak in one piece of text."""
+    scanned = _blank_ids(text)
+    hits = [(s, e, kind) for s, e, kind, _ in find_personal(scanned) if kind]
+    taken = [(s, e) for s, e, _ in hits]
+    for s, e in names.find(scanned):
+        if all(e <= a or s >= b for a, b in taken):
+            hits.append((s, e, "name"))
+    hits.sort()
+    for start, end, kind in hits:
+        yield start, kind, _excerpt(text, hits, start, end)
+
+
+def _excerpt(text: str, hits: list[tuple[int, int, str]], start: int, end: int) -> str:
+    """The finding in a little context, every leak in that context redacted too (the finding in ⟦⟧)."""
+    lo, hi = max(0, start - EXCERPT_CONTEXT), min(len(text), end + EXCERPT_CONTEXT)
+    out, at = [], lo
+    for s, e, kind in hits:
+        if e <= lo or s >= hi:
+            continue
+        s_, e_ = max(s, at), e
+        out.append(mask_text(text[at:s_]))
+        shown = redact(text[s:e], kind)
+        out.append(f"⟦{shown}⟧" if (s, e) == (start, end) else shown)
+        at = e_
+    out.append(mask_text(text[at:max(at, hi)]))
+    return "…" + re.sub(r"\s+", " ", "".join(out)) + "…"
+
+
+class _HtmlText(HTMLParser):
+    """The text of a page as a reader sees it (inline tags joined, block tags breaking lines) and every
+    attribute value, each with the line of the page where it starts."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.pieces: list[tuple[int, str]] = []  # (line, text): the joined text, then the attribute values
+        self._text: list[str] = []
+        self._line_at: list[tuple[int, int]] = []  # (offset in joined text, page line)
+        self._length = 0
+
+    def _add(self, text: str) -> None:
+        self._line_at.append((self._length, self.getpos()[0]))
+        self._text.append(text)
+        self._length += len(text)
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in _JOINING_TAGS:
+            self._add("\n")
+        for _name, value in attrs:
+            if value:
+                self.pieces.append((self.getpos()[0], value))
+
+    def handle_endtag(self, tag):
+        if tag not in _JOINING_TAGS:
+            self._add("\n")
+
+    def handle_data(self, data):
+        self._add(data)
+
+    def line_of(self, offset: int) -> int:
+        """The page line of an offset in text(): where its piece starts, plus the line breaks inside it."""
+        i = bisect.bisect_right(self._starts, offset) - 1
+        if i < 0:
+            return 1
+        start, line = self._line_at[i]
+        return line + self._text[i].count("\n", 0, offset - start)
+
+    def text(self) -> str:
+        self._starts = [start for start, _ in self._line_at]
+        return "".join(self._text)
+
+
+def _scan_html(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
+    parser = _HtmlText()
+    parser.feed(data)
+    parser.close()
+    text = parser.text()
+    for offset, kind, excerpt in _scan_text(text, names):
+        yield parser.line_of(offset), kind, excerpt
+    for line, value in parser.pieces:
+        for _offset, kind, excerpt in _scan_text(value, names):
+            yield line, kind, excerpt
+
+
+def _scan_js(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
+    """The JSON string literals of a data file (window.X = {...}), decoded (\\u escapes and all)."""
+    for m in _JS_STRING_RE.finditer(data):
+        try:
+            value = json.loads(m.group(0))
+        except ValueError:
+            value = m.group(0)[1:-1]
+        line = data.count("\n", 0, m.start()) + 1
+        for offset, kind, excerpt in _scan_text(value, names):
+            yield line + value.count("\n", 0, offset), kind, excerpt
+
+
+def _scan_plain(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
+    for offset, kind, excerpt in _scan_text(data, names):
+        yield data.count("\n", 0, offset) + 1, kind, excerpt
+
+
+def _scanner(name: str):
+    suffix = os.path.splitext(name.lower())[1]
+    if suffix in HTML_SUFFIXES:
+        return _scan_html
+    if suffix in JS_SUFFIXES:
+        return _scan_js
+    if suffix in TEXT_SUFFIXES:
+        return _scan_plain
+    return None
+
+
+def audit_site(root: str | os.PathLike, names: Iterable[str] = ()) -> AuditReport:
+    """Scan every page under `root` (a built site or a book folder). `names`: real names that must not appear."""
+    root = Path(root)
+    report = AuditReport(root=root)
+    matcher = _Names(names)
+
+    def add(rel: str, found: Iterable[tuple[int, str, str]]) -> None:
+        for line, kind, excerpt in found:
+            report.findings.append(Finding(rel, line, kind, excerpt))
+
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if SKIPPED_PARTS & set(path.relative_to(root).parts[:-1]):
+            continue
+        suffix = path.suffix.lower()
+        if suffix == ".epub":
+            report.files += 1
+            add_epub(path, rel, matcher, add, report)
+        elif suffix == ".pdf":
+            text = _pdf_text(path)
+            if text is None:
+                report.skipped.append(f"{rel} (pdftotext from poppler-utils is not installed)")
+                continue
+            report.files += 1
+            add(rel, ((line, kind, f"{excerpt} (page text)") for line, kind, excerpt in _scan_plain(text, matcher)))
+        elif (scan := _scanner(rel)) is not None:
+            report.files += 1
+            add(rel, scan(path.read_text(encoding="utf-8", errors="replace"), matcher))
+    return report
+
+
+def add_epub(path: Path, rel: str, matcher: _Names, add, report: AuditReport) -> None:
+    try:
+        with zipfile.ZipFile(path) as z:
+            for member in z.namelist():
+                scan = _scanner(member) or (_scan_html if member.lower().endswith((".ncx", ".opf")) else None)
+                if scan is not None:
+                    add(f"{rel}!{member}", scan(z.read(member).decode("utf-8", errors="replace"), matcher))
+    except (zipfile.BadZipFile, OSError) as e:
+        report.skipped.append(f"{rel} (not a readable EPUB: {e})")
+
+
+def _pdf_text(path: Path) -> str | None:
+    exe = shutil.which("pdftotext")
+    if exe is None:
+        return None
+    done = subprocess.run([exe, "-enc", "UTF-8", str(path), "-"], capture_output=True, timeout=120)
+    return done.stdout.decode("utf-8", errors="replace")
+
+
+def names_to_hide(ws) -> list[str]:
+    """The real display names that must not appear on the workspace's site: none when it shows real names."""
+    if ws.config.site.names == "real":
+        return []
+    from .build import known_people
+
+    # As Privacy.name sees a person: the display name, else the sender id.
+    return sorted({(name or sender or "").strip() for sender, name in known_people(ws.db, ws.contributors(warn=lambda _: None))} - {""})
+
+
+def refuse_leaks(names: Iterable[str]):
+    """A check for build_site: audit the new folder before it is swapped in, raise LeakError on any finding."""
+    names = list(names)
+
+    def check(folder: Path) -> None:
+        report = audit_site(folder, names)
+        if not report.ok:
+            first = "; ".join(str(f) for f in report.findings[:3])
+            raise LeakError(f"site not published, the previous one stays: the audit of the new build found "
+                            f"{report.summary()} — {first}")
+
+    return check

@@ -1,0 +1,133 @@
+"""`chendian audit` and the publish stage's refusal of a leaky build.
+
+The audit must fail on planted leaks (a phone number, an e-mail address, an ID-card number, a WeChat id,
+a real name under pseudonym mode), never print a leaked value whole, pass masked values and the site's own
+hex ids, and pass the site built from the bundled examples; the publish stage must keep the previous site
+when the new build leaks.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from chendian.cli import main
+from chendian.site import privacy
+from chendian.site.audit import audit_site
+from chendian.store import Workspace
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+PHONE, EMAIL, ID_CARD, WXID = "13912345678", "zhaoting@yunfan.example.com", "11010519491231002X", "wxid_k3m9yunfan01"
+
+
+def _page(body: str) -> str:
+    return f"<!doctype html><html><head><title>t</title></head><body>\n<main>\n{body}\n</main></body></html>\n"
+
+
+def test_planted_leaks_are_found_and_never_printed_whole(tmp_path):
+    site = tmp_path / "site"
+    (site / "threads").mkdir(parents=True)
+    (site / "threads" / "t1.html").write_text(_page(
+        f"<p>有问题打我电话 {PHONE}</p>\n<p>或者发邮件 <a href=\"mailto:{EMAIL}\">邮件</a></p>\n"
+        f"<p>身份证 {ID_CARD}</p>\n<p>文件在 WeChat Files\\{WXID}\\FileStorage</p>\n"
+        "<p>138<em>1234</em>5678 写成强调也还是号码</p>\n<p>QQ号 28765432，邮箱 songjia (at) example.com</p>"),
+        encoding="utf-8")
+    (site / "search-index.js").write_text(
+        "window.CHENDIAN_INDEX = " + json.dumps({"docs": [{"q": "找谁", "a": "问王磊-SRE，或者 王磊"}]}) + ";\n",
+        encoding="utf-8")
+    report = audit_site(site, names=["王磊-SRE"])
+    kinds = sorted(f.kind for f in report.findings)
+    assert kinds == ["email", "email", "id_card", "mobile", "mobile", "name", "name", "qq", "wechat_id"], report.findings
+    assert {f.file for f in report.findings} == {"threads/t1.html", "search-index.js"}
+    phone = next(f for f in report.findings if f.kind == "mobile")
+    assert phone.line == 3 and "139****5678" in phone.excerpt
+    printed = "\n".join(map(str, report.findings))
+    for secret in (PHONE, EMAIL, ID_CARD, WXID, "13812345678", "28765432", "王磊"):
+        assert secret not in printed
+    assert not report.ok and report.summary().startswith("9 finding(s) in 2 file(s)")
+
+
+def test_masked_values_ids_and_real_mode_pass(tmp_path):
+    site = tmp_path / "site"
+    (site / "entries").mkdir(parents=True)
+    # What the masking writes, the site's own stable ids (digit runs like 16727562615 inside them) and
+    # ordinary numbers are no leak; without names to hide, a name is not one either.
+    (site / "entries" / "fc1167275626159562e0d.html").write_text(_page(
+        "<p>电话 138****5678，[身份证号已隐藏]，[邮箱已隐藏]，[微信号已隐藏]</p>\n"
+        "<a href=\"../threads/tc1167275626159562e0d.html\">王磊</a> <span>2024-03-08</span>\n"
+        "<p>用 LDAP 账号登录</p><span class=\"muted\">2024-03-08</span><p>订单号 1234567890123456</p>"),
+        encoding="utf-8")
+    report = audit_site(site)
+    assert report.ok, report.findings
+    assert report.files == 1
+
+
+def test_epub_members_are_scanned(tmp_path):
+    with zipfile.ZipFile(tmp_path / "book.epub", "w") as z:
+        z.writestr("mimetype", "application/epub+zip")
+        z.writestr("OEBPS/ch1.xhtml", _page(f"<p>联系 {EMAIL}</p>"))
+    (tmp_path / "book.pdf").write_bytes(b"%PDF-1.4\n")
+    report = audit_site(tmp_path)
+    assert [(f.file, f.kind) for f in report.findings] == [("book.epub!OEBPS/ch1.xhtml", "email")]
+    if shutil.which("pdftotext") is None:
+        assert report.skipped == ["book.pdf (pdftotext from poppler-utils is not installed)"]
+
+
+def test_cli_exit_status_and_one_line_per_finding(tmp_path):
+    (tmp_path / "leak.html").write_text(_page(f"<p>{PHONE}</p>"), encoding="utf-8")
+    result = CliRunner().invoke(main, ["audit", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "leak.html:3: mobile: " in result.output and PHONE not in result.output
+    assert "1 finding(s) in 1 file(s): mobile 1" in result.output
+    (tmp_path / "leak.html").write_text(_page("<p>139****5678</p>"), encoding="utf-8")
+    assert CliRunner().invoke(main, ["audit", str(tmp_path)]).exit_code == 0
+
+
+@pytest.fixture(scope="module")
+def examples_ws(tmp_path_factory):
+    """The bundled examples run through the whole pipeline, members shown under pseudonyms."""
+    ws = tmp_path_factory.mktemp("audit") / "ws"
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", str(ws)]).exit_code == 0
+    config = ws / "chendian.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('names = "real"', 'names = "pseudonym"', 1),
+                      encoding="utf-8")
+    for folder in ("wechat", "qq"):
+        shutil.copytree(EXAMPLES / folder, ws / "inbox" / folder)
+    result = runner.invoke(main, ["-w", str(ws), "run", "-q"])
+    assert result.exit_code == 0, result.output
+    return ws
+
+
+def test_examples_site_passes_the_audit(examples_ws):
+    result = CliRunner().invoke(main, ["-w", str(examples_ws), "audit", str(examples_ws / "site")])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("names: pseudonym, ")
+    assert "0 finding(s) in " in result.output
+    # The examples' own planted phone numbers, addresses and the wxid in a file path are really there to catch.
+    raw = "".join(p.read_text(encoding="utf-8") for p in (EXAMPLES / "wechat").glob("*.txt"))
+    assert "13912345678" in raw and "wxid_k3m9yunfan01" in raw
+
+
+def test_publish_refuses_a_leaky_build_and_keeps_the_old_site(examples_ws, monkeypatch):
+    site = examples_ws / "site"
+    before = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    # The masking switched off: the new build carries every number, address and real name in the chats.
+    monkeypatch.setattr(privacy, "mask_text", lambda text, star="*": text)
+    monkeypatch.setattr(privacy.Privacy, "names_in_text", lambda self, text: text)
+    with Workspace(examples_ws) as ws:
+        ws.set_state("publish.fingerprint", "forced rebuild")
+    result = CliRunner().invoke(main, ["-w", str(examples_ws), "stage", "publish", "-q"])
+    assert result.exit_code != 0
+    report = json.loads((examples_ws / "reports" / "latest.json").read_text(encoding="utf-8"))
+    note = report["stages"][-1]["note"]
+    assert report["stages"][-1]["status"] == "failed" and note.startswith("LeakError: site not published")
+    assert "mobile" in note and "13912345678" not in note
+    after = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    assert after == before
+    assert not list(examples_ws.glob(".site-build-*"))  # the rejected build is gone
