@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import click
@@ -497,14 +496,19 @@ def review(ctx: click.Context, list_only: bool, as_json: bool, limit: int | None
     [r]eject (not an FAQ entry), [e]dit the answer, [m]erge into another entry, [s]kip or [q]uit. Every
     choice is stored by entry id and applied on the next run (or `chendian stage faq index publish`).
     """
-    from .curation import record_curation
-    from .pipeline.stages.faq import review_queue
+    from .curation import record_curation, review_queue
 
     with _open(ctx) as ws:
         queue = review_queue(ws, limit)
         if as_json:
             for item in queue:
-                click.echo(json.dumps(item, ensure_ascii=False))
+                e = item.entry
+                click.echo(json.dumps({
+                    "id": e.id, "question": e.question, "answer": e.answer, "asked": e.count, "confidence": e.confidence,
+                    "worthy": e.worthy, "question_id": item.question_id,
+                    "context": [{"id": m.id, "time": m.time.isoformat(), "sender_name": m.sender_name, "text": m.text}
+                                for m in item.context],
+                    "answers": [a.to_json() for a in e.answers]}, ensure_ascii=False))
             return
         if not queue:
             click.echo("待审核 review queue: empty")
@@ -513,14 +517,14 @@ def review(ctx: click.Context, list_only: bool, as_json: bool, limit: int | None
         click.echo(f"待审核 review queue: {len(queue)} entries")
         decided = 0
         for n, item in enumerate(queue, 1):
-            click.echo(f"\n[{n}/{len(queue)}] {item['id']}  confidence {item['confidence']:.2f}  "
-                       f"worthy {item['worthy']:.2f}  asked ×{item['asked']}")
-            click.secho(f"  问 {item['question']}", bold=True)
-            for m in item["context"]:
-                when = datetime.fromtimestamp(m["ts"], tz).strftime("%m-%d %H:%M")
-                click.echo(f"  {'▶' if m['is_question'] else ' '} {when} {m['sender_name']}: {_one_line(m['text'])}")
-            for k, a in enumerate(item["answers"], 1):
-                click.echo(f"  答{k} {a['sender_name']}: {_one_line(a['text'])}")
+            e = item.entry
+            click.echo(f"\n[{n}/{len(queue)}] {e.id}  confidence {e.confidence:.2f}  worthy {e.worthy:.2f}  asked ×{e.count}")
+            click.secho(f"  问 {e.question}", bold=True)
+            for m in item.context:
+                mark = "▶" if m.id == item.question_id else " "
+                click.echo(f"  {mark} {m.time.astimezone(tz):%m-%d %H:%M} {m.sender_name}: {_one_line(m.text)}")
+            for k, a in enumerate(e.answers, 1):
+                click.echo(f"  答{k} {a.answer.sender_name or a.answer.sender}: {_one_line(a.answer.text)}")
             if list_only:
                 continue
             choice = click.prompt("  [a]pprove [r]eject [e]dit [m]erge [s]kip [q]uit", default="s",
@@ -529,15 +533,15 @@ def review(ctx: click.Context, list_only: bool, as_json: bool, limit: int | None
                 break
             with ws.locked("review"):
                 if choice == "a":
-                    record_curation(ws, item["id"], "approve")
+                    record_curation(ws, e.id, "approve")
                 elif choice == "r":
-                    record_curation(ws, item["id"], "reject")
+                    record_curation(ws, e.id, "reject")
                 elif choice == "e":
-                    answer = click.prompt("  answer", default=item["answer"])
-                    record_curation(ws, item["id"], "edit", {"answer": answer})
-                    record_curation(ws, item["id"], "approve")
+                    answer = click.prompt("  answer", default=e.answer)
+                    record_curation(ws, e.id, "edit", {"answer": answer})
+                    record_curation(ws, e.id, "approve")
                 elif choice == "m":
-                    record_curation(ws, item["id"], "merge", click.prompt("  merge into entry id"))
+                    record_curation(ws, e.id, "merge", click.prompt("  merge into entry id"))
             decided += choice != "s"
         if not list_only:
             click.echo(f"\n{decided} decisions stored; applied on the next run (or `chendian stage faq index publish`)")

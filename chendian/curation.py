@@ -10,7 +10,10 @@ import json
 import re
 from datetime import datetime, timezone
 
+from dataclasses import dataclass, field
+
 from .errors import ChendianError
+from .model import FaqEntry, Message
 
 # approve/unapprove: reviewed and published whatever the confidence; reject: reviewed, not an FAQ entry (hidden
 # and off the review queue); hide/unhide, pin/unpin; edit: new question and/or answer; merge, split.
@@ -19,6 +22,14 @@ CURATION_ACTIONS = ("approve", "unapprove", "reject", "hide", "unhide", "edit", 
 
 class CurationError(ChendianError, ValueError):
     pass
+
+
+class UnknownEntry(CurationError):
+    """The id is well formed, but no FAQ entry has it (yet)."""
+
+
+class ConflictingDecision(CurationError):
+    """Well formed, but impossible for these entries (merging an entry into itself)."""
 
 
 def record_curation(ws, entry_id: str, action: str, value: str | dict | None = None) -> None:
@@ -40,12 +51,12 @@ def record_curation(ws, entry_id: str, action: str, value: str | dict | None = N
         if not value or not isinstance(value, str):
             raise CurationError(f"{action} needs a value ({'target entry id' if action == 'merge' else 'QA id'})")
         if action == "merge" and value == entry_id:
-            raise CurationError("cannot merge an entry into itself")
+            raise ConflictingDecision("cannot merge an entry into itself")
     elif value not in (None, ""):
         raise CurationError(f"{action} takes no value")
     exists = ws.db.execute("SELECT 1 FROM faq_entries WHERE id = ?", (entry_id,)).fetchone()
     if not exists:
-        raise CurationError(f"no FAQ entry {entry_id}; run the faq stage first or check the id")
+        raise UnknownEntry(f"no FAQ entry {entry_id}; run the faq stage first or check the id")
     ws.db.execute("INSERT INTO curation (entry_id, action, value, at) VALUES (?, ?, ?, ?)",
                   (entry_id, action, value or "", datetime.now(timezone.utc).isoformat(timespec="seconds")))
 
@@ -81,3 +92,28 @@ def split(ws, entry_id: str, qa_id: str) -> None:
 
 def curation_log(ws) -> list[dict]:
     return [dict(r) for r in ws.db.execute("SELECT rowid, entry_id, action, value, at FROM curation ORDER BY rowid")]
+
+
+# -- the review queue: what `[faq] publish` held back --------------------------------------------------------
+
+@dataclass
+class ReviewItem:
+    """A held entry with its evidence: the messages around its (first) question, in its chat."""
+
+    entry: FaqEntry
+    question_id: str | None
+    context: list[Message] = field(default_factory=list)
+
+
+def review_queue(ws, limit: int | None = None, context: int = 2) -> list[ReviewItem]:
+    """Entries with an answer that are not published, hidden or approved yet, most confident first."""
+    held = [e for e in ws.faq_entries(include_hidden=False, warn=lambda _: None)
+            if e.answered and not e.published and not e.approved]
+    held.sort(key=lambda e: (-e.confidence, -e.count, e.id))
+    items = []
+    for e in held[:limit] if limit else held:
+        row = ws.db.execute("SELECT question_id FROM qas WHERE id = ?", (e.qa_ids[0],)).fetchone() if e.qa_ids else None
+        qid = row[0] if row else None
+        around = ws.messages_around(qid, context, context) if qid else []
+        items.append(ReviewItem(e, qid, [m for m in around if not m.recalled and m.kind != "recall"]))
+    return items

@@ -184,6 +184,18 @@ class Workspace:
         for row in self.db.execute(sql, args):
             yield row_to_message(row)
 
+    def messages_around(self, message_id: str, before: int = 2, after: int = 2) -> list[Message]:
+        """A message with the `before` messages that precede it and the `after` that follow it in its chat."""
+        row = self.db.execute("SELECT rowid, chat, ts FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            return []
+        key = (row["chat"], row["ts"], row["rowid"])
+        earlier = self.db.execute("SELECT * FROM messages WHERE chat = ? AND (ts, rowid) < (?, ?)"
+                                  " ORDER BY ts DESC, rowid DESC LIMIT ?", (*key, before)).fetchall()
+        later = self.db.execute("SELECT * FROM messages WHERE chat = ? AND (ts, rowid) >= (?, ?)"
+                                " ORDER BY ts, rowid LIMIT ?", (*key, after + 1)).fetchall()
+        return [row_to_message(r) for r in [*reversed(earlier), *later]]
+
     def count_messages(self) -> int:
         return self.db.execute("SELECT count(*) FROM messages").fetchone()[0]
 

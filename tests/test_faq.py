@@ -138,9 +138,9 @@ def test_review_in_the_terminal_approves_and_rejects_and_publish_approved_shows_
     _set_publish(built, "approved")  # nothing approved yet: everything answered waits for review
     _run(built, faq_stage)
     assert built.db.execute("SELECT count(*) FROM faq_entries WHERE published = 1").fetchone()[0] == 0
-    queue = faq_stage.review_queue(built)
-    assert len(queue) >= 2 and all(item["answers"] and item["context"] for item in queue)
-    assert any(m["is_question"] for m in queue[0]["context"])
+    queue = curation.review_queue(built)
+    assert len(queue) >= 2 and all(item.entry.answers and item.context for item in queue)
+    assert item_question_in_context(queue[0])
     runner = CliRunner()
     result = runner.invoke(main, ["-w", str(built.root), "review"], input="a\nr\nq\n")
     assert result.exit_code == 0, result.output
@@ -148,7 +148,12 @@ def test_review_in_the_terminal_approves_and_rejects_and_publish_approved_shows_
     _run(built, faq_stage)
     published = {r[0] for r in built.db.execute("SELECT id FROM faq_entries WHERE published = 1")}
     hidden = {r[0] for r in built.db.execute("SELECT id FROM faq_entries WHERE hidden = 1")}
-    assert published == {queue[0]["id"]} and queue[1]["id"] in hidden
-    assert queue[1]["id"] not in {item["id"] for item in faq_stage.review_queue(built)}  # off the queue for good
+    assert published == {queue[0].entry.id} and queue[1].entry.id in hidden
+    assert queue[1].entry.id not in {item.entry.id for item in curation.review_queue(built)}  # off the queue for good
     listed = runner.invoke(main, ["-w", str(built.root), "review", "--json"])
-    assert listed.exit_code == 0 and queue[0]["id"] not in listed.output
+    assert listed.exit_code == 0 and queue[0].entry.id not in listed.output
+    assert all(json.loads(line)["context"] for line in listed.output.splitlines())
+
+
+def item_question_in_context(item) -> bool:
+    return item.question_id is not None and any(m.id == item.question_id for m in item.context)

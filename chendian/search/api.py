@@ -1,8 +1,9 @@
 """`chendian serve`: a small JSON search API plus the static site, on the standard library's HTTP server.
 
 GET /api/search?q=…&k=10 → {"query", "k", "hits": [Hit…]} (no hits for a query without letters or digits;
-400 for a query string that is not UTF-8). GET /openapi.json describes the API (OpenAPI 3). A request line
-over 8 KiB is answered 414, a request body (none is ever needed) over 64 KiB 413. Everything else is a static file of the built
+400 for a query string that is not UTF-8). POST /api/curate {"entry", "action", "value"?} stores a review
+decision as `chendian faq <action>` does (the review page's buttons). GET /openapi.json describes the API
+(OpenAPI 3). A request line over 8 KiB is answered 414, a request body over 64 KiB 413. Everything else is a static file of the built
 site (<ws>/site/ unless site_dir). Binds to 127.0.0.1 by default; on any other address a token is required
 (`Authorization: Bearer TOKEN` or `?token=TOKEN`). Errors are JSON with a message, never a traceback.
 """
@@ -41,6 +42,17 @@ def _error_response(description: str) -> dict:
 def openapi_document() -> dict:
     """The OpenAPI 3 description of what this server answers (served at /openapi.json)."""
     from .. import __version__
+    from ..curation import CURATION_ACTIONS
+
+    entry_id = {"type": "string", "pattern": "^f[0-9a-f]{20}$"}
+
+    def decision(actions: list[str], value: dict | None = None) -> dict:
+        """One shape of a review decision: these actions, with this value (or none)."""
+        properties = {"entry": entry_id, "action": {"type": "string", "enum": actions}}
+        if value:
+            properties["value"] = value
+        return {"type": "object", "required": ["entry", "action"] + (["value"] if value else []),
+                "additionalProperties": False, "properties": properties}
 
     hit = {"type": "object", "required": ["id", "question", "answer", "score", "kind", "source"],
            "properties": {"id": {"type": "string"}, "question": {"type": "string"}, "answer": {"type": "string"},
@@ -70,6 +82,27 @@ def openapi_document() -> dict:
                     "401": _error_response("token required"),
                     "414": _error_response("request line too long"),
                     "503": _error_response("no search index yet (run `chendian run`)"),
+                },
+            }},
+            "/api/curate": {"post": {
+                "operationId": "curate",
+                "summary": "Store a review decision (approve, reject, hide, edit, merge, split, pin …) by entry id",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+                    decision([a for a in CURATION_ACTIONS if a not in ("edit", "merge", "split")]),
+                    decision(["edit"], {"type": "object", "minProperties": 1, "additionalProperties": False,
+                                        "properties": {"question": {"type": "string"}, "answer": {"type": "string"}}}),
+                    decision(["merge"], entry_id),
+                    decision(["split"], {"type": "string", "pattern": "^q[0-9a-f]{20}$"}),
+                ]}}}},
+                "responses": {
+                    "200": {"description": "stored; applied on the next run", "content": {"application/json": {
+                        "schema": {"type": "object"}}}},
+                    "400": _error_response("not a known action, or a value the action does not take"),
+                    "401": _error_response("token required"),
+                    "404": _error_response("no FAQ entry has this id"),
+                    "409": _error_response("the workspace is busy (a run holds its lock), or an entry merged into itself"),
+                    "413": _error_response("request body too large"),
+                    "415": _error_response("not JSON"),
                 },
             }},
             "/openapi.json": {"get": {
@@ -194,9 +227,54 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
             self.send_json(status.value, {"error": status.phrase, "message": message or status.description})
 
         def do_POST(self):
-            self.error(HTTPStatus.METHOD_NOT_ALLOWED, "only GET is supported")
+            try:
+                url = urlsplit(self.path)
+                if url.path.rstrip("/") != "/api/curate":
+                    return self.error(HTTPStatus.METHOD_NOT_ALLOWED, "only GET, and POST /api/curate")
+                if not self.authorised({}):
+                    return self.error(HTTPStatus.UNAUTHORIZED, "token required: Authorization: Bearer TOKEN")
+                return self.api_curate()
+            except (BrokenPipeError, ConnectionResetError):
+                return None
+            except Exception as e:  # never a traceback to the client
+                log.exception("request failed")
+                return self.error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(e).__name__}: internal error")
 
-        do_PUT = do_DELETE = do_PATCH = do_POST
+        def do_PUT(self):
+            self.error(HTTPStatus.METHOD_NOT_ALLOWED, "only GET, and POST /api/curate")
+
+        do_DELETE = do_PATCH = do_PUT
+
+        def api_curate(self) -> None:
+            """Store one review decision, as `chendian faq <action>` does. JSON only: a browser sends a JSON POST
+            to another origin only after a CORS preflight this server never grants, so no page elsewhere can
+            forge a decision."""
+            from ..curation import CURATION_ACTIONS, ConflictingDecision, CurationError, UnknownEntry, record_curation
+            from ..store import Workspace, WorkspaceLocked
+
+            if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+                return self.error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send JSON: Content-Type: application/json")
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                return self.error(HTTPStatus.BAD_REQUEST, 'expected {"entry": "f…", "action": "approve"}')
+            if not isinstance(body, dict) or not isinstance(body.get("entry"), str) or body.get("action") not in CURATION_ACTIONS:
+                return self.error(HTTPStatus.BAD_REQUEST, 'expected {"entry": "f…", "action": one of '
+                                                          + ", ".join(CURATION_ACTIONS) + ', "value"?: …}')
+            try:
+                with Workspace(ws_path) as ws, ws.locked(f"curate {body['action']}"):
+                    record_curation(ws, body["entry"], body["action"], body.get("value"))
+            except WorkspaceLocked as e:
+                return self.error(HTTPStatus.CONFLICT, str(e))
+            except UnknownEntry as e:
+                return self.error(HTTPStatus.NOT_FOUND, str(e))
+            except ConflictingDecision as e:
+                return self.error(HTTPStatus.CONFLICT, str(e))
+            except CurationError as e:
+                return self.error(HTTPStatus.BAD_REQUEST, str(e))
+            self.send_json(200, {"entry": body["entry"], "action": body["action"],
+                                 "applied": "on the next run (or `chendian stage faq index publish`)"})
 
         def api_search(self, params: dict) -> None:
             raw = (params.get("q") or [""])[0]

@@ -7,6 +7,7 @@ weekly_digests) plus the messages, and writes <ws>/site:
     search.html           client-side search (search-index.js: BM25; search-vectors.js, loaded after it: the
                           semantic student of student.py), or the hybrid API under `chendian serve`
     ops.html              消灭零回复: questions no one answered, oldest first
+    review.html           待审核: entries [faq] publish held back, with their evidence and approve/reject buttons
     entries/<id>.html     one FAQ entry: question, best answers with authors, variants, asked N times, sources
     threads/<id>.html     one conversation: digest and transcript with quotes
     topics/<id>.html      entries and conversations of a topic (topics/index.html lists them)
@@ -378,6 +379,25 @@ def search_index(site: Site) -> dict:
     return {"version": 1, "docs": docs, "t2s": "".join(t + s for t, s in sorted(t2s.items()))}
 
 
+def _review_items(ctx: _Context) -> list[dict]:
+    """What `[faq] publish` held back, with its evidence, as the review page shows it (through privacy)."""
+    from ..curation import review_queue
+
+    items = []
+    for item in review_queue(ctx.ws):
+        e = item.entry
+        items.append({
+            "id": e.id, "question": ctx.text(e.question), "confidence": e.confidence, "worthy": e.worthy,
+            "count": e.count,
+            "context": [{"when": ctx.when(int(m.time.timestamp())), "name": ctx.privacy.name(m.sender, m.sender_name),
+                         "text": _snippet(ctx.text(m.text), 200), "is_question": m.id == item.question_id}
+                        for m in item.context if m.id not in ctx.recalled_ids],
+            "answers": [{"name": ctx.privacy.name(a.answer.sender, a.answer.sender_name),
+                         "text": _snippet(ctx.text(a.answer.text), 300)} for a in e.answers],
+        })
+    return items
+
+
 # -- writing ------------------------------------------------------------------------------------------------
 
 def _environment() -> Environment:
@@ -418,7 +438,7 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
     bar = rc.progress(total, "pages", unit="page") if rc is not None else None
     tick = bar.update if bar is not None else (lambda n=1: None)
     try:
-        for name in ("style.css", "search.js"):
+        for name in ("style.css", "search.js", "review.js"):
             (out / "assets").mkdir(exist_ok=True)
             shutil.copyfile(ASSETS / name, out / "assets" / name)
         index = search_index(site)
@@ -440,7 +460,9 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
               stats={"entries": len(site.entries), "threads": len(site.threads), "unanswered": len(site.unanswered),
                      "people": len(site.people)})
         write("search.html", "search.html")
-        write("ops.html", "ops.html", unanswered=site.unanswered)
+        held = _review_items(ctx)
+        write("ops.html", "ops.html", unanswered=site.unanswered, held=len(held))
+        write("review.html", "review.html", held=held)
         write("topics/index.html", "topics.html", topics=site.topics)
         write("weeks/index.html", "weeks.html", weeks=site.weeks)
         write("people/index.html", "people.html", people=site.people)
