@@ -170,3 +170,16 @@ def test_report_text_and_a_bad_week(fixture_workspace):
     assert result.exit_code == 0 and "2016-W37" in result.output and "可以问：老李" in result.output
     bad = CliRunner().invoke(main, ["-w", str(fixture_workspace), "report", "--week", "2016-37"])
     assert bad.exit_code == 1 and "ISO week" in bad.output
+
+
+def test_site_report_page_charts_and_freshness(fixture_workspace):
+    site = fixture_workspace / "site"
+    html = (site / "report.html").read_text(encoding="utf-8")
+    assert html.count('<svg class="chart"') == 4
+    assert html.count("<desc id=") == 4 and html.count("<summary>文字版</summary>") == 4  # a text alternative each
+    assert "最高：周一（5 条）" in html  # Monday: the first five messages of the chat
+    assert "以新通知为准" in html and "可以问：" in html
+    assert "谁可能知道" in (site / "ops.html").read_text(encoding="utf-8")
+    pages = {p.name: p.read_text(encoding="utf-8") for p in (site / "entries").glob("*.html")}
+    corrected = [h for h in pages.values() if "更正过这条答案" in h]
+    assert len(corrected) == 1 and "截至 2016-09-12" in corrected[0] and "已被更正（2016-09-14）" not in corrected[0]
