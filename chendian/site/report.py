@@ -90,9 +90,15 @@ def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None) -
     experts = ws.expert_suggestions()
 
     def suggested(qa_id):
-        return [{"name": name(e["sender"], e["name"]), "score": round(e["score"], 3),
-                 "similar_questions": [text(qas[q].question) for q in e["similar_qa_ids"] if q in qas]}
-                for e in experts.get(qa_id, [])]
+        out, shown = [], set()
+        for e in experts.get(qa_id, []):
+            shown_name = name(e["sender"], e["name"])
+            if shown_name in shown:  # one person under two platforms' ids (a WeChat and a QQ group): list them once
+                continue
+            shown.add(shown_name)
+            out.append({"name": shown_name, "score": round(e["score"], 3),
+                        "similar_questions": [text(qas[q].question) for q in e["similar_qa_ids"] if q in qas]})
+        return out
 
     # Unanswered by the reference time, asked this week or before: oldest first, with their age
     unanswered = []
