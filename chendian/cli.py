@@ -137,6 +137,19 @@ def stats(ctx: click.Context, as_json: bool, top: int) -> None:
     click.echo("busiest days: " + ", ".join(f"{d} {n}" for d, n in busiest))
 
 
+@main.command()
+@click.option("--week", help="ISO week, e.g. 2016-W37 (default: the week of the newest question).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (docs/report.md describes every field).")
+@click.pass_context
+def report(ctx: click.Context, week: str | None, as_json: bool) -> None:
+    """The weekly ops report: response times, unanswered questions and who would know, points, stale answers."""
+    from .site.report import report_json, report_text, weekly_report
+
+    with _open(ctx) as ws:
+        r = weekly_report(ws, week)
+    click.echo(report_json(r) if as_json else report_text(r))
+
+
 def _print_stage(sr) -> None:
     mark = {"ok": "✓", "skipped": "-", "failed": "✗"}[sr.status]
     counts = ", ".join(f"{k} {v}" for k, v in sr.counts.items())
@@ -181,7 +194,7 @@ def run(ctx: click.Context, quiet: bool) -> None:
 def stage(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> None:
     """Run only the named stage(s), e.g. `chendian stage thread`.
 
-    Stages, in flow order: ingest, segment, embed, thread, topics, extract, faq, summarize, index, publish.
+    Stages, in flow order: ingest, segment, embed, thread, topics, extract, faq, insights, summarize, index, publish.
     """
     _run(ctx, list(names), quiet)
 

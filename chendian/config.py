@@ -90,6 +90,23 @@ class SiteConfig:
 
 
 @dataclass
+class InsightsConfig:
+    # The playbooks' 24小时内响应: the share of questions whose first answer came within this many hours.
+    answer_within_hours: float = setting(24.0, "a question counts as answered in time when its first answer came within this")
+    expert_min_similarity: float = setting(0.5, "who would know: past questions at least this similar (cosine) count")
+    same_topic_weight: float = setting(1.5, "who would know: a past question in the same topic counts this many times")
+    points_answer: float = setting(1.0, "points per answered question (once however many messages)")
+    points_acknowledged: float = setting(3.0, "extra points when the asker said the answer helped")
+    points_per_repeat: float = setting(1.0, "extra points per further time the answer's FAQ entry was asked")
+    max_repeats: int = setting(5, "… credited up to this many repeats")
+    supersede_window_hours: float = setting(72.0, "刚才说错了: a sender's correction supersedes their own answer this recent")
+
+    def __post_init__(self) -> None:
+        if self.answer_within_hours <= 0:
+            raise ConfigError("insights.answer_within_hours must be positive")
+
+
+@dataclass
 class LLMConfig:
     # Optional OpenAI-compatible endpoint that rewrites digests; empty = the offline extractive digests only.
     endpoint: str = setting("", "optional OpenAI-compatible endpoint (e.g. http://localhost:8000/v1); empty = offline")
@@ -107,6 +124,7 @@ class Config:
     thread: ThreadConfig = field(default_factory=ThreadConfig)
     faq: FaqConfig = field(default_factory=FaqConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
+    insights: InsightsConfig = field(default_factory=InsightsConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
 
     @property

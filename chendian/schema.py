@@ -113,6 +113,28 @@ CREATE TABLE IF NOT EXISTS contributors (
     "thread_digests": "CREATE TABLE IF NOT EXISTS thread_digests (thread_id TEXT PRIMARY KEY, chat TEXT, digest TEXT);",
     "weekly_digests": """
 CREATE TABLE IF NOT EXISTS weekly_digests (chat TEXT, week TEXT, body TEXT, PRIMARY KEY (chat, week));""",
+    # -- insights ------------------------------------------------------------------------------------------
+    "question_responses": """
+CREATE TABLE IF NOT EXISTS question_responses (
+    qa_id TEXT PRIMARY KEY, chat TEXT NOT NULL, week TEXT NOT NULL, asked_ts INTEGER NOT NULL,
+    first_answer_ts INTEGER       -- NULL: not answered
+);""",
+    "expert_suggestions": """
+CREATE TABLE IF NOT EXISTS expert_suggestions (
+    qa_id TEXT NOT NULL, rank INTEGER NOT NULL, sender TEXT NOT NULL, name TEXT, score REAL,
+    similar_qa_ids TEXT,          -- JSON list, most similar first
+    PRIMARY KEY (qa_id, rank)
+);""",
+    "answer_points": """
+CREATE TABLE IF NOT EXISTS answer_points (
+    qa_id TEXT NOT NULL, sender TEXT NOT NULL, name TEXT, week TEXT NOT NULL, points REAL NOT NULL,
+    acknowledged INTEGER NOT NULL, repeats INTEGER NOT NULL, PRIMARY KEY (qa_id, sender)
+);""",
+    "superseded_answers": """
+CREATE TABLE IF NOT EXISTS superseded_answers (
+    qa_id TEXT NOT NULL, answer_message_id TEXT NOT NULL, answer_sender TEXT, by_message_id TEXT NOT NULL,
+    by_ts INTEGER NOT NULL, phrase TEXT, PRIMARY KEY (qa_id, answer_message_id)
+);""",
 }
 
 # Columns added after a table first shipped: a workspace made before gets them on open (ALTER TABLE … ADD).

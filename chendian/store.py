@@ -276,6 +276,25 @@ class Workspace:
         """The summarize stage's (chat, ISO week, Markdown body), newest week first."""
         return [tuple(r) for r in self.db.execute("SELECT chat, week, body FROM weekly_digests ORDER BY week DESC, chat")]
 
+    # -- the insights stage's tables (site/report.py aggregates them) -------------------------------------
+    def question_responses(self) -> list[sqlite3.Row]:
+        """(qa_id, chat, week, asked_ts, first_answer_ts) per counted question, oldest first."""
+        return self.db.execute("SELECT * FROM question_responses ORDER BY asked_ts, qa_id").fetchall()
+
+    def expert_suggestions(self) -> dict[str, list[dict]]:
+        """qa id → its suggested members, best first: {sender, name, score, similar_qa_ids}."""
+        out: dict[str, list[dict]] = {}
+        for r in self.db.execute("SELECT * FROM expert_suggestions ORDER BY qa_id, rank"):
+            out.setdefault(r["qa_id"], []).append({"sender": r["sender"], "name": r["name"] or r["sender"],
+                                                   "score": r["score"], "similar_qa_ids": json.loads(r["similar_qa_ids"] or "[]")})
+        return out
+
+    def answer_points(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM answer_points ORDER BY week, qa_id, sender").fetchall()
+
+    def superseded_answers(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM superseded_answers ORDER BY by_ts, qa_id").fetchall()
+
 
 def _float(value, default: float) -> float:
     return default if value is None else float(value)

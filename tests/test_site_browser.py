@@ -132,7 +132,7 @@ def test_pages_fit_a_phone_screen(built, browser):
     page = context.new_page()
     try:
         for rel in ("index.html", f"entries/{ids['reimburse']}.html", f"threads/{ids['reimburse_thread']}.html",
-                    "ops.html", "search.html?q=VPN"):
+                    "ops.html", "report.html", "search.html?q=VPN"):
             page.goto((site / rel.split("?")[0]).as_uri() + ("?" + rel.split("?")[1] if "?" in rel else ""))
             page.wait_for_load_state("load")
             width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")

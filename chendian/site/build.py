@@ -6,8 +6,9 @@ weekly_digests) plus the messages, and writes <ws>/site:
     index.html            recent and popular entries, topics, latest weekly digests
     search.html           client-side search (search-index.js: BM25; search-vectors.js, loaded after it: the
                           semantic student of student.py), or the hybrid API under `chendian serve`
-    ops.html              消灭零回复: questions no one answered, oldest first
+    ops.html              消灭零回复: questions no one answered, oldest first, with who would know
     review.html           待审核: entries [faq] publish held back, with their evidence and approve/reject buttons
+    report.html           the weekly ops report (site/report.py) with static SVG charts (site/charts.py)
     entries/<id>.html     one FAQ entry: question, best answers with authors, variants, asked N times, sources
     threads/<id>.html     one conversation: digest and transcript with quotes
     topics/<id>.html      entries and conversations of a topic (topics/index.html lists them)
@@ -38,14 +39,16 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from .. import atomic
 from ..model import QA, RECALL, SYSTEM, Answer, Contributor, stable_id
 from ..store import Workspace, json_column
+from .charts import bar_chart, hbar_chart
 from .privacy import Privacy
+from .report import weekly_report
 from .render import MarkdownRenderer, plain
 from .student import payload_js, t2s_table, workspace_vectors
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 ASSETS = HERE / "assets"
-BUILD_VERSION = "3"  # bump when the output changes for the same input, so `run` rebuilds
+BUILD_VERSION = "4"  # bump when the output changes for the same input, so `run` rebuilds
 
 INDEX_ANSWER_CHARS = 400  # answer text per entry in the browser's search index (bounds the index size)
 SNIPPET_CHARS = 140
@@ -192,6 +195,19 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
         authors.append(a)
         return a
 
+    # Freshness: answers a later message corrected, and when each answer was given
+    superseded: dict[tuple[str, str], dict] = {}
+    for s in ws.superseded_answers():
+        by = ws.db.execute("SELECT text FROM messages WHERE id = ?", (s["by_message_id"],)).fetchone()
+        superseded[(s["qa_id"], s["answer_message_id"])] = {
+            "when": ctx.when(s["by_ts"], "%Y-%m-%d"), "text": _snippet(ctx.text(by["text"] if by else ""), 80)}
+    answer_ids = [m for qa in qas for a in qa.answers for m in a.message_ids]
+    answer_ts = dict(ws.db.execute("SELECT id, ts FROM messages WHERE id IN (SELECT value FROM json_each(?))",
+                                   (json.dumps(answer_ids),)))
+
+    def correction(qa: QA, a: Answer) -> dict | None:
+        return next((superseded[(qa.id, m)] for m in a.message_ids if (qa.id, m) in superseded), None)
+
     # Entries
     entries = ws.faq_entries(include_hidden=True, warn=ctx.warn)
     # Not on the 待回答 list: questions under hidden entries, and those unlikely to be worth an entry.
@@ -210,9 +226,14 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
             key = re.sub(r"\s+", "", a.text)
             if key not in seen:
                 seen.add(key)
+                given = [answer_ts[m] for m in a.message_ids if m in answer_ts]
                 best.append({"author": author(a.sender, a.sender_name), "html": ctx.markdown(a.text), "key": key,
-                             "acknowledged": a.acknowledged, "thread": qa.thread_id})
+                             "acknowledged": a.acknowledged, "thread": qa.thread_id, "corrected": correction(qa, a),
+                             "ts": min(given) if given else None, "when": ctx.when(min(given), "%Y-%m-%d") if given else ""})
+        best.sort(key=lambda b: b["corrected"] is not None)  # stable: the current answers first, in their order
         best = best[:BEST_ANSWERS]
+        current = ([b["ts"] for b in best if b["ts"] and b["corrected"] is None]
+                   or [b["ts"] for b in best if b["ts"]])
         raw_answer = e.answer
         if ctx.recalled_re is not None and ctx.recalled_re.search(raw_answer):
             # the FAQ answer came from a message its sender withdrew: show the best answer still standing
@@ -237,6 +258,9 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
             "thread_ids": e.thread_ids, "first_ts": e.first_ts, "last_ts": e.last_ts, "answered": e.answered,
             "pinned": e.pinned, "answerers": answerers, "best": best, "sources": [],
             "first": ctx.when(e.first_ts, "%Y-%m-%d"), "last": ctx.when(e.last_ts, "%Y-%m-%d"),
+            # as of: the newest answer that still stands; the main answer's correction when a later message made one
+            "as_of": ctx.when(max(current), "%Y-%m-%d") if current else "",
+            "corrected": next((b["corrected"] for b in best if b["key"] == main_key and b["corrected"]), None),
         }
         site.entries.append(entry)
         for q in e.qa_ids:
@@ -434,7 +458,7 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
         pages += 1
         size += len(data)
 
-    total = 6 + len(site.entries) + len(site.threads) + len(site.topics) + len(site.weeks) + len(site.people)
+    total = 7 + len(site.entries) + len(site.threads) + len(site.topics) + len(site.weeks) + len(site.people)
     bar = rc.progress(total, "pages", unit="page") if rc is not None else None
     tick = bar.update if bar is not None else (lambda n=1: None)
     try:
@@ -460,13 +484,18 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
               stats={"entries": len(site.entries), "threads": len(site.threads), "unanswered": len(site.unanswered),
                      "people": len(site.people)})
         write("search.html", "search.html")
+        report = weekly_report(ws, None, ctx.warn)
+        experts = {q: r["experts"] for r in report["unanswered"] + report["needs_review"] for q in [r["qa_id"]]}
+        for u in site.unanswered:
+            u["experts"] = experts.get(u["id"], [])
         held = _review_items(ctx)
-        write("ops.html", "ops.html", unanswered=site.unanswered, held=len(held))
+        write("ops.html", "ops.html", unanswered=site.unanswered, review=report["needs_review"], held=len(held))
         write("review.html", "review.html", held=held)
+        write("report.html", "report.html", report=report, charts=report_charts(report))
         write("topics/index.html", "topics.html", topics=site.topics)
         write("weeks/index.html", "weeks.html", weeks=site.weeks)
         write("people/index.html", "people.html", people=site.people)
-        tick(6)
+        tick(7)
         for e in site.entries:
             write(e["url"], "entry.html", entry=e)
             tick()
@@ -498,6 +527,21 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
             "pages": pages, "entries": len(site.entries), "threads": len(site.threads), "topics": len(site.topics),
             "weeks": len(site.weeks), "people": len(site.people), "unanswered": len(site.unanswered),
             "index_bytes": len(index_bytes), "bytes": size}
+
+
+def report_charts(report: dict) -> list[dict]:
+    """The report page's charts, each with its text alternative (the same figures as a table)."""
+    dist = report["response_time_distribution"]
+    top = report["top_contributors"]
+    days, hours = report["activity"]["by_weekday"], report["activity"]["by_hour"]
+    specs = [("activity-day", "本周每天的消息数", list(days), list(days.values()), 1, " 条"),
+             ("activity-hour", "本周各时段的消息数（时）", list(hours), list(hours.values()), 4, " 条"),
+             ("response-time", "本周首次回答用时分布（问题数）", [d["bucket"] for d in dist], [d["count"] for d in dist], 1, " 个"),
+             ("top-contributors", "本周贡献积分", [p["name"] for p in top], [p["points"] for p in top], 1, " 分")]
+    return [{"id": cid, "title": title, "rows": list(zip(labels, values)), "unit": unit,
+             "svg": (hbar_chart(cid, title, labels, values, unit=unit) if cid == "top-contributors"
+                     else bar_chart(cid, title, labels, values, label_every=every, unit=unit))}
+            for cid, title, labels, values, every, unit in specs]
 
 
 def _clean_stale(target: Path) -> None:

@@ -30,6 +30,10 @@ SOURCES = (
     ("faq_entries", "SELECT * FROM faq_entries ORDER BY 1, 2"),
     ("contributors", "SELECT * FROM contributors ORDER BY 1, 2"),
     ("weekly_digests", "SELECT * FROM weekly_digests ORDER BY 1, 2"),
+    ("question_responses", "SELECT * FROM question_responses ORDER BY 1, 2"),
+    ("expert_suggestions", "SELECT * FROM expert_suggestions ORDER BY 1, 2"),
+    ("answer_points", "SELECT * FROM answer_points ORDER BY 1, 2"),
+    ("superseded_answers", "SELECT * FROM superseded_answers ORDER BY 1, 2"),
 )
 
 
@@ -39,6 +43,7 @@ def fingerprint(ws: Workspace) -> str:
     h.update(BUILD_VERSION.encode())
     cfg = ws.config.site
     h.update(f"{cfg.title}\x1f{cfg.names}\x1f{cfg.base_url}\x1f{ws.config.ingest.timezone}".encode("utf-8"))
+    h.update(repr(ws.config.insights).encode())  # report.html shows the answer-time goal and the point rules
     # the semantic search's student learns from the vectors the embed stage cached, under the configured model
     h.update(f"{ws.config.embed.model}\x1f{json.dumps(ws.get_state('embed.progress'), sort_keys=True)}".encode())
     for folder in (TEMPLATES, ASSETS):

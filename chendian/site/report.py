@@ -1,0 +1,233 @@
+"""The weekly ops report (issue 15): `chendian report [--week] [--json]` and site/report.html read this.
+
+Aggregates the insights stage's tables per chat and ISO week. Names and texts go through the site's privacy
+(`[site] names`, personal numbers masked), so the JSON can be shared as freely as the site. docs/report.md
+describes every field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+
+from ..errors import ChendianError
+from ..model import RECALL, SYSTEM
+from ..store import Workspace
+from ..summarize.qa.insights import Response, iso_week, summarize_responses
+from .privacy import Privacy
+
+REPORT_VERSION = 1
+TOP_CONTRIBUTORS, BEST_ANSWERS = 10, 5
+# Response-time buckets: (label, upper bound in hours).
+BUCKETS = (("<1小时", 1), ("1–4小时", 4), ("4–24小时", 24), ("1–3天", 72), (">3天", float("inf")))
+WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+
+
+class ReportError(ChendianError, ValueError):
+    pass
+
+
+def week_bounds(week: str, tz) -> tuple[int, int]:
+    """[start, end) of an ISO week ("2016-W37") as epoch seconds in the workspace's timezone."""
+    try:
+        start = datetime.strptime(week + "-1", "%G-W%V-%u").replace(tzinfo=tz)
+    except ValueError:
+        raise ReportError(f"not an ISO week: {week!r} (expected e.g. 2016-W37)") from None
+    return int(start.timestamp()), int((start + timedelta(days=7)).timestamp())
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 60, 1)
+
+
+def _summary(rows, within_hours: float) -> dict:
+    s = summarize_responses(rows, within_hours)
+    return {"asked": s.asked, "answered": s.answered, "answered_within": s.answered_within,
+            "share_within": None if s.share_within is None else round(s.share_within, 3),
+            "median_minutes": _minutes(s.median_seconds), "p90_minutes": _minutes(s.p90_seconds)}
+
+
+def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None) -> dict:
+    """The report for one ISO week (default: the week of the newest question)."""
+
+    cfg, tz = ws.config, ws.config.tz
+    within = cfg.insights.answer_within_hours
+    privacy = Privacy(cfg.site.names)
+    for sender, name in ws.db.execute("SELECT sender, sender_name FROM messages WHERE kind != ? GROUP BY sender, sender_name", (SYSTEM,)):
+        privacy.name(sender, name)  # registered up front: names inside free text are rewritten too
+    chat_names = {r["id"]: r["name"] for r in ws.chats()}
+    qas = {qa.id: qa for qa in ws.qas(warn=warn)}
+    rows = [Response(r["qa_id"], r["chat"], r["week"], r["asked_ts"], r["first_answer_ts"])
+            for r in ws.question_responses()]
+    if week is None:
+        week = rows[-1].week if rows else iso_week(int(datetime.now(tz).timestamp()), tz)
+    start, end = week_bounds(week, tz)
+    newest = ws.db.execute("SELECT max(ts) FROM messages").fetchone()[0] or end
+    reference = min(end, newest)  # a week still under way is measured up to the newest message
+
+    def name(sender, raw):
+        return privacy.name(sender, raw)
+
+    def text(raw):
+        return privacy.text(raw or "")
+
+    def when(ts):
+        return datetime.fromtimestamp(ts, tz).isoformat(timespec="minutes") if ts is not None else None
+
+    # Response, per chat: this week, and every week (the trend)
+    by_chat_week: dict[tuple[str, str], list[Response]] = defaultdict(list)
+    for r in rows:
+        by_chat_week[(r.chat, r.week)].append(r)
+    this_week = [r for r in rows if r.week == week]
+    chats = []
+    for chat in sorted({r.chat for r in rows}):
+        chats.append({"chat": chat, "name": text(chat_names.get(chat, chat)),
+                      "this_week": _summary([r for r in this_week if r.chat == chat], within),
+                      "weeks": [{"week": w, **_summary(rs, within)}
+                                for (c, w), rs in sorted(by_chat_week.items()) if c == chat]})
+
+    experts = ws.expert_suggestions()
+
+    def suggested(qa_id):
+        out, shown = [], set()
+        for e in experts.get(qa_id, []):
+            shown_name = name(e["sender"], e["name"])
+            if shown_name in shown:  # one person under two platforms' ids (a WeChat and a QQ group): list them once
+                continue
+            shown.add(shown_name)
+            out.append({"name": shown_name, "score": round(e["score"], 3),
+                        "similar_questions": [text(qas[q].question) for q in e["similar_qa_ids"] if q in qas]})
+        return out
+
+    # Unanswered by the reference time, asked this week or before: oldest first, with their age
+    unanswered = []
+    for r in rows:
+        if r.asked_ts < end and (r.first_answer_ts is None or r.first_answer_ts > reference) and r.qa_id in qas:
+            qa = qas[r.qa_id]
+            unanswered.append({"qa_id": r.qa_id, "chat": text(chat_names.get(r.chat, r.chat)),
+                               "question": text(qa.question), "asker": name(qa.asker, qa.asker_name),
+                               "asked_at": when(r.asked_ts), "age_hours": round(max(reference - r.asked_ts, 0) / 3600, 1),
+                               "experts": suggested(r.qa_id)})
+    answered_ids = {r.qa_id for r in rows if r.first_answer_ts is not None}
+    review = [{"qa_id": q, "question": text(qas[q].question), "asked_at": when(qas[q].ts), "experts": suggested(q)}
+              for q in experts if q in answered_ids and q in qas and start <= qas[q].ts < end]
+
+    # Response-time distribution this week
+    hist = Counter()
+    for r in this_week:
+        if r.seconds is None:
+            hist["未回答"] += 1
+        else:
+            hist[next(label for label, hours in BUCKETS if r.seconds < hours * 3600)] += 1
+    distribution = [{"bucket": label, "count": hist[label]} for label, _ in BUCKETS] + [
+        {"bucket": "未回答", "count": hist["未回答"]}]
+
+    # Recognition
+    points_rows = [p for p in ws.answer_points() if p["week"] == week]
+    people: dict[str, dict] = {}
+    for p in points_rows:
+        d = people.setdefault(p["sender"], {"name": name(p["sender"], p["name"]), "points": 0.0, "answers": 0,
+                                            "acknowledged": 0, "repeats": 0})
+        d["points"] += p["points"]
+        d["answers"] += 1
+        d["acknowledged"] += p["acknowledged"]
+        d["repeats"] += p["repeats"]
+    top = sorted(people.values(), key=lambda d: (-d["points"], -d["acknowledged"], d["name"]))[:TOP_CONTRIBUTORS]
+    best = []
+    for p in sorted(points_rows, key=lambda p: (-p["points"], p["qa_id"], p["sender"])):
+        qa = qas.get(p["qa_id"])
+        answer = next((a for a in qa.answers if a.sender == p["sender"]), None) if qa else None
+        if answer is None:
+            continue
+        best.append({"qa_id": qa.id, "question": text(qa.question), "answerer": name(p["sender"], p["name"]),
+                     "answer": text(answer.text), "points": p["points"], "acknowledged": bool(p["acknowledged"]),
+                     "repeats": p["repeats"]})
+        if len(best) == BEST_ANSWERS:
+            break
+
+    # Freshness: answers a later message superseded (all of them up to the week's end)
+    message_ts = {}
+    superseded = []
+    for s in ws.superseded_answers():
+        if s["by_ts"] >= end or s["qa_id"] not in qas:
+            continue
+        qa = qas[s["qa_id"]]
+        answer = next((a for a in qa.answers if s["answer_message_id"] in a.message_ids), None)
+        by = ws.db.execute("SELECT sender, sender_name, text, ts FROM messages WHERE id = ?", (s["by_message_id"],)).fetchone()
+        row = ws.db.execute("SELECT ts FROM messages WHERE id = ?", (s["answer_message_id"],)).fetchone()
+        message_ts[s["answer_message_id"]] = row["ts"] if row else None
+        superseded.append({"qa_id": qa.id, "question": text(qa.question),
+                           "answer": text(answer.text if answer else ""),
+                           "answerer": name(answer.sender, answer.sender_name) if answer else "",
+                           "answered_at": when(message_ts[s["answer_message_id"]]),
+                           "superseded_by": text(by["text"]) if by else "",
+                           "superseded_by_name": name(by["sender"], by["sender_name"]) if by else "",
+                           "superseded_at": when(s["by_ts"]), "phrase": s["phrase"]})
+
+    # Activity this week (what people wrote: no notices, nothing recalled)
+    by_day, by_hour = [0] * 7, [0] * 24
+    for (ts,) in ws.db.execute("SELECT ts FROM messages WHERE ts >= ? AND ts < ? AND kind NOT IN (?, ?) AND recalled = 0",
+                               (start, end, SYSTEM, RECALL)):
+        t = datetime.fromtimestamp(ts, tz)
+        by_day[t.weekday()] += 1
+        by_hour[t.hour] += 1
+
+    return {
+        "version": REPORT_VERSION, "week": week, "week_start": when(start), "week_end": when(end),
+        "reference_time": when(reference), "answer_within_hours": within,
+        "totals": _summary(this_week, within), "chats": chats,
+        "response_time_distribution": distribution,
+        "unanswered": unanswered, "needs_review": review,
+        "points_rules": {"answer": cfg.insights.points_answer, "acknowledged": cfg.insights.points_acknowledged,
+                         "per_repeat": cfg.insights.points_per_repeat, "max_repeats": cfg.insights.max_repeats},
+        "top_contributors": top, "best_answers": best, "superseded": superseded,
+        "activity": {"messages": sum(by_day), "by_weekday": dict(zip(WEEKDAYS, by_day)),
+                     "by_hour": {f"{h:02d}": n for h, n in enumerate(by_hour)}},
+        "weeks": sorted({r.week for r in rows}, reverse=True),
+    }
+
+
+def _line(value: str, n: int) -> str:
+    """One line of at most n characters (questions and answers span lines)."""
+    flat = " ".join(value.split())
+    return flat if len(flat) <= n else flat[: n - 1] + "…"
+
+
+def report_text(report: dict) -> str:
+    """The report as lines a person reads in a terminal."""
+    t = report["totals"]
+
+    def share(v):
+        return "—" if v is None else f"{v:.0%}"
+
+    def mins(v):
+        return "—" if v is None else (f"{v:.0f} 分钟" if v < 120 else f"{v / 60:.1f} 小时")
+
+    lines = [f"周报 {report['week']}（{report['week_start'][:10]} 起，统计到 {report['reference_time']}）",
+             f"提问 {t['asked']}，已回答 {t['answered']}，{report['answer_within_hours']:g} 小时内回答 "
+             f"{t['answered_within']}（{share(t['share_within'])}），首答用时中位数 {mins(t['median_minutes'])}，"
+             f"P90 {mins(t['p90_minutes'])}"]
+    for c in report["chats"]:
+        w = c["this_week"]
+        if w["asked"]:
+            lines.append(f"  {c['name']}: 提问 {w['asked']}，已回答 {w['answered']}，中位数 {mins(w['median_minutes'])}")
+    lines.append(f"未回答 {len(report['unanswered'])}：")
+    for u in report["unanswered"]:
+        who = "、".join(e["name"] for e in u["experts"]) or "—"
+        lines.append(f"  [{u['age_hours']:.0f} 小时] {_line(u['question'], 40)}  · 可以问：{who}")
+    if report["needs_review"]:
+        lines.append(f"待复核（答案把握不大）{len(report['needs_review'])}：")
+        for r in report["needs_review"]:
+            lines.append(f"  {_line(r['question'], 40)}  · 可以问：{'、'.join(e['name'] for e in r['experts'])}")
+    lines.append("本周贡献：" + ("，".join(f"{p['name']} {p['points']:g} 分" for p in report["top_contributors"]) or "—"))
+    for b in report["best_answers"][:3]:
+        lines.append(f"  最佳回答 {b['answerer']}（{b['points']:g} 分）：{_line(b['question'], 30)} → {_line(b['answer'], 40)}")
+    for s in report["superseded"]:
+        lines.append(f"已过时：{_line(s['question'], 30)} · {s['answerer']} {s['answered_at'][:10]} 的回答被"
+                     f" {s['superseded_at'][:10]}「{_line(s['superseded_by'], 30)}」更正")
+    return "\n".join(lines)
+
+
+def report_json(report: dict) -> str:
+    return json.dumps(report, ensure_ascii=False, indent=2)
