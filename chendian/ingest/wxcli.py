@@ -408,7 +408,7 @@ class _Reading:
     def markdown(self, src: SourceFile) -> Iterator[Message]:
         lines = src.text.split("\n")
         i = _first_filled(lines)  # read() found the title on the first non-blank line
-        title = MD_TITLE_RE.match(lines[i].strip())
+        title = MD_TITLE_RE.match(lines[i].lstrip())  # as read() matched it
         chat = self._text_chat(src, title.group("chat"), bool(title.group("group")))
         declared, blocks = None, 0
         i += 1
@@ -468,7 +468,7 @@ class _Reading:
     def txt(self, src: SourceFile) -> Iterator[Message]:
         lines = src.text.split("\n")
         start = _first_filled(lines)  # read() found the title on the first non-blank line
-        title = TXT_TITLE_RE.match(lines[start].strip())
+        title = TXT_TITLE_RE.match(lines[start].lstrip())  # as read() matched it
         chat = self._text_chat(src, title.group("chat"), bool(title.group("group")))
         records: list[tuple[int, str, str]] = []  # (line, time, everything after "[time] ", newlines included)
         for lineno, line in enumerate(lines[start + 1:], start + 2):
