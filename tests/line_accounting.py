@@ -37,7 +37,8 @@ PLACEHOLDER_LINE_RE = re.compile(r"^(?:\[[^\[\]]{1,24}\]|【[^【】]{1,24}】)"
 FIELD_SEPARATORS_RE = re.compile(r"[\s:：()（）\"“”*>\[\]!↳【】=\u2005]+")
 # Labels the formats write around fields and readers do not keep as text (quote, link card, file share, the
 # end of a merged forward, wx-cli's `local_id=` and a forward's `(2条)` count).
-FORMAT_LABELS = frozenset({"引用", "标题", "描述", "description", "title", "url", "链接", "结束", "下载", "分享文件", "应用", "local_id"})
+FORMAT_LABELS = frozenset({"引用", "标题", "描述", "description", "title", "url", "链接", "结束", "下载", "分享文件",
+                           "应用", "local_id"})
 COUNT_WORD_RE = re.compile(r"^\d+条$")
 
 
@@ -57,7 +58,8 @@ def is_furniture(reader_name: str, line: str, first: bool) -> bool:
     if reader_name == "wechatexporter":  # the title line, and the `title 结束 >>` frame closing a forward
         return (first and stripped.endswith("微信聊天记录")) or stripped.endswith("结束 >>")
     if reader_name == "wxcli":
-        return (first and bool(wxcli.MD_TITLE_RE.match(stripped) or wxcli.TXT_TITLE_RE.match(stripped))
+        title = line.lstrip()  # as the reader matches it
+        return (first and bool(wxcli.MD_TITLE_RE.match(title) or wxcli.TXT_TITLE_RE.match(title))
                 or bool(wxcli.MD_COUNT_RE.match(stripped)) or stripped.startswith("> [!WARNING]"))
     return False
 
