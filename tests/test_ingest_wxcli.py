@@ -335,3 +335,12 @@ def test_a_feed_that_splits_a_minute_drops_the_repeat_there():
     src = SourceFile(name="feed.json", data=to_json(feed([(GROUP, "读书会", True, first + second)])).encode())
     both = [m.id for m in next(r for r in readers() if r.name == "wxcli").read(src, ReadContext(src, SHANGHAI))]
     assert len(set(both)) == 2 and both[0] == ids[0]
+
+
+def test_text_layouts_read_after_leading_blank_lines_or_a_bare_title(tmp_path):
+    # Found by bench/fuzz_readers.py: the title was matched on another line than the one read() sniffed.
+    for name, text in (("a.md", "\n\n# 读书会（群聊）\n"), ("b.md", "# "), ("c.txt", "\n=== 读书会[群] (0 条) ===\n")):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        reader, messages, _ = read_file(path, "wxcli")
+        assert messages == []

@@ -18,7 +18,8 @@ from datetime import date
 
 from ..model import FILE, FORWARD, IMAGE, LINK, OTHER, PAT, QUOTE, RECALL, REDPACKET, SYSTEM, TEXT, VIDEO, VOICE, Quote
 from .base import ReadContext, Reader, SourceFile, UnreadableFile, parse_time
-from .wechat_common import (SELF, body_text, forward_text, header_blocks, json_array_items, kind_for_type,
+from .wechat_common import (SELF, body_text, forward_records_plain, forward_text, header_blocks, json_array_items,
+                            kind_for_type,
                             notice_text, parse_time_or_epoch, read_csv_rows)
 
 CSV_COLUMNS = ("Time", "SenderName", "Sender", "TalkerName", "Talker", "Content")
@@ -171,11 +172,7 @@ def interpret_plain(content: str, known_names: set[str]) -> tuple[str, str, Quot
         if kind == LINK and arg:
             extra["title"] = arg
         if kind == FORWARD:
-            records = []
-            for line in rest.strip().split("\n"):
-                rm = re.match(r"^\s*(?:-\s*)?(.{1,32}?)[:：]\s*(.*)$", line)
-                if rm:
-                    records.append({"time": "", "name": rm.group(1), "text": rm.group(2)})
+            records = forward_records_plain(rest.strip().split("\n"))
             extra["forward"] = records
             if arg:
                 extra["title"] = arg

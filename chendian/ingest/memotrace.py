@@ -61,7 +61,7 @@ def interpret_text(content: str, kind: str | None = None) -> tuple[str, str, Quo
     if kind == FORWARD:
         lines = rest.split("\n")
         title = lines[0].strip() if lines and not lines[0].lstrip().startswith("- ") else ""
-        records = forward_records_text(lines)
+        records = forward_records_text(lines[1:] if title else lines)
         extra["forward"] = records
         if title:
             extra["title"] = title
@@ -72,14 +72,19 @@ def interpret_text(content: str, kind: str | None = None) -> tuple[str, str, Quo
         if _KEY_RE.match(first):  # v1 "[链接]:title:…", v2 "【分享链接】\n标题：…": no bare title line
             more = [first, *more]
             first = ""
+        unlabelled: list[str] = []  # lines that are no card field (a pasted line, a repeated key): kept as text
         for line in more:
             km = _KEY_RE.match(line)
             if km and _LINK_KEYS[km.group(1)] not in fields:
                 fields[_LINK_KEYS[km.group(1)]] = km.group(2).strip()
+            elif line.strip():
+                unlabelled.append(line.strip())
         if first.strip() and "title" not in fields:
             fields["title"] = first.strip()
+        elif first.strip():
+            unlabelled.insert(0, first.strip())
         extra.update({k: v for k, v in fields.items() if v})
-        text = "\n".join(x for x in (fields.get("title", ""), fields.get("description", "")) if x)
+        text = "\n".join(x for x in (fields.get("title", ""), fields.get("description", ""), *unlabelled) if x)
         return LINK, text or rest.strip(), None, extra
     if placeholder:
         # 【语音】{转写}, 【表情包】 desc, 【文件】name size path …, 【红包】: …: keep what follows the placeholder.

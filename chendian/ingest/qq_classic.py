@@ -211,8 +211,9 @@ def read(src: SourceFile, ctx: ReadContext) -> Iterator[Message]:
         while body and not body[-1].strip():
             body.pop()
         if len(body) >= 2 and not body[-2].strip() and TRUNCATED_TAIL_RE.match(body[-1].strip()):
+            fragment_line = pending[0] + len(body)  # body[0] is the line after the header
             body.pop()
-            ctx.issue(len(lines) - (lines[-1] == ""), "file ends in the middle of a message header (truncated export?)")
+            ctx.issue(fragment_line, "file ends in the middle of a message header (truncated export?)")
         if src.truncated:
             ctx.issue(pending[0], "file ends in the middle of a character (truncated export?);"
                                   " this last message may be incomplete")

@@ -293,7 +293,8 @@ _FORWARD_LINE_RE = re.compile(r"^( *)- (\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}(?::\d{2}
 
 
 def forward_records_text(lines: list[str]) -> list[dict]:
-    """`- {time} {name}: {text}` lines, indented 4 spaces per nesting level; other lines continue the last text."""
+    """`- {time} {name}: {text}` lines, indented 4 spaces per nesting level; other lines continue the last text
+    (or, before the first record, open one without a name: a line is never dropped)."""
     records: list[dict] = []
     for line in lines:
         m = _FORWARD_LINE_RE.match(line)
@@ -305,13 +306,33 @@ def forward_records_text(lines: list[str]) -> list[dict]:
             records.append(record)
         elif records and line.strip():
             records[-1]["text"] += "\n" + line.strip()
+        elif line.strip():
+            records.append({"time": "", "name": "", "text": line.strip()})
+    return records
+
+
+_PLAIN_FORWARD_LINE_RE = re.compile(r"^\s*(?:-\s*)?(.{1,32}?)[:：]\s*(.*)$")
+
+
+def forward_records_plain(lines: list[str]) -> list[dict]:
+    """`name: text` (or `- name: text`) lines of a merged forward rendered as plain text. Any other non-blank
+    line continues the last record (or opens one without a name): a forward's line is never dropped."""
+    records: list[dict] = []
+    for line in lines:
+        m = _PLAIN_FORWARD_LINE_RE.match(line)
+        if m:
+            records.append({"time": "", "name": m.group(1), "text": m.group(2)})
+        elif records and line.strip():
+            records[-1]["text"] += "\n" + line.strip()
+        elif line.strip():
+            records.append({"time": "", "name": "", "text": line.strip()})
     return records
 
 
 def forward_text(title: str, records: list[dict]) -> str:
     """A forward's searchable text: its title, then `name: text` per record."""
     lines = [title] if title else []
-    lines += [f"{r['name']}: {r['text']}" for r in records]
+    lines += [f"{r['name']}: {r['text']}" if r["name"] else r["text"] for r in records]
     return "\n".join(lines)
 
 

@@ -94,13 +94,18 @@ def read(src: SourceFile, ctx: ReadContext):
     for lineno, line in enumerate(lines[start:], start + 1):
         if forward is not None:
             if line.strip() == f"{forward['title']} 结束 >>" or line.rstrip().endswith("结束 >>"):
-                forward = None
+                # The forward is complete: a line between its end and the next message is reported, not
+                # appended to a text that a forward does not show.
+                yield finish(pending)
+                forward = pending = None
                 continue
             m = LINE_RE.match(line)
             if m:
                 forward["forward"].append({"time": m.group("time"), "name": m.group("name"), "text": m.group("text")})
             elif forward["forward"] and line.strip():
                 forward["forward"][-1]["text"] += "\n" + line
+            elif line.strip():  # text before the first record: a record without a name, never dropped
+                forward["forward"].append({"time": "", "name": "", "text": line})
             continue
         m = LINE_RE.match(line)
         if m:

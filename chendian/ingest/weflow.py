@@ -17,7 +17,8 @@ import re
 
 from ..model import FILE, FORWARD, IMAGE, LINK, OTHER, PAT, QUOTE, RECALL, REDPACKET, SYSTEM, TEXT, VIDEO, VOICE, Quote
 from .base import ReadContext, Reader, SourceFile, UnreadableFile, from_epoch, parse_time
-from .wechat_common import (SELF, body_text, forward_text, json_array_items, kind_for_type, timed_blocks,
+from .wechat_common import (SELF, body_text, forward_records_plain, forward_text, json_array_items, kind_for_type,
+                            timed_blocks,
                             kind_for_type_name, name_sender, recall_info)
 
 TXT_HEADER_RE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}:\d{2}) '(.*)'\s*$")
@@ -162,12 +163,7 @@ def _read_json(src: SourceFile, ctx: ReadContext):
 
 
 def _text_records(content: str) -> list[dict]:
-    records = []
-    for line in content.split("\n")[1:]:
-        m = re.match(r"^\s*(?:-\s*)?(.{1,32}?)[:：]\s*(.+)$", line)
-        if m:
-            records.append({"time": "", "name": m.group(1), "text": m.group(2)})
-    return records
+    return forward_records_plain(content.split("\n")[1:])
 
 
 # -- TXT ------------------------------------------------------------------------------------------------

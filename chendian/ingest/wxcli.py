@@ -207,6 +207,10 @@ def classify(type_label: str | None, content: str, has_url: bool) -> tuple[str, 
     return kind, prefix, rest
 
 
+def _first_filled(lines: list[str]) -> int:
+    return next((i for i, line in enumerate(lines) if line.strip()), 0)
+
+
 class _Reading:
     """State of one file's read: names seen, to key markdown senders and name quoted senders."""
 
@@ -289,6 +293,10 @@ class _Reading:
                 if item.startswith("- "):
                     name, sep, said = item[2:].partition(": ")
                     records.append({"time": "", "name": name if sep else "", "text": said if sep else item[2:]})
+                elif item and records:  # a line of a record's text, or one pasted in: kept, never dropped
+                    records[-1]["text"] += "\n" + item
+                elif item:
+                    records.append({"time": "", "name": "", "text": item})
             extra["forward"] = records
             if title:
                 extra["title"] = title
@@ -310,7 +318,8 @@ class _Reading:
             m = _LOCAL_ID_RE.search(rest)
             if m and "local_id" not in extra:
                 extra["local_id"] = int(m.group(1))
-            return "", None
+            # markdown/txt carry no type: "[图片] words" may be typed text, so the words are kept, never dropped
+            return _LOCAL_ID_RE.sub("", rest).strip(), None
         if kind in (IMAGE, VOICE, VIDEO) or (kind == OTHER and prefix):
             return rest.strip(), None
         if kind in NOTICE_KINDS:
@@ -398,10 +407,11 @@ class _Reading:
 
     def markdown(self, src: SourceFile) -> Iterator[Message]:
         lines = src.text.split("\n")
-        title = MD_TITLE_RE.match(lines[0].strip())
+        i = _first_filled(lines)  # read() found the title on the first non-blank line
+        title = MD_TITLE_RE.match(lines[i].lstrip())  # as read() matched it
         chat = self._text_chat(src, title.group("chat"), bool(title.group("group")))
         declared, blocks = None, 0
-        i = 1
+        i += 1
         while i < len(lines):
             line = lines[i]
             if not line.strip():
@@ -457,10 +467,11 @@ class _Reading:
 
     def txt(self, src: SourceFile) -> Iterator[Message]:
         lines = src.text.split("\n")
-        title = TXT_TITLE_RE.match(lines[0].strip())
+        start = _first_filled(lines)  # read() found the title on the first non-blank line
+        title = TXT_TITLE_RE.match(lines[start].lstrip())  # as read() matched it
         chat = self._text_chat(src, title.group("chat"), bool(title.group("group")))
         records: list[tuple[int, str, str]] = []  # (line, time, everything after "[time] ", newlines included)
-        for lineno, line in enumerate(lines[1:], 2):
+        for lineno, line in enumerate(lines[start + 1:], start + 2):
             m = TXT_LINE_RE.match(line)
             if m:
                 records.append((lineno, m.group(1), m.group(2)))
