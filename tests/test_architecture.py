@@ -283,9 +283,11 @@ def test_every_user_facing_error_is_a_chendian_error():
     from chendian.curation import CurationError
     from chendian.summarize.text.embed import EmbedError
     from chendian.site.audit import LeakError
+    from chendian.site.book import BookError
 
     for error in (ConfigError, EvalError, GoldError, IngestError, UnreadableFile, StageError, SegmentConfigError,
-                  ServeError, SearchIndexError, WorkspaceError, LLMError, CurationError, EmbedError, LeakError):
+                  ServeError, SearchIndexError, WorkspaceError, LLMError, CurationError, EmbedError, LeakError,
+                  BookError):
         assert issubclass(error, ChendianError), error.__name__
     # and every error class defined in chendian/ is one of them (or one of their subclasses)
     defined = {node.name for path in MODULES.values() for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
@@ -293,7 +295,7 @@ def test_every_user_facing_error_is_a_chendian_error():
     assert defined - {"ChendianError"} <= {"ConfigError", "EvalError", "GoldError", "IngestError", "UnreadableFile",
                                            "StageError", "SegmentConfigError", "ServeError", "SearchIndexError",
                                            "WorkspaceError", "WorkspaceLocked", "LLMError", "CurationError",
-                                           "EmbedError", "LeakError"}, "a new error class: make it a ChendianError and list it"
+                                           "EmbedError", "LeakError", "BookError"}, "a new error class: make it a ChendianError and list it"
 
 
 def test_a_bad_config_is_one_line_and_exit_1(tmp_path):
