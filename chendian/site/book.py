@@ -289,6 +289,8 @@ def book_content(ws: Workspace, manifest: Manifest | None = None, *, names: str 
         return [a for a in qa.answers if a.text.strip() and not any(m in ctx.recalled_ids for m in a.message_ids)]
 
     chapters, index = [], {}
+    # A person is named as their contributor record names them (as on the site), else as their answer did.
+    answer_names = {c.sender: c.name for c in contributors if c.name}
     used: set[str] = set()
     first_ts, last_ts = None, None
     for n, c in enumerate(manifest.chapters, 1):
@@ -318,6 +320,7 @@ def book_content(ws: Workspace, manifest: Manifest | None = None, *, names: str 
             for a in published:
                 if a.sender:
                     credits[a.sender] += 1
+                    answer_names.setdefault(a.sender, a.sender_name)
             variants = []
             for v in e.variants:
                 v = ctx.text(v)
@@ -331,7 +334,7 @@ def book_content(ws: Workspace, manifest: Manifest | None = None, *, names: str 
                     first_ts = min(first_ts or ts, ts)
                     last_ts = max(last_ts or ts, ts)
         conversations = [conv for t in c.conversations if (conv := _conversation(ctx, t, threads, digests))]
-        names_of = {s: privacy.name(s, _name_of(s, contributors, qas)) for s in credits}
+        names_of = {s: privacy.name(s, answer_names.get(s)) for s in credits}
         credit_list = [{"sender": s, "name": names_of[s], "count": k}
                        for s, k in sorted(credits.items(), key=lambda kv: (-kv[1], names_of[kv[0]]))]
         chapter = {"n": n, "anchor": anchor, "title": ctx.text(c.title) or f"第{n}章", "intro_html": ctx.markdown(c.intro),
@@ -351,13 +354,6 @@ def book_content(ws: Workspace, manifest: Manifest | None = None, *, names: str 
                        authors=[ctx.text(a) for a in manifest.authors], preface_html=ctx.markdown(manifest.preface),
                        preface_md=privacy.text(manifest.preface, star="\\*"), chapters=chapters, index=people,
                        colophon=colophon, names_mode=mode)
-
-
-def _name_of(sender: str, contributors, qas) -> str | None:
-    for c in contributors:
-        if c.sender == sender:
-            return c.name
-    return None
 
 
 def _conversation(ctx: _Context, thread_id: str, threads: dict, digests: dict) -> dict | None:
