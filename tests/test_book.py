@@ -168,6 +168,22 @@ def test_pdf_embeds_cjk_fonts(examples_ws, tmp_path):
     fonts = subprocess.run(["pdffonts", str(tmp_path / "book.pdf")], capture_output=True, text=True).stdout
     cjk = [line for line in fonts.splitlines() if "CJK" in line]
     assert cjk and all(" yes yes yes " in line for line in cjk), fonts
+    # 避头尾: no line of the laid-out text starts with closing punctuation.
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "book.pdf"), "-"], capture_output=True, text=True).stdout
+    assert "本章回答者" in text and "贡献者索引" in text
+    assert not [line for line in text.splitlines() if line.strip()[:1] in set("，。、；：？！）」』”")]
+
+
+def test_manifest_mistakes_are_one_line(examples_ws, tmp_path):
+    manifest = tmp_path / "book.toml"
+    invoke("-w", str(examples_ws), "book", "init", "--out", str(manifest))
+    again = CliRunner().invoke(main, ["-w", str(examples_ws), "book", "init", "--out", str(manifest)])
+    assert again.exit_code == 1 and "--update" in again.output
+    manifest.write_text('title = "t"\n[[chapters]]\nentries = "not a list"\n', encoding="utf-8")
+    bad = CliRunner().invoke(main, ["-w", str(examples_ws), "book", "build", "--manifest", str(manifest), "--out", str(tmp_path)])
+    assert bad.exit_code == 1 and "entries must be a list" in bad.output and "Traceback" not in bad.output
+    fmt = CliRunner().invoke(main, ["-w", str(examples_ws), "book", "build", "--format", "docx", "--out", str(tmp_path)])
+    assert fmt.exit_code == 1 and "docx" in fmt.output
 
 
 def test_book_keeps_the_privacy_rules(tmp_path):
