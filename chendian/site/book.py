@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -265,13 +266,13 @@ class BookContent:
 
 
 def book_content(ws: Workspace, manifest: Manifest | None = None, *, names: str | None = None,
-                 warn=lambda m: None, xhtml: bool = True) -> BookContent:
+                 warn=lambda m: None) -> BookContent:
     """What the book shows, privacy applied: chapters with their sections, credits, the index, the colophon."""
     manifest = manifest or default_manifest(ws, warn)
     mode = names or ws.config.site.names
     privacy = Privacy(mode)
-    ctx = _Context(ws=ws, rc=None, privacy=privacy, md=MarkdownRenderer("xhtml" if xhtml else "html"), tz=ws.config.tz)
-    ctx.warn = warn  # type: ignore[method-assign]
+    # XHTML output serves both the EPUB (which must be XML) and the HTML/PDF pages.
+    ctx = _Context(ws=ws, rc=SimpleNamespace(warn=warn), privacy=privacy, md=MarkdownRenderer("xhtml"), tz=ws.config.tz)
     _load_recalled(ctx)
     contributors = ws.contributors(warn=warn)
     for sender, name in known_people(ws.db, contributors):
