@@ -576,5 +576,65 @@ def faq_log(ctx: click.Context) -> None:
             click.echo(f"{row['at']}  {row['action']:8} {row['entry_id']}  {row['value']}")
 
 
+@main.group()
+def book() -> None:
+    """Books for authors: a manifest (book.toml) by stable ids, built as Markdown, HTML, EPUB and PDF."""
+
+
+@book.command(name="init")
+@click.option("--out", "out", default="book.toml", show_default=True, type=click.Path(dir_okay=False),
+              help="Manifest to write.")
+@click.option("--update", is_flag=True, help="Keep the author's manifest; only append what is new (flagged).")
+@click.pass_context
+def book_init(ctx: click.Context, out: str, update: bool) -> None:
+    """Write the book manifest: every topic a chapter (most asked first) with its published entries."""
+    from .site.book import default_manifest, dump_manifest, read_manifest, update_manifest
+
+    path = Path(out)
+    if path.exists() and not update:
+        raise click.ClickException(f"{path} exists: use --update to add what is new, keeping your edits")
+    with _open(ctx) as ws:
+        warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
+        if update and path.exists():
+            manifest, added = update_manifest(ws, read_manifest(path), warn)
+            summary = (f"{added.get('entries', 0)} new entries, {added.get('chapters', 0)} new chapters"
+                       + (f", {added['skipped_dropped_chapter']} skipped (their chapter was dropped)"
+                          if added.get("skipped_dropped_chapter") else ""))
+        else:
+            manifest = default_manifest(ws, warn)
+            summary = f"{len(manifest.chapters)} chapters, {len(manifest.seen_entries)} entries"
+        text = dump_manifest(manifest, ws, warn)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)  # an interrupted update never leaves half a manifest
+    click.echo(f"{path}: {summary}")
+
+
+@book.command(name="build")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False),
+              help="The author's manifest (default: book.toml when it exists, else the default book).")
+@click.option("--format", "formats", default="html,epub,pdf,md", show_default=True, help="Comma-separated formats.")
+@click.option("--out", "out", default="book", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--names", type=click.Choice(["real", "pseudonym", "initials"]), help="Name mode (default: [site] names).")
+@click.pass_context
+def book_build(ctx: click.Context, manifest: str | None, formats: str, out: str, names: str | None) -> None:
+    """Build the book: title page, preface, TOC, chapters with credit lines, contributors' index, colophon."""
+    import time
+
+    from .site.book import build_book, read_manifest
+
+    if manifest is None and Path("book.toml").is_file():
+        manifest = "book.toml"
+    started = time.monotonic()
+    with _open(ctx) as ws:
+        result = build_book(ws, out, [f.strip() for f in formats.split(",") if f.strip()],
+                            read_manifest(manifest) if manifest else None, names=names,
+                            warn=lambda m: click.echo(f"warning: {m}", err=True))
+    click.echo(f"book: {result['chapters']} chapters, {result['entries']} entries, {result['people']} contributors "
+               f"in {time.monotonic() - started:.1f}s")
+    for fmt, path in result["files"].items():
+        click.echo(f"  {fmt}: {path}")
+
+
 if __name__ == "__main__":
     main()

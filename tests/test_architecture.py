@@ -283,10 +283,12 @@ def test_every_user_facing_error_is_a_chendian_error():
     from chendian.curation import CurationError
     from chendian.summarize.text.embed import EmbedError
     from chendian.site.audit import LeakError
+    from chendian.site.book import BookError
     from chendian.site.report import ReportError
 
     for error in (ConfigError, EvalError, GoldError, IngestError, UnreadableFile, StageError, SegmentConfigError,
-                  ServeError, SearchIndexError, WorkspaceError, LLMError, CurationError, EmbedError, LeakError, ReportError):
+                  ServeError, SearchIndexError, WorkspaceError, LLMError, CurationError, EmbedError, LeakError,
+                  ReportError, BookError):
         assert issubclass(error, ChendianError), error.__name__
     # and every error class defined in chendian/ is one of them (or one of their subclasses)
     defined = {node.name for path in MODULES.values() for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
@@ -294,7 +296,8 @@ def test_every_user_facing_error_is_a_chendian_error():
     assert defined - {"ChendianError"} <= {"ConfigError", "EvalError", "GoldError", "IngestError", "UnreadableFile",
                                            "StageError", "SegmentConfigError", "ServeError", "SearchIndexError",
                                            "WorkspaceError", "WorkspaceLocked", "LLMError", "CurationError",
-                                           "EmbedError", "LeakError", "ReportError"}, "a new error class: make it a ChendianError and list it"
+                                           "EmbedError", "LeakError", "ReportError", "BookError"}, \
+        "a new error class: make it a ChendianError and list it"
 
 
 def test_a_bad_config_is_one_line_and_exit_1(tmp_path):

@@ -77,8 +77,10 @@ class _SafeExtension(Extension):
 
 
 class MarkdownRenderer:
-    def __init__(self) -> None:
-        self._md = markdown.Markdown(extensions=["nl2br", "sane_lists", "fenced_code", _SafeExtension()])
+    def __init__(self, output_format: str = "html") -> None:
+        # "xhtml" for the book's EPUB, whose pages must be well-formed XML (<br />)
+        self._md = markdown.Markdown(extensions=["nl2br", "sane_lists", "fenced_code", _SafeExtension()],
+                                     output_format=output_format)
 
     def __call__(self, text: str | None) -> Markup:
         if not text:
