@@ -272,6 +272,34 @@ def eval_faq(gold: str, predictions: str | None, model: str, as_json: bool) -> N
     click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_report(result))
 
 
+@eval_group.command(name="repeat")
+@_gold_arg
+@_predictions_opt
+@click.option("--model", default="use-multilingual", show_default=True,
+              help="Embedding model: the offline default, or a sentence-transformers name or local path.")
+@click.option("--publish", type=click.Choice(["confident", "all", "approved"]),
+              help="Which FAQ entries the site and search show ([faq] publish); default: the workspace default.")
+@click.option("--no-floor", is_flag=True, help="Show every result, however unrelated (no relevance floor).")
+@_json_opt
+def eval_repeat(gold: str, predictions: str | None, model: str, publish: str | None, no_floor: bool,
+                as_json: bool) -> None:
+    """Does the second asker find the first answer? On a chat gold file with FAQ-level labels (same_as, answer_to).
+
+    Builds the workspace (FAQ stages, then index), searches with the text of every labelled question whose
+    same_as cluster has another member, and prints found@1/5 (a top entry holds another asking) and right
+    answer@1/5 (that entry's shown answer is a gold answer of the cluster), the queries left with no result
+    above the relevance floor, and the off-topic queries rightly left empty.
+    Predictions: one line per query, its ranked entries with their question and answer message ids.
+    """
+    from .eval.repeat import evaluate_repeat, format_report
+
+    from .search.query import RELEVANCE_FLOOR
+
+    result = evaluate_repeat(gold, predictions, model=model, publish=publish,
+                             floor=None if no_floor else RELEVANCE_FLOOR)
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_report(result))
+
+
 @eval_group.command(name="dedup")
 @_pairs_arg
 @_predictions_opt

@@ -175,7 +175,7 @@ def test_api_search(server):
     status, ctype, body = get(f"{server}/api/search?q={q}&k=3", {"Authorization": "Bearer s3cret"})
     assert status == 200 and ctype.startswith("application/json")
     data = json.loads(body)
-    assert data["k"] == 3 and len(data["hits"]) == 3 and data["hits"][0]["id"] == "f002"
+    assert data["k"] == 3 and 1 <= len(data["hits"]) <= 3 and data["hits"][0]["id"] == "f002"  # unrelated ones under the floor
     status, _, body = get(f"{server}/api/search?q=baoxiao&token=s3cret")
     assert status == 200 and json.loads(body)["hits"][0]["id"] == "f001"
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -75,6 +77,24 @@ class RawHit:
     doc: SearchDocument
     score: float
     parts: dict[str, float]
+    relevance: float | None = None  # see HybridIndex.relevance; None when it cannot be judged (pinyin query)
+
+
+# Relevance (is this hit about the query at all?) = dense cosine + COVERAGE_WEIGHT × the idf-weighted share of
+# the query's character bigrams found in the document's wordings. The fused score cannot say it: each
+# lexical channel is divided by its best score, so the best lexical match of any query scores 1. Fitted with
+# `chendian eval repeat` on the labelled QQ and WeChat groups against queries they never discussed.
+COVERAGE_WEIGHT = 0.5
+_MENTION_RE = re.compile(r"@\S+")
+
+
+def query_bigrams(folded: str) -> set[str]:
+    """Character bigrams (Latin/digit runs count as one character) of a folded text, @mentions left out:
+    a name is not evidence that two questions are about the same thing."""
+    out = set()
+    for part in analyze.char_units_runs(_MENTION_RE.sub(" ", folded)):
+        out.update(a + b for a, b in zip(part, part[1:]))
+    return out
 
 
 class SearchIndexError(ChendianError, RuntimeError):
@@ -217,8 +237,34 @@ class HybridIndex:
             parts["dense"] = self._dense_scores(qv[0], cand)
             fused += weights["dense"] * parts["dense"]
         order = np.argsort(-fused, kind="stable")[:k]
-        return [RawHit(self.docs[cand[i]], float(fused[i]), {c: float(v[i]) for c, v in parts.items()})
+        hits = [RawHit(self.docs[cand[i]], float(fused[i]), {c: float(v[i]) for c, v in parts.items()})
                 for i in order]
+        if dense_on:
+            qgrams = query_bigrams(q)
+            for h in hits:
+                h.relevance = h.parts["dense"] + COVERAGE_WEIGHT * self.coverage(qgrams, h.doc)
+        return hits
+
+    def coverage(self, query_grams: set[str], doc: SearchDocument) -> float:
+        """The idf-weighted share of the query's bigrams that occur in one of the document's wordings."""
+        if not query_grams:
+            return 0.0
+        df = self._bigram_df()
+        n = len(self.docs)
+        doc_grams = set().union(*(query_bigrams(fold(w)) for w in doc.wordings()))
+        weight = {g: math.log(1 + n / (1 + df.get(g, 0))) for g in query_grams}
+        return sum(w for g, w in weight.items() if g in doc_grams) / sum(weight.values())
+
+    def _bigram_df(self) -> dict[str, int]:
+        """How many documents hold each bigram (computed once, on the first search)."""
+        if getattr(self, "_df", None) is None:
+            from collections import Counter
+
+            df: Counter = Counter()
+            for d in self.docs:
+                df.update(set().union(*(query_bigrams(fold(w)) for w in d.wordings())))
+            self._df = dict(df)
+        return self._df
 
     def _dense_scores(self, qv: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """Best cosine over each candidate document's wordings."""

@@ -56,6 +56,11 @@ def char_units(folded: str) -> list[str]:
     return _KEEP_RE.findall(folded)
 
 
+def char_units_runs(folded: str) -> list[list[str]]:
+    """char_units of each run of text between punctuation and spaces (bigrams never cross a boundary)."""
+    return [units for part in _RUN_RE.findall(folded) if (units := char_units(part))]
+
+
 def char_ngrams(folded: str, seg: Segmenter | None = None) -> list[str]:
     """Character unigrams and bigrams of the boilerplate-free text: robust where jieba segments badly
     (colloquial words, typos, product names it does not know)."""
