@@ -375,8 +375,8 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
         for h in hits:
             click.echo(json.dumps(h.to_json(), ensure_ascii=False))
         return
-    if not hits:
-        click.echo("没有找到 (no results)")
+    if not hits:  # nothing above the relevance floor: say so rather than show unrelated entries
+        click.echo("没有找到相关的问题 (nothing related found): 换个说法试试，或者到群里问一下")
     for i, h in enumerate(hits, 1):
         click.echo(f"{i}. {h.question}  [{h.score:.3f}]  ({h.kind} {h.id})")
         if h.answer:

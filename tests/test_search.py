@@ -245,7 +245,7 @@ def test_cli_query_without_letters_or_digits_says_no_results(built_ws):
     for query in ("？？", "😀", "[]"):
         result = CliRunner().invoke(main, ["-w", str(ws.root), "search", query])
         assert result.exit_code == 0 and result.exception is None, result.output
-        assert "Traceback" not in result.output and "no results" in result.output
+        assert "Traceback" not in result.output and "nothing related found" in result.output
         as_json = CliRunner().invoke(main, ["-w", str(ws.root), "search", "--json", query])
         assert as_json.exit_code == 0 and as_json.output == ""
 
@@ -265,3 +265,23 @@ def test_api_query_that_is_not_utf8_is_a_400(server, raw_query):
     code, ctype, body = get(f"{server}/api/search?q={raw_query}&token=s3cret")
     assert code == 400 and ctype.startswith("application/json")
     assert "UTF-8" in json.loads(body)["message"]
+
+
+@pytest.mark.parametrize("query", ["量子引力弦论火星移民", "红烧肉怎么做才不腻", "恐龙是怎么灭绝的"])
+def test_a_query_about_nothing_in_the_workspace_finds_nothing(built_ws, query):
+    ws, _ = built_ws
+    assert search(ws, query, k=8) == []
+    assert search(ws, query, k=8, floor=None)  # there were entries: the floor, not an empty index, said no
+
+
+def test_related_hits_carry_their_relevance(built_ws):
+    ws, _ = built_ws
+    hits = search(ws, "报销怎么弄", k=3)
+    assert hits and all(h.relevance is not None and h.relevance >= 0.4 for h in hits)
+
+
+def test_api_says_plainly_when_nothing_was_found(server):
+    q = urllib.parse.quote("量子引力弦论火星移民")
+    status, _, body = get(f"{server}/api/search?q={q}", {"Authorization": "Bearer s3cret"})
+    data = json.loads(body)
+    assert status == 200 and data["found"] is False and data["hits"] == []
