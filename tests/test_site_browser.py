@@ -316,3 +316,34 @@ def test_without_the_vector_file_search_stays_bm25(office_site, page, tmp_path):
     assert page.evaluate("document.documentElement.dataset.vectors") == "missing"
     assert _results(page)[0][1] == f"entries/{ids['laptop']}.html"
     assert page.get_attribute("#search-results", "data-semantic") == "0"
+
+
+def test_a_query_about_nothing_says_so_and_offers_a_way_forward(built, page):
+    site, _ = built
+    page.goto((site / "search.html").as_uri() + "?q=" + "量子引力弦论火星移民")
+    assert _results(page) == []  # no unrelated entry presented as related
+    assert "没有找到相关的问题" in page.inner_text("#search-status")
+    panel = page.locator("#no-result")
+    assert panel.is_visible() and panel.locator(".my-question").inner_text() == "量子引力弦论火星移民"
+    open_questions = panel.locator(".open-questions li a").all_inner_texts()
+    assert "打印机驱动在哪里下载？" in open_questions  # someone else is waiting for an answer too
+    assert panel.locator(".near-topics li a").count() >= 1
+    panel.locator(".copy-question").click()
+    page.wait_for_function("() => document.querySelector('#no-result .copied').textContent.length > 0")
+    _shot(page, "search-nothing-found")
+    # a query that matches hides the panel again
+    page.fill("#search-input", "报销要走什么流程")
+    page.press("#search-input", "Enter")
+    page.wait_for_function("() => document.querySelectorAll('#search-results li').length > 0")
+    assert not panel.is_visible()
+    assert page.errors == []
+
+
+def test_an_open_question_near_the_query_is_offered_first(built, page):
+    site, _ = built
+    page.goto((site / "search.html").as_uri() + "?q=" + "咖啡机的驱动坏了")
+    page.wait_for_function("() => document.documentElement.dataset.searchDone")
+    if _results(page):
+        pytest.skip("the query matched an entry in this fixture")
+    first = page.locator("#no-result .open-questions li a").first.inner_text()
+    assert first == "打印机驱动在哪里下载？"
