@@ -71,7 +71,7 @@ def test_hits_carry_question_answer_and_source(built_ws):
     hit = search(ws, "报销流程", k=3)[0]
     assert hit.question == "报销流程怎么走？" and hit.kind == "faq"
     assert hit.answer.startswith("在 OA 里点")
-    assert hit.source == {"faq": "f001", "thread_ids": ["tf001"]}
+    assert hit.source == {"faq": "f001", "thread_ids": ["tf001"], "trust": "confirmed"}
     assert all(h.id != "f012" for h in search(ws, "团建经费", k=10))
 
 
@@ -285,3 +285,27 @@ def test_api_says_plainly_when_nothing_was_found(server):
     status, _, body = get(f"{server}/api/search?q={q}", {"Authorization": "Bearer s3cret"})
     data = json.loads(body)
     assert status == 200 and data["found"] is False and data["hits"] == []
+
+
+def test_readers_are_told_how_sure_an_answer_is():
+    from chendian.model import FaqEntry
+
+    sure = FaqEntry(id="f1", question="q", answer="在 OA 里报", count=2, answered=True, confidence=0.9)
+    assert sure.trust(0.5) == "confirmed"
+    assert FaqEntry(id="f2", question="q", answer="在 OA 里报", count=2, answered=True, confidence=0.2).trust(0.5) == "unconfirmed"
+    assert FaqEntry(id="f3", question="q", answer="在 OA 里报", count=2, answered=True, confidence=0.2,
+                    approved=True).trust(0.5) == "confirmed"
+    assert FaqEntry(id="f4", question="q", answer="", count=1).trust(0.5) == "none"
+
+
+def test_a_question_is_never_shown_as_an_answer():
+    from chendian.search.index import RawHit
+    from chendian.search.query import to_hit
+
+    asks_back = RawHit(SearchDocument(id="f1", text="考生号在哪查", body="你看过学信网了吗？",
+                                      fields={"kind": "faq", "trust": "confirmed"}), 1.0, {})
+    hit = to_hit(asks_back)
+    assert hit.answer == "" and hit.source["trust"] == "none"
+    real = RawHit(SearchDocument(id="f2", text="考生号在哪查", body="准考证上有，也可以在学信网查。",
+                                 fields={"kind": "faq", "trust": "unconfirmed"}), 1.0, {})
+    assert to_hit(real).answer and to_hit(real).source["trust"] == "unconfirmed"

@@ -12,6 +12,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..summarize.text.analyze import is_question_like
 from .index import INDEX_LINK, HybridIndex, SearchIndexError
 
 SNIPPET_CHARS = 120
@@ -65,15 +66,27 @@ def index_folder_for(ws_root: Path) -> Path:
     return Path(ws_root) / INDEX_LINK
 
 
+def looks_like_a_question(text: str) -> bool:
+    """An "answer" that only asks back (你看官网了吗？, 同问): ends with a question mark, or is short and asks."""
+    t = text.strip()
+    return t.endswith(("?", "？")) or (len(t) <= 30 and is_question_like(t))
+
+
+TRUST_NOTES = {"confirmed": "", "unconfirmed": "答案未经确认", "none": "还没有确认的答案"}
+
+
 def to_hit(raw) -> Hit:
     d = raw.doc
     kind = d.fields.get("kind", "doc")
     source = {kind if kind in ("faq", "qa", "message") else "doc": d.id}
-    for key in ("thread_ids", "chat", "ts"):
+    for key in ("thread_ids", "chat", "ts", "trust"):
         if d.fields.get(key) is not None:
             source[key] = d.fields[key]
+    answer = snippet(d.body)
+    if answer and looks_like_a_question(answer):  # a question is never shown as the answer
+        answer, source["trust"] = "", "none"
     relevance = None if raw.relevance is None else round(raw.relevance, 4)
-    return Hit(id=d.id, question=d.text, answer=snippet(d.body), score=round(raw.score, 4), kind=kind, source=source,
+    return Hit(id=d.id, question=d.text, answer=answer, score=round(raw.score, 4), kind=kind, source=source,
                relevance=relevance)
 
 

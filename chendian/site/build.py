@@ -241,6 +241,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
             "variants": variants, "count": e.count or 1, "topic": topics.get(e.topic_id), "qa_ids": e.qa_ids,
             "thread_ids": e.thread_ids, "first_ts": e.first_ts, "last_ts": e.last_ts, "answered": e.answered,
             "pinned": e.pinned, "answerers": answerers, "best": best, "sources": [],
+            "trust": e.trust(ws.config.faq.min_confidence),
             "first": ctx.when(e.first_ts, "%Y-%m-%d"), "last": ctx.when(e.last_ts, "%Y-%m-%d"),
         }
         site.entries.append(entry)
@@ -377,6 +378,8 @@ def search_index(site: Site) -> dict:
         doc = {"i": e["id"], "u": e["url"], "q": e["question"], "a": answer, "n": e["count"]}
         if e["variants"]:
             doc["v"] = e["variants"]
+        if e.get("trust", "confirmed") != "confirmed":
+            doc["t"] = e["trust"]  # search.js says so beside the result
         docs.append(doc)
         charset.update(e["question"], answer, *e["variants"])
     # What a search that found nothing offers instead: the open questions (someone else is waiting too),

@@ -206,7 +206,8 @@
     ranked.sort(function (a, b) { return b[1] - a[1] || a[0] - b[0]; });
     return ranked.slice(0, k).map(function (e) {
       var doc = docs[e[0]];
-      return { id: doc.i, question: doc.q, answer: doc.a, url: doc.u, count: doc.n, score: e[1], semantic: !!cos };
+      return { id: doc.i, question: doc.q, answer: doc.a, url: doc.u, count: doc.n, score: e[1], semantic: !!cos,
+               trust: doc.t };
     });
   }
 
@@ -232,7 +233,8 @@
           var doc = h && byId.get(String(h.id));
           if (!doc || seen.has(doc.i)) return;
           seen.add(doc.i);
-          out.push({ id: doc.i, question: doc.q, answer: doc.a, url: doc.u, count: doc.n, score: Number(h.score) || 0 });
+          out.push({ id: doc.i, question: doc.q, answer: doc.a, url: doc.u, count: doc.n, score: Number(h.score) || 0,
+                     trust: doc.t });
         });
         if (!out.length) {
           var miss = new Error("no published entry among the API's hits");
@@ -374,7 +376,14 @@
           li.appendChild(document.createTextNode(" "));
           li.appendChild(badge);
         }
-        if (r.answer) {
+        if (r.trust) {  // the reader is told when the answer is not confirmed, or there is none
+          var note = document.createElement("span");
+          note.className = "badge trust-" + r.trust;
+          note.textContent = r.trust === "none" ? "还没有确认的答案" : "答案未经确认";
+          li.appendChild(document.createTextNode(" "));
+          li.appendChild(note);
+        }
+        if (r.answer && !/[?？]\s*$/.test(r.answer)) {  // a question is never shown as the answer
           var p = document.createElement("p");
           p.className = "snippet";
           p.textContent = snippet(r.answer, 140);
