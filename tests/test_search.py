@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from chendian.pipeline import RunContext
@@ -309,3 +310,12 @@ def test_a_question_is_never_shown_as_an_answer():
     real = RawHit(SearchDocument(id="f2", text="考生号在哪查", body="准考证上有，也可以在学信网查。",
                                  fields={"kind": "faq", "trust": "unconfirmed"}), 1.0, {})
     assert to_hit(real).answer and to_hit(real).source["trust"] == "unconfirmed"
+
+
+def test_mentions_are_never_evidence():
+    assert analyze.strip_mentions("问下 @李四 考生号在哪查").split() == ["问下", "考生号在哪查"]
+    assert analyze.strip_mentions("发到 a@b.com 就行") == "发到 a@b.com 就行"  # an e-mail is no mention
+    docs = [SearchDocument(id="1", text="@王小明 年假怎么申请"), SearchDocument(id="2", text="@李四 打印机卡纸了")]
+    index = HybridIndex.build(docs, vectors=np.eye(2, 4, dtype=np.float32))
+    hits = index.search("@王小明 打印机卡纸了怎么办", 2, query_vector=np.array([0, 1, 0, 0], np.float32))
+    assert hits[0].doc.id == "2" and hits[0].parts.get("word", 0) >= hits[-1].parts.get("word", 0)

@@ -37,7 +37,7 @@ from ..errors import ChendianError
 from ..summarize.text.segment import fold, segmenter
 from ..summarize.text import analyze
 
-INDEX_FORMAT = 2  # 2: the char channel keeps question words (analyze.full_char_ngrams)
+INDEX_FORMAT = 3  # 2: the char channel keeps question words (analyze.full_char_ngrams); 3: @mentions left out
 LEXICAL_CHANNELS = ("word", "char", "pinyin", "body")
 # From this many vector rows on, faiss uses HNSW (approximate, ~ms per query at 1M) instead of exact search.
 HNSW_FROM_ROWS = 100_000
@@ -85,14 +85,13 @@ class RawHit:
 # lexical channel is divided by its best score, so the best lexical match of any query scores 1. Fitted with
 # `chendian eval repeat` on the labelled QQ and WeChat groups against queries they never discussed.
 COVERAGE_WEIGHT = 0.5
-_MENTION_RE = re.compile(r"@\S+")
 
 
 def query_bigrams(folded: str) -> set[str]:
     """Character bigrams (Latin/digit runs count as one character) of a folded text, @mentions left out:
     a name is not evidence that two questions are about the same thing."""
     out = set()
-    for part in analyze.char_units_runs(_MENTION_RE.sub(" ", folded)):
+    for part in analyze.char_units_runs(analyze.strip_mentions(folded)):
         out.update(a + b for a, b in zip(part, part[1:]))
     return out
 
@@ -152,7 +151,8 @@ class HybridIndex:
         seg = segmenter(user_dict)
         wordings = [d.wordings() for d in docs]
         row_doc = np.repeat(np.arange(len(docs), dtype=np.int32), [len(w) for w in wordings])
-        flat = [fold(w) for ws in wordings for w in ws]
+        # @mentions are left out of every channel: a name is not what a question is about
+        flat = [analyze.strip_mentions(fold(w)) for ws in wordings for w in ws]
         if vectors is None:
             if encode is None:
                 if embedder is None:
@@ -164,7 +164,7 @@ class HybridIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if len(vectors) != len(flat):
             raise ValueError(f"expected {len(flat)} vectors (one per wording), got {len(vectors)}")
-        folded_titles = [fold("\n".join(ws)) for ws in wordings]
+        folded_titles = [analyze.strip_mentions(fold("\n".join(ws))) for ws in wordings]
         bm25 = {
             "word": _bm25([analyze.word_tokens(t, seg) for t in folded_titles]),
             "char": _bm25([analyze.full_char_ngrams(t) for t in folded_titles]),
@@ -187,7 +187,7 @@ class HybridIndex:
                exclude: Iterable[int] = (), candidates: int = 100) -> list[RawHit]:
         """The k best documents for `query`, best first. `exclude` holds document positions to leave out."""
         n = len(self.docs)
-        q = fold(query).strip()
+        q = analyze.strip_mentions(fold(query)).strip()
         # Punctuation, emoji or control characters alone ask for nothing: no letter or digit, no results
         # (the dense channel would otherwise return the nearest neighbours of noise).
         if n == 0 or not any(c.isalnum() for c in q):
