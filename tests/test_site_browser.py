@@ -347,3 +347,37 @@ def test_an_open_question_near_the_query_is_offered_first(built, page):
         pytest.skip("the query matched an entry in this fixture")
     first = page.locator("#no-result .open-questions li a").first.inner_text()
     assert first == "打印机驱动在哪里下载？"
+
+
+def test_the_api_saying_nothing_was_found_is_not_overruled_by_the_local_index(built, page):
+    site, _ = built
+    server = _serve(site, lambda q: {"query": q, "k": 20, "found": False, "hits": []})
+    try:
+        page.goto(f"http://127.0.0.1:{server.server_port}/search.html?q=报销流程")  # would match locally
+        assert _results(page) == []
+        assert page.get_attribute("#search-results", "data-source") == "api"
+        assert page.locator("#no-result").is_visible()
+    finally:
+        server.shutdown()
+
+
+WECHAT_UA = ("Mozilla/5.0 (Linux; Android 12; Pixel 6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/116.0 "
+             "Mobile Safari/537.36 MicroMessenger/8.0.40.2420(0x28002837) WeChat/arm64 NetType/WIFI Language/zh_CN")
+
+
+def test_the_no_result_page_fits_a_phone_in_wechat(built, browser):
+    site, _ = built
+    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True, user_agent=WECHAT_UA)
+    page = context.new_page()
+    try:
+        page.goto((site / "search.html").as_uri() + "?q=" + "量子引力弦论火星移民" * 3)
+        page.wait_for_function("() => document.documentElement.dataset.searchDone")
+        width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert width[0] <= width[1], f"the no-result page scrolls sideways: {width}"
+        assert page.locator("#no-result").is_visible()
+        box = page.locator("#no-result .copy-question").bounding_box()
+        assert box["height"] >= 44 and box["width"] >= 44  # a thumb can hit it
+        _shot(page, "phone-nothing-found")
+    finally:
+        context.close()
