@@ -136,6 +136,11 @@ def stats(ctx: click.Context, as_json: bool, top: int) -> None:
     click.echo("top senders: " + ", ".join(f"{p['name']} {p['messages']}" for p in s["top_senders"][:top]))
     busiest = sorted(s["days"].items(), key=lambda kv: -kv[1])[:top]
     click.echo("busiest days: " + ", ".join(f"{d} {n}" for d, n in busiest))
+    from .search.misses import top_misses
+
+    misses = top_misses(ctx.obj["workspace"], top)
+    if misses:  # what people searched for and nobody has answered (counted by `chendian serve`)
+        click.echo("searched, nothing found: " + ", ".join(f"{q} ×{n}" for q, n in misses))
 
 
 def _print_stage(sr) -> None:

@@ -90,6 +90,11 @@ class SiteConfig:
 
 
 @dataclass
+class SearchConfig:
+    count_unfound: bool = setting(True, "with `chendian serve`, count queries that found nothing (query text only) for ops")
+
+
+@dataclass
 class LLMConfig:
     # Optional OpenAI-compatible endpoint that rewrites digests; empty = the offline extractive digests only.
     endpoint: str = setting("", "optional OpenAI-compatible endpoint (e.g. http://localhost:8000/v1); empty = offline")
@@ -107,6 +112,7 @@ class Config:
     thread: ThreadConfig = field(default_factory=ThreadConfig)
     faq: FaqConfig = field(default_factory=FaqConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
 
     @property

@@ -319,3 +319,43 @@ def test_mentions_are_never_evidence():
     index = HybridIndex.build(docs, vectors=np.eye(2, 4, dtype=np.float32))
     hits = index.search("@王小明 打印机卡纸了怎么办", 2, query_vector=np.array([0, 1, 0, 0], np.float32))
     assert hits[0].doc.id == "2" and hits[0].parts.get("word", 0) >= hits[-1].parts.get("word", 0)
+
+
+def test_queries_that_found_nothing_are_counted_with_no_user_data(built_ws, server):
+    from chendian.search.misses import MISSES_FILE, top_misses
+
+    ws, _ = built_ws
+    before = top_misses(ws.root, 1000)
+    q = urllib.parse.quote("量子引力弦论火星移民")
+    for _ in range(2):
+        get(f"{server}/api/search?q={q}&token=s3cret", {"User-Agent": "MicroMessenger zhangsan", "X-Forwarded-For": "10.1.2.3"})
+    get(f"{server}/api/search?q={urllib.parse.quote('报销怎么弄')}", {"Authorization": "Bearer s3cret"})
+    stored = json.loads((ws.root / MISSES_FILE).read_text(encoding="utf-8"))
+    # the query text and a count, nothing else; a query that found something is not kept
+    assert all(isinstance(q, str) and isinstance(n, int) for q, n in stored.items())
+    assert stored["量子引力弦论火星移民"] == dict(before).get("量子引力弦论火星移民", 0) + 2
+    assert "报销怎么弄" not in stored
+    raw = (ws.root / MISSES_FILE).read_text(encoding="utf-8")
+    assert "10.1.2.3" not in raw and "zhangsan" not in raw and "s3cret" not in raw and "127.0.0.1" not in raw
+    assert top_misses(ws.root, 1)[0][0] == "量子引力弦论火星移民"
+
+
+def test_counting_queries_that_found_nothing_can_be_turned_off(tmp_path):
+    from chendian.search.misses import MISSES_FILE
+    from chendian.store import Workspace
+
+    ws = Workspace(tmp_path / "ws", create=True)
+    load_faq(ws)
+    index_mod.run(ws, RunContext(quiet=True, stage="index"))
+    toml = ws.root / "chendian.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("count_unfound = true", "count_unfound = false"),
+                    encoding="utf-8")
+    srv = make_server(ws.root, "127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        get(f"http://127.0.0.1:{srv.server_address[1]}/api/search?q={urllib.parse.quote('量子引力弦论火星移民')}")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        ws.close()
+    assert not (ws.root / MISSES_FILE).exists()

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import ChendianError
 from .index import SearchIndexError
+from .misses import record_miss
 from .query import search
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,10 @@ def is_loopback(host: str) -> bool:
 
 
 def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
+    from ..config import load_config
+
+    count_unfound = load_config(Path(ws_path)).search.count_unfound
+
     class Handler(SimpleHTTPRequestHandler):
         server_version = "chendian"
         sys_version = ""
@@ -223,6 +228,8 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
                 hits = search(ws_path, q, k)
             except SearchIndexError as e:
                 return self.error(HTTPStatus.SERVICE_UNAVAILABLE, str(e))
+            if not hits and count_unfound:  # the query text alone: no user, address or time
+                record_miss(ws_path, q)
             # "found": false says plainly that nothing scored above the relevance floor
             self.send_json(200, {"query": q, "k": k, "found": bool(hits), "hits": [h.to_json() for h in hits]})
 
