@@ -135,6 +135,11 @@ def stats(ctx: click.Context, as_json: bool, top: int) -> None:
     click.echo("top senders: " + ", ".join(f"{p['name']} {p['messages']}" for p in s["top_senders"][:top]))
     busiest = sorted(s["days"].items(), key=lambda kv: -kv[1])[:top]
     click.echo("busiest days: " + ", ".join(f"{d} {n}" for d, n in busiest))
+    from .search.misses import top_misses
+
+    misses = top_misses(ctx.obj["workspace"], top)
+    if misses:  # what people searched for and nobody has answered (counted by `chendian serve`)
+        click.echo("searched, nothing found: " + ", ".join(f"{q} ×{n}" for q, n in misses))
 
 
 @main.command()
@@ -284,6 +289,34 @@ def eval_faq(gold: str, predictions: str | None, model: str, as_json: bool) -> N
     click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_report(result))
 
 
+@eval_group.command(name="repeat")
+@_gold_arg
+@_predictions_opt
+@click.option("--model", default="use-multilingual", show_default=True,
+              help="Embedding model: the offline default, or a sentence-transformers name or local path.")
+@click.option("--publish", type=click.Choice(["confident", "all", "approved"]),
+              help="Which FAQ entries the site and search show ([faq] publish); default: the workspace default.")
+@click.option("--no-floor", is_flag=True, help="Show every result, however unrelated (no relevance floor).")
+@_json_opt
+def eval_repeat(gold: str, predictions: str | None, model: str, publish: str | None, no_floor: bool,
+                as_json: bool) -> None:
+    """Does the second asker find the first answer? On a chat gold file with FAQ-level labels (same_as, answer_to).
+
+    Builds the workspace (FAQ stages, then index), searches with the text of every labelled question whose
+    same_as cluster has another member, and prints found@1/5 (a top entry holds another asking) and right
+    answer@1/5 (that entry's shown answer is a gold answer of the cluster), the queries left with no result
+    above the relevance floor, and the off-topic queries rightly left empty.
+    Predictions: one line per query, its ranked entries with their question and answer message ids.
+    """
+    from .eval.repeat import evaluate_repeat, format_report
+
+    from .search.query import RELEVANCE_FLOOR
+
+    result = evaluate_repeat(gold, predictions, model=model, publish=publish,
+                             floor=None if no_floor else RELEVANCE_FLOOR)
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else format_report(result))
+
+
 @eval_group.command(name="dedup")
 @_pairs_arg
 @_predictions_opt
@@ -359,10 +392,13 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
         for h in hits:
             click.echo(json.dumps(h.to_json(), ensure_ascii=False))
         return
-    if not hits:
-        click.echo("没有找到 (no results)")
+    if not hits:  # nothing above the relevance floor: say so rather than show unrelated entries
+        click.echo("没有找到相关的问题 (nothing related found): 换个说法试试，或者到群里问一下")
+    from .search.query import TRUST_NOTES
+
     for i, h in enumerate(hits, 1):
-        click.echo(f"{i}. {h.question}  [{h.score:.3f}]  ({h.kind} {h.id})")
+        note = TRUST_NOTES.get(h.source.get("trust", "confirmed"), "")
+        click.echo(f"{i}. {h.question}  [{h.score:.3f}]  ({h.kind} {h.id}){'  〔' + note + '〕' if note else ''}")
         if h.answer:
             click.echo(f"   {h.answer}")
 

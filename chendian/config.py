@@ -107,6 +107,11 @@ class InsightsConfig:
 
 
 @dataclass
+class SearchConfig:
+    count_unfound: bool = setting(True, "with `chendian serve`, count queries that found nothing (query text only) for ops")
+
+
+@dataclass
 class LLMConfig:
     # Optional OpenAI-compatible endpoint that rewrites digests; empty = the offline extractive digests only.
     endpoint: str = setting("", "optional OpenAI-compatible endpoint (e.g. http://localhost:8000/v1); empty = offline")
@@ -125,6 +130,7 @@ class Config:
     faq: FaqConfig = field(default_factory=FaqConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
 
     @property

@@ -192,6 +192,13 @@ class FaqEntry:
     confidence: float = 1.0  # P(worthy) × how sure its shown answer is; 1 when a person vouched for it
     published: bool = True  # shown on the site and in search under [faq] publish; else waiting for review
 
+    def trust(self, min_confidence: float) -> str:
+        """What a reader is told about the answer: confirmed (a person vouched for it, or the FAQ is sure of
+        it), unconfirmed (held for review, or shown under publish = "all" without the confidence), or none."""
+        if not self.answer.strip() or not self.answered:
+            return "none"
+        return "confirmed" if self.approved or self.confidence >= min_confidence else "unconfirmed"
+
 
 @dataclass(slots=True)
 class Contributor:

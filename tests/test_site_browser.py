@@ -316,3 +316,68 @@ def test_without_the_vector_file_search_stays_bm25(office_site, page, tmp_path):
     assert page.evaluate("document.documentElement.dataset.vectors") == "missing"
     assert _results(page)[0][1] == f"entries/{ids['laptop']}.html"
     assert page.get_attribute("#search-results", "data-semantic") == "0"
+
+
+def test_a_query_about_nothing_says_so_and_offers_a_way_forward(built, page):
+    site, _ = built
+    page.goto((site / "search.html").as_uri() + "?q=" + "量子引力弦论火星移民")
+    assert _results(page) == []  # no unrelated entry presented as related
+    assert "没有找到相关的问题" in page.inner_text("#search-status")
+    panel = page.locator("#no-result")
+    assert panel.is_visible() and panel.locator(".my-question").inner_text() == "量子引力弦论火星移民"
+    open_questions = panel.locator(".open-questions li a").all_inner_texts()
+    assert "打印机驱动在哪里下载？" in open_questions  # someone else is waiting for an answer too
+    assert panel.locator(".near-topics li a").count() >= 1
+    panel.locator(".copy-question").click()
+    page.wait_for_function("() => document.querySelector('#no-result .copied').textContent.length > 0")
+    _shot(page, "search-nothing-found")
+    # a query that matches hides the panel again
+    page.fill("#search-input", "报销要走什么流程")
+    page.press("#search-input", "Enter")
+    page.wait_for_function("() => document.querySelectorAll('#search-results li').length > 0")
+    assert not panel.is_visible()
+    assert page.errors == []
+
+
+def test_an_open_question_near_the_query_is_offered_first(built, page):
+    site, _ = built
+    page.goto((site / "search.html").as_uri() + "?q=" + "咖啡机的驱动坏了")
+    page.wait_for_function("() => document.documentElement.dataset.searchDone")
+    if _results(page):
+        pytest.skip("the query matched an entry in this fixture")
+    first = page.locator("#no-result .open-questions li a").first.inner_text()
+    assert first == "打印机驱动在哪里下载？"
+
+
+def test_the_api_saying_nothing_was_found_is_not_overruled_by_the_local_index(built, page):
+    site, _ = built
+    server = _serve(site, lambda q: {"query": q, "k": 20, "found": False, "hits": []})
+    try:
+        page.goto(f"http://127.0.0.1:{server.server_port}/search.html?q=报销流程")  # would match locally
+        assert _results(page) == []
+        assert page.get_attribute("#search-results", "data-source") == "api"
+        assert page.locator("#no-result").is_visible()
+    finally:
+        server.shutdown()
+
+
+WECHAT_UA = ("Mozilla/5.0 (Linux; Android 12; Pixel 6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/116.0 "
+             "Mobile Safari/537.36 MicroMessenger/8.0.40.2420(0x28002837) WeChat/arm64 NetType/WIFI Language/zh_CN")
+
+
+def test_the_no_result_page_fits_a_phone_in_wechat(built, browser):
+    site, _ = built
+    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True, user_agent=WECHAT_UA)
+    page = context.new_page()
+    try:
+        page.goto((site / "search.html").as_uri() + "?q=" + "量子引力弦论火星移民" * 3)
+        page.wait_for_function("() => document.documentElement.dataset.searchDone")
+        width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert width[0] <= width[1], f"the no-result page scrolls sideways: {width}"
+        assert page.locator("#no-result").is_visible()
+        box = page.locator("#no-result .copy-question").bounding_box()
+        assert box["height"] >= 44 and box["width"] >= 44  # a thumb can hit it
+        _shot(page, "phone-nothing-found")
+    finally:
+        context.close()

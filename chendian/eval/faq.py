@@ -49,19 +49,34 @@ def _ratio(num: int, den: int) -> dict:
 FAQ_STAGES = ["segment", "embed", "thread", "topics", "extract", "faq"]
 
 
+def set_config_value(root: Path, section: str, key: str, value: str) -> None:
+    """Set `key = "value"` in the [section] of the workspace's chendian.toml (the key must be there)."""
+    path = root / "chendian.toml"
+    text = path.read_text(encoding="utf-8")
+    head, sep, rest = text.partition(f"[{section}]\n")
+    body, nxt, tail = rest.partition("\n[")
+    body, n = re.subn(rf'(?m)^{re.escape(key)} = [^#\n]*', f'{key} = "{value}"  ', body, count=1)
+    if not sep or not n:
+        raise EvalError(f"{path}: no `{key}` in [{section}]")
+    path.write_text(head + sep + body + nxt + tail, encoding="utf-8")
+
+
 def run_pipeline(gold_path: str | Path, root: Path, model: str = "use-multilingual",
-                 stages: list[str] = FAQ_STAGES) -> None:
-    """The gold file's messages imported into a new workspace at `root`, then the given stages run."""
+                 stages: list[str] = FAQ_STAGES, publish: str | None = None) -> None:
+    """The gold file's messages imported into a new workspace at `root`, then the given stages run
+    (`publish`: the [faq] publish setting to use instead of the default)."""
     from ..pipeline import run_stages
     from ..store import Workspace
 
     ws = Workspace(root, create=True)
     try:
-        if model != ws.config.embed.model:
-            text = (root / "chendian.toml").read_text(encoding="utf-8")
-            (root / "chendian.toml").write_text(re.sub(r'(?m)^model = .*$', f'model = "{model}"', text, count=1),
-                                                encoding="utf-8")
+        configured_model = ws.config.embed.model
+        if model != configured_model or (publish and publish != ws.config.faq.publish):
             ws.close()
+            if model != configured_model:
+                set_config_value(root, "embed", "model", model)
+            if publish:
+                set_config_value(root, "faq", "publish", publish)
             ws = Workspace(root)
         with ws.transaction():
             for chat in read_gold(gold_path, ws.config.tz):

@@ -1,9 +1,10 @@
 """`chendian serve`: a small JSON search API plus the static site, on the standard library's HTTP server.
 
-GET /api/search?q=…&k=10 → {"query", "k", "hits": [Hit…]} (no hits for a query without letters or digits;
-400 for a query string that is not UTF-8). POST /api/curate {"entry", "action", "value"?} stores a review
-decision as `chendian faq <action>` does (the review page's buttons). GET /openapi.json describes the API
-(OpenAPI 3). A request line over 8 KiB is answered 414, a request body over 64 KiB 413. Everything else is a static file of the built
+GET /api/search?q=…&k=10 → {"query", "k", "found", "hits": [Hit…]} (hits under the relevance floor are left out,
+"found": false when none is left; no hits for a query without letters or digits; 400 for a query string that is
+not UTF-8). POST /api/curate {"entry", "action", "value"?} stores a review decision as `chendian faq <action>`
+does (the review page's buttons). GET /openapi.json describes the API (OpenAPI 3). A request line over 8 KiB is
+answered 414, a request body over 64 KiB 413. Everything else is a static file of the built
 site (<ws>/site/ unless site_dir). Binds to 127.0.0.1 by default; on any other address a token is required
 (`Authorization: Bearer TOKEN` or `?token=TOKEN`). Errors are JSON with a message, never a traceback.
 """
@@ -23,6 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import ChendianError
 from .index import SearchIndexError
+from .misses import record_miss
 from .query import search
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,9 @@ def openapi_document() -> dict:
     hit = {"type": "object", "required": ["id", "question", "answer", "score", "kind", "source"],
            "properties": {"id": {"type": "string"}, "question": {"type": "string"}, "answer": {"type": "string"},
                           "score": {"type": "number"}, "kind": {"type": "string", "enum": ["faq", "qa", "message"]},
-                          "source": {"type": "object"}}}
+                          "source": {"type": "object"},
+                          "relevance": {"type": "number", "nullable": True,
+                                        "description": "compared with the relevance floor; null: not judged"}}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "chendian search API", "version": __version__,
@@ -75,8 +79,10 @@ def openapi_document() -> dict:
                 ],
                 "responses": {
                     "200": {"description": "hits, best first", "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["query", "k", "hits"],
+                        "type": "object", "required": ["query", "k", "found", "hits"],
                         "properties": {"query": {"type": "string"}, "k": {"type": "integer"},
+                                       "found": {"type": "boolean", "description":
+                                                 "false: nothing scored above the relevance floor"},
                                        "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}}}}}}},
                     "400": _error_response("missing or bad q or k, or a query string that is not UTF-8"),
                     "401": _error_response("token required"),
@@ -129,6 +135,10 @@ def is_loopback(host: str) -> bool:
 
 
 def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
+    from ..config import load_config
+
+    count_unfound = load_config(Path(ws_path)).search.count_unfound
+
     class Handler(SimpleHTTPRequestHandler):
         server_version = "chendian"
         sys_version = ""
@@ -291,12 +301,15 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
             if not 1 <= k <= MAX_K:
                 return self.error(HTTPStatus.BAD_REQUEST, f"k must be between 1 and {MAX_K}")
             if not q:  # only spaces: like a query without letters or digits, it finds nothing
-                return self.send_json(200, {"query": q, "k": k, "hits": []})
+                return self.send_json(200, {"query": q, "k": k, "found": False, "hits": []})
             try:
                 hits = search(ws_path, q, k)
             except SearchIndexError as e:
                 return self.error(HTTPStatus.SERVICE_UNAVAILABLE, str(e))
-            self.send_json(200, {"query": q, "k": k, "hits": [h.to_json() for h in hits]})
+            if not hits and count_unfound:  # the query text alone: no user, address or time
+                record_miss(ws_path, q)
+            # "found": false says plainly that nothing scored above the relevance floor
+            self.send_json(200, {"query": q, "k": k, "found": bool(hits), "hits": [h.to_json() for h in hits]})
 
     return Handler
 

@@ -51,6 +51,12 @@ ASSETS = HERE / "assets"
 BUILD_VERSION = "4"  # bump when the output changes for the same input, so `run` rebuilds
 
 INDEX_ANSWER_CHARS = 400  # answer text per entry in the browser's search index (bounds the index size)
+INDEX_OPEN_QUESTIONS = 300  # newest 待回答 questions the no-result page can offer
+# search.js's relevance floor, as the hybrid index's (search/query.py RELEVANCE_FLOOR): student cosine +
+# coverage × the idf-weighted share of the query's bigrams in the entry's wordings; with BM25 alone (no
+# vector file yet) the bigram share must reach `lexical`. The student approximates the encoder's cosine,
+# so the server's floor is reused; it was not fitted on the student separately.
+BROWSER_FLOOR = {"relevance": 0.40, "coverage": 0.5, "lexical": 0.15}
 SNIPPET_CHARS = 140
 RECENT, POPULAR = 12, 12
 BEST_ANSWERS = 5
@@ -257,6 +263,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
             "variants": variants, "count": e.count or 1, "topic": topics.get(e.topic_id), "qa_ids": e.qa_ids,
             "thread_ids": e.thread_ids, "first_ts": e.first_ts, "last_ts": e.last_ts, "answered": e.answered,
             "pinned": e.pinned, "answerers": answerers, "best": best, "sources": [],
+            "trust": e.trust(ws.config.faq.min_confidence),
             "first": ctx.when(e.first_ts, "%Y-%m-%d"), "last": ctx.when(e.last_ts, "%Y-%m-%d"),
             # as of: the newest answer that still stands; the main answer's correction when a later message made one
             "as_of": ctx.when(max(current), "%Y-%m-%d") if current else "",
@@ -396,11 +403,23 @@ def search_index(site: Site) -> dict:
         doc = {"i": e["id"], "u": e["url"], "q": e["question"], "a": answer, "n": e["count"]}
         if e["variants"]:
             doc["v"] = e["variants"]
+        if e.get("trust", "confirmed") != "confirmed":
+            doc["t"] = e["trust"]  # search.js says so beside the result
         docs.append(doc)
         charset.update(e["question"], answer, *e["variants"])
+    # What a search that found nothing offers instead: the open questions (someone else is waiting too),
+    # newest first and bounded, and the topics with their keywords.
+    open_questions = [[u["question"], u["thread"]["url"] if u["thread"] else "ops.html"]
+                      for u in reversed(site.unanswered[-INDEX_OPEN_QUESTIONS:])]
+    topics = [[t["label"], t["url"], " ".join(t["keywords"])] for t in site.topics]
+    for q, *_ in open_questions:
+        charset.update(q)
+    for label, _, keywords in topics:
+        charset.update(label, keywords)
     table = t2s_table()
     t2s = {t: s for t, s in table.items() if s in charset or t in charset}
-    return {"version": 1, "docs": docs, "t2s": "".join(t + s for t, s in sorted(t2s.items()))}
+    return {"version": 1, "docs": docs, "t2s": "".join(t + s for t, s in sorted(t2s.items())),
+            "open": open_questions, "topics": topics, "floor": BROWSER_FLOOR}
 
 
 def _review_items(ctx: _Context) -> list[dict]:

@@ -34,7 +34,7 @@ def workspace_documents(ws: Workspace, warn: Warn) -> tuple[str, list[SearchDocu
         return "faq", [SearchDocument(
             id=e.id, text=e.question, variants=e.variants, body=e.answer,
             fields={"kind": "faq", "count": e.count, "thread_ids": e.thread_ids, "answered": e.answered,
-                    "last_ts": e.last_ts})
+                    "last_ts": e.last_ts, "trust": e.trust(ws.config.faq.min_confidence)})
             for e in entries]
     qas = ws.qas(warn=warn)
     if qas:

@@ -86,10 +86,11 @@
 
   var title = new Field(), body = new Field();
   var docs = INDEX.docs;
-  var byId = new Map();
+  var byId = new Map(), positionOf = new Map();
   for (var d = 0; d < docs.length; d++) {
     var doc = docs[d];
     byId.set(doc.i, doc);
+    positionOf.set(doc.i, d);
     title.add(d, terms(fold([doc.q].concat(doc.v || []).join("\n"))));
     body.add(d, terms(fold(doc.a)));
   }
@@ -152,6 +153,34 @@
     return out;
   }
 
+  // -- relevance floor: below it a result is not presented as related (build.py BROWSER_FLOOR) -------------
+  var FLOOR = INDEX.floor || { relevance: 0.40, coverage: 0.5, lexical: 0.15 };
+
+  // The idf-weighted share of the query's bigrams (and Latin words) found in an entry's wordings: a shared
+  // 怎么 is no evidence, a shared 内推码 is.
+  function coverage(qterms, d) {
+    var total = 0, found = 0;
+    for (var t of qterms) {
+      if (t.charCodeAt(0) === 117) continue;  // single characters are not evidence
+      var p = title.post.get(t);
+      var w = Math.log(1 + docs.length / (1 + (p ? p.length / 2 : 0)));
+      total += w;
+      if (p) for (var i = 0; i < p.length; i += 2) if (p[i] === d) { found += w; break; }
+    }
+    return total ? found / total : 0;
+  }
+
+  function related(query, results) {
+    var qterms = Array.from(new Set(terms(fold(query))));
+    var cos = VECTORS ? cosines(qterms) : null;
+    return results.filter(function (r) {
+      var d = positionOf.get(r.id);
+      if (d === undefined) return false;
+      var share = coverage(qterms, d);
+      return cos ? cos[d] + FLOOR.coverage * share >= FLOOR.relevance : share >= FLOOR.lexical;
+    });
+  }
+
   function searchLocal(query, k) {
     var qterms = Array.from(new Set(terms(fold(query))));
     if (!qterms.length) return [];
@@ -177,7 +206,8 @@
     ranked.sort(function (a, b) { return b[1] - a[1] || a[0] - b[0]; });
     return ranked.slice(0, k).map(function (e) {
       var doc = docs[e[0]];
-      return { id: doc.i, question: doc.q, answer: doc.a, url: doc.u, count: doc.n, score: e[1], semantic: !!cos };
+      return { id: doc.i, question: doc.q, answer: doc.a, url: doc.u, count: doc.n, score: e[1], semantic: !!cos,
+               trust: doc.t };
     });
   }
 
@@ -197,12 +227,14 @@
       .then(function (data) {
         var hits = data && (Array.isArray(data.results) ? data.results : Array.isArray(data.hits) ? data.hits : null);
         if (!hits) throw new Error("unexpected answer");
+        if (data.found === false) return [];  // nothing above the API's relevance floor: say so, no fallback
         var seen = new Set(), out = [];
         hits.forEach(function (h) {
           var doc = h && byId.get(String(h.id));
           if (!doc || seen.has(doc.i)) return;
           seen.add(doc.i);
-          out.push({ id: doc.i, question: doc.q, answer: doc.a, url: doc.u, count: doc.n, score: Number(h.score) || 0 });
+          out.push({ id: doc.i, question: doc.q, answer: doc.a, url: doc.u, count: doc.n, score: Number(h.score) || 0,
+                     trust: doc.t });
         });
         if (!out.length) {
           var miss = new Error("no published entry among the API's hits");
@@ -215,12 +247,12 @@
   }
 
   function search(query, k) {
-    if (apiBroken) return Promise.resolve({ results: searchLocal(query, k), source: "local" });
+    if (apiBroken) return Promise.resolve({ results: related(query, searchLocal(query, k)), source: "local" });
     return searchApi(query, k)
       .then(function (results) { return { results: results, source: "api" }; })
       .catch(function (err) {
         if (!(err && err.keepApi)) apiBroken = true;  // a static host has no API: stop asking for this visit
-        return { results: searchLocal(query, k), source: "local" };
+        return { results: related(query, searchLocal(query, k)), source: "local" };
       });
   }
 
@@ -257,10 +289,72 @@
   var list = document.getElementById("search-results");
   if (!input || !list) return;
 
+  // -- nothing found: the open questions, the closest topics, and the reader's words to ask in the group ----
+  var nothing = document.getElementById("no-result");
+
+  // Items ranked by the query's bigrams they share (then unigrams); when none shares any, the first few.
+  function nearest(items, text, query, n) {
+    var q = new Set(terms(fold(query)));
+    var scored = items.map(function (item, i) {
+      var s = 0;
+      for (var t of new Set(terms(fold(text(item))))) if (q.has(t)) s += termWeight(t);
+      return [s, i, item];
+    });
+    var matched = scored.filter(function (e) { return e[0] > 0; });
+    var pool = matched.length ? matched : scored;
+    pool.sort(function (a, b) { return b[0] - a[0] || a[1] - b[1]; });
+    return pool.slice(0, n).map(function (e) { return e[2]; });
+  }
+
+  function linkList(el, items) {
+    el.replaceChildren.apply(el, items.map(function (item) {
+      var li = document.createElement("li");
+      var a = document.createElement("a");
+      a.href = item[1];
+      a.textContent = item[0];
+      li.appendChild(a);
+      return li;
+    }));
+    el.closest("section").hidden = !items.length;
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext)
+      return navigator.clipboard.writeText(text).catch(function () { return copyBySelection(text); });
+    return Promise.resolve(copyBySelection(text));
+  }
+
+  function copyBySelection(text) {  // file:// and WeChat's browser may have no clipboard API
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } catch (e) { /* the reader can still copy from the field */ }
+    area.remove();
+  }
+
+  function showNothingFound(query) {
+    if (!nothing) return;
+    nothing.hidden = false;
+    nothing.querySelector(".my-question").textContent = query;
+    linkList(nothing.querySelector(".open-questions"), nearest(INDEX.open || [], function (o) { return o[0]; }, query, 5));
+    linkList(nothing.querySelector(".near-topics"),
+             nearest(INDEX.topics || [], function (t) { return t[0] + " " + t[2]; }, query, 3));
+    var done = nothing.querySelector(".copied");
+    done.textContent = "";
+    nothing.querySelector(".copy-question").onclick = function () {
+      copyText(query).then(function () { done.textContent = "已复制，去群里问吧"; });
+    };
+  }
+
   var seq = 0;
   function run(query) {
     var mine = ++seq;
     query = query.trim();
+    if (nothing) nothing.hidden = true;
     if (!query) {
       list.replaceChildren();
       status.textContent = docs.length + " 个问题可搜索。";
@@ -282,7 +376,14 @@
           li.appendChild(document.createTextNode(" "));
           li.appendChild(badge);
         }
-        if (r.answer) {
+        if (r.trust) {  // the reader is told when the answer is not confirmed, or there is none
+          var note = document.createElement("span");
+          note.className = "badge trust-" + r.trust;
+          note.textContent = r.trust === "none" ? "还没有确认的答案" : "答案未经确认";
+          li.appendChild(document.createTextNode(" "));
+          li.appendChild(note);
+        }
+        if (r.answer && !/[?？]\s*$/.test(r.answer)) {  // a question is never shown as the answer
           var p = document.createElement("p");
           p.className = "snippet";
           p.textContent = snippet(r.answer, 140);
@@ -295,7 +396,8 @@
       list.dataset.source = out.source;
       list.dataset.semantic = semantic ? "1" : "0";
       status.textContent = items.length ? "找到 " + items.length + " 个相关问题" + (semantic ? "（语义搜索）" : "")
-                                        : "没有找到相关问题，换个说法试试？";
+                                        : "没有找到相关的问题。群里还没人问过，或者换个说法试试。";
+      if (!items.length) showNothingFound(query);
       document.documentElement.dataset.searchMs = String(Math.round(performance.now()));
       if (!document.documentElement.dataset.firstResultMs)  // BM25's, before any semantic re-ranking
         document.documentElement.dataset.firstResultMs = document.documentElement.dataset.searchMs;

@@ -56,6 +56,21 @@ def char_units(folded: str) -> list[str]:
     return _KEEP_RE.findall(folded)
 
 
+# An @mention: up to 20 characters after @ (not an e-mail's), ended by a space or punctuation (a name run
+# into the sentence, "@张三你好", cannot be told apart and stays).
+_MENTION_RE = re.compile(r"(?<![a-z0-9])@[^\s@?？,，:：。!！]{1,20}(?=[\s@?？,，:：。!！])")
+
+
+def strip_mentions(text: str) -> str:
+    """The text without @mentions: a name is never evidence that two questions ask the same thing."""
+    return _MENTION_RE.sub(" ", text) if "@" in text else text
+
+
+def char_units_runs(folded: str) -> list[list[str]]:
+    """char_units of each run of text between punctuation and spaces (bigrams never cross a boundary)."""
+    return [units for part in _RUN_RE.findall(folded) if (units := char_units(part))]
+
+
 def char_ngrams(folded: str, seg: Segmenter | None = None) -> list[str]:
     """Character unigrams and bigrams of the boilerplate-free text: robust where jieba segments badly
     (colloquial words, typos, product names it does not know)."""
