@@ -220,6 +220,10 @@ def _print_metrics(title: str, metrics: dict, as_json: bool) -> None:
         click.echo(f"  {k:24} {v:.4f}" if isinstance(v, float) else f"  {k:24} {v}")
 
 
+# The embedding model of the throw-away workspace `eval faq` and `eval repeat` build from a gold file.
+_workspace_model_opt = click.option(
+    "--model", default="use-multilingual", show_default=True,
+    help="Embedding model: the offline default, or a sentence-transformers name or local path.")
 _gold_arg = click.argument("gold", type=click.Path(exists=True, dir_okay=False))
 _pairs_arg = click.argument("pairs", type=click.Path(exists=True, dir_okay=False))
 _predictions_opt = click.option("--predictions", type=click.Path(dir_okay=False),
@@ -273,8 +277,7 @@ def eval_qa(gold: str, predictions: str | None, baseline: bool, rescore: str | N
 @eval_group.command(name="faq")
 @_gold_arg
 @_predictions_opt
-@click.option("--model", default="use-multilingual", show_default=True,
-              help="Embedding model: the offline default, or a sentence-transformers name or local path.")
+@_workspace_model_opt
 @_json_opt
 def eval_faq(gold: str, predictions: str | None, model: str, as_json: bool) -> None:
     """The FAQ as published, on a chat gold file with FAQ-level labels (same_as, worthy, canonical).
@@ -292,8 +295,7 @@ def eval_faq(gold: str, predictions: str | None, model: str, as_json: bool) -> N
 @eval_group.command(name="repeat")
 @_gold_arg
 @_predictions_opt
-@click.option("--model", default="use-multilingual", show_default=True,
-              help="Embedding model: the offline default, or a sentence-transformers name or local path.")
+@_workspace_model_opt
 @click.option("--publish", type=click.Choice(["confident", "all", "approved"]),
               help="Which FAQ entries the site and search show ([faq] publish); default: the workspace default.")
 @click.option("--no-floor", is_flag=True, help="Show every result, however unrelated (no relevance floor).")
