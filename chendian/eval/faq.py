@@ -83,7 +83,6 @@ def run_pipeline(gold_path: str | Path, root: Path, model: str = "use-multilingu
                 ws.upsert_chat(chat.chat, chat.chat, "gold")
                 ws.insert_messages(chat.messages, import_id=0)
         report = run_stages(ws, stages, quiet=True)
-        ws.set_state("eval.min_worthy_unanswered", ws.config.faq.min_worthy_unanswered)
         failed = [s for s in report.stages if s.status == "failed"]
         if failed:
             raise EvalError(f"stage {failed[0].name} failed: {failed[0].note}")
@@ -91,7 +90,7 @@ def run_pipeline(gold_path: str | Path, root: Path, model: str = "use-multilingu
         ws.close()
 
 
-def published_faq(db) -> tuple[list[dict], list[dict]]:
+def published_faq(db, min_worthy_unanswered: float) -> tuple[list[dict], list[dict]]:
     """(entries, unanswered) as the site shows them: entries not hidden, each with its shown question's
     source message, its shown answer's messages, confidence and every source question; and the questions
     listed as 待回答 (no answer, not under a hidden entry)."""
@@ -99,10 +98,9 @@ def published_faq(db) -> tuple[list[dict], list[dict]]:
 
     qas = {r["id"]: r for r in db.execute("SELECT id, question_id, question, answers FROM qas")}
     entries, hidden_qas = [], set()
-    min_worthy = float(db.execute("SELECT value FROM state WHERE key = 'eval.min_worthy_unanswered'").fetchone()[0])
     for r in db.execute("SELECT * FROM faq_entries ORDER BY first_ts, id"):
         qa_ids = json.loads(r["qa_ids"] or "[]")
-        if r["hidden"] or r["worthy"] < min_worthy:  # as the site's 待回答 list
+        if r["hidden"] or r["worthy"] < min_worthy_unanswered:  # as the site's 待回答 list
             hidden_qas.update(qa_ids)
         if r["hidden"]:
             continue
@@ -186,14 +184,10 @@ def evaluate_faq(gold_path: str | Path, predictions_out: str | Path | None = Non
     with tempfile.TemporaryDirectory(prefix="chendian-eval-faq-") as tmp:
         root = Path(tmp) / "ws"
         run_pipeline(gold_path, root, model)
-        import sqlite3
+        from ..store import Workspace
 
-        db = sqlite3.connect(root / "chendian.db")
-        db.row_factory = sqlite3.Row
-        try:
-            entries, unanswered = published_faq(db)
-        finally:
-            db.close()
+        with Workspace(root) as ws:
+            entries, unanswered = published_faq(ws.db, ws.config.faq.min_worthy_unanswered)
     result = {"gold": str(gold_path)} | score_faq(labels, entries, unanswered)
     if with_qa:
         from .qa import evaluate_qa
