@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from dataclasses import dataclass, field
-
 from .errors import ChendianError
-from .model import FaqEntry, Message
+from .model import RECALL, FaqEntry, Message
 
 # approve/unapprove: reviewed and published whatever the confidence; reject: reviewed, not an FAQ entry (hidden
 # and off the review queue); hide/unhide, pin/unpin; edit: new question and/or answer; merge, split.
@@ -115,5 +114,5 @@ def review_queue(ws, limit: int | None = None, context: int = 2) -> list[ReviewI
         row = ws.db.execute("SELECT question_id FROM qas WHERE id = ?", (e.qa_ids[0],)).fetchone() if e.qa_ids else None
         qid = row[0] if row else None
         around = ws.messages_around(qid, context, context) if qid else []
-        items.append(ReviewItem(e, qid, [m for m in around if not m.recalled and m.kind != "recall"]))
+        items.append(ReviewItem(e, qid, [m for m in around if not m.recalled and m.kind != RECALL]))
     return items

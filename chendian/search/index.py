@@ -19,14 +19,8 @@ come from the workspace EmbeddingCache, so a rebuild embeds only new wordings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import re
-import shutil
-import tempfile
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

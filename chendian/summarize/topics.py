@@ -9,7 +9,6 @@ over jieba content tokens (the words frequent in this topic and rare in the othe
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 
