@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .config import PUBLISH_MODES
 from .errors import ChendianError
 from .store import Workspace
 
@@ -296,7 +297,7 @@ def eval_faq(gold: str, predictions: str | None, model: str, as_json: bool) -> N
 @_gold_arg
 @_predictions_opt
 @_workspace_model_opt
-@click.option("--publish", type=click.Choice(["confident", "all", "approved"]),
+@click.option("--publish", type=click.Choice(PUBLISH_MODES),
               help="Which FAQ entries the site and search show ([faq] publish); default: the workspace default.")
 @click.option("--no-floor", is_flag=True, help="Show every result, however unrelated (no relevance floor).")
 @_json_opt

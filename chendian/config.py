@@ -63,6 +63,9 @@ class ThreadConfig:
     max_gap_minutes: float = setting(0.0, "never link messages further apart than this; 0 = no limit")
 
 
+PUBLISH_MODES = ("confident", "all", "approved")  # [faq] publish: which entries the site and search show
+
+
 @dataclass
 class FaqConfig:
     # "confident": an approved entry, or one whose confidence (P(worthy question) × how sure its answer is)
@@ -73,7 +76,7 @@ class FaqConfig:
     min_worthy_unanswered: float = setting(0.5, "the 待回答 list shows unanswered questions from this P(worthy) on")
 
     def __post_init__(self) -> None:
-        if self.publish not in ("confident", "all", "approved"):
+        if self.publish not in PUBLISH_MODES:
             raise ConfigError(f"faq.publish must be confident, all or approved, not {self.publish!r}")
 
 

@@ -427,6 +427,7 @@ def test_vector_file_is_deterministic_and_matches_the_index(tmp_path):
     finally:
         ws.close()
     assert first["vector_training_texts"] >= 200 and first["vector_bytes"] > 0
+    assert second["vector_bytes"] == first["vector_bytes"]
     for name in ("search-vectors.js", "search-index.js"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     index_js = (tmp_path / "a" / "search-index.js").read_text(encoding="utf-8")

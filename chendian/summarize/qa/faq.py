@@ -314,9 +314,6 @@ def apply_curation(entries: dict[str, Entry], actions: list[dict], warn: Callabl
             entry.approved = action == "approve"
 
 
-PUBLISH_MODES = ("confident", "all", "approved")
-
-
 def publishable(entry: Entry, mode: str, min_confidence: float) -> bool:
     """Whether the site and search show the entry under `[faq] publish` (hidden entries never are);
     the rest waits for review. Unanswered entries are shown on the 待回答 list, not as entries."""
