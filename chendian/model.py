@@ -147,13 +147,18 @@ class FaqAnswer:
     answer: Answer
     qa_id: str
     thread_id: str | None
+    # How well the answer fits its question, 0..1 (faq.answer_fit): relatedness against chance, question-like
+    # replies and acknowledgements. Multiplies the entry's confidence; 1.0 where it was never measured.
+    fit: float = 1.0
 
     def to_json(self) -> dict:
-        return self.answer.to_json() | {"qa_id": self.qa_id, "thread_id": self.thread_id}
+        return self.answer.to_json() | {"qa_id": self.qa_id, "thread_id": self.thread_id, "fit": round(self.fit, 3)}
 
     @classmethod
     def from_json(cls, value: dict) -> FaqAnswer:
-        return cls(Answer.from_json(value), str(value.get("qa_id") or ""), value.get("thread_id"))
+        fit = value.get("fit")
+        return cls(Answer.from_json(value), str(value.get("qa_id") or ""), value.get("thread_id"),
+                   float(fit) if isinstance(fit, (int, float)) else 1.0)
 
 
 @dataclass(slots=True)

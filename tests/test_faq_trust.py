@@ -10,7 +10,8 @@ from chendian.eval.faq import score_faq
 from chendian.model import Answer, FaqAnswer
 from chendian.schema import create_tables
 from chendian.summarize.qa import worthy
-from chendian.summarize.qa.faq import Entry, entry_confidence, is_non_answer, publishable, question_worthiness
+from chendian.summarize.qa.faq import (Entry, answer_fit, answer_relevance, entry_confidence, is_non_answer, publishable,
+                                      question_worthiness)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "threads"
 
@@ -45,6 +46,47 @@ def test_confidence_needs_a_worthy_question_and_a_sure_answer():
     assert entry_confidence(0.9, answer(0.2)) == pytest.approx(0.36)
     assert entry_confidence(0.9, answer(0.2, acknowledged=True)) == 0.9
     assert entry_confidence(0.9, []) == 0.0
+
+
+def _encode(texts):
+    from chendian.summarize.text.embed import get_embedder
+    return get_embedder(threads=2).encode(list(texts))
+
+
+# Questions of an office group with the replies that followed them; the last reply of each pair is off-topic.
+REPLIES = [
+    ("报销发票丢了怎么补办？", "发票丢了去财务处开遗失证明，再找开票单位补开一张"),
+    ("年假怎么申请？", "在OA系统里提交请假单，选年假，部门经理审批就行"),
+    ("新电脑的VPN怎么配置？", "装公司的VPN客户端，账号就是工号，密码和邮箱一样"),
+    ("公积金提取需要什么材料？", "身份证、购房合同和银行卡，去公积金中心窗口办"),
+    ("打印机卡纸了怎么办？", "打开侧门把纸抽出来，别硬拽"),
+    ("食堂几点开饭？", "中午11点半，晚上5点半"),
+    ("会议室怎么预订？", "哈哈哈今天的奶茶真好喝"),
+    ("请问工资条在哪看？", "楼下新开了一家咖啡店"),
+]
+
+
+def test_an_answer_about_something_else_fits_its_question_less_than_chance():
+    relevance = answer_relevance(REPLIES, _encode)
+    on_topic, off_topic = relevance[:6], relevance[6:]
+    assert min(on_topic) > max(off_topic)
+    assert max(off_topic) < 0.5 < min(on_topic)
+
+
+def test_answer_fit_spares_acknowledged_quoted_and_yes_no_replies_and_halves_asking_back():
+    def reply(text, score=0.6, acknowledged=False):
+        return Answer(["m1"], "u1", "U", text, score, acknowledged)
+
+    assert answer_fit("会议室怎么预订？", reply("周末有人一起去爬山吗"), 0.1) < 0.3
+    assert answer_fit("会议室怎么预订？", reply("在OA里订"), 0.9) == 1.0
+    assert answer_fit("会议室怎么预订？", reply("周末去爬山", acknowledged=True), 0.1) == 1.0
+    assert answer_fit("会议室怎么预订？", reply("周末去爬山", score=0.97), 0.1) == 1.0  # it quotes the question
+    assert answer_fit("大商户给商户划转属于二清吗？", reply("属于"), 0.1) == 1.0  # yes/no: no shared words needed
+    assert answer_fit("会议室怎么预订？", reply("你问的是哪一层的会议室？"), 0.9) == 0.5
+    # a reply that fits less is shown less sure
+    sure = [FaqAnswer(reply("在OA里订"), "q1", "t1", fit=1.0)]
+    unsure = [FaqAnswer(reply("周末去爬山"), "q1", "t1", fit=0.3)]
+    assert entry_confidence(0.9, unsure) < 0.5 <= entry_confidence(0.9, sure)
 
 
 def test_publish_modes():

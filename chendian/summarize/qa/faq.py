@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...model import QA, Answerer, FaqAnswer, FaqEntry, stable_id
+from ...model import QA, Answer, Answerer, FaqAnswer, FaqEntry, stable_id
 from ..text import dedup
+from .extract import QUESTION_THRESHOLD, clean_text, question_features
 from .worthy import worthy_probability
 from ..text.segment import fold
 
@@ -39,12 +40,63 @@ def is_non_answer(text: str) -> bool:
 
 def entry_confidence(worthy: float, answers: list[FaqAnswer]) -> float:
     """P(worthy question) × how sure the shown answer is: its link probability up to SURE_ANSWER, full when
-    the asker acknowledged it. An entry with no answer has confidence 0 (it belongs on the 待回答 list)."""
+    the asker acknowledged it, times how well it fits the question (answer_fit). An entry with no answer has
+    confidence 0 (it belongs on the 待回答 list)."""
     if not answers:
         return 0.0
     best = answers[0].answer
     sure = 1.0 if best.acknowledged else min(1.0, best.score / SURE_ANSWER)
-    return round(float(worthy) * sure, 3)
+    return round(float(worthy) * sure * answers[0].fit, 3)
+
+
+# -- does the answer address the question? ------------------------------------------------------------------
+# A reply that merely follows a question in time ("先约出去,干一架.", a job advert, the next person's question)
+# is the commonest wrong answer. Its words are no closer to the question's than any other reply's are: the
+# relatedness of a pair is measured against chance in the same workspace (the share of mismatched
+# question/answer pairs that are less similar), so it means the same under any sentence encoder.
+NULL_PAIRS = 4000
+RELEVANT = 0.8     # from this percentile on, the answer is as related as answers get: full fit
+UNRELATED = 0.2    # at or below, no more related than a random reply: lowest fit
+MIN_FIT = 0.2
+QUESTION_REPLY_FIT = 0.5  # a reply that is itself a question ("800啥时候回来") rarely answers
+# Short yes/no replies share no words with their question and are right ("属于", "不会", "可以的").
+_YES_NO_REPLY_RE = re.compile(r"^(?:是|对|嗯|恩|可以|不行|不可以|能|不能|会|不会|要|不要|不用|需要|不需要|有|没有|没|"
+                              r"属于|不属于|行|不|当然|肯定|一定|必须|应该)")
+
+
+def answer_relevance(pairs: Sequence[tuple[str, str]], encode) -> list[float]:
+    """For each (question, answer): the share of mismatched pairs (a question beside another question's answer)
+    whose cosine is lower than this pair's. 0.5: no more related than chance; 1.0: more than any chance pair."""
+    if not pairs or encode is None:
+        return [1.0] * len(pairs)
+    q = np.asarray(encode([clean_question(a) or a for a, _ in pairs]), dtype=np.float32)
+    a = np.asarray(encode([re.sub(r"\[[^\[\]\s]{1,8}\]|@\S+\s*", "", b).strip() or b for _, b in pairs]),
+                   dtype=np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True) + 1e-9
+    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-9
+    own = (q * a).sum(axis=1)
+    n = len(pairs)
+    if n < 2:
+        return [1.0] * n
+    rng = np.random.default_rng(0)  # deterministic: the same workspace gives the same confidences
+    i = rng.integers(0, n, NULL_PAIRS)
+    j = (i + rng.integers(1, n, NULL_PAIRS)) % n  # never the pair itself
+    null = np.sort((q[i] * a[j]).sum(axis=1))
+    return [float(x) for x in np.searchsorted(null, own) / len(null)]
+
+
+def answer_fit(question: str, answer: Answer, relevance: float) -> float:
+    """How well a reply fits its question, 0..1: full for an acknowledged or quoted answer and for a yes/no reply
+    to a yes/no question; otherwise by relevance, ramped from UNRELATED to RELEVANT, halved for a question."""
+    if answer.acknowledged or answer.score >= 0.95:
+        return 1.0  # the asker thanked it, or it quotes the question (even asking back: "难道不是按商户ID？")
+    qf = question_features(question)
+    if (qf.particle or qf.qmark) and not qf.wh and _YES_NO_REPLY_RE.match(clean_text(answer.text)):
+        return 1.0
+    fit = MIN_FIT + (1 - MIN_FIT) * min(1.0, max(0.0, (relevance - UNRELATED) / (RELEVANT - UNRELATED)))
+    if question_features(answer.text).score >= QUESTION_THRESHOLD:
+        fit *= QUESTION_REPLY_FIT
+    return round(fit, 3)
 
 
 TOP_ANSWERS = 3
@@ -204,7 +256,7 @@ def cluster_questions(qas: list[QA], score_pairs, threshold: float, previous: di
     return dict(entries)
 
 
-def _summarise(entry: Entry, encode=None) -> None:
+def _summarise(entry: Entry, encode=None, fits: dict[tuple[str, str], float] | None = None) -> None:
     qas = sorted(entry.qas, key=lambda q: (q.ts, q.question_id))
     wordings = list(dict.fromkeys(clean_question(q.question) for q in qas if clean_question(q.question)))
     canonical = wordings[0] if wordings else ""
@@ -224,8 +276,12 @@ def _summarise(entry: Entry, encode=None) -> None:
         if fold(w) not in seen:
             seen.add(fold(w))
             entry.variants.append(w)
-    answers = [FaqAnswer(a, q.id, q.thread_id) for q in qas for a in q.answers if not is_non_answer(a.text)]
-    answers.sort(key=lambda a: (-a.answer.score, -int(a.answer.acknowledged), a.answer.message_ids[0]))
+    fits = fits or {}
+    answers = [FaqAnswer(a, q.id, q.thread_id, fits.get((q.id, a.message_ids[0]), 1.0))
+               for q in qas for a in q.answers if not is_non_answer(a.text)]
+    # The answer shown first: sure of its link and fitting the question (a well-linked reply about something
+    # else loses to a fitting one).
+    answers.sort(key=lambda a: (-a.answer.score * a.fit, -int(a.answer.acknowledged), a.answer.message_ids[0]))
     entry.answers = answers[:TOP_ANSWERS]
     entry.answer = answers[0].answer.text if answers else ""
 
@@ -334,6 +390,19 @@ def question_worthiness(questions: list[str], encode=None) -> dict[str, float]:
     return dict(zip(texts, (float(p) for p in worthy_probability(cleaned, vectors))))
 
 
+def answer_fits(qas: Sequence[QA], encode=None) -> dict[tuple[str, str], float]:
+    """(QA id, answer's first message id) → answer_fit, for every answer of every question."""
+    keys, pairs, answers = [], [], []
+    for qa in qas:
+        for a in qa.answers:
+            if a.message_ids:
+                keys.append((qa.id, a.message_ids[0]))
+                pairs.append((qa.question, a.text))
+                answers.append(a)
+    relevance = answer_relevance(pairs, encode)
+    return {k: answer_fit(q, a, r) for k, (q, _), a, r in zip(keys, pairs, answers, relevance)}
+
+
 def build_entries(qas: list[QA], encode=None, previous: dict[str, str] | None = None,
                   topics: dict[str, str] | None = None, curation: list[dict] | None = None,
                   warn: Callable[[str], None] = lambda m: None) -> dict[str, Entry]:
@@ -344,8 +413,9 @@ def build_entries(qas: list[QA], encode=None, previous: dict[str, str] | None = 
     apply_curation(entries, curation or [], warn)
     topics = topics or {}
     worthy = question_worthiness([q.question for q in qas], encode)
+    fits = answer_fits(qas, encode)
     for entry in entries.values():
-        _summarise(entry, encode)
+        _summarise(entry, encode, fits)
         entry.worthy = round(max((worthy[q.question] for q in entry.qas), default=0.0), 3)
         entry.confidence = entry_confidence(entry.worthy, entry.answers)
         if entry.approved or entry.edited_answer:
