@@ -83,3 +83,181 @@ def test_jsonl_round_trip(tmp_path, messages, ascii_only):
     # the sender name falls back to the sender id when blank (documented in the reader)
     assert [(m.time, m.sender, m.sender_name, m.text) for m in read] == [
         (time, sender, name or sender, text) for time, _, sender, name, text in messages]
+
+
+# -- every other reader (issue 18): one round trip each ------------------------------------------------------
+# Fewer examples than the two above: seventeen more formats share the file's ~40 s budget.
+FORMAT_SETTINGS = settings(max_examples=40, deadline=None, database=None,
+                           suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+names = _line()  # spaces, punctuation, emoji and CJK, on one line
+bodies = st.lists(_line(), min_size=1, max_size=4).map("\n".join)  # multi-line, no blank lines
+one_line_bodies = _line()
+digit_ids = st.integers(10_000, 99_999_999_999).map(str)
+# epoch readers are told UTC instants: edge stamps include the first and last second of a year
+edge_stamps = st.one_of(stamps, st.sampled_from([datetime(2020, 1, 1, 0, 0, 0, tzinfo=SHANGHAI),
+                                                 datetime(2024, 12, 31, 23, 59, 59, tzinfo=SHANGHAI),
+                                                 datetime(2024, 2, 29, 12, 0, 0, tzinfo=SHANGHAI)]))
+chats = st.lists(st.tuples(edge_stamps, digit_ids, names, bodies), min_size=1, max_size=8)
+
+
+def _read(reader, path, data: bytes, names_map: dict[str, str] | None = None):
+    """(messages, issues) of `data` read by `reader` as --format would, with an optional --names map."""
+    from chendian.ingest.base import ReadContext
+
+    src = source(path, data)
+    ctx = ReadContext(src, SHANGHAI, names=names_map)
+    return list(reader.read(src, ctx)), ctx.issues
+
+
+def _rows(messages):
+    return [(m.time, m.sender, m.sender_name, m.text) for m in messages]
+
+
+def _epoch(time: datetime) -> int:
+    return int(time.timestamp())
+
+
+def _split(text: str, cuts: list[int]) -> list[str]:
+    """`text` cut at the given positions (how exporters split a text into entities or elements)."""
+    points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
+    return [text[a:b] for a, b in zip(points, points[1:]) if a < b]
+
+
+@FORMAT_SETTINGS
+@given(chats, st.lists(st.integers(0, 200), max_size=3), st.booleans())
+def test_telegram_json_round_trip(tmp_path, messages, cuts, as_entities):
+    from chendian.ingest import telegram
+
+    out = []
+    for i, (time, sender, name, body) in enumerate(messages):
+        text = body
+        if as_entities:  # Telegram writes formatted text as an array of strings and entity objects
+            text = [piece if j % 2 == 0 else {"type": "bold", "text": piece}
+                    for j, piece in enumerate(_split(body, cuts))]
+        out.append({"id": i + 1, "type": "message", "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "date_unixtime": str(_epoch(time)), "from": name, "from_id": f"user{sender}", "text": text,
+                    "text_entities": []})
+    doc = {"name": "数据分析学习群", "type": "private_supergroup", "id": 1987654321, "messages": out}
+    read, issues = _read(telegram.READER, tmp_path / "result.json",
+                         json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
+    assert issues == []
+    # the sender is Telegram's from_id as written; entity arrays are joined into plain text
+    assert _rows(read) == [(t, f"user{s}", n, b) for t, s, n, b in messages]
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(edge_stamps, st.integers(0, 9_999_999), offsets, digit_ids, names,
+                          st.one_of(st.none(), names), bodies), min_size=1, max_size=8))
+def test_discord_round_trip(tmp_path, messages):
+    from chendian.ingest import discord
+
+    out = [{"id": str(1217000000000000000 + i), "type": "Default",
+            # .NET writes seven fraction digits; the reader keeps six (microseconds)
+            "timestamp": time.astimezone(offset).strftime("%Y-%m-%dT%H:%M:%S") + f".{ticks:07}"
+                         + time.astimezone(offset).strftime("%z")[:3] + ":" + time.astimezone(offset).strftime("%z")[3:],
+            "timestampEdited": None, "isPinned": False, "content": body,
+            "author": {"id": sender, "name": name, "discriminator": "0000", "nickname": nickname, "isBot": False},
+            "attachments": [], "embeds": [], "stickers": [], "reactions": [], "mentions": []}
+           for i, (time, ticks, offset, sender, name, nickname, body) in enumerate(messages)]
+    doc = {"guild": {"id": "1100200300400500600", "name": "数据工程交流"},
+           "channel": {"id": "1100200300400500700", "type": "GuildTextChat", "name": "sql-求助"},
+           "dateRange": {"after": None, "before": None}, "exportedAt": "2024-03-20T08:00:00.0000000+08:00",
+           "messages": out, "messageCount": len(out)}
+    read, issues = _read(discord.READER, tmp_path / "频道.json", json.dumps(doc, ensure_ascii=False, indent=2).encode())
+    assert issues == []
+    # the name shown is the server nickname, else the account name
+    assert _rows(read) == [(time + timedelta(microseconds=ticks // 10), sender, nickname or name, body)
+                           for time, ticks, _, sender, name, nickname, body in messages]
+
+
+chatlab_messages = st.lists(st.tuples(edge_stamps, digit_ids, names, st.one_of(st.none(), names), bodies),
+                            min_size=1, max_size=8)
+
+
+def _chatlab_record(i, time, sender, name, nickname, body) -> dict:
+    record = {"platformMessageId": f"m{i}", "sender": sender, "accountName": name, "timestamp": _epoch(time),
+              "type": 0, "content": body}
+    if nickname is not None:
+        record["groupNickname"] = nickname
+    return record
+
+
+@FORMAT_SETTINGS
+@given(chatlab_messages, st.booleans())
+def test_chatlab_round_trip(tmp_path, messages, as_jsonl):
+    from chendian.ingest import chatlab
+
+    header = {"chatlab": {"version": "0.0.2", "exportedAt": 1710300000},
+              "meta": {"name": "前端技术交流群", "platform": "qq", "type": "group", "groupId": "612345678"}}
+    records = [_chatlab_record(i, *m) for i, m in enumerate(messages)]
+    if as_jsonl:
+        lines = [json.dumps({"_type": "header", **header}, ensure_ascii=False), "# 成员与消息"]
+        lines += [json.dumps({"_type": "message", **r}, ensure_ascii=False) for r in records]
+        path, data = tmp_path / "chat.jsonl", "\n".join(lines) + "\n"
+    else:
+        path, data = tmp_path / "chat.json", json.dumps({**header, "members": [], "messages": records},
+                                                        ensure_ascii=False, indent=2)
+    read, issues = _read(chatlab.READER, path, data.encode("utf-8"))
+    assert issues == []
+    # the group nickname is the name shown, as in the chat itself
+    assert _rows(read) == [(t, s, nick or n, b) for t, s, n, nick, b in messages]
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(edge_stamps, st.integers(0, 999), st.text("0123456789abcdef", min_size=8, max_size=12),
+                          names, bodies, st.booleans()), min_size=1, max_size=8))
+def test_feishu_round_trip(tmp_path, messages):
+    from chendian.ingest import feishu
+
+    items, names_map = [], {}
+    for i, (time, millis, open_id, name, body, as_post) in enumerate(messages):
+        sender = f"ou_{open_id}"
+        names_map.setdefault(sender, name)
+        if as_post:  # a rich-text post: one paragraph per line, each line a text element
+            content = {"title": "", "content": [[{"tag": "text", "text": line}] for line in body.split("\n")]}
+            msg_type = "post"
+        else:
+            content, msg_type = {"text": body}, "text"
+        created = str(_epoch(time) * 1000 + millis)
+        items.append({"message_id": f"om_{i:032x}", "root_id": "", "parent_id": "", "thread_id": "",
+                      "msg_type": msg_type, "create_time": created, "update_time": created, "deleted": False,
+                      "updated": False, "chat_id": "oc_5ad11d72b830411d72b836c20",
+                      "sender": {"id": sender, "id_type": "open_id", "sender_type": "user"},
+                      "body": {"content": json.dumps(content, ensure_ascii=False)}, "mentions": []})
+    page = {"code": 0, "msg": "success", "data": {"has_more": False, "page_token": "", "items": items}}
+    read, issues = _read(feishu.READER, tmp_path / "oc_5ad11d72-page-1.json",
+                         json.dumps(page, ensure_ascii=False, indent=1).encode(), names_map)
+    assert issues == []
+    # names come from --names (the API gives ids only); create_time is epoch milliseconds
+    assert _rows(read) == [(time + timedelta(milliseconds=millis), f"ou_{open_id}", names_map[f"ou_{open_id}"], body)
+                           for time, millis, open_id, _, body, _ in messages]
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(edge_stamps, digit_ids, names, st.one_of(st.none(), names), bodies), min_size=1,
+                max_size=8),
+       st.lists(st.integers(0, 200), max_size=3))
+def test_qqchatexporter_round_trip(tmp_path, messages, cuts):
+    from chendian.ingest import qqchatexporter
+
+    out = []
+    for i, (time, uin, name, card, body) in enumerate(messages):
+        out.append({"id": str(7345000000000000000 + i), "seq": str(500 + i), "timestamp": _epoch(time) * 1000,
+                    "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "sender": {"uid": f"u_{uin}x", "uin": uin, "name": name, "nickname": name,
+                               "groupCard": card or "", "remark": ""},
+                    "type": "text",
+                    "content": {"text": body, "html": "",
+                                "elements": [{"type": "text", "data": {"text": piece}} for piece in _split(body, cuts)],
+                                "resources": [], "mentions": []},
+                    "recalled": False, "system": False})
+    doc = {"metadata": {"name": "QQChatExporter V4", "copyright": "", "version": "4.6.0"},
+           "chatInfo": {"name": "新员工成长营", "type": "group", "selfUid": "u_1x", "selfUin": "1",
+                        "peerUid": "882233445", "peerUin": "882233445"},
+           "statistics": {"totalMessages": len(out)}, "messages": out}
+    read, issues = _read(qqchatexporter.READER, tmp_path / "group-export.json",
+                         json.dumps(doc, ensure_ascii=False, indent=2).encode())
+    assert issues == []
+    # the group card is the name shown, else the account name; the sender is the QQ number
+    assert _rows(read) == [(t, uin, card or n, b) for t, uin, n, card, b in messages]
