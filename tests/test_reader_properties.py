@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from line_accounting import account_lines
 from mutations import read_mutant, source
 
-from chendian.ingest import jsonl, qq_classic
+from chendian.ingest import jsonl, memotrace_txt, qq_classic, wechat_copypaste
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, database=None,
@@ -261,3 +261,111 @@ def test_qqchatexporter_round_trip(tmp_path, messages, cuts):
     assert issues == []
     # the group card is the name shown, else the account name; the sender is the QQ number
     assert _rows(read) == [(t, uin, card or n, b) for t, uin, n, card, b in messages]
+
+
+def _slack_escape(text: str) -> str:
+    # Slack escapes exactly these three in message text (its "formatting" documentation)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+slack_texts = st.lists(st.text(st.one_of(CHAT_CHARS, st.sampled_from(list("<>&;"))), min_size=1, max_size=30)
+                       .map(str.strip).filter(bool), min_size=1, max_size=4).map("\n".join)
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(edge_stamps, st.integers(0, 999_999), st.integers(0, 3), slack_texts), min_size=1,
+                max_size=8),
+       st.lists(st.tuples(names, st.one_of(st.just(""), names)), min_size=4, max_size=4))
+def test_slack_round_trip(tmp_path, messages, people):
+    import io
+    import zipfile
+
+    from chendian.ingest import slack
+
+    users = [{"id": f"U0{i}ABC", "team_id": "T01", "name": f"user{i}", "real_name": real,
+              "profile": {"real_name": real, "display_name": display}, "is_bot": False}
+             for i, (real, display) in enumerate(people)]
+    days: dict[str, list] = {}
+    for time, micros, who, text in sorted(messages, key=lambda m: m[0]):
+        days.setdefault(time.strftime("%Y-%m-%d"), []).append(
+            {"type": "message", "user": f"U0{who}ABC", "text": _slack_escape(text), "ts": f"{_epoch(time)}.{micros:06}"})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("channels.json", json.dumps([{"id": "C01", "name": "onboarding-qa"}]))
+        archive.writestr("users.json", json.dumps(users, ensure_ascii=False, indent=1))
+        for day, day_messages in days.items():
+            archive.writestr(f"onboarding-qa/{day}.json", json.dumps(day_messages, ensure_ascii=False, indent=1))
+    read, issues = _read(slack.READER, tmp_path / "export.zip", buffer.getvalue())
+    assert issues == []
+    # ts is epoch seconds with a six-digit sequence; names: display name, else real name; text unescaped
+    expected = [(time + timedelta(microseconds=micros), f"U0{who}ABC", people[who][1] or people[who][0], text)
+                for time, micros, who, text in sorted(messages, key=lambda m: m[0])]
+    assert [(m.time, m.sender, m.sender_name, m.text) for m in read] == expected
+
+
+def _not_header(*patterns):
+    """Body lines the format cannot tell from a header are the format's ambiguity, not a reader's bug."""
+    return lambda line: not any(p.match(line) for p in patterns)
+
+
+def _bodies_for(*patterns):
+    return st.lists(_line().filter(_not_header(*patterns)), min_size=1, max_size=4).map("\n".join)
+
+
+def _twelve_hour(time: datetime) -> tuple[int, bool]:
+    return (time.hour % 12 or 12), time.hour >= 12
+
+
+COPYPASTE_LAYOUTS = ("en-US", "zh-CN", "iso", "slashes")
+
+
+def _copypaste_stamp(time: datetime, layout: str) -> tuple[str, datetime]:
+    """The header's time as each OS locale writes it, and what it means (minute layouts drop the seconds)."""
+    hour, pm = _twelve_hour(time)
+    minute = time.replace(second=0)
+    if layout == "en-US":
+        return f"{time.year}/{time.month:02}/{time.day:02} {hour}:{time.minute:02} {'PM' if pm else 'AM'}", minute
+    if layout == "zh-CN":
+        return f"{time.year}年{time.month}月{time.day}日 {'下午' if pm else '上午'}{hour}:{time.minute:02}", minute
+    if layout == "iso":
+        return time.strftime("%Y-%m-%d %H:%M:%S"), time
+    return f"{time.year}/{time.month}/{time.day} {time.hour}:{time.minute:02}", minute
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(stamps, names.filter(lambda n: not n.startswith("[")),
+                          _bodies_for(wechat_copypaste.HEADER_RE, wechat_copypaste.PARTIAL_RE)), min_size=1, max_size=8),
+       st.sampled_from(COPYPASTE_LAYOUTS), st.booleans())
+def test_wechat_copypaste_round_trip(tmp_path, messages, layout, crlf):
+    out, expected = [], []
+    for time, name, body in messages:
+        stamp, meant = _copypaste_stamp(time, layout)
+        out += [f"{name} {stamp}", body, ""]
+        expected.append((meant, f"name:{name}", name, body))
+    text = ("\r\n" if crlf else "\n").join(out)
+    path = tmp_path / "报销答疑.txt"
+    read, issues = _read(wechat_copypaste.READER, path, text.encode("utf-8"))
+    assert issues == []
+    assert _rows(read) == expected
+    assert account_lines("wechat-copypaste", source(path, text.encode()).text, read, issues).unaccounted == []
+
+
+def _memotrace_name(name: str) -> str:
+    # MemoTrace writes names through HTML/JS escaping (documented in wechat_common.unescape_name)
+    return name.replace("&", "&amp;").replace("'", "\\'")
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(stamps, names, _bodies_for(memotrace_txt.HEADER_RE, memotrace_txt.PARTIAL_RE)
+                          .filter(lambda b: not b.startswith(("[", "【")) and "引用" not in b)),
+                min_size=1, max_size=8))
+def test_memotrace_txt_round_trip(tmp_path, messages):
+    out = []
+    for time, name, body in messages:
+        out += [f"{time:%Y-%m-%d %H:%M:%S} {_memotrace_name(name)}", body, ""]
+    data = "\n".join(out).encode("utf-8")
+    path = tmp_path / "Kafka学习群.txt"
+    read, issues = _read(memotrace_txt.READER, path, data)
+    assert issues == []
+    assert _rows(read) == [(t, f"name:{n}", n, b) for t, n, b in messages]
+    assert account_lines("memotrace-txt", source(path, data).text, read, issues).unaccounted == []
