@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from line_accounting import account_lines
 from mutations import read_mutant, source
 
-from chendian.ingest import jsonl, memotrace_txt, qq_classic, wechat_copypaste
+from chendian.ingest import chatlog, jsonl, memotrace_txt, qq_classic, wechat_copypaste, wechatexporter, weflow
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, database=None,
@@ -369,3 +369,100 @@ def test_memotrace_txt_round_trip(tmp_path, messages):
     assert issues == []
     assert _rows(read) == [(t, f"name:{n}", n, b) for t, n, b in messages]
     assert account_lines("memotrace-txt", source(path, data).text, read, issues).unaccounted == []
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(stamps, names.filter(lambda n: n not in wechatexporter.SYSTEM_NAMES),
+                          _bodies_for(wechatexporter.LINE_RE, wechatexporter.PARTIAL_RE)
+                          .filter(lambda b: "撤回了一条消息" not in b)), min_size=1, max_size=8))
+def test_wechatexporter_round_trip(tmp_path, messages):
+    # one line per message, continuation lines after it, no blank line between messages; hours not padded
+    out = ["前端技术学习群 - 微信聊天记录"]
+    for time, name, body in messages:
+        first, *rest = body.split("\n")
+        out += [f"{name} ({time:%Y-%m-%d} {time.hour}:{time:%M:%S}):{first}", *rest]
+    data = "\n".join(out).encode("utf-8")
+    path = tmp_path / "wxid_lin2023" / "48829301245@chatroom" / "index.txt"
+    read, issues = _read(wechatexporter.READER, path, data)
+    assert issues == []
+    assert _rows(read) == [(t, f"name:{n}", n, b) for t, n, b in messages]
+    assert {m.chat for m in read} == {"48829301245@chatroom"}
+    assert account_lines("wechatexporter", source(path, data).text, read, issues).unaccounted == []
+
+
+weflow_names = names.filter(lambda n: n not in ("系统消息", "系统"))
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(edge_stamps, st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=4, max_size=16),
+                          weflow_names, _bodies_for(weflow.TXT_HEADER_RE, weflow.TXT_PARTIAL_RE)
+                          .filter(lambda b: "撤回了一条消息" not in b)), min_size=1, max_size=8),
+       st.booleans())
+def test_weflow_round_trip(tmp_path, messages, as_json):
+    if as_json:
+        records = [{"localId": i + 1, "createTime": _epoch(time), "formattedTime": f"{time:%Y-%m-%d %H:%M:%S}",
+                    "type": "文本消息", "localType": 1, "content": body, "isSend": 0,
+                    "senderUsername": f"wxid_{wxid}", "senderDisplayName": name, "source": ""}
+                   for i, (time, wxid, name, body) in enumerate(messages)]
+        doc = {"weflow": {"version": "1.4.2", "exportedAt": "2025-03-11T08:00:00+08:00"},
+               "session": {"wxid": "20964316718@chatroom", "nickname": "前端技术学习群", "displayName": "前端技术学习群",
+                           "type": "群聊", "messageCount": len(records)},
+               "messages": records}
+        path, data = tmp_path / "前端技术学习群.json", json.dumps(doc, ensure_ascii=False, indent=2)
+        expected = [(t, f"wxid_{w}", n, b) for t, w, n, b in messages]
+    else:  # TXT names the sender in quotes and has no ids
+        out = []
+        for time, _, name, body in messages:
+            out += [f"{time:%Y-%m-%d %H:%M:%S} '{name}'", body, ""]
+        path, data = tmp_path / "前端技术学习群.txt", "\n".join(out)
+        expected = [(t, f"name:{n}", n, b) for t, _, n, b in messages]
+    read, issues = _read(weflow.READER, path, data.encode("utf-8"))
+    assert issues == []
+    assert _rows(read) == expected
+    if not as_json:
+        assert account_lines("weflow", source(path, data.encode()).text, read, issues).unaccounted == []
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(stamps, st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=4, max_size=16),
+                          names, _bodies_for(chatlog.HEADER_RE).filter(lambda b: not b.startswith((">", "[", "!")))),
+                min_size=1, max_size=8),
+       st.sampled_from(["json", "csv", "text-day", "text-year", "text-full"]))
+def test_chatlog_round_trip(tmp_path, messages, layout):
+    import csv
+    import io
+
+    room, room_id = "云原生学习交流群", "47506612649@chatroom"
+    day = messages[0][0]
+    if layout == "text-day":  # a one-day query prints times only: the file is named after its date
+        messages = [(t.replace(year=day.year, month=day.month, day=day.day), *rest) for t, *rest in messages]
+    elif layout == "text-year":  # a one-year query prints month-day and time: the file is named after its year
+        messages = [(t.replace(year=day.year) if (t.month, t.day) != (2, 29) else t.replace(year=day.year, day=28),
+                     *rest) for t, *rest in messages]
+    if layout == "json":
+        records = [{"seq": _epoch(t) * 1000 + i, "time": t.isoformat(), "talker": room_id, "talkerName": room,
+                    "isChatRoom": True, "sender": f"wxid_{w}", "senderName": n, "isSelf": False, "type": 1,
+                    "subType": 0, "content": b} for i, (t, w, n, b) in enumerate(messages)]
+        data = "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n"
+        path = tmp_path / "chatlog_all.json"
+    elif layout == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")  # Go's encoding/csv: quotes only where needed, LF
+        writer.writerow(chatlog.CSV_COLUMNS)
+        for t, w, n, b in messages:
+            writer.writerow([f"{t:%Y-%m-%d %H:%M:%S}", n, f"wxid_{w}", room, room_id, b])
+        data, path = buffer.getvalue(), tmp_path / "chatlog_all.csv"
+    else:
+        stamp = {"text-day": "%H:%M:%S", "text-year": "%m-%d %H:%M:%S", "text-full": "%Y-%m-%d %H:%M:%S"}[layout]
+        out = []
+        for t, w, n, b in messages:
+            out += [f"{n}(wxid_{w}) [{room}({room_id})] {t.strftime(stamp)}", b, ""]
+        data = "\n".join(out)
+        path = tmp_path / {"text-day": f"chatlog_{day:%Y-%m-%d}.txt", "text-year": f"chatlog_{day:%Y}.txt",
+                           "text-full": "chatlog_all.txt"}[layout]
+    read, issues = _read(chatlog.READER, path, data.encode("utf-8"))
+    assert issues == []
+    assert _rows(read) == [(t, f"wxid_{w}", n, b) for t, w, n, b in messages]
+    assert {m.chat for m in read} == {room_id}
+    if layout.startswith("text"):
+        assert account_lines("chatlog", source(path, data.encode()).text, read, issues).unaccounted == []
