@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from line_accounting import account_lines
 from mutations import read_mutant, source
 
-from chendian.ingest import chatlog, jsonl, memotrace_txt, qq_classic, wechat_copypaste, wechatexporter, weflow
+from chendian.ingest import chatlog, jsonl, memotrace, memotrace_txt, pywxdump, qq_classic, wechat_copypaste, wechatexporter, weflow
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, database=None,
@@ -466,3 +466,67 @@ def test_chatlog_round_trip(tmp_path, messages, layout):
     assert {m.chat for m in read} == {room_id}
     if layout.startswith("text"):
         assert account_lines("chatlog", source(path, data.encode()).text, read, issues).unaccounted == []
+
+
+wxids = st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=4, max_size=16).map(lambda s: f"wxid_{s}")
+# CSV cells: the alphabet with the characters CSV must quote (comma, quote) and multi-line bodies
+csv_bodies = st.lists(_line().filter(lambda s: not s.startswith(("[", "【", "<"))), min_size=1, max_size=4).map("\n".join)
+
+
+def _csv(rows, lineterminator: str) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=lineterminator).writerows(rows)
+    return buffer.getvalue()
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(stamps, st.integers(0, 5), csv_bodies), min_size=1, max_size=8),
+       st.lists(st.tuples(wxids, names, st.one_of(st.just(""), names)), min_size=6, max_size=6,
+                unique_by=lambda p: p[0]),
+       st.booleans(), st.booleans())
+def test_pywxdump_round_trip(tmp_path, messages, people, old_layout, epoch_times):
+    (tmp_path / "users.json").write_text(json.dumps(
+        {wxid: {"nickname": nick, "remark": remark, "account": "", "describe": "", "headImgUrl": ""}
+         for wxid, nick, remark in people}, ensure_ascii=False, indent=1), encoding="utf-8")
+    header = ["id", "MsgSvrID", "type_name", "is_sender", "talker", "room_name"]
+    header += ["content", "CreateTime"] if old_layout else ["msg", "src", "CreateTime"]
+    rows = [header]
+    for i, (time, who, body) in enumerate(messages):
+        when = str(_epoch(time)) if epoch_times else f"{time:%Y-%m-%d %H:%M:%S}"
+        cells = [str(i + 1), str(6913824400181752300 + i), "文本", "0", people[who][0], "48829301245@chatroom"]
+        cells += [json.dumps({"src": "", "msg": body}, ensure_ascii=False), when] if old_layout else [body, "", when]
+        rows.append(cells)
+    data = _csv(rows, "\r\n").encode("utf-8")  # Python's csv module: CRLF rows, quotes only where needed
+    read, issues = _read(pywxdump.READER, tmp_path / "48829301245@chatroom_0_5000.csv", data)
+    assert issues == []
+    # names come from users.json beside the pages: the remark, else the nickname
+    assert _rows(read) == [(t, people[w][0], people[w][2] or people[w][1], b) for t, w, b in messages]
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(edge_stamps, wxids, names, st.one_of(st.just(""), names), csv_bodies), min_size=1,
+                max_size=8),
+       st.booleans())
+def test_memotrace_csv_round_trip(tmp_path, messages, v2):
+    if v2:
+        rows = [["消息ID", "类型", "发送人", "时间", "内容", "备注", "昵称", "更多信息"]]
+        rows += [[str(8841001 + i), "文本", _memotrace_name(remark or nick), f"{t:%Y-%m-%d %H:%M:%S}", body,
+                  _memotrace_name(remark), _memotrace_name(nick), ""]
+                 for i, (t, _, nick, remark, body) in enumerate(messages)]
+        # v2 has no wxid: the sender is the nickname (it changes less than the remark), the name shown the remark
+        expected = [(t, f"name:{nick}", remark or nick, body) for t, _, nick, remark, body in messages]
+    else:
+        rows = [["localId", "TalkerId", "Type", "SubType", "IsSender", "CreateTime", "Status", "StrContent", "StrTime",
+                 "Remark", "NickName", "Sender"]]
+        rows += [[str(101 + i), "217", "1", "0", "0", str(_epoch(t)), "2", body, f"{t:%Y-%m-%d %H:%M:%S}",
+                  _memotrace_name(remark), _memotrace_name(nick), wxid]
+                 for i, (t, wxid, nick, remark, body) in enumerate(messages)]
+        expected = [(t, wxid, remark or nick, body) for t, wxid, nick, remark, body in messages]
+    data = ("\ufeff" + _csv(rows, "\r\n")).encode("utf-8")  # UTF-8 with BOM, for Excel
+    read, issues = _read(memotrace.READER, tmp_path / "数据平台学习群_utf8.csv", data)
+    assert issues == []
+    assert _rows(read) == expected
+    assert {m.chat for m in read} == {"数据平台学习群"}
