@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from line_accounting import account_lines
 from mutations import read_mutant, source
 
-from chendian.ingest import chatlog, jsonl, memotrace, memotrace_txt, pywxdump, qq_classic, wechat_copypaste, wechatexporter, weflow
+from chendian.ingest import (chatlog, jsonl, memotrace, memotrace_txt, pywxdump, qq_classic, wechat_copypaste,
+                             wechatexporter, wecom, weflow)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, database=None,
@@ -530,3 +531,36 @@ def test_memotrace_csv_round_trip(tmp_path, messages, v2):
     assert issues == []
     assert _rows(read) == expected
     assert {m.chat for m in read} == {"数据平台学习群"}
+
+
+userids = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=3, max_size=12)
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(edge_stamps, st.integers(0, 999), st.integers(0, 3), bodies), min_size=1, max_size=8),
+       st.lists(st.tuples(userids, names), min_size=4, max_size=4, unique_by=lambda p: p[0]),
+       st.sampled_from(["jsonl", "array", "flattened"]))
+def test_wecom_round_trip(tmp_path, messages, people, layout):
+    room = "wrOgQhDgAAx1Yq5kZ3uS7mP2b9dXyQ"
+    everyone = [p[0] for p in people]
+    records = []
+    for i, (time, millis, who, body) in enumerate(messages):
+        sender = people[who][0]
+        msgtime = _epoch(time) * 1000 + millis
+        record = {"msgid": f"{1700000000000000001 + i}_{_epoch(time)}", "action": "send", "from": sender,
+                  "tolist": [p for p in everyone if p != sender], "roomid": room, "msgtime": msgtime,
+                  "msgtype": "text", "text": {"content": body}}
+        if layout == "flattened":  # resellers: tolist and msgtime as strings, the body as a JSON string
+            record.update(seq=1001 + i, tolist=",".join(record["tolist"]), msgtime=str(msgtime),
+                          text=json.dumps({"content": body}, ensure_ascii=False), image=None, file=None)
+        records.append(record)
+    if layout == "jsonl":
+        data, path = "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", tmp_path / "archive.jsonl"
+    else:
+        data, path = json.dumps(records, ensure_ascii=False, indent=1), tmp_path / "archive.json"
+    names_map = {**dict(people), room: "新人答疑群"}  # the archive has ids only: names come from --names
+    read, issues = _read(wecom.READER, path, data.encode("utf-8"), names_map)
+    assert issues == []
+    assert _rows(read) == [(time + timedelta(milliseconds=millis), people[who][0], people[who][1], body)
+                           for time, millis, who, body in messages]
+    assert {m.chat_name for m in read} == {"新人答疑群"}
