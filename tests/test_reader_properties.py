@@ -564,3 +564,66 @@ def test_wecom_round_trip(tmp_path, messages, people, layout):
     assert _rows(read) == [(time + timedelta(milliseconds=millis), people[who][0], people[who][1], body)
                            for time, millis, who, body in messages]
     assert {m.chat_name for m in read} == {"新人答疑群"}
+
+
+# Telegram HTML bodies: the alphabet with what HTML must escape, and runs of spaces a browser collapses
+html_lines = st.text(st.one_of(CHAT_CHARS, st.sampled_from(list("<>&;  "))), min_size=1, max_size=30) \
+    .map(str.strip).filter(bool)
+html_bodies = st.lists(html_lines, min_size=1, max_size=4).map("\n".join)
+
+
+def _collapsed(text: str) -> str:
+    # tdesktop's HTML is read as a browser shows it: whitespace runs are one space, lines trimmed
+    return "\n".join(" ".join(line.split()) for line in text.split("\n"))
+
+
+def _telegram_html(chat_name: str, messages) -> str:
+    import html
+
+    out = ['<!DOCTYPE html>', '<html>', ' <head>', '  <meta charset="utf-8"/>', '<title>Exported Data</title>',
+           ' </head>', ' <body onload="CheckLocation();">', '  <div class="page_wrap">',
+           '   <div class="page_header">', '    <div class="content">', '     <div class="text bold">',
+           html.escape(chat_name), '     </div>', '    </div>', '   </div>',
+           '   <div class="page_body chat_page">', '    <div class="history">']
+    previous, day, separator = None, None, -1
+    for i, (time, offset, name, body) in enumerate(messages):
+        local = time.astimezone(offset)
+        if local.date() != day:  # tdesktop's date separator: a service message with a negative id
+            day = local.date()
+            out += [f'     <div class="message service" id="message{separator}">', '      <div class="body details">',
+                    f"{local.day} {local:%B %Y}", '      </div>', '     </div>']
+            separator -= 1
+        joined = name == previous  # the same sender again: no from_name, class joined
+        out += [f'     <div class="message default clearfix{" joined" if joined else ""}" id="message{101 + i}">']
+        if not joined:
+            out += ['      <div class="pull_left userpic_wrap">', '       <div class="userpic userpic3">',
+                    '        <div class="initials">', html.escape(name[:1]), '        </div>', '       </div>',
+                    '      </div>']
+        sign = "+" if offset.utcoffset(None) >= timedelta(0) else "-"
+        minutes = abs(int(offset.utcoffset(None).total_seconds())) // 60
+        out += ['      <div class="body">',
+                f'       <div class="pull_right date details" title="{local:%d.%m.%Y %H:%M:%S} UTC{sign}'
+                f'{minutes // 60:02}:{minutes % 60:02}">', f"{local:%H:%M}", '       </div>']
+        if not joined:
+            out += ['       <div class="from_name">', f"{html.escape(name)} ", '       </div>']
+        out += ['       <div class="text">', "<br>".join(html.escape(line) for line in body.split("\n")),
+                '       </div>', '      </div>', '     </div>']
+        previous = name
+    out += ['    </div>', '   </div>', '  </div>', ' </body>', '</html>']
+    return "\n\n".join(out)  # tdesktop puts blank lines between its tags
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(edge_stamps, offsets, st.integers(0, 3), html_bodies), min_size=1, max_size=8),
+       st.lists(names, min_size=4, max_size=4))
+def test_telegram_html_round_trip(tmp_path, messages, people):
+    from chendian.ingest import telegram_html
+
+    rows = [(time, offset, people[who], body) for time, offset, who, body in messages]
+    data = _telegram_html("数据分析学习群", rows).encode("utf-8")
+    read, issues = _read(telegram_html.READER, tmp_path / "ChatExport_2024-03-12" / "messages.html", data)
+    assert issues == []
+    # no ids in the HTML: the sender is the name as a browser shows it
+    assert _rows(read) == [(time, f"name:{_collapsed(name)}", _collapsed(name), _collapsed(body))
+                           for time, _, name, body in rows]
+    assert [m.platform_id for m in read] == [str(101 + i) for i in range(len(rows))]
