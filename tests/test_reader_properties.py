@@ -627,3 +627,52 @@ def test_telegram_html_round_trip(tmp_path, messages, people):
     assert _rows(read) == [(time, f"name:{_collapsed(name)}", _collapsed(name), _collapsed(body))
                            for time, _, name, body in rows]
     assert [m.platform_id for m in read] == [str(101 + i) for i in range(len(rows))]
+
+
+def _qq_mht(messages, transfer: str) -> bytes:
+    """A QQ 消息管理器 web export: a MIME multipart/related file whose HTML part holds the message table."""
+    import base64
+    import html
+    import quopri
+
+    rows = ['<html xmlns="http://www.w3.org/1999/xhtml"><head><meta http-equiv="Content-Type" content="text/html; '
+            'charset=utf-8" /><title>QQ Message</title></head><body><table width=100% cellspacing=0>',
+            "<tr><td><div style=padding-left:10px;><br><b>消息记录（此消息记录为网页格式，不支持重新导入）</b><br>"
+            "消息分组:我的QQ群<br>消息对象:产品运营学习交流群<br><br></div></td></tr>",
+            "<tr><td><div style=padding-left:10px;>&nbsp;</div></td></tr>"]
+    day = None
+    for time, name, number, body in messages:
+        if time.date() != day:
+            day = time.date()
+            rows.append("<tr><td style=border-bottom-width:1px;border-bottom-color:#8EC3EB;border-bottom-style:solid;"
+                        f"color:#3568BB;font-weight:bold;height:24px;line-height:24px;padding-left:10px;"
+                        f"margin-bottom:5px;>日期: {day:%Y-%m-%d}</td></tr>")
+        font = "<font style=\"font-size:9pt;font-family:'宋体','MS Sans Serif',sans-serif;\" color='000000'>"
+        lines = "<br>".join(f"{font}{html.escape(line)}</font>" for line in body.split("\n"))
+        rows.append(f"<tr><td><div style=color:#006EFE;padding-left:10px;><div style=float:left;margin-right:6px;>"
+                    f"{html.escape(name)}({number})</div>{time.hour}:{time:%M:%S}</div>"
+                    f"<div style=padding-left:20px;>{lines}</div></td></tr>")
+    page = "\r\n".join(rows + ["</table></body></html>"]).encode("utf-8")
+    if transfer == "base64":
+        encoded = base64.encodebytes(page).replace(b"\n", b"\r\n")
+    else:
+        encoded = quopri.encodestring(page).replace(b"\n", b"\r\n")
+    boundary = "----=_NextPart_20160720101717_----"
+    head = ("MIME-Version: 1.0\r\nContent-Type:multipart/related;charset=\"utf-8\";type=\"text/html\";"
+            f"boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\nContent-Type:text/html;charset=\"utf-8\"\r\n"
+            f"Content-Transfer-Encoding:{transfer}\r\nContent-Location:file:///C:/4F3D9B96.htm\r\n\r\n")
+    return head.encode() + encoded + f"\r\n--{boundary}--\r\n".encode()
+
+
+@FORMAT_SETTINGS
+@given(st.lists(st.tuples(stamps, qq_names, qq_numbers, qq_bodies), min_size=1, max_size=8),
+       st.sampled_from(["base64", "quoted-printable"]))
+def test_qq_mht_round_trip(tmp_path, messages, transfer):
+    from chendian.ingest import qq_mht
+
+    messages = sorted(messages, key=lambda m: m[0])  # the page dates messages by the 日期 row above them
+    read, issues = _read(qq_mht.READER, tmp_path / "产品运营学习交流群.mht", _qq_mht(messages, transfer))
+    assert issues == []
+    # the same records as the TXT export of the same group (qq_classic's sender ids and names)
+    assert _rows(read) == [(time, str(number), name, body) for time, name, number, body in messages]
+    assert {m.chat for m in read} == {"产品运营学习交流群"}
