@@ -88,7 +88,7 @@ def test_jsonl_round_trip(tmp_path, messages, ascii_only):
 
 # -- every other reader (issue 18): one round trip each ------------------------------------------------------
 # Fewer examples than the two above: seventeen more formats share the file's ~40 s budget.
-FORMAT_SETTINGS = settings(max_examples=40, deadline=None, database=None,
+FORMAT_SETTINGS = settings(max_examples=150, deadline=None, database=None,
                            suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 names = _line()  # spaces, punctuation, emoji and CJK, on one line
@@ -99,7 +99,11 @@ digit_ids = st.integers(10_000, 99_999_999_999).map(str)
 edge_stamps = st.one_of(stamps, st.sampled_from([datetime(2020, 1, 1, 0, 0, 0, tzinfo=SHANGHAI),
                                                  datetime(2024, 12, 31, 23, 59, 59, tzinfo=SHANGHAI),
                                                  datetime(2024, 2, 29, 12, 0, 0, tzinfo=SHANGHAI)]))
-chats = st.lists(st.tuples(edge_stamps, digit_ids, names, bodies), min_size=1, max_size=8)
+# What a JSON string carries exactly: leading and trailing spaces, tabs, blank lines, ideographic and zero-width
+# spaces, U+2028 and NEL (which str.splitlines would break at). Not blank: a blank text is a different record.
+WILD_CHARS = st.one_of(CHAT_CHARS, st.sampled_from(list(" \t\n\u3000\u200b\u2028\x85\\/<>&")))
+wild_bodies = st.text(WILD_CHARS, min_size=1, max_size=60).filter(str.strip)
+chats = st.lists(st.tuples(edge_stamps, digit_ids, names, wild_bodies), min_size=1, max_size=8)
 
 
 def _read(reader, path, data: bytes, names_map: dict[str, str] | None = None):
@@ -126,8 +130,8 @@ def _split(text: str, cuts: list[int]) -> list[str]:
 
 
 @FORMAT_SETTINGS
-@given(chats, st.lists(st.integers(0, 200), max_size=3), st.booleans())
-def test_telegram_json_round_trip(tmp_path, messages, cuts, as_entities):
+@given(chats, st.lists(st.integers(0, 200), max_size=3), st.booleans(), st.booleans())
+def test_telegram_json_round_trip(tmp_path, messages, cuts, as_entities, with_unixtime):
     from chendian.ingest import telegram
 
     out = []
@@ -136,9 +140,12 @@ def test_telegram_json_round_trip(tmp_path, messages, cuts, as_entities):
         if as_entities:  # Telegram writes formatted text as an array of strings and entity objects
             text = [piece if j % 2 == 0 else {"type": "bold", "text": piece}
                     for j, piece in enumerate(_split(body, cuts))]
-        out.append({"id": i + 1, "type": "message", "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                    "date_unixtime": str(_epoch(time)), "from": name, "from_id": f"user{sender}", "text": text,
-                    "text_entities": []})
+        record = {"id": i + 1, "type": "message", "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                  "date_unixtime": str(_epoch(time)), "from": name, "from_id": f"user{sender}", "text": text,
+                  "text_entities": []}
+        if not with_unixtime:  # exports before tdesktop 3.x: the local date only, read in the ingest timezone
+            del record["date_unixtime"]
+        out.append(record)
     doc = {"name": "数据分析学习群", "type": "private_supergroup", "id": 1987654321, "messages": out}
     read, issues = _read(telegram.READER, tmp_path / "result.json",
                          json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
@@ -149,7 +156,7 @@ def test_telegram_json_round_trip(tmp_path, messages, cuts, as_entities):
 
 @FORMAT_SETTINGS
 @given(st.lists(st.tuples(edge_stamps, st.integers(0, 9_999_999), offsets, digit_ids, names,
-                          st.one_of(st.none(), names), bodies), min_size=1, max_size=8))
+                          st.one_of(st.none(), names), wild_bodies), min_size=1, max_size=8))
 def test_discord_round_trip(tmp_path, messages):
     from chendian.ingest import discord
 
@@ -172,7 +179,7 @@ def test_discord_round_trip(tmp_path, messages):
                            for time, ticks, _, sender, name, nickname, body in messages]
 
 
-chatlab_messages = st.lists(st.tuples(edge_stamps, digit_ids, names, st.one_of(st.none(), names), bodies),
+chatlab_messages = st.lists(st.tuples(edge_stamps, digit_ids, names, st.one_of(st.none(), names), wild_bodies),
                             min_size=1, max_size=8)
 
 
@@ -207,7 +214,7 @@ def test_chatlab_round_trip(tmp_path, messages, as_jsonl):
 
 @FORMAT_SETTINGS
 @given(st.lists(st.tuples(edge_stamps, st.integers(0, 999), st.text("0123456789abcdef", min_size=8, max_size=12),
-                          names, bodies, st.booleans()), min_size=1, max_size=8))
+                          names, wild_bodies, st.booleans()), min_size=1, max_size=8))
 def test_feishu_round_trip(tmp_path, messages):
     from chendian.ingest import feishu
 
@@ -230,13 +237,15 @@ def test_feishu_round_trip(tmp_path, messages):
     read, issues = _read(feishu.READER, tmp_path / "oc_5ad11d72-page-1.json",
                          json.dumps(page, ensure_ascii=False, indent=1).encode(), names_map)
     assert issues == []
-    # names come from --names (the API gives ids only); create_time is epoch milliseconds
-    assert _rows(read) == [(time + timedelta(milliseconds=millis), f"ou_{open_id}", names_map[f"ou_{open_id}"], body)
-                           for time, millis, open_id, _, body, _ in messages]
+    # names come from --names (the API gives ids only); create_time is epoch milliseconds; a post's text is
+    # its paragraphs, one a line, trimmed as a whole
+    assert _rows(read) == [(time + timedelta(milliseconds=millis), f"ou_{open_id}", names_map[f"ou_{open_id}"],
+                            body.strip() if as_post else body)
+                           for time, millis, open_id, _, body, as_post in messages]
 
 
 @FORMAT_SETTINGS
-@given(st.lists(st.tuples(edge_stamps, digit_ids, names, st.one_of(st.none(), names), bodies), min_size=1,
+@given(st.lists(st.tuples(edge_stamps, digit_ids, names, st.one_of(st.none(), names), wild_bodies), min_size=1,
                 max_size=8),
        st.lists(st.integers(0, 200), max_size=3))
 def test_qqchatexporter_round_trip(tmp_path, messages, cuts):
@@ -309,8 +318,20 @@ def _not_header(*patterns):
     return lambda line: not any(p.match(line) for p in patterns)
 
 
+def _trim_blank(lines: list[str]) -> list[str]:
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
+    return lines
+
+
 def _bodies_for(*patterns):
-    return st.lists(_line().filter(_not_header(*patterns)), min_size=1, max_size=4).map("\n".join)
+    """Multi-line bodies as people write them: paragraphs with blank lines between, indented (code) lines;
+    the blank lines around a body separate messages, so a body starts and ends with text."""
+    line = st.one_of(_line(), _line().map(lambda s: "    " + s), st.just(""))
+    return (st.lists(line.filter(_not_header(*patterns)), min_size=1, max_size=6).map(_trim_blank).filter(bool)
+            .map("\n".join))
 
 
 def _twelve_hour(time: datetime) -> tuple[int, bool]:
@@ -398,9 +419,10 @@ weflow_names = names.filter(lambda n: n not in ("系统消息", "系统"))
 @given(st.lists(st.tuples(edge_stamps, st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=4, max_size=16),
                           weflow_names, _bodies_for(weflow.TXT_HEADER_RE, weflow.TXT_PARTIAL_RE)
                           .filter(lambda b: "撤回了一条消息" not in b)), min_size=1, max_size=8),
-       st.booleans())
-def test_weflow_round_trip(tmp_path, messages, as_json):
-    if as_json:
+       st.booleans(), st.data())
+def test_weflow_round_trip(tmp_path, messages, as_json, data_):
+    if as_json:  # JSON carries any text exactly
+        messages = [(t, w, n, data_.draw(wild_bodies)) for t, w, n, _ in messages]
         records = [{"localId": i + 1, "createTime": _epoch(time), "formattedTime": f"{time:%Y-%m-%d %H:%M:%S}",
                     "type": "文本消息", "localType": 1, "content": body, "isSend": 0,
                     "senderUsername": f"wxid_{wxid}", "senderDisplayName": name, "source": ""}
@@ -428,8 +450,8 @@ def test_weflow_round_trip(tmp_path, messages, as_json):
 @given(st.lists(st.tuples(stamps, st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=4, max_size=16),
                           names, _bodies_for(chatlog.HEADER_RE).filter(lambda b: not b.startswith((">", "[", "!")))),
                 min_size=1, max_size=8),
-       st.sampled_from(["json", "csv", "text-day", "text-year", "text-full"]))
-def test_chatlog_round_trip(tmp_path, messages, layout):
+       st.sampled_from(["json", "csv", "text-day", "text-year", "text-full"]), st.data())
+def test_chatlog_round_trip(tmp_path, messages, layout, data_):
     import csv
     import io
 
@@ -440,7 +462,8 @@ def test_chatlog_round_trip(tmp_path, messages, layout):
     elif layout == "text-year":  # a one-year query prints month-day and time: the file is named after its year
         messages = [(t.replace(year=day.year) if (t.month, t.day) != (2, 29) else t.replace(year=day.year, day=28),
                      *rest) for t, *rest in messages]
-    if layout == "json":
+    if layout == "json":  # JSON carries any text exactly
+        messages = [(t, w, n, data_.draw(wild_bodies)) for t, w, n, _ in messages]
         records = [{"seq": _epoch(t) * 1000 + i, "time": t.isoformat(), "talker": room_id, "talkerName": room,
                     "isChatRoom": True, "sender": f"wxid_{w}", "senderName": n, "isSelf": False, "type": 1,
                     "subType": 0, "content": b} for i, (t, w, n, b) in enumerate(messages)]
@@ -470,8 +493,9 @@ def test_chatlog_round_trip(tmp_path, messages, layout):
 
 
 wxids = st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=4, max_size=16).map(lambda s: f"wxid_{s}")
-# CSV cells: the alphabet with the characters CSV must quote (comma, quote) and multi-line bodies
-csv_bodies = st.lists(_line().filter(lambda s: not s.startswith(("[", "【", "<"))), min_size=1, max_size=4).map("\n".join)
+# CSV cells carry any text but a CR (folded with CRLF, documented in SourceFile.text): commas and quotes, which
+# CSV must quote, blank lines and the wild characters; a cell starting with `<` is XML and `[` a placeholder.
+csv_bodies = wild_bodies.filter(lambda b: not b.lstrip().startswith(("[", "【", "<")))
 
 
 def _csv(rows, lineterminator: str) -> str:
@@ -537,7 +561,7 @@ userids = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=3, max_size=1
 
 
 @FORMAT_SETTINGS
-@given(st.lists(st.tuples(edge_stamps, st.integers(0, 999), st.integers(0, 3), bodies), min_size=1, max_size=8),
+@given(st.lists(st.tuples(edge_stamps, st.integers(0, 999), st.integers(0, 3), wild_bodies), min_size=1, max_size=8),
        st.lists(st.tuples(userids, names), min_size=4, max_size=4, unique_by=lambda p: p[0]),
        st.sampled_from(["jsonl", "array", "flattened"]))
 def test_wecom_round_trip(tmp_path, messages, people, layout):
@@ -569,7 +593,8 @@ def test_wecom_round_trip(tmp_path, messages, people, layout):
 # Telegram HTML bodies: the alphabet with what HTML must escape, and runs of spaces a browser collapses
 html_lines = st.text(st.one_of(CHAT_CHARS, st.sampled_from(list("<>&;  "))), min_size=1, max_size=30) \
     .map(str.strip).filter(bool)
-html_bodies = st.lists(html_lines, min_size=1, max_size=4).map("\n".join)
+html_bodies = st.lists(st.one_of(html_lines, st.just("")), min_size=1, max_size=6).map(_trim_blank).filter(bool) \
+    .map("\n".join)
 
 
 def _collapsed(text: str) -> str:
@@ -665,7 +690,7 @@ def _qq_mht(messages, transfer: str) -> bytes:
 
 
 @FORMAT_SETTINGS
-@given(st.lists(st.tuples(stamps, qq_names, qq_numbers, qq_bodies), min_size=1, max_size=8),
+@given(st.lists(st.tuples(stamps, qq_names, qq_numbers, _bodies_for()), min_size=1, max_size=8),
        st.sampled_from(["base64", "quoted-printable"]))
 def test_qq_mht_round_trip(tmp_path, messages, transfer):
     from chendian.ingest import qq_mht
