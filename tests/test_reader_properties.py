@@ -88,10 +88,12 @@ def test_jsonl_round_trip(tmp_path, messages, ascii_only):
 
 # -- every other reader (issue 18): one round trip each ------------------------------------------------------
 # Fewer examples than the two above: seventeen more formats share the file's ~40 s budget.
-FORMAT_SETTINGS = settings(max_examples=150, deadline=None, database=None,
+FORMAT_SETTINGS = settings(max_examples=400, deadline=None, database=None,
                            suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-names = _line()  # spaces, punctuation, emoji and CJK, on one line
+# Names as people pick them: CJK, emoji, spaces and punctuation, ASCII brackets and colons included
+NAME_CHARS = st.one_of(CHAT_CHARS, st.sampled_from(list("()[]<>:@|/*")))
+names = st.text(NAME_CHARS, min_size=1, max_size=24).map(str.strip).filter(bool)
 bodies = st.lists(_line(), min_size=1, max_size=4).map("\n".join)  # multi-line, no blank lines
 one_line_bodies = _line()
 digit_ids = st.integers(10_000, 99_999_999_999).map(str)
