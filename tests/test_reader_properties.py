@@ -33,8 +33,11 @@ def _line(min_size: int = 1) -> st.SearchStrategy[str]:
     return st.text(CHAT_CHARS, min_size=min_size, max_size=30).map(str.strip).filter(bool)
 
 
+# Names as people pick them: CJK, emoji, spaces and punctuation, ASCII brackets and colons included
+NAME_CHARS = st.one_of(CHAT_CHARS, st.sampled_from(list("()[]<>:@|/*")))
+names = st.text(NAME_CHARS, min_size=1, max_size=24).map(str.strip).filter(bool)
 # QQ nicknames: anything on one line but a leading 【title】 (the reader reads it as a group title, documented).
-qq_names = _line().filter(lambda s: not s.startswith("【"))
+qq_names = names.filter(lambda s: not s.startswith("【"))
 qq_numbers = st.integers(10_000, 99_999_999_999).filter(lambda n: str(n) not in {"1000000", "80000000"})
 # QQ bodies: one or more lines; the reader keeps a body as written, without the blank lines around it.
 qq_bodies = st.lists(_line(), min_size=1, max_size=4).map("\n".join)
@@ -88,12 +91,9 @@ def test_jsonl_round_trip(tmp_path, messages, ascii_only):
 
 # -- every other reader (issue 18): one round trip each ------------------------------------------------------
 # Fewer examples than the two above: seventeen more formats share the file's ~40 s budget.
-FORMAT_SETTINGS = settings(max_examples=400, deadline=None, database=None,
+FORMAT_SETTINGS = settings(max_examples=150, deadline=None, database=None,
                            suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-# Names as people pick them: CJK, emoji, spaces and punctuation, ASCII brackets and colons included
-NAME_CHARS = st.one_of(CHAT_CHARS, st.sampled_from(list("()[]<>:@|/*")))
-names = st.text(NAME_CHARS, min_size=1, max_size=24).map(str.strip).filter(bool)
 bodies = st.lists(_line(), min_size=1, max_size=4).map("\n".join)  # multi-line, no blank lines
 one_line_bodies = _line()
 digit_ids = st.integers(10_000, 99_999_999_999).map(str)
@@ -109,10 +109,14 @@ chats = st.lists(st.tuples(edge_stamps, digit_ids, names, wild_bodies), min_size
 
 
 def _read(reader, path, data: bytes, names_map: dict[str, str] | None = None):
-    """(messages, issues) of `data` read by `reader` as --format would, with an optional --names map."""
+    """(messages, issues) of `data` read by `reader`, with an optional --names map; sniffing picks the same
+    reader, so the file imports without --format."""
+    from chendian.ingest import readers, sniff
     from chendian.ingest.base import ReadContext
 
     src = source(path, data)
+    found = sniff(source(path, data), readers())
+    assert found is reader, f"sniffed as {found and found.name}, not {reader.name}"
     ctx = ReadContext(src, SHANGHAI, names=names_map)
     return list(reader.read(src, ctx)), ctx.issues
 
