@@ -608,7 +608,8 @@ def _collapsed(text: str) -> str:
     return "\n".join(" ".join(line.split()) for line in text.split("\n"))
 
 
-def _telegram_html(chat_name: str, messages) -> str:
+def _telegram_html(chat_name: str, messages, page_sizes: list[int]) -> list[str]:
+    """The export's pages (messages.html, messages2.html, …) holding `page_sizes` messages each, the rest last."""
     import html
 
     out = ['<!DOCTYPE html>', '<html>', ' <head>', '  <meta charset="utf-8"/>', '<title>Exported Data</title>',
@@ -616,8 +617,13 @@ def _telegram_html(chat_name: str, messages) -> str:
            '   <div class="page_header">', '    <div class="content">', '     <div class="text bold">',
            html.escape(chat_name), '     </div>', '    </div>', '   </div>',
            '   <div class="page_body chat_page">', '    <div class="history">']
+    pages, opening = [], list(out)
+    starts = {sum(page_sizes[:k]) for k in range(1, len(page_sizes) + 1)} - {0}
     previous, day, separator = None, None, -1
     for i, (time, offset, name, body) in enumerate(messages):
+        if i in starts:  # a new page; a message there is still joined to its sender on the page before
+            pages.append(out + ['    </div>', '   </div>', '  </div>', ' </body>', '</html>'])
+            out = list(opening)
         local = time.astimezone(offset)
         if local.date() != day:  # tdesktop's date separator: a service message with a negative id
             day = local.date()
@@ -640,19 +646,31 @@ def _telegram_html(chat_name: str, messages) -> str:
         out += ['       <div class="text">', "<br>".join(html.escape(line) for line in body.split("\n")),
                 '       </div>', '      </div>', '     </div>']
         previous = name
-    out += ['    </div>', '   </div>', '  </div>', ' </body>', '</html>']
-    return "\n\n".join(out)  # tdesktop puts blank lines between its tags
+    pages.append(out + ['    </div>', '   </div>', '  </div>', ' </body>', '</html>'])
+    return ["\n\n".join(page) for page in pages]  # tdesktop puts blank lines between its tags
 
 
 @FORMAT_SETTINGS
 @given(st.lists(st.tuples(edge_stamps, offsets, st.integers(0, 3), html_bodies), min_size=1, max_size=8),
-       st.lists(names, min_size=4, max_size=4))
-def test_telegram_html_round_trip(tmp_path, messages, people):
+       st.lists(names, min_size=4, max_size=4), st.lists(st.integers(1, 4), max_size=3))
+def test_telegram_html_round_trip(tmp_path, messages, people, page_sizes):
     from chendian.ingest import telegram_html
 
     rows = [(time, offset, people[who], body) for time, offset, who, body in messages]
-    data = _telegram_html("数据分析学习群", rows).encode("utf-8")
-    read, issues = _read(telegram_html.READER, tmp_path / "ChatExport_2024-03-12" / "messages.html", data)
+    import shutil
+
+    folder = tmp_path / "ChatExport_2024-03-12"
+    shutil.rmtree(folder, ignore_errors=True)  # tmp_path is shared by the examples
+    folder.mkdir()
+    pages = _telegram_html("数据分析学习群", rows, page_sizes)
+    for number, page in enumerate(pages, 1):
+        (folder / telegram_html.page_name(number)).write_text(page, encoding="utf-8")
+    read, issues = [], []
+    for number, page in enumerate(pages, 1):  # each page on its own, as a folder import reads them
+        page_read, page_issues = _read(telegram_html.READER, folder / telegram_html.page_name(number),
+                                       page.encode("utf-8"))
+        read += page_read
+        issues += page_issues
     assert issues == []
     # no ids in the HTML: the sender is the name as a browser shows it
     assert _rows(read) == [(time, f"name:{_collapsed(name)}", _collapsed(name), _collapsed(body))
