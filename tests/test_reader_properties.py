@@ -253,8 +253,8 @@ def test_feishu_round_trip(tmp_path, messages):
 @FORMAT_SETTINGS
 @given(st.lists(st.tuples(edge_stamps, digit_ids, names, st.one_of(st.none(), names), wild_bodies), min_size=1,
                 max_size=8),
-       st.lists(st.integers(0, 200), max_size=3))
-def test_qqchatexporter_round_trip(tmp_path, messages, cuts):
+       st.lists(st.integers(0, 200), max_size=3), st.one_of(st.none(), st.integers(1, 4)))
+def test_qqchatexporter_round_trip(tmp_path, messages, cuts, chunk_size):
     from chendian.ingest import qqchatexporter
 
     out = []
@@ -268,13 +268,32 @@ def test_qqchatexporter_round_trip(tmp_path, messages, cuts):
                                 "elements": [{"type": "text", "data": {"text": piece}} for piece in _split(body, cuts)],
                                 "resources": [], "mentions": []},
                     "recalled": False, "system": False})
-    doc = {"metadata": {"name": "QQChatExporter V4", "copyright": "", "version": "4.6.0"},
-           "chatInfo": {"name": "新员工成长营", "type": "group", "selfUid": "u_1x", "selfUin": "1",
-                        "peerUid": "882233445", "peerUin": "882233445"},
-           "statistics": {"totalMessages": len(out)}, "messages": out}
-    read, issues = _read(qqchatexporter.READER, tmp_path / "group-export.json",
-                         json.dumps(doc, ensure_ascii=False, indent=2).encode())
+    head = {"metadata": {"name": "QQChatExporter V4", "copyright": "", "version": "4.6.0"},
+            "chatInfo": {"name": "新员工成长营", "type": "group", "selfUid": "u_1x", "selfUin": "1",
+                         "peerUid": "882233445", "peerUin": "882233445"},
+            "statistics": {"totalMessages": len(out)}}
+    if chunk_size is None:
+        read, issues = _read(qqchatexporter.READER, tmp_path / "group-export.json",
+                             json.dumps({**head, "messages": out}, ensure_ascii=False, indent=2).encode())
+    else:  # chunked: manifest.json names the chat; chunks/c000001.jsonl … hold one message per line
+        import shutil
+
+        folder = tmp_path / "chunked"
+        shutil.rmtree(folder, ignore_errors=True)  # tmp_path is shared by the examples
+        (folder / "chunks").mkdir(parents=True)
+        chunks = [out[i:i + chunk_size] for i in range(0, len(out), chunk_size)]
+        (folder / "manifest.json").write_text(json.dumps({**head, "chunked": {
+            "format": "jsonl", "chunksDir": "chunks", "chunkFileExt": ".jsonl", "maxMessagesPerChunk": chunk_size,
+            "chunks": [{"index": k + 1, "fileName": f"c{k + 1:06}.jsonl", "count": len(c)}
+                       for k, c in enumerate(chunks)]}}, ensure_ascii=False, indent=2), encoding="utf-8")
+        read, issues = [], []
+        for k, chunk in enumerate(chunks):
+            data = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in chunk).encode()
+            chunk_read, chunk_issues = _read(qqchatexporter.READER, folder / "chunks" / f"c{k + 1:06}.jsonl", data)
+            read += chunk_read
+            issues += chunk_issues
     assert issues == []
+    assert {(m.chat_name) for m in read} == {"新员工成长营"}
     # the group card is the name shown, else the account name; the sender is the QQ number
     assert _rows(read) == [(t, uin, card or n, b) for t, uin, n, card, b in messages]
 
@@ -291,8 +310,8 @@ slack_texts = st.lists(st.text(st.one_of(CHAT_CHARS, st.sampled_from(list("<>&;"
 @FORMAT_SETTINGS
 @given(st.lists(st.tuples(edge_stamps, st.integers(0, 999_999), st.integers(0, 3), slack_texts), min_size=1,
                 max_size=8),
-       st.lists(st.tuples(names, st.one_of(st.just(""), names)), min_size=4, max_size=4))
-def test_slack_round_trip(tmp_path, messages, people):
+       st.lists(st.tuples(names, st.one_of(st.just(""), names)), min_size=4, max_size=4), st.booleans())
+def test_slack_round_trip(tmp_path, messages, people, extracted):
     import io
     import zipfile
 
@@ -305,14 +324,32 @@ def test_slack_round_trip(tmp_path, messages, people):
     for time, micros, who, text in sorted(messages, key=lambda m: m[0]):
         days.setdefault(time.strftime("%Y-%m-%d"), []).append(
             {"type": "message", "user": f"U0{who}ABC", "text": _slack_escape(text), "ts": f"{_epoch(time)}.{micros:06}"})
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("channels.json", json.dumps([{"id": "C01", "name": "onboarding-qa"}]))
-        archive.writestr("users.json", json.dumps(users, ensure_ascii=False, indent=1))
-        for day, day_messages in days.items():
-            archive.writestr(f"onboarding-qa/{day}.json", json.dumps(day_messages, ensure_ascii=False, indent=1))
-    read, issues = _read(slack.READER, tmp_path / "export.zip", buffer.getvalue())
+    files = {"channels.json": json.dumps([{"id": "C01", "name": "onboarding-qa"}]),
+             "users.json": json.dumps(users, ensure_ascii=False, indent=1)}
+    files.update({f"onboarding-qa/{day}.json": json.dumps(day_messages, ensure_ascii=False, indent=1)
+                  for day, day_messages in days.items()})
+    if extracted:  # an unzipped export: each day file is read on its own, users.json one folder up
+        import shutil
+
+        folder = tmp_path / "export"
+        shutil.rmtree(folder, ignore_errors=True)  # tmp_path is shared by the examples
+        (folder / "onboarding-qa").mkdir(parents=True)
+        for name, text in files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        read, issues = [], []
+        for day in days:
+            path = folder / "onboarding-qa" / f"{day}.json"
+            day_read, day_issues = _read(slack.READER, path, path.read_bytes())
+            read += day_read
+            issues += day_issues
+    else:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name, text in files.items():
+                archive.writestr(name, text)
+        read, issues = _read(slack.READER, tmp_path / "export.zip", buffer.getvalue())
     assert issues == []
+    assert {m.chat for m in read} == {"onboarding-qa"}
     # ts is epoch seconds with a six-digit sequence; names: display name, else real name; text unescaped
     expected = [(time + timedelta(microseconds=micros), f"U0{who}ABC", people[who][1] or people[who][0], text)
                 for time, micros, who, text in sorted(messages, key=lambda m: m[0])]
