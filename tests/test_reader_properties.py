@@ -39,8 +39,9 @@ names = st.text(NAME_CHARS, min_size=1, max_size=24).map(str.strip).filter(bool)
 # QQ nicknames: anything on one line but a leading 【title】 (the reader reads it as a group title, documented).
 qq_names = names.filter(lambda s: not s.startswith("【"))
 qq_numbers = st.integers(10_000, 99_999_999_999).filter(lambda n: str(n) not in {"1000000", "80000000"})
-# QQ bodies: one or more lines; the reader keeps a body as written, without the blank lines around it.
-qq_bodies = st.lists(_line(), min_size=1, max_size=4).map("\n".join)
+# QQ bodies: paragraphs and indented lines (see _bodies_for); the reader keeps a body as written, without the
+# blank lines around it.
+qq_bodies = st.deferred(lambda: _bodies_for(qq_classic.HEADER_LIKE_RE, qq_classic.RULE_RE))
 
 
 def _qq_file(messages) -> str:
@@ -94,8 +95,6 @@ def test_jsonl_round_trip(tmp_path, messages, ascii_only):
 FORMAT_SETTINGS = settings(max_examples=150, deadline=None, database=None,
                            suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-bodies = st.lists(_line(), min_size=1, max_size=4).map("\n".join)  # multi-line, no blank lines
-one_line_bodies = _line()
 digit_ids = st.integers(10_000, 99_999_999_999).map(str)
 # epoch readers are told UTC instants: edge stamps include the first and last second of a year
 edge_stamps = st.one_of(stamps, st.sampled_from([datetime(2020, 1, 1, 0, 0, 0, tzinfo=SHANGHAI),
@@ -398,7 +397,7 @@ def _copypaste_stamp(time: datetime, layout: str) -> tuple[str, datetime]:
 
 
 @FORMAT_SETTINGS
-@given(st.lists(st.tuples(stamps, names.filter(lambda n: not n.startswith("[")),
+@given(st.lists(st.tuples(stamps, names,
                           _bodies_for(wechat_copypaste.HEADER_RE, wechat_copypaste.PARTIAL_RE)), min_size=1, max_size=8),
        st.sampled_from(COPYPASTE_LAYOUTS), st.booleans())
 def test_wechat_copypaste_round_trip(tmp_path, messages, layout, crlf):
