@@ -24,9 +24,26 @@ from .wechat_common import (SELF, body_text, forward_records_plain, forward_text
 
 CSV_COLUMNS = ("Time", "SenderName", "Sender", "TalkerName", "Talker", "Content")
 _TIME = r"(?:\d{4}-\d{2}-\d{2} |\d{2}-\d{2} )?\d{2}:\d{2}:\d{2}"
-HEADER_RE = re.compile(rf"^(?P<name>.*?)(?:\((?P<id>[^()\s]*)\))?(?: \[(?P<room>.*?)\((?P<roomid>[^()\s]+)\)\])?"
-                       rf" (?P<time>{_TIME})$")
+_LOOSE_HEADER_RE = re.compile(rf"^(?P<name>.*?)(?:\((?P<id>[^()\s]*)\))?(?: \[(?P<room>.*?)\((?P<roomid>[^()\s]+)\)\])?"
+                             rf" (?P<time>{_TIME})$")
+# Read from the right: the last `(id)` before the room and time ends the name, so a name may hold brackets and
+# parentheses of its own (`张三 [北京](wxid_x)`, `赵青(数据组)(wxid_y)`).
+_ID_HEADER_RE = re.compile(rf"^(?P<name>.*)\((?P<id>[^()\s]*)\)(?: \[(?P<room>.*)\((?P<roomid>[^()\s]+)\)\])?"
+                           rf" (?P<time>{_TIME})$")
+
+
+class _Header:
+    """A header line: `SenderName(wxid) [群名(id)] time`, else the same without the id (what match() is asked)."""
+
+    @staticmethod
+    def match(line: str) -> re.Match | None:
+        return _ID_HEADER_RE.match(line) or _LOOSE_HEADER_RE.match(line)
+
+
+HEADER_RE = _Header()
 _STRICT_HEADER_RE = re.compile(rf"^.*\([A-Za-z0-9_@.\-]*\)(?: \[.*\([^()\s]+\)\])? {_TIME}$")
+# The JSON output is an array of objects; a text export may also start with "[" (a sender named "[VIP]小王").
+_JSON_START_RE = re.compile(r"^\[\s*(?:\{|\]\s*\Z|\Z)")
 _FILE_DATE_RE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
 _FILE_YEAR_RE = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _PLACEHOLDER_RE = re.compile(r"^!?\[(?P<label>[^\]|]+)(?:\|(?P<arg>[^\]]*))?\](?:\((?P<url>[^)\s]*)\))?(?P<rest>.*)$", re.S)
@@ -39,7 +56,7 @@ _LABEL_KIND = {"图片": IMAGE, "动画表情": IMAGE, "表情": IMAGE, "视频"
 def sniff(src: SourceFile) -> bool:
     head = src.head()
     stripped = head.lstrip()
-    if stripped.startswith("["):
+    if _JSON_START_RE.match(stripped):
         return '"talker"' in head and '"senderName"' in head and '"seq"' in head
     first = next((ln for ln in head.split("\n") if ln.strip()), "")
     if {c.strip() for c in first.split(",")} >= set(CSV_COLUMNS):
@@ -50,7 +67,7 @@ def sniff(src: SourceFile) -> bool:
 def read(src: SourceFile, ctx: ReadContext):
     text = src.text
     stripped = text.lstrip()
-    if stripped.startswith("["):
+    if _JSON_START_RE.match(stripped):
         yield from _read_json(src, ctx, len(text) - len(stripped))
     elif {c.strip() for c in text.split("\n", 1)[0].split(",")} >= set(CSV_COLUMNS):
         yield from _read_csv(src, ctx)
