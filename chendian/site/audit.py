@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..errors import ChendianError
 from .privacy import find_personal, mask_text, name_variants, names_pattern
+from .student import MAX_WORD_CHARS
 
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 TEXT_SUFFIXES = {".md", ".txt"}
@@ -206,8 +207,21 @@ def _scan_js(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
         except ValueError:
             value = m.group(0)[1:-1]
         line = data.count("\n", 0, m.start()) + 1
+        if _is_term_list(value):
+            # The browser search's vocabulary: sorted words, one per line. Each word is scanned alone; two
+            # neighbours are not a sentence ("wx" then "wxpay…" is no labelled WeChat id).
+            for term in value.split("\n"):
+                for _offset, kind, excerpt in _scan_text(term, names):
+                    yield line, kind, excerpt
+            continue
         for offset, kind, excerpt in _scan_text(value, names):
             yield line + value.count("\n", 0, offset), kind, excerpt
+
+
+def _is_term_list(value: str) -> bool:
+    """A newline-joined list of single words (no spaces), as site/student.py writes its vocabulary."""
+    return value.count("\n") >= 10 and not re.search(r"[ \t]", value) and \
+        max(map(len, value.split("\n"))) <= 2 * MAX_WORD_CHARS
 
 
 def _scan_plain(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
