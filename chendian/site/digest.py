@@ -141,7 +141,7 @@ def _change(now: float | None, before: float | None, *, kind: str, better: str, 
     if now is None or before is None:
         return {"text": f"{prev_name}无数据", "trend": "none", "good": None}
     delta = now - before
-    if abs(delta) < 1e-9:
+    if abs(delta) < (1 if kind == "minutes" else 1e-9):  # under a minute apart: the same, as shown
         return {"text": f"与{prev_name}持平", "trend": "flat", "good": None}
     trend = "up" if delta > 0 else "down"
     good = (delta > 0) == (better == "up")
@@ -387,7 +387,7 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
     shares_by = Counter()
     links = []
     link_rows = ws.db.execute(
-        "SELECT m.id, m.ts, m.sender, m.sender_name, m.kind, m.text, m.extra, mt.thread_id FROM messages m"
+        "SELECT m.id, m.chat, m.ts, m.sender, m.sender_name, m.kind, m.text, m.extra, mt.thread_id FROM messages m"
         " LEFT JOIN message_threads mt ON mt.message_id = m.id WHERE m.chat = ? AND m.ts >= ? AND m.ts < ?"
         " AND m.recalled = 0 AND m.kind IN (?, ?, ?, ?, ?) ORDER BY m.ts, m.rowid",
         (chat, period.start, period.end, *sorted(CONVERSATIONAL_KINDS | {FILE})))
@@ -407,7 +407,11 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
             if url in seen_urls:
                 continue
             seen_urls.add(url)
-            links.append(_link(ws, r, m, url, extra))
+            links.append((m, url, extra))
+    # only the links shown are looked into (their title and discussion): a busy week shares hundreds
+    replied = dict(ws.db.execute("SELECT reply_to, count(*) FROM messages WHERE chat = ? AND ts >= ? AND recalled = 0"
+                                 " AND reply_to IS NOT NULL GROUP BY reply_to", (chat, period.start)))
+    shown_links = [_link(ws, r, m, url, extra, replied.get(m["id"], 0)) for m, url, extra in links[:TOP_LINKS]]
     def board(counter):
         return [{"name": r.name(s, names.get(s)), "count": n}
                 for s, n in sorted(counter.items(), key=lambda x: (-x[1], r.name(x[0], names.get(x[0]))))[:TOP_PEOPLE]]
@@ -440,7 +444,7 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
         "made": datetime.now(tz).strftime("%Y-%m-%d %H:%M"), "reference": r.ctx.when(reference),
         "cards": cards, "best": best, "recognized": recognized, "leaderboard": leaderboard,
         "open": open_questions[:TOP_OPEN], "open_total": open_total,
-        "links": links[:TOP_LINKS], "links_total": len(links),
+        "links": shown_links, "links_total": len(links),
         "insights": r.has_insights,
     }
     if ops:
@@ -448,16 +452,16 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
     return digest
 
 
-def _link(ws: Workspace, r: _Reader, m, url: str, extra: dict) -> dict:
+def _link(ws: Workspace, r: _Reader, m, url: str, extra: dict, replies_to_it: int) -> dict:
     """A shared link: its title (the card's, else the words around it, else the next message of its sender)
     and whether a discussion followed (later messages of its conversation by others, or replies to it)."""
     title = extra.get("title") if isinstance(extra.get("title"), str) else ""
     if not title:
         title = _unmention(re.sub(r"\s+", " ", _URL_RE.sub(" ", m["text"] or ""))).strip(" ：:，,-—")
     if not title:
-        nxt = ws.db.execute("SELECT text FROM messages WHERE chat = (SELECT chat FROM messages WHERE id = ?) AND sender = ?"
-                            " AND ts >= ? AND ts <= ? AND id != ? AND recalled = 0 ORDER BY ts, rowid LIMIT 1",
-                            (m["id"], m["sender"], m["ts"], m["ts"] + 120, m["id"])).fetchone()
+        nxt = ws.db.execute("SELECT text FROM messages WHERE chat = ? AND sender = ? AND ts >= ? AND ts <= ? AND id != ?"
+                            " AND recalled = 0 ORDER BY ts, rowid LIMIT 1",
+                            (m["chat"], m["sender"], m["ts"], m["ts"] + 120, m["id"])).fetchone()
         title = re.sub(r"\s+", " ", _URL_RE.sub(" ", nxt["text"] if nxt else "")).strip()
     replies = 0
     if m["thread_id"]:
@@ -466,8 +470,7 @@ def _link(ws: Workspace, r: _Reader, m, url: str, extra: dict) -> dict:
             "SELECT count(*) FROM message_threads mt JOIN messages x ON x.id = mt.message_id WHERE mt.thread_id = ?"
             " AND x.ts >= ? AND x.ts < ? AND x.id != ? AND x.sender != ? AND x.kind NOT IN (?, ?) AND x.recalled = 0",
             (m["thread_id"], m["ts"], m["ts"] + DISCUSSION_SECONDS, m["id"], m["sender"], SYSTEM, RECALL)).fetchone()[0]
-    replies = max(replies, ws.db.execute("SELECT count(*) FROM messages WHERE reply_to = ? AND recalled = 0",
-                                         (m["id"],)).fetchone()[0])
+    replies = max(replies, replies_to_it)
     return {"url": r.text(url), "title": r.text(title, 50) or "（没有说明）", "sharer": r.name(m["sender"], m["sender_name"]),
             "when": r.ctx.when(m["ts"], "%m-%d"), "replies": replies,
             "discussion": (f"有讨论（{replies} 条回复）" if replies < MANY_REPLIES else f"有讨论（{MANY_REPLIES}+ 条回复）")
