@@ -155,6 +155,8 @@ def _change(now: float | None, before: float | None, *, kind: str, better: str, 
     return {"text": text, "trend": trend, "good": good}
 
 
+# What a chat export writes for a sticker or a picture says nothing in a digest.
+_PLACEHOLDER_RE = re.compile(r"\[(?:[\u4e00-\u9fff]{1,4}|emoji)\]", re.IGNORECASE)  # [图片] [表情] [偷笑]
 _LEADING_MENTIONS_RE = re.compile(r"^(?:\s*@\S+)+\s*")
 
 
@@ -209,7 +211,7 @@ class _Reader:
         return self.ctx.privacy.name(sender, name)
 
     def text(self, raw, n: int | None = None) -> str:
-        t = self.ctx.text(raw)
+        t = self.ctx.text(_unmention(_PLACEHOLDER_RE.sub("", raw or "")))
         return _snippet(t, n) if n else t
 
     def shown(self, e) -> bool:
@@ -238,10 +240,18 @@ class _Reader:
         return out
 
 
-def _activity(ws: Workspace, chat: str, start: int, end: int) -> tuple[int, int]:
-    row = ws.db.execute("SELECT count(*), count(DISTINCT sender) FROM messages WHERE chat = ? AND ts >= ? AND ts < ?"
-                        " AND kind NOT IN (?, ?) AND recalled = 0", (chat, start, end, SYSTEM, RECALL)).fetchone()
-    return row[0], row[1]
+def _system_senders(ws: Workspace, chat: str) -> set[str]:
+    """A platform's own accounts (QQ's 10000 posts join notices and group files): nobody to count or rank."""
+    return {row[0] for row in ws.db.execute("SELECT DISTINCT sender FROM messages WHERE chat = ? AND kind = ?",
+                                            (chat, SYSTEM))}
+
+
+def _activity(ws: Workspace, chat: str, start: int, end: int, system: set[str]) -> tuple[int, int]:
+    """(messages people wrote, people who wrote them): no notices, nothing recalled, no system account."""
+    senders = Counter(row[0] for row in ws.db.execute(
+        "SELECT sender FROM messages WHERE chat = ? AND ts >= ? AND ts < ? AND kind NOT IN (?, ?) AND recalled = 0",
+        (chat, start, end, SYSTEM, RECALL)) if row[0] not in system)
+    return sum(senders.values()), len(senders)
 
 
 def _answer_figures(rows: list[dict], reference: int) -> dict:
@@ -265,8 +275,9 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
     ops = audience == "ops"
 
     # Data cards, each against the previous period
-    msgs, members = _activity(ws, chat, period.start, period.end)
-    prev_msgs, prev_members = _activity(ws, chat, period.prev_start, period.prev_end)
+    system = _system_senders(ws, chat)
+    msgs, members = _activity(ws, chat, period.start, period.end, system)
+    prev_msgs, prev_members = _activity(ws, chat, period.prev_start, period.prev_end, system)
     rows = r.counted(chat, period.start, period.end)
     prev_rows = r.counted(chat, period.prev_start, period.prev_end)
     fig, prev_fig = _answer_figures(rows, reference), _answer_figures(prev_rows, reference)
@@ -325,7 +336,7 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
             answer = standing[0].text if standing else ""
         if len(re.sub(r"[\W_]+", "", _unmention(answer))) < MIN_ANSWER_CHARS:
             continue
-        best.append({"id": e.id, "question": r.text(e.question, 60), "answer": r.text(_unmention(answer), 120),
+        best.append({"id": e.id, "question": r.text(e.question, 60), "answer": r.text(answer, 120),
                      "answerers": credited, "count": e.count, "acknowledged": item["acknowledged"] > 0,
                      "url": f"{base}/entries/{slug(e.id, 'f')}.html" if base else ""})
         if len(best) == TOP_ENTRIES:
@@ -359,7 +370,7 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
             continue
         who = people.setdefault(p["sender"], {"name": r.name(p["sender"], p["name"]), "points": 0.0, "answers": 0,
                                               "acknowledged": 0, "repeats": 0, "question": r.text(q.question, 40),
-                                              "answer": r.text(_unmention(a.text), 60)})
+                                              "answer": r.text(a.text, 60)})
         who["points"] += p["points"]
         who["answers"] += 1
         who["acknowledged"] += int(bool(p["acknowledged"]))
@@ -378,9 +389,10 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
     names: dict[str, str] = {}
     counted_ids = {row["qa_id"] for row in rows}
     for q in in_period:
-        if q.id in counted_ids:
-            questions_by[q.asker] += 1
-            names.setdefault(q.asker, q.asker_name)
+        if q.id not in counted_ids:  # chit-chat the cards do not count earns no place either
+            continue
+        questions_by[q.asker] += 1
+        names.setdefault(q.asker, q.asker_name)
         for a in {a.sender: a for a in r.standing_answers(q)}.values():
             answers_by[a.sender] += 1
             names.setdefault(a.sender, a.sender_name)
@@ -413,8 +425,9 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
                                  " AND reply_to IS NOT NULL GROUP BY reply_to", (chat, period.start)))
     shown_links = [_link(ws, r, m, url, extra, replied.get(m["id"], 0)) for m, url, extra in links[:TOP_LINKS]]
     def board(counter):
-        return [{"name": r.name(s, names.get(s)), "count": n}
-                for s, n in sorted(counter.items(), key=lambda x: (-x[1], r.name(x[0], names.get(x[0]))))[:TOP_PEOPLE]]
+        ranked = sorted(((s, n) for s, n in counter.items() if s not in system),
+                        key=lambda x: (-x[1], r.name(x[0], names.get(x[0]))))
+        return [{"name": r.name(s, names.get(s)), "count": n} for s, n in ranked[:TOP_PEOPLE]]
 
     leaderboard = {"answers": board(answers_by), "questions": board(questions_by), "shares": board(shares_by)}
 
@@ -457,7 +470,7 @@ def _link(ws: Workspace, r: _Reader, m, url: str, extra: dict, replies_to_it: in
     and whether a discussion followed (later messages of its conversation by others, or replies to it)."""
     title = extra.get("title") if isinstance(extra.get("title"), str) else ""
     if not title:
-        title = _unmention(re.sub(r"\s+", " ", _URL_RE.sub(" ", m["text"] or ""))).strip(" ：:，,-—")
+        title = re.sub(r"\s+", " ", _URL_RE.sub(" ", m["text"] or "")).strip(" ：:，,-—")
     if not title:
         nxt = ws.db.execute("SELECT text FROM messages WHERE chat = ? AND sender = ? AND ts >= ? AND ts <= ? AND id != ?"
                             " AND recalled = 0 ORDER BY ts, rowid LIMIT 1",
@@ -552,7 +565,7 @@ def render_markdown(d: dict) -> str:
         lines.append("没有人分享链接。")
     if d["audience"] == "ops":
         o = d["ops"]
-        lines += ["", "## 运营看板", "", f"- 待审核条目：{o['held']}（其中{w} {o['held_this_period']}）",
+        lines += ["", "## 运营看板", "", f"- 待审核条目：{o['held']}（其中{w}有人问到的 {o['held_this_period']}）",
                   f"- 答案已过时（后来有人更正）：{o['stale_total']}"]
         lines += [f"  - {s['question']} ← {s['when']}「{s['by']}」" for s in o["stale"]]
         lines.append(f"- 超过 {o['within_hours']:g} 小时才回答或仍未回答：{o['slow_total']}")
