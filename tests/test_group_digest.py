@@ -34,7 +34,7 @@ def _msg(pid, day, hm, sender, text, **extra):
 
 
 # Week 2016-W36 (Sep 5–11): 6 messages by 3 people, 2 questions, one answered after 30 minutes.
-# Week 2016-W37 (Sep 12–18): 10 messages by 4 people (a system notice and a recalled message not counted),
+# Week 2016-W37 (Sep 12–18): 10 messages by 4 people (a recalled message and the system account's not counted),
 # 4 questions, answered after 10, 20 and 60 minutes, one still open.
 CHAT_LINES = [
     _msg("1", 5, "09:00", "u1", "对账文件每天几点生成？"),
@@ -55,6 +55,8 @@ CHAT_LINES = [
     _msg("16", 15, "10:40", "sys", "刘洋 邀请 陈静 加入了群聊", kind="system"),
     _msg("17", 16, "18:00", "u2", "周末愉快"),
     _msg("18", 16, "18:01", "u4", "同乐"),
+    # QQ's system account also posts the group's file uploads: neither a message nor a member nor a share
+    _msg("19", 16, "18:05", "sys", "[文件] 对账规范.pdf", kind="file"),
 ]
 # (question pid, answer pids)
 QUESTIONS = [("1", ["2"]), ("4", []), ("7", ["8"]), ("10", ["11"]), ("12", ["13"]), ("14", [])]

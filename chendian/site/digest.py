@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from .. import atomic
-from ..model import CONVERSATIONAL_KINDS, FILE, RECALL, SYSTEM
+from ..model import CONVERSATIONAL_KINDS, FILE, QUOTE, RECALL, SYSTEM, TEXT
 from ..store import Workspace
 from ..summarize.qa.insights import iso_week, nearest_rank
 from .audit import LeakError, audit_site, names_to_hide
@@ -241,9 +241,11 @@ class _Reader:
 
 
 def _system_senders(ws: Workspace, chat: str) -> set[str]:
-    """A platform's own accounts (QQ's 10000 posts join notices and group files): nobody to count or rank."""
-    return {row[0] for row in ws.db.execute("SELECT DISTINCT sender FROM messages WHERE chat = ? AND kind = ?",
-                                            (chat, SYSTEM))}
+    """A platform's own accounts (QQ's 10000 posts join notices and group files): nobody to count or rank. One
+    that ever wrote a text is a person whose notices an exporter attributed to them, and counts."""
+    return {row[0] for row in ws.db.execute(
+        "SELECT sender FROM messages WHERE chat = ? GROUP BY sender HAVING sum(kind = ?) > 0 AND sum(kind IN (?, ?)) = 0",
+        (chat, SYSTEM, TEXT, QUOTE))}
 
 
 def _activity(ws: Workspace, chat: str, start: int, end: int, system: set[str]) -> tuple[int, int]:
