@@ -173,15 +173,15 @@ def digest(ctx: click.Context, week: str | None, day: str | None, chat: str | No
     Data cards with the change since the previous period, 本周精华 (published entries, credited, linked to the
     site under [site] base_url), recognition, 活跃榜, 待回答 with who might know, and the links shared.
     """
-    from .site.digest import make_digests, parse_formats, write_digest
+    from .site.digest import Shooter, make_digests, parse_formats, write_digest
 
     fmts = parse_formats(formats)
-    with _open(ctx) as ws:
+    with _open(ctx) as ws, Shooter(ws.config.digest.chromium) as shooter:
         digests = make_digests(ws, week=week, day=day, chat=chat, audiences=list(audience) or ["group", "ops"])
         target = Path(out) if out else ws.path(ws.config.digest.out)
         notes = set()
         for d in digests:
-            written = write_digest(ws, d, target, fmts, chromium=ws.config.digest.chromium)
+            written = write_digest(ws, d, target, fmts, shooter=shooter)
             click.echo(f"{d['chat_name']} {d['period']} {d['audience']}: {written.folder}  "
                        f"({', '.join(p.name for p in written.files)})")
             if written.note:

@@ -285,3 +285,20 @@ def test_the_long_image_is_cut_into_parts_past_the_height_limit(site_digest, tmp
     assert len(parts) >= 2 and [p.name for p in parts][:2] == ["part-1.png", "part-2.png"]
     assert all(w == 750 and h <= 1400 for w, h in sizes)
     assert abs(sum(h for _, h in sizes) - height) <= 2 * len(parts)  # nothing lost, nothing twice
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(dg.image_renderer() is not None, reason="playwright or /usr/bin/chromium missing")
+def test_the_command_writes_an_image_per_audience(site_digest, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["-w", str(site_digest.root), "digest", "--week", "2024-W10", "--format", "png",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    folders = sorted(out.iterdir())
+    assert [f.name.rsplit("-", 1)[1] for f in folders] == ["group", "ops"]
+    for folder in folders:
+        assert sorted(p.name for p in folder.iterdir()) == ["digest.png"]  # the page it was shot from is not kept
+        assert Image.open(folder / "digest.png").size[0] == 750
+    assert "未生成长图" not in result.output

@@ -664,30 +664,60 @@ def image_renderer(chromium: str = CHROMIUM) -> str | None:
     return None
 
 
-def render_png(html_path: Path, out_dir: Path, stem: str = "digest", *, chromium: str = CHROMIUM,
-               max_part_px: int = MAX_PART_PX) -> list[Path]:
-    """Shoot the page in headless Chromium at 375 CSS px × 2 and cut it into parts under `max_part_px`."""
-    from playwright.sync_api import sync_playwright
+class Shooter:
+    """One headless Chromium for every image of a run (a launch costs about a second), started on first use."""
 
-    out = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    def __init__(self, chromium: str = CHROMIUM):
+        self.chromium = chromium
+        self._playwright = None
+        self._browser = None
+
+    def __enter__(self) -> "Shooter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._browser is not None:
+            self._browser.close()
+            self._playwright.stop()
+            self._browser = self._playwright = None
+
+    def shoot(self, html_path: Path, out_dir: Path, stem: str = "digest", *,
+              max_part_px: int = MAX_PART_PX) -> list[Path]:
+        """The page at 375 CSS px × 2, cut into parts under `max_part_px` at the edges of its blocks."""
+        if self._browser is None:
+            from playwright.sync_api import sync_playwright
+
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(executable_path=self.chromium, args=CHROMIUM_ARGS)
+        page = self._browser.new_page(viewport={"width": IMAGE_CSS_WIDTH, "height": 800},
+                                      device_scale_factor=IMAGE_SCALE)
+        out = []
         try:
-            page = browser.new_page(viewport={"width": IMAGE_CSS_WIDTH, "height": 800}, device_scale_factor=IMAGE_SCALE)
             page.goto(Path(html_path).absolute().as_uri())
             page.evaluate("document.fonts.ready.then(() => true)")
             total = page.evaluate("document.documentElement.scrollHeight")
             bottoms = page.evaluate("Array.from(document.querySelectorAll('.block')).map("
                                     "e => e.getBoundingClientRect().bottom + window.scrollY)")
+            # cut in the gap below a block, not on its last line of pixels
             parts = split_points([b + 6 for b in bottoms], total, max_part_px / IMAGE_SCALE)
             for i, (top, bottom) in enumerate(parts, 1):
-                path = out_dir / (f"{stem}.png" if len(parts) == 1 else f"{stem}-{i}.png")
+                path = Path(out_dir) / (f"{stem}.png" if len(parts) == 1 else f"{stem}-{i}.png")
                 page.screenshot(path=str(path), full_page=True,
                                 clip={"x": 0, "y": top, "width": IMAGE_CSS_WIDTH, "height": bottom - top})
                 out.append(path)
         finally:
-            browser.close()
-    return out
+            page.close()
+        return out
+
+
+def render_png(html_path: Path, out_dir: Path, stem: str = "digest", *, chromium: str = CHROMIUM,
+               max_part_px: int = MAX_PART_PX) -> list[Path]:
+    """One page's long image, in a browser of its own (Shooter shares one between pages)."""
+    with Shooter(chromium) as shooter:
+        return shooter.shoot(html_path, out_dir, stem, max_part_px=max_part_px)
 
 
 # -- writing ---------------------------------------------------------------------------------------------------
@@ -713,7 +743,7 @@ class Written:
 
 
 def write_digest(ws: Workspace, d: dict, out_dir: Path, formats: list[str], *,
-                 chromium: str = CHROMIUM) -> Written:
+                 chromium: str = CHROMIUM, shooter: Shooter | None = None) -> Written:
     """Write one digest into `out_dir`/<period>-<chat>-<audience>/, swapped into place whole.
 
     The group version is audited first (site/audit.py: phone numbers, addresses, ids, real names outside the
@@ -734,8 +764,10 @@ def write_digest(ws: Workspace, d: dict, out_dir: Path, formats: list[str], *,
                 first = "; ".join(str(f) for f in report.findings[:3])
                 raise LeakError(f"digest not written: the audit of the group version found {report.summary()} — {first}")
         if "png" in formats:
-            note = image_renderer(chromium) or ""
-            if not note:
+            note = image_renderer(shooter.chromium if shooter else chromium) or ""
+            if not note and shooter is not None:
+                shooter.shoot(tmp / "digest.html", tmp)
+            elif not note:
                 render_png(tmp / "digest.html", tmp, chromium=chromium)
         if "html" not in formats:
             (tmp / "digest.html").unlink()
@@ -772,4 +804,4 @@ def make_digests(ws: Workspace, *, week: str | None = None, day: str | None = No
 
 __all__ = ["AUDIENCES", "FORMATS", "Period", "ReportError", "TEXT_LIMIT_BYTES", "digest_fingerprint",
            "gather", "image_renderer", "latest_complete_week", "make_digests", "parse_formats", "render_html",
-           "render_markdown", "render_png", "render_text", "resolve_period", "split_points", "write_digest"]
+           "render_markdown", "render_png", "Shooter", "render_text", "resolve_period", "split_points", "write_digest"]

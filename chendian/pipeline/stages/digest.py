@@ -9,7 +9,7 @@ Skipped when nothing it shows changed (`digest.fingerprint`).
 
 from __future__ import annotations
 
-from ...site.digest import digest_fingerprint, make_digests, write_digest
+from ...site.digest import Shooter, digest_fingerprint, make_digests, write_digest
 from ...store import Workspace
 from . import RunContext, Stage
 
@@ -27,12 +27,14 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     fp = digest_fingerprint(digests, cfg.formats)
     if ws.get_state(STATE_KEY) == fp and out.is_dir():
         return {"digests": 0, "unchanged": len(digests)}
-    images = 0
-    for d in digests:
-        written = write_digest(ws, d, out, cfg.formats, chromium=cfg.chromium)
-        images += sum(1 for p in written.files if p.suffix == ".png")
-        if written.note:
-            rc.warn(written.note)
+    images, notes = 0, set()
+    with Shooter(cfg.chromium) as shooter:
+        for d in digests:
+            written = write_digest(ws, d, out, cfg.formats, shooter=shooter)
+            images += sum(1 for p in written.files if p.suffix == ".png")
+            notes.add(written.note)
+    for note in sorted(notes - {""}):
+        rc.warn(note)
     ws.set_state(STATE_KEY, fp)
     return {"digests": len(digests), "images": images}
 
