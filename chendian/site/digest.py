@@ -203,9 +203,15 @@ class _Reader:
         self.experts = ws.expert_suggestions()
         self.points = [dict(r) for r in ws.answer_points()]
         self.newest = ws.db.execute("SELECT max(ts) FROM messages").fetchone()[0] or 0
+        self._system: dict[str, set[str]] = {}
         ids = [m for q in self.qas.values() for a in q.answers for m in a.message_ids]
         self.message_ts = dict(ws.db.execute("SELECT id, ts FROM messages WHERE id IN (SELECT value FROM json_each(?))",
                                              (json.dumps(ids),)))
+
+    def system_senders(self, chat: str) -> set[str]:
+        if chat not in self._system:
+            self._system[chat] = _system_senders(self.ws, chat)
+        return self._system[chat]
 
     def name(self, sender, name) -> str:
         return self.ctx.privacy.name(sender, name)
@@ -277,7 +283,7 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
     ops = audience == "ops"
 
     # Data cards, each against the previous period
-    system = _system_senders(ws, chat)
+    system = r.system_senders(chat)
     msgs, members = _activity(ws, chat, period.start, period.end, system)
     prev_msgs, prev_members = _activity(ws, chat, period.prev_start, period.prev_end, system)
     rows = r.counted(chat, period.start, period.end)
