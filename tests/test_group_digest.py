@@ -302,3 +302,28 @@ def test_the_command_writes_an_image_per_audience(site_digest, tmp_path):
         assert sorted(p.name for p in folder.iterdir()) == ["digest.png"]  # the page it was shot from is not kept
         assert Image.open(folder / "digest.png").size[0] == 750
     assert "未生成长图" not in result.output
+
+
+def test_an_entry_published_without_the_confidence_stays_out_of_the_group_version(site_digest):
+    # under [faq] publish = "all" an entry is on the site unconfirmed: the group digest still leaves it out
+    ws = site_digest
+    period = dg.week_period("2024-W10", SHANGHAI)
+    assert "报销多久到账？" in [b["question"] for b in dg.gather(ws, period, CHAT, "group")["best"]]
+    with ws.transaction():
+        ws.db.execute("UPDATE faq_entries SET published = 1, confidence = 0.2 WHERE id = ?", (entry_id(ws, "5"),))
+    assert "报销多久到账？" not in [b["question"] for b in dg.gather(ws, period, CHAT, "group")["best"]]
+
+
+def test_the_nightly_stage_waits_for_a_complete_week(tmp_path):
+    ws = Workspace(tmp_path / "ws", create=True)
+    try:
+        src = tmp_path / "now.jsonl"
+        now = datetime.now(SHANGHAI).replace(microsecond=0)
+        src.write_text(json.dumps({"chat": "c", "id": "1", "time": now.isoformat(), "sender": "u1", "text": "早"},
+                                  ensure_ascii=False) + "\n", encoding="utf-8")
+        assert not ingest_paths(ws, [src]).failed
+        ws.config.digest.nightly = True
+        report = run_stages(ws, ["digest"])
+        assert report.ok and report.stages[0].counts == {"digests": 0, "no_complete_week": 1}
+    finally:
+        ws.close()

@@ -798,7 +798,8 @@ def digest_fingerprint(digests: list[dict], formats: list[str]) -> str:
 
 
 def make_digests(ws: Workspace, *, week: str | None = None, day: str | None = None, chat: str | None = None,
-                 audiences: list[str] = ["group"], now: float | None = None, warn=lambda m: None) -> list[dict]:
+                 audiences: tuple[str, ...] | list[str] = ("group",), now: float | None = None,
+                 warn=lambda m: None) -> list[dict]:
     """Gather the digests of one period: every chat active in it (or the one named) × every audience."""
     period = resolve_period(ws, week, day, now)
     chats = resolve_chats(ws, period, chat)

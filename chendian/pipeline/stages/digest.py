@@ -9,7 +9,7 @@ Skipped when nothing it shows changed (`digest.fingerprint`).
 
 from __future__ import annotations
 
-from ...site.digest import Shooter, digest_fingerprint, make_digests, write_digest
+from ...site.digest import ReportError, Shooter, digest_fingerprint, make_digests, write_digest
 from ...store import Workspace
 from . import RunContext, Stage
 
@@ -22,7 +22,10 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         return {"digests": 0, "off": 1}
     if ws.db.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None:
         return {"digests": 0}
-    digests = make_digests(ws, audiences=cfg.audiences, warn=rc.warn)
+    try:
+        digests = make_digests(ws, audiences=cfg.audiences, warn=rc.warn)
+    except ReportError:  # every message is from the week under way: nothing complete to sum up yet
+        return {"digests": 0, "no_complete_week": 1}
     out = ws.path(cfg.out)
     fp = digest_fingerprint(digests, cfg.formats)
     if ws.get_state(STATE_KEY) == fp and out.is_dir():
