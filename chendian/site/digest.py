@@ -533,8 +533,8 @@ def _ops_figures(r: _Reader, chat: str, period: Period, fig: dict, reference: in
 # -- rendering ---------------------------------------------------------------------------------------------
 
 def _heading(d: dict) -> str:
-    what = "本周" if d["period_kind"] == "week" else "当日"
-    return what
+    """本周 or 当日: how the sections name the period."""
+    return "本周" if d["period_kind"] == "week" else "当日"
 
 
 def render_markdown(d: dict) -> str:
@@ -636,7 +636,7 @@ def render_text(d: dict, limit_bytes: int = TEXT_LIMIT_BYTES) -> str:
 
 
 def _environment():
-    from .build import _environment as site_environment
+    from .build import _environment as site_environment  # the site's: autoescaped, strict
 
     return site_environment()
 
