@@ -156,6 +156,40 @@ def report(ctx: click.Context, week: str | None, as_json: bool) -> None:
     click.echo(report_json(r) if as_json else report_text(r))
 
 
+@main.command()
+@click.option("--week", help="ISO week, e.g. 2016-W37 (default: the latest complete week).")
+@click.option("--day", help="One day instead of a week, e.g. 2016-09-12.")
+@click.option("--chat", help="Chat id or name (default: every chat active in the period, one digest each).")
+@click.option("--audience", type=click.Choice(["group", "ops"]), multiple=True,
+              help="group: to forward into the chat (audited); ops: adds review queue, stale and slow answers. Repeatable; default both.")
+@click.option("--format", "formats", default="png,html,md", show_default=True,
+              help="Comma-separated: png (long image), html, md (Markdown + paste-ready text).")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder (default: <workspace>/reports/digest).")
+@click.pass_context
+def digest(ctx: click.Context, week: str | None, day: str | None, chat: str | None, audience: tuple[str, ...],
+           formats: str, out: str | None) -> None:
+    """The weekly digest ops post back into the group: long image, page and paste-ready text.
+
+    Data cards with the change since the previous period, 本周精华 (published entries, credited, linked to the
+    site under [site] base_url), recognition, 活跃榜, 待回答 with who might know, and the links shared.
+    """
+    from .site.digest import Shooter, make_digests, parse_formats, write_digest
+
+    fmts = parse_formats(formats)
+    with _open(ctx) as ws, Shooter(ws.config.digest.chromium) as shooter:
+        digests = make_digests(ws, week=week, day=day, chat=chat, audiences=list(audience) or ["group", "ops"])
+        target = Path(out) if out else ws.path(ws.config.digest.out)
+        notes = set()
+        for d in digests:
+            written = write_digest(ws, d, target, fmts, shooter=shooter)
+            click.echo(f"{d['chat_name']} {d['period']} {d['audience']}: {written.folder}  "
+                       f"({', '.join(p.name for p in written.files)})")
+            if written.note:
+                notes.add(written.note)
+    for note in sorted(notes):
+        click.echo(note, err=True)
+
+
 def _print_stage(sr) -> None:
     mark = {"ok": "✓", "skipped": "-", "failed": "✗"}[sr.status]
     counts = ", ".join(f"{k} {v}" for k, v in sr.counts.items())
@@ -187,7 +221,7 @@ def run(ctx: click.Context, quiet: bool) -> None:
     """Run the nightly batch: every stage in order, under the workspace lock.
 
     Imports new exports from the inbox, then segment → embed → thread → topics → extract → faq →
-    summarize → index → publish. Rerunning on the same input changes nothing; a failed stage stops the
+    summarize → index → publish → digest (off unless `[digest] nightly`). Rerunning on the same input changes nothing; a failed stage stops the
     run and leaves the previous site and index in place. Exit status 1 if a stage failed.
     """
     _run(ctx, None, quiet)
@@ -200,7 +234,7 @@ def run(ctx: click.Context, quiet: bool) -> None:
 def stage(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> None:
     """Run only the named stage(s), e.g. `chendian stage thread`.
 
-    Stages, in flow order: ingest, segment, embed, thread, topics, extract, faq, insights, summarize, index, publish.
+    Stages, in flow order: ingest, segment, embed, thread, topics, extract, faq, insights, summarize, index, publish, digest.
     """
     _run(ctx, list(names), quiet)
 

@@ -84,8 +84,8 @@ class FaqConfig:
 class SiteConfig:
     title: str = setting("沉淀 · 群聊知识库")
     names: str = setting("real", "real | pseudonym | initials")
-    # Only part of the site's fingerprint so far (nothing renders it), so `chendian init` does not offer it.
-    base_url: str = setting("", in_template=False)
+    # The digest links its 本周精华 to the site's entry pages under this address.
+    base_url: str = setting("", "the site's public address (https://kb.example.com/), for links in the weekly digest")
 
     def __post_init__(self) -> None:
         if self.names not in ("real", "pseudonym", "initials"):
@@ -107,6 +107,26 @@ class InsightsConfig:
     def __post_init__(self) -> None:
         if self.answer_within_hours <= 0:
             raise ConfigError("insights.answer_within_hours must be positive")
+
+
+DIGEST_AUDIENCES = ("group", "ops")
+DIGEST_FORMATS = ("png", "html", "md")
+
+
+@dataclass
+class DigestConfig:
+    # Off by default: the long image launches Chromium, and what goes back into a group is ops' call.
+    nightly: bool = setting(False, "`chendian run` writes the latest complete week's digest of every active chat")
+    audiences: list[str] = setting(factory=lambda: ["group", "ops"], help="group (to forward into the chat) and/or ops")
+    formats: list[str] = setting(factory=lambda: list(DIGEST_FORMATS), help="png (long image), html, md (Markdown + paste-ready text)")
+    out: str = setting("reports/digest", "folder (relative to the workspace) the nightly digests go to")
+    chromium: str = setting("/usr/bin/chromium", "the browser that draws the long image (through playwright)")
+
+    def __post_init__(self) -> None:
+        for value, known, key in ((self.audiences, DIGEST_AUDIENCES, "audiences"), (self.formats, DIGEST_FORMATS, "formats")):
+            bad = [v for v in value if v not in known]
+            if bad or not value:
+                raise ConfigError(f"digest.{key} must list some of {', '.join(known)}, not {value!r}")
 
 
 @dataclass
@@ -133,6 +153,7 @@ class Config:
     faq: FaqConfig = field(default_factory=FaqConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
 
