@@ -80,7 +80,10 @@ def test_answer_fit_spares_acknowledged_quoted_and_yes_no_replies_and_halves_ask
     assert answer_fit("会议室怎么预订？", reply("周末有人一起去爬山吗"), 0.1) < 0.3
     assert answer_fit("会议室怎么预订？", reply("在OA里订"), 0.9) == 1.0
     assert answer_fit("会议室怎么预订？", reply("周末去爬山", acknowledged=True), 0.1) == 1.0
-    assert answer_fit("会议室怎么预订？", reply("周末去爬山", score=0.97), 0.1) == 1.0  # it quotes the question
+    # quoting the question shows whom a reply addresses, not that it answers
+    assert answer_fit("会议室怎么预订？", reply("周末去爬山", score=0.97), 0.1) == 0.6
+    assert answer_fit("会议室怎么预订？", reply("在OA里订", score=0.97), 0.9) == 1.0
+    assert answer_fit("会议室怎么预订？", reply("你说的是哪一层？", score=0.97), 0.1) == 0.3
     assert answer_fit("大商户给商户划转属于二清吗？", reply("属于"), 0.1) == 1.0  # yes/no: no shared words needed
     assert answer_fit("会议室怎么预订？", reply("你问的是哪一层的会议室？"), 0.9) == 0.5
     # a reply that fits less is shown less sure

@@ -59,6 +59,7 @@ RELEVANT = 0.8     # from this percentile on, the answer is as related as answer
 UNRELATED = 0.2    # at or below, no more related than a random reply: lowest fit
 MIN_FIT = 0.2
 QUESTION_REPLY_FIT = 0.5  # a reply that is itself a question ("800啥时候回来") rarely answers
+QUOTED_FIT = 0.6  # the least fit of a reply that quotes the question
 # Short yes/no replies share no words with their question and are right ("属于", "不会", "可以的").
 _YES_NO_REPLY_RE = re.compile(r"^(?:是|对|嗯|恩|可以|不行|不可以|能|不能|会|不会|要|不要|不用|需要|不需要|有|没有|没|"
                               r"属于|不属于|行|不|当然|肯定|一定|必须|应该)")
@@ -86,16 +87,20 @@ def answer_relevance(pairs: Sequence[tuple[str, str]], encode) -> list[float]:
 
 
 def answer_fit(question: str, answer: Answer, relevance: float) -> float:
-    """How well a reply fits its question, 0..1: full for an acknowledged or quoted answer and for a yes/no reply
-    to a yes/no question; otherwise by relevance, ramped from UNRELATED to RELEVANT, halved for a question."""
-    if answer.acknowledged or answer.score >= 0.95:
-        return 1.0  # the asker thanked it, or it quotes the question (even asking back: "难道不是按商户ID？")
+    """How well a reply fits its question, 0..1: full for an acknowledged answer and for a yes/no reply to a
+    yes/no question; otherwise by relevance, ramped from UNRELATED to RELEVANT (at least QUOTED_FIT for a reply
+    quoting the question), halved for a reply that is itself a question."""
+    if answer.acknowledged:
+        return 1.0  # the asker said it helped
     qf = question_features(question)
     if (qf.particle or qf.qmark) and not qf.wh and _YES_NO_REPLY_RE.match(clean_text(answer.text)):
         return 1.0
     fit = MIN_FIT + (1 - MIN_FIT) * min(1.0, max(0.0, (relevance - UNRELATED) / (RELEVANT - UNRELATED)))
+    if answer.score >= 0.95:
+        # Quoting the question shows whom a reply addresses, not that it answers: "成员051总，你又幽默了" quotes too.
+        fit = max(fit, QUOTED_FIT)
     if question_features(answer.text).score >= QUESTION_THRESHOLD:
-        fit *= QUESTION_REPLY_FIT
+        fit *= QUESTION_REPLY_FIT  # asking back ("试点支付机构名单有吗？") is not an answer yet
     return round(fit, 3)
 
 
