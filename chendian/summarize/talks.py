@@ -1,0 +1,498 @@
+"""Talks (分享): one member holding the floor for a scheduled lecture, found in any chat and made into an article.
+
+Pure: messages and the extract stage's QAs in, Talk records out (the talks stage stores them).
+
+Detection uses signals every group has, not weights fitted to one chat:
+
+floor      a member's own messages, split where they fall silent for FLOOR_GAP_MINUTES, form a run; a run is a
+           candidate when it has MIN_TALK_MESSAGES of their messages, lasts MIN_TALK_MINUTES, and the member
+           writes most of the text in its window (FLOOR_SHARE of the characters, images counted as lines).
+evidence   a talk differs from a long answer or an argument by how it is framed; each kind counts once:
+           an announcement before it (今晚8点 … 分享 … 主题), sign-ins (签到), the speaker's opening
+           (今天给大家分享 / 第一部分 / 大家好我是), outline markers (一、二、 / 第二部分 / 首先 … 最后),
+           slides (the speaker's images and files), a closing (以上 / 谢谢大家 / over / 就到这), the audience's
+           thanks for the sharing (感谢分享 / 干货), a host's introduction (有请 / 欢迎 … 分享).
+           MIN_EVIDENCE kinds make a talk; an announcement naming the speaker is enough with the floor.
+argument   a run where the speaker keeps addressing one person (你 / @) and that person answers back is a dispute,
+           not a talk, whatever its length.
+
+Boundaries: the talk starts at the speaker's opening when one follows a pause (a promise like 稍等我分享 is not
+the start), else at the run's first message; it ends at the run's last message. Q&A: the extract stage's questions
+asked of the speaker (answered by them, @ them or quoting them) from QA_BEFORE_HOURS before the start to
+QA_AFTER_HOURS after the end, and any answered question in the hour after the end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ..model import FILE, IMAGE, QA, RECALL, SYSTEM, TEXT, Answer, Message, Talk, stable_id
+
+FLOOR_GAP_MINUTES = 30.0  # a speaker drawing a slide or fetching a file pauses this long without ending the talk
+MIN_TALK_MESSAGES = 10
+MIN_TALK_MINUTES = 15.0
+FLOOR_SHARE = 0.6  # of the characters written in the run's window
+IMAGE_CHARS = 40  # a slide counts as a line of text when measuring the floor
+MIN_EVIDENCE = 2  # kinds of evidence, at least one of them framing (slides alone are not a talk: photos of a meetup)
+MIN_TEXT_LINES = 8  # the speaker's own lines of text: a talk is told, not only shown
+MIN_TEXT_CHARS = 300
+ANNOUNCE_HOURS = 72.0  # an announcement is looked for this far before the start
+INTRO_MINUTES = 45.0  # a host's introduction or sign-ins this far before the start
+QA_BEFORE_HOURS = 3.0
+QA_AFTER_HOURS = 3.0
+ADDRESSED_SHARE = 0.3  # of the speaker's lines addressing one person: a dispute
+PARAGRAPH_GAP_SECONDS = 180
+PARAGRAPH_MAX_CHARS = 400
+
+ANNOUNCE_RE = re.compile(r"分享|讲座|主讲|开讲|分享会|沙龙|微课")
+ANNOUNCE_WHEN_RE = re.compile(r"今晚|今天|明晚|明天|本周|下周|周[一二三四五六日天]|星期|\d{1,2}\s*[点:：]|\d{1,2}月\d{1,2}[日号]")
+ANNOUNCE_WHAT_RE = re.compile(r"主题|题目|主讲|嘉宾|分享人|讲师|《|「|“")
+TITLE_RES = (
+    re.compile(r"《([^》]{2,60})》"),
+    re.compile(r"(?:主题|题目)\s*(?:是|为|：|:)\s*[「“\"]?([^」”\"，,。；;！!\n]{2,60})"),
+    re.compile(r"[「“]([^」”]{2,60})[」”]"),
+)
+SIGNIN_RE = re.compile(r"^\s*(?:\d{1,3}\s*[号.、]?\s*)?(?:签到|打卡|报到|到)\s*(?:[!！~～。.]|\[[^\]]{1,6}\])*\s*$|^\s*签到\b|签到\s*$")
+# The speaker's opening: the talk begins here (a promise such as 稍等我分享 does not).
+OPENING_RE = re.compile(
+    r"^第[一1]部分|^一[、.．]|^(?:我们|今天|今晚)?先(?:从|讲|说|来)|今[天晚](?:给大家|跟大家|和大家|我)?.{0,6}(?:分享|讲|聊|介绍)"
+    r"|(?:给|跟|和)大家(?:分享|讲|聊|介绍)|(?:分享|讲座)(?:正式)?开始|开始(?:分享|讲|今天的)|分享的?(?:主题|题目)"
+    r"|大家好.{0,20}我是|提纲|大纲|目录")
+NOT_YET_RE = re.compile(r"稍等|等下|等一下|一会|待会|晚点|回头|改天|下次")
+STRUCTURE_RE = re.compile(
+    r"^\s*(?:第[一二三四五六七八九十\d]+(?:部分|点|讲|章|节|步|个)|[一二三四五六七八九十]+[、.．]|\d{1,2}[、.．)）]\s*\S"
+    r"|首先|其次|然后|接下来|下面|最后|总结|小结)")
+CLOSING_RE = re.compile(r"谢谢大家|感谢大家|以上|over\b|就到这|就这样|讲完|分享完|分享到此|结束|有问题.{0,8}(?:交流|问|提|私聊)",
+                        re.IGNORECASE)
+THANKS_RE = re.compile(r"(?:感谢|谢谢|多谢).{0,10}分享|分享.{0,6}(?:精彩|太棒|受益|干货)|干货|受益匪浅|鼓掌|👏")
+HOST_RE = re.compile(r"有请|欢迎.{0,12}(?:分享|老师|嘉宾|主讲)|掌声|(?:分享|讲座)(?:正式)?开始|开始.{0,4}分享|请.{0,10}开始")
+FILE_RE = re.compile(r"\.(?:pdf|pptx?|key|docx?|xlsx?|zip|rar|7z|xmind|png|jpe?g)\s*(?:\d+(?:\.\d+)?\s*[KMG]B)?\s*$",
+                     re.IGNORECASE)
+STICKER_RE = re.compile(r"^\s*(?:\[[^\[\]\s]{1,8}\]|【表情[包]?】.*|[\U0001F300-\U0001FAFF\u2600-\u27BF]|[!！?？~～。.]"
+                        r"|[6６]{2,}|厉害|牛|赞|顶|强|好|嗯|哈+|\s)+\s*$")
+SECOND_PERSON_RE = re.compile(r"你(?!们)|@")
+
+ROLE_TALK = "talk"  # the speaker's words, slides and files: the article
+ROLE_SIGNIN = "signin"
+ROLE_STICKER = "sticker"
+ROLE_CHATTER = "chatter"  # side talk inside the talk's window
+ROLE_QUESTION = "question"  # a question of its Q&A asked inside the window
+ROLE_ANNOUNCEMENT = "announcement"
+ROLE_HOST = "host"  # a host's introduction
+ROLE_REMOVED = "removed"  # taken out by a person (curation)
+LEFT_OUT_ROLES = (ROLE_SIGNIN, ROLE_STICKER, ROLE_CHATTER, ROLE_QUESTION, ROLE_HOST, ROLE_REMOVED)
+
+
+def talk_id(chat: str, first_message_id: str) -> str:
+    return stable_id(chat, first_message_id, prefix="k")
+
+
+def _ts(m: Message) -> float:
+    return m.time.timestamp()
+
+
+def _shown(m: Message) -> bool:
+    return not m.recalled and m.kind not in (SYSTEM, RECALL)
+
+
+def _is_file(m: Message) -> bool:
+    return m.kind == FILE or bool(m.text and FILE_RE.search(m.text) and len(m.text) < 200)
+
+
+def _is_sticker(m: Message) -> bool:
+    return m.kind not in (IMAGE, FILE) and (not (m.text or "").strip() or bool(STICKER_RE.match(m.text)))
+
+
+def _weight(m: Message) -> int:
+    if m.kind == IMAGE or _is_file(m):
+        return IMAGE_CHARS
+    return 0 if _is_sticker(m) else len(m.text or "")
+
+
+def name_parts(name: str) -> list[str]:
+    """The parts of a display name worth finding in an announcement: "王磊-SRE" → ["王磊-SRE", "王磊"]."""
+    name = re.sub(r"[（(【\[].*?[】\])）]", "", name or "").strip()
+    parts = [name] + [p for p in re.split(r"[-_—·|｜\s]+", name) if p != name]
+    return [p for p in parts if len(p) >= 2]
+
+
+def title_from(text: str) -> str:
+    for rx in TITLE_RES:
+        m = rx.search(text or "")
+        if m:
+            return m.group(1).strip()
+    return ""
+
+
+OUTLINE_ITEM_RE = re.compile(r"^第[一二三四五六七八九十\d]+(?:部分|讲|章|点)\s*[:：、.．]?\s*(\S.{1,40})$")
+
+
+def outline_title(lines: Sequence[str]) -> str:
+    """An outline given up front (第一部分：现金贷类业务… 第二部分：信用贷类业务…) names the talk: its items' shared
+    ending with their own beginnings listed ("现金贷、信用贷类业务账务处理模式")."""
+    items = [m.group(1).strip() for t in lines if (m := OUTLINE_ITEM_RE.match(t.strip()))]
+    if len(items) < 2:
+        return ""
+    n = 0
+    while n < min(len(i) for i in items) and len({i[len(i) - n - 1] for i in items}) == 1:
+        n += 1
+    suffix = items[0][len(items[0]) - n:] if n else ""
+    if len(suffix) >= 4:
+        heads = [i[:len(i) - n] for i in items]
+        title = "、".join(dict.fromkeys(h for h in heads if h)) + suffix
+        return title if len(title) <= 60 else suffix
+    return "、".join(items)[:60]
+
+
+def _opening_title(text: str) -> str:
+    """A title in the speaker's own opening line: 《…》, 主题是…, or the line after 分享/讲 (短)."""
+    t = title_from(text)
+    if t:
+        return t
+    m = re.search(r"(?:分享|讲|聊|介绍)(?:一下|的是|的主题是)?\s*[:：]?\s*([^，,。；;！!？?\n]{4,40})$", text.strip())
+    if m and not NOT_YET_RE.search(m.group(1)):
+        return m.group(1).strip()
+    return ""
+
+
+@dataclass
+class _Run:
+    speaker: str
+    idx: list[int]  # indices into the chat's shown messages
+
+
+def _floor_runs(msgs: Sequence[Message]) -> list[_Run]:
+    """Each member's own messages, split where they fall silent for FLOOR_GAP_MINUTES."""
+    last: dict[str, int] = {}
+    runs: dict[str, _Run] = {}
+    out: list[_Run] = []
+    for i, m in enumerate(msgs):
+        if _is_sticker(m) and m.kind != IMAGE:
+            continue
+        j = last.get(m.sender)
+        if j is None or _ts(m) - _ts(msgs[j]) > FLOOR_GAP_MINUTES * 60:
+            runs[m.sender] = _Run(m.sender, [])
+            out.append(runs[m.sender])
+        runs[m.sender].idx.append(i)
+        last[m.sender] = i
+    return [r for r in out if len(r.idx) >= MIN_TALK_MESSAGES]
+
+
+def _start_index(msgs: Sequence[Message], run: _Run) -> int:
+    """Position in run.idx where the talk starts: the opening after a pause, when the run has one early on."""
+    half = max(1, len(run.idx) // 2)
+    for k in range(half):
+        m = msgs[run.idx[k]]
+        if m.kind != TEXT or not OPENING_RE.search(m.text.strip()) or NOT_YET_RE.search(m.text):
+            continue
+        if k == 0 or _ts(m) - _ts(msgs[run.idx[k - 1]]) >= 8 * 60:
+            return k
+    return 0
+
+
+def _floor_share(msgs: Sequence[Message], lo: int, hi: int, speaker: str) -> tuple[float, int]:
+    mine = other = 0
+    for m in msgs[lo:hi + 1]:
+        if m.sender == speaker:
+            mine += _weight(m)
+        else:
+            other += _weight(m)
+    return (mine / (mine + other) if mine + other else 0.0), mine
+
+
+@dataclass
+class _Candidate:
+    speaker: str
+    lo: int  # window in the chat's shown messages, inclusive
+    hi: int
+    evidence: list[str]
+    announcement: Message | None
+    title: str
+    title_source: str
+    score: float
+
+
+def _announcements(msgs: Sequence[Message]) -> list[Message]:
+    return [m for m in msgs if m.kind == TEXT and ANNOUNCE_RE.search(m.text) and ANNOUNCE_WHEN_RE.search(m.text)
+            and ANNOUNCE_WHAT_RE.search(m.text) and len(m.text) >= 12]
+
+
+def _evaluate(msgs: Sequence[Message], run: _Run, announcements: list[Message]) -> _Candidate | None:
+    k0 = _start_index(msgs, run)
+    idx = run.idx[k0:]
+    if len(idx) < MIN_TALK_MESSAGES:
+        return None
+    lo, hi = idx[0], idx[-1]
+    start, end = msgs[lo], msgs[hi]
+    if _ts(end) - _ts(start) < MIN_TALK_MINUTES * 60:
+        return None
+    share, _ = _floor_share(msgs, lo, hi, run.speaker)
+    if share < FLOOR_SHARE:
+        return None
+    mine = [msgs[i] for i in idx]
+    texts = [m.text.strip() for m in mine if m.kind == TEXT]
+    # A dispute: the speaker keeps addressing one person, who answers back.
+    others = Counter(m.sender for m in msgs[lo:hi + 1] if m.sender != run.speaker and not _is_sticker(m))
+    addressed = sum(1 for t in texts if SECOND_PERSON_RE.search(t)) / max(1, len(texts))
+    if others and addressed >= ADDRESSED_SHARE and others.most_common(1)[0][1] >= 3:
+        return None
+
+    evidence: list[str] = []
+    title, title_source = "", "none"
+    names = name_parts(start.sender_name)
+    t0 = _ts(start)
+    ann = None
+    for a in reversed(announcements):
+        if _ts(a) > t0 or t0 - _ts(a) > ANNOUNCE_HOURS * 3600:
+            continue
+        if a.sender == run.speaker or any(n in a.text for n in names):
+            ann = a
+            break
+        if ann is None and t0 - _ts(a) <= 12 * 3600:
+            ann = a  # the nearest one on the day, unless one naming the speaker is found
+    if ann is not None:
+        evidence.append("announcement")
+        title = title_from(ann.text)
+        if title:
+            title_source = "announcement"
+    before = [m for m in msgs[:lo] if t0 - _ts(m) <= INTRO_MINUTES * 60][-60:]
+    window = msgs[lo:hi + 1]
+    signins = [m for m in before + window if m.sender != run.speaker and m.kind == TEXT and SIGNIN_RE.search(m.text)]
+    if len(signins) >= 2:
+        evidence.append("signin")
+    first_lines = [t for t in texts[:5]]
+    if any(OPENING_RE.search(t) and not NOT_YET_RE.search(t) for t in first_lines):
+        evidence.append("opening")
+        if not title:
+            title = outline_title(texts[:8]) or next((_opening_title(t) for t in first_lines if _opening_title(t)), "")
+            title_source = "opening" if title else title_source
+    if sum(1 for t in texts if STRUCTURE_RE.search(t)) >= 3:
+        evidence.append("outline")
+    if sum(1 for m in mine if m.kind == IMAGE or _is_file(m)) >= 2:
+        evidence.append("slides")
+    if any(CLOSING_RE.search(t) for t in texts[-8:]):
+        evidence.append("closing")
+    after_end = _ts(end) + 3600
+    audience = [m for m in msgs[lo:] if m.sender != run.speaker and _ts(m) <= after_end and m.kind == TEXT]
+    if any(THANKS_RE.search(m.text) for m in audience):
+        evidence.append("thanks")
+    hosts = [m for m in before if m.sender != run.speaker and m.kind == TEXT and HOST_RE.search(m.text)]
+    if hosts:
+        evidence.append("host")
+        if not title:
+            title = title_from(hosts[-1].text)
+            title_source = "host" if title else title_source
+    named = ann is not None and (ann.sender == run.speaker or any(n in ann.text for n in names))
+    framing = [e for e in evidence if e != "slides"]
+    if not named and (len(evidence) < MIN_EVIDENCE or not framing):
+        return None
+    lines = [t for t in texts if not STICKER_RE.match(t)]
+    if len(lines) < MIN_TEXT_LINES or sum(len(t) for t in lines) < MIN_TEXT_CHARS:
+        return None
+    if not title:  # the speaker's first line that reads like a heading
+        head = next((t for t in texts[:3] if 4 <= len(t) <= 40 and not NOT_YET_RE.search(t)), "")
+        title, title_source = (head, "opening") if head else ("", "none")
+    score = len(evidence) + share + len(idx) / 100
+    return _Candidate(run.speaker, lo, hi, evidence, ann, title, title_source, score)
+
+
+def detect_talks(messages: Iterable[Message], qas: Sequence[QA] = ()) -> list[Talk]:
+    """Talks in these messages (any number of chats), oldest first, each with its Q&A from `qas`."""
+    by_chat: dict[str, list[Message]] = defaultdict(list)
+    for m in sorted(messages, key=lambda m: (m.chat, _ts(m))):
+        if _shown(m):
+            by_chat[m.chat].append(m)
+    qas_by_chat: dict[str, list[QA]] = defaultdict(list)
+    for q in qas:
+        qas_by_chat[q.chat].append(q)
+    out: list[Talk] = []
+    for chat, msgs in by_chat.items():
+        announcements = _announcements(msgs)
+        cands = [c for r in _floor_runs(msgs) if (c := _evaluate(msgs, r, announcements))]
+        # Overlapping candidates: the better one keeps its window; the other is cut to what lies outside it.
+        cands.sort(key=lambda c: -c.score)
+        kept: list[_Candidate] = []
+        for c in cands:
+            clash = [k for k in kept if not (c.hi < k.lo or c.lo > k.hi)]
+            if not clash:
+                kept.append(c)
+                continue
+            # Two talks on one evening: the earlier speaker's run ends where the later talk starts.
+            k = clash[0]
+            if len(clash) == 1 and c.lo < k.lo:
+                hi = max((i for i in range(c.lo, k.lo) if msgs[i].sender == c.speaker), default=c.lo)
+                mine = sum(1 for i in range(c.lo, hi + 1) if msgs[i].sender == c.speaker)
+                if mine >= MIN_TALK_MESSAGES:
+                    c.hi = hi
+                    kept.append(c)
+            elif len(clash) == 1 and c.lo > k.lo and c.speaker != k.speaker:
+                k_hi = max((i for i in range(k.lo, c.lo) if msgs[i].sender == k.speaker), default=k.lo)
+                if sum(1 for i in range(k.lo, k_hi + 1) if msgs[i].sender == k.speaker) >= MIN_TALK_MESSAGES:
+                    k.hi = k_hi
+                    kept.append(c)
+        kept.sort(key=lambda c: c.lo)
+        used_qas: set[str] = set()
+        for n, c in enumerate(kept):
+            nxt = kept[n + 1].lo if n + 1 < len(kept) else None
+            out.append(_make_talk(msgs, c, qas_by_chat.get(chat, []), used_qas, nxt))
+    out.sort(key=lambda t: (t.start_ts, t.chat, t.id))
+    return out
+
+
+def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], used_qas: set[str],
+               next_lo: int | None) -> Talk:
+    start, end = msgs[c.lo], msgs[c.hi]
+    speaker_name = start.sender_name
+    t = Talk(id=talk_id(start.chat, start.id), chat=start.chat, day=start.time.date().isoformat(),
+             start_ts=int(_ts(start)), end_ts=int(_ts(end)), speaker=c.speaker, speaker_name=speaker_name,
+             title=c.title, title_source=c.title_source, evidence=c.evidence)
+    qa_until = _ts(end) + QA_AFTER_HOURS * 3600
+    if next_lo is not None:
+        qa_until = min(qa_until, _ts(msgs[next_lo]))
+    names = name_parts(speaker_name)
+    speaker_ids = {m.id for m in msgs[c.lo:c.hi + 1] if m.sender == c.speaker}
+    qa_list = []
+    for q in qas:
+        if q.id in used_qas or q.asker == c.speaker or not (_ts(start) - QA_BEFORE_HOURS * 3600 <= q.ts <= qa_until):
+            continue
+        by_speaker = any(a.sender == c.speaker for a in q.answers)
+        to_speaker = q.ts >= _ts(start) and any(n in q.question for n in names)
+        after = _ts(end) < q.ts <= _ts(end) + 3600 and bool(q.answers)
+        if by_speaker or to_speaker or after:
+            qa_list.append(q)
+            used_qas.add(q.id)
+    t.qa_ids = [q.id for q in qa_list]
+    question_ids = {q.question_id for q in qa_list}
+    if c.announcement is not None:
+        t.roles[c.announcement.id] = ROLE_ANNOUNCEMENT
+    for m in msgs[c.lo:c.hi + 1]:
+        if m.id in speaker_ids:
+            role = ROLE_STICKER if _is_sticker(m) else ROLE_TALK
+        elif m.id in question_ids:
+            role = ROLE_QUESTION
+        elif m.kind == TEXT and SIGNIN_RE.search(m.text or ""):
+            role = ROLE_SIGNIN
+        elif _is_sticker(m):
+            role = ROLE_STICKER
+        else:
+            role = ROLE_CHATTER
+        t.roles[m.id] = role
+    t.message_ids = [m.id for m in msgs[c.lo:c.hi + 1] if t.roles[m.id] == ROLE_TALK]
+    return t
+
+
+# -- curation (chendian/curation.py records it; the talks stage re-applies it on every run) -------------------
+
+def apply_talk_curation(talks: list[Talk], actions: Sequence[dict], messages: dict[str, Message],
+                        warn=lambda msg: None) -> None:
+    """Re-apply people's decisions in order: talk-title, talk-add, talk-remove, talk-hide, talk-unhide."""
+    by_id = {t.id: t for t in talks}
+    for act in actions:
+        t = by_id.get(act["entry_id"])
+        action, value = act["action"], act.get("value") or ""
+        if t is None:
+            warn(f"curation {action} {act['entry_id']}: no such talk in this run")
+            continue
+        if action == "talk-title":
+            t.title, t.title_source = value, "curated"
+        elif action == "talk-hide":
+            t.hidden = True
+        elif action == "talk-unhide":
+            t.hidden = False
+        elif action in ("talk-add", "talk-remove"):
+            m = messages.get(value)
+            if m is None or m.chat != t.chat:
+                warn(f"curation {action} {t.id} {value}: no such message in this talk's chat")
+                continue
+            if action == "talk-add":
+                t.roles[value] = ROLE_TALK
+            else:
+                t.roles[value] = ROLE_REMOVED
+            in_talk = [mid for mid, r in t.roles.items() if r == ROLE_TALK and mid in messages]
+            t.message_ids = sorted(in_talk, key=lambda mid: (_ts(messages[mid]), mid))
+
+
+# -- the article ---------------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Block:
+    """One piece of an article: a heading, a paragraph of joined messages, an image or a file."""
+
+    kind: str  # heading | paragraph | image | file
+    text: str
+    message_ids: list[str]
+    ts: int
+
+
+def article_blocks(talk: Talk, messages: dict[str, Message]) -> list[Block]:
+    """The talk's messages merged into readable paragraphs: consecutive lines of the speaker joined (a pause,
+    a slide or an outline marker starts a new paragraph), short outline lines as headings, images and files in place."""
+    blocks: list[Block] = []
+    cur: Block | None = None
+    last_ts = None
+    for mid in talk.message_ids:
+        m = messages.get(mid)
+        if m is None:
+            continue
+        ts = int(_ts(m))
+        if m.kind == IMAGE:
+            blocks.append(Block("image", "", [mid], ts))
+            cur = None
+        elif _is_file(m):
+            blocks.append(Block("file", (m.extra.get("file_name") if isinstance(m.extra, dict) else None)
+                                or m.text.strip(), [mid], ts))
+            cur = None
+        else:
+            text = (m.text or "").strip()
+            if not text:
+                continue
+            if STRUCTURE_RE.search(text) and len(text) <= 30 and not text.endswith(("。", "？", "?")):
+                blocks.append(Block("heading", text.rstrip("：:"), [mid], ts))
+                cur = None
+            elif (cur is None or (last_ts is not None and ts - last_ts > PARAGRAPH_GAP_SECONDS)
+                  or STRUCTURE_RE.search(text) or len(cur.text) + len(text) > PARAGRAPH_MAX_CHARS):
+                cur = Block("paragraph", text, [mid], ts)
+                blocks.append(cur)
+            else:
+                sep = "" if re.search(r"[。！？!?；;：:，,…）)」”]$", cur.text) else "，"
+                cur.text += sep + text
+                cur.message_ids.append(mid)
+        last_ts = ts
+    for b in blocks:
+        if b.kind == "paragraph" and not re.search(r"[。！？!?…）)」”~～]$", b.text):
+            b.text += "。"
+    return blocks
+
+
+LECTURE_LINE_CHARS = 60  # a speaker's line this long inside the talk is part of the lecture, not a reply
+
+
+def article_qa(talk: Talk, qas: Sequence[QA], messages: dict[str, Message]) -> list[QA]:
+    """The talk's Q&A as the article shows it: the extract stage's questions, thanks left out, each with the
+    speaker's answers first. Lines of the lecture itself (long lines of the talk's body) are not replies: the
+    answer linking reads them as answers to a question asked during the talk, so they are taken off."""
+    body = {mid for mid, r in talk.roles.items() if r == ROLE_TALK}
+    out = []
+    for q in qas:
+        if q.id not in talk.qa_ids or THANKS_RE.search(q.question):
+            continue
+        answers = []
+        for a in q.answers:
+            keep = []
+            for mid in a.message_ids:
+                line = messages[mid].text.strip() if mid in messages else ""
+                if mid in body and len(line) >= LECTURE_LINE_CHARS:
+                    break  # the reply is over; the lecture went on
+                keep.append((mid, line))
+            if keep:
+                answers.append(Answer([k[0] for k in keep], a.sender, a.sender_name, "\n".join(k[1] for k in keep),
+                                      a.score, a.acknowledged))
+        if not answers and not any(n in q.question for n in name_parts(talk.speaker_name)):
+            continue
+        answers.sort(key=lambda a: (a.sender != talk.speaker, -a.score))
+        out.append(QA(q.id, q.chat, q.thread_id, q.question_id, q.question, q.asker, q.asker_name, q.ts, answers,
+                      q.score))
+    return out
