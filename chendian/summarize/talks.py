@@ -44,7 +44,7 @@ INTRO_MINUTES = 45.0  # a host's introduction or sign-ins this far before the st
 QA_BEFORE_HOURS = 3.0
 QA_AFTER_HOURS = 3.0
 ADDRESSED_SHARE = 0.3  # of the speaker's lines addressing one person: a dispute
-PARAGRAPH_GAP_SECONDS = 180
+PARAGRAPH_GAP_SECONDS = 300  # a speaker typing a talk line by line pauses minutes between lines
 PARAGRAPH_MAX_CHARS = 400
 
 ANNOUNCE_RE = re.compile(r"分享|讲座|主讲|开讲|分享会|沙龙|微课")
@@ -127,7 +127,7 @@ def title_from(text: str) -> str:
     return ""
 
 
-OUTLINE_ITEM_RE = re.compile(r"^第[一二三四五六七八九十\d]+(?:部分|讲|章|点)\s*[:：、.．]?\s*(\S.{1,40})$")
+OUTLINE_ITEM_RE = re.compile(r"^第[一二三四五六七八九十\d]+(?:部分|讲|章|点)\s*[:：、.．，,]?\s*(\S.{1,40})$")
 
 
 def outline_title(lines: Sequence[str]) -> str:
@@ -267,7 +267,7 @@ def _evaluate(msgs: Sequence[Message], run: _Run, announcements: list[Message]) 
     if any(OPENING_RE.search(t) and not NOT_YET_RE.search(t) for t in first_lines):
         evidence.append("opening")
         if not title:
-            title = outline_title(texts[:8]) or next((_opening_title(t) for t in first_lines if _opening_title(t)), "")
+            title = next((_opening_title(t) for t in first_lines if _opening_title(t)), "") or outline_title(texts[:8])
             title_source = "opening" if title else title_source
     if sum(1 for t in texts if STRUCTURE_RE.search(t)) >= 3:
         evidence.append("outline")
@@ -353,12 +353,13 @@ def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], used_q
     if next_lo is not None:
         qa_until = min(qa_until, _ts(msgs[next_lo]))
     names = name_parts(speaker_name)
+    by_id = {m.id: m for m in msgs[c.lo:c.hi + 1]}
     speaker_ids = {m.id for m in msgs[c.lo:c.hi + 1] if m.sender == c.speaker}
     qa_list = []
     for q in qas:
         if q.id in used_qas or q.asker == c.speaker or not (_ts(start) - QA_BEFORE_HOURS * 3600 <= q.ts <= qa_until):
             continue
-        by_speaker = any(a.sender == c.speaker for a in q.answers)
+        by_speaker = any(_replies(a.message_ids, q, speaker_ids, by_id) for a in q.answers if a.sender == c.speaker)
         to_speaker = q.ts >= _ts(start) and any(n in q.question for n in names)
         after = _ts(end) < q.ts <= _ts(end) + 3600 and bool(q.answers)
         if by_speaker or to_speaker or after:
@@ -382,6 +383,25 @@ def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], used_q
         t.roles[m.id] = role
     t.message_ids = [m.id for m in msgs[c.lo:c.hi + 1] if t.roles[m.id] == ROLE_TALK]
     return t
+
+
+REPLY_SECONDS = 120  # a short line of the speaker this soon after a question asked during the talk answers it
+
+
+def _replies(answer_ids: Sequence[str], q: QA, lecture: set[str], by_id: dict[str, Message]) -> bool:
+    """Whether the speaker's answer replies to the question: anything outside the lecture does; inside it, a line
+    addressing the asker (你 / @ / a quote) or a short one right after the question (the linking otherwise takes
+    the next lecture lines for answers to a side question)."""
+    for mid in answer_ids:
+        m = by_id.get(mid)
+        if mid not in lecture or m is None:
+            return True
+        text = m.text or ""
+        if m.reply_to == q.question_id or "你" in text or (q.asker_name and "@" + q.asker_name in text):
+            return True
+        if _ts(m) - q.ts <= REPLY_SECONDS and len(text) < 40:
+            return True
+    return False
 
 
 # -- curation (chendian/curation.py records it; the talks stage re-applies it on every run) -------------------
