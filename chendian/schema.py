@@ -106,7 +106,7 @@ CREATE TABLE IF NOT EXISTS talks (
     "talk_messages": """
 CREATE TABLE IF NOT EXISTS talk_messages (
     talk_id TEXT NOT NULL, message_id TEXT NOT NULL,
-    role TEXT NOT NULL,           -- talk (in the article) | signin | sticker | chatter | question | announcement | removed
+    role TEXT NOT NULL,           -- talk (in the article) | signin | sticker | chatter | question | answer | announcement | removed
     PRIMARY KEY (talk_id, message_id)
 );""",
     # -- faq -----------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from .privacy import Privacy
 from .report import weekly_report
 from .render import MarkdownRenderer, plain
 from .student import payload_js, t2s_table, workspace_vectors
+from .talks import talk_pages
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -538,13 +539,17 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
         for p in site.people:
             write(p["url"], "person.html", person=p)
             tick()
+        talks = talk_pages(ctx, qas)
+        write("talks/index.html", "talks.html", talks=talks)
+        for t in talks:
+            write(t["url"], "talk.html", talk=t)
     finally:
         if bar is not None:
             bar.close()
     size += len(index_bytes) + len(vector_bytes)
     return {**{k: v for k, v in vector_stats.items() if isinstance(v, int)}, "vector_bytes": len(vector_bytes),
             "pages": pages, "entries": len(site.entries), "threads": len(site.threads), "topics": len(site.topics),
-            "weeks": len(site.weeks), "people": len(site.people), "unanswered": len(site.unanswered),
+            "weeks": len(site.weeks), "people": len(site.people), "talks": len(talks), "unanswered": len(site.unanswered),
             "index_bytes": len(index_bytes), "bytes": size}
 
 

@@ -44,6 +44,7 @@ INTRO_MINUTES = 45.0  # a host's introduction or sign-ins this far before the st
 QA_BEFORE_HOURS = 3.0
 QA_AFTER_HOURS = 3.0
 ADDRESSED_SHARE = 0.3  # of the speaker's lines addressing one person: a dispute
+LECTURE_LINE_CHARS = 60  # a speaker's line this long inside the talk is part of the lecture, not a reply
 PARAGRAPH_GAP_SECONDS = 300  # a speaker typing a talk line by line pauses minutes between lines
 PARAGRAPH_MAX_CHARS = 400
 
@@ -80,10 +81,11 @@ ROLE_SIGNIN = "signin"
 ROLE_STICKER = "sticker"
 ROLE_CHATTER = "chatter"  # side talk inside the talk's window
 ROLE_QUESTION = "question"  # a question of its Q&A asked inside the window
+ROLE_ANSWER = "answer"  # the speaker's short reply to such a question (shown in the Q&A)
 ROLE_ANNOUNCEMENT = "announcement"
 ROLE_HOST = "host"  # a host's introduction
 ROLE_REMOVED = "removed"  # taken out by a person (curation)
-LEFT_OUT_ROLES = (ROLE_SIGNIN, ROLE_STICKER, ROLE_CHATTER, ROLE_QUESTION, ROLE_HOST, ROLE_REMOVED)
+LEFT_OUT_ROLES = (ROLE_SIGNIN, ROLE_STICKER, ROLE_CHATTER, ROLE_QUESTION, ROLE_ANSWER, ROLE_HOST, ROLE_REMOVED)
 
 
 def talk_id(chat: str, first_message_id: str) -> str:
@@ -357,7 +359,7 @@ def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], used_q
     speaker_ids = {m.id for m in msgs[c.lo:c.hi + 1] if m.sender == c.speaker}
     qa_list = []
     for q in qas:
-        if q.id in used_qas or q.asker == c.speaker or not (_ts(start) - QA_BEFORE_HOURS * 3600 <= q.ts <= qa_until):
+        if q.id in used_qas or q.asker == c.speaker or THANKS_RE.search(q.question) or not (_ts(start) - QA_BEFORE_HOURS * 3600 <= q.ts <= qa_until):
             continue
         by_speaker = any(_replies(a.message_ids, q, speaker_ids, by_id) for a in q.answers if a.sender == c.speaker)
         to_speaker = q.ts >= _ts(start) and any(n in q.question for n in names)
@@ -381,6 +383,18 @@ def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], used_q
         else:
             role = ROLE_CHATTER
         t.roles[m.id] = role
+    # The speaker's short replies to questions asked during the talk go to the Q&A, not the article.
+    for q in qa_list:
+        for a in q.answers:
+            if a.sender != c.speaker:
+                continue
+            for mid in a.message_ids:
+                m = by_id.get(mid)
+                if m is None or t.roles.get(mid) != ROLE_TALK or len(m.text or "") >= LECTURE_LINE_CHARS:
+                    break
+                if CLOSING_RE.search(m.text or ""):
+                    continue  # the talk's closing stays in it
+                t.roles[mid] = ROLE_ANSWER
     t.message_ids = [m.id for m in msgs[c.lo:c.hi + 1] if t.roles[m.id] == ROLE_TALK]
     return t
 
@@ -486,8 +500,6 @@ def article_blocks(talk: Talk, messages: dict[str, Message]) -> list[Block]:
             b.text += "。"
     return blocks
 
-
-LECTURE_LINE_CHARS = 60  # a speaker's line this long inside the talk is part of the lecture, not a reply
 
 
 def article_qa(talk: Talk, qas: Sequence[QA], messages: dict[str, Message]) -> list[QA]:
