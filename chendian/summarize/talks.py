@@ -68,6 +68,9 @@ STRUCTURE_RE = re.compile(
     r"|首先|其次|然后|接下来|下面|最后|总结|小结)")
 CLOSING_RE = re.compile(r"谢谢大家|感谢大家|以上|over\b|就到这|就这样|讲完|分享完|分享到此|结束|有问题.{0,8}(?:交流|问|提|私聊)",
                         re.IGNORECASE)
+# A closing that ends the talk proper (以上 alone also closes a section inside it).
+FINAL_RE = re.compile(r"谢谢大家|感谢大家|over\b|就到这|分享到此|分享完|讲完了?[。！!]?$|今[天晚]就(?:这样|到这|讲到)|以上就是",
+                      re.IGNORECASE)
 THANKS_RE = re.compile(r"(?:感谢|谢谢|多谢).{0,10}分享|分享.{0,6}(?:精彩|太棒|受益|干货)|干货|受益匪浅|鼓掌|👏")
 HOST_RE = re.compile(r"有请|欢迎.{0,12}(?:分享|老师|嘉宾|主讲)|掌声|(?:分享|讲座)(?:正式)?开始|开始.{0,4}分享|请.{0,10}开始")
 FILE_RE = re.compile(r"\.(?:pdf|pptx?|key|docx?|xlsx?|zip|rar|7z|xmind|png|jpe?g)\s*(?:\d+(?:\.\d+)?\s*[KMG]B)?\s*$",
@@ -351,19 +354,23 @@ def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], used_q
     t = Talk(id=talk_id(start.chat, start.id), chat=start.chat, day=start.time.date().isoformat(),
              start_ts=int(_ts(start)), end_ts=int(_ts(end)), speaker=c.speaker, speaker_name=speaker_name,
              title=c.title, title_source=c.title_source, evidence=c.evidence)
+    # The talk proper ends at the speaker's closing (以上 / 谢谢大家) when the run goes on after it with the Q&A.
+    mine = [i for i in range(c.lo, c.hi + 1) if msgs[i].sender == c.speaker]
+    closings = [i for i in mine[int(len(mine) * 0.6):] if msgs[i].kind == TEXT and FINAL_RE.search(msgs[i].text)]
+    close_ts = _ts(msgs[closings[0]]) if closings else _ts(end)
     qa_until = _ts(end) + QA_AFTER_HOURS * 3600
     if next_lo is not None:
         qa_until = min(qa_until, _ts(msgs[next_lo]))
     names = name_parts(speaker_name)
     by_id = {m.id: m for m in msgs[c.lo:c.hi + 1]}
-    speaker_ids = {m.id for m in msgs[c.lo:c.hi + 1] if m.sender == c.speaker}
+    speaker_ids = {m.id for m in msgs[c.lo:c.hi + 1] if m.sender == c.speaker and _ts(m) <= close_ts}
     qa_list = []
     for q in qas:
         if q.id in used_qas or q.asker == c.speaker or THANKS_RE.search(q.question) or not (_ts(start) - QA_BEFORE_HOURS * 3600 <= q.ts <= qa_until):
             continue
         by_speaker = any(_replies(a.message_ids, q, speaker_ids, by_id) for a in q.answers if a.sender == c.speaker)
         to_speaker = q.ts >= _ts(start) and any(n in q.question for n in names)
-        after = _ts(end) < q.ts <= _ts(end) + 3600 and bool(q.answers)
+        after = close_ts < q.ts <= _ts(end) + 3600 and bool(q.answers)
         if by_speaker or to_speaker or after:
             qa_list.append(q)
             used_qas.add(q.id)
@@ -372,7 +379,7 @@ def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], used_q
     if c.announcement is not None:
         t.roles[c.announcement.id] = ROLE_ANNOUNCEMENT
     for m in msgs[c.lo:c.hi + 1]:
-        if m.id in speaker_ids:
+        if m.sender == c.speaker:
             role = ROLE_STICKER if _is_sticker(m) else ROLE_TALK
         elif m.id in question_ids:
             role = ROLE_QUESTION
@@ -390,12 +397,22 @@ def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], used_q
                 continue
             for mid in a.message_ids:
                 m = by_id.get(mid)
-                if m is None or t.roles.get(mid) != ROLE_TALK or len(m.text or "") >= LECTURE_LINE_CHARS:
+                if m is None or t.roles.get(mid) != ROLE_TALK or (
+                        len(m.text or "") >= LECTURE_LINE_CHARS and _ts(m) <= close_ts):
                     break
                 if CLOSING_RE.search(m.text or ""):
                     continue  # the talk's closing stays in it
                 t.roles[mid] = ROLE_ANSWER
     t.message_ids = [m.id for m in msgs[c.lo:c.hi + 1] if t.roles[m.id] == ROLE_TALK]
+    if t.message_ids:
+        t.end_ts = int(_ts(by_id[t.message_ids[-1]]))
+    # Sign-ins and the host's introduction just before the start are part of the occasion: counted, left out.
+    for m in msgs[max(0, c.lo - 60):c.lo]:
+        if _ts(start) - _ts(m) <= INTRO_MINUTES * 60 and m.sender != c.speaker and m.kind == TEXT:
+            if SIGNIN_RE.search(m.text):
+                t.roles.setdefault(m.id, ROLE_SIGNIN)
+            elif HOST_RE.search(m.text):
+                t.roles.setdefault(m.id, ROLE_HOST)
     return t
 
 
