@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-import pytest
 from click.testing import CliRunner
 
 from chendian.cli import main

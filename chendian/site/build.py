@@ -395,8 +395,8 @@ def _thread_messages(ctx: _Context, site: Site, question_ids: set[str], answer_i
 
 # -- the search index ----------------------------------------------------------------------------------------
 
-def search_index(site: Site) -> dict:
-    """The browser's search index: entries' display text plus the t→s map for the characters that matter."""
+def search_index(site: Site, talks: list[dict] = ()) -> dict:
+    """The browser's search index: entries' (and talks') display text plus the t→s map for the characters that matter."""
     docs = []
     charset: set[str] = set()
     for e in site.entries:
@@ -408,6 +408,10 @@ def search_index(site: Site) -> dict:
             doc["t"] = e["trust"]  # search.js says so beside the result
         docs.append(doc)
         charset.update(e["question"], answer, *e["variants"])
+    for t in talks:  # after the entries: an entry's position in docs stays what it was
+        text = t["text_plain"][:INDEX_ANSWER_CHARS]
+        docs.append({"i": t["id"], "u": t["url"], "q": t["title"], "a": text, "n": 1})
+        charset.update(t["title"], text)
     # What a search that found nothing offers instead: the open questions (someone else is waiting too),
     # newest first and bounded, and the topics with their keywords.
     open_questions = [[u["question"], u["thread"]["url"] if u["thread"] else "ops.html"]
@@ -485,7 +489,8 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
         for name in ("style.css", "search.js", "review.js"):
             (out / "assets").mkdir(exist_ok=True)
             shutil.copyfile(ASSETS / name, out / "assets" / name)
-        index = search_index(site)
+        talks = talk_pages(ctx, qas)
+        index = search_index(site, talks)
         vectors, vector_stats = workspace_vectors(ws, index, ctx.text, ctx.recalled_ids)
         if "cached" in vector_stats.get("vectors_skipped", ""):
             ctx.warn(f"search: BM25 only, no semantic search ({vector_stats['vectors_skipped']})")
@@ -539,7 +544,6 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
         for p in site.people:
             write(p["url"], "person.html", person=p)
             tick()
-        talks = talk_pages(ctx, qas)
         write("talks/index.html", "talks.html", talks=talks)
         for t in talks:
             write(t["url"], "talk.html", talk=t)

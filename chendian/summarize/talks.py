@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..model import FILE, IMAGE, QA, RECALL, SYSTEM, TEXT, Answer, Message, Talk, stable_id
 
