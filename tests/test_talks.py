@@ -250,3 +250,93 @@ def test_shared_dev_talk_of_2018_05_03(shared_data, tmp_path):
     assert t["messages"] >= 60 and t["qas"] >= 1
     # Few false alarms over six months of a busy group: the organiser wrote up this one talk held in the chat.
     assert len(found) <= 2
+
+
+def _jsonl(chat: Chat) -> str:
+    return "".join(json.dumps({"chat": m.chat, "id": m.id, "time": m.time.isoformat(), "sender": m.sender,
+                               "sender_name": m.sender_name, "text": m.text or "[图片]"}, ensure_ascii=False) + "\n"
+                   for m in chat.messages)
+
+
+def test_cli_lists_curates_publishes_and_books_a_talk(tmp_path):
+    """`chendian talks`, its curation surviving a rerun, the site's pages, search and a book chapter."""
+    c = Chat(day="2024-03-08")
+    c.say("21:00:00", "周敏", "今晚 22:00 线上分享，主讲人郭晓，主题《线上故障复盘》，记得签到")
+    c.say("21:58:00", "吴昊", "签到")
+    c.say("21:58:30", "刘洋", "签到")
+    c.lecture("郭晓", "22:00:00", ["大家好，我是郭晓，今天给大家复盘上周的一次线上故障"] + LECTURE, every_minutes=3)
+    c.say("22:40:00", "郭晓", "以上就是今天的分享，谢谢大家")
+    c.say("22:41:00", "吴昊", "感谢分享")
+    c.say("22:50:00", "刘洋", "@郭晓 老师，readinessProbe 和 livenessProbe 有什么区别？")
+    c.say("22:53:00", "郭晓", "@刘洋 readiness 决定流量进不进来，liveness 决定要不要重启容器，两个都要配")
+    ws = tmp_path / "ws"
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", str(ws)]).exit_code == 0
+    (ws / "inbox" / "talk.jsonl").write_text(_jsonl(c), encoding="utf-8")
+
+    def run(*args):
+        result = runner.invoke(main, ["-w", str(ws), *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run("stage", "ingest", "extract", "talks", "publish", "-q")
+    [t] = [json.loads(line) for line in run("talks", "--json").splitlines()]
+    assert (t["day"], t["start"], t["end"], t["speaker_name"], t["title"]) == (
+        "2024-03-08", "22:00", "22:40", "郭晓", "线上故障复盘")
+    assert t["messages"] == len(LECTURE) + 2 and t["qas"] == 1 and t["left_out"]["signin"] == 2
+    assert len(t["message_ids"]) == t["messages"]
+    page = (ws / "site" / "talks" / f"{t['id']}.html").read_text(encoding="utf-8")
+    assert "线上故障复盘" in page and "readiness 决定流量进不进来" in page and "主讲人" in page
+    assert t["id"] in (ws / "site" / "search-index.js").read_text(encoding="utf-8")
+    assert "线上故障复盘" in (ws / "site" / "talks" / "index.html").read_text(encoding="utf-8")
+
+    # A book chapter made of the talk.
+    manifest = tmp_path / "book.toml"
+    run("book", "init", "--out", str(manifest))
+    assert t["id"] in manifest.read_text(encoding="utf-8")  # offered in a comment
+    with manifest.open("a", encoding="utf-8") as f:
+        f.write(f'\n[[chapters]]\ntitle = "故障复盘"\ntalk = "{t["id"]}"\n')
+    run("book", "build", "--manifest", str(manifest), "--format", "md", "--out", str(tmp_path / "book"))
+    book = (tmp_path / "book" / "book.md").read_text(encoding="utf-8")
+    assert "第1章 故障复盘" in book and "主讲：郭晓" in book and "readiness 决定流量进不进来" in book
+    assert "郭晓：第1章 故障复盘" in book  # the speaker is credited in the index
+
+    # Curation by stable id survives the next run.
+    first = t["message_ids"][1]
+    run("talks", "title", t["id"], "一次线上故障的复盘")
+    run("talks", "remove", t["id"], first)
+    run("stage", "talks", "-q")
+    [t2] = [json.loads(line) for line in run("talks", "--json").splitlines()]
+    assert t2["id"] == t["id"] and t2["title"] == "一次线上故障的复盘" and first not in t2["message_ids"]
+    run("talks", "hide", t["id"])
+    run("stage", "talks", "publish", "-q")
+    assert run("talks", "--json") == ""
+    assert t["id"] in run("talks", "--all")
+    assert not (ws / "site" / "talks" / f"{t['id']}.html").exists()
+    bad = runner.invoke(main, ["-w", str(ws), "talks", "title", "k123", "x"])
+    assert bad.exit_code == 1 and "not a talk id" in bad.output
+    bad = runner.invoke(main, ["-w", str(ws), "talks", "add", t["id"], "no-such-message"])
+    assert bad.exit_code == 1 and "talk's chat" in bad.output
+
+
+def test_a_talk_given_in_voice_messages():
+    """Many evening talks are spoken: dozens of voice messages between a few typed lines and slides."""
+    from chendian.model import VOICE
+
+    c = Chat()
+    c.say("19:40:00", "周敏", "今晚 20:00 语音分享，主讲人胡斌，主题《支付系统的对账设计》")
+    c.say("20:00:00", "胡斌", "大家好，我是胡斌，今天用语音给大家分享一下支付系统的对账设计")
+    t = datetime.fromisoformat("2024-03-07T20:01:00")
+    for i in range(24):
+        if i % 6 == 0:
+            c.say(t.strftime("%H:%M:%S"), "胡斌", "", IMAGE)
+        c.say(t.strftime("%H:%M:%S"), "胡斌", "[语音]", VOICE)
+        if i == 10:
+            c.say((t + timedelta(seconds=30)).strftime("%H:%M:%S"), "吴昊", "听着呢，继续")
+        t += timedelta(minutes=2)
+    c.say(t.strftime("%H:%M:%S"), "胡斌", "今天就分享到这里，谢谢大家")
+    c.say((t + timedelta(minutes=1)).strftime("%H:%M:%S"), "吴昊", "感谢分享")
+    talks, _ = _talks(c)
+    assert [(x.speaker, x.title) for x in talks] == [("胡斌", "支付系统的对账设计")]
+    blocks = article_blocks(talks[0], {m.id: m for m in c.messages})
+    assert [b.kind for b in blocks].count("voice") == 24 and all(b.text == "" for b in blocks if b.kind == "voice")

@@ -458,6 +458,7 @@ def render_markdown(book: BookContent) -> str:
             for b in t["blocks"]:
                 out += [f"### {esc(b['text'])}" if b["kind"] == "heading" else
                         f"［图片 {b['when']}］" if b["kind"] == "image" else
+                        f"［{'语音' if b['kind'] == 'voice' else '视频'} {b['when']}］{esc(b['text'])}" if b["kind"] in ("voice", "video") else
                         f"［文件］{esc(b['text'])}" if b["kind"] == "file" else esc(b["text"]), ""]
             if t["qas"]:
                 out += ["### 主题分享 Q&A", ""]

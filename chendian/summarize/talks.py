@@ -29,13 +29,14 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..model import FILE, IMAGE, QA, RECALL, SYSTEM, TEXT, Answer, Message, Talk, stable_id
+from ..model import FILE, IMAGE, QA, RECALL, SYSTEM, TEXT, VIDEO, VOICE, Answer, Message, Talk, stable_id
 
 FLOOR_GAP_MINUTES = 30.0  # a speaker drawing a slide or fetching a file pauses this long without ending the talk
 MIN_TALK_MESSAGES = 10
 MIN_TALK_MINUTES = 15.0
 FLOOR_SHARE = 0.6  # of the characters written in the run's window
 IMAGE_CHARS = 40  # a slide counts as a line of text when measuring the floor
+VOICE_CHARS = 80  # many talks are given in voice messages: each counts as a told line
 MIN_EVIDENCE = 2  # kinds of evidence, at least one of them framing (slides alone are not a talk: photos of a meetup)
 MIN_TEXT_LINES = 8  # the speaker's own lines of text: a talk is told, not only shown
 MIN_TEXT_CHARS = 300
@@ -108,12 +109,14 @@ def _is_file(m: Message) -> bool:
 
 
 def _is_sticker(m: Message) -> bool:
-    return m.kind not in (IMAGE, FILE) and (not (m.text or "").strip() or bool(STICKER_RE.match(m.text)))
+    return m.kind not in (IMAGE, FILE, VOICE, VIDEO) and (not (m.text or "").strip() or bool(STICKER_RE.match(m.text)))
 
 
 def _weight(m: Message) -> int:
-    if m.kind == IMAGE or _is_file(m):
+    if m.kind in (IMAGE, VIDEO) or _is_file(m):
         return IMAGE_CHARS
+    if m.kind == VOICE:
+        return VOICE_CHARS
     return 0 if _is_sticker(m) else len(m.text or "")
 
 
@@ -295,7 +298,8 @@ def _evaluate(msgs: Sequence[Message], run: _Run, announcements: list[Message]) 
     if not named and (len(evidence) < MIN_EVIDENCE or not framing):
         return None
     lines = [t for t in texts if not STICKER_RE.match(t)]
-    if len(lines) < MIN_TEXT_LINES or sum(len(t) for t in lines) < MIN_TEXT_CHARS:
+    voices = sum(1 for m in mine if m.kind == VOICE)
+    if len(lines) + voices < MIN_TEXT_LINES or sum(len(t) for t in lines) + voices * VOICE_CHARS < MIN_TEXT_CHARS:
         return None
     if not title:  # the speaker's first line that reads like a heading
         head = next((t for t in texts[:3] if 4 <= len(t) <= 40 and not NOT_YET_RE.search(t)), "")
@@ -472,7 +476,7 @@ def apply_talk_curation(talks: list[Talk], actions: Sequence[dict], messages: di
 class Block:
     """One piece of an article: a heading, a paragraph of joined messages, an image or a file."""
 
-    kind: str  # heading | paragraph | image | file
+    kind: str  # heading | paragraph | image | voice | video | file
     text: str
     message_ids: list[str]
     ts: int
@@ -489,8 +493,9 @@ def article_blocks(talk: Talk, messages: dict[str, Message]) -> list[Block]:
         if m is None:
             continue
         ts = int(_ts(m))
-        if m.kind == IMAGE:
-            blocks.append(Block("image", "", [mid], ts))
+        if m.kind in (IMAGE, VOICE, VIDEO):
+            said = (m.text or "").strip()
+            blocks.append(Block(m.kind, "" if m.kind == IMAGE or STICKER_RE.match(said) else said, [mid], ts))
             cur = None
         elif _is_file(m):
             blocks.append(Block("file", (m.extra.get("file_name") if isinstance(m.extra, dict) else None)
