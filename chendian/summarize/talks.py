@@ -550,3 +550,33 @@ def article_qa(talk: Talk, qas: Sequence[QA], messages: dict[str, Message]) -> l
         out.append(QA(q.id, q.chat, q.thread_id, q.question_id, q.question, q.asker, q.asker_name, q.ts, answers,
                       q.score))
     return out
+
+
+def qas_for_faq(qas: Sequence[QA], talks: Sequence[Talk], messages: dict[str, Message]) -> list[QA]:
+    """The questions the FAQ is built from, with what talks taught the answer linking: lines of a lecture are not
+    answers to a side question asked during it (taken off, as in the article), and a hidden talk's Q&A stays in
+    the group with it (left out). `messages` needs the talks' body messages."""
+    body = {mid for t in talks for mid, r in t.roles.items() if r == ROLE_TALK}
+    withheld = {q for t in talks if t.hidden for q in t.qa_ids}
+    out = []
+    for q in qas:
+        if q.id in withheld:
+            continue
+        if not any(mid in body for a in q.answers for mid in a.message_ids):
+            out.append(q)
+            continue
+        answers = []
+        for a in q.answers:
+            keep = []
+            for mid in a.message_ids:
+                if mid in body and len((messages[mid].text if mid in messages else "") or "") >= LECTURE_LINE_CHARS:
+                    break
+                keep.append(mid)
+            if len(keep) == len(a.message_ids):
+                answers.append(a)
+            elif keep:
+                lines = [(messages[mid].text or "").strip() for mid in keep if mid in messages]
+                answers.append(Answer(keep, a.sender, a.sender_name, "\n".join(lines), a.score, a.acknowledged))
+        out.append(QA(q.id, q.chat, q.thread_id, q.question_id, q.question, q.asker, q.asker_name, q.ts, answers,
+                      q.score))
+    return out
