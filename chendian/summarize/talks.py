@@ -472,6 +472,9 @@ def apply_talk_curation(talks: list[Talk], actions: Sequence[dict], messages: di
 
 # -- the article ---------------------------------------------------------------------------------------------
 
+AFTERWORD_RE = re.compile(r"^(?:对了|补充|更正|订正|再补充|另外)")  # a correction or an addition after the talk
+
+
 @dataclass(slots=True)
 class Block:
     """One piece of an article: a heading, a paragraph of joined messages, an image or a file."""
@@ -509,7 +512,8 @@ def article_blocks(talk: Talk, messages: dict[str, Message]) -> list[Block]:
                 blocks.append(Block("heading", text.rstrip("：:"), [mid], ts))
                 cur = None
             elif (cur is None or (last_ts is not None and ts - last_ts > PARAGRAPH_GAP_SECONDS)
-                  or STRUCTURE_RE.search(text) or len(cur.text) + len(text) > PARAGRAPH_MAX_CHARS):
+                  or STRUCTURE_RE.search(text) or AFTERWORD_RE.search(text) or FINAL_RE.search(text)
+                  or len(cur.text) + len(text) > PARAGRAPH_MAX_CHARS):
                 cur = Block("paragraph", text, [mid], ts)
                 blocks.append(cur)
             else:
@@ -540,6 +544,8 @@ def article_qa(talk: Talk, qas: Sequence[QA], messages: dict[str, Message]) -> l
                 line = messages[mid].text.strip() if mid in messages else ""
                 if mid in body and len(line) >= LECTURE_LINE_CHARS:
                     break  # the reply is over; the lecture went on
+                if mid in body:
+                    continue  # a short line of the article (its closing): shown there, not twice
                 keep.append((mid, line))
             if keep:
                 answers.append(Answer([k[0] for k in keep], a.sender, a.sender_name, "\n".join(k[1] for k in keep),
