@@ -340,3 +340,12 @@ def test_a_talk_given_in_voice_messages():
     assert [(x.speaker, x.title) for x in talks] == [("胡斌", "支付系统的对账设计")]
     blocks = article_blocks(talks[0], {m.id: m for m in c.messages})
     assert [b.kind for b in blocks].count("voice") == 24 and all(b.text == "" for b in blocks if b.kind == "voice")
+
+
+def test_an_announcement_in_plain_words_names_the_talk():
+    """「今晚8点由胡斌为大家分享支付风控实践」: no 《》 and no 主题, still the talk's title."""
+    c = Chat()
+    c.say("12:00:00", "周敏", "今晚8点由胡斌为大家分享支付风控实践，欢迎大家准时参加")
+    c.lecture("胡斌", "20:00:00", ["大家好，我是胡斌"] + LECTURE + ["以上，谢谢大家"], every_minutes=3)
+    talks, _ = _talks(c)
+    assert [(t.speaker, t.title, t.title_source) for t in talks] == [("胡斌", "支付风控实践", "announcement")]

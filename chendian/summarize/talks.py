@@ -50,12 +50,14 @@ PARAGRAPH_GAP_SECONDS = 300  # a speaker typing a talk line by line pauses minut
 PARAGRAPH_MAX_CHARS = 400
 
 ANNOUNCE_RE = re.compile(r"分享|讲座|主讲|开讲|分享会|沙龙|微课")
-ANNOUNCE_WHEN_RE = re.compile(r"今晚|今天|明晚|明天|本周|下周|周[一二三四五六日天]|星期|\d{1,2}\s*[点:：]|\d{1,2}月\d{1,2}[日号]")
-ANNOUNCE_WHAT_RE = re.compile(r"主题|题目|主讲|嘉宾|分享人|讲师|《|「|“")
+# When it will be (a speaker's own 今天给大家分享 is an opening, not an announcement).
+ANNOUNCE_WHEN_RE = re.compile(r"今晚|明晚|今夜|晚上|本周|下周|周[一二三四五六日天]|星期|\d{1,2}\s*[点:：]|\d{1,2}月\d{1,2}[日号]")
+ANNOUNCE_WHAT_RE = re.compile(r"主题|题目|主讲|嘉宾|分享人|讲师|《|「|“|(?:为|给|和|跟)大家(?:分享|带来|讲)")
 TITLE_RES = (
     re.compile(r"《([^》]{2,60})》"),
     re.compile(r"(?:主题|题目)\s*(?:是|为|：|:)\s*[「“\"]?([^」”\"，,。；;！!\n]{2,60})"),
     re.compile(r"[「“]([^」”]{2,60})[」”]"),
+    re.compile(r"(?:为|给|和|跟)大家(?:分享|带来|讲讲?|聊聊?)(?:一下|的是)?\s*[:：]?\s*([^，,。；;！!？?\n]{4,40})"),
 )
 SIGNIN_RE = re.compile(r"^\s*(?:\d{1,3}\s*[号.、]?\s*)?(?:签到|打卡|报到|到)\s*(?:[!！~～。.]|\[[^\]]{1,6}\])*\s*$|^\s*签到\b|签到\s*$")
 # The speaker's opening: the talk begins here (a promise such as 稍等我分享 does not).
@@ -254,7 +256,7 @@ def _evaluate(msgs: Sequence[Message], run: _Run, announcements: list[Message]) 
     t0 = _ts(start)
     ann = None
     for a in reversed(announcements):
-        if _ts(a) > t0 or t0 - _ts(a) > ANNOUNCE_HOURS * 3600:
+        if _ts(a) >= t0 or t0 - _ts(a) > ANNOUNCE_HOURS * 3600:
             continue
         if a.sender == run.speaker or any(n in a.text for n in names):
             ann = a
