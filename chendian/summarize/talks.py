@@ -25,6 +25,7 @@ QA_AFTER_HOURS after the end, and any answered question in the hour after the en
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -230,7 +231,7 @@ def _announcements(msgs: Sequence[Message]) -> list[Message]:
             and ANNOUNCE_WHAT_RE.search(m.text) and len(m.text) >= 12]
 
 
-def _evaluate(msgs: Sequence[Message], run: _Run, announcements: list[Message]) -> _Candidate | None:
+def _evaluate(msgs: Sequence[Message], run: _Run, announcements: list[Message], times: list[float]) -> _Candidate | None:
     k0 = _start_index(msgs, run)
     idx = run.idx[k0:]
     if len(idx) < MIN_TALK_MESSAGES:
@@ -268,7 +269,7 @@ def _evaluate(msgs: Sequence[Message], run: _Run, announcements: list[Message]) 
         title = title_from(ann.text)
         if title:
             title_source = "announcement"
-    before = [m for m in msgs[:lo] if t0 - _ts(m) <= INTRO_MINUTES * 60][-60:]
+    before = list(msgs[max(bisect_left(times, t0 - INTRO_MINUTES * 60), lo - 60):lo])
     window = msgs[lo:hi + 1]
     signins = [m for m in before + window if m.sender != run.speaker and m.kind == TEXT and SIGNIN_RE.search(m.text)]
     if len(signins) >= 2:
@@ -286,7 +287,7 @@ def _evaluate(msgs: Sequence[Message], run: _Run, announcements: list[Message]) 
     if any(CLOSING_RE.search(t) for t in texts[-8:]):
         evidence.append("closing")
     after_end = _ts(end) + 3600
-    audience = [m for m in msgs[lo:] if m.sender != run.speaker and _ts(m) <= after_end and m.kind == TEXT]
+    audience = [m for m in msgs[lo:bisect_right(times, after_end)] if m.sender != run.speaker and m.kind == TEXT]
     if any(THANKS_RE.search(m.text) for m in audience):
         evidence.append("thanks")
     hosts = [m for m in before if m.sender != run.speaker and m.kind == TEXT and HOST_RE.search(m.text)]
@@ -322,7 +323,8 @@ def detect_talks(messages: Iterable[Message], qas: Sequence[QA] = ()) -> list[Ta
     out: list[Talk] = []
     for chat, msgs in by_chat.items():
         announcements = _announcements(msgs)
-        cands = [c for r in _floor_runs(msgs) if (c := _evaluate(msgs, r, announcements))]
+        times = [_ts(m) for m in msgs]
+        cands = [c for r in _floor_runs(msgs) if (c := _evaluate(msgs, r, announcements, times))]
         # Overlapping candidates: the better one keeps its window; the other is cut to what lies outside it.
         cands.sort(key=lambda c: -c.score)
         kept: list[_Candidate] = []
@@ -346,14 +348,16 @@ def detect_talks(messages: Iterable[Message], qas: Sequence[QA] = ()) -> list[Ta
                     kept.append(c)
         kept.sort(key=lambda c: c.lo)
         used_qas: set[str] = set()
+        chat_qas = sorted(qas_by_chat.get(chat, []), key=lambda q: q.ts)
+        qa_times = [q.ts for q in chat_qas]
         for n, c in enumerate(kept):
             nxt = kept[n + 1].lo if n + 1 < len(kept) else None
-            out.append(_make_talk(msgs, c, qas_by_chat.get(chat, []), used_qas, nxt))
+            out.append(_make_talk(msgs, c, chat_qas, qa_times, used_qas, nxt))
     out.sort(key=lambda t: (t.start_ts, t.chat, t.id))
     return out
 
 
-def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], used_qas: set[str],
+def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], qa_times: list[int], used_qas: set[str],
                next_lo: int | None) -> Talk:
     start, end = msgs[c.lo], msgs[c.hi]
     speaker_name = start.sender_name
@@ -371,7 +375,8 @@ def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], used_q
     by_id = {m.id: m for m in msgs[c.lo:c.hi + 1]}
     speaker_ids = {m.id for m in msgs[c.lo:c.hi + 1] if m.sender == c.speaker and _ts(m) <= close_ts}
     qa_list = []
-    for q in qas:
+    lo_q = bisect_left(qa_times, _ts(start) - QA_BEFORE_HOURS * 3600)
+    for q in qas[lo_q:bisect_right(qa_times, qa_until)]:
         if q.id in used_qas or q.asker == c.speaker or THANKS_RE.search(q.question) or not (_ts(start) - QA_BEFORE_HOURS * 3600 <= q.ts <= qa_until):
             continue
         by_speaker = any(_replies(a.message_ids, q, speaker_ids, by_id) for a in q.answers if a.sender == c.speaker)
