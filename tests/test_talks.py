@@ -250,6 +250,16 @@ def test_shared_dev_talk_of_2018_05_03(shared_data, tmp_path):
     assert t["messages"] >= 60 and t["qas"] >= 1
     # Few false alarms over six months of a busy group: the organiser wrote up this one talk held in the chat.
     assert len(found) <= 2
+    # The question asked before it (answered "wait for the talk") is in its Q&A; its slides and PDF in the article.
+    from chendian.store import Workspace
+
+    with Workspace(ws) as w:
+        talk = next(x for x in w.talks(warn=lambda m: None) if x.id == t["id"])
+        asked = {q.id: q for q in w.qas(warn=lambda m: None)}
+        messages = {m.id: m for m in w.messages() if m.id in talk.roles}
+    assert any(asked[q].ts < talk.start_ts for q in talk.qa_ids)
+    kinds = [b.kind for b in article_blocks(talk, messages)]
+    assert kinds.count("image") >= 2 and kinds.count("file") >= 1
 
 
 def _jsonl(chat: Chat) -> str:

@@ -374,15 +374,27 @@ def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], qa_tim
     names = name_parts(speaker_name)
     by_id = {m.id: m for m in msgs[c.lo:c.hi + 1]}
     speaker_ids = {m.id for m in msgs[c.lo:c.hi + 1] if m.sender == c.speaker and _ts(m) <= close_ts}
+    # A question the speaker answered with a promise (稍等我分享) before the talk: the talk is the answer.
+    promised: set[str] = set()
+    for i in range(max(0, c.lo - 200), c.lo):
+        m = msgs[i]
+        if m.sender == c.speaker and m.kind == TEXT and NOT_YET_RE.search(m.text) and re.search(r"分享|讲", m.text):
+            asked = [x for x in msgs[max(0, i - 20):i] if x.sender != c.speaker and _ts(m) - _ts(x) <= 1800]
+            promised.update(x.id for x in asked)
+    announced = {c.announcement.id} if c.announcement is not None else set()
     qa_list = []
     lo_q = bisect_left(qa_times, _ts(start) - QA_BEFORE_HOURS * 3600)
-    for q in qas[lo_q:bisect_right(qa_times, qa_until)]:
-        if q.id in used_qas or q.asker == c.speaker or THANKS_RE.search(q.question) or not (_ts(start) - QA_BEFORE_HOURS * 3600 <= q.ts <= qa_until):
+    window = qas[lo_q:bisect_right(qa_times, qa_until)]
+    # Only the question the promise answered: the latest one before it.
+    promised = {q.question_id for q in [q for q in window if q.question_id in promised][-1:]}
+    for q in window:
+        if q.id in used_qas or q.asker == c.speaker or THANKS_RE.search(q.question) or q.question_id in announced or not (_ts(start) - QA_BEFORE_HOURS * 3600 <= q.ts <= qa_until):
             continue
         by_speaker = any(_replies(a.message_ids, q, speaker_ids, by_id) for a in q.answers if a.sender == c.speaker)
-        to_speaker = q.ts >= _ts(start) and any(n in q.question for n in names)
+        # Before the talk only an @ counts: an announcement names the speaker too.
+        to_speaker = any(("@" + n if q.ts < _ts(start) else n) in q.question for n in names)
         after = close_ts < q.ts <= _ts(end) + 3600 and bool(q.answers)
-        if by_speaker or to_speaker or after:
+        if by_speaker or to_speaker or after or q.question_id in promised:
             qa_list.append(q)
             used_qas.add(q.id)
     t.qa_ids = [q.id for q in qa_list]
@@ -557,8 +569,8 @@ def article_qa(talk: Talk, qas: Sequence[QA], messages: dict[str, Message]) -> l
             if keep:
                 answers.append(Answer([k[0] for k in keep], a.sender, a.sender_name, "\n".join(k[1] for k in keep),
                                       a.score, a.acknowledged))
-        if not answers and not any(n in q.question for n in name_parts(talk.speaker_name)):
-            continue
+        if not answers and q.ts >= talk.start_ts and not any(n in q.question for n in name_parts(talk.speaker_name)):
+            continue  # (a question asked before the talk and left open there stays: the talk took it up)
         answers.sort(key=lambda a: (a.sender != talk.speaker, -a.score))
         out.append(QA(q.id, q.chat, q.thread_id, q.question_id, q.question, q.asker, q.asker_name, q.ts, answers,
                       q.score))
