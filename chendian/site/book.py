@@ -457,6 +457,7 @@ def render_markdown(book: BookContent) -> str:
             out += [f"*主讲：{esc(t['speaker'])} · {t['day']} {t['start']}–{t['end']} · {esc(t['chat'])}*", ""]
             for b in t["blocks"]:
                 out += [f"### {esc(b['text'])}" if b["kind"] == "heading" else
+                        "**提纲**\n\n" + "\n".join(f"- {esc(line)}" for line in b["lines"]) if b["kind"] == "outline" else
                         f"［图片 {b['when']}］" if b["kind"] == "image" else
                         f"［{'语音' if b['kind'] == 'voice' else '视频'} {b['when']}］{esc(b['text'])}" if b["kind"] in ("voice", "video") else
                         f"［文件］{esc(b['text'])}" if b["kind"] == "file" else esc(b["text"]), ""]

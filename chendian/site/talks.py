@@ -31,7 +31,8 @@ def talk_article(ctx, t: Talk, messages: dict[str, Message], qa_by_id: dict[str,
     t.message_ids = article_ids
     blocks = []
     for b in article_blocks(t, messages):
-        blocks.append({"kind": b.kind, "text": ctx.text(b.text), "when": ctx.when(b.ts, "%H:%M")})
+        blocks.append({"kind": b.kind, "text": ctx.text(b.text), "when": ctx.when(b.ts, "%H:%M"),
+                       "lines": [ctx.text(line) for line in b.text.split("\n")] if b.kind == "outline" else []})
     qa_list = []
     credits: dict[str, dict] = {}
     speaker = ctx.privacy.name(t.speaker, t.speaker_name)

@@ -498,7 +498,7 @@ AFTERWORD_RE = re.compile(r"^(?:对了|补充|更正|订正|再补充|另外)") 
 class Block:
     """One piece of an article: a heading, a paragraph of joined messages, an image or a file."""
 
-    kind: str  # heading | paragraph | image | voice | video | file
+    kind: str  # heading | outline (headings in a row, one per line) | paragraph | image | voice | video | file
     text: str
     message_ids: list[str]
     ts: int
@@ -543,7 +543,17 @@ def article_blocks(talk: Talk, messages: dict[str, Message]) -> list[Block]:
     for b in blocks:
         if b.kind == "paragraph" and not re.search(r"[。！？!?…）)」”~～]$", b.text):
             b.text += "。"
-    return blocks
+    # Headings in a row with nothing between them are the talk's outline, given up front: one list.
+    merged: list[Block] = []
+    for b in blocks:
+        prev = merged[-1] if merged else None
+        if b.kind == "heading" and prev is not None and prev.kind in ("heading", "outline"):
+            prev.kind = "outline"
+            prev.text += "\n" + b.text
+            prev.message_ids += b.message_ids
+        else:
+            merged.append(b)
+    return merged
 
 
 
