@@ -81,6 +81,8 @@ def test_a_talk_with_side_chatter_and_late_qa():
     c.say("21:20:00", "郭晓", "@王磊 老师，Service 和 Ingress 到底怎么选？内部服务也要配 Ingress 吗")
     c.say("21:24:00", "王磊", "@郭晓 内部调用用 Service 就可以，Ingress 只给需要从集群外访问的 HTTP 服务配")
     c.say("21:25:00", "郭晓", "明白了，谢谢")
+    c.say("21:26:00", "郭晓", "PPT 能发一下吗")
+    c.say("21:30:00", "王磊", "从零理解Kubernetes-王磊.pptx")
     talks, qas = _talks(c)
     assert len(talks) == 1
     t = talks[0]
@@ -89,7 +91,7 @@ def test_a_talk_with_side_chatter_and_late_qa():
     assert by_id[t.message_ids[0]].text.startswith("大家好，我是王磊")
     assert datetime.fromtimestamp(t.end_ts, SHANGHAI).strftime("%H:%M") == "20:45"
     assert all(by_id[m].sender == "王磊" for m in t.message_ids)
-    assert len(t.message_ids) == 1 + len(LECTURE) + 3 + 1  # opening, lecture, three slides, closing
+    assert len(t.message_ids) == 1 + len(LECTURE) + 3 + 1 + 1  # opening, lecture, 3 slides, closing, the pptx
     left = t.left_out()
     assert left["chatter"] == 3 and left["sticker"] == 1  # the aside texts and the [强]
     assert {"announcement", "signin", "opening", "slides", "closing", "thanks", "host"} <= set(t.evidence)
@@ -98,7 +100,7 @@ def test_a_talk_with_side_chatter_and_late_qa():
     assert [q.asker for q in shown] == ["郭晓"]
     assert shown[0].answers[0].sender == "王磊" and "Service" in shown[0].answers[0].text
     blocks = article_blocks(t, by_id)
-    assert [b.kind for b in blocks].count("image") == 3
+    assert [b.kind for b in blocks].count("image") == 3 and blocks[-1].kind == "file"
     assert sum(len(b.message_ids) for b in blocks) == len(t.message_ids)
     # Consecutive lines are joined into paragraphs: fewer paragraphs than lines.
     assert len([b for b in blocks if b.kind == "paragraph"]) < len(LECTURE)

@@ -45,6 +45,7 @@ ANNOUNCE_HOURS = 72.0  # an announcement is looked for this far before the start
 INTRO_MINUTES = 45.0  # a host's introduction or sign-ins this far before the start
 QA_BEFORE_HOURS = 3.0
 QA_AFTER_HOURS = 3.0
+ATTACHMENT_HOURS = 2.0  # the speaker's files posted this long after the talk are its slides, added to the article
 ADDRESSED_SHARE = 0.3  # of the speaker's lines addressing one person: a dispute
 LECTURE_LINE_CHARS = 60  # a speaker's line this long inside the talk is part of the lecture, not a reply
 PARAGRAPH_GAP_SECONDS = 300  # a speaker typing a talk line by line pauses minutes between lines
@@ -429,6 +430,16 @@ def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], qa_tim
     t.message_ids = [m.id for m in msgs[c.lo:c.hi + 1] if t.roles[m.id] == ROLE_TALK]
     if t.message_ids:
         t.end_ts = int(_ts(by_id[t.message_ids[-1]]))
+    # The slides shared after the talk (PPT 能发一下吗): the speaker's files within the Q&A's reach, once each.
+    shown_files = {(m.text or "").strip() for m in msgs[c.lo:c.hi + 1] if m.id in t.message_ids and _is_file(m)}
+    j = c.hi + 1
+    while j < len(msgs) and _ts(msgs[j]) <= _ts(end) + ATTACHMENT_HOURS * 3600 and (next_lo is None or j < next_lo):
+        m = msgs[j]
+        j += 1
+        if m.sender == c.speaker and _is_file(m) and (m.text or "").strip() not in shown_files:
+            t.roles[m.id] = ROLE_TALK
+            t.message_ids.append(m.id)
+            shown_files.add((m.text or "").strip())
     # Sign-ins and the host's introduction just before the start are part of the occasion: counted, left out.
     for m in msgs[max(0, c.lo - 60):c.lo]:
         if _ts(start) - _ts(m) <= INTRO_MINUTES * 60 and m.sender != c.speaker and m.kind == TEXT:
