@@ -320,11 +320,15 @@ def test_cli_lists_curates_publishes_and_books_a_talk(tmp_path):
     run("stage", "talks", "-q")
     [t2] = [json.loads(line) for line in run("talks", "--json").splitlines()]
     assert t2["id"] == t["id"] and t2["title"] == "一次线上故障的复盘" and first not in t2["message_ids"]
+    run("stage", "segment", "embed", "thread", "publish", "-q")
+    site_text = lambda: "".join(p.read_text(encoding="utf-8") for p in (ws / "site").rglob("*.html"))  # noqa: E731
+    assert LECTURE[3] in site_text()  # the conversation pages quote the talk too
     run("talks", "hide", t["id"])
     run("stage", "talks", "publish", "-q")
     assert run("talks", "--json") == ""
     assert t["id"] in run("talks", "--all")
     assert not (ws / "site" / "talks" / f"{t['id']}.html").exists()
+    assert LECTURE[3] not in site_text()  # hidden everywhere, conversation pages included
     bad = runner.invoke(main, ["-w", str(ws), "talks", "title", "k123", "x"])
     assert bad.exit_code == 1 and "not a talk id" in bad.output
     bad = runner.invoke(main, ["-w", str(ws), "talks", "add", t["id"], "no-such-message"])

@@ -133,6 +133,10 @@ def _load_recalled(ctx: _Context) -> None:
     if texts:
         ordered = sorted(texts, key=len, reverse=True)
         ctx.recalled_re = re.compile("|".join(re.escape(t) for t in ordered))
+    # A hidden talk stays inside the group (its speaker asked): its words appear nowhere, as if withdrawn.
+    for (mid,) in db.execute("SELECT tm.message_id FROM talk_messages tm JOIN talks t ON t.id = tm.talk_id"
+                             " WHERE t.hidden = 1 AND tm.role IN ('talk', 'answer')"):
+        ctx.recalled_ids.add(mid)
 
 
 def known_people(db: sqlite3.Connection, contributors: list[Contributor]) -> list[tuple[str, str]]:
