@@ -234,7 +234,8 @@ def run(ctx: click.Context, quiet: bool) -> None:
 def stage(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> None:
     """Run only the named stage(s), e.g. `chendian stage thread`.
 
-    Stages, in flow order: ingest, segment, embed, thread, topics, extract, faq, insights, summarize, index, publish, digest.
+    Stages, in flow order: ingest, segment, embed, thread, topics, extract, talks, faq, insights, summarize, index, publish,
+    digest.
     """
     _run(ctx, list(names), quiet)
 
@@ -412,6 +413,88 @@ def threads(ctx: click.Context, chat: str | None, thread_id: str | None, min_siz
             click.echo()
         if not convs:
             click.echo("没有符合条件的对话 (no conversations match)")
+
+
+@main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, message ids included.")
+@click.option("--all", "show_all", is_flag=True, help="Hidden talks too.")
+@click.pass_context
+def talks(ctx: click.Context, as_json: bool, show_all: bool) -> None:
+    """Talks (分享) found in the chats: day, start, end, speaker, title, message and Q&A counts, and their curation."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from datetime import datetime
+
+    with _open(ctx) as ws:
+        found = ws.talks(include_hidden=show_all, warn=lambda m: click.echo(f"warning: {m}", err=True))
+        tz = ws.config.tz
+    for t in found:
+        start = datetime.fromtimestamp(t.start_ts, tz).strftime("%H:%M")
+        end = datetime.fromtimestamp(t.end_ts, tz).strftime("%H:%M" if t.end_ts - t.start_ts < 86400 else "%m-%d %H:%M")
+        if as_json:
+            click.echo(json.dumps({"id": t.id, "chat": t.chat, "day": t.day, "start": start, "end": end,
+                                   "speaker": t.speaker, "speaker_name": t.speaker_name, "title": t.title,
+                                   "title_source": t.title_source, "messages": len(t.message_ids),
+                                   "qas": len(t.qa_ids), "left_out": t.left_out(), "evidence": t.evidence,
+                                   "hidden": t.hidden, "message_ids": t.message_ids, "qa_ids": t.qa_ids},
+                                  ensure_ascii=False))
+        else:
+            click.echo(f"{t.day} {start}–{end}  {t.speaker_name}  《{t.title or '（无题）'}》  {len(t.message_ids)} 条消息"
+                       f" · {len(t.qa_ids)} 个问答{'  🙈' if t.hidden else ''}  ({t.id} · {t.chat})")
+    if not found and not as_json:
+        click.echo("没有找到分享 (no talks found; run `chendian run` first)")
+
+
+def _talk_curation(ctx: click.Context, talk_id: str, action: str, value: str | None = None) -> None:
+    from .curation import record_talk_curation
+
+    with _open(ctx) as ws:
+        record_talk_curation(ws, talk_id, action, value)
+    click.echo(f"recorded {action} {talk_id}{' ' + value if value else ''}; the next run (or `chendian stage talks`)"
+               " applies it")
+
+
+@talks.command(name="title")
+@click.argument("talk_id")
+@click.argument("title")
+@click.pass_context
+def talks_title(ctx: click.Context, talk_id: str, title: str) -> None:
+    """Give a talk a new title."""
+    _talk_curation(ctx, talk_id, "talk-title", title)
+
+
+@talks.command(name="add")
+@click.argument("talk_id")
+@click.argument("message_id")
+@click.pass_context
+def talks_add(ctx: click.Context, talk_id: str, message_id: str) -> None:
+    """Move a message of the talk's chat into its article."""
+    _talk_curation(ctx, talk_id, "talk-add", message_id)
+
+
+@talks.command(name="remove")
+@click.argument("talk_id")
+@click.argument("message_id")
+@click.pass_context
+def talks_remove(ctx: click.Context, talk_id: str, message_id: str) -> None:
+    """Take a message out of a talk's article."""
+    _talk_curation(ctx, talk_id, "talk-remove", message_id)
+
+
+@talks.command(name="hide")
+@click.argument("talk_id")
+@click.pass_context
+def talks_hide(ctx: click.Context, talk_id: str) -> None:
+    """Keep a talk off the site, search and books (a speaker asked that it stay inside the group)."""
+    _talk_curation(ctx, talk_id, "talk-hide")
+
+
+@talks.command(name="unhide")
+@click.argument("talk_id")
+@click.pass_context
+def talks_unhide(ctx: click.Context, talk_id: str) -> None:
+    """Show a hidden talk again."""
+    _talk_curation(ctx, talk_id, "talk-unhide")
 
 
 @main.command()

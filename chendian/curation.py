@@ -17,6 +17,9 @@ from .model import RECALL, FaqEntry, Message
 # approve/unapprove: reviewed and published whatever the confidence; reject: reviewed, not an FAQ entry (hidden
 # and off the review queue); hide/unhide, pin/unpin; edit: new question and/or answer; merge, split.
 CURATION_ACTIONS = ("approve", "unapprove", "reject", "hide", "unhide", "edit", "merge", "split", "pin", "unpin")
+# Talks (chendian/summarize/talks.py), by talk id (k + 20 hex digits): a new title, a message moved into the article
+# or out of it, hidden (a speaker asked that it stay inside the group) or shown again. The talks stage re-applies them.
+TALK_ACTIONS = ("talk-title", "talk-add", "talk-remove", "talk-hide", "talk-unhide")
 
 
 class CurationError(ChendianError, ValueError):
@@ -89,8 +92,36 @@ def split(ws, entry_id: str, qa_id: str) -> None:
     record_curation(ws, entry_id, "split", qa_id)
 
 
-def curation_log(ws) -> list[dict]:
-    return [dict(r) for r in ws.db.execute("SELECT rowid, entry_id, action, value, at FROM curation ORDER BY rowid")]
+def record_talk_curation(ws, talk_id: str, action: str, value: str | None = None) -> None:
+    """Store one decision about a talk. talk-title: the new title; talk-add/talk-remove: a message id of its chat;
+    talk-hide/talk-unhide: no value."""
+    if action not in TALK_ACTIONS:
+        raise CurationError(f"unknown talk action {action!r}; actions are: {', '.join(TALK_ACTIONS)}")
+    if not re.fullmatch(r"k[0-9a-f]{20}", talk_id or ""):
+        raise CurationError(f"{talk_id!r} is not a talk id (k + 20 hex digits; `chendian talks` lists them)")
+    row = ws.db.execute("SELECT chat FROM talks WHERE id = ?", (talk_id,)).fetchone()
+    if row is None:
+        raise UnknownEntry(f"no talk {talk_id}; run the talks stage first or check the id (`chendian talks`)")
+    value = (value or "").strip()
+    if action == "talk-title" and not value:
+        raise CurationError("talk-title needs the new title")
+    if action in ("talk-add", "talk-remove"):
+        msg = ws.db.execute("SELECT chat FROM messages WHERE id = ?", (value,)).fetchone()
+        if msg is None or msg[0] != row[0]:
+            raise CurationError(f"{action} needs the id of a message in the talk's chat ({row[0]}); {value!r} is not one")
+    elif action in ("talk-hide", "talk-unhide") and value:
+        raise CurationError(f"{action} takes no value")
+    ws.db.execute("INSERT INTO curation (entry_id, action, value, at) VALUES (?, ?, ?, ?)",
+                  (talk_id, action, value, datetime.now(timezone.utc).isoformat(timespec="seconds")))
+
+
+def curation_log(ws, *, talks: bool = False) -> list[dict]:
+    """The FAQ's curation actions (or, with talks=True, the talks'), oldest first."""
+    op = "IN" if talks else "NOT IN"
+    marks = ", ".join("?" for _ in TALK_ACTIONS)
+    return [dict(r) for r in ws.db.execute(
+        f"SELECT rowid, entry_id, action, value, at FROM curation WHERE action {op} ({marks}) ORDER BY rowid",
+        TALK_ACTIONS)]
 
 
 # -- the review queue: what `[faq] publish` held back --------------------------------------------------------

@@ -215,3 +215,31 @@ class Contributor:
     answers: int = 0
     acknowledged: int = 0  # answers the asker said helped
     topics: dict[str, int] = field(default_factory=dict)  # topic id → questions asked or answered, most first
+
+
+@dataclass(slots=True)
+class Talk:
+    """One talk, as the talks stage stores it (`talks`, `talk_messages`)."""
+
+    id: str
+    chat: str
+    day: str  # YYYY-MM-DD of its start, in the time zone the messages were read in
+    start_ts: int
+    end_ts: int
+    speaker: str
+    speaker_name: str
+    title: str
+    title_source: str  # announcement | opening | host | curated | none
+    message_ids: list[str] = field(default_factory=list)  # the article: the speaker's messages (and ones moved in)
+    roles: dict[str, str] = field(default_factory=dict)  # every message id in its window (and the announcement) → role
+    qa_ids: list[str] = field(default_factory=list)  # its Q&A, oldest first
+    evidence: list[str] = field(default_factory=list)  # the kinds of evidence it was detected on
+    hidden: bool = False
+
+    def left_out(self) -> dict[str, int]:
+        """Messages in its window that the article leaves out, by role (sign-ins, stickers, side chatter …)."""
+        out: dict[str, int] = {}
+        for r in self.roles.values():
+            if r not in ("talk", "announcement"):
+                out[r] = out.get(r, 0) + 1
+        return dict(sorted(out.items()))

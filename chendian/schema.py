@@ -94,6 +94,21 @@ CREATE TABLE IF NOT EXISTS qas (
     asker_name TEXT, ts INTEGER, answers TEXT, score REAL
 );
 CREATE INDEX IF NOT EXISTS qas_thread ON qas (thread_id);""",
+    # -- talks (分享 made into articles) --------------------------------------------------------------------
+    "talks": """
+CREATE TABLE IF NOT EXISTS talks (
+    id TEXT PRIMARY KEY, chat TEXT NOT NULL, day TEXT NOT NULL, start_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL,
+    speaker TEXT NOT NULL, speaker_name TEXT, title TEXT, title_source TEXT,
+    qa_ids TEXT,                  -- JSON list, oldest first
+    evidence TEXT,                -- JSON list of the kinds of evidence it was detected on
+    hidden INTEGER NOT NULL DEFAULT 0
+);""",
+    "talk_messages": """
+CREATE TABLE IF NOT EXISTS talk_messages (
+    talk_id TEXT NOT NULL, message_id TEXT NOT NULL,
+    role TEXT NOT NULL,           -- talk (in the article) | signin | sticker | chatter | question | answer | announcement | removed
+    PRIMARY KEY (talk_id, message_id)
+);""",
     # -- faq -----------------------------------------------------------------------------------------------
     "faq_entries": """
 CREATE TABLE IF NOT EXISTS faq_entries (

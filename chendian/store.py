@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .config import CONFIG_NAME, DEFAULT_CONFIG_TEXT, Config, load_config
 from .errors import ChendianError
-from .model import RECALL, SYSTEM, QA, Answer, Answerer, Contributor, FaqAnswer, FaqEntry, Message, Quote, Thread, Topic
+from .model import RECALL, SYSTEM, QA, Answer, Answerer, Contributor, FaqAnswer, FaqEntry, Message, Quote, Talk, Thread, Topic
 from .schema import create_tables
 
 DB_NAME = "chendian.db"
@@ -267,6 +267,25 @@ class Workspace:
                             {str(t.get("topic")): int(t.get("count") or 0)
                              for t in _objects(r["topics"], f"contributors {r['sender']} topics", warn)})
                 for r in self.db.execute("SELECT * FROM contributors ORDER BY rowid")]
+
+    def talks(self, *, include_hidden: bool = True, warn: Warn) -> list[Talk]:
+        """The talks stage's talks, oldest first, each with its messages' roles (the article's in time order)."""
+        where = "" if include_hidden else " WHERE hidden = 0"
+        roles: dict[str, dict[str, str]] = {}
+        for tid, mid, role in self.db.execute(
+                "SELECT tm.talk_id, tm.message_id, tm.role FROM talk_messages tm LEFT JOIN messages m"
+                " ON m.id = tm.message_id ORDER BY tm.talk_id, m.ts, m.rowid"):
+            roles.setdefault(tid, {})[mid] = role
+        out = []
+        for r in self.db.execute(f"SELECT * FROM talks{where} ORDER BY start_ts, id"):
+            rs = roles.get(r["id"], {})
+            out.append(Talk(id=r["id"], chat=r["chat"], day=r["day"], start_ts=r["start_ts"], end_ts=r["end_ts"],
+                            speaker=r["speaker"], speaker_name=r["speaker_name"] or "", title=r["title"] or "",
+                            title_source=r["title_source"] or "", message_ids=[m for m, x in rs.items() if x == "talk"],
+                            roles=rs, qa_ids=_strings(r["qa_ids"], f"talks {r['id']} qa_ids", warn),
+                            evidence=_strings(r["evidence"], f"talks {r['id']} evidence", warn),
+                            hidden=bool(r["hidden"])))
+        return out
 
     def thread_digests(self) -> dict[str, str]:
         """The summarize stage's digest of each conversation: thread id → digest (empty ones left out)."""

@@ -19,11 +19,11 @@ from datetime import datetime, timezone
 from .. import atomic
 from ..store import Workspace
 from .stages import RunContext, Stage, StageError
-from .stages import digest, embed, extract, faq, index, ingest, insights, publish, segment, summarize, thread, topics
+from .stages import digest, embed, extract, faq, index, ingest, insights, publish, segment, summarize, talks, thread, topics
 
 # The flow of DESIGN.md.
 STAGES: tuple[Stage, ...] = (
-    ingest.STAGE, segment.STAGE, embed.STAGE, thread.STAGE, topics.STAGE, extract.STAGE, faq.STAGE,
+    ingest.STAGE, segment.STAGE, embed.STAGE, thread.STAGE, topics.STAGE, extract.STAGE, talks.STAGE, faq.STAGE,
     insights.STAGE, summarize.STAGE, index.STAGE, publish.STAGE, digest.STAGE,
 )
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)

@@ -29,7 +29,7 @@ class Hit:
     question: str
     answer: str  # a snippet of the answer, "" when there is none
     score: float
-    kind: str  # faq | qa | message
+    kind: str  # faq | qa | message | talk
     source: dict = field(default_factory=dict)  # {"entry"/"qa"/"message": id, "thread_ids": [...], "chat": ...}
     relevance: float | None = None  # what the floor is compared with; None: not judged (a pinyin query)
 
@@ -78,7 +78,7 @@ TRUST_NOTES = {"confirmed": "", "unconfirmed": "答案未经确认", "none": "�
 def to_hit(raw) -> Hit:
     d = raw.doc
     kind = d.fields.get("kind", "doc")
-    source = {kind if kind in ("faq", "qa", "message") else "doc": d.id}
+    source = {kind if kind in ("faq", "qa", "message", "talk") else "doc": d.id}
     for key in ("thread_ids", "chat", "ts", "trust"):
         if d.fields.get(key) is not None:
             source[key] = d.fields[key]

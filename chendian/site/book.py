@@ -58,6 +58,7 @@ class Chapter:
     new_entries: list[str] = field(default_factory=list)  # added by the last --update, for the author to review
     conversations: list[str] = field(default_factory=list)  # thread ids shown as excerpts
     new: bool = False  # the whole chapter was added by --update
+    talk: str = ""  # a talk id (`chendian talks`): the chapter is that talk's article, then its Q&A
 
 
 @dataclass
@@ -172,6 +173,7 @@ MANIFEST_HEADER = """\
 #  - drop an entry by deleting its line (it stays dropped), move it to another chapter to merge;
 #  - add any entry by its id (`chendian faq list --all`), even one waiting for review;
 #  - edit an answer under [answers]:  f0123456789abcdef0123 = \"\"\"your answer\"\"\"
+#  - make a talk (分享) a chapter: a [[chapters]] block with  talk = "k…"  (the talks are listed below).
 """
 
 
@@ -189,12 +191,18 @@ def dump_manifest(m: Manifest, ws: Workspace, warn=lambda m: None) -> str:
     for eid, text in m.answers.items():
         out.append(f"# {_one_line(titles.get(eid, '?'))}")
         out.append(f"{_toml_str(eid)} = {_toml_text(text)}")
+    talks = ws.talks(include_hidden=False, warn=warn)
+    if talks:
+        out += ["", "# Talks that can be chapters (talk = \"<id>\" in a [[chapters]] block):"]
+        out += [f"#   {t.id}  {t.day} {_one_line(t.speaker_name, 20)}《{_one_line(t.title)}》" for t in talks]
     for c in m.chapters:
         out += ["", "[[chapters]]", f"topic = {_toml_str(c.topic)}  # topic now called: {_one_line(c.topic_label)}",
                 f"title = {_toml_str(c.title)}", f"topic_label = {_toml_str(c.topic_label)}",
                 f"intro = {_toml_text(c.intro)}"]
         if c.new:
             out.append("new = true  # added by --update: delete this line once reviewed")
+        if c.talk:
+            out.append(f"talk = {_toml_str(c.talk)}")
         out.append(f"entries = {_toml_ids(c.entries, titles)}")
         out.append(f"new_entries = {_toml_ids(c.new_entries, titles)}  # added by --update: clear once reviewed")
         out.append(f"conversations = {_toml_ids(c.conversations, thread_titles)}")
@@ -238,7 +246,7 @@ def parse_manifest(text: str, where: str = "book.toml") -> Manifest:
             entries=_strings(c.get("entries", []), f"chapter {n} entries"),
             new_entries=_strings(c.get("new_entries", []), f"chapter {n} new_entries"),
             conversations=_strings(c.get("conversations", []), f"chapter {n} conversations"),
-            new=bool(c.get("new", False))))
+            new=bool(c.get("new", False)), talk=_string(c.get("talk", ""), f"chapter {n} talk")))
     return m
 
 
@@ -289,6 +297,7 @@ def book_content(ws: Workspace, manifest: Manifest | None = None, *, names: str 
             return None
         return [a for a in qa.answers if a.text.strip() and not any(m in ctx.recalled_ids for m in a.message_ids)]
 
+    talks = {t.id: t for t in ws.talks(warn=warn)}
     chapters, index = [], {}
     # A person is named as their contributor record names them (as on the site), else as their answer did.
     answer_names = {c.sender: c.name for c in contributors if c.name}
@@ -334,13 +343,19 @@ def book_content(ws: Workspace, manifest: Manifest | None = None, *, names: str 
                 if ts:
                     first_ts = min(first_ts or ts, ts)
                     last_ts = max(last_ts or ts, ts)
+        talk = None
+        if c.talk:
+            talk = _talk_chapter(ctx, talks.get(c.talk), c, qas, warn)
+            for a in talk["answerers"] if talk else []:
+                credits[a["sender"]] += a["count"]
+                answer_names.setdefault(a["sender"], a["raw_name"])
         conversations = [conv for t in c.conversations if (conv := _conversation(ctx, t, threads, digests))]
         names_of = {s: privacy.name(s, answer_names.get(s)) for s in credits}
         credit_list = [{"sender": s, "name": names_of[s], "count": k}
                        for s, k in sorted(credits.items(), key=lambda kv: (-kv[1], names_of[kv[0]]))]
         chapter = {"n": n, "anchor": anchor, "title": ctx.text(c.title) or f"第{n}章", "intro_html": ctx.markdown(c.intro),
                    "intro_md": ctx.privacy.text(c.intro, star="\\*"), "sections": sections,
-                   "conversations": conversations, "credits": credit_list}
+                   "conversations": conversations, "credits": credit_list, "talk": talk}
         chapters.append(chapter)
         for cr in credit_list:
             person = index.setdefault(cr["sender"], {"name": cr["name"], "chapters": [], "total": 0})
@@ -355,6 +370,36 @@ def book_content(ws: Workspace, manifest: Manifest | None = None, *, names: str 
                        authors=[ctx.text(a) for a in manifest.authors], preface_html=ctx.markdown(manifest.preface),
                        preface_md=privacy.text(manifest.preface, star="\\*"), chapters=chapters, index=people,
                        colophon=colophon, names_mode=mode)
+
+
+def _talk_chapter(ctx: _Context, talk, chapter: Chapter, qas: dict, warn) -> dict | None:
+    """A talk's article as a chapter's body: its paragraphs and slides, then its Q&A. The speaker is credited for
+    the talk (and each answer), the other answerers for theirs."""
+    from .talks import talk_article
+
+    if talk is None:
+        warn(f"book: talk {chapter.talk} (chapter {chapter.title!r}) is not in the workspace; left out")
+        return None
+    if talk.hidden:
+        warn(f"book: talk {chapter.talk} was hidden (the speaker asked it stay in the group); left out")
+        return None
+    messages = {m.id: m for m in ctx.ws.messages(talk.chat) if m.id in talk.roles}
+    chat_names = {r["id"]: r["name"] for r in ctx.ws.chats()}
+    article = talk_article(ctx, talk, messages, qas, chat_names)
+    answerers = [{"sender": talk.speaker, "raw_name": talk.speaker_name, "count": 1}]
+    raw = {q.id: q for q in qas.values() if q.id in talk.qa_ids}
+    counted: Counter = Counter()
+    for q in raw.values():
+        for a in q.answers:
+            if a.sender and not any(m in ctx.recalled_ids for m in a.message_ids):
+                counted[(a.sender, a.sender_name)] += 1
+    for (sender, name), k in counted.items():
+        if sender == talk.speaker:
+            answerers[0]["count"] += k
+        else:
+            answerers.append({"sender": sender, "raw_name": name, "count": k})
+    article["answerers"] = answerers
+    return article
 
 
 def _conversation(ctx: _Context, thread_id: str, threads: dict, digests: dict) -> dict | None:
@@ -407,6 +452,21 @@ def render_markdown(book: BookContent) -> str:
         out += [f"## 第{c['n']}章 {esc(c['title'])}", ""]
         if c["intro_md"].strip():
             out += [c["intro_md"].strip(), ""]
+        if c["talk"]:
+            t = c["talk"]
+            out += [f"*主讲：{esc(t['speaker'])} · {t['day']} {t['start']}–{t['end']} · {esc(t['chat'])}*", ""]
+            for b in t["blocks"]:
+                out += [f"### {esc(b['text'])}" if b["kind"] == "heading" else
+                        "**提纲**\n\n" + "\n".join(f"- {esc(line)}" for line in b["lines"]) if b["kind"] == "outline" else
+                        f"［图片 {b['when']}］" if b["kind"] == "image" else
+                        f"［{'语音' if b['kind'] == 'voice' else '视频'} {b['when']}］{esc(b['text'])}" if b["kind"] in ("voice", "video") else
+                        f"［文件］{esc(b['text'])}" if b["kind"] == "file" else esc(b["text"]), ""]
+            if t["qas"]:
+                out += ["### 主题分享 Q&A", ""]
+            for q in t["qas"]:
+                out += [f"**问：**{esc(q['question'])}（{esc(q['asker'])}）", ""]
+                out += [f"**答：**{esc(a['text'])}（{esc(a['name'])}{'，主讲人' if a['speaker'] else ''}）" for a in q["answers"]]
+                out += [""]
         for s in c["sections"]:
             out += [f"### {esc(s['question'])}", "", s["answer_md"].strip() or "（暂无回答）", ""]
             if s["variants"]:

@@ -44,11 +44,12 @@ from .privacy import Privacy
 from .report import weekly_report
 from .render import MarkdownRenderer, plain
 from .student import payload_js, t2s_table, workspace_vectors
+from .talks import talk_pages
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 ASSETS = HERE / "assets"
-BUILD_VERSION = "4"  # bump when the output changes for the same input, so `run` rebuilds
+BUILD_VERSION = "5"  # bump when the output changes for the same input, so `run` rebuilds
 
 INDEX_ANSWER_CHARS = 400  # answer text per entry in the browser's search index (bounds the index size)
 INDEX_OPEN_QUESTIONS = 300  # newest 待回答 questions the no-result page can offer
@@ -132,6 +133,10 @@ def _load_recalled(ctx: _Context) -> None:
     if texts:
         ordered = sorted(texts, key=len, reverse=True)
         ctx.recalled_re = re.compile("|".join(re.escape(t) for t in ordered))
+    # A hidden talk stays inside the group (its speaker asked): its words appear nowhere, as if withdrawn.
+    for (mid,) in db.execute("SELECT tm.message_id FROM talk_messages tm JOIN talks t ON t.id = tm.talk_id"
+                             " WHERE t.hidden = 1 AND tm.role IN ('talk', 'answer')"):
+        ctx.recalled_ids.add(mid)
 
 
 def known_people(db: sqlite3.Connection, contributors: list[Contributor]) -> list[tuple[str, str]]:
@@ -394,8 +399,8 @@ def _thread_messages(ctx: _Context, site: Site, question_ids: set[str], answer_i
 
 # -- the search index ----------------------------------------------------------------------------------------
 
-def search_index(site: Site) -> dict:
-    """The browser's search index: entries' display text plus the t→s map for the characters that matter."""
+def search_index(site: Site, talks: list[dict] = ()) -> dict:
+    """The browser's search index: entries' (and talks') display text plus the t→s map for the characters that matter."""
     docs = []
     charset: set[str] = set()
     for e in site.entries:
@@ -407,6 +412,10 @@ def search_index(site: Site) -> dict:
             doc["t"] = e["trust"]  # search.js says so beside the result
         docs.append(doc)
         charset.update(e["question"], answer, *e["variants"])
+    for t in talks:  # after the entries: an entry's position in docs stays what it was
+        text = t["text_plain"][:INDEX_ANSWER_CHARS]
+        docs.append({"i": t["id"], "u": t["url"], "q": t["title"], "a": text, "n": 1})
+        charset.update(t["title"], text)
     # What a search that found nothing offers instead: the open questions (someone else is waiting too),
     # newest first and bounded, and the topics with their keywords.
     open_questions = [[u["question"], u["thread"]["url"] if u["thread"] else "ops.html"]
@@ -484,7 +493,8 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
         for name in ("style.css", "search.js", "review.js"):
             (out / "assets").mkdir(exist_ok=True)
             shutil.copyfile(ASSETS / name, out / "assets" / name)
-        index = search_index(site)
+        talks = talk_pages(ctx, qas)
+        index = search_index(site, talks)
         vectors, vector_stats = workspace_vectors(ws, index, ctx.text, ctx.recalled_ids)
         if "cached" in vector_stats.get("vectors_skipped", ""):
             ctx.warn(f"search: BM25 only, no semantic search ({vector_stats['vectors_skipped']})")
@@ -538,13 +548,16 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
         for p in site.people:
             write(p["url"], "person.html", person=p)
             tick()
+        write("talks/index.html", "talks.html", talks=talks)
+        for t in talks:
+            write(t["url"], "talk.html", talk=t)
     finally:
         if bar is not None:
             bar.close()
     size += len(index_bytes) + len(vector_bytes)
     return {**{k: v for k, v in vector_stats.items() if isinstance(v, int)}, "vector_bytes": len(vector_bytes),
             "pages": pages, "entries": len(site.entries), "threads": len(site.threads), "topics": len(site.topics),
-            "weeks": len(site.weeks), "people": len(site.people), "unanswered": len(site.unanswered),
+            "weeks": len(site.weeks), "people": len(site.people), "talks": len(talks), "unanswered": len(site.unanswered),
             "index_bytes": len(index_bytes), "bytes": size}
 
 

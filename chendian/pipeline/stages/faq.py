@@ -15,12 +15,13 @@ from ...model import Contributor, FaqEntry
 from ...store import Workspace
 from ...summarize.qa.contributors import tally
 from ...summarize.qa.faq import build_entries, entry_record, publishable
+from ...summarize.talks import qas_for_faq
 from . import RunContext, Stage
 from .embed import workspace_cache
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
-    qas = ws.qas(warn=rc.warn)
+    qas = talk_aware(ws, ws.qas(warn=rc.warn), rc)
     if not qas:
         rc.warn("no questions extracted (run the extract stage first)")
     cache = workspace_cache(ws)
@@ -55,7 +56,20 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
             "held_for_review": sum(1 for e in records if e.answered and not e.hidden and not e.published)}
 
 
-STAGE = Stage("faq", run, reads=("qas", "topic_members", "curation", "embeddings"),
+def talk_aware(ws: Workspace, qas, rc: RunContext):
+    """The questions with the talks stage's corrections: no lecture lines as answers, no hidden talk's Q&A."""
+    talks = ws.talks(warn=rc.warn)
+    if not talks:
+        return qas
+    from ...store import row_to_message
+
+    ids = json.dumps(sorted({mid for t in talks for mid, role in t.roles.items() if role == "talk"}))
+    messages = {r["id"]: row_to_message(r) for r in ws.db.execute(
+        "SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(?))", (ids,))}
+    return qas_for_faq(qas, talks, messages)
+
+
+STAGE = Stage("faq", run, reads=("qas", "topic_members", "curation", "embeddings", "talks", "talk_messages"),
               writes=("faq_entries", "faq_members", "contributors"))
 
 

@@ -35,7 +35,7 @@ def workspace_documents(ws: Workspace, warn: Warn) -> tuple[str, list[SearchDocu
             id=e.id, text=e.question, variants=e.variants, body=e.answer,
             fields={"kind": "faq", "count": e.count, "thread_ids": e.thread_ids, "answered": e.answered,
                     "last_ts": e.last_ts, "trust": e.trust(ws.config.faq.min_confidence)})
-            for e in entries]
+            for e in entries] + talk_documents(ws, warn)
     qas = ws.qas(warn=warn)
     if qas:
         return "qa", [SearchDocument(
@@ -49,6 +49,23 @@ def workspace_documents(ws: Workspace, warn: Warn) -> tuple[str, list[SearchDocu
             docs.append(SearchDocument(id=m.id, text=m.text.strip(), fields={
                 "kind": "message", "chat": m.chat, "ts": int(m.time.timestamp()), "asker": m.sender_name}))
     return "message", docs
+
+
+TALK_BODY_CHARS = 2000  # of a talk's text matched (weakly, as an answer is) besides its title
+
+
+def talk_documents(ws: Workspace, warn: Warn) -> list[SearchDocument]:
+    """Talks that are not hidden, found by their title (and weakly by what was said in them)."""
+    talks = ws.talks(include_hidden=False, warn=warn)
+    if not talks:
+        return []
+    wanted = {mid for t in talks for mid in t.message_ids}
+    text = {m.id: m.text for m in ws.messages() if m.id in wanted and not m.recalled}
+    return [SearchDocument(id=t.id, text=t.title or t.speaker_name,
+                           body=" ".join(text[m] for m in t.message_ids if text.get(m))[:TALK_BODY_CHARS],
+                           fields={"kind": "talk", "speaker": t.speaker_name, "day": t.day, "chat": t.chat,
+                                   "ts": t.start_ts})
+            for t in talks]
 
 
 def documents_hash(docs: Sequence[SearchDocument], extra: str) -> str:
@@ -119,4 +136,4 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     return {"documents": len(docs), "rebuilt": 1, "embedded": embedded, "rows": int(len(index.vectors))}
 
 
-STAGE = Stage("index", run, reads=("faq_entries", "qas", "messages", "embeddings"), files=(INDEX_LINK, VERSIONS_DIR))
+STAGE = Stage("index", run, reads=("faq_entries", "qas", "messages", "embeddings", "talks", "talk_messages"), files=(INDEX_LINK, VERSIONS_DIR))

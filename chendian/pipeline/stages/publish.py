@@ -34,6 +34,8 @@ SOURCES = (
     ("expert_suggestions", "SELECT * FROM expert_suggestions ORDER BY 1, 2"),
     ("answer_points", "SELECT * FROM answer_points ORDER BY 1, 2"),
     ("superseded_answers", "SELECT * FROM superseded_answers ORDER BY 1, 2"),
+    ("talks", "SELECT * FROM talks ORDER BY 1, 2"),
+    ("talk_messages", "SELECT * FROM talk_messages ORDER BY 1, 2"),
 )
 
 
