@@ -46,7 +46,14 @@ def _ratio(num: int, den: int) -> dict:
     return {"count": num, "of": den, "value": round(num / den, 3) if den else None}
 
 
-FAQ_STAGES = ["segment", "embed", "thread", "topics", "extract", "faq"]
+def _faq_stages() -> list[str]:
+    """The flow after ingest up to and including faq (the talks stage too: it takes lecture lines out of answers)."""
+    from ..pipeline import STAGE_NAMES
+
+    return list(STAGE_NAMES[1:STAGE_NAMES.index("faq") + 1])
+
+
+FAQ_STAGES = _faq_stages()
 
 
 def set_config_value(root: Path, section: str, key: str, value: str) -> None:
