@@ -73,6 +73,29 @@ def test_weekly_digest_stage_writes_markdown_per_chat_and_week(workspace):
     assert any("OA" in d for d in digests)
 
 
+def test_the_weekly_page_features_only_what_the_faq_publishes():
+    from chendian.model import QA, Answer
+
+    def qa(i, question, reply, replier):
+        q = _msg(i, "张伟", question)
+        answer = Answer([str(i + 1)], replier, replier, reply, 0.9)
+        return QA(id=f"q{i}", chat="c", thread_id=None, question_id=q.id, question=question, asker="张伟",
+                  asker_name="张伟", ts=int(q.time.timestamp()), answers=[answer], score=2.0)
+
+    held = qa(0, "有人知道停车位怎么申请吗", "下周团建去哪里有消息吗", "王芳")  # a reply about something else
+    published = qa(10, "报销发票丢了怎么办？", "去财务开遗失证明", "李娜")
+    edited = Answer(["11"], "李娜", "李娜", "去财务开遗失证明，再找开票方补开", 0.9)  # the curator's edit
+    convs = {"t": [_msg(0, "张伟", "x")]}
+    [(_, _, body)] = digest.weekly_digests(convs, [held, published], {}, {}, {}, T0.tzinfo,
+                                           shown={"q10": (0.8, edited)})
+    featured = body.split("## 精选问答")[1].split("## 热门话题")[0]
+    assert "报销发票丢了怎么办" in featured and "再找开票方补开" in featured
+    assert "停车位" not in featured and "团建" not in featured
+    assert "2 个问题（2 个得到回答）" in body  # the counts still count every question
+    [(_, _, body)] = digest.weekly_digests(convs, [held], {}, {}, {}, T0.tzinfo, shown={})
+    assert "本周没有可以发布的问答" in body
+
+
 def test_llm_rewrite_uses_an_openai_compatible_call_without_network(monkeypatch):
     seen = {}
 

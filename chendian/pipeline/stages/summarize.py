@@ -6,6 +6,9 @@ an OpenAI-compatible model rewrites each digest (failures keep the extractive te
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from ...model import Answer
 from ...store import Workspace
 from ...summarize import llm
 from ...summarize.qa.digest import thread_digest, weekly_digests
@@ -37,7 +40,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
 
     chat_names = {r["id"]: r["name"] for r in ws.chats()}
     labels = {t.id: t.label for t in ws.topics(warn=rc.warn)}
-    weekly = weekly_digests(convs, ws.qas(warn=rc.warn), chat_names, ws.thread_topics(), labels, ws.config.tz)
+    weekly = weekly_digests(convs, ws.qas(warn=rc.warn), chat_names, ws.thread_topics(), labels, ws.config.tz,
+                            published_answers(ws, rc))
     with ws.transaction():
         ws.db.execute("DELETE FROM thread_digests")
         ws.db.executemany("INSERT INTO thread_digests (thread_id, chat, digest) VALUES (?, ?, ?)",
@@ -47,5 +51,18 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     return {"thread_digests": len(digests), "weekly_digests": len(weekly), "llm_failures": llm_failures}
 
 
-STAGE = Stage("summarize", run, reads=("messages", "message_threads", "qas", "topics", "topic_members", "embeddings"),
+STAGE = Stage("summarize", run, reads=("messages", "message_threads", "qas", "topics", "topic_members", "embeddings",
+                                      "faq_entries"),
               writes=("thread_digests", "weekly_digests"))
+
+
+def published_answers(ws: Workspace, rc: RunContext) -> dict[str, tuple[float, Answer]]:
+    """QA id → (the entry's confidence, the answer it shows) for the questions of published entries, where the
+    shown answer is one this question got (the weekly page features only what the FAQ publishes)."""
+    out = {}
+    for e in ws.faq_entries(include_hidden=False, warn=rc.warn):
+        if e.published and e.answers and e.answer:
+            best = e.answers[0]
+            # a curator's edit of the answer is what the site shows, so what the week shows too
+            out[best.qa_id] = (e.confidence, replace(best.answer, text=e.answer))
+    return out

@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
 
-from ...model import CONVERSATIONAL_KINDS, QA, Message
+from ...model import CONVERSATIONAL_KINDS, QA, Answer, Message
 from ..text.patterns import EMAIL_RE
 
 
@@ -113,7 +114,7 @@ def weekly_markdown(chat_name: str, week: str, stats: dict, qas: Sequence[QA], t
                  f"（{stats['answered']} 个得到回答）。")
     lines += ["", "## 精选问答", ""]
     if not qas:
-        lines.append("本周没有得到回答的问题。")
+        lines.append("本周没有可以发布的问答。" if stats["answered"] else "本周没有得到回答的问题。")
     for i, qa in enumerate(qas, 1):
         best = qa.answers[0]
         ack = "（提问者确认有帮助）" if best.acknowledged else ""
@@ -139,8 +140,13 @@ def _one_line(text: str, limit: int = 120) -> str:
 
 
 def weekly_digests(convs: dict[str, list[Message]], qas: Sequence[QA], chat_names: dict[str, str],
-                   topic_of: dict[str, str], labels: dict[str, str], tz) -> list[tuple[str, str, str]]:
-    """(chat, ISO week, Markdown body) for every chat and week with conversations or questions."""
+                   topic_of: dict[str, str], labels: dict[str, str], tz,
+                   shown: dict[str, tuple[float, Answer]] | None = None) -> list[tuple[str, str, str]]:
+    """(chat, ISO week, Markdown body) for every chat and week with conversations or questions.
+
+    `shown`: QA id → (confidence, answer) for the questions whose FAQ entry the site publishes, with the answer
+    that entry shows. Only those are 精选问答, with that answer: a pair the FAQ holds for review (a reply about
+    something else) is not featured on the weekly page either. None: every answered question may be."""
     weeks: dict[tuple[str, str], dict] = defaultdict(lambda: {"messages": 0, "threads": set(), "qas": []})
     for tid, ms in convs.items():
         for m in ms:
@@ -152,7 +158,12 @@ def weekly_digests(convs: dict[str, list[Message]], qas: Sequence[QA], chat_name
     out = []
     for (chat, week), w in sorted(weeks.items()):
         answered = [q for q in w["qas"] if q.answers]
-        best = sorted(answered, key=lambda q: (-q.score, q.ts))[:5]
+        if shown is None:
+            best = sorted(answered, key=lambda q: (-q.score, q.ts))[:5]
+        else:
+            vetted = [q for q in answered if q.id in shown]
+            vetted.sort(key=lambda q: (-shown[q.id][0], q.ts))
+            best = [replace(q, answers=[shown[q.id][1]]) for q in vetted[:5]]
         topic_counts = Counter(topic_of[t] for t in w["threads"] if t in topic_of)
         topics = [(labels.get(t, t), n) for t, n in topic_counts.most_common(5)]
         people: dict[str, dict] = {}
