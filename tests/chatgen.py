@@ -65,13 +65,17 @@ LINKS = ["分享一篇不错的文章 https://mp.weixin.qq.com/s/{k}", "这个�
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰", "涛", "明", "超", "霞", "平", "刚", "桂英", "晨", "雪", "凯"]
 TEAMS = ["研发", "测试", "产品", "运维", "HR", "财务", "行政", "数据"]
+# What makes real messages unique (so that a benchmark embeds what a real group would, not a cache of templates).
+DETAILS = ["，工单号 {n}", "（{n} 楼）", "，截图在上面", "，试了{k}次了", "，我这边是 v{k}.{n} 版本", "，今天第{k}次遇到",
+           "，项目 P{n}", "，急", "，在线等", "，谢谢各位", "，机器 10.{k}.{n}.1"]
 
 
 class GroupChat:
     """One group: its members (a few experts among them) and a seeded random stream of days."""
 
-    def __init__(self, name: str, members: int = 60, seed: int = 7):
+    def __init__(self, name: str, members: int = 60, seed: int = 7, variety: float = 0.0):
         self.name = name
+        self.variety = variety  # the share of messages with a detail of their own
         self.rnd = random.Random(f"{name}/{seed}")
         r = self.rnd
         self.members = [(f"wxid_{name_hash(name, i)}", f"{r.choice(TEAMS)}-{r.choice(SURNAMES)}{r.choice(GIVEN)}")
@@ -86,6 +90,8 @@ class GroupChat:
     def _message(self, when: datetime, who: tuple[str, str], text: str, reply_to: str | None = None,
                  mentions: list[str] | None = None) -> dict:
         self.counter += 1
+        if self.variety and self.rnd.random() < self.variety:
+            text += self.rnd.choice(DETAILS).format(n=self.rnd.randint(1, 9999), k=self.rnd.randint(2, 9))
         m = {"chat": self.name, "id": f"{self.name}-{self.counter}", "time": when.isoformat(), "sender": who[0],
              "sender_name": who[1], "text": text}
         if reply_to:
@@ -150,9 +156,10 @@ def name_hash(chat: str, i: int) -> str:
 
 
 def generate(days: int, messages_per_day: int, chats: int = 1, start: date = date(2024, 3, 4),
-             seed: int = 7) -> Iterator[tuple[date, list[dict]]]:
-    """(day, that day's messages over all chats) for `days` consecutive days."""
-    groups = [GroupChat(f"群{k + 1:02d}", seed=seed) for k in range(chats)]
+             seed: int = 7, variety: float = 0.0) -> Iterator[tuple[date, list[dict]]]:
+    """(day, that day's messages over all chats) for `days` consecutive days (`messages_per_day` on weekdays,
+    less at weekends)."""
+    groups = [GroupChat(f"群{k + 1:02d}", seed=seed, variety=variety) for k in range(chats)]
     for d in range(days):
         day = start + timedelta(days=d)
         yield day, [m for g in groups for m in g.day(day, messages_per_day // chats)]

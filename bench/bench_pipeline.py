@@ -1,0 +1,79 @@
+"""The nightly job at scale: a generated workspace through every stage, then one new day (issue 16's benchmark).
+
+Run by hand: `.venv/bin/python bench/bench_pipeline.py [--messages 100000] [--day 2000] [--chats 20]`.
+The chat is tests/chatgen.py's: Chinese workplace groups with bursts and silences, a few experts, repeated
+needs in other words, quotes, @mentions and thanks, and a detail on most messages so that texts are as unique
+as in a real group (the embedding cache gets no free ride). Days 1..N-1 are imported and run as one full run;
+then the last day (`--day` messages) is imported and run as the next night's job. Prints the machine, sizes,
+per-stage seconds of both runs, the new day's share of the full run's time, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from chatgen import generate, write_jsonl  # noqa: E402
+
+from chendian.ingest import ingest_paths  # noqa: E402
+from chendian.pipeline import STAGE_NAMES, run_stages  # noqa: E402
+from chendian.store import Workspace  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--messages", type=int, default=100_000, help="messages before the new day (about)")
+    ap.add_argument("--day", type=int, default=2_000, help="messages of the new day (about)")
+    ap.add_argument("--chats", type=int, default=20)
+    ap.add_argument("--variety", type=float, default=0.8)
+    args = ap.parse_args()
+    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+          f"python {platform.python_version()}")
+    days = max(2, args.messages // args.day)
+    while days % 7 >= 5:  # the new day is a weekday (chatgen's days start on a Monday; weekends are quieter)
+        days += 1
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        generated = list(generate(days + 1, args.day, chats=args.chats, variety=args.variety))
+        earlier = [m for _, ms in generated[:-1] for m in ms]
+        n_old = write_jsonl(tmp / "earlier.jsonl", earlier)
+        n_new = write_jsonl(tmp / "new-day.jsonl", generated[-1][1])
+        print(f"generated: {n_old:,} messages over {days} days in {args.chats} chats, then a new day of {n_new:,}")
+        ws = Workspace(tmp / "ws", create=True)
+        stages = [s for s in STAGE_NAMES if s != "ingest"]
+        runs = {}
+        for label, path in (("full", tmp / "earlier.jsonl"), ("new day", tmp / "new-day.jsonl")):
+            t0 = time.perf_counter()
+            ingest_paths(ws, [path])
+            ingest_s = time.perf_counter() - t0
+            report = run_stages(ws, stages, quiet=True)
+            failed = [s for s in report.stages if s.status != "ok"]
+            if failed:
+                sys.exit(f"{label}: stage {failed[0].name} failed: {failed[0].note}")
+            runs[label] = {"ingest": ingest_s} | {s.name: s.seconds for s in report.stages}
+            print(f"{label}: {sum(runs[label].values()):.1f}s, peak RSS so far {peak_rss_mb():,.0f} MB")
+        ws.close()
+    full, day = runs["full"], runs["new day"]
+    print(f"\n{'stage':<10} {'full s':>9} {'new day s':>10} {'day/full':>9}")
+    for name in ["ingest", *stages]:
+        print(f"{name:<10} {full[name]:>9.1f} {day[name]:>10.1f} {day[name] / max(full[name], 1e-9):>9.2f}")
+    total_full, total_day = sum(full.values()), sum(day.values())
+    print(f"{'total':<10} {total_full:>9.1f} {total_day:>10.1f} {total_day / total_full:>9.2f}")
+    print(f"messages: full {n_old:,}, new day {n_new:,} ({n_new / n_old:.3f} of the full run's); "
+          f"peak RSS {peak_rss_mb():,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
