@@ -195,7 +195,10 @@ def _build(cls: type, data: dict, where: str):
         if origin is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if origin is list:
-            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            item = (typing.get_args(hint) or (str,))[0]
+            if item is float and isinstance(value, list):  # [0, 5, 15]: whole numbers are numbers too
+                value = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+            ok = isinstance(value, list) and all(isinstance(v, item) for v in value)
         else:
             ok = isinstance(value, origin) and not (origin is int and isinstance(value, bool))
         if not ok:

@@ -158,7 +158,8 @@ def test_report_json_on_the_hand_made_chat(fixture_workspace):
     open_q = next(u for u in r["unanswered"] if "怎么交" in u["question"])
     assert open_q["age_hours"] == 0 and open_q["experts"][0]["name"] == "老李"
     # 老李's answer was acknowledged (谢谢老李): 1 + 3 points
-    assert r["top_contributors"][0] == {"name": "老李", "points": 4.0, "answers": 1, "acknowledged": 1, "repeats": 0}
+    assert r["top_contributors"][0] == {"name": "老李", "points": 4.0, "answers": 1, "acknowledged": 1, "repeats": 0,
+                                      "level": "新手"}  # 4 points: under 热心群友 (5)
     (s,) = r["superseded"]
     assert s["answerer"] == "老李" and s["phrase"] == "以新通知为准" and s["superseded_at"].startswith("2016-09-14T11:00")
     assert sum(r["activity"]["by_weekday"].values()) == r["activity"]["messages"] == 8
