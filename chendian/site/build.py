@@ -508,7 +508,11 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
         for u in site.unanswered:
             u["experts"] = experts.get(u["id"], [])
         held = _review_items(ctx)
-        write("ops.html", "ops.html", unanswered=site.unanswered, review=report["needs_review"], held=len(held))
+        entry_url = {e["id"]: e["url"] for e in site.entries}
+        for x in report["stale"]:
+            x["url"] = entry_url.get(x["entry_id"])
+        write("ops.html", "ops.html", unanswered=site.unanswered, review=report["needs_review"], held=len(held),
+              teams=report["team_standings"], stale=report["stale"], stale_after_days=report["stale_after_days"])
         write("review.html", "review.html", held=held)
         write("report.html", "report.html", report=report, charts=report_charts(report))
         write("topics/index.html", "topics.html", topics=site.topics)
@@ -557,8 +561,11 @@ def report_charts(report: dict) -> list[dict]:
              ("activity-hour", "本周各时段的消息数（时）", list(hours), list(hours.values()), 4, " 条"),
              ("response-time", "本周首次回答用时分布（问题数）", [d["bucket"] for d in dist], [d["count"] for d in dist], 1, " 个"),
              ("top-contributors", "本周贡献积分", [p["name"] for p in top], [p["points"] for p in top], 1, " 分")]
+    if report["team_standings"]:  # only where members belong to teams
+        teams = report["team_standings"]
+        specs.append(("team-standings", "本周团队积分", [t["team"] for t in teams], [t["points"] for t in teams], 1, " 分"))
     return [{"id": cid, "title": title, "rows": list(zip(labels, values)), "unit": unit,
-             "svg": (hbar_chart(cid, title, labels, values, unit=unit) if cid == "top-contributors"
+             "svg": (hbar_chart(cid, title, labels, values, unit=unit) if cid in ("top-contributors", "team-standings")
                      else bar_chart(cid, title, labels, values, label_every=every, unit=unit))}
             for cid, title, labels, values, every, unit in specs]
 
