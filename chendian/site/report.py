@@ -412,6 +412,23 @@ def report_text(report: dict) -> str:
     for s in report["superseded"]:
         lines.append(f"已过时：{_line(s['question'], 30)} · {s['answerer']} {s['answered_at'][:10]} 的回答被"
                      f" {s['superseded_at'][:10]}「{_line(s['superseded_by'], 30)}」更正")
+    if report["team_standings"]:
+        lines.append("团队积分：" + "，".join(f"{s['team']} {s['points']:g} 分（回答 {s['answers']}，被确认 {s['confirmed']}）"
+                                          for s in report["team_standings"]))
+    k = next((k for k in report["kpi"] if k["week"] == report["week"]), None)
+    if k:
+        lines.append(f"群管 KPI：回答人数 {k['answerers']}，回答 {k['answers']}，被确认 {k['confirmed']}")
+    lines.append("角色：" + "，".join(f"{r['role']} {r['count']}" for r in report["roles"]))
+    for n in report["new_members"]:
+        lines.append(f"  新成员 {n['name']}（{n['first_post_at'][:10]}）：{_line(n['first_post'], 40)}")
+    sh = report["shares"]
+    lines.append(f"分享 {sh['total']}（公众号文章 {sh['articles']}），引发讨论 {sh['discussed']}")
+    for x in sh["items"]:
+        lines.append(f"  [{x['kind']}] {_line(x['title'], 30)} · {x['sharer']} · {x['discussion']}")
+    if report["stale"]:
+        lines.append(f"可能过时（超过 {report['stale_after_days']:g} 天）{len(report['stale'])}：")
+        for x in report["stale"]:
+            lines.append(f"  {_line(x['question'], 40)}  · 截至 {x['as_of']}")
     return "\n".join(lines)
 
 
