@@ -191,7 +191,8 @@ def test_site_report_page_charts_and_freshness(fixture_workspace):
 
 from chendian.config import ConfigError, InsightsConfig  # noqa: E402
 from chendian.summarize.qa.insights import (Activity, AnswerPoints, MembersError, RoleRules, level_for,  # noqa: E402
-                                            parse_members, role_of, share_kind, shared_urls, stale_entries,
+                                            parse_members, role_of, share_kind, shared_parts, shared_urls,
+                                            stale_entries,
                                             team_from_name, team_of, team_standings, weekly_kpi)
 
 
@@ -225,9 +226,18 @@ def test_a_bad_members_toml_names_the_member():
 
 
 @pytest.mark.parametrize("name, team", [("大数据-张三", "大数据"), ("产品部｜李四", "产品部"), ("【运营】王五", "运营"),
-                                        ("研发 - 赵六", "研发"), ("2016-张三", None), ("张三", None), ("", None)])
-def test_team_from_a_department_prefix(name, team):
+                                        ("研发 - 赵六", "研发"), ("星火-张三", "星火"), ("2016-张三", None),
+                                        ("张三", None), ("", None),
+                                        # the bundled examples put the department after the name
+                                        ("陈静-HRBP", "HRBP"), ("赵婷-财务", "财务"), ("马骏-IT支持", "IT支持")])
+def test_team_from_a_department_in_the_nickname(name, team):
     assert team_from_name(name) == team
+
+
+def test_a_part_other_nicknames_share_is_the_team():
+    shared = shared_parts(["星火-张三", "星火-王五", "李四-阿杰", "张三"])
+    assert shared == {"星火"} and team_from_name("李四-星火", shared) == "星火"
+    assert team_from_name("小米粒-喵喵喵喵喵", shared) is None  # neither a department, shared, nor prefix + name
 
 
 def test_the_members_file_team_wins_over_the_prefix():

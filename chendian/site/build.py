@@ -41,7 +41,7 @@ from ..model import QA, RECALL, SYSTEM, Answer, Contributor, stable_id
 from ..store import Workspace, json_column
 from .charts import bar_chart, hbar_chart
 from .privacy import Privacy
-from ..summarize.qa.insights import level_for, member_of, team_of
+from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
 from .report import load_members, weekly_report
 from .render import MarkdownRenderer, plain
 from .student import payload_js, t2s_table, workspace_vectors
@@ -574,6 +574,7 @@ def _directory(ws: Workspace, ctx: _Context, people: list[dict]) -> None:
         points[p["sender"]] = points.get(p["sender"], 0.0) + p["points"]
     raw_names = dict(ws.db.execute("SELECT sender, sender_name FROM messages WHERE sender != '' GROUP BY sender"
                                    " ORDER BY max(ts)"))
+    shared = shared_parts(raw_names.values())
     for p in people:
         sender = p["sender"]
         counts: dict[str, list] = {}
@@ -592,7 +593,7 @@ def _directory(ws: Workspace, ctx: _Context, people: list[dict]) -> None:
         p["points"] = points.get(sender, 0.0)
         p["level"] = level_for(p["points"], cfg.levels)
         m = member_of(sender, raw_names.get(sender), members)
-        team = team_of(sender, raw_names.get(sender), members)
+        team = team_of(sender, raw_names.get(sender), members, shared)
         p["member"] = {"title": ctx.text(m.title) if m and open_directory else "",
                        "expertise": [ctx.text(x) for x in m.expertise] if m else [],
                        "team": ctx.text(team) if team and open_directory else ""}

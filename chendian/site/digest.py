@@ -26,14 +26,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from .. import atomic
-from ..model import FILE, QUOTE, RECALL, SYSTEM, TEXT
+from ..model import FILE, RECALL, SYSTEM
 from ..store import Workspace
 from ..summarize.qa.insights import URL_RE, iso_week, nearest_rank, shared_urls
 from .audit import LeakError, audit_site, names_to_hide
 from .build import _Context, _load_recalled, _snippet, known_people, slug
 from .privacy import Privacy
 from .render import MarkdownRenderer
-from .report import ReportError, discussion_label, extra_of, link_replies, share_rows, week_bounds
+from .report import ReportError, discussion_label, system_senders, extra_of, link_replies, share_rows, week_bounds
 
 DIGEST_VERSION = 1
 AUDIENCES = ("group", "ops")
@@ -246,11 +246,7 @@ class _Reader:
 
 
 def _system_senders(ws: Workspace, chat: str) -> set[str]:
-    """A platform's own accounts (QQ's 10000 posts join notices and group files): nobody to count or rank. One
-    that ever wrote a text is a person whose notices an exporter attributed to them, and counts."""
-    return {row[0] for row in ws.db.execute(
-        "SELECT sender FROM messages WHERE chat = ? GROUP BY sender HAVING sum(kind = ?) > 0 AND sum(kind IN (?, ?)) = 0",
-        (chat, SYSTEM, TEXT, QUOTE))}
+    return system_senders(ws, chat)  # one definition, shared with the ops report
 
 
 def _activity(ws: Workspace, chat: str, start: int, end: int, system: set[str]) -> tuple[int, int]:

@@ -12,10 +12,10 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 from ..errors import ChendianError
-from ..model import CONVERSATIONAL_KINDS, FILE, RECALL, SYSTEM
+from ..model import CONVERSATIONAL_KINDS, FILE, QUOTE, RECALL, SYSTEM, TEXT
 from ..store import Workspace
 from ..summarize.qa.insights import (URL_RE, Activity, AnswerPoints, Member, MembersError, Response, RoleRules,
-                                     iso_week, level_for, parse_members, role_of, share_kind, shared_urls,
+                                     iso_week, level_for, parse_members, shared_parts, role_of, share_kind, shared_urls,
                                      stale_entries, summarize_responses, team_of, team_standings, weekly_kpi)
 from .privacy import Privacy
 
@@ -65,6 +65,15 @@ def load_members(ws: Workspace) -> dict[str, Member]:
     except UnicodeDecodeError:
         raise MembersError(f"{path}: not UTF-8 text (save the members file as UTF-8)") from None
     return parse_members(text, str(path))
+
+
+def system_senders(ws: Workspace, chat: str | None = None) -> set[str]:
+    """A platform's own accounts (QQ's 10000 posts join notices and group files): nobody to count or rank. One
+    that ever wrote a text is a person whose notices an exporter attributed to them, and counts."""
+    where = "" if chat is None else "WHERE chat = ? "
+    return {row[0] for row in ws.db.execute(
+        f"SELECT sender FROM messages {where}GROUP BY sender HAVING sum(kind = ?) > 0 AND sum(kind IN (?, ?)) = 0",
+        (*([chat] if chat is not None else []), SYSTEM, TEXT, QUOTE))}
 
 
 def link_replies(ws: Workspace, m, replies_to_it: int) -> int:
@@ -262,8 +271,13 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
                                      " GROUP BY sender ORDER BY max(ts)", (SYSTEM,)):
         display[sender] = raw  # the newest name each sender wrote under (a nickname's department may change)
 
+    system = system_senders(ws)
+    for sender in system:
+        display.pop(sender, None)
+    shared = shared_parts(display.values())
+
     def team(sender, raw):
-        return team_of(sender, display.get(sender, raw), members)
+        return team_of(sender, display.get(sender, raw), members, shared)
 
     standings = [{"team": text(s.team), "members": s.members, "points": s.points, "answers": s.answers,
                   "confirmed": s.confirmed} for s in team_standings(week_points, team)]
@@ -285,7 +299,8 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
     for sender, raw, n in ws.db.execute(
             "SELECT sender, sender_name, count(*) FROM messages WHERE ts >= ? AND ts < ? AND kind NOT IN (?, ?)"
             " AND recalled = 0 AND sender != '' GROUP BY sender", (start, end, SYSTEM, RECALL)):
-        act(sender, raw).messages = n
+        if sender not in system:
+            act(sender, raw).messages = n
     for (sender,) in ws.db.execute(
             # the first message of each conversation that began this week, when someone else wrote in it too
             "SELECT m.sender FROM message_threads mt JOIN messages m ON m.id = mt.message_id"
@@ -300,6 +315,8 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
     for p in week_points:
         act(p.sender, p.name).answers += 1
 
+    by_name = {raw: s for s, raw in display.items()}
+    by_name.update({s: s for s in display})
     # Shares: links (公众号 articles) and files, and whether a discussion followed
     shares, seen_urls = [], set()
     replied = dict(ws.db.execute("SELECT reply_to, count(*) FROM messages WHERE ts >= ? AND recalled = 0"
@@ -309,16 +326,22 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
         urls = shared_urls(m["text"], extra)
         if not urls and m["kind"] != FILE:
             continue
-        act(m["sender"], m["sender_name"]).shares += 1
-        url = next((u for u in urls if u not in seen_urls), None)
-        if urls and url is None:
-            continue  # the same link again: its first share is the one listed
-        seen_urls.add(url)
+        sender, raw = m["sender"], m["sender_name"]
+        if sender in system and isinstance(extra.get("shared_by"), str):  # QQ's 10000 posts the files people share
+            sender = by_name.get(extra["shared_by"])  # None: someone who never wrote (only their number is known)
+            raw = display.get(sender, "群成员")
+        if sender and sender not in system:
+            act(sender, raw).shares += 1
+        key = next((u for u in urls if u not in seen_urls), None) if urls else f"file:{extra.get('name') or m['text']}"
+        if key is None or key in seen_urls:
+            continue  # the same link or file again: its first share is the one listed
+        seen_urls.add(key)
+        url = key if urls else None
         replies = link_replies(ws, m, replied.get(m["id"], 0))
-        title = extra.get("title") if isinstance(extra.get("title"), str) else ""
+        title = next((extra[k] for k in ("title", "name") if isinstance(extra.get(k), str) and extra[k]), "")
         title = title or " ".join(URL_RE.sub(" ", m["text"] or "").split()) or "（没有说明）"
         shares.append({"kind": share_kind(url), "title": text(title)[:60], "url": text(url) if url else None,
-                       "sharer": name(m["sender"], m["sender_name"]), "shared_at": when(m["ts"]),
+                       "sharer": name(sender, raw) if sender else "群成员", "shared_at": when(m["ts"]),
                        "replies": replies, "discussed": replies > 0, "discussion": discussion_label(replies)})
     rules = RoleRules()
     for sender, m in members.items():  # listed members who wrote nothing this week are observers too
@@ -338,7 +361,7 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
             " JOIN messages m ON m.chat = f.chat AND m.sender = f.sender AND m.ts = f.first"
             " WHERE f.first >= ? AND f.first < ? GROUP BY f.chat, f.sender ORDER BY f.first",
             (SYSTEM, RECALL, start, end)):
-        if first - chat_first < NEW_MEMBER_DAYS * 86400:
+        if first - chat_first < NEW_MEMBER_DAYS * 86400 or sender in system:
             continue
         body = ws.db.execute("SELECT text FROM messages WHERE id = ?", (mid,)).fetchone()[0]
         new_members.append({"name": name(sender, raw), "first_post_at": when(first), "first_post": text(body)[:80]})

@@ -332,25 +332,61 @@ def parse_members(text: str, path: str) -> dict[str, Member]:
     return out
 
 
-# "大数据-张三", "产品部｜李四", "【运营】王五": a short department before a separator, or in brackets.
-_DEPT_RE = re.compile(r"^\s*(?:[【\[（(](?P<b>[^】\]）)]{1,10})[】\]）)]|(?P<p>[\u4e00-\u9fffA-Za-z0-9]{1,10})\s*[-－—_·|｜/]\s*)(?=\S)")
+# "大数据-张三", "陈静-HRBP", "产品部｜李四", "【运营】王五": two parts around a separator, or a bracketed prefix.
+_SPLIT_RE = re.compile(r"^\s*(?P<a>[\u4e00-\u9fffA-Za-z0-9]{1,10})\s*[-－—_·|｜/]\s*(?P<b>[^-－—_·|｜/]{1,12}?)\s*$")
+_BRACKET_RE = re.compile(r"^\s*[【\[（(](?P<t>[^】\]）)]{1,10})[】\]）)]\s*\S")
+# What a department looks like when a nickname puts it after the name ("赵婷-财务", "王磊-SRE").
+_DEPT_WORD_RE = re.compile(r"[A-Za-z]{2,}|(部|组|中心|团队|事业群|科|处|室)$|^(财务|人事|行政|法务|市场|销售|运营|产品|设计|"
+                           r"研发|开发|测试|运维|前端|后端|架构|算法|数据|大数据|客服|采购|商务|品牌|技术|IT|HR)")
+_PERSON_RE = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
 
 
-def team_from_name(name: str | None) -> str | None:
-    """The department prefix of a nickname, or None (a plain name; "2016-张三": a number is no team)."""
-    m = _DEPT_RE.match(name or "")
-    team = m and (m.group("b") or m.group("p"))
-    return team if team and not team.isdigit() else None
+def _parts(name: str | None) -> tuple[str, str] | None:
+    m = _SPLIT_RE.match(name or "")
+    return (m.group("a"), m.group("b")) if m else None
+
+
+def team_from_name(name: str | None, shared: frozenset[str] = frozenset()) -> str | None:
+    """The department in a nickname, or None. In order: a bracketed prefix ("【运营】王五"); the one side of
+    "A-B" that looks like a department ("陈静-HRBP", "赵婷-财务", "产品部-李四"); the side other nicknames
+    share (`shared`: "星火-张三" and "星火-王五"); the prefix when the rest looks like a Chinese name
+    ("大数据-张三"). A number is no team ("2016-张三")."""
+    m = _BRACKET_RE.match(name or "")
+    if m:
+        return None if m.group("t").isdigit() else m.group("t")
+    parts = _parts(name)
+    if not parts:
+        return None
+    a, b = parts
+    a_dept, b_dept = bool(_DEPT_WORD_RE.search(a)), bool(_DEPT_WORD_RE.search(b))
+    if a_dept != b_dept:  # first: one person's two nicknames ("马骏-IT", "马骏-IT支持") share their name
+        team = a if a_dept else b
+    elif a in shared or b in shared:
+        team = a if a in shared else b
+    else:
+        team = a if _PERSON_RE.match(b) else None  # the issue's "大数据-张三": the prefix
+    return None if not team or team.isdigit() else team
+
+
+def shared_parts(names: Iterable[str]) -> frozenset[str]:
+    """Parts of "A-B" nicknames that two or more distinct nicknames share: those are departments, not names."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for n in set(names):
+        parts = _parts(n)
+        if parts:
+            for side in parts:
+                seen[side].add(n)
+    return frozenset(side for side, ns in seen.items() if len(ns) >= 2)
 
 
 def member_of(sender: str, name: str | None, members: dict[str, Member]) -> Member | None:
     return members.get(sender) or (members.get(name) if name else None)
 
 
-def team_of(sender: str, name: str | None, members: dict[str, Member]) -> str | None:
-    """The members file's team, else the nickname's department prefix."""
+def team_of(sender: str, name: str | None, members: dict[str, Member], shared: frozenset[str] = frozenset()) -> str | None:
+    """The members file's team, else the nickname's department."""
     m = member_of(sender, name, members)
-    return (m.team if m and m.team else None) or team_from_name(name)
+    return (m.team if m and m.team else None) or team_from_name(name, shared)
 
 
 @dataclass(slots=True)
