@@ -227,6 +227,7 @@ def test_a_bad_members_toml_names_the_member():
 
 @pytest.mark.parametrize("name, team", [("大数据-张三", "大数据"), ("产品部｜李四", "产品部"), ("【运营】王五", "运营"),
                                         ("研发 - 赵六", "研发"), ("星火-张三", "星火"), ("2016-张三", None),
+                                        ("【管理员】林晓燕", None),  # a group role, not a department
                                         ("张三", None), ("", None),
                                         # the bundled examples put the department after the name
                                         ("陈静-HRBP", "HRBP"), ("赵婷-财务", "财务"), ("马骏-IT支持", "IT支持")])

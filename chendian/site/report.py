@@ -8,6 +8,7 @@ describes every field.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
@@ -22,6 +23,7 @@ from .privacy import Privacy
 REPORT_VERSION = 2
 TOP_CONTRIBUTORS, BEST_ANSWERS = 10, 5
 DISCUSSION_SECONDS, MANY_REPLIES = 2 * 3600, 20  # a link's discussion: its conversation's next 2 hours
+_FILE_TAIL_RE = re.compile(r"\s+\d+(\.\d+)?\s?[KMG]B\b.*$", re.IGNORECASE | re.DOTALL)
 NEW_MEMBER_DAYS = 7  # a first post counts as a new member's only once the chat has this much history before it
 # Response-time buckets: (label, upper bound in hours).
 BUCKETS = (("<1小时", 1), ("1–4小时", 4), ("4–24小时", 24), ("1–3天", 72), (">3天", float("inf")))
@@ -285,8 +287,11 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
     for p in all_points:
         if p.week <= week:
             total_points[p.sender] += p.points
-    levels = [{"name": name(s, display.get(s)), "points": pts, "level": level_for(pts, cfg.levels)}
-              for s, pts in sorted(total_points.items(), key=lambda x: (-x[1], x[0]))]
+    by_shown: dict[str, float] = defaultdict(float)  # one person under two platforms' ids: counted once
+    for s, pts in total_points.items():
+        by_shown[name(s, display.get(s))] += pts
+    levels = [{"name": n, "points": pts, "level": level_for(pts, cfg.levels)}
+              for n, pts in sorted(by_shown.items(), key=lambda x: (-x[1], x[0]))]
     kpi = [{"week": k.week, "answerers": k.answerers, "answers": k.answers, "confirmed": k.confirmed}
            for k in weekly_kpi(all_points)]
 
@@ -301,16 +306,17 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
             " AND recalled = 0 AND sender != '' GROUP BY sender", (start, end, SYSTEM, RECALL)):
         if sender not in system:
             act(sender, raw).messages = n
-    for (sender,) in ws.db.execute(
+    questions = {q.question_id for q in qas.values()}
+    for sender, first_id in ws.db.execute(
             # the first message of each conversation that began this week, when someone else wrote in it too
-            "SELECT m.sender FROM message_threads mt JOIN messages m ON m.id = mt.message_id"
+            "SELECT m.sender, m.id FROM message_threads mt JOIN messages m ON m.id = mt.message_id"
             " WHERE m.ts >= ? AND m.ts < ? AND m.kind NOT IN (?, ?) AND m.recalled = 0 AND m.ts = ("
             "  SELECT min(x.ts) FROM message_threads t2 JOIN messages x ON x.id = t2.message_id"
             "  WHERE t2.thread_id = mt.thread_id AND x.kind NOT IN (?, ?) AND x.recalled = 0)"
             " AND EXISTS (SELECT 1 FROM message_threads t3 JOIN messages y ON y.id = t3.message_id"
             "  WHERE t3.thread_id = mt.thread_id AND y.sender != m.sender AND y.kind NOT IN (?, ?) AND y.recalled = 0)"
             " GROUP BY mt.thread_id", (start, end, SYSTEM, RECALL, SYSTEM, RECALL, SYSTEM, RECALL)):
-        if sender in acts:
+        if sender in acts and first_id not in questions:  # asking a question organises nothing
             acts[sender].started += 1
     for p in week_points:
         act(p.sender, p.name).answers += 1
@@ -340,6 +346,7 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
         replies = link_replies(ws, m, replied.get(m["id"], 0))
         title = next((extra[k] for k in ("title", "name") if isinstance(extra.get(k), str) and extra[k]), "")
         title = title or " ".join(URL_RE.sub(" ", m["text"] or "").split()) or "（没有说明）"
+        title = _FILE_TAIL_RE.sub("", title) or title  # "x.pdf 412.6KB C:\Users\…": the size and local path go
         shares.append({"kind": share_kind(url), "title": text(title)[:60], "url": text(url) if url else None,
                        "sharer": name(sender, raw) if sender else "群成员", "shared_at": when(m["ts"]),
                        "replies": replies, "discussed": replies > 0, "discussion": discussion_label(replies)})

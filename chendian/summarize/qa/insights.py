@@ -338,6 +338,7 @@ _BRACKET_RE = re.compile(r"^\s*[【\[（(](?P<t>[^】\]）)]{1,10})[】\]）)]\s
 # What a department looks like when a nickname puts it after the name ("赵婷-财务", "王磊-SRE").
 _DEPT_WORD_RE = re.compile(r"[A-Za-z]{2,}|(部|组|中心|团队|事业群|科|处|室)$|^(财务|人事|行政|法务|市场|销售|运营|产品|设计|"
                            r"研发|开发|测试|运维|前端|后端|架构|算法|数据|大数据|客服|采购|商务|品牌|技术|IT|HR)")
+_ROLE_TAG_RE = re.compile(r"管理|群主|助教|老师|嘉宾|讲师|班长|志愿者|新人|VIP", re.IGNORECASE)
 _PERSON_RE = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
 
 
@@ -352,8 +353,8 @@ def team_from_name(name: str | None, shared: frozenset[str] = frozenset()) -> st
     share (`shared`: "星火-张三" and "星火-王五"); the prefix when the rest looks like a Chinese name
     ("大数据-张三"). A number is no team ("2016-张三")."""
     m = _BRACKET_RE.match(name or "")
-    if m:
-        return None if m.group("t").isdigit() else m.group("t")
+    if m:  # "【管理员】林晓燕" tags a group role, not a department
+        return None if m.group("t").isdigit() or _ROLE_TAG_RE.search(m.group("t")) else m.group("t")
     parts = _parts(name)
     if not parts:
         return None
