@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -403,3 +404,25 @@ def test_the_doc_lists_every_report_field(team_workspace, fixture_workspace):
         r = json.loads(CliRunner().invoke(main, ["-w", str(ws), "report", "--week", "2016-W37", "--json"]).output)
         missing = sorted({k for k in _keys(r) if f"`{k}`" not in doc and f"`{k}[]`" not in doc})
         assert not missing, f"docs/report.md does not describe: {missing}"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="/usr/bin/chromium missing")
+def test_the_team_report_page_in_chromium_on_a_phone(team_workspace):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (pip) is not installed")
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            page = browser.new_page(viewport={"width": 360, "height": 740})
+            page.goto((team_workspace / "site" / "report.html").as_uri())
+            width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert width[0] <= width[1], f"report.html scrolls sideways: {width}"
+            # every chart is named and described for a screen reader: its aria-labelledby ids resolve to text
+            labels = page.eval_on_selector_all("svg.chart", "els => els.map(e => e.getAttribute('aria-labelledby')"
+                                               ".split(' ').map(id => document.getElementById(id).textContent).join(' | '))")
+            assert len(labels) == 5 and all("最高" in x for x in labels)
+            assert "本周团队积分 | 最高：产品（4 分）" in labels[-1]
+            assert page.is_visible("text=团队积分榜") and page.is_visible("text=有讨论（2 条回复）")
+        finally:
+            browser.close()
