@@ -318,7 +318,7 @@ def team_workspace(tmp_path_factory):
     runner = CliRunner()
     assert runner.invoke(main, ["init", str(ws)]).exit_code == 0
     shutil.copy(FIXTURES / "insights" / "数据团队群.txt", ws / "inbox")
-    (ws / "members.csv").write_text("id,职位,擅长领域,team\n20002,产品经理@某银行,数据产品、指标,产品\n"
+    (ws / "members.csv").write_text("id,职位,擅长领域,team\n20002,产品经理@某银行,指标体系、埋点,增长组\n"
                                     "小刘,数据分析师,SQL、报表,运营\n", encoding="utf-8")
     _set(ws, "members", '"members.csv"')
     _set(ws, "stale_after_days", "30.0")
@@ -331,8 +331,9 @@ def test_team_report_on_the_hand_made_team_chat(team_workspace):
     result = CliRunner().invoke(main, ["-w", str(team_workspace), "report", "--week", "2016-W37", "--json"])
     assert result.exit_code == 0, result.output
     r = json.loads(result.output)
-    # by hand: 产品-李四 answered 王五's Spark question (谢谢李四: acknowledged, 1 + 3); 王五 answered 张三's Kafka one
-    assert r["team_standings"] == [{"team": "产品", "members": 1, "points": 4.0, "answers": 1, "confirmed": 1},
+    # by hand: 产品-李四 answered 王五's Spark question (谢谢李四: acknowledged, 1 + 3); 王五 answered 张三's Kafka one.
+    # 李四 (20002) is 增长组 in the members file, which wins over his nickname's 产品
+    assert r["team_standings"] == [{"team": "增长组", "members": 1, "points": 4.0, "answers": 1, "confirmed": 1},
                                    {"team": "大数据", "members": 1, "points": 1.0, "answers": 1, "confirmed": 0}]
     # 李四 also answered the Hive question in August (acknowledged): 8 points up to W37
     assert r["levels"][0] == {"name": "产品-李四", "points": 8.0, "level": "热心群友"}
@@ -351,7 +352,7 @@ def test_team_report_on_the_hand_made_team_chat(team_workspace):
     (stale,) = r["stale"]  # the Hive answer of 2016-08-01, 45 days before the newest message
     assert stale["question"].startswith("Hive") and stale["as_of"] == "2016-08-01" and stale["age_days"] > 30
     text = CliRunner().invoke(main, ["-w", str(team_workspace), "report", "--week", "2016-W37"]).output
-    assert "团队积分：产品 4 分" in text and "[文章] 分享一篇文章" in text and "可能过时（超过 30 天）1" in text
+    assert "团队积分：增长组 4 分" in text and "[文章] 分享一篇文章" in text and "可能过时（超过 30 天）1" in text
 
 
 def test_team_pages_and_the_member_directory(team_workspace):
@@ -363,7 +364,7 @@ def test_team_pages_and_the_member_directory(team_workspace):
     assert "团队积分榜" in ops and "可能过时" in ops and "Hive" in ops
     pages = [p.read_text(encoding="utf-8") for p in (site / "people").glob("p*.html")]
     li = next(p for p in pages if "<h1>产品-李四</h1>" in p)
-    assert "产品经理@某银行" in li and "数据产品、指标" in li and "<dd>产品</dd>" in li and "热心群友" in li
+    assert "产品经理@某银行" in li and "指标体系、埋点" in li and "<dd>增长组</dd>" in li and "热心群友" in li
     assert "参与沉淀的问答（2）" in li and "截至 2016-08-01" in li
     assert CliRunner().invoke(main, ["-w", str(team_workspace), "audit", str(site)]).exit_code == 0
 
@@ -375,7 +376,7 @@ def test_the_directory_hides_titles_as_the_group_grows(team_workspace, tmp_path)
     assert CliRunner().invoke(main, ["-w", str(ws), "stage", "publish"]).exit_code == 0
     li = next(p.read_text(encoding="utf-8") for p in (ws / "site" / "people").glob("p*.html")
               if "<h1>产品-李四</h1>" in p.read_text(encoding="utf-8"))
-    assert "某银行" not in li and "<dd>产品</dd>" not in li and "数据产品、指标" in li
+    assert "某银行" not in li and "<dd>增长组</dd>" not in li and "指标体系、埋点" in li
 
 
 def test_a_bad_members_file_is_one_line_and_exit_1(team_workspace, tmp_path):
@@ -422,7 +423,20 @@ def test_the_team_report_page_in_chromium_on_a_phone(team_workspace):
             labels = page.eval_on_selector_all("svg.chart", "els => els.map(e => e.getAttribute('aria-labelledby')"
                                                ".split(' ').map(id => document.getElementById(id).textContent).join(' | '))")
             assert len(labels) == 5 and all("最高" in x for x in labels)
-            assert "本周团队积分 | 最高：产品（4 分）" in labels[-1]
+            assert "本周团队积分 | 最高：增长组（4 分）" in labels[-1]
             assert page.is_visible("text=团队积分榜") and page.is_visible("text=有讨论（2 条回复）")
         finally:
             browser.close()
+
+
+def test_under_pseudonyms_only_the_members_file_gives_teams(team_workspace, tmp_path):
+    ws = tmp_path / "W"
+    shutil.copytree(team_workspace, ws)
+    toml = ws / "chendian.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('names = "real"', 'names = "pseudonym"'), encoding="utf-8")
+    assert CliRunner().invoke(main, ["-w", str(ws), "stage", "publish"]).exit_code == 0  # its audit passed
+    r = json.loads(CliRunner().invoke(main, ["-w", str(ws), "report", "--week", "2016-W37", "--json"]).output)
+    # 20002 (李四) is 增长组 in the members file; 王五's 大数据 came from his nickname, which is not shown
+    assert [(s["team"], s["points"]) for s in r["team_standings"]] == [("增长组", 4.0)]
+    site = "".join(p.read_text(encoding="utf-8") for p in (ws / "site").rglob("*.html"))
+    assert "产品-李四" not in site and "某银行" not in site and "指标体系、埋点" in site

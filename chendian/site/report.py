@@ -16,7 +16,7 @@ from ..errors import ChendianError
 from ..model import CONVERSATIONAL_KINDS, FILE, QUOTE, RECALL, SYSTEM, TEXT
 from ..store import Workspace
 from ..summarize.qa.insights import (URL_RE, Activity, AnswerPoints, Member, MembersError, Response, RoleRules,
-                                     iso_week, level_for, parse_members, shared_parts, role_of, share_kind, shared_urls,
+                                     iso_week, level_for, member_of, parse_members, shared_parts, role_of, share_kind, shared_urls,
                                      stale_entries, summarize_responses, team_of, team_standings, weekly_kpi)
 from .privacy import Privacy
 
@@ -279,6 +279,9 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
     shared = shared_parts(display.values())
 
     def team(sender, raw):
+        if ws.config.site.names != "real":  # a nickname's department is part of a name the site does not show
+            m = member_of(sender, display.get(sender, raw), members)
+            return m.team if m and m.team else None
         return team_of(sender, display.get(sender, raw), members, shared)
 
     standings = [{"team": text(s.team), "members": s.members, "points": s.points, "answers": s.answers,
