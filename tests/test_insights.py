@@ -193,7 +193,7 @@ def test_site_report_page_charts_and_freshness(fixture_workspace):
 from chendian.config import ConfigError, InsightsConfig  # noqa: E402
 from chendian.summarize.qa.insights import (Activity, AnswerPoints, MembersError, RoleRules, level_for,  # noqa: E402
                                             parse_members, role_of, share_kind, shared_parts, shared_urls,
-                                            stale_entries,
+                                            stale_entries, name_without_team,
                                             team_from_name, team_of, team_standings, weekly_kpi)
 
 
@@ -439,4 +439,17 @@ def test_under_pseudonyms_only_the_members_file_gives_teams(team_workspace, tmp_
     # 20002 (李四) is 增长组 in the members file; 王五's 大数据 came from his nickname, which is not shown
     assert [(s["team"], s["points"]) for s in r["team_standings"]] == [("增长组", 4.0)]
     site = "".join(p.read_text(encoding="utf-8") for p in (ws / "site").rglob("*.html"))
-    assert "产品-李四" not in site and "某银行" not in site and "指标体系、埋点" in site
+    assert "李四" not in site and "某银行" not in site and "指标体系、埋点" in site  # 谢谢李四 rewritten too
+
+
+@pytest.mark.parametrize("name, person", [("大数据-张三", "张三"), ("陈静-HRBP", "陈静"), ("【管理员】林晓燕", "林晓燕"),
+                                          ("张三", None), ("2016-张三", None)])
+def test_the_person_in_a_department_nickname(name, person):
+    assert name_without_team(name) == person
+
+
+def test_pseudonyms_also_rewrite_the_name_after_a_department():
+    from chendian.site.privacy import Privacy
+    p = Privacy("pseudonym", [("20002", "产品-李四"), ("20003", "【运营】王五")])
+    text = p.text("解决了，谢谢李四！王五也帮了忙")
+    assert "李四" not in text and "王五" not in text and text.count("成员-") == 2

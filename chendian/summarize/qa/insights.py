@@ -338,6 +338,7 @@ _BRACKET_RE = re.compile(r"^\s*[【\[（(](?P<t>[^】\]）)]{1,10})[】\]）)]\s
 # What a department looks like when a nickname puts it after the name ("赵婷-财务", "王磊-SRE").
 _DEPT_WORD_RE = re.compile(r"[A-Za-z]{2,}|(部|组|中心|团队|事业群|科|处|室)$|^(财务|人事|行政|法务|市场|销售|运营|产品|设计|"
                            r"研发|开发|测试|运维|前端|后端|架构|算法|数据|大数据|客服|采购|商务|品牌|技术|IT|HR)")
+_TAGGED_RE = re.compile(r"^\s*[【\[（(][^】\]）)]{1,10}[】\]）)]\s*(?P<p>\S.{0,20})$")
 _ROLE_TAG_RE = re.compile(r"管理|群主|助教|老师|嘉宾|讲师|班长|志愿者|新人|VIP", re.IGNORECASE)
 _PERSON_RE = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
 
@@ -367,6 +368,19 @@ def team_from_name(name: str | None, shared: frozenset[str] = frozenset()) -> st
     else:
         team = a if _PERSON_RE.match(b) else None  # the issue's "大数据-张三": the prefix
     return None if not team or team.isdigit() else team
+
+
+def name_without_team(name: str | None) -> str | None:
+    """The person in a department nickname ("大数据-张三" → 张三, "陈静-HRBP" → 陈静, "【管理员】林晓燕" →
+    林晓燕), or None."""
+    tagged = _TAGGED_RE.match(name or "")
+    if tagged:
+        return tagged.group("p").strip()
+    parts = _parts(name)
+    team = team_from_name(name)
+    if not parts or not team or team not in parts:
+        return None
+    return parts[1] if team == parts[0] else parts[0]
 
 
 def shared_parts(names: Iterable[str]) -> frozenset[str]:
