@@ -28,12 +28,12 @@ from pathlib import Path
 from .. import atomic
 from ..model import FILE, RECALL, SYSTEM
 from ..store import Workspace
-from ..summarize.qa.insights import URL_RE, iso_week, nearest_rank, shared_urls
+from ..summarize.qa.insights import iso_week, nearest_rank, shared_urls
 from .audit import LeakError, audit_site, names_to_hide
 from .build import _Context, _load_recalled, _snippet, known_people, slug
 from .privacy import Privacy
 from .render import MarkdownRenderer
-from .report import ReportError, discussion_label, system_senders, extra_of, link_replies, share_rows, week_bounds
+from .report import ReportError, discussion_label, share_title, system_senders, extra_of, link_replies, share_rows, week_bounds
 
 DIGEST_VERSION = 1
 AUDIENCES = ("group", "ops")
@@ -52,7 +52,6 @@ HOW_TO_GET_IMAGES = ("未生成长图：需要 playwright 和 Chromium（pip ins
                      "Debian: apt install chromium fonts-noto-cjk）")
 TOP_ENTRIES, TOP_PEOPLE, TOP_RECOGNIZED, TOP_OPEN, TOP_LINKS, TOP_OUTLIERS = 5, 3, 3, 5, 8, 5
 MIN_ANSWER_CHARS = 4  # a one-word reply ("关") is no answer to put in front of the group
-_URL_RE = URL_RE  # shared with the ops report (summarize/qa/insights.py)
 _DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -465,14 +464,7 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
 def _link(ws: Workspace, r: _Reader, m, url: str, extra: dict, replies_to_it: int) -> dict:
     """A shared link: its title (the card's, else the words around it, else the next message of its sender)
     and whether a discussion followed (later messages of its conversation by others, or replies to it)."""
-    title = extra.get("title") if isinstance(extra.get("title"), str) else ""
-    if not title:
-        title = re.sub(r"\s+", " ", _URL_RE.sub(" ", m["text"] or "")).strip(" ：:，,-—")
-    if not title:
-        nxt = ws.db.execute("SELECT text FROM messages WHERE chat = ? AND sender = ? AND ts >= ? AND ts <= ? AND id != ?"
-                            " AND recalled = 0 ORDER BY ts, rowid LIMIT 1",
-                            (m["chat"], m["sender"], m["ts"], m["ts"] + 120, m["id"])).fetchone()
-        title = re.sub(r"\s+", " ", _URL_RE.sub(" ", nxt["text"] if nxt else "")).strip()
+    title = share_title(ws, m, extra)
     replies = link_replies(ws, m, replies_to_it)
     return {"url": r.text(url), "title": r.text(title, 50) or "（没有说明）", "sharer": r.name(m["sender"], m["sender_name"]),
             "when": r.ctx.when(m["ts"], "%m-%d"), "replies": replies, "discussion": discussion_label(replies)}

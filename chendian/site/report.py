@@ -91,6 +91,20 @@ def link_replies(ws: Workspace, m, replies_to_it: int) -> int:
     return max(replies, replies_to_it)
 
 
+def share_title(ws: Workspace, m, extra: dict) -> str:
+    """What a shared link is: the card's title, else the words around the link, else the next message its
+    sender wrote within 2 minutes (a link pasted first, then explained); "" when none says."""
+    title = extra.get("title") if isinstance(extra.get("title"), str) else ""
+    if not title:
+        title = re.sub(r"\s+", " ", URL_RE.sub(" ", m["text"] or "")).strip(" ：:，,-—")
+    if not title:
+        nxt = ws.db.execute("SELECT text FROM messages WHERE chat = ? AND sender = ? AND ts >= ? AND ts <= ? AND id != ?"
+                            " AND recalled = 0 ORDER BY ts, rowid LIMIT 1",
+                            (m["chat"], m["sender"], m["ts"], m["ts"] + 120, m["id"])).fetchone()
+        title = re.sub(r"\s+", " ", URL_RE.sub(" ", nxt["text"] if nxt else "")).strip()
+    return title
+
+
 def discussion_label(replies: int) -> str:
     if not replies:
         return "无人回应"
@@ -347,8 +361,8 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
         seen_urls.add(key)
         url = key if urls else None
         replies = link_replies(ws, m, replied.get(m["id"], 0))
-        title = next((extra[k] for k in ("title", "name") if isinstance(extra.get(k), str) and extra[k]), "")
-        title = title or " ".join(URL_RE.sub(" ", m["text"] or "").split()) or "（没有说明）"
+        title = (extra["name"] if not urls and isinstance(extra.get("name"), str) and extra["name"]
+                 else share_title(ws, m, extra)) or "（没有说明）"
         title = _FILE_TAIL_RE.sub("", title) or title  # "x.pdf 412.6KB C:\Users\…": the size and local path go
         shares.append({"kind": share_kind(url), "title": text(title)[:60], "url": text(url) if url else None,
                        "sharer": name(sender, raw) if sender else "群成员", "shared_at": when(m["ts"]),
