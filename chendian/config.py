@@ -103,10 +103,24 @@ class InsightsConfig:
     points_per_repeat: float = setting(1.0, "extra points per further time the answer's FAQ entry was asked")
     max_repeats: int = setting(5, "… credited up to this many repeats")
     supersede_window_hours: float = setting(72.0, "刚才说错了: a sender's correction supersedes their own answer this recent")
+    members: str = setting("", "members file (CSV or TOML, relative to the workspace): id or name, 职位, 擅长领域, team")
+    level_points: list[float] = setting(factory=lambda: [0.0, 5.0, 15.0, 40.0, 100.0], help="points each level starts at …")
+    level_names: list[str] = setting(factory=lambda: ["新手", "热心群友", "答疑达人", "领域专家", "群智囊"], help="… and its name")
+    stale_after_days: float = setting(180.0, "ops list entries whose newest standing answer is older than this")
+    directory_private_above: int = setting(200, "with more members than this, person pages hide 职位 and team (names follow [site] names)")
 
     def __post_init__(self) -> None:
         if self.answer_within_hours <= 0:
             raise ConfigError("insights.answer_within_hours must be positive")
+        if not self.level_names or len(self.level_points) != len(self.level_names) \
+                or list(self.level_points) != sorted(self.level_points):
+            raise ConfigError("insights.level_points must be ascending and as many as insights.level_names")
+        if self.stale_after_days <= 0:
+            raise ConfigError("insights.stale_after_days must be positive")
+
+    @property
+    def levels(self) -> list[tuple[float, str]]:
+        return list(zip(self.level_points, self.level_names))
 
 
 DIGEST_AUDIENCES = ("group", "ops")
@@ -181,7 +195,10 @@ def _build(cls: type, data: dict, where: str):
         if origin is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if origin is list:
-            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            item = (typing.get_args(hint) or (str,))[0]
+            if item is float and isinstance(value, list):  # [0, 5, 15]: whole numbers are numbers too
+                value = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+            ok = isinstance(value, list) and all(isinstance(v, item) for v in value)
         else:
             ok = isinstance(value, origin) and not (origin is int and isinstance(value, bool))
         if not ok:

@@ -287,10 +287,11 @@ def test_every_user_facing_error_is_a_chendian_error():
     from chendian.site.audit import LeakError
     from chendian.site.book import BookError
     from chendian.site.report import ReportError
+    from chendian.summarize.qa.insights import MembersError
 
     for error in (ConfigError, EvalError, GoldError, IngestError, UnreadableFile, StageError, SegmentConfigError,
                   ServeError, SearchIndexError, WorkspaceError, LLMError, CurationError, EmbedError, LeakError,
-                  ReportError, BookError):
+                  ReportError, BookError, MembersError):
         assert issubclass(error, ChendianError), error.__name__
     # and every error class defined in chendian/ is one of them (or one of their subclasses)
     defined = {node.name for path in MODULES.values() for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
@@ -298,7 +299,7 @@ def test_every_user_facing_error_is_a_chendian_error():
     assert defined - {"ChendianError"} <= {"ConfigError", "EvalError", "GoldError", "IngestError", "UnreadableFile",
                                            "StageError", "SegmentConfigError", "ServeError", "SearchIndexError",
                                            "WorkspaceError", "WorkspaceLocked", "LLMError", "CurationError",
-                                           "EmbedError", "LeakError", "ReportError", "BookError"}, \
+                                           "EmbedError", "LeakError", "ReportError", "BookError", "MembersError"}, \
         "a new error class: make it a ChendianError and list it"
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -158,7 +160,8 @@ def test_report_json_on_the_hand_made_chat(fixture_workspace):
     open_q = next(u for u in r["unanswered"] if "怎么交" in u["question"])
     assert open_q["age_hours"] == 0 and open_q["experts"][0]["name"] == "老李"
     # 老李's answer was acknowledged (谢谢老李): 1 + 3 points
-    assert r["top_contributors"][0] == {"name": "老李", "points": 4.0, "answers": 1, "acknowledged": 1, "repeats": 0}
+    assert r["top_contributors"][0] == {"name": "老李", "points": 4.0, "answers": 1, "acknowledged": 1, "repeats": 0,
+                                      "level": "新手"}  # 4 points: under 热心群友 (5)
     (s,) = r["superseded"]
     assert s["answerer"] == "老李" and s["phrase"] == "以新通知为准" and s["superseded_at"].startswith("2016-09-14T11:00")
     assert sum(r["activity"]["by_weekday"].values()) == r["activity"]["messages"] == 8
@@ -183,3 +186,270 @@ def test_site_report_page_charts_and_freshness(fixture_workspace):
     pages = {p.name: p.read_text(encoding="utf-8") for p in (site / "entries").glob("*.html")}
     corrected = [h for h in pages.values() if "更正过这条答案" in h]
     assert len(corrected) == 1 and "截至 2016-09-12" in corrected[0] and "已被更正（2016-09-14）" not in corrected[0]
+
+
+# -- members, teams, levels, KPI, roles, shares, staleness (each rule on hand-made input) ----------------------
+
+from chendian.config import ConfigError, InsightsConfig  # noqa: E402
+from chendian.summarize.qa.insights import (Activity, AnswerPoints, MembersError, RoleRules, level_for,  # noqa: E402
+                                            parse_members, role_of, share_kind, shared_parts, shared_urls,
+                                            stale_entries, name_without_team,
+                                            team_from_name, team_of, team_standings, weekly_kpi)
+
+
+def test_members_file_csv_and_toml():
+    csv_text = "\ufeffid,职位,擅长领域,team\n10002,财务主管,报销、发票;差旅,财务\n小刘,数据分析师,,\n"
+    m = parse_members(csv_text, "members.csv")
+    assert m["10002"].expertise == ["报销", "发票", "差旅"] and m["10002"].team == "财务"
+    assert m["小刘"].title == "数据分析师" and m["小刘"].expertise == [] and m["小刘"].team == ""
+    toml_text = '[[member]]\nname = "老李"\n"擅长领域" = ["报销", "发票"]\nteam = "财务"\n'
+    assert parse_members(toml_text, "members.toml")["老李"].expertise == ["报销", "发票"]
+
+
+@pytest.mark.parametrize("text, where, what", [
+    ("id,职位,公司\nu1,a,b\n", "members.csv:1", "unknown column '公司'"),
+    ("职位,team\n工程师,研发\n", "members.csv:1", "id or name"),
+    ("id,team\nu1,研发\n,运营\n", "members.csv:3", "no sender id or name"),
+    ("id,team\nu1,研发\nu1,运营\n", "members.csv:3", "listed twice"),
+    ("id,team\nu1,研发,多余\n", "members.csv:2", "more fields"),
+])
+def test_a_bad_members_file_names_the_line(text, where, what):
+    with pytest.raises(MembersError) as e:
+        parse_members(text, "members.csv")
+    assert str(e.value).startswith(where) and what in str(e.value)
+
+
+def test_a_bad_members_toml_names_the_member():
+    with pytest.raises(MembersError, match=r"members.toml: member #2: unknown field '电话'"):
+        parse_members('[[member]]\nid = "u1"\n[[member]]\nid = "u2"\n"电话" = "x"\n', "members.toml")
+    with pytest.raises(MembersError, match="not valid TOML"):
+        parse_members("[[member]\n", "members.toml")
+
+
+@pytest.mark.parametrize("name, team", [("大数据-张三", "大数据"), ("产品部｜李四", "产品部"), ("【运营】王五", "运营"),
+                                        ("研发 - 赵六", "研发"), ("星火-张三", "星火"), ("2016-张三", None),
+                                        ("【管理员】林晓燕", None),  # a group role, not a department
+                                        ("张三", None), ("", None),
+                                        # the bundled examples put the department after the name
+                                        ("陈静-HRBP", "HRBP"), ("赵婷-财务", "财务"), ("马骏-IT支持", "IT支持")])
+def test_team_from_a_department_in_the_nickname(name, team):
+    assert team_from_name(name) == team
+
+
+def test_a_part_other_nicknames_share_is_the_team():
+    shared = shared_parts(["星火-张三", "星火-王五", "李四-阿杰", "张三"])
+    assert shared == {"星火"} and team_from_name("李四-星火", shared) == "星火"
+    assert team_from_name("小米粒-喵喵喵喵喵", shared) is None  # neither a department, shared, nor prefix + name
+
+
+def test_the_members_file_team_wins_over_the_prefix():
+    members = parse_members("name,team\n大数据-张三,平台\n", "m.csv")
+    assert team_of("u1", "大数据-张三", members) == "平台" and team_of("u2", "大数据-王五", members) == "大数据"
+
+
+def pts(sender, name, week="2016-W37", points=1.0, acknowledged=False, repeats=0, qa="q"):
+    return AnswerPoints(qa, sender, name, week, points, acknowledged, repeats)
+
+
+def test_team_standings_sum_points_answers_and_confirmed_answers():
+    rows = [pts("u1", "大数据-张三", points=4, acknowledged=True), pts("u1", "大数据-张三", points=2, repeats=1),
+            pts("u2", "大数据-王五"), pts("u3", "产品-李四", points=4, acknowledged=True), pts("u4", "小刘", points=9)]
+    s = team_standings(rows, lambda sender, name: team_of(sender, name, {}))
+    assert [(t.team, t.members, t.points, t.answers, t.confirmed) for t in s] == [
+        ("大数据", 2, 7.0, 3, 2), ("产品", 1, 4.0, 1, 1)]  # 小刘 is in no team: left out
+
+
+def test_levels_from_points_and_their_config():
+    levels = InsightsConfig().levels
+    assert [level_for(p, levels) for p in (0, 4.9, 5, 14, 15, 100, 1000)] == [
+        "新手", "新手", "热心群友", "热心群友", "答疑达人", "群智囊", "群智囊"]
+    with pytest.raises(ConfigError, match="ascending"):
+        InsightsConfig(level_points=[0.0, 10.0, 5.0], level_names=["a", "b", "c"])
+    with pytest.raises(ConfigError, match="as many"):
+        InsightsConfig(level_points=[0.0], level_names=["a", "b"])
+
+
+def test_weekly_kpi_counts_distinct_answerers_and_confirmed_answers():
+    rows = [pts("u1", "a", acknowledged=True, qa="q1"), pts("u1", "a", qa="q2"), pts("u2", "b", repeats=2, qa="q3"),
+            pts("u3", "c", week="2016-W38")]
+    assert [(k.week, k.answerers, k.answers, k.confirmed) for k in weekly_kpi(rows)] == [
+        ("2016-W37", 2, 3, 2), ("2016-W38", 1, 1, 0)]
+
+
+@pytest.mark.parametrize("activity, role", [
+    (Activity("u", "u", messages=40, started=3), "组织者"),
+    (Activity("u", "u", messages=5, started=2, answers=2, shares=1), "积极分子"),
+    (Activity("u", "u", messages=9, answers=2), "参与者"),
+    (Activity("u", "u", messages=2), "潜水者"),
+    (Activity("u", "u", messages=0), "潜水者"),
+    (Activity("u", "u", messages=1, shares=1), "参与者"),  # one share is giving something: no observer
+])
+def test_roles_from_counts(activity, role):
+    assert role_of(activity, RoleRules()) == role
+
+
+def test_shared_links_articles_and_files():
+    assert shared_urls("看这篇 https://mp.weixin.qq.com/s/abc，写得好", {}) == ["https://mp.weixin.qq.com/s/abc"]
+    assert shared_urls("同一篇 https://a.cn/x", {"url": "https://a.cn/x"}) == ["https://a.cn/x"]  # once
+    assert shared_urls("没有链接", {"url": "javascript:alert(1)"}) == []
+    assert [share_kind(u) for u in ("https://mp.weixin.qq.com/s/abc", "https://example.com/a.pdf", None)] == [
+        "文章", "链接", "文件"]
+
+
+def test_stale_entries_older_than_the_configured_age():
+    day = 86400
+    assert stale_entries({"e1": T0 - 200 * day, "e2": T0 - 10 * day, "e3": T0 - 400 * day}, T0, 180) == [
+        ("e3", 400.0), ("e1", 200.0)]
+
+
+# -- end to end: a team chat with a members file ------------------------------------------------------------
+
+def _set(ws, key, value):
+    path = ws / "chendian.toml"
+    text = path.read_text(encoding="utf-8")
+    new = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text, count=1)
+    assert new != text, key
+    path.write_text(new, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def team_workspace(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("team") / "W"
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", str(ws)]).exit_code == 0
+    shutil.copy(FIXTURES / "insights" / "数据团队群.txt", ws / "inbox")
+    (ws / "members.csv").write_text("id,职位,擅长领域,team\n20002,产品经理@某银行,指标体系、埋点,增长组\n"
+                                    "小刘,数据分析师,SQL、报表,运营\n", encoding="utf-8")
+    _set(ws, "members", '"members.csv"')
+    _set(ws, "stale_after_days", "30.0")
+    result = runner.invoke(main, ["-w", str(ws), "run", "-q"])
+    assert result.exit_code == 0, result.output
+    return ws
+
+
+def test_team_report_on_the_hand_made_team_chat(team_workspace):
+    result = CliRunner().invoke(main, ["-w", str(team_workspace), "report", "--week", "2016-W37", "--json"])
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.output)
+    # by hand: 产品-李四 answered 王五's Spark question (谢谢李四: acknowledged, 1 + 3); 王五 answered 张三's Kafka one.
+    # 李四 (20002) is 增长组 in the members file, which wins over his nickname's 产品
+    assert r["team_standings"] == [{"team": "增长组", "members": 1, "points": 4.0, "answers": 1, "confirmed": 1},
+                                   {"team": "大数据", "members": 1, "points": 1.0, "answers": 1, "confirmed": 0}]
+    # 李四 also answered the Hive question in August (acknowledged): 8 points up to W37
+    assert r["levels"][0] == {"name": "产品-李四", "points": 8.0, "level": "热心群友"}
+    assert [k["week"] for k in r["kpi"]] == ["2016-W31", "2016-W37"]
+    assert next(k for k in r["kpi"] if k["week"] == "2016-W37") == {"week": "2016-W37", "answerers": 2, "answers": 2,
+                                                                    "confirmed": 1}
+    shares = r["shares"]
+    assert (shares["total"], shares["articles"], shares["discussed"]) == (2, 1, 1)
+    article, report = shares["items"]
+    assert article["kind"] == "文章" and article["discussed"] and article["replies"] == 2  # 张三 and 王五 within 10 min
+    assert report["kind"] == "链接" and not report["discussed"] and report["discussion"] == "无人回应"
+    # 王五 (first post 09-12) and 小刘 (09-15) first wrote six weeks after the chat began
+    assert [(n["name"], n["first_post"][:4]) for n in r["new_members"]] == [("大数据-王五", "Spar"), ("小刘", "大家好，")]
+    roles = {x["role"]: x["members"] for x in r["roles"]}
+    assert roles["潜水者"] == ["小刘"] and "产品-李四" in roles["参与者"]
+    (stale,) = r["stale"]  # the Hive answer of 2016-08-01, 45 days before the newest message
+    assert stale["question"].startswith("Hive") and stale["as_of"] == "2016-08-01" and stale["age_days"] > 30
+    text = CliRunner().invoke(main, ["-w", str(team_workspace), "report", "--week", "2016-W37"]).output
+    assert "团队积分：增长组 4 分" in text and "[文章] 分享一篇文章" in text and "可能过时（超过 30 天）1" in text
+
+
+def test_team_pages_and_the_member_directory(team_workspace):
+    site = team_workspace / "site"
+    html = (site / "report.html").read_text(encoding="utf-8")
+    assert html.count('<svg class="chart"') == 5 and html.count("<summary>文字版</summary>") == 5  # + team standings
+    assert "团队积分榜" in html and "群管 KPI" in html and "有讨论（2 条回复）" in html and "无人回应" in html
+    ops = (site / "ops.html").read_text(encoding="utf-8")
+    assert "团队积分榜" in ops and "可能过时" in ops and "Hive" in ops
+    pages = [p.read_text(encoding="utf-8") for p in (site / "people").glob("p*.html")]
+    li = next(p for p in pages if "<h1>产品-李四</h1>" in p)
+    assert "产品经理@某银行" in li and "指标体系、埋点" in li and "<dd>增长组</dd>" in li and "热心群友" in li
+    assert "参与沉淀的问答（2）" in li and "截至 2016-08-01" in li
+    assert CliRunner().invoke(main, ["-w", str(team_workspace), "audit", str(site)]).exit_code == 0
+
+
+def test_the_directory_hides_titles_as_the_group_grows(team_workspace, tmp_path):
+    ws = tmp_path / "W"
+    shutil.copytree(team_workspace, ws)
+    _set(ws, "directory_private_above", "3")  # the chat has 4 members
+    assert CliRunner().invoke(main, ["-w", str(ws), "stage", "publish"]).exit_code == 0
+    li = next(p.read_text(encoding="utf-8") for p in (ws / "site" / "people").glob("p*.html")
+              if "<h1>产品-李四</h1>" in p.read_text(encoding="utf-8"))
+    assert "某银行" not in li and "<dd>增长组</dd>" not in li and "指标体系、埋点" in li
+
+
+def test_a_bad_members_file_is_one_line_and_exit_1(team_workspace, tmp_path):
+    ws = tmp_path / "W"
+    shutil.copytree(team_workspace, ws)
+    (ws / "members.csv").write_text("id,team\n20002,产品\n20002,运营\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["-w", str(ws), "report"])
+    assert result.exit_code == 1 and "members.csv:3" in result.output and "listed twice" in result.output
+    assert "Traceback" not in result.output
+
+
+def _keys(value, prefix=""):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not re.fullmatch(r"\d\d|周.", k):  # by_hour / by_weekday keys are values, not fields
+                yield k
+                yield from _keys(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _keys(v)
+
+
+def test_the_doc_lists_every_report_field(team_workspace, fixture_workspace):
+    doc = (FIXTURES.parent.parent / "docs" / "report.md").read_text(encoding="utf-8")
+    for ws in (team_workspace, fixture_workspace):
+        r = json.loads(CliRunner().invoke(main, ["-w", str(ws), "report", "--week", "2016-W37", "--json"]).output)
+        missing = sorted({k for k in _keys(r) if f"`{k}`" not in doc and f"`{k}[]`" not in doc})
+        assert not missing, f"docs/report.md does not describe: {missing}"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="/usr/bin/chromium missing")
+def test_the_team_report_page_in_chromium_on_a_phone(team_workspace):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (pip) is not installed")
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            page = browser.new_page(viewport={"width": 360, "height": 740})
+            page.goto((team_workspace / "site" / "report.html").as_uri())
+            width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert width[0] <= width[1], f"report.html scrolls sideways: {width}"
+            # every chart is named and described for a screen reader: its aria-labelledby ids resolve to text
+            labels = page.eval_on_selector_all("svg.chart", "els => els.map(e => e.getAttribute('aria-labelledby')"
+                                               ".split(' ').map(id => document.getElementById(id).textContent).join(' | '))")
+            assert len(labels) == 5 and all("最高" in x for x in labels)
+            assert "本周团队积分 | 最高：增长组（4 分）" in labels[-1]
+            assert page.is_visible("text=团队积分榜") and page.is_visible("text=有讨论（2 条回复）")
+        finally:
+            browser.close()
+
+
+def test_under_pseudonyms_only_the_members_file_gives_teams(team_workspace, tmp_path):
+    ws = tmp_path / "W"
+    shutil.copytree(team_workspace, ws)
+    toml = ws / "chendian.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('names = "real"', 'names = "pseudonym"'), encoding="utf-8")
+    assert CliRunner().invoke(main, ["-w", str(ws), "stage", "publish"]).exit_code == 0  # its audit passed
+    r = json.loads(CliRunner().invoke(main, ["-w", str(ws), "report", "--week", "2016-W37", "--json"]).output)
+    # 20002 (李四) is 增长组 in the members file; 王五's 大数据 came from his nickname, which is not shown
+    assert [(s["team"], s["points"]) for s in r["team_standings"]] == [("增长组", 4.0)]
+    site = "".join(p.read_text(encoding="utf-8") for p in (ws / "site").rglob("*.html"))
+    assert "李四" not in site and "某银行" not in site and "指标体系、埋点" in site  # 谢谢李四 rewritten too
+
+
+@pytest.mark.parametrize("name, person", [("大数据-张三", "张三"), ("陈静-HRBP", "陈静"), ("【管理员】林晓燕", "林晓燕"),
+                                          ("张三", None), ("2016-张三", None)])
+def test_the_person_in_a_department_nickname(name, person):
+    assert name_without_team(name) == person
+
+
+def test_pseudonyms_also_rewrite_the_name_after_a_department():
+    from chendian.site.privacy import Privacy
+    p = Privacy("pseudonym", [("20002", "产品-李四"), ("20003", "【运营】王五")])
+    text = p.text("解决了，谢谢李四！王五也帮了忙")
+    assert "李四" not in text and "王五" not in text and text.count("成员-") == 2

@@ -41,7 +41,8 @@ from ..model import QA, RECALL, SYSTEM, Answer, Contributor, stable_id
 from ..store import Workspace, json_column
 from .charts import bar_chart, hbar_chart
 from .privacy import Privacy
-from .report import weekly_report
+from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
+from .report import load_members, weekly_report
 from .render import MarkdownRenderer, plain
 from .student import payload_js, t2s_table, workspace_vectors
 from .talks import talk_pages
@@ -193,9 +194,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
                 "sender": sender, "name": ctx.privacy.name(sender, (c.name if c else None) or name),
                 "url": f"people/{stable_id(sender, prefix='p')}.html", "questions": c.questions if c else 0,
                 "answers": c.answers if c else 0, "acknowledged": c.acknowledged if c else 0, "answered": [],
-                # Not shown yet: the pages have never listed a person's topics (c.topics), and adding them
-                # changes every person page.
-                "topics": [],
+                "topics": [],  # the topics of the questions they answered (_directory)
             }
         return people[sender]
 
@@ -341,6 +340,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
     site.topics = list(topics.values())
     site.people = sorted((p for p in people.values() if p["answered"] or p["answers"]),
                          key=lambda p: (-len(p["answered"]), -(p["answers"] or 0), p["name"]))
+    _directory(ws, ctx, site.people)
 
     # Weekly digests, newest first
     for chat, week, body in ws.weekly_digests():
@@ -518,7 +518,11 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
         for u in site.unanswered:
             u["experts"] = experts.get(u["id"], [])
         held = _review_items(ctx)
-        write("ops.html", "ops.html", unanswered=site.unanswered, review=report["needs_review"], held=len(held))
+        entry_url = {e["id"]: e["url"] for e in site.entries}
+        for x in report["stale"]:
+            x["url"] = entry_url.get(x["entry_id"])
+        write("ops.html", "ops.html", unanswered=site.unanswered, review=report["needs_review"], held=len(held),
+              teams=report["team_standings"], stale=report["stale"], stale_after_days=report["stale_after_days"])
         write("review.html", "review.html", held=held)
         write("report.html", "report.html", report=report, charts=report_charts(report))
         write("topics/index.html", "topics.html", topics=site.topics)
@@ -561,6 +565,53 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
             "index_bytes": len(index_bytes), "bytes": size}
 
 
+RECENT_DAYS = 28  # a person page's recent activity: the last four weeks of the chat's history
+
+
+def _directory(ws: Workspace, ctx: _Context, people: list[dict]) -> None:
+    """The member directory on each person page: topics they answer, entries they contributed, recent activity,
+    their level, and the members file's fields. Names follow `[site] names` like every page; 职位 (it often
+    names the company) is shown only under real names and while the group has at most
+    `[insights] directory_private_above` members, team likewise."""
+    cfg = ws.config.insights
+    members = load_members(ws)
+    senders = ws.db.execute("SELECT count(DISTINCT sender) FROM messages WHERE kind != ? AND sender != ''",
+                            (SYSTEM,)).fetchone()[0]
+    open_directory = ws.config.site.names == "real" and senders <= cfg.directory_private_above
+    newest = ws.db.execute("SELECT max(ts) FROM messages").fetchone()[0] or 0
+    recent = {s: (n, last) for s, n, last in ws.db.execute(
+        "SELECT sender, sum(ts >= ?), max(ts) FROM messages WHERE kind NOT IN (?, ?) AND recalled = 0 GROUP BY sender",
+        (newest - RECENT_DAYS * 86400, SYSTEM, RECALL))}
+    points: dict[str, float] = {}
+    for p in ws.answer_points():
+        points[p["sender"]] = points.get(p["sender"], 0.0) + p["points"]
+    raw_names = dict(ws.db.execute("SELECT sender, sender_name FROM messages WHERE sender != '' GROUP BY sender"
+                                   " ORDER BY max(ts)"))
+    shared = shared_parts(raw_names.values())
+    for p in people:
+        sender = p["sender"]
+        counts: dict[str, list] = {}
+        entries: dict[str, dict] = {}
+        for a in p["answered"]:
+            topic = a["thread"]["topic"] if a["thread"] else None
+            if topic:
+                counts.setdefault(topic["id"], [topic, 0])[1] += 1
+            if a["entry"]:
+                entries.setdefault(a["entry"]["id"], a["entry"])
+        p["topics"] = [{"label": t["label"], "url": t["url"], "count": n}
+                       for t, n in sorted(counts.values(), key=lambda x: (-x[1], x[0]["label"]))]
+        p["entries"] = list(entries.values())
+        n, last = recent.get(sender, (0, None))
+        p["recent"] = {"messages": n or 0, "days": RECENT_DAYS, "last": ctx.when(last, "%Y-%m-%d") if last else ""}
+        p["points"] = points.get(sender, 0.0)
+        p["level"] = level_for(p["points"], cfg.levels)
+        m = member_of(sender, raw_names.get(sender), members)
+        team = team_of(sender, raw_names.get(sender), members, shared)
+        p["member"] = {"title": ctx.text(m.title) if m and open_directory else "",
+                       "expertise": [ctx.text(x) for x in m.expertise] if m else [],
+                       "team": ctx.text(team) if team and open_directory else ""}
+
+
 def report_charts(report: dict) -> list[dict]:
     """The report page's charts, each with its text alternative (the same figures as a table)."""
     dist = report["response_time_distribution"]
@@ -570,8 +621,11 @@ def report_charts(report: dict) -> list[dict]:
              ("activity-hour", "本周各时段的消息数（时）", list(hours), list(hours.values()), 4, " 条"),
              ("response-time", "本周首次回答用时分布（问题数）", [d["bucket"] for d in dist], [d["count"] for d in dist], 1, " 个"),
              ("top-contributors", "本周贡献积分", [p["name"] for p in top], [p["points"] for p in top], 1, " 分")]
+    if report["team_standings"]:  # only where members belong to teams
+        teams = report["team_standings"]
+        specs.append(("team-standings", "本周团队积分", [t["team"] for t in teams], [t["points"] for t in teams], 1, " 分"))
     return [{"id": cid, "title": title, "rows": list(zip(labels, values)), "unit": unit,
-             "svg": (hbar_chart(cid, title, labels, values, unit=unit) if cid == "top-contributors"
+             "svg": (hbar_chart(cid, title, labels, values, unit=unit) if cid in ("top-contributors", "team-standings")
                      else bar_chart(cid, title, labels, values, label_every=every, unit=unit))}
             for cid, title, labels, values, every, unit in specs]
 

@@ -26,14 +26,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from .. import atomic
-from ..model import CONVERSATIONAL_KINDS, FILE, QUOTE, RECALL, SYSTEM, TEXT
+from ..model import FILE, RECALL, SYSTEM
 from ..store import Workspace
-from ..summarize.qa.insights import iso_week, nearest_rank
+from ..summarize.qa.insights import iso_week, nearest_rank, shared_urls
 from .audit import LeakError, audit_site, names_to_hide
 from .build import _Context, _load_recalled, _snippet, known_people, slug
 from .privacy import Privacy
 from .render import MarkdownRenderer
-from .report import ReportError, week_bounds
+from .report import ReportError, discussion_label, share_title, system_senders, extra_of, link_replies, share_rows, week_bounds
 
 DIGEST_VERSION = 1
 AUDIENCES = ("group", "ops")
@@ -51,9 +51,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 HOW_TO_GET_IMAGES = ("未生成长图：需要 playwright 和 Chromium（pip install 'chendian[image]'；"
                      "Debian: apt install chromium fonts-noto-cjk）")
 TOP_ENTRIES, TOP_PEOPLE, TOP_RECOGNIZED, TOP_OPEN, TOP_LINKS, TOP_OUTLIERS = 5, 3, 3, 5, 8, 5
-DISCUSSION_SECONDS, MANY_REPLIES = 2 * 3600, 20  # a link's discussion: its conversation's next 2 hours
 MIN_ANSWER_CHARS = 4  # a one-word reply ("关") is no answer to put in front of the group
-_URL_RE = re.compile(r"https?://[^\s<>\"'\u3000-\u303f\uff00-\uffef（）【】《》“”‘’]+", re.IGNORECASE)
 _DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -247,11 +245,7 @@ class _Reader:
 
 
 def _system_senders(ws: Workspace, chat: str) -> set[str]:
-    """A platform's own accounts (QQ's 10000 posts join notices and group files): nobody to count or rank. One
-    that ever wrote a text is a person whose notices an exporter attributed to them, and counts."""
-    return {row[0] for row in ws.db.execute(
-        "SELECT sender FROM messages WHERE chat = ? GROUP BY sender HAVING sum(kind = ?) > 0 AND sum(kind IN (?, ?)) = 0",
-        (chat, SYSTEM, TEXT, QUOTE))}
+    return system_senders(ws, chat)  # one definition, shared with the ops report
 
 
 def _activity(ws: Workspace, chat: str, start: int, end: int, system: set[str]) -> tuple[int, int]:
@@ -406,19 +400,13 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
             names.setdefault(a.sender, a.sender_name)
     shares_by = Counter()
     links = []
-    link_rows = ws.db.execute(
-        "SELECT m.id, m.chat, m.ts, m.sender, m.sender_name, m.kind, m.text, m.extra, mt.thread_id FROM messages m"
-        " LEFT JOIN message_threads mt ON mt.message_id = m.id WHERE m.chat = ? AND m.ts >= ? AND m.ts < ?"
-        " AND m.recalled = 0 AND m.kind IN (?, ?, ?, ?, ?) ORDER BY m.ts, m.rowid",
-        (chat, period.start, period.end, *sorted(CONVERSATIONAL_KINDS | {FILE})))
+    link_rows = share_rows(ws, chat, period.start, period.end)
     seen_urls: set[str] = set()
     for m in link_rows:
         if m["id"] in r.ctx.recalled_ids:
             continue
-        extra = json.loads(m["extra"] or "{}") if (m["extra"] or "").startswith("{") else {}
-        urls = [u.rstrip(".,;:!?") for u in _URL_RE.findall(m["text"] or "")]
-        if isinstance(extra.get("url"), str) and extra["url"].startswith(("http://", "https://")):
-            urls.insert(0, extra["url"])
+        extra = extra_of(m)
+        urls = shared_urls(m["text"], extra)
         if not urls and m["kind"] != FILE:
             continue
         shares_by[m["sender"]] += 1
@@ -476,26 +464,10 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
 def _link(ws: Workspace, r: _Reader, m, url: str, extra: dict, replies_to_it: int) -> dict:
     """A shared link: its title (the card's, else the words around it, else the next message of its sender)
     and whether a discussion followed (later messages of its conversation by others, or replies to it)."""
-    title = extra.get("title") if isinstance(extra.get("title"), str) else ""
-    if not title:
-        title = re.sub(r"\s+", " ", _URL_RE.sub(" ", m["text"] or "")).strip(" ：:，,-—")
-    if not title:
-        nxt = ws.db.execute("SELECT text FROM messages WHERE chat = ? AND sender = ? AND ts >= ? AND ts <= ? AND id != ?"
-                            " AND recalled = 0 ORDER BY ts, rowid LIMIT 1",
-                            (m["chat"], m["sender"], m["ts"], m["ts"] + 120, m["id"])).fetchone()
-        title = re.sub(r"\s+", " ", _URL_RE.sub(" ", nxt["text"] if nxt else "")).strip()
-    replies = 0
-    if m["thread_id"]:
-        # within a while of it: a long-running conversation's later messages are not about the link
-        replies = ws.db.execute(
-            "SELECT count(*) FROM message_threads mt JOIN messages x ON x.id = mt.message_id WHERE mt.thread_id = ?"
-            " AND x.ts >= ? AND x.ts < ? AND x.id != ? AND x.sender != ? AND x.kind NOT IN (?, ?) AND x.recalled = 0",
-            (m["thread_id"], m["ts"], m["ts"] + DISCUSSION_SECONDS, m["id"], m["sender"], SYSTEM, RECALL)).fetchone()[0]
-    replies = max(replies, replies_to_it)
+    title = share_title(ws, m, extra)
+    replies = link_replies(ws, m, replies_to_it)
     return {"url": r.text(url), "title": r.text(title, 50) or "（没有说明）", "sharer": r.name(m["sender"], m["sender_name"]),
-            "when": r.ctx.when(m["ts"], "%m-%d"), "replies": replies,
-            "discussion": (f"有讨论（{replies} 条回复）" if replies < MANY_REPLIES else f"有讨论（{MANY_REPLIES}+ 条回复）")
-            if replies else "无人回应"}
+            "when": r.ctx.when(m["ts"], "%m-%d"), "replies": replies, "discussion": discussion_label(replies)}
 
 
 def _ops_figures(r: _Reader, chat: str, period: Period, fig: dict, reference: int) -> dict:

@@ -17,6 +17,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 
+from ..summarize.qa.insights import name_without_team
 from ..summarize.text.patterns import EMAIL_RE
 
 NAME_MODES = ("real", "pseudonym", "initials")
@@ -182,11 +183,15 @@ _NAME_TAG_RE = re.compile(r"\s*(?:[-－—]|[（(\[【]).*$", re.DOTALL)
 
 
 def name_variants(real: str) -> list[str]:
-    """How a display name may appear in text: as it is, and without its tag (王磊-SRE → 王磊)."""
+    """How a display name may appear in text: as it is, without its tag (王磊-SRE → 王磊), and without a
+    department before it (大数据-张三 → 张三)."""
     variants = [real]
     base = _NAME_TAG_RE.sub("", real).strip()
     if base != real and len(base) >= 2:
         variants.append(base)
+    person = name_without_team(real)  # "产品-李四": the name is after the department (李四 in "谢谢李四")
+    if person and len(person) >= 2 and person not in variants:
+        variants.append(person)
     return variants
 
 

@@ -8,17 +8,23 @@ describes every field.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 from ..errors import ChendianError
-from ..model import RECALL, SYSTEM
+from ..model import CONVERSATIONAL_KINDS, FILE, QUOTE, RECALL, SYSTEM, TEXT
 from ..store import Workspace
-from ..summarize.qa.insights import Response, iso_week, summarize_responses
+from ..summarize.qa.insights import (URL_RE, Activity, AnswerPoints, Member, MembersError, Response, RoleRules,
+                                     iso_week, level_for, member_of, parse_members, shared_parts, role_of, share_kind, shared_urls,
+                                     stale_entries, summarize_responses, team_of, team_standings, weekly_kpi)
 from .privacy import Privacy
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 TOP_CONTRIBUTORS, BEST_ANSWERS = 10, 5
+DISCUSSION_SECONDS, MANY_REPLIES = 2 * 3600, 20  # a link's discussion: its conversation's next 2 hours
+_FILE_TAIL_RE = re.compile(r"\s+\d+(\.\d+)?\s?[KMG]B\b.*$", re.IGNORECASE | re.DOTALL)
+NEW_MEMBER_DAYS = 7  # a first post counts as a new member's only once the chat has this much history before it
 # Response-time buckets: (label, upper bound in hours).
 BUCKETS = (("<1小时", 1), ("1–4小时", 4), ("4–24小时", 24), ("1–3天", 72), (">3天", float("inf")))
 WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
@@ -46,6 +52,78 @@ def _summary(rows, within_hours: float) -> dict:
     return {"asked": s.asked, "answered": s.answered, "answered_within": s.answered_within,
             "share_within": None if s.share_within is None else round(s.share_within, 3),
             "median_minutes": _minutes(s.median_seconds), "p90_minutes": _minutes(s.p90_seconds)}
+
+
+def load_members(ws: Workspace) -> dict[str, Member]:
+    """The `[insights] members` file (empty when not set); a missing or malformed file is a ChendianError."""
+    rel = ws.config.insights.members
+    if not rel:
+        return {}
+    path = ws.root / rel
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MembersError(f"{path}: members file not found ([insights] members in chendian.toml)") from None
+    except UnicodeDecodeError:
+        raise MembersError(f"{path}: not UTF-8 text (save the members file as UTF-8)") from None
+    return parse_members(text, str(path))
+
+
+def system_senders(ws: Workspace, chat: str | None = None) -> set[str]:
+    """A platform's own accounts (QQ's 10000 posts join notices and group files): nobody to count or rank. One
+    that ever wrote a text is a person whose notices an exporter attributed to them, and counts."""
+    where = "" if chat is None else "WHERE chat = ? "
+    return {row[0] for row in ws.db.execute(
+        f"SELECT sender FROM messages {where}GROUP BY sender HAVING sum(kind = ?) > 0 AND sum(kind IN (?, ?)) = 0",
+        (*([chat] if chat is not None else []), SYSTEM, TEXT, QUOTE))}
+
+
+def link_replies(ws: Workspace, m, replies_to_it: int) -> int:
+    """How many messages discussed a shared link `m` (a messages row with its thread_id): later messages of its
+    conversation by others within DISCUSSION_SECONDS, or replies quoting it, whichever is more."""
+    replies = 0
+    if m["thread_id"]:
+        # within a while of it: a long-running conversation's later messages are not about the link
+        replies = ws.db.execute(
+            "SELECT count(*) FROM message_threads mt JOIN messages x ON x.id = mt.message_id WHERE mt.thread_id = ?"
+            " AND x.ts >= ? AND x.ts < ? AND x.id != ? AND x.sender != ? AND x.kind NOT IN (?, ?) AND x.recalled = 0",
+            (m["thread_id"], m["ts"], m["ts"] + DISCUSSION_SECONDS, m["id"], m["sender"], SYSTEM, RECALL)).fetchone()[0]
+    return max(replies, replies_to_it)
+
+
+def share_title(ws: Workspace, m, extra: dict) -> str:
+    """What a shared link is: the card's title, else the words around the link, else the next message its
+    sender wrote within 2 minutes (a link pasted first, then explained); "" when none says."""
+    title = extra.get("title") if isinstance(extra.get("title"), str) else ""
+    if not title:
+        title = re.sub(r"\s+", " ", URL_RE.sub(" ", m["text"] or "")).strip(" ：:，,-—")
+    if not title:
+        nxt = ws.db.execute("SELECT text FROM messages WHERE chat = ? AND sender = ? AND ts >= ? AND ts <= ? AND id != ?"
+                            " AND recalled = 0 ORDER BY ts, rowid LIMIT 1",
+                            (m["chat"], m["sender"], m["ts"], m["ts"] + 120, m["id"])).fetchone()
+        title = re.sub(r"\s+", " ", URL_RE.sub(" ", nxt["text"] if nxt else "")).strip()
+    return title
+
+
+def discussion_label(replies: int) -> str:
+    if not replies:
+        return "无人回应"
+    return f"有讨论（{replies} 条回复）" if replies < MANY_REPLIES else f"有讨论（{MANY_REPLIES}+ 条回复）"
+
+
+def share_rows(ws: Workspace, chat: str | None, start: int, end: int) -> list:
+    """Messages of [start, end) that share a link or a file, with their conversation, oldest first."""
+    kinds = sorted(CONVERSATIONAL_KINDS | {FILE})
+    where = "" if chat is None else " AND m.chat = ?"
+    return ws.db.execute(
+        "SELECT m.id, m.chat, m.ts, m.sender, m.sender_name, m.kind, m.text, m.extra, mt.thread_id FROM messages m"
+        " LEFT JOIN message_threads mt ON mt.message_id = m.id WHERE m.ts >= ? AND m.ts < ?" + where +
+        f" AND m.recalled = 0 AND m.kind IN ({','.join('?' * len(kinds))}) ORDER BY m.ts, m.rowid",
+        (start, end, *([chat] if chat is not None else []), *kinds)).fetchall()
+
+
+def extra_of(m) -> dict:
+    return json.loads(m["extra"] or "{}") if (m["extra"] or "").startswith("{") else {}
 
 
 def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None) -> dict:
@@ -134,6 +212,12 @@ def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None) -
         d["acknowledged"] += p["acknowledged"]
         d["repeats"] += p["repeats"]
     top = sorted(people.values(), key=lambda d: (-d["points"], -d["acknowledged"], d["name"]))[:TOP_CONTRIBUTORS]
+    to_date: dict[str, float] = defaultdict(float)  # the level counts every week up to this one
+    for p in ws.answer_points():
+        if p["week"] <= week:
+            to_date[p["sender"]] += p["points"]
+    for sender, d in people.items():
+        d["level"] = level_for(to_date[sender], cfg.insights.levels)
     best = []
     for p in sorted(points_rows, key=lambda p: (-p["points"], p["qa_id"], p["sender"])):
         qa = qas.get(p["qa_id"])
@@ -173,6 +257,8 @@ def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None) -
         by_day[t.weekday()] += 1
         by_hour[t.hour] += 1
 
+    community = _community(ws, week, start, end, reference, qas, name, text, when, warn)
+
     return {
         "version": REPORT_VERSION, "week": week, "week_start": when(start), "week_end": when(end),
         "reference_time": when(reference), "answer_within_hours": within,
@@ -185,7 +271,154 @@ def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None) -
         "activity": {"messages": sum(by_day), "by_weekday": dict(zip(WEEKDAYS, by_day)),
                      "by_hour": {f"{h:02d}": n for h, n in enumerate(by_hour)}},
         "weeks": sorted({r.week for r in rows}, reverse=True),
+        **community,
     }
+
+
+def _community(ws: Workspace, week, start, end, reference, qas, name, text, when, warn) -> dict:
+    """Teams, levels, the 群管 KPI, roles, new members, shares and stale entries (docs/report.md)."""
+    cfg = ws.config.insights
+    members = load_members(ws)
+    all_points = [AnswerPoints(p["qa_id"], p["sender"], p["name"], p["week"], p["points"], bool(p["acknowledged"]),
+                               p["repeats"]) for p in ws.answer_points()]
+    week_points = [p for p in all_points if p.week == week]
+    display = {}
+    for sender, raw in ws.db.execute("SELECT sender, sender_name FROM messages WHERE kind != ? AND sender != ''"
+                                     " GROUP BY sender ORDER BY max(ts)", (SYSTEM,)):
+        display[sender] = raw  # the newest name each sender wrote under (a nickname's department may change)
+
+    system = system_senders(ws)
+    for sender in system:
+        display.pop(sender, None)
+    shared = shared_parts(display.values())
+
+    def team(sender, raw):
+        if ws.config.site.names != "real":  # a nickname's department is part of a name the site does not show
+            m = member_of(sender, display.get(sender, raw), members)
+            return m.team if m and m.team else None
+        return team_of(sender, display.get(sender, raw), members, shared)
+
+    standings = [{"team": text(s.team), "members": s.members, "points": s.points, "answers": s.answers,
+                  "confirmed": s.confirmed} for s in team_standings(week_points, team)]
+    total_points: dict[str, float] = defaultdict(float)
+    for p in all_points:
+        if p.week <= week:
+            total_points[p.sender] += p.points
+    by_shown: dict[str, float] = defaultdict(float)  # one person under two platforms' ids: counted once
+    for s, pts in total_points.items():
+        by_shown[name(s, display.get(s))] += pts
+    levels = [{"name": n, "points": pts, "level": level_for(pts, cfg.levels)}
+              for n, pts in sorted(by_shown.items(), key=lambda x: (-x[1], x[0]))]
+    kpi = [{"week": k.week, "answerers": k.answerers, "answers": k.answers, "confirmed": k.confirmed}
+           for k in weekly_kpi(all_points)]
+
+    # Roles this week, from counts anyone can check in the transcript
+    acts: dict[str, Activity] = {}
+
+    def act(sender, raw):
+        return acts.setdefault(sender, Activity(sender, raw or sender))
+
+    for sender, raw, n in ws.db.execute(
+            "SELECT sender, sender_name, count(*) FROM messages WHERE ts >= ? AND ts < ? AND kind NOT IN (?, ?)"
+            " AND recalled = 0 AND sender != '' GROUP BY sender", (start, end, SYSTEM, RECALL)):
+        if sender not in system:
+            act(sender, raw).messages = n
+    questions = {q.question_id for q in qas.values()}
+    for sender, first_id in ws.db.execute(
+            # the first message of each conversation that began this week, when someone else wrote in it too
+            "SELECT m.sender, m.id FROM message_threads mt JOIN messages m ON m.id = mt.message_id"
+            " WHERE m.ts >= ? AND m.ts < ? AND m.kind NOT IN (?, ?) AND m.recalled = 0 AND m.ts = ("
+            "  SELECT min(x.ts) FROM message_threads t2 JOIN messages x ON x.id = t2.message_id"
+            "  WHERE t2.thread_id = mt.thread_id AND x.kind NOT IN (?, ?) AND x.recalled = 0)"
+            " AND EXISTS (SELECT 1 FROM message_threads t3 JOIN messages y ON y.id = t3.message_id"
+            "  WHERE t3.thread_id = mt.thread_id AND y.sender != m.sender AND y.kind NOT IN (?, ?) AND y.recalled = 0)"
+            " GROUP BY mt.thread_id", (start, end, SYSTEM, RECALL, SYSTEM, RECALL, SYSTEM, RECALL)):
+        if sender in acts and first_id not in questions:  # asking a question organises nothing
+            acts[sender].started += 1
+    for p in week_points:
+        act(p.sender, p.name).answers += 1
+
+    by_name = {raw: s for s, raw in display.items()}
+    by_name.update({s: s for s in display})
+    # Shares: links (公众号 articles) and files, and whether a discussion followed
+    shares, seen_urls = [], set()
+    replied = dict(ws.db.execute("SELECT reply_to, count(*) FROM messages WHERE ts >= ? AND recalled = 0"
+                                 " AND reply_to IS NOT NULL GROUP BY reply_to", (start,)))
+    for m in share_rows(ws, None, start, end):
+        extra = extra_of(m)
+        urls = shared_urls(m["text"], extra)
+        if not urls and m["kind"] != FILE:
+            continue
+        sender, raw = m["sender"], m["sender_name"]
+        if sender in system and isinstance(extra.get("shared_by"), str):  # QQ's 10000 posts the files people share
+            sender = by_name.get(extra["shared_by"])  # None: someone who never wrote (only their number is known)
+            raw = display.get(sender, "群成员")
+        if sender and sender not in system:
+            act(sender, raw).shares += 1
+        key = next((u for u in urls if u not in seen_urls), None) if urls else f"file:{extra.get('name') or m['text']}"
+        if key is None or key in seen_urls:
+            continue  # the same link or file again: its first share is the one listed
+        seen_urls.add(key)
+        url = key if urls else None
+        replies = link_replies(ws, m, replied.get(m["id"], 0))
+        title = (extra["name"] if not urls and isinstance(extra.get("name"), str) and extra["name"]
+                 else share_title(ws, m, extra)) or "（没有说明）"
+        title = _FILE_TAIL_RE.sub("", title) or title  # "x.pdf 412.6KB C:\Users\…": the size and local path go
+        shares.append({"kind": share_kind(url), "title": text(title)[:60], "url": text(url) if url else None,
+                       "sharer": name(sender, raw) if sender else "群成员", "shared_at": when(m["ts"]),
+                       "replies": replies, "discussed": replies > 0, "discussion": discussion_label(replies)})
+    rules = RoleRules()
+    for sender, m in members.items():  # listed members who wrote nothing this week are observers too
+        if not any(sender in (a.sender, a.name) for a in acts.values()):
+            acts[sender] = Activity(sender, sender)
+    roles: dict[str, list[str]] = {r: [] for r in ("组织者", "积极分子", "参与者", "潜水者")}
+    for a in sorted(acts.values(), key=lambda a: (-a.started, -(a.answers + a.shares), -a.messages, a.sender)):
+        roles[role_of(a, rules)].append(name(a.sender, display.get(a.sender, a.name)))
+
+    # New members: their first message ever in a chat falls in this week, after a week of the chat's history
+    new_members = []
+    for chat, sender, raw, first, chat_first, mid in ws.db.execute(
+            "SELECT f.chat, f.sender, m.sender_name, f.first, c.first, m.id FROM"
+            " (SELECT chat, sender, min(ts) AS first FROM messages WHERE kind NOT IN (?, ?) AND recalled = 0"
+            "  AND sender != '' GROUP BY chat, sender) f"
+            " JOIN (SELECT chat, min(ts) AS first FROM messages GROUP BY chat) c ON c.chat = f.chat"
+            " JOIN messages m ON m.chat = f.chat AND m.sender = f.sender AND m.ts = f.first"
+            " WHERE f.first >= ? AND f.first < ? GROUP BY f.chat, f.sender ORDER BY f.first",
+            (SYSTEM, RECALL, start, end)):
+        if first - chat_first < NEW_MEMBER_DAYS * 86400 or sender in system:
+            continue
+        body = ws.db.execute("SELECT text FROM messages WHERE id = ?", (mid,)).fetchone()[0]
+        new_members.append({"name": name(sender, raw), "first_post_at": when(first), "first_post": text(body)[:80]})
+
+    # Stale: published entries whose newest standing answer is older than stale_after_days at reference
+    superseded_ids = {s["answer_message_id"] for s in ws.superseded_answers()}
+    message_ts = {}
+    entries = {e.id: e for e in ws.faq_entries(include_hidden=False, warn=warn) if e.published and e.answered}
+    wanted = {m for e in entries.values() for q in e.qa_ids if q in qas for a in qas[q].answers for m in a.message_ids}
+    for mid, ts in ws.db.execute("SELECT id, ts FROM messages"):
+        if mid in wanted:
+            message_ts[mid] = ts
+    as_of = {}
+    for e in entries.values():
+        times = []
+        for q in e.qa_ids:
+            for a in (qas[q].answers if q in qas else []):
+                given = [message_ts[m] for m in a.message_ids if m in message_ts]
+                if given and min(given) < end and not (set(a.message_ids) & superseded_ids):
+                    times.append(min(given))
+        if times:
+            as_of[e.id] = max(times)
+    stale = [{"entry_id": e, "question": text(entries[e].question), "as_of": when(as_of[e])[:10],
+              "age_days": round(age, 1)} for e, age in stale_entries(as_of, reference, cfg.stale_after_days)]
+
+    return {"team_standings": standings, "levels": levels,
+            "level_rules": [{"points": p, "level": n} for p, n in cfg.levels], "kpi": kpi,
+            "roles": [{"role": r, "count": len(v), "members": v} for r, v in roles.items()],
+            "new_members": new_members,
+            "shares": {"total": len(shares), "discussed": sum(1 for x in shares if x["discussed"]),
+                       "articles": sum(1 for x in shares if x["kind"] == "文章"), "items": shares},
+            "stale_after_days": cfg.stale_after_days, "stale": stale,
+            "members_file": bool(members)}
 
 
 def _line(value: str, n: int) -> str:
@@ -226,6 +459,23 @@ def report_text(report: dict) -> str:
     for s in report["superseded"]:
         lines.append(f"已过时：{_line(s['question'], 30)} · {s['answerer']} {s['answered_at'][:10]} 的回答被"
                      f" {s['superseded_at'][:10]}「{_line(s['superseded_by'], 30)}」更正")
+    if report["team_standings"]:
+        lines.append("团队积分：" + "，".join(f"{s['team']} {s['points']:g} 分（回答 {s['answers']}，被确认 {s['confirmed']}）"
+                                          for s in report["team_standings"]))
+    k = next((k for k in report["kpi"] if k["week"] == report["week"]), None)
+    if k:
+        lines.append(f"群管 KPI：回答人数 {k['answerers']}，回答 {k['answers']}，被确认 {k['confirmed']}")
+    lines.append("角色：" + "，".join(f"{r['role']} {r['count']}" for r in report["roles"]))
+    for n in report["new_members"]:
+        lines.append(f"  新成员 {n['name']}（{n['first_post_at'][:10]}）：{_line(n['first_post'], 40)}")
+    sh = report["shares"]
+    lines.append(f"分享 {sh['total']}（公众号文章 {sh['articles']}），引发讨论 {sh['discussed']}")
+    for x in sh["items"]:
+        lines.append(f"  [{x['kind']}] {_line(x['title'], 30)} · {x['sharer']} · {x['discussion']}")
+    if report["stale"]:
+        lines.append(f"可能过时（超过 {report['stale_after_days']:g} 天）{len(report['stale'])}：")
+        for x in report["stale"]:
+            lines.append(f"  {_line(x['question'], 40)}  · 截至 {x['as_of']}")
     return "\n".join(lines)
 
 

@@ -46,6 +46,9 @@ def fingerprint(ws: Workspace) -> str:
     cfg = ws.config.site
     h.update(f"{cfg.title}\x1f{cfg.names}\x1f{cfg.base_url}\x1f{ws.config.ingest.timezone}".encode("utf-8"))
     h.update(repr(ws.config.insights).encode())  # report.html shows the answer-time goal and the point rules
+    members = ws.path(ws.config.insights.members) if ws.config.insights.members else None
+    if members is not None and members.is_file():  # teams and person pages come from the members file
+        h.update(members.read_bytes())
     # the semantic search's student learns from the vectors the embed stage cached, under the configured model
     h.update(f"{ws.config.embed.model}\x1f{json.dumps(ws.get_state('embed.progress'), sort_keys=True)}".encode())
     for folder in (TEMPLATES, ASSETS):

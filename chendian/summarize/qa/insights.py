@@ -6,8 +6,11 @@ feeds them and stores what they return, the report (site/report.py) aggregates i
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
+import tomllib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +18,7 @@ from datetime import datetime, tzinfo
 
 import numpy as np
 
+from ...errors import ChendianError
 from ...model import QA, Message
 
 
@@ -246,3 +250,280 @@ def find_superseded(qas: Sequence[QA], messages: Iterable[Message], thread_of: d
         done.add((qa.id, k))
         out.append(Supersession(qa.id, first_msg.get((qa.id, k), target), qa.answers[k].sender, m.id, ts, phrase))
     return out
+
+
+# -- members and teams --------------------------------------------------------------------------------------
+
+class MembersError(ChendianError, ValueError):
+    pass
+
+
+@dataclass(slots=True)
+class Member:
+    """One row of the members file: `key` is a sender id or a display name (either matches)."""
+
+    key: str
+    title: str = ""  # 职位 (often with the company: hidden on a big group's directory)
+    expertise: list[str] = field(default_factory=list)  # 擅长领域
+    team: str = ""
+
+
+# Column names a members file may use, Chinese or English.
+_MEMBER_COLUMNS = {"key": ("id", "sender", "name", "成员", "昵称", "姓名", "群昵称"), "title": ("职位", "title", "role"),
+                   "expertise": ("擅长领域", "擅长", "expertise", "skills"), "team": ("team", "团队", "部门", "小组")}
+_LIST_SPLIT_RE = re.compile(r"[、,，;；/|]\s*")
+
+
+def _member(row: dict, where: str) -> Member:
+    def get(col):
+        value = next((row[k] for k in _MEMBER_COLUMNS[col] if row.get(k) not in (None, "")), "")
+        if isinstance(value, list) and col == "expertise":
+            return [str(v).strip() for v in value if str(v).strip()]
+        if not isinstance(value, (str, int)):
+            raise MembersError(f"{where}: {col} must be text, not {type(value).__name__}")
+        return str(value).strip()
+    key = get("key")
+    if not key:
+        raise MembersError(f"{where}: no sender id or name (expected a column id/name/昵称)")
+    expertise = get("expertise")
+    if isinstance(expertise, str):
+        expertise = [x for x in _LIST_SPLIT_RE.split(expertise) if x]
+    return Member(key, get("title"), expertise, get("team"))
+
+
+def parse_members(text: str, path: str) -> dict[str, Member]:
+    """A members file (CSV with a header row, or TOML with [[member]] tables) → key → Member.
+
+    CSV columns: id or name (required), 职位, 擅长领域 (several split on 、 , ;), team (or 部门). A key listed
+    twice, a row with no key or an unknown column is an error naming the file and line."""
+    rows: list[tuple[str, dict]] = []
+    if path.lower().endswith(".toml"):
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise MembersError(f"{path}: not valid TOML ({e})") from None
+        if set(data) - {"member"} or not isinstance(data.get("member", []), list):
+            raise MembersError(f"{path}: expected only [[member]] tables (id/name, 职位, 擅长领域, team)")
+        rows = [(f"{path}: member #{i}", m) for i, m in enumerate(data.get("member", []), 1)]
+    else:
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+        known = {c for cols in _MEMBER_COLUMNS.values() for c in cols}
+        header = [h.strip() for h in reader.fieldnames or []]
+        unknown = [h for h in header if h not in known]
+        if not header or unknown or not any(h in _MEMBER_COLUMNS["key"] for h in header):
+            raise MembersError(f"{path}:1: expected a header with id or name and optionally 职位, 擅长领域, team"
+                               + (f"; unknown column {unknown[0]!r}" if unknown else ""))
+        reader.fieldnames = header
+        for row in reader:
+            if None in row:
+                raise MembersError(f"{path}:{reader.line_num}: more fields than the header's {len(header)}")
+            rows.append((f"{path}:{reader.line_num}", row))
+    out: dict[str, Member] = {}
+    for where, row in rows:
+        if not isinstance(row, dict):
+            raise MembersError(f"{where}: expected a table of fields")
+        unknown = [k for k in row if k not in {c for cols in _MEMBER_COLUMNS.values() for c in cols}]
+        if unknown:
+            raise MembersError(f"{where}: unknown field {unknown[0]!r} (expected id/name, 职位, 擅长领域, team)")
+        m = _member(row, where)
+        if m.key in out:
+            raise MembersError(f"{where}: {m.key!r} is listed twice")
+        out[m.key] = m
+    return out
+
+
+# "大数据-张三", "陈静-HRBP", "产品部｜李四", "【运营】王五": two parts around a separator, or a bracketed prefix.
+_SPLIT_RE = re.compile(r"^\s*(?P<a>[\u4e00-\u9fffA-Za-z0-9]{1,10})\s*[-－—_·|｜/]\s*(?P<b>[^-－—_·|｜/]{1,12}?)\s*$")
+_BRACKET_RE = re.compile(r"^\s*[【\[（(](?P<t>[^】\]）)]{1,10})[】\]）)]\s*\S")
+# What a department looks like when a nickname puts it after the name ("赵婷-财务", "王磊-SRE").
+_DEPT_WORD_RE = re.compile(r"[A-Za-z]{2,}|(部|组|中心|团队|事业群|科|处|室)$|^(财务|人事|行政|法务|市场|销售|运营|产品|设计|"
+                           r"研发|开发|测试|运维|前端|后端|架构|算法|数据|大数据|客服|采购|商务|品牌|技术|IT|HR)")
+_TAGGED_RE = re.compile(r"^\s*[【\[（(][^】\]）)]{1,10}[】\]）)]\s*(?P<p>\S.{0,20})$")
+_ROLE_TAG_RE = re.compile(r"管理|群主|助教|老师|嘉宾|讲师|班长|志愿者|新人|VIP", re.IGNORECASE)
+_PERSON_RE = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
+
+
+def _parts(name: str | None) -> tuple[str, str] | None:
+    m = _SPLIT_RE.match(name or "")
+    return (m.group("a"), m.group("b")) if m else None
+
+
+def team_from_name(name: str | None, shared: frozenset[str] = frozenset()) -> str | None:
+    """The department in a nickname, or None. In order: a bracketed prefix ("【运营】王五"); the one side of
+    "A-B" that looks like a department ("陈静-HRBP", "赵婷-财务", "产品部-李四"); the side other nicknames
+    share (`shared`: "星火-张三" and "星火-王五"); the prefix when the rest looks like a Chinese name
+    ("大数据-张三"). A number is no team ("2016-张三")."""
+    m = _BRACKET_RE.match(name or "")
+    if m:  # "【管理员】林晓燕" tags a group role, not a department
+        return None if m.group("t").isdigit() or _ROLE_TAG_RE.search(m.group("t")) else m.group("t")
+    parts = _parts(name)
+    if not parts:
+        return None
+    a, b = parts
+    a_dept, b_dept = bool(_DEPT_WORD_RE.search(a)), bool(_DEPT_WORD_RE.search(b))
+    if a_dept != b_dept:  # first: one person's two nicknames ("马骏-IT", "马骏-IT支持") share their name
+        team = a if a_dept else b
+    elif a in shared or b in shared:
+        team = a if a in shared else b
+    else:
+        team = a if _PERSON_RE.match(b) else None  # the issue's "大数据-张三": the prefix
+    return None if not team or team.isdigit() else team
+
+
+def name_without_team(name: str | None) -> str | None:
+    """The person in a department nickname ("大数据-张三" → 张三, "陈静-HRBP" → 陈静, "【管理员】林晓燕" →
+    林晓燕), or None."""
+    tagged = _TAGGED_RE.match(name or "")
+    if tagged:
+        return tagged.group("p").strip()
+    parts = _parts(name)
+    team = team_from_name(name)
+    if not parts or not team or team not in parts:
+        return None
+    return parts[1] if team == parts[0] else parts[0]
+
+
+def shared_parts(names: Iterable[str]) -> frozenset[str]:
+    """Parts of "A-B" nicknames that two or more distinct nicknames share: those are departments, not names."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for n in set(names):
+        parts = _parts(n)
+        if parts:
+            for side in parts:
+                seen[side].add(n)
+    return frozenset(side for side, ns in seen.items() if len(ns) >= 2)
+
+
+def member_of(sender: str, name: str | None, members: dict[str, Member]) -> Member | None:
+    return members.get(sender) or (members.get(name) if name else None)
+
+
+def team_of(sender: str, name: str | None, members: dict[str, Member], shared: frozenset[str] = frozenset()) -> str | None:
+    """The members file's team, else the nickname's department."""
+    m = member_of(sender, name, members)
+    return (m.team if m and m.team else None) or team_from_name(name, shared)
+
+
+@dataclass(slots=True)
+class TeamStanding:
+    team: str
+    members: int  # who earned points
+    points: float
+    answers: int
+    confirmed: int  # acknowledged by the asker, or its entry was asked again
+
+
+def team_standings(points: Iterable[AnswerPoints], team: Callable[[str, str], str | None]) -> list[TeamStanding]:
+    """Points, answers and confirmed answers per team, most points first; members in no team are left out."""
+    acc: dict[str, TeamStanding] = {}
+    who: dict[str, set[str]] = defaultdict(set)
+    for p in points:
+        t = team(p.sender, p.name)
+        if not t:
+            continue
+        s = acc.setdefault(t, TeamStanding(t, 0, 0.0, 0, 0))
+        s.points += p.points
+        s.answers += 1
+        s.confirmed += int(p.acknowledged or p.repeats > 0)
+        who[t].add(p.sender)
+    for t, s in acc.items():
+        s.members = len(who[t])
+    return sorted(acc.values(), key=lambda s: (-s.points, -s.confirmed, s.team))
+
+
+# -- levels and the 群管 KPI ----------------------------------------------------------------------------------
+
+DEFAULT_LEVELS = ((0.0, "新手"), (5.0, "热心群友"), (15.0, "答疑达人"), (40.0, "领域专家"), (100.0, "群智囊"))
+
+
+def level_for(points: float, levels: Sequence[tuple[float, str]] = DEFAULT_LEVELS) -> str:
+    """The highest level whose threshold the points reach (levels sorted by threshold)."""
+    name = levels[0][1]
+    for threshold, label in levels:
+        if points >= threshold:
+            name = label
+    return name
+
+
+@dataclass(slots=True)
+class WeekKPI:
+    week: str
+    answerers: int  # distinct members who answered someone else's question
+    answers: int
+    confirmed: int  # answers the asker acknowledged or whose entry was asked again
+
+
+def weekly_kpi(points: Iterable[AnswerPoints]) -> list[WeekKPI]:
+    by_week: dict[str, list[AnswerPoints]] = defaultdict(list)
+    for p in points:
+        by_week[p.week].append(p)
+    return [WeekKPI(w, len({p.sender for p in ps}), len(ps), sum(1 for p in ps if p.acknowledged or p.repeats > 0))
+            for w, ps in sorted(by_week.items())]
+
+
+# -- roles --------------------------------------------------------------------------------------------------
+
+ROLES = ("组织者", "积极分子", "参与者", "潜水者")  # organiser, advocate, participant, observer
+
+
+@dataclass(slots=True)
+class Activity:
+    """What one member did in a period: every count is of messages anyone can find in the transcript."""
+
+    sender: str
+    name: str
+    messages: int = 0  # written (no notices, nothing recalled)
+    started: int = 0  # conversations they opened that someone else then joined
+    answers: int = 0  # others' questions they answered
+    shares: int = 0  # links or files
+
+
+@dataclass(slots=True)
+class RoleRules:
+    organiser_started: int = 3  # opened at least this many conversations others joined
+    advocate_contributions: int = 3  # answers + shares at least this many
+    observer_max_messages: int = 2  # at most this many messages, none an answer or a share
+
+
+def role_of(a: Activity, rules: RoleRules) -> str:
+    """组织者 before 积极分子 before 参与者; 潜水者: said next to nothing and gave nothing (answers, shares)."""
+    if a.started >= rules.organiser_started:
+        return "组织者"
+    if a.answers + a.shares >= rules.advocate_contributions:
+        return "积极分子"
+    if a.messages <= rules.observer_max_messages and not a.answers and not a.shares:
+        return "潜水者"
+    return "参与者"
+
+
+# -- shares -------------------------------------------------------------------------------------------------
+
+# A link in a message's text (no CJK punctuation or brackets after it).
+URL_RE = re.compile(r"https?://[^\s<>\"'\u3000-\u303f\uff00-\uffef（）【】《》“”‘’]+", re.IGNORECASE)
+# 公众号 articles: mp.weixin.qq.com links.
+ARTICLE_RE = re.compile(r"^https?://mp\.weixin\.qq\.com/", re.IGNORECASE)
+
+
+def shared_urls(text: str | None, extra: dict) -> list[str]:
+    """The links a message shares: a card's url first (公众号 shares arrive as cards), then those in its text."""
+    urls = [u.rstrip(".,;:!?") for u in URL_RE.findall(text or "")]
+    card = extra.get("url")
+    if isinstance(card, str) and card.startswith(("http://", "https://")):
+        urls.insert(0, card)
+    return list(dict.fromkeys(urls))
+
+
+def share_kind(url: str | None) -> str:
+    """文章 (a 公众号 article), 链接, or 文件 (no url: a file was sent)."""
+    if not url:
+        return "文件"
+    return "文章" if ARTICLE_RE.match(url) else "链接"
+
+
+# -- staleness ----------------------------------------------------------------------------------------------
+
+def stale_entries(as_of: dict[str, int], reference: int, max_age_days: float) -> list[tuple[str, float]]:
+    """(entry id, age in days) of entries whose newest standing answer is older than `max_age_days` at
+    `reference`, oldest first."""
+    out = [(e, (reference - ts) / 86400) for e, ts in as_of.items() if reference - ts > max_age_days * 86400]
+    return sorted(out, key=lambda x: (-x[1], x[0]))
