@@ -50,7 +50,7 @@ from .talks import talk_pages
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 ASSETS = HERE / "assets"
-BUILD_VERSION = "5"  # bump when the output changes for the same input, so `run` rebuilds
+BUILD_VERSION = "6"  # bump when the output changes for the same input, so `run` rebuilds
 
 INDEX_ANSWER_CHARS = 400  # answer text per entry in the browser's search index (bounds the index size)
 INDEX_OPEN_QUESTIONS = 300  # newest 待回答 questions the no-result page can offer
