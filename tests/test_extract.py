@@ -13,6 +13,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "qa" / "office-chat.jsonl"
 @pytest.mark.parametrize("text", [
     "请问报销流程怎么走？", "有人知道VPN怎么连吗", "学生证丢了怎么办。。。", "去宁波还是杭州", "导师申请表要贴照片么",
     "求推荐一本入门Python的书", "学费可以延迟交咩？最近没钱", "年假需要提前几天申请?", "打印机卡纸了怎么弄",
+    "有没有人知道测试库怎么连", "你看看有没有人知道",
 ])
 def test_real_questions_are_detected(text):
     assert extract.is_question(text), extract.question_features(text)
@@ -21,6 +22,8 @@ def test_real_questions_are_detected(text):
 @pytest.mark.parametrize("text", [
     "吃了吗", "在吗？", "大家早上好[表情]", "难道不是周五发工资吗？", "不要黑了好吗", "？", "一号楼？",
     "今天天气真好啊", "哈哈哈哈哈", "请问各位老师", "要不我们去上海？",
+    # instructions with an indirect question in them: answers, not questions
+    "日志平台按服务名查，查不到先看采集 agent 有没有装", "检查一下证书是不是过期了",
     "如果你想了解JAVA开发在阿里巴巴互联网生态系统中无与伦比的应用广度与深度，欢迎加入我们，想和最优秀的工程师团队并肩作战吗？"
     "我们提供有竞争力的薪酬、弹性工作时间、免费三餐和班车，岗位包括后端开发、前端开发、算法、测试等，投递简历请发送至邮箱",
 ])

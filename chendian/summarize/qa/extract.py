@@ -81,6 +81,9 @@ CHITCHAT_RE = re.compile(
     r"|^早|晚安|^hello|^hi\b|^哈+|^呵+|^233|^666|组队|来讨论|讨论一[下波]|你.{0,2}说什么|^不知道"
 )
 HEDGE_RE = re.compile(r"据说|听说|好像|貌似|似乎|难怪")
+# An indirect question inside an instruction ("先看采集 agent 有没有装", "检查一下是不是过期了") asks nothing.
+INDIRECT_RE = re.compile(r"(?:看看?|查查?|检查|确认|核对|试试)(?:一下|下)?[^，。,.!！?？\n]{0,16}?"
+                         r"(?:有没有|是不是|能不能|对不对|行不行|可不可以|在不在)")
 VOCATIVE_RE = re.compile(r"老师|学长|学姐|前辈|大佬|大神|各位|大家|群里|小伙伴|童鞋|同学们|亲们")
 MODAL_RE = re.compile(r"可以|能|要|需要|必须|得|会|该|用")
 STRONG_PARTICLE_RE = re.compile(r"(?:吗|么|咩|嘛)$")
@@ -145,6 +148,7 @@ def question_features(text: str) -> QuestionFeatures:
     s -= 0.8 if laugh else 0.0
     s -= 1.0 if second_person and not request else 0.0
     s -= 0.8 if HEDGE_RE.search(t) and not (wh or request) else 0.0
+    s -= 1.3 if wh and not (qmark or particle or request) and INDIRECT_RE.search(t) else 0.0
     # Echo questions ("一号楼？", "明天啊？") and bare marks carry no question of their own.
     if length <= 2:
         s -= 2.5
