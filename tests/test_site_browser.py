@@ -381,3 +381,51 @@ def test_the_no_result_page_fits_a_phone_in_wechat(built, browser):
         _shot(page, "phone-nothing-found")
     finally:
         context.close()
+
+
+# What a reader opening an entry from a WeChat link sees: the page fits, long Chinese lines wrap inside their
+# boxes, and the targets a thumb uses (navigation, the search field and button, links in lists) are big enough
+# (WCAG 2.2's 24 px minimum; links inside running text are exempt, as WCAG says).
+PHONE_CHECKS = """() => {
+    const doc = document.documentElement;
+    const overflowing = Array.from(document.querySelectorAll("main p, main li, main h1, main h2, main pre, main td"))
+        .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === "visible")
+        .map(e => e.tagName + ": " + e.textContent.slice(0, 30));
+    const targets = Array.from(document.querySelectorAll("nav a, header a, form input, form button, main li > a:first-child"))
+        .filter(e => e.offsetParent !== null);
+    const small = targets.map(e => [e, e.getBoundingClientRect()])
+        .filter(([e, r]) => r.height < 24 || r.width < 24)
+        .map(([e, r]) => e.tagName + " " + (e.textContent || e.name || "").trim().slice(0, 20) + " " + Math.round(r.width) + "x" + Math.round(r.height));
+    return {sideways: doc.scrollWidth > doc.clientWidth, lang: doc.lang, overflowing, small, targets: targets.length,
+            boxes: document.querySelectorAll("main p, main li").length};
+}"""
+
+
+def test_entry_and_conversation_pages_read_well_on_a_phone_in_wechat(built, browser):
+    site, ids = built
+    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True, user_agent=WECHAT_UA)
+    page = context.new_page()
+    try:
+        for rel in (f"entries/{ids['reimburse']}.html", f"threads/{ids['reimburse_thread']}.html", "index.html",
+                    "search.html"):
+            page.goto((site / rel).as_uri())
+            page.wait_for_load_state("load")
+            found = page.evaluate(PHONE_CHECKS)
+            assert not found["sideways"], rel
+            assert found["lang"].startswith("zh"), rel  # line breaking and fonts follow the page's language
+            assert not found["overflowing"], (rel, found["overflowing"])
+            assert not found["small"], (rel, found["small"])
+            assert found["targets"] >= 5 and found["boxes"] >= 1, (rel, found)  # the checks saw the page
+        # a page that breaks them is caught: an unbreakable line, and a tap target too small for a thumb
+        page.evaluate("""() => {
+            const p = document.querySelector("main p");
+            p.textContent = "x".repeat(400);
+            p.style.whiteSpace = "nowrap";
+            document.querySelector("nav a").style.cssText = "font-size: 6px; line-height: 6px; padding: 0";
+        }""")
+        broken = page.evaluate(PHONE_CHECKS)
+        assert broken["overflowing"] and broken["small"]
+        _shot(page, "phone-entry")
+    finally:
+        context.close()
