@@ -145,3 +145,36 @@ def test_publish_refuses_a_leaky_build_and_keeps_the_old_site(examples_ws, monke
     after = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
     assert after == before
     assert not list(examples_ws.glob(".site-build-*"))  # the rejected build is gone
+
+
+def _publish_counts(ws_dir: Path, audit_key: str | None = None) -> dict:
+    with Workspace(ws_dir) as ws:
+        ws.set_state("publish.fingerprint", "forced rebuild")
+        if audit_key is not None:
+            ws.set_state("publish.audit_key", audit_key)
+    result = CliRunner().invoke(main, ["-w", str(ws_dir), "stage", "publish", "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((ws_dir / "reports" / "latest.json").read_text(encoding="utf-8"))
+    return report["stages"][-1]["counts"]
+
+
+def test_a_nightly_publish_scans_only_the_pages_that_changed(examples_ws):
+    first = _publish_counts(examples_ws, audit_key="another names list or other rules")
+    assert first["audit_unchanged_files"] == 0 and first["audited_files"] > 100  # nothing vouched for: all
+    again = _publish_counts(examples_ws)
+    # the same inputs build the same pages (the build stamp aside): the audited site vouches for them
+    assert again["audited_files"] == 0 and again["audit_unchanged_files"] == first["audited_files"]
+
+
+def test_a_page_that_changed_is_scanned_even_after_an_audited_publish(examples_ws, tmp_path):
+    from chendian.site.audit import audit_key, same_page
+
+    site = examples_ws / "site"
+    new = tmp_path / "new"
+    shutil.copytree(site, new)
+    page = next(new.glob("entries/*.html"))
+    page.write_text(page.read_text(encoding="utf-8").replace("</main>", f"<p>{PHONE}</p></main>"), encoding="utf-8")
+    report = audit_site(new, trusted=same_page(site))
+    assert [f.file for f in report.findings] == [page.relative_to(new).as_posix()]
+    assert report.files == 1 and report.unchanged > 100
+    assert audit_key(["王磊"]) != audit_key([]) and audit_key(["王磊"]) == audit_key(["王磊"])

@@ -13,13 +13,14 @@ and last characters) inside a little masked context.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -66,6 +67,7 @@ class AuditReport:
     findings: list[Finding] = field(default_factory=list)
     files: int = 0
     skipped: list[str] = field(default_factory=list)  # "file (why)"
+    unchanged: int = 0  # files passed over because the previous, audited site had them as they are
 
     @property
     def ok(self) -> bool:
@@ -240,8 +242,10 @@ def _scanner(name: str):
     return None
 
 
-def audit_site(root: str | os.PathLike, names: Iterable[str] = ()) -> AuditReport:
-    """Scan every page under `root` (a built site or a book folder). `names`: real names that must not appear."""
+def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
+               trusted: Callable[[Path, str], bool] | None = None) -> AuditReport:
+    """Scan every page under `root` (a built site or a book folder). `names`: real names that must not appear.
+    `trusted(path, rel)`: files that need no scan (the same as in a site that passed this audit before)."""
     root = Path(root)
     report = AuditReport(root=root)
     matcher = _Names(names)
@@ -253,6 +257,9 @@ def audit_site(root: str | os.PathLike, names: Iterable[str] = ()) -> AuditRepor
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
         if SKIPPED_PARTS & set(path.relative_to(root).parts[:-1]):
+            continue
+        if trusted is not None and trusted(path, rel):
+            report.unchanged += 1
             continue
         suffix = path.suffix.lower()
         if suffix == ".epub":
@@ -300,15 +307,51 @@ def names_to_hide(ws) -> list[str]:
     return sorted({(name or sender or "").strip() for sender, name in known_people(ws.db, ws.contributors(warn=lambda _: None))} - {""})
 
 
-def refuse_leaks(names: Iterable[str]):
-    """A check for build_site: audit the new folder before it is swapped in, raise LeakError on any finding."""
-    names = list(names)
+# Every page carries its build time; two builds of an unchanged page differ only there.
+_BUILD_STAMP_RE = re.compile(rb"\xe7\x94\x9f\xe6\x88\x90\xe4\xba\x8e \d{4}-\d{2}-\d{2} \d{2}:\d{2}")  # 生成于 …
+RULES_FILES = (Path(__file__), Path(__file__).with_name("privacy.py"))
 
-    def check(folder: Path) -> None:
-        report = audit_site(folder, names)
+
+def audit_key(names: Iterable[str]) -> str:
+    """What an audit's verdict depends on besides the pages: the names to hide and the rules (this module and
+    privacy.py). A site audited under the same key may vouch for the pages it shares with a new build."""
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(names):
+        h.update(name.encode("utf-8") + b"\0")
+    for path in RULES_FILES:
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def same_page(previous: Path) -> Callable[[Path, str], bool]:
+    """trusted() for audit_site: the file is in `previous` with the same bytes, build stamp aside."""
+    def trusted(path: Path, rel: str) -> bool:
+        old = previous / rel
+        if not old.is_file() or old.stat().st_size != path.stat().st_size:
+            return False
+        a, b = path.read_bytes(), old.read_bytes()
+        return a == b or _BUILD_STAMP_RE.sub(b"", a) == _BUILD_STAMP_RE.sub(b"", b)
+    return trusted
+
+
+class LeakCheck:
+    """A check for build_site: audit the new folder before it is swapped in, raise LeakError on any finding.
+    With `previous` (a site that passed an audit under the same audit_key), its unchanged pages are not scanned
+    again: a new night's build scans what the night changed. `report` is the last audit's."""
+
+    def __init__(self, names: Iterable[str], previous: Path | None = None):
+        self.names = list(names)
+        self.previous = previous
+        self.report: AuditReport | None = None
+
+    def __call__(self, folder: Path) -> None:
+        trusted = same_page(self.previous) if self.previous is not None and self.previous.is_dir() else None
+        self.report = report = audit_site(folder, self.names, trusted)
         if not report.ok:
             first = "; ".join(str(f) for f in report.findings[:3])
             raise LeakError(f"site not published, the previous one stays: the audit of the new build found "
                             f"{report.summary()} — {first}")
 
-    return check
+
+def refuse_leaks(names: Iterable[str], previous: Path | None = None) -> LeakCheck:
+    return LeakCheck(names, previous)
