@@ -73,8 +73,9 @@ DETAILS = ["，工单号 {n}", "（{n} 楼）", "，截图在上面", "，试了
 class GroupChat:
     """One group: its members (a few experts among them) and a seeded random stream of days."""
 
-    def __init__(self, name: str, members: int = 60, seed: int = 7, variety: float = 0.0):
+    def __init__(self, name: str, members: int = 60, seed: int = 7, variety: float = 0.0, quiet_days: float = 0.0):
         self.name = name
+        self.quiet_days = quiet_days  # the share of days the group says nothing
         self.variety = variety  # the share of messages with a detail of their own
         self.rnd = random.Random(f"{name}/{seed}")
         r = self.rnd
@@ -101,8 +102,10 @@ class GroupChat:
         return m
 
     def day(self, day: date, messages: int) -> list[dict]:
-        """About `messages` messages on `day`, in sessions, in time order."""
+        """About `messages` messages on `day`, in sessions, in time order; none on the group's quiet days."""
         r = self.rnd
+        if self.quiet_days and r.random() < self.quiet_days:
+            return []
         weekend = day.weekday() >= 5
         target = max(1, int(messages * (0.3 if weekend else 1.0)))
         sessions = [(9, 30), (12, 20), (15, 0), (20, 30)]
@@ -156,10 +159,10 @@ def name_hash(chat: str, i: int) -> str:
 
 
 def generate(days: int, messages_per_day: int, chats: int = 1, start: date = date(2024, 3, 4),
-             seed: int = 7, variety: float = 0.0) -> Iterator[tuple[date, list[dict]]]:
+             seed: int = 7, variety: float = 0.0, quiet_days: float = 0.0) -> Iterator[tuple[date, list[dict]]]:
     """(day, that day's messages over all chats) for `days` consecutive days (`messages_per_day` on weekdays,
     less at weekends)."""
-    groups = [GroupChat(f"群{k + 1:02d}", seed=seed, variety=variety) for k in range(chats)]
+    groups = [GroupChat(f"群{k + 1:02d}", seed=seed, variety=variety, quiet_days=quiet_days) for k in range(chats)]
     for d in range(days):
         day = start + timedelta(days=d)
         yield day, [m for g in groups for m in g.day(day, messages_per_day // chats)]

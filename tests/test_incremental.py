@@ -81,8 +81,9 @@ def _site(root: Path) -> dict[str, str]:
 def nightly_and_full(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("incremental")
     days = list(generate(days=4, messages_per_day=160, chats=2))
+    assert {m["chat"] for m in days[-1][1]} == {"群01", "群02"}
     earlier = [m for _, ms in days[:-1] for m in ms]
-    last = days[-1][1]
+    last = [m for m in days[-1][1] if m["chat"] != "群02"]  # one group quiet on the last day: nothing to redo there
     write_jsonl(tmp / "days-1-3.jsonl", earlier)
     write_jsonl(tmp / "day-4.jsonl", last)
     full, nightly = tmp / "full", tmp / "nightly"
@@ -96,6 +97,12 @@ def nightly_and_full(tmp_path_factory):
     _cli("-w", str(nightly), "run", "-q")
     report = json.loads((nightly / "reports" / "latest.json").read_text(encoding="utf-8"))
     return full, nightly, len(earlier), len(last), report
+
+
+def test_the_night_redoes_only_the_groups_that_spoke(nightly_and_full):
+    *_, report = nightly_and_full
+    extract = next(s for s in report["stages"] if s["name"] == "extract")["counts"]
+    assert (extract["chats_extracted"], extract["chats_unchanged"]) == (1, 1)
 
 
 def test_the_generated_chat_looks_like_a_group(nightly_and_full):
