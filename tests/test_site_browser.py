@@ -365,10 +365,15 @@ WECHAT_UA = ("Mozilla/5.0 (Linux; Android 12; Pixel 6) AppleWebKit/537.36 (KHTML
              "Mobile Safari/537.36 MicroMessenger/8.0.40.2420(0x28002837) WeChat/arm64 NetType/WIFI Language/zh_CN")
 
 
+def _wechat_phone(browser):
+    """A 360 px Android phone with touch, opening pages inside WeChat."""
+    return browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True,
+                               has_touch=True, user_agent=WECHAT_UA)
+
+
 def test_the_no_result_page_fits_a_phone_in_wechat(built, browser):
     site, _ = built
-    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True, user_agent=WECHAT_UA)
+    context = _wechat_phone(browser)
     page = context.new_page()
     try:
         page.goto((site / "search.html").as_uri() + "?q=" + "量子引力弦论火星移民" * 3)
@@ -403,8 +408,7 @@ PHONE_CHECKS = """() => {
 
 def test_entry_and_conversation_pages_read_well_on_a_phone_in_wechat(built, browser):
     site, ids = built
-    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True, user_agent=WECHAT_UA)
+    context = _wechat_phone(browser)
     page = context.new_page()
     try:
         for rel in (f"entries/{ids['reimburse']}.html", f"threads/{ids['reimburse_thread']}.html", "index.html",
