@@ -334,6 +334,38 @@ def test_cli_lists_curates_publishes_and_books_a_talk(tmp_path):
     bad = runner.invoke(main, ["-w", str(ws), "talks", "add", t["id"], "no-such-message"])
     assert bad.exit_code == 1 and "talk's chat" in bad.output
 
+    # The same decisions from the review page's endpoint (`chendian serve`, POST /api/curate), by talk id.
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from chendian.search.api import make_server
+
+    run("stage", "index", "-q")
+    server = make_server(ws, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def curate(body: dict) -> int:
+        request = urllib.request.Request(f"http://127.0.0.1:{server.server_address[1]}/api/curate",
+                                         data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    try:
+        assert curate({"entry": t["id"], "action": "talk-unhide"}) == 200
+        assert curate({"entry": t["id"], "action": "talk-title", "value": "故障复盘（修订）"}) == 200
+        assert curate({"entry": "k" + "0" * 20, "action": "talk-hide"}) == 404
+        assert curate({"entry": t["id"], "action": "talk-title", "value": 3}) == 400
+    finally:
+        server.shutdown()
+        server.server_close()
+    run("stage", "talks", "-q")
+    [t3] = [json.loads(line) for line in run("talks", "--json").splitlines()]
+    assert t3["title"] == "故障复盘（修订）"
+
 
 def test_a_talk_given_in_voice_messages():
     """Many evening talks are spoken: dozens of voice messages between a few typed lines and slides."""

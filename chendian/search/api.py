@@ -47,10 +47,11 @@ def openapi_document() -> dict:
     from ..curation import CURATION_ACTIONS
 
     entry_id = {"type": "string", "pattern": "^f[0-9a-f]{20}$"}
+    talk_id = {"type": "string", "pattern": "^k[0-9a-f]{20}$"}
 
-    def decision(actions: list[str], value: dict | None = None) -> dict:
+    def decision(actions: list[str], value: dict | None = None, target: dict = entry_id) -> dict:
         """One shape of a review decision: these actions, with this value (or none)."""
-        properties = {"entry": entry_id, "action": {"type": "string", "enum": actions}}
+        properties = {"entry": target, "action": {"type": "string", "enum": actions}}
         if value:
             properties["value"] = value
         return {"type": "object", "required": ["entry", "action"] + (["value"] if value else []),
@@ -99,13 +100,17 @@ def openapi_document() -> dict:
                                         "properties": {"question": {"type": "string"}, "answer": {"type": "string"}}}),
                     decision(["merge"], entry_id),
                     decision(["split"], {"type": "string", "pattern": "^q[0-9a-f]{20}$"}),
+                    # a talk (`chendian talks …`): its id in "entry"
+                    decision(["talk-hide", "talk-unhide"], None, talk_id),
+                    decision(["talk-title"], {"type": "string", "minLength": 1}, talk_id),
+                    decision(["talk-add", "talk-remove"], {"type": "string", "minLength": 1}, talk_id),
                 ]}}}},
                 "responses": {
                     "200": {"description": "stored; applied on the next run", "content": {"application/json": {
                         "schema": {"type": "object"}}}},
                     "400": _error_response("not a known action, or a value the action does not take"),
                     "401": _error_response("token required"),
-                    "404": _error_response("no FAQ entry has this id"),
+                    "404": _error_response("no FAQ entry (or talk) has this id"),
                     "409": _error_response("the workspace is busy (a run holds its lock), or an entry merged into itself"),
                     "413": _error_response("request body too large"),
                     "415": _error_response("not JSON"),
@@ -259,7 +264,8 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
             """Store one review decision, as `chendian faq <action>` does. JSON only: a browser sends a JSON POST
             to another origin only after a CORS preflight this server never grants, so no page elsewhere can
             forge a decision."""
-            from ..curation import CURATION_ACTIONS, ConflictingDecision, CurationError, UnknownEntry, record_curation
+            from ..curation import (CURATION_ACTIONS, TALK_ACTIONS, ConflictingDecision, CurationError, UnknownEntry,
+                                    record_curation, record_talk_curation)
             from ..store import Workspace, WorkspaceLocked
 
             if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
@@ -269,12 +275,19 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
                 body = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError):
                 return self.error(HTTPStatus.BAD_REQUEST, 'expected {"entry": "f…", "action": "approve"}')
-            if not isinstance(body, dict) or not isinstance(body.get("entry"), str) or body.get("action") not in CURATION_ACTIONS:
-                return self.error(HTTPStatus.BAD_REQUEST, 'expected {"entry": "f…", "action": one of '
-                                                          + ", ".join(CURATION_ACTIONS) + ', "value"?: …}')
+            actions = (*CURATION_ACTIONS, *TALK_ACTIONS)
+            if not isinstance(body, dict) or not isinstance(body.get("entry"), str) or body.get("action") not in actions:
+                return self.error(HTTPStatus.BAD_REQUEST, 'expected {"entry": "f…" or "k…", "action": one of '
+                                                          + ", ".join(actions) + ', "value"?: …}')
+            value = body.get("value")
             try:
                 with Workspace(ws_path) as ws, ws.locked(f"curate {body['action']}"):
-                    record_curation(ws, body["entry"], body["action"], body.get("value"))
+                    if body["action"] in TALK_ACTIONS:
+                        if value is not None and not isinstance(value, str):
+                            raise CurationError(f"{body['action']} takes a string value")
+                        record_talk_curation(ws, body["entry"], body["action"], value)
+                    else:
+                        record_curation(ws, body["entry"], body["action"], value)
             except WorkspaceLocked as e:
                 return self.error(HTTPStatus.CONFLICT, str(e))
             except UnknownEntry as e:
@@ -283,8 +296,9 @@ def make_handler(ws_path: Path, site_dir: Path | None, token: str | None):
                 return self.error(HTTPStatus.CONFLICT, str(e))
             except CurationError as e:
                 return self.error(HTTPStatus.BAD_REQUEST, str(e))
+            again = "talks faq index publish" if body["action"] in TALK_ACTIONS else "faq index publish"
             self.send_json(200, {"entry": body["entry"], "action": body["action"],
-                                 "applied": "on the next run (or `chendian stage faq index publish`)"})
+                                 "applied": f"on the next run (or `chendian stage {again}`)"})
 
         def api_search(self, params: dict) -> None:
             raw = (params.get("q") or [""])[0]
