@@ -184,6 +184,12 @@ class Workspace:
         for row in self.db.execute(sql, args):
             yield row_to_message(row)
 
+    def messages_by_id(self, ids: Iterable[str]) -> dict[str, Message]:
+        """The messages with these ids (unknown ids are left out), by id."""
+        wanted = json.dumps(sorted(set(ids)))
+        return {r["id"]: row_to_message(r) for r in self.db.execute(
+            "SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(?))", (wanted,))}
+
     def messages_around(self, message_id: str, before: int = 2, after: int = 2) -> list[Message]:
         """A message with the `before` messages that precede it and the `after` that follow it in its chat."""
         row = self.db.execute("SELECT rowid, chat, ts FROM messages WHERE id = ?", (message_id,)).fetchone()

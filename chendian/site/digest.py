@@ -208,7 +208,7 @@ class _Reader:
 
     def system_senders(self, chat: str) -> set[str]:
         if chat not in self._system:
-            self._system[chat] = _system_senders(self.ws, chat)
+            self._system[chat] = system_senders(self.ws, chat)  # as the ops report counts them
         return self._system[chat]
 
     def name(self, sender, name) -> str:
@@ -242,10 +242,6 @@ class _Reader:
             times = [self.message_ts[m] for a in q.answers for m in a.message_ids if m in self.message_ts]
             out.append({"qa_id": q.id, "asked_ts": q.ts, "first_answer_ts": max(min(times), q.ts) if times else None})
         return out
-
-
-def _system_senders(ws: Workspace, chat: str) -> set[str]:
-    return system_senders(ws, chat)  # one definition, shared with the ops report
 
 
 def _activity(ws: Workspace, chat: str, start: int, end: int, system: set[str]) -> tuple[int, int]:

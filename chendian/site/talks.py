@@ -65,9 +65,4 @@ def _qa_messages(ws, talk, qa_by_id) -> dict:
     """Answer messages outside the talk's window (the Q&A goes on after it), for article_qa's checks and times."""
     ids = [mid for i in talk.qa_ids if i in qa_by_id for a in qa_by_id[i].answers for mid in a.message_ids
            if mid not in talk.roles]
-    if not ids:
-        return {}
-    from ..store import row_to_message
-
-    marks = ",".join("?" for _ in ids)
-    return {r["id"]: row_to_message(r) for r in ws.db.execute(f"SELECT * FROM messages WHERE id IN ({marks})", ids)}
+    return ws.messages_by_id(ids) if ids else {}

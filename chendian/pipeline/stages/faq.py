@@ -61,11 +61,7 @@ def talk_aware(ws: Workspace, qas, rc: RunContext):
     talks = ws.talks(warn=rc.warn)
     if not talks:
         return qas
-    from ...store import row_to_message
-
-    ids = json.dumps(sorted({mid for t in talks for mid, role in t.roles.items() if role == "talk"}))
-    messages = {r["id"]: row_to_message(r) for r in ws.db.execute(
-        "SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(?))", (ids,))}
+    messages = ws.messages_by_id(mid for t in talks for mid, role in t.roles.items() if role == "talk")
     return qas_for_faq(qas, talks, messages)
 
 
