@@ -38,14 +38,16 @@ def main() -> None:
     ap.add_argument("--day", type=int, default=2_000, help="messages of the new day (about)")
     ap.add_argument("--chats", type=int, default=20)
     ap.add_argument("--variety", type=float, default=0.8)
+    ap.add_argument("--keep", metavar="DIR", help="build the workspace in DIR and keep it (to profile stages later)")
     args = ap.parse_args()
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"python {platform.python_version()}")
     days = max(2, args.messages // args.day)
     while days % 7 >= 5:  # the new day is a weekday (chatgen's days start on a Monday; weekends are quieter)
         days += 1
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(args.keep or scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
         generated = list(generate(days + 1, args.day, chats=args.chats, variety=args.variety))
         earlier = [m for _, ms in generated[:-1] for m in ms]
         n_old = write_jsonl(tmp / "earlier.jsonl", earlier)
@@ -58,7 +60,8 @@ def main() -> None:
             t0 = time.perf_counter()
             ingest_paths(ws, [path])
             ingest_s = time.perf_counter() - t0
-            report = run_stages(ws, stages, quiet=True)
+            report = run_stages(ws, stages, quiet=True, on_stage=lambda s: print(
+                f"  {s.name:<10} {s.seconds:8.1f}s  RSS {peak_rss_mb():,.0f} MB", flush=True))
             failed = [s for s in report.stages if s.status != "ok"]
             if failed:
                 sys.exit(f"{label}: stage {failed[0].name} failed: {failed[0].note}")

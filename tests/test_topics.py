@@ -58,3 +58,37 @@ def test_stage_labels_topics_and_reruns_stably(workspace):
     assert dict(workspace.db.execute("SELECT * FROM topic_members")) == members
     for row in before:
         assert row["label"] and "·" in row["label"]
+
+
+def test_a_big_first_run_is_clustered_in_batches_with_the_same_topics(monkeypatch):
+    # Four subjects discussed one after another (as in a group's history), one thread of the first coming back
+    # at the end; with at most 5 threads clustered at once the topics are those of clustering all 17 together.
+    rng = np.random.default_rng(0)
+    axes = np.eye(8, dtype=np.float32)
+    ids, rows = [], []
+    for subject in range(4):
+        for k in range(4):
+            ids.append(f"s{subject}-{k}")
+            rows.append(axes[subject] + 0.1 * rng.standard_normal(8))
+    ids.append("s0-late")
+    rows.append(axes[0] + 0.1 * rng.standard_normal(8))
+    vecs = _unit(rows)
+    ts = {t: i for i, t in enumerate(ids)}
+    whole = topics.assign_topics(ids, vecs, {}, {}, ts)
+    calls = []
+    from sklearn import cluster
+
+    real = cluster.AgglomerativeClustering
+
+    class Recording(real):
+        def fit_predict(self, X, y=None):
+            calls.append(len(X))
+            return super().fit_predict(X)
+
+    monkeypatch.setattr(cluster, "AgglomerativeClustering", Recording)
+    monkeypatch.setattr(topics, "MAX_CLUSTER", 5)
+    batched = topics.assign_topics(ids, vecs, {}, {}, ts)
+    assert calls and max(calls) <= 5
+    assert batched == whole
+    assert len(set(whole.values())) == 4 and len(whole) == len(ids)
+    assert whole["s0-late"] == whole["s0-0"] == topics.stable_id("s0-0", prefix="p")

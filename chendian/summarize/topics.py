@@ -22,6 +22,7 @@ CLUSTER_DISTANCE = 0.5  # average-linkage cosine distance that still makes one n
 MIN_TOPIC_SIZE = 3
 MIN_THREAD_MESSAGES = 2
 MAX_TEXT_CHARS = 600
+MAX_CLUSTER = 4000  # threads clustered at once: average linkage holds n² distances (4000: 64 MB)
 KEYWORDS = 6
 
 
@@ -58,33 +59,51 @@ def assign_topics(thread_ids: list[str], vectors: np.ndarray, previous: dict[str
     """thread id → topic id (threads left out belong to no topic yet).
 
     Joining and clustering repeat until neither changes anything, so the result is a fixed point: the next
-    run on the same threads (with the centroids stored from this one) assigns nothing new.
+    run on the same threads (with the centroids stored from this one) assigns nothing new. Clustering holds all
+    pairwise distances, so at most MAX_CLUSTER threads are clustered at once: with more waiting (a first run on a
+    big workspace), they are clustered in windows of MAX_CLUSTER in time order; between windows the waiting threads
+    try to join the topics made so far. Every waiting thread is clustered at least once.
     """
     index = {t: i for i, t in enumerate(thread_ids)}
     assigned = {t: previous[t] for t in thread_ids if t in previous}
     current = dict(centroids) | centroids_of(assigned, index, vectors)
-    for _ in range(max_rounds):
+    tried: set[int] = set()  # waiting threads that were clustered once (with more than MAX_CLUSTER waiting)
+    for _ in range(max_rounds + len(thread_ids) // MAX_CLUSTER):
         changed = False
         new = [i for i, t in enumerate(thread_ids) if t not in assigned]
         if current and new:
             ids = sorted(current)
-            sims = vectors[new] @ np.vstack([current[c] for c in ids]).T
+            matrix = np.vstack([current[c] for c in ids])
             rest = []
-            for row, i in enumerate(new):
-                j = int(np.argmax(sims[row]))
-                if sims[row, j] >= JOIN_SIMILARITY:
-                    assigned[thread_ids[i]] = ids[j]
-                    changed = True
-                else:
-                    rest.append(i)
+            for a in range(0, len(new), MAX_CLUSTER):  # in blocks: the similarity matrix stays small
+                part = new[a:a + MAX_CLUSTER]
+                sims = vectors[part] @ matrix.T
+                best = sims.argmax(axis=1)
+                for row, i in enumerate(part):
+                    j = int(best[row])
+                    if sims[row, j] >= JOIN_SIMILARITY:
+                        assigned[thread_ids[i]] = ids[j]
+                        changed = True
+                    else:
+                        rest.append(i)
             new = rest
-        if len(new) >= MIN_TOPIC_SIZE:
+        if len(new) > MAX_CLUSTER:
+            # A window in time order from the first thread not clustered yet, reaching back half a window over
+            # those that were (and made no topic): a subject's first thread founds its topic with the later ones.
+            waiting = sorted(new, key=lambda i: (first_ts.get(thread_ids[i], 0), thread_ids[i]))
+            first = next((p for p, i in enumerate(waiting) if i not in tried), None)
+            batch = [] if first is None else waiting[max(0, first - MAX_CLUSTER // 2):][:MAX_CLUSTER]
+            tried.update(batch)
+            changed = changed or bool(batch)
+        else:
+            batch = new
+        if len(batch) >= MIN_TOPIC_SIZE:
             from sklearn.cluster import AgglomerativeClustering
 
             labels = AgglomerativeClustering(n_clusters=None, distance_threshold=CLUSTER_DISTANCE, metric="cosine",
-                                             linkage="average").fit_predict(vectors[new])
+                                             linkage="average").fit_predict(vectors[batch])
             groups: dict[int, list[int]] = defaultdict(list)
-            for i, lab in zip(new, labels):
+            for i, lab in zip(batch, labels):
                 groups[int(lab)].append(i)
             for members in groups.values():
                 if len(members) < MIN_TOPIC_SIZE:
