@@ -92,3 +92,15 @@ def test_a_big_first_run_is_clustered_in_batches_with_the_same_topics(monkeypatc
     assert batched == whole
     assert len(set(whole.values())) == 4 and len(whole) == len(ids)
     assert whole["s0-late"] == whole["s0-0"] == topics.stable_id("s0-0", prefix="p")
+
+
+def test_keywords_from_stored_tokens_equal_segmenting_afresh(workspace):
+    from chendian.pipeline.stages import segment as segment_stage
+
+    ingest_paths(workspace, [FIXTURE])
+    topics_stage.run(workspace, RunContext(quiet=True, stage="topics"))  # no tokens stored: segments itself
+    fresh = [tuple(r) for r in workspace.db.execute("SELECT * FROM topics ORDER BY id")]
+    segment_stage.run(workspace, RunContext(quiet=True, stage="segment"))
+    assert workspace.db.execute("SELECT count(*) FROM tokens").fetchone()[0] > 0
+    topics_stage.run(workspace, RunContext(quiet=True, stage="topics"))
+    assert [tuple(r) for r in workspace.db.execute("SELECT * FROM topics ORDER BY id")] == fresh

@@ -16,7 +16,7 @@ from ...store import Workspace
 from ...summarize.topics import MAX_TEXT_CHARS, MIN_THREAD_MESSAGES, assign_topics, centroids_of, ctfidf_keywords
 from . import RunContext, Stage
 from .embed import workspace_cache
-from .segment import workspace_segmenter
+from .segment import load_tokens, workspace_segmenter
 
 
 def conversations(ws: Workspace) -> dict[str, list[Message]]:
@@ -53,9 +53,7 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     for t, top in assigned.items():
         if t in index:
             members[top].append(t)
-    seg = workspace_segmenter(ws)[0]
-    tokens = {top: [w for t in ts for m in convs[t] for w in seg.content_tokens(m.text)] for top, ts in members.items()}
-    keywords = ctfidf_keywords(tokens)
+    keywords = ctfidf_keywords(topic_tokens(ws, {top: [m for t in ts for m in convs[t]] for top, ts in members.items()}))
     with ws.transaction():
         ws.db.execute("DELETE FROM topics")
         ws.db.executemany("INSERT INTO topics (id, label, keywords, size) VALUES (?, ?, ?, ?)",
@@ -67,6 +65,18 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
             ws.db.execute("INSERT OR REPLACE INTO topic_centroids (topic_id, vec) VALUES (?, ?)", (top, c.tobytes()))
     return {"topics": len(members), "threads": len(thread_ids), "threads_in_topics": len(assigned),
             "new_topics": len(set(members) - set(centroids))}
+
+
+def topic_tokens(ws: Workspace, messages_of: dict[str, list[Message]]) -> dict[str, list[str]]:
+    """topic id → the content tokens of its messages, from the segment stage's tokens (a whole workspace is not
+    segmented again every night); a message the segment stage has not seen is segmented here."""
+    seg = workspace_segmenter(ws)[0]
+    stored = load_tokens(ws, [m.id for ms in messages_of.values() for m in ms])
+    out = {}
+    for top, ms in messages_of.items():
+        out[top] = [w for m in ms for w in (stored[m.id] if m.id in stored else seg.tokens(m.text))
+                    if w not in seg.stopwords]
+    return out
 
 
 def topic_row(topic: Topic) -> tuple:
