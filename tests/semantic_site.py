@@ -40,10 +40,10 @@ def office_message(ws: Workspace, text: str) -> dict:
     return dict(row)
 
 
-def make_office_workspace(root: Path, names: str = "real") -> Workspace:
+def make_office_workspace(root: Path, names: str = "real", chat_file: Path = OFFICE_CHAT) -> Workspace:
     """The office chat ingested, FAQ entries written as the faq stage would, messages embedded (embed stage)."""
     ws = new_workspace(root, names)
-    report = ingest_paths(ws, [OFFICE_CHAT], chat_name="行政 IT 答疑群")
+    report = ingest_paths(ws, [chat_file], chat_name="行政 IT 答疑群")
     assert not report.failed, report.failed
     with ws.transaction():
         for asked, question, answer in OFFICE_ENTRIES:

@@ -441,6 +441,31 @@ def test_vector_file_is_deterministic_and_matches_the_index(tmp_path):
         assert search.search(doc["q"], 1)[0][0] == d, doc["q"]
 
 
+def test_vector_training_sample_is_fixed_by_content_not_arrival(tmp_path, monkeypatch):
+    """Beyond MAX_TRAINING_TEXTS the student learns from a sample chosen by content (only the sample's vectors are
+    read): the same chat imported in another order trains on the same texts, in the same order."""
+    from semantic_site import OFFICE_CHAT, make_office_workspace
+
+    from chendian.site import student
+
+    monkeypatch.setattr(student, "MAX_TRAINING_TEXTS", 210)
+    trained = []
+    fit = student.fit_student
+    monkeypatch.setattr(student, "fit_student", lambda texts, *a, **k: trained.append(list(texts)) or fit(texts, *a, **k))
+    lines = OFFICE_CHAT.read_text(encoding="utf-8").splitlines()
+    reversed_chat = tmp_path / "office-chat.jsonl"
+    reversed_chat.write_text("\n".join(reversed(lines)) + "\n", encoding="utf-8")
+    for name, chat in (("in-order", OFFICE_CHAT), ("reversed", reversed_chat)):
+        ws = make_office_workspace(tmp_path / name, chat_file=chat)
+        try:
+            counts = build_site(ws, tmp_path / f"site-{name}")
+        finally:
+            ws.close()
+        assert counts["vector_bytes"] > 0
+    assert len(trained) == 2 and trained[0] == trained[1]
+    assert 210 < len(trained[0]) < 210 + 40  # the sample, then the 12 entries' wordings
+
+
 def test_vector_vocabulary_learns_only_published_text(tmp_path):
     """Names rewritten and numbers masked before the student sees a message: neither reaches the vocabulary."""
     from semantic_site import make_office_workspace

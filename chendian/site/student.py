@@ -434,7 +434,7 @@ def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozens
     the cache), averaged per entry.
     """
     from ..model import CONVERSATIONAL_KINDS
-    from ..summarize.text.embed import cached_vectors
+    from ..summarize.text.embed import cached_vectors, content_key
     from ..summarize.text.segment import fold
 
     stats = {"vector_training_texts": 0, "vector_terms": 0}
@@ -450,12 +450,16 @@ def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozens
     if len(texts) < min_texts:
         return None, stats | {"vectors_skipped": "too few messages"}
     model = ws.config.embed.model
+    # Which texts have vectors, by key alone: a big workspace's vectors (a million messages: 2 GB as float32) are
+    # never all loaded; only the sample's are.
+    keys = {t: content_key(model, t) for t in texts}
+    stored = {k for (k,) in ws.db.execute("SELECT key FROM embeddings")}
+    texts = [t for t in texts if keys[t] in stored]
+    if len(texts) > MAX_TRAINING_TEXTS:  # a sample fixed by content, not by arrival order
+        texts = sorted(texts, key=keys.__getitem__)[:MAX_TRAINING_TEXTS]
+    del stored
     cached = cached_vectors(ws.db, model, texts)
     texts = [t for t in texts if t in cached]
-    if len(texts) > MAX_TRAINING_TEXTS:  # a sample fixed by content, not by arrival order
-        from ..summarize.text.embed import content_key
-
-        texts = sorted(texts, key=lambda t: content_key(model, t))[:MAX_TRAINING_TEXTS]
     if len(texts) < min_texts:  # the embed stage has not run: embedding everything here is not this stage's job
         return None, stats | {"vectors_skipped": "too few messages with cached vectors (run the embed stage)"}
 
