@@ -143,3 +143,31 @@ def test_digest_keeps_email_addresses_whole_so_the_site_masks_them():
     published = Privacy().text(text)
     assert published.count("[邮箱已隐藏]") == 3
     assert "it-help" not in published and "example" not in published and "zhang.wei" not in published
+
+
+def test_a_rerun_digests_only_the_conversations_that_changed(workspace, monkeypatch):
+    ingest_paths(workspace, [FIXTURE])
+    for mod in (topics_stage, extract_stage, faq_stage, summarize_stage):
+        mod.run(workspace, RunContext(quiet=True, stage=mod.__name__))
+    table = "SELECT thread_id, chat, digest FROM thread_digests ORDER BY thread_id"
+    first = workspace.db.execute(table).fetchall()
+    assert len(first) >= 8
+    digested = []
+    real = summarize_stage.thread_digest
+    monkeypatch.setattr(summarize_stage, "thread_digest", lambda ms, enc: digested.append(ms[0].id) or real(ms, enc))
+    counts = summarize_stage.run(workspace, RunContext(quiet=True, stage="summarize"))
+    assert digested == [] and counts["digests_kept"] == len(first)
+    assert workspace.db.execute(table).fetchall() == first
+    # A message of one conversation is withdrawn: that conversation alone is digested again ...
+    convs = topics_stage.conversations(workspace)
+    mid = next(ms[1].id for _, ms in sorted(convs.items()) if len(ms) >= 4)
+    with workspace.transaction():
+        workspace.db.execute("UPDATE messages SET recalled = 1 WHERE id = ?", (mid,))
+    counts = summarize_stage.run(workspace, RunContext(quiet=True, stage="summarize"))
+    assert len(digested) == 1 and counts["digests_kept"] == len(first) - 1
+    nightly = workspace.db.execute(table).fetchall()
+    # ... and the table is what digesting everything afresh gives.
+    workspace.set_state(summarize_stage.STATE_KEY, None)
+    summarize_stage.run(workspace, RunContext(quiet=True, stage="summarize"))
+    assert workspace.db.execute(table).fetchall() == nightly
+    assert len(digested) == 1 + len(first)

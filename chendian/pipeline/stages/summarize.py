@@ -2,19 +2,27 @@
 
 Extractive by default (TextRank + MMR over the sentence vectors); with `[llm] rewrite_digests` and an endpoint,
 an OpenAI-compatible model rewrites each digest (failures keep the extractive text and are reported once).
+
+Incremental per conversation: a conversation whose messages (ids, speakers, texts) and digest settings are what
+they were at the last run keeps its digest (fingerprints in state `summarize.threads`); only new and changed
+conversations are digested again. A digest the LLM failed to rewrite is retried on the next run.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 from ...model import Answer
 from ...store import Workspace
 from ...summarize import llm
-from ...summarize.qa.digest import thread_digest, weekly_digests
+from ...summarize.qa.digest import DIGEST_VERSION, thread_digest, weekly_digests
 from . import RunContext, Stage
 from .embed import workspace_cache
 from .topics import conversations
+
+
+STATE_KEY = "summarize.threads"
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
@@ -25,18 +33,32 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         return cache.encode(list(texts))[0]
 
     use_llm = ws.config.llm.rewrite_digests and llm.enabled(ws.config.llm)
+    settings = f"{DIGEST_VERSION}\x1f{cache.embedder.name}\x1f{use_llm and ws.config.llm.endpoint}\x1f{use_llm and ws.config.llm.model}"
+    before = ws.get_state(STATE_KEY) or {}
+    stored = {t: (c, d) for t, c, d in ws.db.execute("SELECT thread_id, chat, digest FROM thread_digests")}
     digests: dict[str, tuple[str, str]] = {}
-    llm_failures = 0
+    fingerprints: dict[str, str] = {}
+    llm_failures = kept = 0
     for tid, ms in convs.items():
+        key = conversation_key(settings, ms)
+        if before.get(tid) == key and tid in stored:
+            digests[tid] = stored[tid]
+            fingerprints[tid] = key
+            kept += 1
+            continue
         text = thread_digest(ms, encode)
+        failed = False
         if use_llm and text and len(ms) >= 3:
             try:
                 text = llm.rewrite(ws.config.llm, text)
             except llm.LLMError as e:
+                failed = True
                 llm_failures += 1
                 if llm_failures == 1:
                     rc.warn(f"LLM rewrite failed, extractive digests kept: {e}")
         digests[tid] = (ms[0].chat, text)
+        if not failed:
+            fingerprints[tid] = key
 
     chat_names = {r["id"]: r["name"] for r in ws.chats()}
     labels = {t.id: t.label for t in ws.topics(warn=rc.warn)}
@@ -48,7 +70,17 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
                           [(t, c, d) for t, (c, d) in digests.items()])
         ws.db.execute("DELETE FROM weekly_digests")
         ws.db.executemany("INSERT INTO weekly_digests (chat, week, body) VALUES (?, ?, ?)", weekly)
-    return {"thread_digests": len(digests), "weekly_digests": len(weekly), "llm_failures": llm_failures}
+        ws.set_state(STATE_KEY, fingerprints)
+    return {"thread_digests": len(digests), "digests_kept": kept, "weekly_digests": len(weekly),
+            "llm_failures": llm_failures}
+
+
+def conversation_key(settings: str, messages) -> str:
+    """What a conversation's digest is made of: its messages (ids, speakers, kinds, texts), and the settings."""
+    h = hashlib.blake2b(settings.encode("utf-8"), digest_size=12)
+    for m in messages:
+        h.update(f"\x1e{m.id}\x1f{m.sender}\x1f{m.sender_name}\x1f{m.kind}\x1f{m.recalled:d}\x1f{m.text}".encode("utf-8"))
+    return h.hexdigest()
 
 
 STAGE = Stage("summarize", run, reads=("messages", "message_threads", "qas", "topics", "topic_members", "embeddings",

@@ -20,6 +20,9 @@ from ...model import CONVERSATIONAL_KINDS, QA, Answer, Message
 from ..text.patterns import EMAIL_RE
 
 
+# Part of every stored digest's fingerprint (pipeline/stages/summarize.py): raise it when thread_digest changes,
+# so that every conversation is digested again.
+DIGEST_VERSION = 1
 MAX_SENTENCES = 3
 MAX_CHARS = 160
 MMR_LAMBDA = 0.6
