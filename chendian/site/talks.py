@@ -18,7 +18,7 @@ def talk_pages(ctx, qas: list[QA]) -> list[dict]:
     if not talks:
         return []
     wanted = {mid for t in talks for mid in t.roles}
-    messages = {m.id: m for m in ws.messages() if m.id in wanted}
+    messages = ws.messages_by_id(wanted)  # a talk's messages, not the workspace's
     chat_names = {r["id"]: r["name"] for r in ws.chats()}
     qa_by_id = {q.id: q for q in qas}
     return [talk_article(ctx, t, messages, qa_by_id, chat_names) for t in talks]

@@ -60,7 +60,7 @@ def talk_documents(ws: Workspace, warn: Warn) -> list[SearchDocument]:
     if not talks:
         return []
     wanted = {mid for t in talks for mid in t.message_ids}
-    text = {m.id: m.text for m in ws.messages() if m.id in wanted and not m.recalled}
+    text = {mid: m.text for mid, m in ws.messages_by_id(wanted).items() if not m.recalled}
     return [SearchDocument(id=t.id, text=t.title or t.speaker_name,
                            body=" ".join(text[m] for m in t.message_ids if text.get(m))[:TALK_BODY_CHARS],
                            fields={"kind": "talk", "speaker": t.speaker_name, "day": t.day, "chat": t.chat,
