@@ -9,7 +9,8 @@ thread (`[embed] threads = 1` and numpy's pool), since on a loaded machine BLAS 
 more than they bring and Ray's workers run with one thread each. Ray's start (instance and actors) is
 timed apart from the stages. Prints the machine and its load (the box may be shared: say so with the figures),
 sizes, per-stage seconds (medians over --repeat), Ray / local per stage, messages per second per worker for
-embed, and whether every table came out identical.
+embed, the Ray driver's own CPU seconds per stage (what one driver can feed, whatever the workers), and whether
+every table came out identical.
 """
 
 from __future__ import annotations
@@ -53,12 +54,16 @@ def one_run(seed_ws: Path, where: Path, executor, *, one_thread: bool = False) -
     if one_thread:  # BLAS on one core: the embedder's own setting and numpy's (the linker's matrix products)
         config = where / "chendian.toml"
         config.write_text(config.read_text(encoding="utf-8").replace("threads = 0", "threads = 1"), encoding="utf-8")
+    wall, driver = {}, {}
     with Workspace(where) as ws, threadpool_limits(limits=1 if one_thread else None):
-        report = run_stages(ws, STAGES, quiet=True, executor=executor)
-    failed = [s for s in report.stages if s.status != "ok"]
-    if failed:
-        sys.exit(f"{executor.name}: stage {failed[0].name} failed: {failed[0].note}")
-    return {s.name: s.seconds for s in report.stages}
+        for stage in STAGES:  # one at a time, to see what this process itself spends on each
+            cpu = time.process_time()
+            report = run_stages(ws, [stage], quiet=True, executor=executor)
+            driver[stage] = time.process_time() - cpu
+            if not report.ok:
+                sys.exit(f"{executor.name}: stage {stage} failed: {report.stages[-1].note}")
+            wall[stage] = report.stages[-1].seconds
+    return {"wall": wall, "driver": driver}
 
 
 def main() -> None:
@@ -102,7 +107,8 @@ def main() -> None:
         embedded = db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
         db.close()
 
-    med = {k: {s: statistics.median(r[s] for r in v) for s in STAGES} for k, v in runs.items()}
+    med = {k: {s: statistics.median(r["wall"][s] for r in v) for s in STAGES} for k, v in runs.items()}
+    cpu = {s: statistics.median(r["driver"][s] for r in runs["ray"]) for s in STAGES}
     print(f"ray: {len(workers)} workers, started in {startup:.1f}s (instance + actors; not in the stage times); "
           f"jobs per worker {[w['jobs'] for w in workers]}, models per worker {[w['models'] for w in workers]}")
     print(f"\n{'stage':<10} {'local s':>9} {'local-1t s':>11} {'ray s':>9} {'ray/local':>10} {'ray/local-1t':>13}")
@@ -118,6 +124,9 @@ def main() -> None:
         per = f" = {rate / len(workers):,.0f} per worker" if k == "ray" else ""
         print(f"embed {k:<8} {rate:>7,.0f} texts/s{per} ({what}); all four stages {n / sum(med[k].values()):,.0f} msgs/s")
     print(f"({embedded:,} distinct texts embedded of {n:,} messages)")
+    print("the Ray run's driver (reading inputs, pickling jobs, writing results), CPU seconds: "
+          + ", ".join(f"{s} {cpu[s]:.1f}" for s in STAGES)
+          + f"; {n / sum(cpu.values()):,.0f} msgs per driver CPU second through the four stages")
     print(f"identical tables, ray and local (every row, in rowid order): {'yes' if identical else 'NO'}; "
           f"local with 1 BLAS thread and local: {'yes' if same_1t else 'no'}")
     if not identical:

@@ -166,7 +166,8 @@ class RayExecutor(PoolExecutor):
         cpus = int(ray.cluster_resources().get("CPU", 0))
         if cpus < 1:
             raise ExecutorError(f"the Ray cluster{' at ' + self.address if self.address else ''} has no CPUs")
-        actor = ray.remote(num_cpus=1)(_Worker)
+        # Jobs are pure, so a job whose worker died (a lost node, the OOM killer) may simply run again.
+        actor = ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)(_Worker)
         self._actors = [actor.remote() for _ in range(cpus)]
         self._load = {a: 0 for a in self._actors}
         self._ray = ray
