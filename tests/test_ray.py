@@ -100,7 +100,7 @@ def local_and_ray(tmp_path_factory):
     return roots["local"], roots["ray"], stats
 
 
-@pytest.mark.slow  # the module's two runs of the examples: about 65 s on 2 shared cores, Ray's start included
+@pytest.mark.slow  # the module's two runs of the examples: 65–75 s on 2 shared cores, Ray's start included
 def test_ray_gives_every_table_of_a_local_run(local_and_ray):
     local, on_ray, _ = local_and_ray
     a, b = _tables(local, order="key"), _tables(on_ray, order="key")
@@ -189,6 +189,15 @@ def test_results_do_not_depend_on_the_order_jobs_finish(tmp_path, monkeypatch):
     assert not differing, f"tables that differ with jobs finishing out of order: {differing}"
 
 
+def test_a_night_without_work_does_not_start_ray(tmp_path):
+    from chendian.pipeline.executor import RayExecutor
+
+    executor = RayExecutor(cpus=2)
+    with Workspace(_workspace(tmp_path / "ws", executor="ray")) as ws:
+        report = run_stages(ws, PER_CHAT_STAGES, quiet=True, executor=executor)
+    assert report.ok and executor._ray is None
+
+
 def test_executor_ray_without_ray_is_one_clear_line(tmp_path, monkeypatch):
     import importlib.util
 
@@ -205,3 +214,15 @@ def test_an_unknown_executor_names_the_file_and_the_choices(tmp_path):
     result = CliRunner().invoke(main, ["-w", str(root), "run", "-q"])
     assert result.exit_code == 1
     assert "chendian.toml" in result.output and "run.executor must be one of local, ray, not 'spark'" in result.output
+
+
+def test_an_unreachable_cluster_fails_the_run_in_seconds(tmp_path):
+    pytest.importorskip("ray")
+    root = _workspace(tmp_path / "ws", executor="ray")
+    config = root / "chendian.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('ray_address = ""', 'ray_address = "127.0.0.1:1"'),
+                      encoding="utf-8")
+    _cli("-w", str(root), "ingest", str(EXAMPLES / "qq"))
+    result = CliRunner().invoke(main, ["-w", str(root), "stage", "segment"])
+    assert result.exit_code == 1
+    assert "cannot reach the Ray cluster at [run] ray_address = '127.0.0.1:1'" in result.output, result.output

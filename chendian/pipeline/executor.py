@@ -14,8 +14,10 @@ Ray is optional (`pip install "chendian[ray]"`) and imported only when a run fir
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -152,6 +154,8 @@ class RayExecutor(PoolExecutor):
         except ImportError:
             raise ExecutorError(RAY_MISSING) from None
         if not ray.is_initialized():
+            if self.address:
+                _check_reachable(self.address)
             options = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
             try:
                 if self.address:
@@ -173,8 +177,12 @@ class RayExecutor(PoolExecutor):
         self._ray = ray
 
     def map(self, fn, jobs):
+        jobs = iter(jobs)
+        first = next(jobs, None)
+        if first is None:  # nothing to do tonight: no reason to start Ray
+            return iter(())
         self.start()
-        return super().map(fn, jobs)
+        return super().map(fn, itertools.chain([first], jobs))
 
     def _submit(self, fn, payload):
         actor = min(self._actors, key=self._load.__getitem__)  # the least busy; ties: the first
@@ -208,6 +216,19 @@ class RayExecutor(PoolExecutor):
         if self._started:
             self._ray.shutdown()
         self._ray, self._started = None, False
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds on an address nobody answers at (ray.init retries it for minutes)."""
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"[run] ray_address = {address!r}: expected host:port, ray://host:port or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        raise ExecutorError(f"cannot reach the Ray cluster at [run] ray_address = {address!r}: {e}") from None
 
 
 def executor_for(config: RunConfig):
