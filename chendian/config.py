@@ -158,6 +158,25 @@ class LLMConfig:
     timeout_seconds: float = setting(60.0)
 
 
+EXECUTORS = ("local", "ray")  # [run] executor
+
+
+@dataclass
+class RunConfig:
+    # Where the per-chat stages (segment, embed, thread, extract) do their work; the global stages and every
+    # write stay in the process that runs `chendian run`. Ray is an optional extra: pip install "chendian[ray]".
+    executor: str = setting("local", "local (this process) | ray (the per-chat stages fan out as Ray tasks)")
+    ray_address: str = setting("", "with executor = ray: a cluster's address (ray://host:10001, host:6379, auto); "
+                               "empty = start a local Ray instance")
+    ray_cpus: int = setting(0, "the local Ray instance's CPUs (workers); 0 = this machine's cores")
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"run.executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}")
+        if self.ray_cpus < 0:
+            raise ConfigError(f"run.ray_cpus must be 0 (this machine's cores) or more, not {self.ray_cpus}")
+
+
 @dataclass
 class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -170,6 +189,7 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
+    run: RunConfig = field(default_factory=RunConfig)
 
     @property
     def tz(self) -> ZoneInfo:

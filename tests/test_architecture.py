@@ -277,6 +277,7 @@ def test_every_user_facing_error_is_a_chendian_error():
     from chendian.ingest import IngestError
     from chendian.ingest.base import UnreadableFile
     from chendian.pipeline import StageError
+    from chendian.pipeline.executor import ExecutorError
     from chendian.pipeline.stages.segment import SegmentConfigError
     from chendian.search.api import ServeError
     from chendian.search.index import SearchIndexError
@@ -291,7 +292,7 @@ def test_every_user_facing_error_is_a_chendian_error():
 
     for error in (ConfigError, EvalError, GoldError, IngestError, UnreadableFile, StageError, SegmentConfigError,
                   ServeError, SearchIndexError, WorkspaceError, LLMError, CurationError, EmbedError, LeakError,
-                  ReportError, BookError, MembersError):
+                  ReportError, BookError, MembersError, ExecutorError):
         assert issubclass(error, ChendianError), error.__name__
     # and every error class defined in chendian/ is one of them (or one of their subclasses)
     defined = {node.name for path in MODULES.values() for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
@@ -299,7 +300,8 @@ def test_every_user_facing_error_is_a_chendian_error():
     assert defined - {"ChendianError"} <= {"ConfigError", "EvalError", "GoldError", "IngestError", "UnreadableFile",
                                            "StageError", "SegmentConfigError", "ServeError", "SearchIndexError",
                                            "WorkspaceError", "WorkspaceLocked", "LLMError", "CurationError",
-                                           "EmbedError", "LeakError", "ReportError", "BookError", "MembersError"}, \
+                                           "EmbedError", "LeakError", "ReportError", "BookError", "MembersError",
+                                           "ExecutorError"}, \
         "a new error class: make it a ChendianError and list it"
 
 

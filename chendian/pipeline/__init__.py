@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 from .. import atomic
 from ..store import Workspace
+from .executor import executor_for
 from .stages import RunContext, Stage, StageError
 from .stages import digest, embed, extract, faq, index, ingest, insights, publish, segment, summarize, talks, thread, topics
 
@@ -73,18 +74,34 @@ class RunReport:
 
 
 def run_stages(ws: Workspace, names: list[str] | None = None, *, quiet: bool = False,
-               on_stage: Callable[[StageReport], None] | None = None) -> RunReport:
+               on_stage: Callable[[StageReport], None] | None = None, executor=None) -> RunReport:
     """Run the given stages (default: all) in flow order under the workspace lock.
 
     A failing stage stops the run (later stages would read half-made inputs); what earlier stages
-    committed stays, and the published site and index stay the previous ones.
+    committed stays, and the published site and index stay the previous ones. The per-chat stages fan out
+    on `executor` (default: the one `[run]` asks for, started on first use and shut down at the end).
     """
     wanted = [stage_named(n) for n in names] if names else list(STAGES)
     wanted = [s for s in STAGES if s in wanted]  # flow order, whatever order they were named in
     report = RunReport(started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    own = executor is None
+    if own:
+        executor = executor_for(ws.config.run)
+    try:
+        _run(ws, wanted, report, quiet, on_stage, executor)
+    finally:
+        if own:
+            executor.close()
+    report.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    _save_report(ws, report)
+    return report
+
+
+def _run(ws: Workspace, wanted: list[Stage], report: RunReport, quiet: bool,
+         on_stage: Callable[[StageReport], None] | None, executor) -> None:
     with ws.locked("run " + ",".join(s.name for s in wanted)):
         for stage in wanted:
-            rc = RunContext(quiet=quiet, stage=stage.name)
+            rc = RunContext(quiet=quiet, stage=stage.name, executor=executor)
             t0 = time.perf_counter()
             try:
                 counts = stage.run(ws, rc) or {}
@@ -100,9 +117,6 @@ def run_stages(ws: Workspace, names: list[str] | None = None, *, quiet: bool = F
                 on_stage(sr)
             if sr.status == "failed":
                 break
-    report.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    _save_report(ws, report)
-    return report
 
 
 def _save_report(ws: Workspace, report: RunReport) -> None:

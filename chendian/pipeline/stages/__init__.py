@@ -9,8 +9,9 @@ stage files import nothing of the runner that imports them (no cycle between the
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ...errors import ChendianError
 
@@ -21,11 +22,25 @@ class StageError(ChendianError, RuntimeError):
 
 @dataclass
 class RunContext:
-    """What a stage gets besides the workspace: progress bars and a place for warnings."""
+    """What a stage gets besides the workspace: progress bars, a place for warnings, and where its per-chat
+    work runs (`executor`, from chendian/pipeline/executor.py; None: in this process)."""
 
     warnings: list[str] = field(default_factory=list)
     quiet: bool = False
     stage: str = ""
+    executor: Any = None
+
+    def map(self, fn: Callable[[Any], Any], jobs: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+        """(meta, fn(payload)) for each (meta, payload) of jobs, in their order, wherever `fn` runs. `fn` is a
+        pure module-level function (Ray pickles it by reference); its models come from per-process caches."""
+        if self.executor is None:
+            return ((meta, fn(payload)) for meta, payload in jobs)
+        return self.executor.map(fn, jobs)
+
+    @property
+    def cores_per_worker(self) -> int:
+        """BLAS threads a job may use: 0 (all cores) in this process, the worker's share on Ray."""
+        return 0 if self.executor is None else self.executor.cores_per_worker
 
     def warn(self, message: str) -> None:
         self.warnings.append(f"{self.stage}: {message}")

@@ -7,14 +7,14 @@ remembers the last message rowid it covered per model, so a nightly run only loo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from ...model import CONVERSATIONAL_KINDS, Message
 from ...store import Workspace
 from . import RunContext, Stage
-from ...summarize.text.embed import EmbeddingCache, embedder_for
+from ...summarize.text.embed import EmbeddingCache, chunks, embedder_for, get_embedder
 
 STATE_KEY = "embed.progress"
 BATCH = 4096
@@ -39,19 +39,51 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         f"SELECT rowid, text FROM messages WHERE rowid > ? AND kind IN ({','.join('?' * len(kinds))})"
         " AND trim(text) != '' ORDER BY rowid", [since, *kinds]).fetchall()
     bar = rc.progress(len(rows), "vectors", unit="msg")
+    spec = embedder_spec(ws, rc)
     computed = 0
-    last = since
-    for a in range(0, len(rows), BATCH):
-        part = rows[a:a + BATCH]
+    pending: list[tuple[list[str], np.ndarray]] = []
+    for (last, seen, final, part), vecs in rc.map(embed_texts, _jobs(cache, spec, rows)):
+        pending.append((part, vecs))
+        if not final:  # a batch's vectors land in one transaction, with the progress mark
+            continue
         with ws.transaction():
-            _, n = cache.encode([t for _, t in part])
-            last = part[-1][0]
+            for texts, v in pending:
+                cache.store(texts, v)
             state[model] = last
             ws.set_state(STATE_KEY, state)
-        computed += n
-        bar.update(len(part))
+        computed += sum(len(texts) for texts, _ in pending)
+        pending = []
+        bar.update(seen)
     bar.close()
     return {"messages_seen": len(rows), "embedded": computed, "from_cache": len(rows) - computed}
+
+
+def _jobs(cache: EmbeddingCache, spec: tuple, rows: list) -> Iterator[tuple[tuple, tuple]]:
+    """The embedder's batches, formed exactly as EmbeddingCache.encode forms them batch after batch (a text's
+    vector may differ in the last bits with its batch): meta (last rowid, messages, last of its batch?, texts)."""
+    earlier: set[str] = set()  # texts of earlier batches: cached by the time a local run reaches this one
+    for a in range(0, len(rows), BATCH):
+        part = rows[a:a + BATCH]
+        todo = [t for t in cache.missing([t for _, t in part]) if t not in earlier]
+        earlier.update(todo)
+        parts = chunks(todo) or [[]]  # an all-cached batch still moves the progress mark
+        for i, texts in enumerate(parts):
+            yield (part[-1][0], len(part), i == len(parts) - 1, texts), (spec, texts)
+
+
+def embedder_spec(ws: Workspace, rc: RunContext) -> tuple:
+    """get_embedder's arguments for a worker: on Ray, its share of the cores rather than all of them."""
+    cfg = ws.config.embed
+    return (cfg.model, cfg.threads or rc.cores_per_worker, cfg.batch_size, cfg.device)
+
+
+def embed_texts(job: tuple[tuple, list[str]]) -> np.ndarray:
+    """float16 vectors for one batch of texts (a pure step: in this process or on a worker, whose embedder
+    loads once: get_embedder keeps one per process)."""
+    spec, texts = job
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float16)
+    return get_embedder(*spec).encode(texts).astype(np.float16)
 
 
 STAGE = Stage("embed", run, reads=("messages",), writes=("embeddings",))

@@ -13,7 +13,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ...model import QA
+from ...model import QA, Message
 from ...store import Workspace
 from ...summarize.qa import extract as extractor
 from ...summarize.qa.extract import extract_qas, segment_conversations
@@ -53,17 +53,15 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         previous = {}
     changed = sorted(c for c, fp in prints.items() if previous.get(c) != fp)
     gone = sorted(set(previous) - set(prints))
+    qas = []
     if changed:
         thread_of, parent_of = ws.thread_links()
-        messages = [m for chat in changed for m in ws.messages(chat=chat)]
-        missing = [m for m in messages if m.id not in thread_of]
-        if missing:
-            if not thread_of:
-                rc.warn("no thread stage output; conversations split by silence gaps instead")
-            thread_of = {**thread_of, **segment_conversations(missing)}
-        qas = extract_qas(messages, thread_of, parent_of)
-    else:
-        qas = []
+        if not thread_of:
+            rc.warn("no thread stage output; conversations split by silence gaps instead")
+        # Chats are the partitions (a chat's questions depend on that chat alone), written in chat order.
+        jobs = ((chat, _chat_job(list(ws.messages(chat=chat)), thread_of, parent_of)) for chat in changed)
+        for _, chat_qas in rc.map(extract_chat, jobs):
+            qas.extend(chat_qas)
     with ws.transaction():
         if not previous:  # first run, or a workspace from before per-chat extraction: start clean
             ws.db.execute("DELETE FROM qas")
@@ -77,6 +75,20 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         questions, answered, answers = questions + 1, answered + (n > 0), answers + n
     return {"questions": questions, "answered": answered, "answers": answers, "chats_extracted": len(changed),
             "chats_unchanged": len(prints) - len(changed)}
+
+
+def _chat_job(messages: list[Message], thread_of: dict[str, str], parent_of: dict[str, str | None]) -> tuple:
+    """One chat's messages with their conversations and reply links (silence splits where none is stored)."""
+    threads = {m.id: thread_of[m.id] for m in messages if m.id in thread_of}
+    missing = [m for m in messages if m.id not in threads]
+    if missing:
+        threads.update(segment_conversations(missing))
+    return messages, threads, {m.id: parent_of[m.id] for m in messages if m.id in parent_of}
+
+
+def extract_chat(job: tuple) -> list[QA]:
+    """One chat's questions (a pure step: in this process or on a worker)."""
+    return extract_qas(*job)
 
 
 STAGE = Stage("extract", run, reads=("messages", "message_threads"), writes=("qas",))

@@ -7,6 +7,9 @@ Incremental: only messages without tokens are segmented. Changing the user dicti
 from __future__ import annotations
 
 import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
 from ...errors import ChendianError
 from ...store import Workspace
@@ -23,6 +26,12 @@ class SegmentConfigError(ChendianError, ValueError):
 
 def workspace_segmenter(ws: Workspace) -> tuple[Segmenter, str]:
     """The Segmenter the workspace config asks for, and a fingerprint of its dictionary and stopwords."""
+    paths, fingerprint = _dictionary_files(ws)
+    seg = Segmenter(paths["segment.user_dict"], paths["segment.stopwords"])
+    return seg, fingerprint
+
+
+def _dictionary_files(ws: Workspace) -> tuple[dict[str, str | None], str]:
     cfg = ws.config.segment
     h = hashlib.blake2b(digest_size=8)
     paths = {}
@@ -36,12 +45,12 @@ def workspace_segmenter(ws: Workspace) -> tuple[Segmenter, str]:
             raise SegmentConfigError(f"{what} = {rel!r}: no such file {p} (one word per line expected)")
         h.update(p.read_bytes())
         paths[what] = str(p)
-    seg = Segmenter(paths["segment.user_dict"], paths["segment.stopwords"])
-    return seg, h.hexdigest()
+    return paths, h.hexdigest()
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
-    seg, fingerprint = workspace_segmenter(ws)
+    spec = segmenter_spec(ws)
+    fingerprint = spec.fingerprint
     cleared = 0
     if ws.get_state(STATE_KEY) != fingerprint:
         with ws.transaction():
@@ -54,16 +63,53 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     # Materialised first: writing while a SELECT over the same table is still open is fragile in SQLite.
     rows = ws.db.execute("SELECT id, text FROM messages m WHERE NOT EXISTS "
                          "(SELECT 1 FROM tokens t WHERE t.message_id = m.id) ORDER BY rowid").fetchall()
-    for a in range(0, len(rows), BATCH):
-        part = rows[a:a + BATCH]
-        out = [(mid, " ".join(seg.tokens(text))) for mid, text in part]
+    # Batches of rowids are the partitions: a message's tokens depend on its text alone.
+    jobs = (([mid for mid, _ in rows[a:a + BATCH]], (spec, [text for _, text in rows[a:a + BATCH]]))
+            for a in range(0, len(rows), BATCH))
+    for ids, tokens in rc.map(segment_texts, jobs):
         with ws.transaction():
-            ws.db.executemany("INSERT OR REPLACE INTO tokens (message_id, tokens) VALUES (?, ?)", out)
-        done += len(part)
-        bar.update(len(part))
+            ws.db.executemany("INSERT OR REPLACE INTO tokens (message_id, tokens) VALUES (?, ?)",
+                              list(zip(ids, tokens)))
+        done += len(ids)
+        bar.update(len(ids))
     bar.close()
     total = ws.db.execute("SELECT count(*) FROM tokens").fetchone()[0]
     return {"segmented": done, "tokens_rows": total, "resegmented_after_dictionary_change": cleared}
+
+
+@dataclass(frozen=True)
+class SegmenterSpec:
+    """The workspace's segmenter as a worker elsewhere can rebuild it: the files' text, not their paths."""
+
+    fingerprint: str
+    user_dict: bytes | None
+    stopwords: bytes | None
+
+
+def segmenter_spec(ws: Workspace) -> SegmenterSpec:
+    paths, fingerprint = _dictionary_files(ws)
+    data = [Path(p).read_bytes() if p else None for p in (paths["segment.user_dict"], paths["segment.stopwords"])]
+    return SegmenterSpec(fingerprint, *data)
+
+
+_SEGMENTERS: dict[str, Segmenter] = {}  # per process: a worker builds the segmenter once, not per job
+
+
+def segment_texts(job: tuple[SegmenterSpec, list[str]]) -> list[str]:
+    """The tokens column for each text (a pure step: in this process or on a worker)."""
+    spec, texts = job
+    seg = _SEGMENTERS.get(spec.fingerprint)
+    if seg is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = []
+            for name, data in (("user_dict.txt", spec.user_dict), ("stopwords.txt", spec.stopwords)):
+                if data is None:
+                    paths.append(None)
+                    continue
+                (Path(tmp) / name).write_bytes(data)
+                paths.append(Path(tmp) / name)
+            seg = _SEGMENTERS[spec.fingerprint] = Segmenter(*paths)  # reads both files now
+    return [" ".join(seg.tokens(text)) for text in texts]
 
 
 STAGE = Stage("segment", run, reads=("messages",), writes=("tokens",))

@@ -40,8 +40,28 @@ def thread_id(chat: str, first_message_id: str) -> str:
     return stable_id(chat, first_message_id, prefix="t")
 
 
-def _link_tail(ws: Workspace, msgs: list[Message], start: int, cache) -> list[int]:
-    """Parents (indices into msgs) for msgs[start:], using msgs[start - CONTEXT:start] as context."""
+@dataclass
+class LinkJob:
+    """What the linker needs for one chat's tail, read from the store by the driver."""
+
+    messages: list[Message]  # the tail with its context before it
+    tokens: list[list[str]]
+    vectors: np.ndarray
+    start: int  # the first message of the tail
+    max_gap_minutes: float
+    vector_model: str
+
+
+def link(job: LinkJob) -> list[int]:
+    """Parents (indices into job.messages, -1 for none) of the tail's messages (a pure step: in this process
+    or on a worker)."""
+    parents, _ = T.thread_messages(job.messages, job.tokens, job.vectors, max_gap_minutes=job.max_gap_minutes,
+                                   vector_model=job.vector_model)
+    return [int(p) for p in parents[job.start:]]
+
+
+def _link_job(ws: Workspace, msgs: list[Message], start: int, cache) -> tuple[LinkJob, int]:
+    """The job that links msgs[start:], using msgs[start - CONTEXT:start] as context, and its offset in msgs."""
     from .embed import message_vectors
     from .segment import load_tokens, workspace_segmenter
 
@@ -57,10 +77,7 @@ def _link_tail(ws: Workspace, msgs: list[Message], start: int, cache) -> list[in
             toks = seg.tokens(m.text)
         tokens.append(toks)
     vectors = message_vectors(ws, part, cache)
-    max_gap = ws.config.thread.max_gap_minutes
-    parents, _ = T.thread_messages(part, tokens, vectors, max_gap_minutes=max_gap,
-                                   vector_model=ws.config.embed.model)
-    return [int(p) + lo if p >= 0 else -1 for p in parents[start - lo:]]
+    return LinkJob(part, tokens, vectors, start - lo, ws.config.thread.max_gap_minutes, ws.config.embed.model), lo
 
 
 @dataclass
@@ -72,25 +89,53 @@ class ChatResult:
     stats: dict = field(default_factory=dict)
 
 
+@dataclass
+class ChatPlan:
+    """One chat as the driver read it: its messages, their stored links, and where re-linking starts."""
+
+    chat: str
+    msgs: list[Message]
+    old: dict[str, tuple[str, str | None]]
+    first_new: int
+    start: int
+    offset: int = 0  # of the link job's messages in msgs
+
+
+def plan_chat(ws: Workspace, chat: str, *, full: bool = False, cache=None) -> tuple[ChatPlan, LinkJob | None]:
+    """Read one chat and make its link job (None when nothing needs linking)."""
+    msgs = list(ws.messages(chat))
+    old = {mid: (tid, pid) for mid, tid, pid in ws.db.execute(
+        "SELECT message_id, thread_id, parent_id FROM message_threads WHERE chat = ?", (chat,))}
+    first_new = 0 if full else next((i for i, m in enumerate(msgs) if m.id not in old), len(msgs))
+    start = max(0, first_new - T.RELINK_HORIZON) if first_new < len(msgs) else first_new
+    plan = ChatPlan(chat, msgs, old, first_new, start)
+    if start >= len(msgs):
+        return plan, None
+    job, plan.offset = _link_job(ws, msgs, start, cache)
+    return plan, job
+
+
 def thread_chat(ws: Workspace, chat: str, *, full: bool = False, cache=None) -> ChatResult:
     """(Re-)thread one chat; writes message_threads and threads for it in one transaction."""
-    msgs = list(ws.messages(chat))
+    plan, job = plan_chat(ws, chat, full=full, cache=cache)
+    return write_chat(ws, plan, link(job) if job else [])
+
+
+def write_chat(ws: Workspace, plan: ChatPlan, tail: list[int]) -> ChatResult:
+    """Store one chat's links (`tail`: link(job) for its link job) and its conversations, in one transaction."""
+    chat, msgs, old, start = plan.chat, plan.msgs, plan.old, plan.start
     res = ChatResult()
     if not msgs:
         return res
-    old = {mid: (tid, pid) for mid, tid, pid in ws.db.execute(
-        "SELECT message_id, thread_id, parent_id FROM message_threads WHERE chat = ?", (chat,))}
     index = {m.id: i for i, m in enumerate(msgs)}
-    first_new = 0 if full else next((i for i, m in enumerate(msgs) if m.id not in old), len(msgs))
-    start = max(0, first_new - T.RELINK_HORIZON) if first_new < len(msgs) else first_new
     parents = np.full(len(msgs), -1, dtype=np.int64)
     for i, m in enumerate(msgs[:start]):
         pid = old[m.id][1]
         parents[i] = index.get(pid, -1) if pid else -1
     if start < len(msgs):
-        parents[start:] = _link_tail(ws, msgs, start, cache)
-        res.linked = len(msgs) - first_new
-        res.relinked = first_new - start
+        parents[start:] = [p + plan.offset if p >= 0 else -1 for p in tail]
+        res.linked = len(msgs) - plan.first_new
+        res.relinked = plan.first_new - start
     comp = T.components(parents)
     rows = []
     for i, m in enumerate(msgs):
@@ -142,8 +187,10 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     cache = workspace_cache(ws) if chats else None
     bar = rc.progress(len(chats), "chats", unit="chat")
     linked = relinked = changed = 0
-    for chat in chats:
-        r = thread_chat(ws, chat, full=full, cache=cache)
+    # Chats are the partitions: each is linked where the executor runs it, written here in chat order.
+    jobs = (plan_chat(ws, chat, full=full, cache=cache) for chat in chats)
+    for plan, tail in rc.map(_link_or_nothing, jobs):
+        r = write_chat(ws, plan, tail)
         linked += r.linked
         relinked += r.relinked
         changed += r.rows_changed
@@ -154,6 +201,10 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     return {"chats_threaded": len(chats), "messages_linked": linked, "messages_relinked": relinked,
             "rows_changed": changed,
             "threads": total[0], "threads_with_replies": total[1]}
+
+
+def _link_or_nothing(job: LinkJob | None) -> list[int]:
+    return link(job) if job is not None else []
 
 
 def thread_row(thread: Thread) -> tuple:

@@ -168,7 +168,9 @@ def weekly_digests(convs: dict[str, list[Message]], qas: Sequence[QA], chat_name
             vetted.sort(key=lambda q: (-shown[q.id][0], q.ts))
             best = [replace(q, answers=[shown[q.id][1]]) for q in vetted[:5]]
         topic_counts = Counter(topic_of[t] for t in w["threads"] if t in topic_of)
-        topics = [(labels.get(t, t), n) for t, n in topic_counts.most_common(5)]
+        # ties by topic id: most_common keeps first-seen order, and the threads are a set (hash order per process)
+        busiest = sorted(topic_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        topics = [(labels.get(t, t), n) for t, n in busiest]
         people: dict[str, dict] = {}
         for q in w["qas"]:
             for a in q.answers:

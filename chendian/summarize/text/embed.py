@@ -151,19 +151,30 @@ class EmbeddingCache:
         """Vectors for `texts` (row i for texts[i]) and how many had to be computed."""
         found = cached_vectors(self.db, self.embedder.name, texts)
         todo = list(dict.fromkeys(t for t in texts if t not in found))
-        for i in range(0, len(todo), chunk):
-            part = todo[i:i + chunk]
-            vecs = self.embedder.encode(part)
-            rows = []
-            for t, v in zip(part, vecs):
-                stored = v.astype(np.float16)
-                # Hand back what a rerun will read from the cache, so results never depend on cache hits.
-                found[t] = stored.astype(np.float32)
-                rows.append((content_key(self.embedder.name, t), stored.tobytes()))
-            self.db.executemany("INSERT OR REPLACE INTO embeddings (key, vec) VALUES (?, ?)", rows)
+        for part in chunks(todo, chunk):
+            found.update(zip(part, self.store(part, self.embedder.encode(part))))
             if progress:
                 progress(len(part))
         out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
         for i, t in enumerate(texts):
             out[i] = found[t]
         return out, len(todo)
+
+    def missing(self, texts: Sequence[str]) -> list[str]:
+        """The texts with no vector in the cache, once each, in first-seen order: what `encode` computes."""
+        found = cached_vectors(self.db, self.embedder.name, texts)
+        return list(dict.fromkeys(t for t in texts if t not in found))
+
+    def store(self, texts: Sequence[str], vecs: np.ndarray) -> np.ndarray:
+        """Cache vectors computed for texts; returns them as a rerun will read them back (float32 of float16)."""
+        stored = np.asarray(vecs).astype(np.float16)
+        self.db.executemany("INSERT OR REPLACE INTO embeddings (key, vec) VALUES (?, ?)",
+                            [(content_key(self.embedder.name, t), v.tobytes()) for t, v in zip(texts, stored)])
+        # Hand back what a rerun will read from the cache, so results never depend on cache hits.
+        return stored.astype(np.float32)
+
+
+def chunks(texts: Sequence[str], size: int = 512) -> list[Sequence[str]]:
+    """The batches the embedder is given. A text's vector may differ in the last bits with the batch it is in,
+    so whoever embeds (this process or a worker) must form batches exactly this way."""
+    return [texts[i:i + size] for i in range(0, len(texts), size)]
