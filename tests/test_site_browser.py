@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from chendian.site.browser_index import BrowserIndex, read_js_object
 from chendian.site.build import build_site
 from test_site import entry_id, make_site_workspace, thread_id
 
@@ -212,9 +213,7 @@ def test_hybrid_api_ranks_and_the_site_shows_its_own_masked_text(built, page):
 
 
 def entry_id_for(site: Path, question: str) -> str:
-    text = (site / "search-index.js").read_text(encoding="utf-8")
-    index = json.loads(text[len("window.CHENDIAN_INDEX = "):].rstrip().rstrip(";"))
-    return next(d["i"] for d in index["docs"] if d["q"] == question)
+    return next(d["i"] for d in BrowserIndex(site).docs if d["q"] == question)
 
 
 def test_served_by_chendian_serve_uses_the_hybrid_api(tmp_path, page):
@@ -248,11 +247,6 @@ PARITY_QUERIES = [SEMANTIC_QUERY, "屏幕黑了", "打车的钱能报吗", "工�
                   "显示屏不亮", "门卡掉了", "笔记本电脑黑屏"]
 
 
-def _load_js_object(path: Path, name: str) -> dict:
-    text = path.read_text(encoding="utf-8")
-    return json.loads(text[len(f"window.{name} = "):].rstrip().rstrip(";"))
-
-
 @pytest.fixture(scope="module")
 def office_site(tmp_path_factory):
     from semantic_site import make_office_workspace, office_entry_id
@@ -273,12 +267,9 @@ def _semantic_ready(page) -> None:
 
 
 def test_semantic_search_ranks_the_right_entry_where_bm25_does_not(office_site, page):
-    from chendian.site.student import BrowserSearch
-
     site, ids = office_site
-    index = _load_js_object(site / "search-index.js", "CHENDIAN_INDEX")
-    reference = BrowserSearch(index, _load_js_object(site / "search-vectors.js", "CHENDIAN_VECTORS"))
-    bm25_first = index["docs"][reference.search(SEMANTIC_QUERY, 1, semantic=False)[0][0]]["i"]
+    reference = BrowserIndex(site, read_js_object(site / "search-vectors.js", "CHENDIAN_VECTORS"))
+    bm25_first = reference.docs[reference.search(SEMANTIC_QUERY, 1, semantic=False)[0][0]]["i"]
     assert bm25_first == ids["laptop"]  # BM25 alone: the wrong entry first
     page.goto((site / "search.html").as_uri() + "?q=" + SEMANTIC_QUERY)
     _semantic_ready(page)
@@ -290,16 +281,13 @@ def test_semantic_search_ranks_the_right_entry_where_bm25_does_not(office_site, 
 
 
 def test_browser_ranks_as_the_python_reference(office_site, page):
-    from chendian.site.student import BrowserSearch
-
     site, _ = office_site
-    index = _load_js_object(site / "search-index.js", "CHENDIAN_INDEX")
-    reference = BrowserSearch(index, _load_js_object(site / "search-vectors.js", "CHENDIAN_VECTORS"))
+    reference = BrowserIndex(site, read_js_object(site / "search-vectors.js", "CHENDIAN_VECTORS"))
     page.goto((site / "search.html").as_uri())
     _semantic_ready(page)
     for query in PARITY_QUERIES:
-        browser = page.evaluate("q => window.CHENDIAN_SEARCH(q, 5).map(r => [r.id, r.score])", query)
-        expected = [(index["docs"][d]["i"], s) for d, s in reference.search(query, 5)]
+        browser = page.evaluate("async q => (await window.CHENDIAN_SEARCH(q, 5)).map(r => [r.id, r.score])", query)
+        expected = [(reference.docs[d]["i"], s) for d, s in reference.search(query, 5)]
         assert [b[0] for b in browser] == [e[0] for e in expected], query
         assert [b[1] for b in browser] == pytest.approx([e[1] for e in expected], abs=1e-9), query
 
