@@ -20,7 +20,8 @@ reader never sees shards of two builds.
 
 A term's postings are one binary blob: varint count, varint title count, the positions as varint deltas (those
 whose title/variants hold the term first, each part ascending: the coverage check of the relevance floor reads
-title membership and the title df from it), then a float32 contribution per posting. The blob is written in
+title membership and the title df from it), zero bytes up to a multiple of 4, then a float32 (little-endian)
+contribution per posting. The blob is written in
 BLOB_ALPHABET, base64's layout over letters and a few symbols: no digit, '@', '_', '.' or CJK can occur in it,
 so no detector of the site audit can fire on it (audit.py scans the terms, and skips the blobs).
 
@@ -194,8 +195,8 @@ def _term_blobs(terms: list[str], tid: np.ndarray, doc: np.ndarray, in_title: np
     out = []
     for t in range(len(terms)):
         a, b = bounds[t], bounds[t + 1]
-        out.append(_varint(int(b - a)) + _varint(int(titles[t])) + vbytes[voff[a]:voff[b]].tobytes()
-                   + floats[a:b].tobytes())
+        head = _varint(int(b - a)) + _varint(int(titles[t])) + vbytes[voff[a]:voff[b]].tobytes()
+        out.append(head + b"\0" * (-len(head) % 4) + floats[a:b].tobytes())  # floats 4-aligned: a typed-array view
     return out
 
 
@@ -294,12 +295,20 @@ def read_js_object(path: Path, name: str) -> dict:
     return json.loads(text[len(prefix):].rstrip().rstrip(";"))
 
 
+def read_shard_text(text: str):
+    """(kind, k, data) of a shard file's text; ValueError when it is not one."""
+    m = _CALL_RE.match(text)
+    if m is None:
+        raise ValueError("not a CHENDIAN_SHARD(kind, k, data) call")
+    return m.group(1), int(m.group(2)), json.loads(m.group(3))
+
+
 def read_shard(path: Path):
     """(kind, k, data) of one search/*/<k>.js file."""
-    m = _CALL_RE.match(Path(path).read_text(encoding="utf-8"))
-    if m is None:
-        raise ValueError(f"{path}: not a CHENDIAN_SHARD(kind, k, data) call")
-    return m.group(1), int(m.group(2)), json.loads(m.group(3))
+    try:
+        return read_shard_text(Path(path).read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 class BrowserIndex(BrowserSearch):
@@ -385,5 +394,5 @@ def _parse_blob(data: bytes) -> tuple[np.ndarray, np.ndarray, int]:
         step = varint()
         d = step if i in (0, titles) else d + step
         docs[i] = d
-    contrib = np.frombuffer(data, dtype="<f4", count=count, offset=pos).astype(np.float64)
+    contrib = np.frombuffer(data, dtype="<f4", count=count, offset=pos + (-pos % 4)).astype(np.float64)
     return docs, contrib, titles

@@ -113,17 +113,25 @@
 
   // A term's postings: positions (ascending within the title part, then within the answer-only part), their
   // score contributions, and how many lead (the entries whose question or variants hold the term).
-  function parsePostings(bytes) {
+  var LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+  function parsePostings(bytes) {  // bytes: a Uint8Array of its own (offset 0), as blobBytes makes
     var pos = 0;
-    function varint() {
+    function varint() {  // positions and counts stay below 2^28: four 7-bit groups, int32 arithmetic
       var value = 0, shift = 0, b;
-      do { b = bytes[pos++]; value += (b & 127) * Math.pow(2, shift); shift += 7; } while (b & 128);
+      do { b = bytes[pos++]; value |= (b & 127) << shift; shift += 7; } while (b & 128);
       return value;
     }
     var count = varint(), titles = varint(), docs = new Int32Array(count), d = 0;
     for (var i = 0; i < count; i++) { var step = varint(); d = (i === 0 || i === titles) ? step : d + step; docs[i] = d; }
-    var view = new DataView(bytes.buffer, bytes.byteOffset + pos, count * 4), score = new Float32Array(count);
-    for (var i = 0; i < count; i++) score[i] = view.getFloat32(i * 4, true);
+    pos += (4 - pos % 4) % 4;
+    var score;
+    if (LITTLE_ENDIAN) score = new Float32Array(bytes.buffer, pos, count);
+    else {
+      var view = new DataView(bytes.buffer, pos, count * 4);
+      score = new Float32Array(count);
+      for (var i = 0; i < count; i++) score[i] = view.getFloat32(i * 4, true);
+    }
     return { docs: docs, score: score, titles: titles };
   }
 
