@@ -11,6 +11,7 @@ Skipped when chromium or playwright is missing (scripts/install-test-deps.sh ins
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import threading
 from functools import partial
@@ -421,3 +422,79 @@ def test_entry_and_conversation_pages_read_well_on_a_phone_in_wechat(built, brow
         _shot(page, "phone-entry")
     finally:
         context.close()
+
+
+# -- the index in shards (chendian/site/browser_index.py) ----------------------------------------------------------
+
+SHARD_SCRIPTS = """() => Array.from(document.querySelectorAll('script[src*="search/"]'))
+    .map(s => s.getAttribute('src').split('?')[0])"""
+
+
+@pytest.fixture(scope="module")
+def generated_site(tmp_path_factory):
+    """1,500 entries from a few systems × actions (tests/sitegen.py): many term shards and metadata chunks."""
+    from chendian.store import Workspace
+    from sitegen import fill
+
+    root = tmp_path_factory.mktemp("generated") / "ws"
+    ws = Workspace(root, create=True)
+    try:
+        fill(ws, 1500, 3000)
+        build_site(ws)
+    finally:
+        ws.close()
+    return root / "site"
+
+
+@pytest.mark.parametrize("served", [False, True], ids=["file", "static-host"])
+def test_the_sharded_index_finds_the_entry_loading_only_the_shards_the_query_needs(generated_site, page, served):
+    from chendian.site.browser_index import fnv1a, term_key
+    from chendian.site.student import browser_terms
+
+    site = generated_site
+    reference = BrowserIndex(site)
+    target = reference.docs[737]
+    query = target["q"]
+    ranked = reference.search(query, 20, semantic=False)
+    assert ranked[0][0] == 737  # its own question, number included, puts it first
+    server = _serve(site) if served else None
+    try:
+        base = f"http://127.0.0.1:{server.server_port}/" if served else site.as_uri() + "/"
+        page.goto(base + "search.html?q=" + query)
+        results = _results(page)
+        assert results[0] == (query, target["u"])
+        assert page.get_attribute("#search-results", "data-source") == "local"
+        loaded = page.evaluate(SHARD_SCRIPTS)
+    finally:
+        if server is not None:
+            server.shutdown()
+    shards = reference.manifest["shards"]
+    wanted = {f"search/t/{fnv1a(term_key(t)) % shards['terms']}.js" for t in browser_terms(reference.fold(query))}
+    assert {s for s in loaded if "/t/" in s} == wanted and len(wanted) < shards["terms"]
+    # metadata only of the hits ranked (at most the 20 shown), never the whole index
+    hit_chunks = {f"search/m/{d // shards['meta']}.js" for d, _ in ranked}
+    assert {s for s in loaded if "/m/" in s} <= hit_chunks and len(hit_chunks) < -(-reference.n // shards["meta"])
+    assert page.errors == []
+
+
+def test_a_missing_shard_is_said_not_hung_on(generated_site, page, tmp_path):
+    from chendian.site.browser_index import fnv1a, term_key
+    from chendian.site.student import browser_terms
+
+    site = tmp_path / "site"
+    shutil.copytree(generated_site, site)
+    index = BrowserIndex(site)
+    terms = index.manifest["shards"]["terms"]
+
+    def shards(query):
+        return {fnv1a(term_key(t)) % terms for t in browser_terms(index.fold(query))}
+
+    missing = fnv1a(term_key("b:报销")) % terms
+    (site / "search" / "t" / f"{missing}.js").unlink()  # e.g. a half-copied site
+    page.goto((site / "search.html").as_uri() + "?q=报销")
+    assert _results(page) == []
+    assert "没能加载" in page.inner_text("#search-status")
+    other = next(q for q in ("打印机", "会议室", "工资条", "门禁", "邮箱", "VPN") if missing not in shards(q))
+    page.fill("#search-input", other)  # other queries still work
+    page.wait_for_function("() => document.querySelectorAll('#search-results li').length > 0")
+    assert page.errors == []
