@@ -401,9 +401,12 @@ def test_entry_and_conversation_pages_read_well_on_a_phone_in_wechat(built, brow
     page = context.new_page()
     try:
         for rel in (f"entries/{ids['reimburse']}.html", f"threads/{ids['reimburse_thread']}.html", "index.html",
-                    "search.html"):
-            page.goto((site / rel).as_uri())
+                    "search.html", "search.html?q=报销"):
+            path, _, query = rel.partition("?")
+            page.goto((site / path).as_uri() + ("?" + query if query else ""))
             page.wait_for_load_state("load")
+            if query:  # the results (links, badges, answer snippets) are in the page
+                page.wait_for_function("() => document.querySelectorAll('#search-results li').length > 0")
             found = page.evaluate(PHONE_CHECKS)
             assert not found["sideways"], rel
             assert found["lang"].startswith("zh"), rel  # line breaking and fonts follow the page's language
