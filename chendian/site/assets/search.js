@@ -365,10 +365,15 @@
     });
   }
 
+  var apiAnswered = false;
+
   function search(query, k) {
     if (apiBroken) return localResults(query, k);
+    // Until the API has answered once this may be a static host: the query's term shards load meanwhile, so
+    // that the fallback does not wait for the 404 first.
+    if (!apiAnswered) allPostings(Array.from(new Set(terms(fold(query))))).catch(function () {});
     return searchApi(query, k)
-      .then(function (results) { return { results: results, source: "api" }; })
+      .then(function (results) { apiAnswered = true; return { results: results, source: "api" }; })
       .catch(function (err) {
         if (!(err && err.keepApi)) apiBroken = true;  // a static host has no API: stop asking for this visit
         return localResults(query, k);
