@@ -178,3 +178,22 @@ def test_a_page_that_changed_is_scanned_even_after_an_audited_publish(examples_w
     assert [f.file for f in report.findings] == [page.relative_to(new).as_posix()]
     assert report.files == 1 and report.unchanged > 100
     assert audit_key(["王磊"]) != audit_key([]) and audit_key(["王磊"]) == audit_key(["王磊"])
+
+
+def test_search_term_shards_are_scanned_term_by_term_and_their_blobs_are_not_text(tmp_path):
+    # A term shard (site/browser_index.py): the terms are published words, scanned one by one; the postings blob
+    # is numbers in a digit-free alphabet, where a Latin name can turn up by chance ("#Tom!") and means nothing.
+    site = tmp_path / "site"
+    (site / "search" / "t").mkdir(parents=True)
+    shard = site / "search" / "t" / "0.js"
+
+    def write(terms, data):
+        shard.write_text('CHENDIAN_SHARD("t",0,' + json.dumps({"terms": "\n".join(terms), "at": [0], "data": data},
+                                                               ensure_ascii=False) + ");\n", encoding="utf-8")
+
+    write(["b报销", "wwx", "wxpayment"], "#Tom!QUJDREVG")
+    assert audit_site(site, names=["Tom"]).ok
+    write(["b报销", "w" + PHONE], "QUJD")  # an unmasked number among the terms
+    assert [f.kind for f in audit_site(site).findings] == ["mobile"]
+    write(["b报销"], "QUJD Tom " + PHONE)  # anything outside the blob alphabet is read as text
+    assert sorted(f.kind for f in audit_site(site, names=["Tom"]).findings) == ["mobile", "name"]

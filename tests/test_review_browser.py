@@ -2,7 +2,6 @@
 rejects another on the review page served by `chendian serve`; after a rebuild the site shows exactly the
 approved set."""
 
-import json
 import shutil
 import threading
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from chendian.cli import main
+from chendian.site.browser_index import BrowserIndex
 from chendian.search.api import make_server
 from chendian.store import Workspace
 
@@ -70,10 +70,9 @@ def test_approve_one_reject_another_and_the_site_shows_exactly_the_approved(tmp_
     _cli("-w", str(ws_dir), "stage", "faq", "index", "publish", "-q")
     pages = {p.stem for p in (ws_dir / "site" / "entries").glob("*.html")}
     assert pages == {items[0]}
-    index = json.loads((ws_dir / "site" / "search-index.js").read_text(encoding="utf-8")
-                       .removeprefix("window.CHENDIAN_INDEX = ").rstrip().rstrip(";"))
+    docs = BrowserIndex(ws_dir / "site").docs
     # the FAQ entries searchable are exactly the approved one (talk articles are not FAQ entries: no publish policy)
-    assert [d["u"] for d in index["docs"] if not d["u"].startswith("talks/")] == [f"entries/{items[0]}.html"]
+    assert [d["u"] for d in docs if not d["u"].startswith("talks/")] == [f"entries/{items[0]}.html"]
     with Workspace(ws_dir) as ws:
         log = [(r["entry_id"], r["action"]) for r in ws.db.execute("SELECT entry_id, action FROM curation")]
         hidden = {r[0] for r in ws.db.execute("SELECT id FROM faq_entries WHERE hidden = 1")}

@@ -17,6 +17,7 @@ from chendian.model import stable_id
 from chendian.pipeline import RunContext
 from chendian.site import build
 from chendian.pipeline.stages.publish import run
+from chendian.site.browser_index import BrowserIndex, read_js_object, read_shard
 from chendian.site.build import build_site
 from chendian.store import Workspace
 
@@ -249,6 +250,10 @@ def test_chat_text_is_escaped_everywhere(site_ws):
     index = (site_ws.path("site") / "search-index.js").read_text(encoding="utf-8")
     assert index.startswith("window.CHENDIAN_INDEX = ")
     json.loads(index[len("window.CHENDIAN_INDEX = "):].rstrip().rstrip(";"))  # data, not code
+    shards = sorted((site_ws.path("site") / "search").rglob("*.js"))
+    assert {p.parent.name for p in shards} == {"t", "m", "d"}
+    for path in shards:  # each one a registration call with JSON data, nothing else
+        assert read_shard(path)[0] == path.parent.name
 
 
 def test_personal_numbers_masked_and_recalled_messages_never_published(site_ws):
@@ -339,12 +344,16 @@ def test_builds_before_later_stages_exist(workspace):
 
 def test_search_index_folds_traditional_characters(site_ws):
     build_site(site_ws)
-    text = (site_ws.path("site") / "search-index.js").read_text(encoding="utf-8")
-    index = json.loads(text[len("window.CHENDIAN_INDEX = "):].rstrip().rstrip(";"))
-    pairs = {index["t2s"][i]: index["t2s"][i + 1] for i in range(0, len(index["t2s"]), 2)}
+    index = BrowserIndex(site_ws.path("site"))
+    pairs = index.t2s
     assert pairs["請"] == "请" and pairs["報"] == "报" and pairs["銷"] == "销"
-    assert {d["u"] for d in index["docs"]} == {f"entries/{entry_id(site_ws, p)}.html" for p, *_ in
-                                                [(e[0][0],) for e in ENTRIES]}
+    assert {d["u"] for d in index.docs} == {f"entries/{entry_id(site_ws, p)}.html" for p, *_ in
+                                             [(e[0][0],) for e in ENTRIES]}
+    # a question typed in traditional characters is found by its simplified form, and the other way round
+    [(first, _)] = index.search("請問年假怎麼申請", 1, semantic=False)
+    assert index.docs[first]["u"] == f"entries/{entry_id(site_ws, '13')}.html"
+    [(first, _)] = index.search("年假怎么申请", 1, semantic=False)
+    assert index.docs[first]["u"] == f"entries/{entry_id(site_ws, '13')}.html"
 
 
 def synthesize_stages(ws: Workspace, thread_size: int = 20) -> None:
@@ -412,13 +421,11 @@ def test_small_workspace_ships_no_vector_file(site_ws):
     counts = build_site(site_ws)
     site = site_ws.path("site")
     assert counts["vector_bytes"] == 0 and not (site / "search-vectors.js").exists()
-    assert '"vectors"' not in (site / "search-index.js").read_text(encoding="utf-8")  # search.js loads nothing
+    assert "vectors" not in BrowserIndex(site).manifest  # search.js loads nothing
 
 
 def test_vector_file_is_deterministic_and_matches_the_index(tmp_path):
     from semantic_site import OFFICE_ENTRIES, make_office_workspace
-
-    from chendian.site.student import BrowserSearch
 
     ws = make_office_workspace(tmp_path / "ws")
     try:
@@ -428,16 +435,14 @@ def test_vector_file_is_deterministic_and_matches_the_index(tmp_path):
         ws.close()
     assert first["vector_training_texts"] >= 200 and first["vector_bytes"] > 0
     assert second["vector_bytes"] == first["vector_bytes"]
-    for name in ("search-vectors.js", "search-index.js"):
+    search_files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a" / "search").rglob("*.js"))
+    for name in ("search-vectors.js", "search-index.js", *search_files):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
-    index_js = (tmp_path / "a" / "search-index.js").read_text(encoding="utf-8")
-    vectors_js = (tmp_path / "a" / "search-vectors.js").read_text(encoding="utf-8")
-    index = json.loads(index_js[len("window.CHENDIAN_INDEX = "):].rstrip().rstrip(";"))
-    vectors = json.loads(vectors_js[len("window.CHENDIAN_VECTORS = "):].rstrip().rstrip(";"))
-    assert index["vectors"] == "search-vectors.js" and vectors["n"] == len(index["docs"]) == len(OFFICE_ENTRIES)
-    search = BrowserSearch(index, vectors)
+    vectors = read_js_object(tmp_path / "a" / "search-vectors.js", "CHENDIAN_VECTORS")
+    search = BrowserIndex(tmp_path / "a", vectors)
+    assert search.manifest["vectors"] == "search-vectors.js" and vectors["n"] == search.n == len(OFFICE_ENTRIES)
     # every entry is found by its own question, semantic or not
-    for d, doc in enumerate(index["docs"]):
+    for d, doc in enumerate(search.docs):
         assert search.search(doc["q"], 1)[0][0] == d, doc["q"]
 
 

@@ -11,6 +11,7 @@ Skipped when chromium or playwright is missing (scripts/install-test-deps.sh ins
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import threading
 from functools import partial
@@ -20,6 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from chendian.site.browser_index import BrowserIndex, read_js_object
 from chendian.site.build import build_site
 from test_site import entry_id, make_site_workspace, thread_id
 
@@ -212,9 +214,7 @@ def test_hybrid_api_ranks_and_the_site_shows_its_own_masked_text(built, page):
 
 
 def entry_id_for(site: Path, question: str) -> str:
-    text = (site / "search-index.js").read_text(encoding="utf-8")
-    index = json.loads(text[len("window.CHENDIAN_INDEX = "):].rstrip().rstrip(";"))
-    return next(d["i"] for d in index["docs"] if d["q"] == question)
+    return next(d["i"] for d in BrowserIndex(site).docs if d["q"] == question)
 
 
 def test_served_by_chendian_serve_uses_the_hybrid_api(tmp_path, page):
@@ -248,11 +248,6 @@ PARITY_QUERIES = [SEMANTIC_QUERY, "屏幕黑了", "打车的钱能报吗", "工�
                   "显示屏不亮", "门卡掉了", "笔记本电脑黑屏"]
 
 
-def _load_js_object(path: Path, name: str) -> dict:
-    text = path.read_text(encoding="utf-8")
-    return json.loads(text[len(f"window.{name} = "):].rstrip().rstrip(";"))
-
-
 @pytest.fixture(scope="module")
 def office_site(tmp_path_factory):
     from semantic_site import make_office_workspace, office_entry_id
@@ -273,12 +268,9 @@ def _semantic_ready(page) -> None:
 
 
 def test_semantic_search_ranks_the_right_entry_where_bm25_does_not(office_site, page):
-    from chendian.site.student import BrowserSearch
-
     site, ids = office_site
-    index = _load_js_object(site / "search-index.js", "CHENDIAN_INDEX")
-    reference = BrowserSearch(index, _load_js_object(site / "search-vectors.js", "CHENDIAN_VECTORS"))
-    bm25_first = index["docs"][reference.search(SEMANTIC_QUERY, 1, semantic=False)[0][0]]["i"]
+    reference = BrowserIndex(site, read_js_object(site / "search-vectors.js", "CHENDIAN_VECTORS"))
+    bm25_first = reference.docs[reference.search(SEMANTIC_QUERY, 1, semantic=False)[0][0]]["i"]
     assert bm25_first == ids["laptop"]  # BM25 alone: the wrong entry first
     page.goto((site / "search.html").as_uri() + "?q=" + SEMANTIC_QUERY)
     _semantic_ready(page)
@@ -290,16 +282,13 @@ def test_semantic_search_ranks_the_right_entry_where_bm25_does_not(office_site, 
 
 
 def test_browser_ranks_as_the_python_reference(office_site, page):
-    from chendian.site.student import BrowserSearch
-
     site, _ = office_site
-    index = _load_js_object(site / "search-index.js", "CHENDIAN_INDEX")
-    reference = BrowserSearch(index, _load_js_object(site / "search-vectors.js", "CHENDIAN_VECTORS"))
+    reference = BrowserIndex(site, read_js_object(site / "search-vectors.js", "CHENDIAN_VECTORS"))
     page.goto((site / "search.html").as_uri())
     _semantic_ready(page)
     for query in PARITY_QUERIES:
-        browser = page.evaluate("q => window.CHENDIAN_SEARCH(q, 5).map(r => [r.id, r.score])", query)
-        expected = [(index["docs"][d]["i"], s) for d, s in reference.search(query, 5)]
+        browser = page.evaluate("async q => (await window.CHENDIAN_SEARCH(q, 5)).map(r => [r.id, r.score])", query)
+        expected = [(reference.docs[d]["i"], s) for d, s in reference.search(query, 5)]
         assert [b[0] for b in browser] == [e[0] for e in expected], query
         assert [b[1] for b in browser] == pytest.approx([e[1] for e in expected], abs=1e-9), query
 
@@ -412,9 +401,12 @@ def test_entry_and_conversation_pages_read_well_on_a_phone_in_wechat(built, brow
     page = context.new_page()
     try:
         for rel in (f"entries/{ids['reimburse']}.html", f"threads/{ids['reimburse_thread']}.html", "index.html",
-                    "search.html"):
-            page.goto((site / rel).as_uri())
+                    "search.html", "search.html?q=报销"):
+            path, _, query = rel.partition("?")
+            page.goto((site / path).as_uri() + ("?" + query if query else ""))
             page.wait_for_load_state("load")
+            if query:  # the results (links, badges, answer snippets) are in the page
+                page.wait_for_function("() => document.querySelectorAll('#search-results li').length > 0")
             found = page.evaluate(PHONE_CHECKS)
             assert not found["sideways"], rel
             assert found["lang"].startswith("zh"), rel  # line breaking and fonts follow the page's language
@@ -433,3 +425,79 @@ def test_entry_and_conversation_pages_read_well_on_a_phone_in_wechat(built, brow
         _shot(page, "phone-entry")
     finally:
         context.close()
+
+
+# -- the index in shards (chendian/site/browser_index.py) ----------------------------------------------------------
+
+SHARD_SCRIPTS = """() => Array.from(document.querySelectorAll('script[src*="search/"]'))
+    .map(s => s.getAttribute('src').split('?')[0])"""
+
+
+@pytest.fixture(scope="module")
+def generated_site(tmp_path_factory):
+    """1,500 entries from a few systems × actions (tests/sitegen.py): many term shards and metadata chunks."""
+    from chendian.store import Workspace
+    from sitegen import fill
+
+    root = tmp_path_factory.mktemp("generated") / "ws"
+    ws = Workspace(root, create=True)
+    try:
+        fill(ws, 1500, 3000)
+        build_site(ws)
+    finally:
+        ws.close()
+    return root / "site"
+
+
+@pytest.mark.parametrize("served", [False, True], ids=["file", "static-host"])
+def test_the_sharded_index_finds_the_entry_loading_only_the_shards_the_query_needs(generated_site, page, served):
+    from chendian.site.browser_index import fnv1a, term_key
+    from chendian.site.student import browser_terms
+
+    site = generated_site
+    reference = BrowserIndex(site)
+    target = reference.docs[737]
+    query = target["q"]
+    ranked = reference.search(query, 20, semantic=False)
+    assert ranked[0][0] == 737  # its own question, number included, puts it first
+    server = _serve(site) if served else None
+    try:
+        base = f"http://127.0.0.1:{server.server_port}/" if served else site.as_uri() + "/"
+        page.goto(base + "search.html?q=" + query)
+        results = _results(page)
+        assert results[0] == (query, target["u"])
+        assert page.get_attribute("#search-results", "data-source") == "local"
+        loaded = page.evaluate(SHARD_SCRIPTS)
+    finally:
+        if server is not None:
+            server.shutdown()
+    shards = reference.manifest["shards"]
+    wanted = {f"search/t/{fnv1a(term_key(t)) % shards['terms']}.js" for t in browser_terms(reference.fold(query))}
+    assert {s for s in loaded if "/t/" in s} == wanted and len(wanted) < shards["terms"]
+    # metadata only of the hits ranked (at most the 20 shown), never the whole index
+    hit_chunks = {f"search/m/{d // shards['meta']}.js" for d, _ in ranked}
+    assert {s for s in loaded if "/m/" in s} <= hit_chunks and len(hit_chunks) < -(-reference.n // shards["meta"])
+    assert page.errors == []
+
+
+def test_a_missing_shard_is_said_not_hung_on(generated_site, page, tmp_path):
+    from chendian.site.browser_index import fnv1a, term_key
+    from chendian.site.student import browser_terms
+
+    site = tmp_path / "site"
+    shutil.copytree(generated_site, site)
+    index = BrowserIndex(site)
+    terms = index.manifest["shards"]["terms"]
+
+    def shards(query):
+        return {fnv1a(term_key(t)) % terms for t in browser_terms(index.fold(query))}
+
+    missing = fnv1a(term_key("b:报销")) % terms
+    (site / "search" / "t" / f"{missing}.js").unlink()  # e.g. a half-copied site
+    page.goto((site / "search.html").as_uri() + "?q=报销")
+    assert _results(page) == []
+    assert "没能加载" in page.inner_text("#search-status")
+    other = next(q for q in ("打印机", "会议室", "工资条", "门禁", "邮箱", "VPN") if missing not in shards(q))
+    page.fill("#search-input", other)  # other queries still work
+    page.wait_for_function("() => document.querySelectorAll('#search-results li').length > 0")
+    assert page.errors == []

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from click.testing import CliRunner
 
 from chendian.cli import main
+from chendian.site.browser_index import BrowserIndex
 from chendian.model import IMAGE, TEXT, Message
 from chendian.summarize.qa.extract import extract_qas
 from chendian.summarize.talks import apply_talk_curation, article_blocks, article_qa, detect_talks
@@ -299,7 +300,7 @@ def test_cli_lists_curates_publishes_and_books_a_talk(tmp_path):
     assert len(t["message_ids"]) == t["messages"]
     page = (ws / "site" / "talks" / f"{t['id']}.html").read_text(encoding="utf-8")
     assert "线上故障复盘" in page and "readiness 决定流量进不进来" in page and "主讲人" in page
-    assert t["id"] in (ws / "site" / "search-index.js").read_text(encoding="utf-8")
+    assert t["id"] in {d["i"] for d in BrowserIndex(ws / "site").docs}
     assert "线上故障复盘" in (ws / "site" / "talks" / "index.html").read_text(encoding="utf-8")
 
     # A book chapter made of the talk.

@@ -261,11 +261,19 @@ class HybridIndex:
         return self._df
 
     def _dense_scores(self, qv: np.ndarray, cand: np.ndarray) -> np.ndarray:
-        """Best cosine over each candidate document's wordings."""
+        """Best cosine over each candidate document's wordings (all candidates' rows in one product: a Python
+        loop over ~500 candidates cost 2 ms a query at 100k entries)."""
         starts = self._row_starts()
-        out = np.empty(len(cand), dtype=np.float32)
-        for i, d in enumerate(cand):
-            out[i] = float((self.vectors[starts[d]:starts[d + 1]] @ qv).max())
+        lo, hi = starts[cand], starts[cand + 1]
+        counts = hi - lo
+        out = np.full(len(cand), -np.inf, dtype=np.float32)
+        has = counts > 0
+        if not has.any():
+            return out
+        offsets = np.concatenate([[0], np.cumsum(counts[has])[:-1]])
+        rows = np.repeat(lo[has] - offsets, counts[has]) + np.arange(int(counts[has].sum()))
+        sims = self.vectors[rows] @ qv
+        out[has] = np.maximum.reduceat(sims, offsets)
         return out
 
     def _row_starts(self) -> np.ndarray:

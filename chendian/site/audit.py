@@ -26,6 +26,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from ..errors import ChendianError
+from .browser_index import BLOB_RE, read_shard_text
 from .privacy import find_personal, mask_text, name_variants, names_pattern
 from .student import MAX_WORD_CHARS
 
@@ -203,6 +204,11 @@ def _scan_html(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
 
 def _scan_js(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
     """The JSON string literals of a data file (window.X = {...}), decoded (\\u escapes and all)."""
+    if data.startswith(_TERM_SHARD_PREFIX):
+        shard = _term_shard(data)
+        if shard is not None:
+            yield from _scan_term_shard(shard, names)
+            return
     for m in _JS_STRING_RE.finditer(data):
         try:
             value = json.loads(m.group(0))
@@ -218,6 +224,32 @@ def _scan_js(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
             continue
         for offset, kind, excerpt in _scan_text(value, names):
             yield line + value.count("\n", 0, offset), kind, excerpt
+
+
+_TERM_SHARD_PREFIX = 'CHENDIAN_SHARD("t",'
+
+
+def _term_shard(data: str) -> dict | None:
+    """A term shard of the site's search index (browser_index.py), when the file is one."""
+    try:
+        kind, _, shard = read_shard_text(data)
+    except ValueError:
+        return None
+    if kind != "t" or not isinstance(shard, dict) or not all(isinstance(shard.get(k), str) for k in ("terms", "data")):
+        return None
+    return shard
+
+
+def _scan_term_shard(shard: dict, names: _Names) -> Iterator[tuple[int, str, str]]:
+    """Each term alone (a term is a word or two characters of published text; neighbours are not a sentence);
+    the postings blob is numbers written in BLOB_ALPHABET, where no digit, '@', '_' or CJK can be: it holds
+    nothing a detector looks for, and is scanned as text only if it holds anything else."""
+    for term in shard["terms"].split("\n"):
+        for _offset, kind, excerpt in _scan_text(term, names):
+            yield 1, kind, excerpt
+    if not BLOB_RE.fullmatch(shard["data"]):
+        for _offset, kind, excerpt in _scan_text(shard["data"], names):
+            yield 1, kind, excerpt
 
 
 def _is_term_list(value: str) -> bool:

@@ -4,8 +4,9 @@ Reads what earlier stages wrote (SCHEMA.md: faq_entries, qas, threads, message_t
 weekly_digests) plus the messages, and writes <ws>/site:
 
     index.html            recent and popular entries, topics, latest weekly digests
-    search.html           client-side search (search-index.js: BM25; search-vectors.js, loaded after it: the
-                          semantic student of student.py), or the hybrid API under `chendian serve`
+    search.html           client-side search (search-index.js, a manifest, and search/: the BM25 index in shards
+                          loaded on demand, browser_index.py; search-vectors.js, loaded after the first results:
+                          the semantic student of student.py), or the hybrid API under `chendian serve`
     ops.html              消灭零回复: questions no one answered, oldest first, with who would know
     review.html           待审核: entries [faq] publish held back, with their evidence and approve/reject buttons
     report.html           the weekly ops report (site/report.py) with static SVG charts (site/charts.py)
@@ -44,13 +45,14 @@ from .privacy import Privacy
 from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
 from .report import load_members, weekly_report
 from .render import MarkdownRenderer, plain
+from .browser_index import write_browser_index
 from .student import payload_js, t2s_table, workspace_vectors
 from .talks import talk_pages
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 ASSETS = HERE / "assets"
-BUILD_VERSION = "6"  # bump when the output changes for the same input, so `run` rebuilds
+BUILD_VERSION = "7"  # bump when the output changes for the same input, so `run` rebuilds
 
 INDEX_ANSWER_CHARS = 400  # answer text per entry in the browser's search index (bounds the index size)
 INDEX_OPEN_QUESTIONS = 300  # newest 待回答 questions the no-result page can offer
@@ -503,9 +505,7 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
             index["vectors"] = "search-vectors.js"
             vector_bytes = payload_js(vectors)
             (out / "search-vectors.js").write_bytes(vector_bytes)
-        index_bytes = ("window.CHENDIAN_INDEX = " + json.dumps(index, ensure_ascii=False, separators=(",", ":"))
-                       + ";\n").encode("utf-8")
-        (out / "search-index.js").write_bytes(index_bytes)
+        index_sizes = write_browser_index(out, index)
 
         recent = sorted(site.entries, key=lambda e: (-(e["last_ts"] or 0), e["id"]))[:RECENT]
         popular = sorted(site.entries, key=lambda e: (not e["pinned"], -e["count"], -(e["last_ts"] or 0), e["id"]))[:POPULAR]
@@ -558,11 +558,12 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
     finally:
         if bar is not None:
             bar.close()
-    size += len(index_bytes) + len(vector_bytes)
+    size += index_sizes["index_bytes"] + len(vector_bytes)
     return {**{k: v for k, v in vector_stats.items() if isinstance(v, int)}, "vector_bytes": len(vector_bytes),
+            **{f"index_{k}" if not k.startswith("index") else k: v for k, v in index_sizes.items()},
             "pages": pages, "entries": len(site.entries), "threads": len(site.threads), "topics": len(site.topics),
             "weeks": len(site.weeks), "people": len(site.people), "talks": len(talks), "unanswered": len(site.unanswered),
-            "index_bytes": len(index_bytes), "bytes": size}
+            "bytes": size}
 
 
 RECENT_DAYS = 28  # a person page's recent activity: the last four weeks of the chat's history

@@ -334,7 +334,9 @@ class _Field:
 
 
 class BrowserSearch:
-    """search.js's local ranking in Python: BM25 alone, or fused with the student when `vectors` is given."""
+    """search.js's local ranking in Python: BM25 alone, or fused with the student when `vectors` is given.
+    Computed from the entries' text, as search.js did before its index came in shards: the reference the
+    sharded index (browser_index.BrowserIndex) is held to."""
 
     def __init__(self, index: dict, vectors: dict | None = None):
         self.docs = index["docs"]
@@ -351,18 +353,21 @@ class BrowserSearch:
         self.body.freeze()
         self.prior = 1 + COUNT_PRIOR * np.log(1 + np.array([d.get("n") or 1 for d in self.docs], dtype=np.float64))
         if vectors:
-            dim = vectors["dim"]
-            terms = vectors["terms"].split("\n") if vectors["terms"] else []
-            self.row = {t[0] + ":" + t[1:]: i for i, t in enumerate(terms)}
-            self.idf = _unb64(vectors["idf"], np.uint8) / vectors["idfStep"]
-            self.table = _unb64(vectors["table"], np.int8).reshape(-1, dim)
-            self.scale = np.asarray(vectors["scale"], dtype=np.float64)
-            self.entries = _unb64(vectors["entries"], np.int8).reshape(-1, dim)
-            norms = np.sqrt((self.entries * self.entries).sum(axis=1))
-            norms[norms == 0] = 1.0
-            self.entry_norms = norms
-            if len(self.entries) != n:
-                raise ValueError(f"search vectors hold {len(self.entries)} entries, the index {n}")
+            self._load_vectors(vectors, n)
+
+    def _load_vectors(self, vectors: dict, n: int) -> None:
+        dim = vectors["dim"]
+        terms = vectors["terms"].split("\n") if vectors["terms"] else []
+        self.row = {t[0] + ":" + t[1:]: i for i, t in enumerate(terms)}
+        self.idf = _unb64(vectors["idf"], np.uint8) / vectors["idfStep"]
+        self.table = _unb64(vectors["table"], np.int8).reshape(-1, dim)
+        self.scale = np.asarray(vectors["scale"], dtype=np.float64)
+        self.entries = _unb64(vectors["entries"], np.int8).reshape(-1, dim)
+        norms = np.sqrt((self.entries * self.entries).sum(axis=1))
+        norms[norms == 0] = 1.0
+        self.entry_norms = norms
+        if len(self.entries) != n:
+            raise ValueError(f"search vectors hold {len(self.entries)} entries, the index {n}")
 
     def fold(self, text: str) -> str:
         return browser_fold(text, self.t2s)
