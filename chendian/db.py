@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -60,11 +60,12 @@ def check_url(url: str) -> None:
                          f" not {redacted(url)!r}")
 
 
-def open_store(url: str, sqlite_path: Path):
-    """A connection to the workspace's store: `url` (PostgreSQL) or, when empty, the SQLite file `sqlite_path`."""
+def open_store(url: str, sqlite_path: Path, primary_keys: Mapping[str, Sequence[str]]):
+    """A connection to the workspace's store: `url` (PostgreSQL) or, when empty, the SQLite file `sqlite_path`.
+    `primary_keys` (table → its key columns) is what an INSERT OR REPLACE replaces on."""
     check_url(url)
     if url:
-        return PgConnection(url)
+        return PgConnection(url, primary_keys)
     db = sqlite3.connect(sqlite_path, isolation_level=None)  # explicit transactions only
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
@@ -153,11 +154,8 @@ def _with_sqlite_null_order(sql: str) -> str:
     return "".join(out)
 
 
-@functools.lru_cache(maxsize=2048)
-def translate(sql: str) -> str:
+def translate(sql: str, primary_keys: Mapping[str, Sequence[str]]) -> str:
     """SQLite-flavoured SQL (as the call sites write it) → PostgreSQL for psycopg (`%s` placeholders)."""
-    from .schema import PRIMARY_KEYS
-
     literals: list[str] = []
 
     def hide(m: re.Match) -> str:
@@ -178,9 +176,9 @@ def translate(sql: str) -> str:
         if how == "IGNORE":
             s = s.rstrip().rstrip(";") + " ON CONFLICT DO NOTHING"
         else:
-            if table not in PRIMARY_KEYS or not columns:
+            if table not in primary_keys or not columns:
                 raise StoreError(f"INSERT OR REPLACE needs a table with a primary key and a column list: {sql[:80]}")
-            key = PRIMARY_KEYS[table]
+            key = primary_keys[table]
             rest = [c.strip() for c in columns.split(",") if c.strip() not in key]
             action = ("DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)) if rest else "DO NOTHING"
             s = s.rstrip().rstrip(";") + f" ON CONFLICT ({', '.join(key)}) {action}"
@@ -199,7 +197,7 @@ class PgConnection:
 
     dialect = POSTGRES
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, primary_keys: Mapping[str, Sequence[str]]):
         try:
             import psycopg
         except ImportError:
@@ -207,6 +205,8 @@ class PgConnection:
                              " pip install 'chendian[postgres]'") from None
         self._psycopg = psycopg
         self.url = url
+        self._keys = primary_keys
+        self._translated: dict[str, str] = {}
         try:
             self._conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
         except psycopg.Error as e:
@@ -219,8 +219,11 @@ class PgConnection:
                              " database (CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0)")
 
     def _run(self, fn, sql: str, *args):
+        query = self._translated.get(sql)
+        if query is None:
+            query = self._translated[sql] = translate(sql, self._keys)
         try:
-            return fn(translate(sql), *args)
+            return fn(query, *args)
         except (self._psycopg.OperationalError, self._psycopg.InterfaceError) as e:
             raise StoreError(f"the PostgreSQL store {redacted(self.url)} failed: {_first_line(e)}") from None
 
