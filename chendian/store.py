@@ -26,8 +26,9 @@ LOCK_NAME = ".chendian.lock"
 
 # Each sender (among the messages `where` selects) with the name of their newest message, least recently heard
 # first: `NEWEST_NAMES.format(where=…)`.
-NEWEST_NAMES = ("SELECT sender, sender_name FROM (SELECT sender, sender_name, ts, row_number() OVER (PARTITION BY sender"
-                " ORDER BY ts DESC, rowid DESC) AS k FROM messages WHERE {where}) w WHERE k = 1 ORDER BY ts, sender")
+NEWEST_NAMES = ("SELECT sender, sender_name FROM (SELECT sender, sender_name, ts, row_number() OVER"
+                " (PARTITION BY sender ORDER BY ts DESC, rowid DESC) AS k FROM messages WHERE {where}) w"
+                " WHERE k = 1 ORDER BY ts, sender")
 
 # Where a reader reports a stored value it could not read (the value then reads as empty): a run goes on.
 Warn = Callable[[str], None]

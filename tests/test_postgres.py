@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from pg_server import PostgresServer, find_bin
 
 from chendian.cli import main
+from chendian.db import translate
 from chendian.errors import ChendianError
 from chendian.schema import COLUMNS, PRIMARY_KEYS, TABLES
 from chendian.store import Workspace
@@ -154,3 +155,48 @@ def test_a_postgres_url_without_psycopg_says_what_to_install(tmp_path, monkeypat
     monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg now raises ImportError
     with pytest.raises(ChendianError, match=r"psycopg is not installed: pip install 'chendian\[postgres\]'"):
         Workspace(root)
+
+
+def test_sqlite_isms_are_translated_in_one_place():
+    keys = {"embeddings": ("key",), "talk_messages": ("talk_id", "message_id")}
+    # placeholders become %s, a literal % is escaped for psycopg, and neither changes inside a string literal
+    assert translate("SELECT id FROM messages WHERE text LIKE '50%?' AND chat = ?", keys) == \
+        "SELECT id FROM messages WHERE text LIKE '50%%?' AND chat = %s"
+    assert translate("INSERT OR REPLACE INTO embeddings (key, vec) VALUES (?, ?)", keys) == \
+        "INSERT INTO embeddings (key, vec) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET vec = EXCLUDED.vec"
+    assert translate("INSERT OR REPLACE INTO talk_messages (talk_id, message_id) VALUES (?, ?)", keys).endswith(
+        "ON CONFLICT (talk_id, message_id) DO NOTHING")
+    assert translate("INSERT OR IGNORE INTO messages (id) VALUES (?)", keys).endswith(
+        "VALUES (%s) ON CONFLICT DO NOTHING")
+    assert translate("BEGIN IMMEDIATE", keys) == "BEGIN"
+    # SQLite puts NULLs first when ascending, last when descending; windows and subqueries end their ORDER BY
+    assert translate("SELECT a FROM (SELECT a, row_number() OVER (PARTITION BY s ORDER BY ts DESC, rowid) k FROM m)"
+                     " w WHERE k = 1 ORDER BY ts, a DESC LIMIT ?", keys) == \
+        ("SELECT a FROM (SELECT a, row_number() OVER (PARTITION BY s ORDER BY ts DESC NULLS LAST, rowid NULLS FIRST) k"
+         " FROM m) w WHERE k = 1 ORDER BY ts NULLS FIRST, a DESC NULLS LAST LIMIT %s")
+    with pytest.raises(ChendianError, match="PRAGMA"):
+        translate("PRAGMA table_info(messages)", keys)
+
+
+def test_rows_nulls_and_numbers_read_back_as_from_sqlite(server, tmp_path):
+    """Unanswered questions (first_answer_ts NULL) sort, sum and read back the same on both stores."""
+    rows = [("q1", "研发交流群", "2024-W09", 1709000000, None),
+            ("q2", "研发交流群", "2024-W09", 1709000100, 1709000400),
+            ("q3", "云帆新人培训群", "2024-W10", 1709600000, None),
+            ("q4", "云帆新人培训群", "2024-W10", 1709600050, 1709600060)]
+    seen = []
+    for root, url in ((tmp_path / "lite", None), (tmp_path / "pg", server.create_database("nulls"))):
+        with Workspace(root, create=True, store_url=url) as ws, ws.transaction() as db:
+            db.executemany("INSERT INTO question_responses VALUES (?, ?, ?, ?, ?)", rows)
+            first = db.execute("SELECT * FROM question_responses ORDER BY first_answer_ts, qa_id").fetchone()
+            seen.append((
+                [r[0] for r in db.execute("SELECT qa_id FROM question_responses ORDER BY first_answer_ts, qa_id")],
+                [r["qa_id"] for r in db.execute(
+                    "SELECT qa_id FROM question_responses ORDER BY first_answer_ts DESC, qa_id")],
+                db.execute("SELECT sum(first_answer_ts - asked_ts), count(first_answer_ts), sum(CASE WHEN"
+                           " first_answer_ts IS NULL THEN 1 ELSE 0 END) FROM question_responses").fetchone()[:],
+                dict(first), [tuple(r) for r in db.execute("SELECT week, count(*) FROM question_responses GROUP BY week"
+                                                           " ORDER BY week")]))
+    assert seen[0] == seen[1]
+    assert seen[0][0] == ["q1", "q3", "q2", "q4"] and seen[0][1] == ["q4", "q2", "q1", "q3"]
+    assert seen[0][2] == (310, 2, 2) and type(seen[1][2][0]) is int  # a sum of BIGINT is an int, not a Decimal
