@@ -60,12 +60,16 @@ def check_url(url: str) -> None:
                          f" not {redacted(url)!r}")
 
 
-def open_store(url: str, sqlite_path: Path, primary_keys: Mapping[str, Sequence[str]]):
+Names = Mapping[str, Sequence[str]]  # table → column names
+
+
+def open_store(url: str, sqlite_path: Path, primary_keys: Names, columns: Names):
     """A connection to the workspace's store: `url` (PostgreSQL) or, when empty, the SQLite file `sqlite_path`.
-    `primary_keys` (table → its key columns) is what an INSERT OR REPLACE replaces on."""
+    `primary_keys` (table → its key columns) is what an INSERT OR REPLACE replaces on; `columns` (table → its
+    columns in order) what one without a column list sets."""
     check_url(url)
     if url:
-        return PgConnection(url, primary_keys)
+        return PgConnection(url, primary_keys, columns)
     db = sqlite3.connect(sqlite_path, isolation_level=None)  # explicit transactions only
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
@@ -154,7 +158,7 @@ def _with_sqlite_null_order(sql: str) -> str:
     return "".join(out)
 
 
-def translate(sql: str, primary_keys: Mapping[str, Sequence[str]]) -> str:
+def translate(sql: str, primary_keys: Names, columns: Names | None = None) -> str:
     """SQLite-flavoured SQL (as the call sites write it) → PostgreSQL for psycopg (`%s` placeholders)."""
     literals: list[str] = []
 
@@ -171,15 +175,19 @@ def translate(sql: str, primary_keys: Mapping[str, Sequence[str]]) -> str:
     s = re.sub(r"\binstr\(", "strpos(", s, flags=re.I)
     m = _INSERT_OR.match(s)
     if m:
-        how, table, columns = m.group(1).upper(), m.group(2), m.group(4)
-        s = f"INSERT INTO {table}" + (f" ({columns})" if columns else "") + s[m.end():]
+        how, table, listed = m.group(1).upper(), m.group(2), m.group(4)
+        s = f"INSERT INTO {table}" + (f" ({listed})" if listed else "") + " " + s[m.end():].lstrip()
         if how == "IGNORE":
             s = s.rstrip().rstrip(";") + " ON CONFLICT DO NOTHING"
         else:
-            if table not in primary_keys or not columns:
-                raise StoreError(f"INSERT OR REPLACE needs a table with a primary key and a column list: {sql[:80]}")
+            if listed:
+                names = [c.strip() for c in listed.split(",")]
+            else:  # VALUES for every column, in order
+                names = list((columns or {}).get(table, ()))[:s.count("%s")]
+            if table not in primary_keys or not names:
+                raise StoreError(f"INSERT OR REPLACE into a table without a primary key: {sql[:80]}")
             key = primary_keys[table]
-            rest = [c.strip() for c in columns.split(",") if c.strip() not in key]
+            rest = [c for c in names if c not in key]
             action = ("DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)) if rest else "DO NOTHING"
             s = s.rstrip().rstrip(";") + f" ON CONFLICT ({', '.join(key)}) {action}"
     s = _with_sqlite_null_order(s)
@@ -197,7 +205,7 @@ class PgConnection:
 
     dialect = POSTGRES
 
-    def __init__(self, url: str, primary_keys: Mapping[str, Sequence[str]]):
+    def __init__(self, url: str, primary_keys: Names, columns: Names):
         try:
             import psycopg
         except ImportError:
@@ -206,6 +214,7 @@ class PgConnection:
         self._psycopg = psycopg
         self.url = url
         self._keys = primary_keys
+        self._columns = columns
         self._translated: dict[str, str] = {}
         try:
             self._conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
@@ -221,7 +230,7 @@ class PgConnection:
     def _run(self, fn, sql: str, *args):
         query = self._translated.get(sql)
         if query is None:
-            query = self._translated[sql] = translate(sql, self._keys)
+            query = self._translated[sql] = translate(sql, self._keys, self._columns)
         try:
             return fn(query, *args)
         except (self._psycopg.OperationalError, self._psycopg.InterfaceError) as e:

@@ -19,7 +19,7 @@ from .config import CONFIG_NAME, DEFAULT_CONFIG_TEXT, Config, StoreConfig, confi
 from .errors import ChendianError
 from .model import RECALL, SYSTEM, QA, Answer, Answerer, Contributor, FaqAnswer, FaqEntry, Message, Quote, Talk, Thread, Topic
 from .db import POSTGRES, dialect, open_store
-from .schema import PRIMARY_KEYS, create_tables
+from .schema import COLUMNS, PRIMARY_KEYS, create_tables
 
 DB_NAME = "chendian.db"
 LOCK_NAME = ".chendian.lock"
@@ -78,7 +78,7 @@ class Workspace:
         elif not (self.root / CONFIG_NAME).exists() and not (self.root / DB_NAME).exists():
             raise WorkspaceError(f"{self.root} is not a chendian workspace (no {CONFIG_NAME}); run `chendian init {self.root}`")
         self.config: Config = load_config(self.root)
-        self.db = open_store(self.config.store.url, self.root / DB_NAME, PRIMARY_KEYS)
+        self.db = open_store(self.config.store.url, self.root / DB_NAME, PRIMARY_KEYS, COLUMNS)
         try:
             create_tables(self.db)
         except BaseException:

@@ -168,6 +168,10 @@ def test_sqlite_isms_are_translated_in_one_place():
         "ON CONFLICT (talk_id, message_id) DO NOTHING")
     assert translate("INSERT OR IGNORE INTO messages (id) VALUES (?)", keys).endswith(
         "VALUES (%s) ON CONFLICT DO NOTHING")
+    # without a column list (tests' fixtures write so): every column of the table, in its order
+    assert translate("INSERT OR REPLACE INTO topics VALUES (?, ?, ?, ?)", PRIMARY_KEYS, COLUMNS) == (
+        "INSERT INTO topics VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (id) DO UPDATE SET label = EXCLUDED.label, keywords = EXCLUDED.keywords, size = EXCLUDED.size")
     assert translate("BEGIN IMMEDIATE", keys) == "BEGIN"
     # SQLite puts NULLs first when ascending, last when descending; windows and subqueries end their ORDER BY
     assert translate("SELECT a FROM (SELECT a, row_number() OVER (PARTITION BY s ORDER BY ts DESC, rowid) k FROM m)"
