@@ -580,7 +580,8 @@ def _directory(ws: Workspace, ctx: _Context, people: list[dict]) -> None:
     open_directory = ws.config.site.names == "real" and senders <= cfg.directory_private_above
     newest = ws.db.execute("SELECT max(ts) FROM messages").fetchone()[0] or 0
     recent = {s: (n, last) for s, n, last in ws.db.execute(
-        "SELECT sender, sum(CASE WHEN ts >= ? THEN 1 ELSE 0 END), max(ts) FROM messages WHERE kind NOT IN (?, ?) AND recalled = 0 GROUP BY sender",
+        "SELECT sender, sum(CASE WHEN ts >= ? THEN 1 ELSE 0 END), max(ts) FROM messages WHERE kind NOT IN (?, ?)"
+        " AND recalled = 0 GROUP BY sender",
         (newest - RECENT_DAYS * 86400, SYSTEM, RECALL))}
     points: dict[str, float] = {}
     for p in ws.answer_points():

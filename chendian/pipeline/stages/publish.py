@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 
+from ...schema import COLUMNS
 from ...site.audit import audit_key, names_to_hide, refuse_leaks
 from ...site.build import ASSETS, BUILD_VERSION, TEMPLATES, build_site
-from ...schema import COLUMNS
 from ...store import Workspace
 from . import RunContext, Stage
 
