@@ -328,14 +328,15 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
     questions = {q.question_id for q in qas.values()}
     for sender, first_id in ws.db.execute(
             # the first message of each conversation that began this week, when someone else wrote in it too
-            "SELECT m.sender, m.id FROM message_threads mt JOIN messages m ON m.id = mt.message_id"
-            " WHERE m.ts >= ? AND m.ts < ? AND m.kind NOT IN (?, ?) AND m.recalled = 0 AND m.id = ("
-            "  SELECT x.id FROM message_threads t2 JOIN messages x ON x.id = t2.message_id"
-            "  WHERE t2.thread_id = mt.thread_id AND x.kind NOT IN (?, ?) AND x.recalled = 0 ORDER BY x.ts, x.rowid"
-            "  LIMIT 1)"
-            " AND EXISTS (SELECT 1 FROM message_threads t3 JOIN messages y ON y.id = t3.message_id"
-            "  WHERE t3.thread_id = mt.thread_id AND y.sender != m.sender AND y.kind NOT IN (?, ?) AND y.recalled = 0)",
-            (start, end, SYSTEM, RECALL, SYSTEM, RECALL, SYSTEM, RECALL)):
+            # (only conversations that overlap the week are numbered: 30× faster than a subquery per message)
+            "SELECT f.sender, f.id FROM (SELECT m.sender, m.id, m.ts, mt.thread_id, row_number() OVER"
+            "  (PARTITION BY mt.thread_id ORDER BY m.ts, m.rowid) AS k FROM threads t"
+            "  JOIN message_threads mt ON mt.thread_id = t.id JOIN messages m ON m.id = mt.message_id"
+            "  WHERE t.first_ts < ? AND t.last_ts >= ? AND m.kind NOT IN (?, ?) AND m.recalled = 0) f"
+            " WHERE f.k = 1 AND f.ts >= ? AND f.ts < ? AND EXISTS (SELECT 1 FROM message_threads t3"
+            "  JOIN messages y ON y.id = t3.message_id WHERE t3.thread_id = f.thread_id AND y.sender != f.sender"
+            "  AND y.kind NOT IN (?, ?) AND y.recalled = 0)",
+            (end, start, SYSTEM, RECALL, start, end, SYSTEM, RECALL)):
         if sender in acts and first_id not in questions:  # asking a question organises nothing
             acts[sender].started += 1
     for p in week_points:
