@@ -47,9 +47,11 @@ def main(ctx: click.Context, workspace: str) -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False))
-def init(directory: str) -> None:
-    """Create a workspace in DIRECTORY: chendian.toml, the SQLite store and an inbox/ folder."""
-    with Workspace(directory, create=True) as ws:
+@click.option("--store-url", metavar="URL", help="Keep the tables in this PostgreSQL database"
+              " (postgresql://user@host:5432/db; needs chendian[postgres]) instead of chendian.db.")
+def init(directory: str, store_url: str | None) -> None:
+    """Create a workspace in DIRECTORY: chendian.toml, the store (SQLite, or --store-url) and an inbox/ folder."""
+    with Workspace(directory, create=True, store_url=store_url) as ws:
         click.echo(f"workspace ready: {ws.root}  (config {ws.root / 'chendian.toml'}, "
                    f"put exports in {ws.root / ws.config.ingest.inbox})")
 

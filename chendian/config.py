@@ -178,6 +178,22 @@ class RunConfig:
 
 
 @dataclass
+class StoreConfig:
+    # Empty: the embedded SQLite file chendian.db in the workspace. A PostgreSQL url puts every table there instead
+    # (pip install 'chendian[postgres]'); the lock, inbox, index, site and reports stay in the workspace folder.
+    # Keep the password out of this file: libpq reads PGPASSWORD or ~/.pgpass.
+    url: str = setting("", 'empty = SQLite (chendian.db here); or "postgresql://user@host:5432/database"')
+
+    def __post_init__(self) -> None:
+        from .db import check_url
+
+        try:
+            check_url(self.url)
+        except ChendianError as e:
+            raise ConfigError(str(e)) from None
+
+
+@dataclass
 class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
@@ -190,6 +206,7 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -259,10 +276,11 @@ def _toml_value(value) -> str:
     return repr(value)
 
 
-def config_template() -> str:
-    """chendian.toml as `chendian init` writes it: every section and key of Config with its default and help."""
+def config_template(config: Config | None = None) -> str:
+    """chendian.toml as `chendian init` writes it: every section and key of Config with its default (or the
+    value in `config`) and help."""
     lines = ["# chendian workspace configuration. Every key is optional; unknown keys are errors."]
-    defaults = Config()
+    defaults = config or Config()
     for section in dataclasses.fields(Config):
         lines += ["", f"[{section.name}]"]
         values = getattr(defaults, section.name)

@@ -1,4 +1,8 @@
-"""The workspace: one SQLite database (the embedded default store) plus artifact files beside it."""
+"""The workspace: a store (SQLite in the folder by default, or PostgreSQL: `[store] url`) plus artifact files.
+
+The file chendian.db opens through sqlite3; a PostgreSQL url through chendian.db.PgConnection, which answers the
+same calls. Either way the lock, inbox, index, site and reports live in the workspace folder.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,20 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import CONFIG_NAME, DEFAULT_CONFIG_TEXT, Config, load_config
+from .config import CONFIG_NAME, DEFAULT_CONFIG_TEXT, Config, StoreConfig, config_template, load_config
 from .errors import ChendianError
 from .model import RECALL, SYSTEM, QA, Answer, Answerer, Contributor, FaqAnswer, FaqEntry, Message, Quote, Talk, Thread, Topic
-from .schema import create_tables
+from .db import POSTGRES, dialect, open_store
+from .schema import COLUMNS, PRIMARY_KEYS, create_tables
 
 DB_NAME = "chendian.db"
 LOCK_NAME = ".chendian.lock"
+
+# Each sender (among the messages `where` selects) with the name of their newest message, least recently heard
+# first: `NEWEST_NAMES.format(where=…)`.
+NEWEST_NAMES = ("SELECT sender, sender_name FROM (SELECT sender, sender_name, ts, row_number() OVER"
+                " (PARTITION BY sender ORDER BY ts DESC, rowid DESC) AS k FROM messages WHERE {where}) w"
+                " WHERE k = 1 ORDER BY ts, sender")
 
 # Where a reader reports a stored value it could not read (the value then reads as empty): a run goes on.
 Warn = Callable[[str], None]
@@ -51,24 +62,28 @@ def row_to_message(row: sqlite3.Row) -> Message:
 
 
 class Workspace:
-    """A workspace folder: chendian.toml, chendian.db and the artifacts later stages write."""
+    """A workspace folder: chendian.toml, the store (chendian.db or `[store] url`) and the artifacts stages write."""
 
-    def __init__(self, root: str | os.PathLike, *, create: bool = False):
+    def __init__(self, root: str | os.PathLike, *, create: bool = False, store_url: str | None = None):
+        """Open the workspace in `root`; with create=True make it first (chendian.toml with `store_url`, if given,
+        as its [store] url), keeping a chendian.toml that is already there."""
         self.root = Path(root)
         if create:
+            if store_url and (self.root / CONFIG_NAME).exists():
+                raise WorkspaceError(f"{self.root / CONFIG_NAME} exists already: set its [store] url instead")
+            text = config_template(Config(store=StoreConfig(url=store_url))) if store_url else DEFAULT_CONFIG_TEXT
             self.root.mkdir(parents=True, exist_ok=True)
             if not (self.root / CONFIG_NAME).exists():
-                (self.root / CONFIG_NAME).write_text(DEFAULT_CONFIG_TEXT, encoding="utf-8")
+                (self.root / CONFIG_NAME).write_text(text, encoding="utf-8")
         elif not (self.root / CONFIG_NAME).exists() and not (self.root / DB_NAME).exists():
             raise WorkspaceError(f"{self.root} is not a chendian workspace (no {CONFIG_NAME}); run `chendian init {self.root}`")
         self.config: Config = load_config(self.root)
-        self.db = sqlite3.connect(self.root / DB_NAME, isolation_level=None)  # explicit transactions only
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache: big imports insert random-order ids
-        self.db.execute("PRAGMA temp_store=MEMORY")
-        create_tables(self.db)
+        self.db = open_store(self.config.store.url, self.root / DB_NAME, PRIMARY_KEYS, COLUMNS)
+        try:
+            create_tables(self.db)
+        except BaseException:
+            self.db.close()
+            raise
         if create:
             (self.root / self.config.ingest.inbox).mkdir(exist_ok=True)
         self._lock_fd: int | None = None
@@ -153,6 +168,8 @@ class Workspace:
 
     def insert_rows(self, rows: list[tuple]) -> int:
         """Insert rows made by message_row(); returns how many were new. Call inside a transaction."""
+        if dialect(self.db) == POSTGRES:
+            return self._insert_new_rows(rows)
         before = self.db.total_changes
         self.db.executemany(
             "INSERT OR IGNORE INTO messages (id, chat, ts, time, sender, sender_name, kind, text, platform_id,"
@@ -161,6 +178,24 @@ class Workspace:
             rows,
         )
         return self.db.total_changes - before
+
+    def _insert_new_rows(self, rows: list[tuple]) -> int:
+        # PostgreSQL has no rowid: number the rows that are new (not stored, first of their id in this batch) as
+        # SQLite numbers them, max(rowid) + 1 onwards, so stages that remember a rowid agree on both stores.
+        stored = {r[0] for r in self.db.execute("SELECT id FROM messages WHERE id = ANY(?)", ([r[0] for r in rows],))}
+        fresh = []
+        for r in rows:
+            if r[0] not in stored:
+                stored.add(r[0])
+                fresh.append(r)
+        top = self.db.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[0]
+        self.db.executemany(
+            "INSERT INTO messages (id, chat, ts, time, sender, sender_name, kind, text, platform_id,"
+            " reply_to, quote, mentions, recalled, source, extra, import_id, rowid)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*r, top + i) for i, r in enumerate(fresh, 1)],
+        )
+        return len(fresh)
 
     def upsert_chat(self, chat: str, name: str, platform: str) -> None:
         self.db.execute(

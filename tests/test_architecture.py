@@ -213,7 +213,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("chendian.summarize.qa", "chendian.summarize.topics", "chendian.summarize.llm", "chendian.summarize"),
     ("chendian.summarize.threads",),
     ("chendian.summarize.text", "chendian.ingest"),
-    ("chendian.store", "chendian.model", "chendian.schema", "chendian.config", "chendian.errors",
+    ("chendian.store", "chendian.db", "chendian.model", "chendian.schema", "chendian.config", "chendian.errors",
      "chendian.atomic", "chendian"),
 )
 
@@ -299,7 +299,7 @@ def test_every_user_facing_error_is_a_chendian_error():
                if isinstance(node, ast.ClassDef) and re.search(r"(Error|Locked|UnreadableFile)$", node.name)}
     assert defined - {"ChendianError"} <= {"ConfigError", "EvalError", "GoldError", "IngestError", "UnreadableFile",
                                            "StageError", "SegmentConfigError", "ServeError", "SearchIndexError",
-                                           "WorkspaceError", "WorkspaceLocked", "LLMError", "CurationError",
+                                           "WorkspaceError", "WorkspaceLocked", "StoreError", "LLMError", "CurationError",
                                            "EmbedError", "LeakError", "ReportError", "BookError", "MembersError",
                                            "ExecutorError"}, \
         "a new error class: make it a ChendianError and list it"

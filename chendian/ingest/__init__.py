@@ -320,11 +320,12 @@ def resolve_in_store(ws: Workspace, chat: str, quote: Quote, epoch: int) -> str 
     probe = (quote.text or "").strip()[:30]
     if probe:
         # Some exporters (wx-cli) flatten the quoted text's newlines to spaces: such a probe also matches there.
-        haystack = "replace(text, char(10), ' ')" if " " in probe else "text"
+        flat = " " in probe
+        haystack = "replace(text, ?, ?)" if flat else "text"
         row = ws.db.execute(
             f"SELECT id FROM messages WHERE chat = ? AND ts <= ? AND instr({haystack}, ?) > 0"
-            " AND (? IS NULL OR sender_name = ?) ORDER BY ts DESC LIMIT 1",
-            (chat, epoch, probe, quote.sender_name, quote.sender_name),
+            " AND (CAST(? AS TEXT) IS NULL OR sender_name = ?) ORDER BY ts DESC, rowid DESC LIMIT 1",
+            (chat, epoch, *(("\n", " ") if flat else ()), probe, quote.sender_name, quote.sender_name),
         ).fetchone()
         if row:
             return row[0]
@@ -433,11 +434,13 @@ def ingest_source(ws: Workspace, src: SourceFile, *, fmt: str | None = None, cha
     all_recalls: list[tuple[str, str]] = []
     try:
         with ws.transaction() as db:
-            cur = db.execute(
-                "INSERT INTO imports (file, sha256, format, at, messages_read, messages_new, issues) VALUES (?, ?, ?, ?, 0, 0, 0)",
-                (src.name, digest, reader.name, utc_now()),
+            # The next id as SQLite's INTEGER PRIMARY KEY would give it (no sequence: a rolled-back import uses none).
+            import_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM imports").fetchone()[0]
+            db.execute(
+                "INSERT INTO imports (id, file, sha256, format, at, messages_read, messages_new, issues)"
+                " VALUES (?, ?, ?, ?, ?, 0, 0, 0)",
+                (import_id, src.name, digest, reader.name, utc_now()),
             )
-            import_id = cur.lastrowid
             parallel = len(src.data) >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1 and _can_fork()
             produce = _produce_in_child if parallel else _produce
             for item in produce(reader, src, ctx, import_id):

@@ -39,7 +39,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .. import atomic
 from ..model import QA, RECALL, SYSTEM, Answer, Contributor, stable_id
-from ..store import Workspace, json_column
+from ..store import NEWEST_NAMES, Workspace, json_column
 from .charts import bar_chart, hbar_chart
 from .privacy import Privacy
 from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
@@ -581,13 +581,13 @@ def _directory(ws: Workspace, ctx: _Context, people: list[dict]) -> None:
     open_directory = ws.config.site.names == "real" and senders <= cfg.directory_private_above
     newest = ws.db.execute("SELECT max(ts) FROM messages").fetchone()[0] or 0
     recent = {s: (n, last) for s, n, last in ws.db.execute(
-        "SELECT sender, sum(ts >= ?), max(ts) FROM messages WHERE kind NOT IN (?, ?) AND recalled = 0 GROUP BY sender",
+        "SELECT sender, sum(CASE WHEN ts >= ? THEN 1 ELSE 0 END), max(ts) FROM messages WHERE kind NOT IN (?, ?)"
+        " AND recalled = 0 GROUP BY sender",
         (newest - RECENT_DAYS * 86400, SYSTEM, RECALL))}
     points: dict[str, float] = {}
     for p in ws.answer_points():
         points[p["sender"]] = points.get(p["sender"], 0.0) + p["points"]
-    raw_names = dict(ws.db.execute("SELECT sender, sender_name FROM messages WHERE sender != '' GROUP BY sender"
-                                   " ORDER BY max(ts)"))
+    raw_names = dict(ws.db.execute(NEWEST_NAMES.format(where="sender != ''")))
     shared = shared_parts(raw_names.values())
     for p in people:
         sender = p["sender"]

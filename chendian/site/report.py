@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from ..errors import ChendianError
 from ..model import CONVERSATIONAL_KINDS, FILE, QUOTE, RECALL, SYSTEM, TEXT
-from ..store import Workspace
+from ..store import NEWEST_NAMES, Workspace
 from ..summarize.qa.insights import (URL_RE, Activity, AnswerPoints, Member, MembersError, Response, RoleRules,
                                      iso_week, level_for, member_of, parse_members, shared_parts, role_of, share_kind, shared_urls,
                                      stale_entries, summarize_responses, team_of, team_standings, weekly_kpi)
@@ -74,7 +74,8 @@ def system_senders(ws: Workspace, chat: str | None = None) -> set[str]:
     that ever wrote a text is a person whose notices an exporter attributed to them, and counts."""
     where = "" if chat is None else "WHERE chat = ? "
     return {row[0] for row in ws.db.execute(
-        f"SELECT sender FROM messages {where}GROUP BY sender HAVING sum(kind = ?) > 0 AND sum(kind IN (?, ?)) = 0",
+        f"SELECT sender FROM messages {where}GROUP BY sender HAVING sum(CASE WHEN kind = ? THEN 1 ELSE 0 END) > 0"
+        " AND sum(CASE WHEN kind IN (?, ?) THEN 1 ELSE 0 END) = 0",
         (*([chat] if chat is not None else []), SYSTEM, TEXT, QUOTE))}
 
 
@@ -283,8 +284,7 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
                                p["repeats"]) for p in ws.answer_points()]
     week_points = [p for p in all_points if p.week == week]
     display = {}
-    for sender, raw in ws.db.execute("SELECT sender, sender_name FROM messages WHERE kind != ? AND sender != ''"
-                                     " GROUP BY sender ORDER BY max(ts)", (SYSTEM,)):
+    for sender, raw in ws.db.execute(NEWEST_NAMES.format(where="kind != ? AND sender != ''"), (SYSTEM,)):
         display[sender] = raw  # the newest name each sender wrote under (a nickname's department may change)
 
     system = system_senders(ws)
@@ -318,21 +318,25 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
     def act(sender, raw):
         return acts.setdefault(sender, Activity(sender, raw or sender))
 
-    for sender, raw, n in ws.db.execute(
-            "SELECT sender, sender_name, count(*) FROM messages WHERE ts >= ? AND ts < ? AND kind NOT IN (?, ?)"
-            " AND recalled = 0 AND sender != '' GROUP BY sender", (start, end, SYSTEM, RECALL)):
+    for sender, raw, n in ws.db.execute(  # each sender's messages this week, with the name of their newest one
+            "SELECT sender, sender_name, n FROM (SELECT sender, sender_name, count(*) OVER (PARTITION BY sender) AS n,"
+            " row_number() OVER (PARTITION BY sender ORDER BY ts DESC, rowid DESC) AS k FROM messages"
+            " WHERE ts >= ? AND ts < ? AND kind NOT IN (?, ?) AND recalled = 0 AND sender != '') w WHERE k = 1",
+            (start, end, SYSTEM, RECALL)):
         if sender not in system:
             act(sender, raw).messages = n
     questions = {q.question_id for q in qas.values()}
     for sender, first_id in ws.db.execute(
             # the first message of each conversation that began this week, when someone else wrote in it too
-            "SELECT m.sender, m.id FROM message_threads mt JOIN messages m ON m.id = mt.message_id"
-            " WHERE m.ts >= ? AND m.ts < ? AND m.kind NOT IN (?, ?) AND m.recalled = 0 AND m.ts = ("
-            "  SELECT min(x.ts) FROM message_threads t2 JOIN messages x ON x.id = t2.message_id"
-            "  WHERE t2.thread_id = mt.thread_id AND x.kind NOT IN (?, ?) AND x.recalled = 0)"
-            " AND EXISTS (SELECT 1 FROM message_threads t3 JOIN messages y ON y.id = t3.message_id"
-            "  WHERE t3.thread_id = mt.thread_id AND y.sender != m.sender AND y.kind NOT IN (?, ?) AND y.recalled = 0)"
-            " GROUP BY mt.thread_id", (start, end, SYSTEM, RECALL, SYSTEM, RECALL, SYSTEM, RECALL)):
+            # (only conversations that overlap the week are numbered: 30× faster than a subquery per message)
+            "SELECT f.sender, f.id FROM (SELECT m.sender, m.id, m.ts, mt.thread_id, row_number() OVER"
+            "  (PARTITION BY mt.thread_id ORDER BY m.ts, m.rowid) AS k FROM threads t"
+            "  JOIN message_threads mt ON mt.thread_id = t.id JOIN messages m ON m.id = mt.message_id"
+            "  WHERE t.first_ts < ? AND t.last_ts >= ? AND m.kind NOT IN (?, ?) AND m.recalled = 0) f"
+            " WHERE f.k = 1 AND f.ts >= ? AND f.ts < ? AND EXISTS (SELECT 1 FROM message_threads t3"
+            "  JOIN messages y ON y.id = t3.message_id WHERE t3.thread_id = f.thread_id AND y.sender != f.sender"
+            "  AND y.kind NOT IN (?, ?) AND y.recalled = 0)",
+            (end, start, SYSTEM, RECALL, start, end, SYSTEM, RECALL)):
         if sender in acts and first_id not in questions:  # asking a question organises nothing
             acts[sender].started += 1
     for p in week_points:
@@ -382,8 +386,9 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
             " (SELECT chat, sender, min(ts) AS first FROM messages WHERE kind NOT IN (?, ?) AND recalled = 0"
             "  AND sender != '' GROUP BY chat, sender) f"
             " JOIN (SELECT chat, min(ts) AS first FROM messages GROUP BY chat) c ON c.chat = f.chat"
-            " JOIN messages m ON m.chat = f.chat AND m.sender = f.sender AND m.ts = f.first"
-            " WHERE f.first >= ? AND f.first < ? GROUP BY f.chat, f.sender ORDER BY f.first",
+            " JOIN messages m ON m.rowid = (SELECT x.rowid FROM messages x WHERE x.chat = f.chat AND x.sender = f.sender"
+            "  AND x.ts = f.first ORDER BY x.rowid LIMIT 1)"
+            " WHERE f.first >= ? AND f.first < ? ORDER BY f.first, f.chat, f.sender",
             (SYSTEM, RECALL, start, end)):
         if first - chat_first < NEW_MEMBER_DAYS * 86400 or sender in system:
             continue

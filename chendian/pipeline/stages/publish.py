@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from ...schema import COLUMNS
 from ...site.audit import audit_key, names_to_hide, refuse_leaks
 from ...site.build import ASSETS, BUILD_VERSION, TEMPLATES, build_site
 from ...store import Workspace
@@ -17,26 +18,33 @@ from . import RunContext, Stage
 
 STATE_KEY = "publish.fingerprint"
 AUDIT_STATE_KEY = "publish.audit_key"  # the audit_key the published site passed under
+
+
+def _every_column(table: str) -> str:
+    # The declared columns, not *: on PostgreSQL some tables also carry a rowid column (chendian.schema.ROWID_TABLES).
+    return f"SELECT {', '.join(COLUMNS[table])} FROM {table} ORDER BY 1, 2"
+
+
 # What the site is made of, each as (name, query). The threads row carries its topic and digest as the
 # threads table itself once did, so a workspace made before they moved to their own tables hashes the same.
 SOURCES = (
-    ("messages", "SELECT * FROM messages ORDER BY 1, 2"),
-    ("chats", "SELECT * FROM chats ORDER BY 1, 2"),
+    ("messages", _every_column("messages")),
+    ("chats", _every_column("chats")),
     ("threads", "SELECT t.id, t.chat, t.first_ts, t.last_ts, t.size, t.root_id, tm.topic_id, td.digest FROM threads t"
                 " LEFT JOIN topic_members tm ON tm.thread_id = t.id LEFT JOIN thread_digests td ON td.thread_id = t.id"
                 " ORDER BY 1, 2"),
-    ("message_threads", "SELECT * FROM message_threads ORDER BY 1, 2"),
-    ("topics", "SELECT * FROM topics ORDER BY 1, 2"),
-    ("qas", "SELECT * FROM qas ORDER BY 1, 2"),
-    ("faq_entries", "SELECT * FROM faq_entries ORDER BY 1, 2"),
-    ("contributors", "SELECT * FROM contributors ORDER BY 1, 2"),
-    ("weekly_digests", "SELECT * FROM weekly_digests ORDER BY 1, 2"),
-    ("question_responses", "SELECT * FROM question_responses ORDER BY 1, 2"),
-    ("expert_suggestions", "SELECT * FROM expert_suggestions ORDER BY 1, 2"),
-    ("answer_points", "SELECT * FROM answer_points ORDER BY 1, 2"),
-    ("superseded_answers", "SELECT * FROM superseded_answers ORDER BY 1, 2"),
-    ("talks", "SELECT * FROM talks ORDER BY 1, 2"),
-    ("talk_messages", "SELECT * FROM talk_messages ORDER BY 1, 2"),
+    ("message_threads", _every_column("message_threads")),
+    ("topics", _every_column("topics")),
+    ("qas", _every_column("qas")),
+    ("faq_entries", _every_column("faq_entries")),
+    ("contributors", _every_column("contributors")),
+    ("weekly_digests", _every_column("weekly_digests")),
+    ("question_responses", _every_column("question_responses")),
+    ("expert_suggestions", _every_column("expert_suggestions")),
+    ("answer_points", _every_column("answer_points")),
+    ("superseded_answers", _every_column("superseded_answers")),
+    ("talks", _every_column("talks")),
+    ("talk_messages", _every_column("talk_messages")),
 )
 
 

@@ -197,7 +197,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         bar.update(1)
     bar.close()
     ws.set_state(STATE_KEY, fp)
-    total = ws.db.execute("SELECT count(*), coalesce(sum(size > 1), 0) FROM threads").fetchone()
+    total = ws.db.execute("SELECT count(*), coalesce(sum(CASE WHEN size > 1 THEN 1 ELSE 0 END), 0)"
+                          " FROM threads").fetchone()
     return {"chats_threaded": len(chats), "messages_linked": linked, "messages_relinked": relinked,
             "rows_changed": changed,
             "threads": total[0], "threads_with_replies": total[1]}
