@@ -81,6 +81,27 @@ def test_the_search_vocabulary_is_scanned_word_by_word(tmp_path):
     assert [f.kind for f in audit_site(site).findings] == ["mobile"]
 
 
+def test_the_semantic_files_number_blobs_are_not_read_as_text(tmp_path):
+    # search-vectors.js holds megabytes of base64 numbers; "QQ" and five digits turn up in them by chance (a false
+    # finding that stopped publish at 80k messages). A blob that is plain base64 holds no text; anything else in
+    # the file is still scanned, and so is a "blob" that is not base64.
+    site = tmp_path / "site"
+    site.mkdir()
+    vectors = site / "search-vectors.js"
+    chance = "AAA+QQ123456789A"  # as found: "…G+QQ5…7…"
+    assert len(chance) % 4 == 0
+
+    def write(payload):
+        vectors.write_text("window.CHENDIAN_VECTORS = " + json.dumps(payload) + ";\n", encoding="utf-8")
+
+    write({"terms": "支付\n退款", "idf": "AAAA", "table": chance, "entries": chance})
+    assert audit_site(site).ok
+    write({"terms": "支付\n退款", "idf": "AAAA", "table": chance, "entries": chance, "t2s": chance})
+    assert [f.kind for f in audit_site(site).findings] == ["qq"]
+    write({"terms": "支付", "idf": "AAAA", "table": f"电话 {PHONE}", "entries": chance})
+    assert [f.kind for f in audit_site(site).findings] == ["mobile"]
+
+
 def test_epub_members_are_scanned(tmp_path):
     with zipfile.ZipFile(tmp_path / "book.epub", "w") as z:
         z.writestr("mimetype", "application/epub+zip")
