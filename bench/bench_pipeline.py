@@ -52,6 +52,7 @@ def main() -> None:
         earlier = [m for _, ms in generated[:-1] for m in ms]
         n_old = write_jsonl(tmp / "earlier.jsonl", earlier)
         n_new = write_jsonl(tmp / "new-day.jsonl", generated[-1][1])
+        del generated, earlier  # peak RSS is the pipeline's, not the generator's
         print(f"generated: {n_old:,} messages over {days} days in {args.chats} chats, then a new day of {n_new:,}")
         ws = Workspace(tmp / "ws", create=True)
         stages = [s for s in STAGE_NAMES if s != "ingest"]
