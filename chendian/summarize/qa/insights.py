@@ -96,6 +96,9 @@ class Expert:
     similar_qa_ids: list[str] = field(default_factory=list)  # most similar first
 
 
+_EXPERT_BLOCK = 512
+
+
 def suggest_experts(open_qas: Sequence[QA], answered_qas: Sequence[QA], encode: Callable[[list[str]], np.ndarray],
                     topic_of: dict[str, str], *, min_similarity: float, same_topic_weight: float,
                     top: int = 3, evidence: int = 3) -> dict[str, list[Expert]]:
@@ -109,15 +112,20 @@ def suggest_experts(open_qas: Sequence[QA], answered_qas: Sequence[QA], encode: 
         return {}
     vecs = encode([q.question for q in open_qas] + [q.question for q in answered_qas])
     vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
-    sims = vecs[:len(open_qas)] @ vecs[len(open_qas):].T
+    open_vecs, past_vecs = vecs[:len(open_qas)], vecs[len(open_qas):]
     out: dict[str, list[Expert]] = {}
+    sims = None
     for i, q in enumerate(open_qas):
+        if i % _EXPERT_BLOCK == 0:  # similarities a block of open questions at a time: memory stays bounded
+            sims = open_vecs[i:i + _EXPERT_BLOCK] @ past_vecs.T
+        row = sims[i % _EXPERT_BLOCK]
         matches: dict[str, list[tuple[float, str]]] = defaultdict(list)
         names: dict[str, str] = {}
         topic = topic_of.get(q.id)
-        for j, past in enumerate(answered_qas):
-            sim = float(sims[i, j])
-            if past.id == q.id or sim < min_similarity:
+        for j in np.flatnonzero(row >= min_similarity):  # only the similar ones: not open × answered in Python
+            past = answered_qas[j]
+            sim = float(row[j])
+            if past.id == q.id:
                 continue
             weight = sim * (same_topic_weight if topic and topic_of.get(past.id) == topic else 1.0)
             for sender in {a.sender for a in past.answers if a.sender and a.sender != q.asker}:
