@@ -453,3 +453,52 @@ def test_pseudonyms_also_rewrite_the_name_after_a_department():
     p = Privacy("pseudonym", [("20002", "产品-李四"), ("20003", "【运营】王五")])
     text = p.text("解决了，谢谢李四！王五也帮了忙")
     assert "李四" not in text and "王五" not in text and text.count("成员-") == 2
+
+
+def test_who_would_know_equals_scoring_every_pair(tmp_path):
+    # suggest_experts scores members with array operations (a big group has tens of thousands of open and answered
+    # questions); this is the definition, pair by pair, on random questions with shared askers, several answerers,
+    # names that differ between answers, topics, and open questions that are also among the answered.
+    from collections import defaultdict as dd
+
+
+    from chendian.model import QA, Answer
+    from chendian.summarize.qa.insights import suggest_experts
+
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(12, 16))
+    vec = {}
+
+    def qa(i, answered):
+        v = centres[rng.integers(12)] + 0.5 * rng.normal(size=16)
+        vec[f"问题{i}"] = (v / np.linalg.norm(v)).astype(np.float32)
+        answers = [Answer([f"a{i}-{k}"], f"u{rng.integers(8)}", f"名{rng.integers(16)}", "答", 1.0)
+                   for k in range(rng.integers(1, 4))] if answered else []
+        return QA(id=f"q{i:03d}", chat="c", thread_id=None, question_id=f"m{i}", question=f"问题{i}",
+                  asker=f"u{rng.integers(8)}", asker_name="问", ts=i, answers=answers)
+
+    answered = [qa(i, True) for i in range(120)]
+    open_qas = [qa(i, False) for i in range(120, 180)] + answered[:20]
+    topic_of = {q.id: f"t{rng.integers(3)}" for q in open_qas + answered if rng.random() < 0.8}
+
+    def encode(texts):
+        return np.stack([vec[t] for t in texts])
+
+    got = suggest_experts(open_qas, answered, encode, topic_of, min_similarity=0.5, same_topic_weight=1.5)
+    want = {}
+    for q in open_qas:
+        matches, names = dd(list), {}
+        for past in answered:
+            sim = float(np.float32(vec[q.question] @ vec[past.question]))
+            if past.id == q.id or sim < 0.5:
+                continue
+            w = sim * (1.5 if topic_of.get(q.id) and topic_of.get(past.id) == topic_of.get(q.id) else 1.0)
+            for sender in {a.sender for a in past.answers if a.sender and a.sender != q.asker}:
+                matches[sender].append((w, past.id))
+                names[sender] = next(a.sender_name for a in past.answers if a.sender == sender)
+        experts = sorted(((-round(sum(x for x, _ in sorted(f, key=lambda y: (-y[0], y[1]))[:3]), 4), s) for s, f in
+                          matches.items()))
+        if experts:
+            want[q.id] = [(s, names[s], -score) for score, s in experts[:3]]
+    assert len(want) > 30
+    assert {k: [(e.sender, e.name, e.score) for e in v] for k, v in got.items()} == want

@@ -113,32 +113,67 @@ def suggest_experts(open_qas: Sequence[QA], answered_qas: Sequence[QA], encode: 
     vecs = encode([q.question for q in open_qas] + [q.question for q in answered_qas])
     vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
     open_vecs, past_vecs = vecs[:len(open_qas)], vecs[len(open_qas):]
+    # Every (answered question, member who answered it) pair once, grouped by question (CSR), with the name that
+    # question's answer gave the member; members and topics as integer codes. A big group has tens of thousands
+    # of open and answered questions, most of them similar to many others: no Python loop over pairs of them.
+    codes: dict[str, int] = {}
+    pair_sender, pair_name, starts = [], [], [0]
+    for past in answered_qas:
+        for sender in sorted({a.sender for a in past.answers if a.sender}):
+            pair_sender.append(codes.setdefault(sender, len(codes)))
+            pair_name.append(next(a.sender_name for a in past.answers if a.sender == sender) or sender)
+        starts.append(len(pair_sender))
+    senders = list(codes)
+    pair_sender_a = np.array(pair_sender, dtype=np.int64)
+    starts_a = np.array(starts, dtype=np.int64)
+    topic_codes: dict[str, int] = {}
+    past_topic = np.array([topic_codes.setdefault(topic_of[p.id], len(topic_codes)) if p.id in topic_of else -1
+                           for p in answered_qas], dtype=np.int64)
+    past_rank = np.empty(len(answered_qas), dtype=np.int64)  # the order of the ids, for ties
+    past_rank[sorted(range(len(answered_qas)), key=lambda j: answered_qas[j].id)] = np.arange(len(answered_qas))
+    past_ids = np.array([p.id for p in answered_qas], dtype=object)
     out: dict[str, list[Expert]] = {}
     sims = None
     for i, q in enumerate(open_qas):
         if i % _EXPERT_BLOCK == 0:  # similarities a block of open questions at a time: memory stays bounded
             sims = open_vecs[i:i + _EXPERT_BLOCK] @ past_vecs.T
         row = sims[i % _EXPERT_BLOCK]
-        matches: dict[str, list[tuple[float, str]]] = defaultdict(list)
-        names: dict[str, str] = {}
-        topic = topic_of.get(q.id)
-        for j in np.flatnonzero(row >= min_similarity):  # only the similar ones: not open × answered in Python
-            past = answered_qas[j]
-            sim = float(row[j])
-            if past.id == q.id:
-                continue
-            weight = sim * (same_topic_weight if topic and topic_of.get(past.id) == topic else 1.0)
-            for sender in {a.sender for a in past.answers if a.sender and a.sender != q.asker}:
-                matches[sender].append((weight, past.id))
-                names[sender] = next(a.sender_name for a in past.answers if a.sender == sender) or sender
+        js = np.flatnonzero(row >= min_similarity)
+        js = js[past_ids[js] != q.id]
+        if not len(js):
+            continue
+        topic = topic_codes.get(topic_of.get(q.id), -2) if topic_of.get(q.id) else -2
+        weights = row[js].astype(np.float64) * np.where(past_topic[js] == topic, same_topic_weight, 1.0)
+        counts = starts_a[js + 1] - starts_a[js]
+        total = int(counts.sum())
+        if not total:
+            continue
+        first = np.repeat(starts_a[js], counts)
+        pairs = first + np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        of_j = np.repeat(np.arange(len(js)), counts)
+        asker = codes.get(q.asker, -1)
+        keep = pair_sender_a[pairs] != asker
+        pairs, of_j = pairs[keep], of_j[keep]
+        if not len(pairs):
+            continue
+        who, w, j_of = pair_sender_a[pairs], weights[of_j], js[of_j]
+        # A member's evidence: their best matches, by weight then question id (as a sort of (-w, id) would give).
+        order = np.lexsort((past_rank[j_of], -w, who))
+        who_s = who[order]
+        bounds = np.flatnonzero(np.r_[True, who_s[1:] != who_s[:-1], True])
+        # The name each member is shown with: from the last (highest index) matching question, as before.
+        last = np.lexsort((j_of, who))
+        who_l = who[last]
+        last_of = last[np.flatnonzero(np.r_[who_l[1:] != who_l[:-1], True])]
+        name_of = {int(who[k]): pair_name[int(pairs[k])] for k in last_of}
         experts = []
-        for sender, found in matches.items():
-            found.sort(key=lambda x: (-x[0], x[1]))
-            best = found[:evidence]
-            experts.append(Expert(sender, names[sender], round(sum(w for w, _ in best), 4), [qa for _, qa in best]))
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            best = order[a:min(b, a + evidence)]
+            sender = int(who_s[a])
+            experts.append(Expert(senders[sender], name_of[sender], round(sum(float(w[k]) for k in best), 4),
+                                  [past_ids[j_of[k]] for k in best]))
         experts.sort(key=lambda e: (-e.score, e.sender))
-        if experts:
-            out[q.id] = experts[:top]
+        out[q.id] = experts[:top]
     return out
 
 
