@@ -3,7 +3,7 @@
 Extractive by default (TextRank + MMR over the sentence vectors); with `[llm] rewrite_digests` and an endpoint,
 an OpenAI-compatible model rewrites each digest (failures keep the extractive text and are reported once).
 
-Incremental per conversation: a conversation whose messages (ids, speakers, texts) and digest settings are what
+Incremental per conversation: a conversation whose messages (ids, speakers, kinds, texts) and digest settings are what
 they were at the last run keeps its digest (fingerprints in state `summarize.threads`); only new and changed
 conversations are digested again. A digest the LLM failed to rewrite is retried on the next run.
 """
@@ -33,7 +33,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         return cache.encode(list(texts))[0]
 
     use_llm = ws.config.llm.rewrite_digests and llm.enabled(ws.config.llm)
-    settings = f"{DIGEST_VERSION}\x1f{cache.embedder.name}\x1f{use_llm and ws.config.llm.endpoint}\x1f{use_llm and ws.config.llm.model}"
+    rewriter = f"{ws.config.llm.endpoint}\x1f{ws.config.llm.model}" if use_llm else ""
+    settings = f"{DIGEST_VERSION}\x1f{cache.embedder.name}\x1f{rewriter}"
     before = ws.get_state(STATE_KEY) or {}
     stored = {t: (c, d) for t, c, d in ws.db.execute("SELECT thread_id, chat, digest FROM thread_digests")}
     digests: dict[str, tuple[str, str]] = {}
