@@ -127,8 +127,8 @@ def suggest_experts(open_qas: Sequence[QA], answered_qas: Sequence[QA], encode: 
     pair_sender_a = np.array(pair_sender, dtype=np.int64)
     starts_a = np.array(starts, dtype=np.int64)
     topic_codes: dict[str, int] = {}
-    past_topic = np.array([topic_codes.setdefault(topic_of[p.id], len(topic_codes)) if p.id in topic_of else -1
-                           for p in answered_qas], dtype=np.int64)
+    past_topic = np.array([topic_codes.setdefault(topic_of[p.id], len(topic_codes)) if topic_of.get(p.id) else -1
+                           for p in answered_qas], dtype=np.int64)  # -1: in no topic
     past_rank = np.empty(len(answered_qas), dtype=np.int64)  # the order of the ids, for ties
     past_rank[sorted(range(len(answered_qas)), key=lambda j: answered_qas[j].id)] = np.arange(len(answered_qas))
     past_ids = np.array([p.id for p in answered_qas], dtype=object)
@@ -142,7 +142,7 @@ def suggest_experts(open_qas: Sequence[QA], answered_qas: Sequence[QA], encode: 
         js = js[past_ids[js] != q.id]
         if not len(js):
             continue
-        topic = topic_codes.get(topic_of.get(q.id), -2) if topic_of.get(q.id) else -2
+        topic = topic_codes.get(topic_of.get(q.id) or "", -2)  # -2: no answered question shares it
         weights = row[js].astype(np.float64) * np.where(past_topic[js] == topic, same_topic_weight, 1.0)
         counts = starts_a[js + 1] - starts_a[js]
         total = int(counts.sum())
