@@ -109,6 +109,26 @@ def test_the_examples_on_postgres_give_the_same_tables_and_site_as_on_sqlite(bot
     assert [name for name in sa if sa[name] != sb[name]] == []
 
 
+@pytest.mark.slow  # a third run of the examples, on a local Ray instance of 2 CPUs (~40 s on 2 cores)
+def test_ray_workers_writing_to_postgres_give_the_local_sqlite_tables_and_site(both, server, tmp_path):
+    """Both halves of scale-out at once: the per-chat stages on Ray, the store on PostgreSQL."""
+    pytest.importorskip("ray")
+    lite, _ = both
+    root = _workspace(tmp_path / "ray-pg", server.create_database("examples_ray"))
+    config = root / "chendian.toml"
+    text = config.read_text(encoding="utf-8")
+    assert 'executor = "local"' in text and "ray_cpus = 0" in text
+    config.write_text(text.replace('executor = "local"', 'executor = "ray"').replace("ray_cpus = 0", "ray_cpus = 2"),
+                      encoding="utf-8")
+    _run(root)
+    a, b = _tables(lite), _tables(root)
+    assert len(b["qas"]) > 20
+    assert [t for t in TABLES if a[t] != b[t]] == []
+    sa, sb = _site(lite), _site(root)
+    assert sorted(sa) == sorted(sb)
+    assert [name for name in sa if sa[name] != sb[name]] == []
+
+
 def test_a_rerun_on_postgres_changes_nothing(both):
     _, pg = both
     before = _tables(pg), _site(pg)
