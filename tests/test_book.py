@@ -56,7 +56,7 @@ def test_round_trip_author_edits_survive_a_new_day_and_update(examples_ws, tmp_p
     manifest_path = tmp_path / "book.toml"
     invoke("-w", str(ws), "book", "init", "--out", str(manifest_path))
     m = read_manifest(manifest_path)
-    assert len(m.chapters) >= 3 and all(c.entries for c in m.chapters)
+    assert len(m.chapters) >= 2 and all(c.entries for c in m.chapters)
 
     # The author: rename and swap the first two chapters, drop an entry, edit an answer, write a preface.
     first, second = m.chapters[0], m.chapters[1]
@@ -96,8 +96,9 @@ def test_round_trip_author_edits_survive_a_new_day_and_update(examples_ws, tmp_p
     assert "作者改写：先在 OA 提交申请" in md and "这本书整理自两个群一年的问答" in md
     with Workspace(ws) as w:
         entries = {e.id: e for e in w.faq_entries(include_hidden=True, warn=lambda m: None)}
-    assert entries[dropped].question not in md
-    assert entries[new_ids[0]].question in md
+    # no section for the dropped entry (its words may still appear in a talk's transcript)
+    assert f"### {entries[dropped].question}" not in md
+    assert f"### {entries[new_ids[0]].question}" in md
     html = (book_dir / "book.html").read_text(encoding="utf-8")
     assert "本章回答者" in html and "贡献者索引" in html and "版本说明" in html
 
