@@ -3,65 +3,186 @@ the points each answer earned, and which answers a later message superseded.
 
 Runs after faq (it reads the entries: which questions count, which are held for review, how often an entry
 was asked) and before publish, which shows it on report.html; `chendian report` aggregates the same tables.
+
+A night costs what the day touched (issue 16): each question's inputs are kept as digests (`insights_inputs`),
+and only the questions whose inputs changed get their response and points rows again; an open question's
+experts are redone when it changed or when an answered question like it came, went or changed in a way that
+can move its list (summarize.qa.insights.experts_to_redo); the corrections are found again from the answers'
+messages and those with a correcting word only. Only the rows of questions whose inputs changed, the lists that
+differ and the corrections that differ are written. Changed settings (or a workspace from before) redo all.
 """
 
 from __future__ import annotations
 
 import json
 
-from ...store import Workspace
-from ...summarize.qa.insights import PointRules, answer_points, find_superseded, responses, suggest_experts
+import numpy as np
+
+from ...store import Workspace, json_column
+from ...summarize.qa.insights import (CORRECTION_WORDS, AnsweredPool, Expert, PointRules, QuestionInputs, Said,
+                                      answer_points, digest, experts_for, experts_to_redo, question_inputs, responses,
+                                      supersessions, unit_rows)
+from ...summarize.text.embed import content_key
 from . import RunContext, Stage
 from .embed import workspace_cache
+
+SETTINGS_KEY = "insights.settings"  # digest of the settings the stored rows were computed with
+VERSION = 2  # bump when what a row holds changes: the next run redoes every row
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     cfg, tz = ws.config.insights, ws.config.tz
-    qas = ws.qas(warn=rc.warn)
-    entries = ws.faq_entries(include_hidden=True, warn=rc.warn)
-    entry_of = {qa: e for e in entries for qa in e.qa_ids}
-    # The questions ops see on 待回答: not under a hidden entry, and likely worth an entry at all.
     floor = ws.config.faq.min_worthy_unanswered
-    counted = [qa for qa in qas if not (qa.id in entry_of and (entry_of[qa.id].hidden or entry_of[qa.id].worthy < floor))]
-    message_ts = dict(ws.db.execute("SELECT id, ts FROM messages"))
-    response_rows = responses(counted, message_ts, tz)
+    cache = workspace_cache(ws)
+    model = cache.embedder.name
+    settings = digest(VERSION, str(tz), floor, model, cfg.expert_min_similarity, cfg.same_topic_weight,
+                      cfg.points_answer, cfg.points_acknowledged, cfg.points_per_repeat, cfg.max_repeats,
+                      cfg.supersede_window_hours)
+    fresh = ws.get_state(SETTINGS_KEY) != settings
+    before = {} if fresh else _inputs(ws)
 
+    qas = ws.qas(warn=rc.warn)
+    entry_of = _entries(ws, rc.warn)  # qa id → (hidden, worthy, count, published, approved) of its FAQ entry
+    # The questions ops see on 待回答: not under a hidden entry, and likely worth an entry at all.
+    counted = {qa.id for qa in qas if not (qa.id in entry_of and (entry_of[qa.id][0] or entry_of[qa.id][1] < floor))}
     # Who would know: unanswered questions and those whose entry waits for review (low confidence).
-    open_qas = [qa for qa in counted if not qa.answers or (qa.id in entry_of and not entry_of[qa.id].published
-                                                         and not entry_of[qa.id].approved)]
+    open_qas = [qa for qa in qas if qa.id in counted and (not qa.answers or (
+        qa.id in entry_of and not entry_of[qa.id][3] and not entry_of[qa.id][4]))]
+    open_ids = {qa.id for qa in open_qas}
     answered = [qa for qa in qas if qa.answers]
     thread_topic = ws.thread_topics()
     topic_of = {qa.id: thread_topic[qa.thread_id] for qa in qas if qa.thread_id in thread_topic}
-    cache = workspace_cache(ws)
-    experts = suggest_experts(open_qas, answered, lambda texts: cache.encode(list(texts))[0], topic_of,
-                              min_similarity=cfg.expert_min_similarity, same_topic_weight=cfg.same_topic_weight)
+    now = {qa.id: question_inputs(qa, qa.id in counted, entry_of[qa.id][2] if qa.id in entry_of else 1,
+                                  qa.id in open_ids, topic_of.get(qa.id), content_key(model, qa.question)) for qa in qas}
 
+    # -- responses and points: per question, from its own inputs -------------------------------------------
+    rows_redo = [qa for qa in qas if now[qa.id].rows is not None
+                 and (qa.id not in before or before[qa.id].rows != now[qa.id].rows)]
+    rows_drop = [qid for qid, b in before.items() if b.rows is not None and (qid not in now or now[qid].rows != b.rows)]
+    message_ts = _message_ts(ws, [m for qa in rows_redo for a in qa.answers for m in a.message_ids])
+    response_rows = responses(rows_redo, message_ts, tz)
     rules = PointRules(cfg.points_answer, cfg.points_acknowledged, cfg.points_per_repeat, cfg.max_repeats)
-    points = answer_points(counted, {qa: e.count for qa, e in entry_of.items()}, rules, tz)
+    points = answer_points(rows_redo, {qa.id: entry_of[qa.id][2] for qa in rows_redo if qa.id in entry_of}, rules, tz)
 
-    thread_of, _ = ws.thread_links()
-    superseded = find_superseded(qas, ws.messages(), thread_of, window_hours=cfg.supersede_window_hours)
+    # -- who would know ------------------------------------------------------------------------------------
+    experts: dict[str, list[Expert]] = {}
+    shown = {} if fresh else _shown(ws)
+    redo = set(open_ids)  # with no answered question (or none open) nobody is suggested: every list goes
+    if open_qas and answered:
+        vecs = unit_rows(cache.encode([q.question for q in open_qas] + [q.question for q in answered])[0])
+        open_vecs = vecs[:len(open_qas)]
+        pool = AnsweredPool(answered, vecs[len(open_qas):], topic_of)
+        if before:
+            went = [b.question_key for qid, b in before.items() if b.answered is not None and now.get(qid) != b]
+            redo = experts_to_redo(open_qas, open_vecs, pool, topic_of, now, before, _vectors(ws, went), shown,
+                                   min_similarity=cfg.expert_min_similarity, same_topic_weight=cfg.same_topic_weight)
+        picked = [i for i, q in enumerate(open_qas) if q.id in redo]
+        experts = experts_for([open_qas[i] for i in picked], open_vecs[picked], pool, topic_of,
+                              min_similarity=cfg.expert_min_similarity, same_topic_weight=cfg.same_topic_weight)
+    # rows to drop: questions no longer open, and those redone whose list changed
+    experts_drop = {qid for qid in shown if qid not in open_ids or (qid in redo and shown[qid] != experts.get(qid))}
+    experts_new = {qid: found for qid, found in experts.items() if shown.get(qid) != found}
 
+    # -- answers a later message corrected -----------------------------------------------------------------
+    said, thread_of = _said(ws, [m for qa in qas for a in qa.answers for m in a.message_ids])
+    superseded = {(s.qa_id, s.answer_message_id, s.answer_sender, s.by_message_id, s.by_ts, s.phrase)
+                  for s in supersessions(qas, said, thread_of, window_hours=cfg.supersede_window_hours)}
+    stored = set() if fresh else {tuple(r) for r in ws.db.execute(
+        "SELECT qa_id, answer_message_id, answer_sender, by_message_id, by_ts, phrase FROM superseded_answers")}
+
+    inputs_new = [(qid, x) for qid, x in now.items() if before.get(qid) != x]
+    inputs_gone = [qid for qid in before if qid not in now]
     with ws.transaction():
-        ws.db.execute("DELETE FROM question_responses")
+        if fresh:
+            for table in ("question_responses", "answer_points", "expert_suggestions", "superseded_answers",
+                          "insights_inputs"):
+                ws.db.execute(f"DELETE FROM {table}")
+        for table in ("question_responses", "answer_points"):
+            _delete(ws, table, "qa_id", rows_drop)
         ws.db.executemany("INSERT INTO question_responses VALUES (?, ?, ?, ?, ?)",
                           [(r.qa_id, r.chat, r.week, r.asked_ts, r.first_answer_ts) for r in response_rows])
-        ws.db.execute("DELETE FROM expert_suggestions")
-        ws.db.executemany("INSERT INTO expert_suggestions VALUES (?, ?, ?, ?, ?, ?)",
-                          [(qa_id, rank, e.sender, e.name, e.score, json.dumps(e.similar_qa_ids))
-                           for qa_id, found in experts.items() for rank, e in enumerate(found, 1)])
-        ws.db.execute("DELETE FROM answer_points")
         ws.db.executemany("INSERT INTO answer_points VALUES (?, ?, ?, ?, ?, ?, ?)",
                           [(p.qa_id, p.sender, p.name, p.week, p.points, int(p.acknowledged), p.repeats) for p in points])
-        ws.db.execute("DELETE FROM superseded_answers")
-        ws.db.executemany("INSERT INTO superseded_answers VALUES (?, ?, ?, ?, ?, ?)",
-                          [(s.qa_id, s.answer_message_id, s.answer_sender, s.by_message_id, s.by_ts, s.phrase)
-                           for s in superseded])
-    return {"questions": len(response_rows), "answered": sum(1 for r in response_rows if r.first_answer_ts is not None),
-            "open_with_experts": len(experts), "open": len(open_qas), "scored_answers": len(points),
-            "superseded": len(superseded)}
+        _delete(ws, "expert_suggestions", "qa_id", sorted(experts_drop | set(experts_new)))
+        ws.db.executemany("INSERT INTO expert_suggestions VALUES (?, ?, ?, ?, ?, ?)",
+                          [(qa_id, rank, e.sender, e.name, e.score, json.dumps(e.similar_qa_ids))
+                           for qa_id, found in sorted(experts_new.items()) for rank, e in enumerate(found, 1)])
+        ws.db.executemany("DELETE FROM superseded_answers WHERE qa_id = ? AND answer_message_id = ?",
+                          [s[:2] for s in sorted(stored - superseded)])
+        ws.db.executemany("INSERT INTO superseded_answers VALUES (?, ?, ?, ?, ?, ?)", sorted(superseded - stored))
+        _delete(ws, "insights_inputs", "qa_id", inputs_gone + [qid for qid, _ in inputs_new])
+        ws.db.executemany("INSERT INTO insights_inputs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          [(qid, x.rows, x.open, x.answered, x.topic, x.question_key, json.dumps(x.answerers))
+                           for qid, x in inputs_new])
+        ws.set_state(SETTINGS_KEY, settings)
+    questions, answered_n = ws.db.execute(
+        "SELECT count(*), sum(CASE WHEN first_answer_ts IS NOT NULL THEN 1 ELSE 0 END) FROM question_responses").fetchone()
+    return {"questions": questions, "answered": answered_n or 0,
+            "open_with_experts": ws.db.execute("SELECT count(DISTINCT qa_id) FROM expert_suggestions").fetchone()[0],
+            "open": len(open_qas), "scored_answers": ws.db.execute("SELECT count(*) FROM answer_points").fetchone()[0],
+            "superseded": len(superseded), "questions_redone": len(rows_redo), "experts_redone": len(redo)}
+
+
+def _inputs(ws: Workspace) -> dict[str, QuestionInputs]:
+    return {r[0]: QuestionInputs(r[1], r[2], r[3], r[4], r[5], json.loads(r[6] or "[]")) for r in ws.db.execute(
+        "SELECT qa_id, rows_key, open_key, answered_key, topic, question_key, answerers FROM insights_inputs")}
+
+
+def _entries(ws: Workspace, warn) -> dict[str, tuple[bool, float, int, bool, bool]]:
+    """qa id → (hidden, worthy, count, published, approved) of the FAQ entry that holds it (the later one, in
+    the order Workspace.faq_entries reads them, when two do): the columns this stage needs, as it reads them."""
+    out = {}
+    for eid, qa_ids, hidden, worthy, count, published, approved in ws.db.execute(
+            "SELECT id, qa_ids, hidden, worthy, count, published, approved FROM faq_entries ORDER BY first_ts, id"):
+        value = (bool(hidden), 1.0 if worthy is None else float(worthy), count or 0,
+                 bool(1 if published is None else published), bool(approved))
+        for qid in json_column(qa_ids, list, f"faq_entries {eid} qa_ids", warn):
+            if isinstance(qid, str):
+                out[qid] = value
+    return out
+
+
+def _shown(ws: Workspace) -> dict[str, list[Expert]]:
+    return {qid: [Expert(e["sender"], e["name"], e["score"], e["similar_qa_ids"]) for e in found]
+            for qid, found in ws.expert_suggestions().items()}
+
+
+def _vectors(ws: Workspace, keys: list[str]) -> dict[str, np.ndarray]:
+    """Unit vectors from the embedding cache by key (the questions' texts as they were)."""
+    out = {}
+    for k, blob in ws.db.execute("SELECT key, vec FROM embeddings WHERE key IN (SELECT value FROM json_each(?))",
+                                 (json.dumps(sorted(set(keys))),)):
+        v = np.frombuffer(blob, dtype=np.float16).astype(np.float32)[None, :]
+        out[k] = unit_rows(v)[0]
+    return out
+
+
+def _message_ts(ws: Workspace, ids: list[str]) -> dict[str, int]:
+    return dict(ws.db.execute("SELECT id, ts FROM messages WHERE id IN (SELECT value FROM json_each(?))",
+                              (json.dumps(sorted(set(ids))),)))
+
+
+def _said(ws: Workspace, answer_ids: list[str]) -> tuple[list[Said], dict[str, str]]:
+    """The messages find_superseded needs (the answers' and those with a correcting word), in chat/time order,
+    and their conversations."""
+    cols = ("SELECT m.id, m.chat, m.ts, m.rowid, m.sender, m.text, m.reply_to, m.recalled, mt.thread_id"
+            " FROM messages m LEFT JOIN message_threads mt ON mt.message_id = m.id")
+    words = " OR ".join("instr(m.text, ?) > 0" for _ in CORRECTION_WORDS)
+    rows = {r[0]: r for r in ws.db.execute(f"{cols} WHERE m.recalled = 0 AND ({words})", CORRECTION_WORDS)}
+    rows.update((r[0], r) for r in ws.db.execute(f"{cols} WHERE m.id IN (SELECT value FROM json_each(?))",
+                                                 (json.dumps(sorted(set(answer_ids))),)))
+    ordered = sorted(rows.values(), key=lambda r: (r[1], r[2], r[3]))
+    return ([Said(r[0], r[1], r[2], r[4], r[5], r[6], bool(r[7])) for r in ordered],
+            {r[0]: r[8] for r in ordered if r[8] is not None})
+
+
+def _delete(ws: Workspace, table: str, column: str, ids) -> None:
+    ids = sorted(set(ids))
+    if ids:
+        ws.db.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))", (json.dumps(ids),))
 
 
 STAGE = Stage("insights", run,
               reads=("messages", "message_threads", "qas", "topic_members", "faq_entries", "embeddings"),
-              writes=("question_responses", "expert_suggestions", "answer_points", "superseded_answers"))
+              writes=("question_responses", "expert_suggestions", "answer_points", "superseded_answers",
+                      "insights_inputs"))
