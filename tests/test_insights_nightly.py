@@ -22,9 +22,10 @@ from click.testing import CliRunner
 
 from chendian.cli import main
 from chendian.model import QA, Answer, Message
-from chendian.summarize.qa.insights import (CORRECTION_RE, CORRECTION_WORDS, AnsweredPool, Supersession,
-                                            correction_phrase, experts_for, experts_to_redo, find_superseded,
-                                            question_inputs, suggest_experts, unit_rows)
+from chendian.summarize.qa.insights import (CORRECTION_RE, CORRECTION_WORDS, AnsweredPool, Said, Supersession,
+                                            answers_near, correction_phrase, experts_for, experts_to_redo,
+                                            find_superseded, question_inputs, suggest_experts, supersessions,
+                                            unit_rows)
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -142,6 +143,15 @@ def test_corrections_equal_walking_every_earlier_answer(seed):
     some = [m for m in messages if m.id in answer_ids or any(w in m.text for w in CORRECTION_WORDS)]
     assert find_superseded(qas, some, {m: t for m, t in thread_of.items() if m in {x.id for x in some}},
                            window_hours=72) == want
+    # only the correcting messages and the answers near them, as the stage reads them
+    said = [Said(m.id, m.chat, int(m.time.timestamp()), m.sender, m.text, m.reply_to, m.recalled) for m in messages]
+    corrections = [x for x in said if not x.recalled and correction_phrase(x.text)]
+    threads = {thread_of[c.id] for c in corrections if c.id in thread_of}
+    near = answers_near(qas, corrections, {m for m, t in thread_of.items() if t in threads})
+    kept = [x for x in said if x.id in near or x in corrections]
+    assert len(kept) < len(said) * 0.9
+    assert supersessions(qas, kept, {m: thread_of[m] for m in (x.id for x in kept) if m in thread_of},
+                         window_hours=72) == want
 
 
 # -- who would know: looking at the best matches first ----------------------------------------------------------

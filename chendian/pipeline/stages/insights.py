@@ -7,9 +7,10 @@ was asked) and before publish, which shows it on report.html; `chendian report` 
 A night costs what the day touched (issue 16): each question's inputs are kept as digests (`insights_inputs`),
 and only the questions whose inputs changed get their response and points rows again; an open question's
 experts are redone when it changed or when an answered question like it came, went or changed in a way that
-can move its list (summarize.qa.insights.experts_to_redo); the corrections are found again from the answers'
-messages and those with a correcting word only. Only the rows of questions whose inputs changed, the lists that
-differ and the corrections that differ are written. Changed settings (or a workspace from before) redo all.
+can move its list (summarize.qa.insights.experts_to_redo); the messages with a correcting phrase are remembered
+(`insights.corrections` in `state`: only the messages added since are looked at) and only the answers near one
+are read. Only the rows of questions whose inputs changed, the lists that differ and the corrections that
+differ are written. Changed settings (or a workspace from before) redo all.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ import numpy as np
 
 from ...store import Workspace, json_column
 from ...summarize.qa.insights import (CORRECTION_WORDS, AnsweredPool, Expert, PointRules, QuestionInputs, Said,
-                                      answer_points, digest, experts_for, experts_to_redo, question_inputs, responses,
-                                      supersessions, unit_rows)
+                                      answer_points, answers_near, correction_phrase, credited_repeats, digest,
+                                      experts_for, experts_to_redo, question_inputs, responses, supersessions,
+                                      unit_rows)
 from ...summarize.text.embed import content_key
 from . import RunContext, Stage
 from .embed import workspace_cache
 
 SETTINGS_KEY = "insights.settings"  # digest of the settings the stored rows were computed with
-VERSION = 2  # bump when what a row holds changes: the next run redoes every row
+CORRECTIONS_KEY = "insights.corrections"  # {"rowid": the last message looked at, "ids": those with a correction}
+VERSION = 3  # bump when what a row holds changes: the next run redoes every row
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
@@ -52,7 +55,9 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     answered = [qa for qa in qas if qa.answers]
     thread_topic = ws.thread_topics()
     topic_of = {qa.id: thread_topic[qa.thread_id] for qa in qas if qa.thread_id in thread_topic}
-    now = {qa.id: question_inputs(qa, qa.id in counted, entry_of[qa.id][2] if qa.id in entry_of else 1,
+    rules = PointRules(cfg.points_answer, cfg.points_acknowledged, cfg.points_per_repeat, cfg.max_repeats)
+    now = {qa.id: question_inputs(qa, qa.id in counted, credited_repeats(entry_of[qa.id][2] if qa.id in entry_of else 1,
+                                                                          rules),
                                   qa.id in open_ids, topic_of.get(qa.id), content_key(model, qa.question)) for qa in qas}
 
     # -- responses and points: per question, from its own inputs -------------------------------------------
@@ -61,7 +66,6 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     rows_drop = [qid for qid, b in before.items() if b.rows is not None and (qid not in now or now[qid].rows != b.rows)]
     message_ts = _message_ts(ws, [m for qa in rows_redo for a in qa.answers for m in a.message_ids])
     response_rows = responses(rows_redo, message_ts, tz)
-    rules = PointRules(cfg.points_answer, cfg.points_acknowledged, cfg.points_per_repeat, cfg.max_repeats)
     points = answer_points(rows_redo, {qa.id: entry_of[qa.id][2] for qa in rows_redo if qa.id in entry_of}, rules, tz)
 
     # -- who would know ------------------------------------------------------------------------------------
@@ -84,7 +88,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     experts_new = {qid: found for qid, found in experts.items() if shown.get(qid) != found}
 
     # -- answers a later message corrected -----------------------------------------------------------------
-    said, thread_of = _said(ws, [m for qa in qas for a in qa.answers for m in a.message_ids])
+    correcting, corrections_state = _corrections(ws, fresh)
+    said, thread_of = _said(ws, qas, correcting)
     superseded = {(s.qa_id, s.answer_message_id, s.answer_sender, s.by_message_id, s.by_ts, s.phrase)
                   for s in supersessions(qas, said, thread_of, window_hours=cfg.supersede_window_hours)}
     stored = set() if fresh else {tuple(r) for r in ws.db.execute(
@@ -114,6 +119,7 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         ws.db.executemany("INSERT INTO insights_inputs VALUES (?, ?, ?, ?, ?, ?, ?)",
                           [(qid, x.rows, x.open, x.answered, x.topic, x.question_key, json.dumps(x.answerers))
                            for qid, x in inputs_new])
+        ws.set_state(CORRECTIONS_KEY, corrections_state)
         ws.set_state(SETTINGS_KEY, settings)
     questions, answered_n = ws.db.execute(
         "SELECT count(*), sum(CASE WHEN first_answer_ts IS NOT NULL THEN 1 ELSE 0 END) FROM question_responses").fetchone()
@@ -162,18 +168,43 @@ def _message_ts(ws: Workspace, ids: list[str]) -> dict[str, int]:
                               (json.dumps(sorted(set(ids))),)))
 
 
-def _said(ws: Workspace, answer_ids: list[str]) -> tuple[list[Said], dict[str, str]]:
-    """The messages find_superseded needs (the answers' and those with a correcting word), in chat/time order,
-    and their conversations."""
-    cols = ("SELECT m.id, m.chat, m.ts, m.rowid, m.sender, m.text, m.reply_to, m.recalled, mt.thread_id"
-            " FROM messages m LEFT JOIN message_threads mt ON mt.message_id = m.id")
-    words = " OR ".join("instr(m.text, ?) > 0" for _ in CORRECTION_WORDS)
-    rows = {r[0]: r for r in ws.db.execute(f"{cols} WHERE m.recalled = 0 AND ({words})", CORRECTION_WORDS)}
-    rows.update((r[0], r) for r in ws.db.execute(f"{cols} WHERE m.id IN (SELECT value FROM json_each(?))",
-                                                 (json.dumps(sorted(set(answer_ids))),)))
+def _corrections(ws: Workspace, fresh: bool) -> tuple[list[str], dict]:
+    """The messages with a correcting phrase: those found before (`state`) and those among the messages added
+    since (a recalled one is left out where they are read)."""
+    seen = {} if fresh else (ws.get_state(CORRECTIONS_KEY) or {})
+    since, found = int(seen.get("rowid", 0)), set(seen.get("ids", []))
+    words = " OR ".join("instr(text, ?) > 0" for _ in CORRECTION_WORDS)
+    for mid, text in ws.db.execute(f"SELECT id, text FROM messages WHERE rowid > ? AND ({words})",
+                                   (since, *CORRECTION_WORDS)):
+        if correction_phrase(text):
+            found.add(mid)
+    top = ws.db.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[0]
+    return sorted(found), {"rowid": top, "ids": sorted(found)}
+
+
+def _said(ws: Workspace, qas: list, correcting: list[str]) -> tuple[list[Said], dict[str, str]]:
+    """What find_superseded needs, in chat/time order, and their conversations: the correcting messages and the
+    answers near them (summarize.qa.insights.answers_near)."""
+    rows = {r[0]: r for r in _message_rows(ws, correcting) if not r[7]}
+    corrections = [Said(r[0], r[1], r[2], r[4], r[5], r[6], bool(r[7])) for r in rows.values()]
+    threads = sorted({r[8] for r in rows.values() if r[8] is not None})
+    in_threads = {mid for mid, in ws.db.execute(
+        "SELECT message_id FROM message_threads WHERE thread_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(threads),))} if threads else set()
+    rows.update((r[0], r) for r in _message_rows(ws, answers_near(qas, corrections, in_threads)))
     ordered = sorted(rows.values(), key=lambda r: (r[1], r[2], r[3]))
     return ([Said(r[0], r[1], r[2], r[4], r[5], r[6], bool(r[7])) for r in ordered],
             {r[0]: r[8] for r in ordered if r[8] is not None})
+
+
+def _message_rows(ws: Workspace, ids) -> list[tuple]:
+    ids = sorted(set(ids))
+    if not ids:
+        return []
+    return ws.db.execute(
+        "SELECT m.id, m.chat, m.ts, m.rowid, m.sender, m.text, m.reply_to, m.recalled, mt.thread_id FROM messages m"
+        " LEFT JOIN message_threads mt ON mt.message_id = m.id WHERE m.id IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),)).fetchall()
 
 
 def _delete(ws: Workspace, table: str, column: str, ids) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ...errors import ChendianError
 from ...model import QA, Message
@@ -318,11 +319,12 @@ class QuestionInputs:
     answerers: list[str]  # who answered it (senders)
 
 
-def question_inputs(qa: QA, counted: bool, entry_count: int, is_open: bool, topic: str | None,
+def question_inputs(qa: QA, counted: bool, repeats: int, is_open: bool, topic: str | None,
                     question_key: str) -> QuestionInputs:
-    """A question's inputs as responses, answer_points and suggest_experts read them (settings aside)."""
+    """A question's inputs as responses, answer_points and suggest_experts read them (settings aside; `repeats`
+    as credited: an entry asked 300 times and then 301 changes nobody's points)."""
     pairs = answerers(qa)
-    rows = digest(qa.chat, qa.ts, qa.asker, entry_count, [(a.message_ids, a.sender, a.sender_name, a.acknowledged)
+    rows = digest(qa.chat, qa.ts, qa.asker, repeats, [(a.message_ids, a.sender, a.sender_name, a.acknowledged)
                                                           for a in qa.answers]) if counted else None
     return QuestionInputs(rows, digest(qa.question, qa.asker) if is_open else None,
                           digest(qa.question, qa.ts, pairs) if qa.answers else None, topic, question_key,
@@ -386,6 +388,16 @@ def experts_to_redo(open_qas: Sequence[QA], open_vecs: np.ndarray, pool: Answere
             for p in range(pool.starts[j], pool.starts[j + 1]):
                 c = int(pool.pair_sender[p])
                 touched[c].append(rows[asker[rows] != c])
+    with threadpool_limits(1):  # many small products: BLAS threads cost more to wake than they save
+        _check_members(touched, redo, open_qas, open_vecs, pool, topic_of, listed, shown_codes, n_shown, cut,
+                       min_similarity=min_similarity, same_topic_weight=same_topic_weight, top=top, evidence=evidence)
+    return {q.id for q, r in zip(open_qas, redo) if r}
+
+
+def _check_members(touched, redo, open_qas, open_vecs, pool, topic_of, listed, shown_codes, n_shown, cut, *,
+                   min_similarity, same_topic_weight, top, evidence) -> None:
+    """experts_to_redo's second half: each member an answered question that came was theirs, scored again on the
+    open questions like it; marks in `redo` those whose list they can change."""
     for c in sorted(touched, key=lambda c: pool.senders[c]):
         rows = np.unique(np.concatenate(touched[c]))
         rows = rows[~redo[rows]]
@@ -405,7 +417,6 @@ def experts_to_redo(open_qas: Sequence[QA], open_vecs: np.ndarray, pool: Answere
                     or [pool.ids[j] for j in best[r] if j >= 0] != e.similar_qa_ids \
                     or pool.pair_name[int(last[r])] != e.name:
                 redo[rows[r]] = True
-    return {q.id for q, r in zip(open_qas, redo) if r}
 
 
 # -- recognition --------------------------------------------------------------------------------------------
@@ -432,11 +443,16 @@ class AnswerPoints:
     repeats: int  # further times its entry was asked (credited, capped)
 
 
+def credited_repeats(entry_count: int, rules: PointRules) -> int:
+    """The further times an answer's entry was asked that earn points: capped at `max_repeats`."""
+    return min(max(entry_count - 1, 0), rules.max_repeats)
+
+
 def answer_points(qas: Iterable[QA], entry_count: dict[str, int], rules: PointRules, tz: tzinfo) -> list[AnswerPoints]:
     """One row per (question, answerer): `entry_count` is qa id → how many questions its FAQ entry holds."""
     out = []
     for qa in qas:
-        repeats = min(max(entry_count.get(qa.id, 1) - 1, 0), rules.max_repeats)
+        repeats = credited_repeats(entry_count.get(qa.id, 1), rules)
         seen: set[str] = set()
         for a in qa.answers:
             if not a.sender or a.sender == qa.asker or a.sender in seen:
@@ -558,6 +574,20 @@ def supersessions(qas: Sequence[QA], said: Iterable[Said], thread_of: dict[str, 
             continue
         done.add((qa.id, k))
         out.append(Supersession(qa.id, first_msg.get((qa.id, k), target), qa.answers[k].sender, m.id, ts, phrase))
+    return out
+
+
+def answers_near(qas: Iterable[QA], corrections: Sequence[Said], in_their_threads: set[str]) -> set[str]:
+    """The answer messages supersessions needs to place `corrections`: every message of each answer one of them
+    quotes, that has a message in one of their conversations (`in_their_threads`: those conversations' message
+    ids), or that a correcting member gave in that chat. The other answers are in no list a correction looks at."""
+    quoted = {c.reply_to for c in corrections if c.reply_to}
+    senders = {(c.chat, c.sender) for c in corrections}
+    out: set[str] = set()
+    for qa in qas:
+        for a in qa.answers:
+            if (qa.chat, a.sender) in senders or any(m in quoted or m in in_their_threads for m in a.message_ids):
+                out.update(a.message_ids)
     return out
 
 
