@@ -156,11 +156,12 @@ CREATE TABLE IF NOT EXISTS superseded_answers (
     "insights_inputs": """
 CREATE TABLE IF NOT EXISTS insights_inputs (
     qa_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,         -- its row of qas
     rows_key TEXT,                -- its question_responses and answer_points rows (NULL: not counted)
     open_key TEXT,                -- as an open question (NULL: not open)
     answered_key TEXT,            -- as an answered question (NULL: no answer)
     topic TEXT, question_key TEXT,
-    answerers TEXT                -- JSON list of senders
+    answerers TEXT                -- sender \x1f name, \x1e between answerers
 );""",
 }
 

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from chendian.cli import main
 from chendian.model import QA, Answer, Message
 from chendian.summarize.qa.insights import (CORRECTION_RE, CORRECTION_WORDS, AnsweredPool, Said, Supersession,
-                                            answers_near, correction_phrase, experts_for, experts_to_redo,
+                                            answerers, answers_near, digest, correction_phrase, experts_for, experts_to_redo,
                                             find_superseded, question_inputs, suggest_experts, supersessions,
                                             unit_rows)
 
@@ -244,7 +244,10 @@ def _night(world, qas, open_ids, topic_of, before, shown):
     ordered = sorted(qas, key=lambda q: (q.ts, q.id))
     open_qas = [q for q in ordered if q.id in open_ids]
     answered = [q for q in ordered if q.answers]
-    now = {q.id: question_inputs(q, True, 1, q.id in open_ids, topic_of.get(q.id), q.question) for q in ordered}
+    now = {q.id: question_inputs(digest(q.question, q.asker, q.ts, [(a.message_ids, a.sender, a.sender_name)
+                                                                     for a in q.answers]),
+                                 q.question, q.asker, q.ts, answerers(q), bool(q.answers), True, 0, q.id in open_ids,
+                                 topic_of.get(q.id), q.question) for q in ordered}
     if not open_qas or not answered:
         return {}, now, set()
     vecs = unit_rows(world.encode([q.question for q in open_qas] + [q.question for q in answered]))

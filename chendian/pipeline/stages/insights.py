@@ -19,9 +19,10 @@ import json
 
 import numpy as np
 
+from ...model import QA, Answer
 from ...store import Workspace, json_column
 from ...summarize.qa.insights import (CORRECTION_WORDS, AnsweredPool, Expert, PointRules, QuestionInputs, Said,
-                                      answer_points, answers_near, correction_phrase, credited_repeats, digest,
+                                      answer_points, answerers, answers_near, correction_phrase, credited_repeats, digest,
                                       experts_for, experts_to_redo, question_inputs, responses, supersessions,
                                       unit_rows)
 from ...summarize.text.embed import content_key
@@ -30,7 +31,7 @@ from .embed import workspace_cache
 
 SETTINGS_KEY = "insights.settings"  # digest of the settings the stored rows were computed with
 CORRECTIONS_KEY = "insights.corrections"  # {"rowid": the last message looked at, "ids": those with a correction}
-VERSION = 3  # bump when what a row holds changes: the next run redoes every row
+VERSION = 4  # bump when what a row holds changes: the next run redoes every row
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
@@ -44,25 +45,39 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     fresh = ws.get_state(SETTINGS_KEY) != settings
     before = {} if fresh else _inputs(ws)
 
-    qas = ws.qas(warn=rc.warn)
+    # The questions, read whole only where their row changed (or where a correction needs them all).
+    raw = ws.db.execute("SELECT id, chat, thread_id, question_id, question, asker, asker_name, ts, answers, score"
+                        " FROM qas ORDER BY ts, id").fetchall()
+    source = {r[0]: digest(*r) for r in raw}
+    whole: dict[str, QA] = {r[0]: _qa(r, rc.warn) for r in raw if r[0] not in before or before[r[0]].source != source[r[0]]}
+    qas = [whole.get(r[0]) or QA(r[0], r[1], r[2], r[3], r[4] or "", r[5], r[6], int(r[7] or 0)) for r in raw]
+    pairs = {qa.id: answerers(qa) if qa.id in whole else before[qa.id].pairs() for qa in qas}
+    has_answers = {qa.id for qa in qas if (qa.answers if qa.id in whole else before[qa.id].answered is not None)}
     entry_of = _entries(ws, rc.warn)  # qa id → (hidden, worthy, count, published, approved) of its FAQ entry
     # The questions ops see on 待回答: not under a hidden entry, and likely worth an entry at all.
     counted = {qa.id for qa in qas if not (qa.id in entry_of and (entry_of[qa.id][0] or entry_of[qa.id][1] < floor))}
     # Who would know: unanswered questions and those whose entry waits for review (low confidence).
-    open_qas = [qa for qa in qas if qa.id in counted and (not qa.answers or (
+    open_qas = [qa for qa in qas if qa.id in counted and (qa.id not in has_answers or (
         qa.id in entry_of and not entry_of[qa.id][3] and not entry_of[qa.id][4]))]
     open_ids = {qa.id for qa in open_qas}
-    answered = [qa for qa in qas if qa.answers]
+    answered = [qa for qa in qas if qa.id in has_answers]
     thread_topic = ws.thread_topics()
     topic_of = {qa.id: thread_topic[qa.thread_id] for qa in qas if qa.thread_id in thread_topic}
     rules = PointRules(cfg.points_answer, cfg.points_acknowledged, cfg.points_per_repeat, cfg.max_repeats)
-    now = {qa.id: question_inputs(qa, qa.id in counted, credited_repeats(entry_of[qa.id][2] if qa.id in entry_of else 1,
-                                                                          rules),
-                                  qa.id in open_ids, topic_of.get(qa.id), content_key(model, qa.question)) for qa in qas}
+    now = {qa.id: question_inputs(source[qa.id], qa.question, qa.asker, qa.ts, pairs[qa.id], qa.id in has_answers,
+                                  qa.id in counted, credited_repeats(entry_of[qa.id][2] if qa.id in entry_of else 1, rules),
+                                  qa.id in open_ids, topic_of.get(qa.id), content_key(model, qa.question))
+           for qa in qas}
+
+    def read_whole(ids) -> None:
+        for r in raw:
+            if r[0] in ids and r[0] not in whole:
+                whole[r[0]] = _qa(r, rc.warn)
 
     # -- responses and points: per question, from its own inputs -------------------------------------------
-    rows_redo = [qa for qa in qas if now[qa.id].rows is not None
-                 and (qa.id not in before or before[qa.id].rows != now[qa.id].rows)]
+    redo_ids = {qa.id for qa in qas if now[qa.id].rows is not None and (qa.id not in before or before[qa.id].rows != now[qa.id].rows)}
+    read_whole(redo_ids)
+    rows_redo = [whole[qa.id] for qa in qas if qa.id in redo_ids]
     rows_drop = [qid for qid, b in before.items() if b.rows is not None and (qid not in now or now[qid].rows != b.rows)]
     message_ts = _message_ts(ws, [m for qa in rows_redo for a in qa.answers for m in a.message_ids])
     response_rows = responses(rows_redo, message_ts, tz)
@@ -75,7 +90,7 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     if open_qas and answered:
         vecs = unit_rows(cache.encode([q.question for q in open_qas] + [q.question for q in answered])[0])
         open_vecs = vecs[:len(open_qas)]
-        pool = AnsweredPool(answered, vecs[len(open_qas):], topic_of)
+        pool = AnsweredPool(answered, vecs[len(open_qas):], topic_of, [pairs[qa.id] for qa in answered])
         if before:
             went = [b.question_key for qid, b in before.items() if b.answered is not None and now.get(qid) != b]
             redo = experts_to_redo(open_qas, open_vecs, pool, topic_of, now, before, _vectors(ws, went), shown,
@@ -89,7 +104,10 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
 
     # -- answers a later message corrected -----------------------------------------------------------------
     correcting, corrections_state = _corrections(ws, fresh)
-    said, thread_of = _said(ws, qas, correcting)
+    if correcting:  # a correction can reach any answer: every question read whole
+        read_whole(source)
+        qas = [whole[qa.id] for qa in qas]
+    said, thread_of = _said(ws, qas, correcting) if correcting else ([], {})
     superseded = {(s.qa_id, s.answer_message_id, s.answer_sender, s.by_message_id, s.by_ts, s.phrase)
                   for s in supersessions(qas, said, thread_of, window_hours=cfg.supersede_window_hours)}
     stored = set() if fresh else {tuple(r) for r in ws.db.execute(
@@ -116,8 +134,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
                           [s[:2] for s in sorted(stored - superseded)])
         ws.db.executemany("INSERT INTO superseded_answers VALUES (?, ?, ?, ?, ?, ?)", sorted(superseded - stored))
         _delete(ws, "insights_inputs", "qa_id", inputs_gone + [qid for qid, _ in inputs_new])
-        ws.db.executemany("INSERT INTO insights_inputs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                          [(qid, x.rows, x.open, x.answered, x.topic, x.question_key, json.dumps(x.answerers))
+        ws.db.executemany("INSERT INTO insights_inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          [(qid, x.source, x.rows, x.open, x.answered, x.topic, x.question_key, x.answerers)
                            for qid, x in inputs_new])
         ws.set_state(CORRECTIONS_KEY, corrections_state)
         ws.set_state(SETTINGS_KEY, settings)
@@ -130,8 +148,15 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
 
 
 def _inputs(ws: Workspace) -> dict[str, QuestionInputs]:
-    return {r[0]: QuestionInputs(r[1], r[2], r[3], r[4], r[5], json.loads(r[6] or "[]")) for r in ws.db.execute(
-        "SELECT qa_id, rows_key, open_key, answered_key, topic, question_key, answerers FROM insights_inputs")}
+    return {r[0]: QuestionInputs(*r[1:]) for r in ws.db.execute(
+        "SELECT qa_id, source, rows_key, open_key, answered_key, topic, question_key, answerers FROM insights_inputs")}
+
+
+def _qa(r, warn) -> QA:
+    """A row of `qas` as Workspace.qas reads it."""
+    return QA(id=r[0], chat=r[1], thread_id=r[2], question_id=r[3], question=r[4] or "", asker=r[5], asker_name=r[6],
+              ts=int(r[7] or 0), answers=[Answer.from_json(a) for a in json_column(r[8], list, f"qas {r[0]} answers", warn)
+                                          if isinstance(a, dict)], score=float(r[9] or 0))
 
 
 def _entries(ws: Workspace, warn) -> dict[str, tuple[bool, float, int, bool, bool]]:
@@ -149,8 +174,12 @@ def _entries(ws: Workspace, warn) -> dict[str, tuple[bool, float, int, bool, boo
 
 
 def _shown(ws: Workspace) -> dict[str, list[Expert]]:
-    return {qid: [Expert(e["sender"], e["name"], e["score"], e["similar_qa_ids"]) for e in found]
-            for qid, found in ws.expert_suggestions().items()}
+    """The experts stored for each question (as Workspace.expert_suggestions reads them), best first."""
+    out: dict[str, list[Expert]] = {}
+    for qid, sender, name, score, similar in ws.db.execute(
+            "SELECT qa_id, sender, name, score, similar_qa_ids FROM expert_suggestions ORDER BY qa_id, rank"):
+        out.setdefault(qid, []).append(Expert(sender, name or sender, score, json.loads(similar or "[]")))
+    return out
 
 
 def _vectors(ws: Workspace, keys: list[str]) -> dict[str, np.ndarray]:

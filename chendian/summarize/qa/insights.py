@@ -229,28 +229,28 @@ class AnsweredPool:
         last = np.flatnonzero((row[js] >= min_similarity) & (js != own))[-1]
         return self.pair_name[int(self.by_sender_pair[a + last])]
 
-    def member_scores(self, rows: np.ndarray, qa_ids: Sequence[str], topics: Sequence[str | None], sender: str, *,
+    def member_scores(self, rows: np.ndarray, own: np.ndarray, topics: np.ndarray, sender: str, *,
                       min_similarity: float, same_topic_weight: float,
                       evidence: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """What rank_experts would give one member for each of some open questions (unit vectors `rows`), scoring
-        only that member's answered questions: (score, unrounded, NaN where nothing of theirs is similar enough;
-        their evidence, answered indexes best first, -1 padded; the pair whose name they are shown with)."""
-        n = len(qa_ids)
+        """What rank_experts would give one member for each of some open questions (unit vectors `rows`, their
+        own index among the answered or -1, their topic codes), scoring only that member's answered questions:
+        (score, unrounded, NaN where nothing of theirs is similar enough; their evidence, answered indexes best
+        first, -1 padded; the pair whose name they are shown with)."""
+        n = len(rows)
         code = self.codes.get(sender)
         if code is None or not n:
             return np.full(n, np.nan), np.full((n, evidence), -1), np.full(n, -1)
         a, b = self.by_sender_start[code], self.by_sender_start[code + 1]
         step = max(1, _CELLS // (b - a))
         if n > step:  # a member who answered thousands, checked on thousands: a block of questions at a time
-            parts = [self.member_scores(rows[i:i + step], qa_ids[i:i + step], topics[i:i + step], sender,
+            parts = [self.member_scores(rows[i:i + step], own[i:i + step], topics[i:i + step], sender,
                                         min_similarity=min_similarity, same_topic_weight=same_topic_weight,
                                         evidence=evidence) for i in range(0, n, step)]
             return tuple(np.concatenate(x) for x in zip(*parts))
         js, pair_of = self.by_sender_q[a:b], self.by_sender_pair[a:b]
         sims = rows @ self.vecs[js].T
-        own = np.array([self.index.get(q, -1) for q in qa_ids])
         ok = (sims >= min_similarity) & (js[None, :] != own[:, None])
-        same = self.topic[js][None, :] == np.array([self.topic_code(t) for t in topics])[:, None]
+        same = self.topic[js][None, :] == topics[:, None]
         w = np.where(ok, sims.astype(np.float64) * np.where(same, same_topic_weight, 1.0), -np.inf)
         order = np.lexsort((np.broadcast_to(self.rank[js], w.shape), -w), axis=-1)[:, :evidence]
         wb = np.take_along_axis(w, order, axis=1)
@@ -311,24 +311,27 @@ class QuestionInputs:
     """What one question's insights rows were computed from, as digests: the insights stage keeps them (table
     `insights_inputs`) and on the next night redoes only the rows whose inputs changed."""
 
+    source: str  # its row of `qas` (unchanged: nothing of it needs reading again)
     rows: str | None  # its response and points rows (None: not counted)
     open: str | None  # as an open question (None: not open)
     answered: str | None  # as an answered question (None: no answer)
     topic: str | None
     question_key: str  # its question's key in the embedding cache (the vector it was scored with)
-    answerers: list[str]  # who answered it (senders)
+    answerers: str  # answerers(qa) as "sender\x1fname" lines (\x1e)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [tuple(p.split("\x1f", 1)) for p in self.answerers.split("\x1e")] if self.answerers else []
 
 
-def question_inputs(qa: QA, counted: bool, repeats: int, is_open: bool, topic: str | None,
-                    question_key: str) -> QuestionInputs:
-    """A question's inputs as responses, answer_points and suggest_experts read them (settings aside; `repeats`
-    as credited: an entry asked 300 times and then 301 changes nobody's points)."""
-    pairs = answerers(qa)
-    rows = digest(qa.chat, qa.ts, qa.asker, repeats, [(a.message_ids, a.sender, a.sender_name, a.acknowledged)
-                                                          for a in qa.answers]) if counted else None
-    return QuestionInputs(rows, digest(qa.question, qa.asker) if is_open else None,
-                          digest(qa.question, qa.ts, pairs) if qa.answers else None, topic, question_key,
-                          [s for s, _ in pairs])
+def question_inputs(source: str, question: str, asker: str, ts: int, pairs: list[tuple[str, str]], answered: bool,
+                    counted: bool, repeats: int, is_open: bool, topic: str | None, question_key: str) -> QuestionInputs:
+    """A question's inputs as responses, answer_points and suggest_experts read them (settings aside): `source` a
+    digest of its stored row, `pairs` answerers(qa), `repeats` as credited (an entry asked 300 times and then 301
+    changes nobody's points)."""
+    return QuestionInputs(source, digest(source, repeats) if counted else None,
+                          digest(question, asker) if is_open else None,
+                          digest(question, ts, pairs) if answered else None, topic, question_key,
+                          "\x1e".join(f"{sender}\x1f{name}" for sender, name in pairs))
 
 
 # When more than this share of the answered questions came, went or changed, checking costs more than redoing.
@@ -377,7 +380,7 @@ def experts_to_redo(open_qas: Sequence[QA], open_vecs: np.ndarray, pool: Answere
     for qid, b in went:
         v = old_vecs.get(b.question_key)  # not in the cache any more: every open question counts as like it
         like = (open_vecs @ v >= near) if v is not None else np.ones(n, dtype=bool)
-        theirs = np.isin(shown_codes, [codes[s] for s in b.answerers if s in codes]).any(axis=1)
+        theirs = np.isin(shown_codes, [codes[s] for s, _ in b.pairs() if s in codes]).any(axis=1)
         redo |= like & theirs & (ids != qid)
     # An answered question that came: each of its answerers may now score higher for the questions like it.
     touched: dict[int, list[np.ndarray]] = defaultdict(list)  # member → open questions to check them on
@@ -388,13 +391,14 @@ def experts_to_redo(open_qas: Sequence[QA], open_vecs: np.ndarray, pool: Answere
             for p in range(pool.starts[j], pool.starts[j + 1]):
                 c = int(pool.pair_sender[p])
                 touched[c].append(rows[asker[rows] != c])
+    topics = np.array([pool.topic_code(topic_of.get(q.id)) for q in open_qas])
     with threadpool_limits(1):  # many small products: BLAS threads cost more to wake than they save
-        _check_members(touched, redo, open_qas, open_vecs, pool, topic_of, listed, shown_codes, n_shown, cut,
+        _check_members(touched, redo, open_vecs, pool, own, topics, listed, shown_codes, n_shown, cut,
                        min_similarity=min_similarity, same_topic_weight=same_topic_weight, top=top, evidence=evidence)
     return {q.id for q, r in zip(open_qas, redo) if r}
 
 
-def _check_members(touched, redo, open_qas, open_vecs, pool, topic_of, listed, shown_codes, n_shown, cut, *,
+def _check_members(touched, redo, open_vecs, pool, own, topics, listed, shown_codes, n_shown, cut, *,
                    min_similarity, same_topic_weight, top, evidence) -> None:
     """experts_to_redo's second half: each member an answered question that came was theirs, scored again on the
     open questions like it; marks in `redo` those whose list they can change."""
@@ -404,8 +408,7 @@ def _check_members(touched, redo, open_qas, open_vecs, pool, topic_of, listed, s
         if not len(rows):
             continue
         sender = pool.senders[c]
-        score, best, last = pool.member_scores(open_vecs[rows], [open_qas[i].id for i in rows],
-                                               [topic_of.get(open_qas[i].id) for i in rows], sender,
+        score, best, last = pool.member_scores(open_vecs[rows], own[rows], topics[rows], sender,
                                                min_similarity=min_similarity, same_topic_weight=same_topic_weight,
                                                evidence=evidence)
         mine = (shown_codes[rows] == c).any(axis=1)
@@ -525,11 +528,14 @@ def supersessions(qas: Sequence[QA], said: Iterable[Said], thread_of: dict[str, 
                   *, window_hours: float) -> list[Supersession]:
     """find_superseded over `said` in chat/time order: it needs only the answers' messages and the messages with
     a CORRECTION_WORDS word (the others change nothing), and `thread_of` only for those."""
-    answer_of: dict[str, tuple[QA, int]] = {}  # answer message id → (its question, which answer)
+    said = list(said)
+    ids = {m.id for m in said} | {m.reply_to for m in said if m.reply_to}
+    answer_of: dict[str, tuple[QA, int]] = {}  # answer message id → (its question, which answer), of those given
     for qa in qas:
         for k, a in enumerate(qa.answers):
             for mid in a.message_ids:
-                answer_of[mid] = (qa, k)
+                if mid in ids:
+                    answer_of[mid] = (qa, k)
     # The answers seen so far (by their first message), latest last: per conversation and per (chat, answerer),
     # so that finding the latest one that fits is a look at the end of a list, not a walk over the chat.
     in_thread: dict[tuple[str, str | None], list[str]] = defaultdict(list)
