@@ -152,6 +152,17 @@ CREATE TABLE IF NOT EXISTS superseded_answers (
     qa_id TEXT NOT NULL, answer_message_id TEXT NOT NULL, answer_sender TEXT, by_message_id TEXT NOT NULL,
     by_ts INTEGER NOT NULL, phrase TEXT, PRIMARY KEY (qa_id, answer_message_id)
 );""",
+    # What each question's insights rows were computed from (digests), so a night redoes only what changed.
+    "insights_inputs": """
+CREATE TABLE IF NOT EXISTS insights_inputs (
+    qa_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,         -- its row of qas
+    rows_key TEXT,                -- its question_responses and answer_points rows (NULL: not counted)
+    open_key TEXT,                -- as an open question (NULL: not open)
+    answered_key TEXT,            -- as an answered question (NULL: no answer)
+    topic TEXT, question_key TEXT,
+    answerers TEXT                -- sender \x1f name, \x1e between answerers
+);""",
 }
 
 # Columns added after a table first shipped: a workspace made before gets them on open (ALTER TABLE … ADD).

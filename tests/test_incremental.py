@@ -29,7 +29,8 @@ BOOKKEEPING_COLUMNS = {"imports": {"id", "at", "file", "sha256"}, "messages": {"
 # is re-clustered only when it has grown — where one full run clusters everything at once. The topics and what
 # names them may differ; nothing else may.
 TOPIC_TABLES = {"topics", "topic_members", "topic_centroids"}
-TOPIC_COLUMNS = {"faq_entries": {"topic_id"}, "contributors": {"topics"}, "expert_suggestions": {"score"}}
+TOPIC_COLUMNS = {"faq_entries": {"topic_id"}, "contributors": {"topics"}, "expert_suggestions": {"score"},
+                 "insights_inputs": {"topic"}}
 TOPIC_LINE = re.compile(r"(?m)^- .+：\d+ 个讨论$")  # the weekly digest's 热门话题 lines
 # A text embedded in another batch may differ in the last bit of its float16 vector (batched matrix products).
 EMBEDDING_TOLERANCE = 2e-3
