@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import sqlite3
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -101,7 +100,7 @@ def test_questions_before_the_cut_keep_and_the_tail_alone_gives_the_rest(seed):
         # the thread stage re-linked what came from `limit` on
         parents = parent_of | {m.id: msgs[i - 1].id for i, m in enumerate(msgs) if i >= limit}
         full = extract_qas(new, thread_of, parents)
-        start = rnd.choice([0, max(0, limit - 300)])
+        start = rnd.choice([0, max(0, limit - 600)])
         window = new[start:]
         by_id = {m.id: m for m in new}
         inside = {m.id for m in window}
@@ -119,7 +118,7 @@ def test_questions_before_the_cut_keep_and_the_tail_alone_gives_the_rest(seed):
         # the conditions matter: cutting at the first change without them gets some questions wrong
         naive = [q for q in old if position[q.question_id] < limit] + _tail(new, limit, thread_of, parents)
         naive_differs += _key(naive) != _key(full)
-    assert found >= 15
+    assert found >= 12
     assert naive_differs >= 1
 
 
@@ -247,7 +246,7 @@ def _nights() -> list[list[dict]]:
     last = [r for r in nights[1] if r["chat"] == "群01"][-1]
     nights[1].append({**last, "id": "群01-late-quote", "reply_to": questions[0]["id"],
                       "text": "这个后来怎么解决的？我也碰到了"})
-    victim = next(r for r in days[3] if r["chat"] == "群02" and "？" in r["text"])
+    victim = next(r for r in days[3] if r["chat"] == "群02" and any(w in r["text"] for w in ("？", "吗", "怎么")))
     nights[2].append({"chat": "群02", "id": "群02-recall", "time": nights[2][0]["time"], "sender": victim["sender"],
                       "sender_name": victim["sender_name"], "text": "撤回了一条消息", "kind": "recall",
                       "recalls": victim["id"]})
@@ -257,52 +256,60 @@ def _nights() -> list[list[dict]]:
     return nights
 
 
-def _tables(root: Path) -> dict[str, list]:
-    db = sqlite3.connect(root / "chendian.db")
-    out = {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in ("qas", "talks", "talk_messages")}
-    db.close()
-    return out
+def _tables(ws: Workspace) -> dict[str, list]:
+    return {t: sorted((tuple(r) for r in ws.db.execute(f"SELECT * FROM {t}")), key=repr)
+            for t in ("qas", "talks", "talk_messages")}
 
 
 STAGES = ["segment", "embed", "thread", "extract", "talks"]
 
 
-def _run(ws: Workspace) -> dict:
-    report = run_stages(ws, STAGES, quiet=True)
+def _run(ws: Workspace, stages: list[str] = STAGES) -> dict:
+    report = run_stages(ws, stages, quiet=True)
     assert report.ok, [s.note for s in report.stages]
     return {s.name: s.counts for s in report.stages}
 
 
-def test_night_by_night_equals_one_run(tmp_path):
+def _redone(ws: Workspace, tmp: Path) -> dict[str, list]:
+    """The tables extract and talks give when they start from nothing on a copy of the workspace."""
+    copy = tmp / "redo.db"
+    copy.unlink(missing_ok=True)
+    ws.db.execute("VACUUM INTO ?", (str(copy),))
+    root = tmp / "redo"
+    Workspace(root, create=True).close()
+    (root / "chendian.db").write_bytes(copy.read_bytes())
+    with Workspace(root) as again:
+        for key in ("extract.state", "extract.log", "talks.state"):
+            again.set_state(key, "null")
+        _run(again, ["extract", "talks"])
+        return _tables(again)
+
+
+def test_night_by_night_equals_doing_it_all_again(tmp_path):
+    """Each night, the questions and talks are what extracting and detecting everything again gives (on the same
+    conversations: the thread stage's own history is its test's business)."""
     nights = _nights()
+    ws = Workspace(tmp_path / "nightly", create=True)
+    counts = []
     for i, night in enumerate(nights):
         write_jsonl(tmp_path / f"night-{i}.jsonl", night)
-    full = Workspace(tmp_path / "full", create=True)
-    ingest_paths(full, [tmp_path / f"night-{i}.jsonl" for i in range(len(nights))])
-    talk_id = None
-    nightly = Workspace(tmp_path / "nightly", create=True)
-    counts = []
-    for i in range(len(nights)):
-        ingest_paths(nightly, [tmp_path / f"night-{i}.jsonl"])
-        counts.append(_run(nightly))
+        ingest_paths(ws, [tmp_path / f"night-{i}.jsonl"])
+        counts.append(_run(ws))
+        if i:
+            mine = _tables(ws)
+            assert mine == _redone(ws, tmp_path), f"night {i}"
         if i == 2:  # a person retitles the first talk between two nights
-            talk_id = nightly.db.execute("SELECT id FROM talks ORDER BY start_ts LIMIT 1").fetchone()[0]
-            for ws in (nightly, full):
-                with ws.transaction() as db:
-                    db.execute("INSERT INTO curation (entry_id, action, value, at) VALUES (?, 'talk-title', ?, 'now')",
-                               (talk_id, "Service 与 Ingress"))
-    _run(full)
-    nightly.close()
-    full.close()
-    a, b = _tables(tmp_path / "full"), _tables(tmp_path / "nightly")
-    assert len(a["talks"]) >= 2 and len(a["qas"]) > 50
-    for table in a:
-        assert a[table] == b[table], table
-    assert any(r[7] == "Service 与 Ingress" for r in b["talks"]), talk_id
+            talk_id = ws.db.execute("SELECT id FROM talks ORDER BY start_ts LIMIT 1").fetchone()[0]
+            with ws.transaction() as db:
+                db.execute("INSERT INTO curation (entry_id, action, value, at) VALUES (?, 'talk-title', ?, 'now')",
+                           (talk_id, "Service 与 Ingress"))
+    assert len(mine["talks"]) >= 2 and len(mine["qas"]) > 50
+    assert any(r[7] == "Service 与 Ingress" for r in mine["talks"])
     # the later nights redid a tail of each chat that spoke, not the chats
     last = counts[3]["extract"]
-    assert last["chats_extracted"] == 2 and last["rows_written"] < last["questions"] / 3
-    assert counts[3]["talks"]["talks_written"] <= 1
+    assert last["chats_extracted"] == 2 and last["rows_written"] < last["questions"] / 3, last
+    assert counts[3]["talks"]["talks_written"] == 2  # that night's talk, and the one retitled the night before
+    ws.close()
 
 
 def test_a_talks_run_that_cannot_tell_what_extract_changed_redoes_every_chat(tmp_path):
@@ -313,12 +320,12 @@ def test_a_talks_run_that_cannot_tell_what_extract_changed_redoes_every_chat(tmp
         _run(ws)
     log = json.loads(ws.get_state("extract.log"))["runs"]
     assert len(log) == 2 and log[0]["all"] and not log[1]["all"] and set(log[1]["chats"]) == {"群01", "群02"}
-    before = _tables(tmp_path / "ws")
+    before = _tables(ws)
     assert run_stages(ws, ["extract", "talks"], quiet=True).ok  # nothing new: nothing redone
     assert json.loads(ws.get_state("extract.log"))["runs"] == log
     state = json.loads(ws.get_state("talks.state"))
     ws.set_state("talks.state", json.dumps(state | {"extract": "a run the log no longer holds"}))
     counts = _run(ws)["talks"]
     assert counts["chats_redone"] == 2 and counts["talks_written"] == 0
-    assert _tables(tmp_path / "ws") == before
+    assert _tables(ws) == before
     ws.close()

@@ -32,7 +32,7 @@ from . import thread as thread_stage
 STATE_KEY = "extract.state"  # JSON: what the rows in `qas` were extracted from (see run)
 LOG_KEY = "extract.log"  # JSON: {"runs": [{"id", "all", "chats": {chat: earliest question ts changed}, "rowid"}]}
 LOG_RUNS = 16  # a reader that missed more runs than this redoes everything
-LOAD_BEFORE = T.RELINK_HORIZON + 200  # messages read before a chat's first change, at first
+LOAD_BEFORE = T.RELINK_HORIZON + 120  # messages read before a chat's first change, at first
 
 
 def _extractor_fingerprint() -> str:

@@ -20,13 +20,14 @@ from ...curation import curation_log
 from ...model import QA, Answer, Message, Talk
 from ...store import Workspace, json_column
 from ...summarize import talks as detector
-from ...summarize.talks import QA_BEFORE_HOURS, apply_talk_curation, detect_talks, talk_cut
+from ...summarize.talks import (ANNOUNCE_HOURS, CONTEXT_MESSAGES, QA_BEFORE_HOURS, apply_talk_curation,
+                                detect_talks, talk_cut)
 from . import RunContext, Stage
 from . import extract as extract_stage
 
 STATE_KEY = "talks.state"  # JSON: code fingerprint, message watermark, extract log run seen, curation per talk
-LOAD_BEFORE = 400  # messages read before a chat's first change, at first
-LOAD_SECONDS = 4 * 86400  # and at least this long before it
+LOAD_BEFORE = CONTEXT_MESSAGES + 60  # messages read before a chat's first change, at first
+LOAD_SECONDS = ANNOUNCE_HOURS * 3600 + 86400  # and at least this long before it
 
 
 def _fingerprint() -> str:
