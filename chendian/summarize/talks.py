@@ -312,8 +312,9 @@ def _evaluate(msgs: Sequence[Message], run: _Run, announcements: list[Message], 
     return _Candidate(run.speaker, lo, hi, evidence, ann, title, title_source, score)
 
 
-def detect_talks(messages: Iterable[Message], qas: Sequence[QA] = ()) -> list[Talk]:
-    """Talks in these messages (any number of chats), oldest first, each with its Q&A from `qas`."""
+def detect_talks(messages: Iterable[Message], qas: Sequence[QA] = (), from_ts: float | None = None) -> list[Talk]:
+    """Talks in these messages (any number of chats), oldest first, each with its Q&A from `qas`. `from_ts`: only
+    the talks whose speaker's run begins then or later (the messages before are context: a `talk_cut`)."""
     by_chat: dict[str, list[Message]] = defaultdict(list)
     for m in sorted(messages, key=lambda m: (m.chat, _ts(m))):
         if _shown(m):
@@ -325,7 +326,8 @@ def detect_talks(messages: Iterable[Message], qas: Sequence[QA] = ()) -> list[Ta
     for chat, msgs in by_chat.items():
         announcements = _announcements(msgs)
         times = [_ts(m) for m in msgs]
-        cands = [c for r in _floor_runs(msgs) if (c := _evaluate(msgs, r, announcements, times))]
+        runs = [r for r in _floor_runs(msgs) if from_ts is None or times[r.idx[0]] >= from_ts]
+        cands = [c for r in runs if (c := _evaluate(msgs, r, announcements, times))]
         # Overlapping candidates: the better one keeps its window; the other is cut to what lies outside it.
         cands.sort(key=lambda c: -c.score)
         kept: list[_Candidate] = []
@@ -356,6 +358,46 @@ def detect_talks(messages: Iterable[Message], qas: Sequence[QA] = ()) -> list[Ta
             out.append(_make_talk(msgs, c, chat_qas, qa_times, used_qas, nxt))
     out.sort(key=lambda t: (t.start_ts, t.chat, t.id))
     return out
+
+
+# -- incremental detection: where a chat's talks from some time on can be found again on their own -----------
+#
+# A talk is found in its speaker's run, which a silence of everyone longer than FLOOR_GAP_MINUTES ends; it reads
+# back ANNOUNCE_HOURS for its announcement and CONTEXT_MESSAGES messages for sign-ins and a promised question, and
+# reads forward up to QA_AFTER_HOURS after its run for its Q&A, the audience's thanks and its slides. A talk also
+# takes its questions from QA_BEFORE_HOURS before it, and a question goes to the first talk that takes it. So the
+# talks from a time T0 on come out as a run over all messages does when:
+#   1. everyone fell silent for longer than FLOOR_GAP_MINUTES before T0 (no run crosses T0);
+#   2. no run of MIN_TALK_MESSAGES ended within QA_BEFORE_HOURS + QA_AFTER_HOURS before T0: a talk before T0 reads
+#      nothing from T0 on, and it takes no question that a talk after T0 could take;
+#   3. the messages read reach ANNOUNCE_HOURS and CONTEXT_MESSAGES before T0, and a silence as in 1 lies at least
+#      the margin of 2 before T0 (runs after it are whole), or they begin with the chat.
+# and the talks before T0 are unchanged when nothing before T0 changed: no message, no question.
+CONTEXT_MESSAGES = 220  # a promise looks 200 messages back, and 20 before each of those
+TALK_CUT_MARGIN_SECONDS = (QA_BEFORE_HOURS + QA_AFTER_HOURS) * 3600
+
+
+def talk_cut(messages: Sequence[Message], dirty_ts: float, at_chat_start: bool) -> float | None:
+    """The latest time T0 <= dirty_ts from which one chat's talks can be detected again from `messages` (its
+    messages from some point to its end, in time order) alone, by detect_talks(..., from_ts=T0); None when
+    these messages cannot show one (read more of the chat). `at_chat_start`: they begin with the chat."""
+    msgs = [m for m in sorted(messages, key=_ts) if _shown(m)]
+    if not msgs:
+        return float("-inf") if at_chat_start else None
+    times = [_ts(m) for m in msgs]
+    ends = sorted(times[r.idx[-1]] for r in _floor_runs(msgs))
+    silent = [k for k in range(1, len(msgs)) if times[k] - times[k - 1] > FLOOR_GAP_MINUTES * 60]
+    for k in reversed(silent):
+        t0 = times[k]
+        if t0 > dirty_ts:
+            continue
+        if bisect_left(ends, t0 - TALK_CUT_MARGIN_SECONDS) != bisect_left(ends, t0):
+            continue  # a run ended too close before
+        if not at_chat_start and (k < CONTEXT_MESSAGES or times[0] > t0 - ANNOUNCE_HOURS * 3600
+                                  or not any(times[s] <= t0 - TALK_CUT_MARGIN_SECONDS for s in silent)):
+            continue
+        return t0
+    return float("-inf") if at_chat_start else None
 
 
 def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], qa_times: list[int], used_qas: set[str],

@@ -17,8 +17,9 @@ answer    = a later message of another person in the same conversation, scored o
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,6 +207,8 @@ ANSWER_WINDOW_MINUTES = 24 * 60.0
 ANSWER_THRESHOLD = 0.25  # link probability (chosen by held-out F1; answers are rare among candidates)
 RUN_GAP_MINUTES = 5.0  # an answerer's consecutive messages within this gap form one answer
 RUN_MAX_MESSAGES = 4
+ACK_LOOKBACK = 6  # the asker's thanks credit the latest answer this many messages before it
+ACK_LOOKAHEAD = 3  # a candidate's "asker thanked after" feature reads this many messages after it
 
 
 def name_key(name: str) -> str:
@@ -266,14 +269,17 @@ def extract_qas(messages: Iterable[Message], thread_of: dict[str, str] | None = 
                 parent_of: dict[str, str | None] | None = None, *,
                 question_threshold: float = QUESTION_THRESHOLD, answer_threshold: float = ANSWER_THRESHOLD,
                 max_gap_minutes: float = FALLBACK_SILENCE_MINUTES,
-                link_weights: dict[str, float] | None = None) -> list[QA]:
+                link_weights: dict[str, float] | None = None,
+                quoted: Mapping[str, Message] | None = None) -> list[QA]:
     """Questions and their ranked answers. `thread_of` maps message id → conversation (the thread stage's
-    output; a time-gap fallback otherwise); `parent_of` are predicted reply links, weaker than explicit quotes."""
+    output; a time-gap fallback otherwise); `parent_of` are predicted reply links, weaker than explicit quotes.
+    `quoted`: earlier messages of the chat that `messages` quote (when `messages` are a chat's tail from an
+    `extraction_cut`), whose senders the quote features read."""
     msgs = sorted((m for m in messages), key=lambda m: (m.chat, m.time.timestamp()))
     if thread_of is None:
         thread_of = segment_conversations(msgs, max_gap_minutes)
     parent_of = parent_of or {}
-    by_id = {m.id: m for m in msgs}
+    by_id = {**(quoted or {}), **{m.id: m for m in msgs}}
     # Answers are looked for in the chat's stream near the question, not only inside its predicted thread:
     # a thread split in the wrong place must not lose an answer. Thread membership is one feature among others.
     chats: dict[str, list[Message]] = defaultdict(list)
@@ -385,7 +391,7 @@ def _extract_stream(stream: list[Message], thread_of: dict[str, str], by_id: dic
     acked: set[str] = set()
     for i, m in enumerate(usable):
         if m.id in feats and ACK_RE.search(texts[m.id]) and feats[m.id].score < q_threshold:
-            for prev in reversed(usable[max(0, i - 6):i]):
+            for prev in reversed(usable[max(0, i - ACK_LOOKBACK):i]):
                 if prev.id in link and by_id[link[prev.id][0]].sender == m.sender:
                     acked.add(prev.id)
                     break
@@ -478,7 +484,7 @@ def link_features(c: Message, q: Message, usable: list[Message], j: int, i: int,
     others_between = sum(1 for m in between if m.sender not in (q.sender, c.sender))
     mentions_asker = _mentions_person(c, q.sender, q.sender_name)
     asker_ack = 0.0
-    for n in usable[i + 1:i + 4]:
+    for n in usable[i + 1:i + 1 + ACK_LOOKAHEAD]:
         if n.sender == q.sender:
             asker_ack = float(bool(ACK_RE.search(texts[n.id])) and feats[n.id].score < QUESTION_THRESHOLD)
             break
@@ -525,3 +531,95 @@ def link_probability(features: dict[str, float], weights: dict[str, float] | Non
     p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
     # Quoting the question is the asker-visible act of answering it: near-certain whatever the distance.
     return max(p, 0.95) if features.get("explicit_reply") else p
+
+
+# -- incremental extraction: where a chat's tail can be extracted on its own ---------------------------------
+#
+# The rules above read a bounded neighbourhood of each message of the usable stream — a question's candidates
+# (ANSWER_WINDOW_MESSAGES after it, and the ACK_LOOKAHEAD messages after each candidate), the thanks that look
+# back ACK_LOOKBACK messages, questions of one asker merged within 3 messages — with two exceptions: an explicit
+# quote reaches any earlier question, and an answerer's run (_extend_answer_runs) goes on for as long as they
+# keep writing, each message within RUN_GAP_MINUTES of their last. A silence longer than RUN_GAP_MINUTES between
+# two usable messages ends every run. So a cut before message c of the chat splits the extraction exactly — the
+# questions asked before c come out as a run over the messages before c gives them, those from c on as a run
+# over the messages from c on gives them — when, with p the usable messages before c:
+#   1. the last usable message before c is older (whole seconds) than the one at c, so both orders agree;
+#   2. a silence lies at usable position y <= p - ACK_LOOKBACK (the chat's start counts as one);
+#   3. no question among the ANSWER_WINDOW_MESSAGES usable messages before y, nor from y up to c: then no
+#      question before c has a candidate at or after y, no answer is linked from y on (a run cannot cross the
+#      silence), so nothing after c is read by a question before it, and the thanks after c find no answer
+#      within their look-back;
+#   4. no message from y up to c quotes a question (a quote links at any distance);
+#   5. no message from c on quotes a question before c.
+# Both sides depend on the messages before c only through these conditions, so a night that changed messages at
+# or after c (new ones, recalled ones, re-linked conversations) leaves every question before c as it was.
+CUT_QUIET_MESSAGES = ANSWER_WINDOW_MESSAGES
+
+
+def _quoted_question(m: Message, by_id: Mapping[str, Message], flags: dict[str, bool]) -> bool:
+    """Whether m quotes a usable question of its own chat."""
+    target = by_id.get(m.reply_to) if m.reply_to else None
+    if target is None or target.chat != m.chat or not _usable(target):
+        return False
+    if target.id not in flags:
+        flags[target.id] = question_features(target.text).score >= QUESTION_THRESHOLD
+    return flags[target.id]
+
+
+def extraction_cut(messages: Sequence[Message], limit: int, at_chat_start: bool,
+                   quoted: Mapping[str, Message] | None = None) -> int | None:
+    """The latest cut c <= limit in `messages` (a chat's messages from some point to its end, in store order:
+    time, then arrival) at which the extraction splits exactly (the conditions above), or None when none can be
+    shown from these messages (load more of the chat). `quoted`: the earlier messages that these quote.
+    `at_chat_start`: the messages begin with the chat's first, so a cut at 0 (the whole chat) is always exact."""
+    n = len(messages)
+    limit = min(limit, n)
+    by_id: dict[str, Message] = {**(quoted or {}), **{m.id: m for m in messages}}
+    pos = {m.id: i for i, m in enumerate(messages)}
+    flags: dict[str, bool] = {}
+    usable_idx: list[int] = []
+    upos = [0] * (n + 1)  # usable messages before index i
+    for i, m in enumerate(messages):
+        upos[i] = len(usable_idx)
+        if _usable(m):
+            usable_idx.append(i)
+            flags.setdefault(m.id, question_features(m.text).score >= QUESTION_THRESHOLD)
+    upos[n] = len(usable_idx)
+    nu = len(usable_idx)
+    questions = [0] * (nu + 1)  # prefix sums over usable positions
+    quoters = [0] * (nu + 1)
+    for k, i in enumerate(usable_idx):
+        m = messages[i]
+        questions[k + 1] = questions[k] + flags[m.id]
+        quoters[k + 1] = quoters[k] + _quoted_question(m, by_id, flags)
+    silences = [0] if at_chat_start else []  # usable positions y after a silence
+    for k in range(1, nu):
+        a, b = messages[usable_idx[k - 1]], messages[usable_idx[k]]
+        if b.time.timestamp() - a.time.timestamp() > RUN_GAP_MINUTES * 60:
+            silences.append(k)
+    # condition 5: the earliest question quoted by a message at or after c (outside these messages: -1)
+    earliest_quoted = [n] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        m = messages[i]
+        e = earliest_quoted[i + 1]
+        if m.reply_to and _quoted_question(m, by_id, flags):
+            e = min(e, pos.get(m.reply_to, -1))
+        earliest_quoted[i] = e
+    for c in range(limit, 0, -1):
+        if c < n and int(messages[c - 1].time.timestamp()) >= int(messages[c].time.timestamp()):
+            continue
+        if earliest_quoted[c] < c:
+            continue
+        p = upos[c]
+        s = bisect_right(silences, p - ACK_LOOKBACK) - 1
+        if s < 0:
+            continue
+        y = silences[s]
+        lo = y - CUT_QUIET_MESSAGES
+        if lo < 0 and not at_chat_start:
+            continue
+        lo = max(lo, 0)
+        if questions[p] - questions[lo] or quoters[p] - quoters[y]:
+            continue
+        return c
+    return 0 if at_chat_start else None
