@@ -316,10 +316,12 @@ def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
         rel = path.relative_to(root).as_posix()
         if SKIPPED_PARTS & set(path.relative_to(root).parts[:-1]):
             continue
+        suffix = path.suffix.lower()
+        if suffix not in (".epub", ".pdf") and _scanner(rel) is None:
+            continue  # nothing a reader sees (the build's page keys)
         if trusted is not None and trusted(path, rel):
             report.unchanged += 1
             continue
-        suffix = path.suffix.lower()
         if suffix == ".epub":
             report.files += 1
             add_epub(path, rel, matcher, add, report)
