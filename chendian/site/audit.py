@@ -316,10 +316,12 @@ def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
         rel = path.relative_to(root).as_posix()
         if SKIPPED_PARTS & set(path.relative_to(root).parts[:-1]):
             continue
+        suffix = path.suffix.lower()
+        if suffix not in (".epub", ".pdf") and _scanner(rel) is None:
+            continue  # nothing a reader sees (the build's page keys)
         if trusted is not None and trusted(path, rel):
             report.unchanged += 1
             continue
-        suffix = path.suffix.lower()
         if suffix == ".epub":
             report.files += 1
             add_epub(path, rel, matcher, add, report)
@@ -385,7 +387,13 @@ def same_page(previous: Path) -> Callable[[Path, str], bool]:
     """trusted() for audit_site: the file is in `previous` with the same bytes, build stamp aside."""
     def trusted(path: Path, rel: str) -> bool:
         old = previous / rel
-        if not old.is_file() or old.stat().st_size != path.stat().st_size:
+        try:
+            a_stat, b_stat = path.stat(), old.stat()
+        except OSError:
+            return False
+        if (a_stat.st_ino, a_stat.st_dev) == (b_stat.st_ino, b_stat.st_dev):
+            return True  # the build linked the published page: the very same file
+        if not old.is_file() or b_stat.st_size != a_stat.st_size:
             return False
         a, b = path.read_bytes(), old.read_bytes()
         return a == b or _BUILD_STAMP_RE.sub(b"", a) == _BUILD_STAMP_RE.sub(b"", b)

@@ -35,6 +35,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+import jinja2
+import markdown
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .. import atomic
@@ -52,7 +54,11 @@ from .talks import talk_pages
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 ASSETS = HERE / "assets"
-BUILD_VERSION = "7"  # bump when the output changes for the same input, so `run` rebuilds
+BUILD_VERSION = "8"  # bump when the output changes for the same input, so `run` rebuilds
+# Beside the pages, each build leaves what every conversation page was made of (a digest of its inputs): the
+# next build links a page whose inputs are unchanged from the site it replaces instead of rendering it again.
+PAGE_KEYS = ".chendian-pages"  # no page suffix: neither served as a page nor scanned by the audit (only digests)
+PAGE_KEYS_FORMAT = 1
 
 INDEX_ANSWER_CHARS = 400  # answer text per entry in the browser's search index (bounds the index size)
 INDEX_OPEN_QUESTIONS = 300  # newest 待回答 questions the no-result page can offer
@@ -93,6 +99,7 @@ class _Context:
     recalled_ids: set[str] = field(default_factory=set)
     recalled_re: re.Pattern | None = None
     warned: set[str] = field(default_factory=set)
+    thread_sigs: dict[str, tuple] = field(default_factory=dict)  # thread_signatures()
 
     def warn(self, message: str) -> None:
         if self.rc is not None and message not in self.warned:
@@ -239,7 +246,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
             if key not in seen:
                 seen.add(key)
                 given = [answer_ts[m] for m in a.message_ids if m in answer_ts]
-                best.append({"author": author(a.sender, a.sender_name), "html": ctx.markdown(a.text), "key": key,
+                best.append({"author": author(a.sender, a.sender_name), "raw": a.text, "html": None, "key": key,
                              "acknowledged": a.acknowledged, "thread": qa.thread_id, "corrected": correction(qa, a),
                              "ts": min(given) if given else None, "when": ctx.when(min(given), "%Y-%m-%d") if given else ""})
         best.sort(key=lambda b: b["corrected"] is not None)  # stable: the current answers first, in their order
@@ -264,7 +271,8 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
         answer_plain = ctx.text(raw_answer)
         entry = {
             "id": e.id, "url": f"entries/{slug(e.id, 'f')}.html", "question": question,
-            "answer_html": ctx.markdown(raw_answer), "answer_plain": answer_plain,
+            # HTML is made when the page is rendered (_render): a page linked from the last build needs none
+            "answer_raw": raw_answer, "answer_html": None, "answer_plain": answer_plain,
             "others": [b for b in best if b["key"] != main_key], "snippet": _snippet(answer_plain),
             "variants": variants, "count": e.count or 1, "topic": topics.get(e.topic_id), "qa_ids": e.qa_ids,
             "thread_ids": e.thread_ids, "first_ts": e.first_ts, "last_ts": e.last_ts, "answered": e.answered,
@@ -310,7 +318,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
 
     # Conversations: those behind entries and questions, and any of MIN_THREAD_SIZE messages or more.
     # Their size as published: recalled messages and system notices are not counted (nor shown).
-    shown_sizes = ws.shown_thread_sizes()
+    shown_sizes = {t: sig[0] for t, sig in ctx.thread_sigs.items()}
     topic_of = ws.thread_topics()
     digests = ws.thread_digests()
     for thread in ws.threads():
@@ -320,7 +328,8 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
         t = {
             "id": thread.id, "url": f"threads/{slug(thread.id, 't')}.html", "chat": chat_name(thread.chat),
             "first": ctx.when(thread.first_ts), "last": ctx.when(thread.last_ts), "first_ts": thread.first_ts,
-            "size": shown_sizes.get(thread.id, 0), "digest_html": ctx.markdown(digest) if digest else None,
+            # the digest as HTML is made when the page is rendered (a page linked from the last build needs none)
+            "size": shown_sizes.get(thread.id, 0), "digest_raw": digest, "digest_html": None,
             "digest_plain": _snippet(ctx.text(digest)) if digest else "",
             "topic": topics.get(topic_of.get(thread.id)), "entries": [], "messages": [],
         }
@@ -350,27 +359,35 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
         site.weeks.append({
             "chat": chat_name(chat), "week": week,
             "url": f"weeks/{week_slug}-{hashlib.blake2b(chat.encode('utf-8'), digest_size=4).hexdigest()}.html",
-            "body_html": ctx.markdown(body),
+            "body_raw": body, "body_html": None,
         })
     return site
 
 
-def _thread_messages(ctx: _Context, site: Site, question_ids: set[str], answer_ids: set[str]):
-    """(thread, messages) for every published conversation, streamed from the store in one query."""
+def _thread_messages(ctx: _Context, site: Site, question_ids: set[str], answer_ids: set[str],
+                     only: set[str] | None = None):
+    """(thread, messages) for every published conversation (or those in `only`), streamed from the store in one
+    query."""
     db = ctx.ws.db
-    if not site.threads:
+    wanted = site.threads if only is None else {t: site.threads[t] for t in only if t in site.threads}
+    if not wanted:
         return
     by_id: dict[str, dict] = {}
     current, buffer = None, []
-    rows = db.execute(
-        "SELECT mt.thread_id, m.id, m.ts, m.sender, m.sender_name, m.kind, m.text, m.reply_to, m.quote, m.recalled"
-        " FROM message_threads mt JOIN messages m ON m.id = mt.message_id ORDER BY mt.thread_id, m.ts, m.rowid")
+    columns = "SELECT mt.thread_id, m.id, m.ts, m.sender, m.sender_name, m.kind, m.text, m.reply_to, m.quote, m.recalled" \
+              " FROM message_threads mt JOIN messages m ON m.id = mt.message_id"
+    order = " ORDER BY mt.thread_id, m.ts, m.rowid"
+    if len(wanted) == len(site.threads):
+        rows = db.execute(columns + order)
+    else:  # a night's few conversations, through the thread_id index
+        rows = db.execute(columns + " WHERE mt.thread_id IN (SELECT value FROM json_each(?))" + order,
+                          (json.dumps(sorted(wanted)),))
     for r in rows:
         if r["thread_id"] != current:
-            if current in site.threads:
-                yield site.threads[current], buffer
+            if current in wanted:
+                yield wanted[current], buffer
             current, buffer, by_id = r["thread_id"], [], {}
-        if current not in site.threads:
+        if current not in wanted:
             continue
         if r["recalled"] or r["kind"] in (RECALL, SYSTEM) or r["id"] in ctx.recalled_ids:
             continue  # recalled messages are never published; system notices name people who never spoke
@@ -395,8 +412,123 @@ def _thread_messages(ctx: _Context, site: Site, question_ids: set[str], answer_i
         msg["plain"] = ctx.text(text)
         by_id[r["id"]] = msg
         buffer.append(msg)
-    if current in site.threads:
-        yield site.threads[current], buffer
+    if current in wanted:
+        yield wanted[current], buffer
+
+
+# -- what a conversation page is made of ---------------------------------------------------------------------
+
+def thread_signatures(db) -> dict[str, tuple]:
+    """thread id → (messages shown, then a signature of which messages it holds and which are recalled).
+
+    Messages are only ever added to the store (ingest inserts; a recall only sets `recalled`), so a message's
+    row is the same as long as its rowid is: the count, the sum and two hashed sums of the rowids name a
+    conversation's messages without reading them, in one pass of the store's C code."""
+    return {r[0]: tuple(int(v or 0) for v in r[1:]) for r in db.execute(
+        "SELECT mt.thread_id, sum(CASE WHEN m.recalled = 0 AND m.kind NOT IN (?, ?) THEN 1 ELSE 0 END), count(*),"
+        " sum(m.rowid), sum((m.rowid * 2654435761) % 4294967311), sum((m.rowid * 40503 + 2166136261) % 4294967291),"
+        " sum(m.recalled * ((m.rowid * 2246822519) % 4294967279))"
+        " FROM message_threads mt JOIN messages m ON m.id = mt.message_id GROUP BY mt.thread_id", (RECALL, SYSTEM))}
+
+
+def _thread_marks(ctx: _Context, question_ids: set[str], answer_ids: set[str]) -> dict[str, list]:
+    """thread id → what its page shows of its messages beyond their rows: which are questions and answers, which
+    are withdrawn with a hidden talk, which quote a message withdrawn elsewhere."""
+    db = ctx.ws.db
+    marks: dict[str, list] = {}
+    ids = ctx.recalled_ids | question_ids | answer_ids
+    for mid, tid in db.execute("SELECT message_id, thread_id FROM message_threads"
+                               " WHERE message_id IN (SELECT value FROM json_each(?))", (json.dumps(sorted(ids)),)):
+        marks.setdefault(tid, []).append((mid, mid in ctx.recalled_ids, mid in question_ids, mid in answer_ids))
+    if ctx.recalled_ids:
+        for tid, mid in db.execute(
+                "SELECT mt.thread_id, m.id FROM messages m JOIN message_threads mt ON mt.message_id = m.id"
+                " WHERE m.reply_to IN (SELECT value FROM json_each(?))", (json.dumps(sorted(ctx.recalled_ids)),)):
+            marks.setdefault(tid, []).append((mid, "quotes a withdrawn message"))
+    for v in marks.values():
+        v.sort(key=repr)
+    return marks
+
+
+def _global_key(ctx: _Context) -> str:
+    """What every page is made of besides its own inputs: the build's version, templates and assets, the site's
+    settings, the names rewritten inside text and the words of recalled messages (scrubbed wherever they are)."""
+    cfg = ctx.ws.config
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{BUILD_VERSION}\x1f{PAGE_KEYS_FORMAT}\x1f{cfg.site.title}\x1f{cfg.site.names}\x1f{cfg.ingest.timezone}"
+             f"\x1f{jinja2.__version__}\x1f{markdown.__version__}".encode())
+    for folder in (TEMPLATES, ASSETS):
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                h.update(p.name.encode() + b"\0" + p.read_bytes())
+    h.update(ctx.privacy.rewrite_key().encode())
+    h.update((ctx.recalled_re.pattern if ctx.recalled_re is not None else "").encode("utf-8"))
+    return h.hexdigest()
+
+
+def _page_key(*parts) -> str:
+    return hashlib.blake2b(repr(parts).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _topic_ref(x: dict) -> tuple | None:
+    return (x["topic"]["url"], x["topic"]["label"]) if x["topic"] else None
+
+
+# Each page kind's key holds every value its template reads (the chat text before it is made into HTML); a
+# value left out would let a stale page stand, so tests/test_publish_incremental.py changes each and compares.
+
+def _thread_key(t: dict, sig: tuple | None, marks: list) -> str:
+    """thread.html: the conversation's fields, the entries made from it, and its messages by signature."""
+    entries = [(e["url"], e["question"]) for e in t["entries"]]
+    return _page_key(t["url"], t["chat"], t["first"], t["last"], t["size"], t["digest_raw"], _topic_ref(t), entries,
+                     sig, marks)
+
+
+def _entry_key(e: dict) -> str:
+    """entry.html."""
+    others = [(b["raw"], b["author"]["name"], b["author"]["url"], b["when"], b["acknowledged"], b["corrected"],
+               b["thread"]["url"] if b["thread"] else None) for b in e["others"]]
+    return _page_key(e["url"], e["question"], e["count"], e["answered"], e["first"], e["last"], e["as_of"],
+                     e["corrected"], e["answer_raw"], [(a["name"], a["url"], a["count"]) for a in e["answerers"]],
+                     others, e["variants"], [(t["url"], t["chat"], t["first"], t["size"]) for t in e["sources"]],
+                     _topic_ref(e))
+
+
+def _person_key(p: dict) -> str:
+    """person.html."""
+    answered = [(a["question"], a["entry"]["url"] if a["entry"] else None, a["thread"]["url"] if a["thread"] else None,
+                 a["acknowledged"], a["snippet"], a["when"]) for a in p["answered"]]
+    return _page_key(p["url"], p["name"], p["answers"], len(p["answered"]), p["acknowledged"], p["questions"],
+                     p["level"], p["points"], p["recent"], p["member"], p["topics"],
+                     [(e["url"], e["question"], e["as_of"]) for e in p["entries"]], answered)
+
+
+def _previous_keys(previous: Path | None, global_key: str) -> dict[str, str]:
+    """The page keys of the site this build replaces, when it was built under the same global key."""
+    if previous is None:
+        return {}
+    try:
+        saved = json.loads((previous / PAGE_KEYS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(saved, dict) or saved.get("format") != PAGE_KEYS_FORMAT or saved.get("global") != global_key:
+        return {}
+    pages = saved.get("pages")
+    return pages if isinstance(pages, dict) else {}
+
+
+def _link(old: Path, new: Path) -> int | None:
+    """Put the previous build's page at `new` (a hard link: no bytes copied); its size, or None when it is gone."""
+    try:
+        os.link(old, new)
+    except FileNotFoundError:
+        return None
+    except OSError:  # a file system without hard links
+        try:
+            shutil.copyfile(old, new)
+        except OSError:
+            return None
+    return new.stat().st_size
 
 
 # -- the search index ----------------------------------------------------------------------------------------
@@ -460,15 +592,36 @@ def _environment() -> Environment:
     return env
 
 
-def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
+def _quoted_names(ws: Workspace) -> list[str]:
+    """The names quotes carry (a quoted sender may never have written in the export)."""
+    names = set()
+    for (raw,) in ws.db.execute("SELECT quote FROM messages WHERE quote IS NOT NULL AND quote != ''"):
+        try:
+            q = json.loads(raw)
+        except ValueError:
+            continue  # _thread_messages warns about it
+        if isinstance(q, dict) and isinstance(q.get("sender_name"), str) and q["sender_name"]:
+            names.add(q["sender_name"])
+    return sorted(names)
+
+
+def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
+            thread_sigs: dict[str, tuple] | None = None) -> dict[str, int]:
     cfg = ws.config.site
     privacy = Privacy(cfg.names)
-    ctx = _Context(ws=ws, rc=rc, privacy=privacy, md=MarkdownRenderer(), tz=ws.config.tz)
+    ctx = _Context(ws=ws, rc=rc, privacy=privacy, md=MarkdownRenderer(), tz=ws.config.tz,
+                   thread_sigs=thread_sigs if thread_sigs is not None else thread_signatures(ws.db))
     _load_recalled(ctx)
     qas = ws.qas(warn=ctx.warn)
     contributors = ws.contributors(warn=ctx.warn)
+    # Every name is registered up front and the set frozen: names inside free text are rewritten alike on every
+    # page, whichever pages this build renders and in whatever order.
     for sender, name in known_people(ws.db, contributors):
-        privacy.name(sender, name)  # registered up front: names inside free text are rewritten everywhere
+        privacy.name(sender, name)
+    if cfg.names != "real":
+        for name in _quoted_names(ws):
+            privacy.name(None, name)
+    privacy.freeze()
     site = _load_site(ctx, qas, contributors)
 
     env = _environment()
@@ -476,6 +629,7 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
     common = {"site_title": cfg.title, "built": built, "names_mode": cfg.names}
     pages = 0
     size = 0
+    reused = 0
 
     def write(rel: str, template: str, **values) -> None:
         nonlocal pages, size
@@ -529,39 +683,75 @@ def _render(ws: Workspace, out: Path, rc=None) -> dict[str, int]:
         write("weeks/index.html", "weeks.html", weeks=site.weeks)
         write("people/index.html", "people.html", people=site.people)
         tick(7)
-        for e in site.entries:
-            write(e["url"], "entry.html", entry=e)
+        # An entry, conversation, week or person page whose inputs (its key) are those of the page the
+        # published site has is linked from it; the others are rendered.
+        global_key = _global_key(ctx)
+        old_keys = _previous_keys(previous, global_key)
+        keys: dict[str, str] = {}
+        for folder in ("entries", "threads", "weeks", "people"):
+            (out / folder).mkdir(exist_ok=True)
+
+        def reuse(rel: str, key: str) -> bool:
+            nonlocal pages, size, reused
+            keys[rel] = key
+            linked = _link(previous / rel, out / rel) if previous is not None and old_keys.get(rel) == key else None
+            if linked is None:
+                return False
+            pages += 1
+            size += linked
+            reused += 1
             tick()
+            return True
+
+        for e in site.entries:
+            if not reuse(e["url"], _entry_key(e)):
+                e["answer_html"] = ctx.markdown(e["answer_raw"])
+                for b in e["others"]:
+                    b["html"] = ctx.markdown(b["raw"])
+                write(e["url"], "entry.html", entry=e)
+                tick()
         question_ids = {qa.question_id for qa in qas}
         answer_ids = {mid for qa in qas for a in qa.answers for mid in a.message_ids}
-        done = set()
-        for t, messages in _thread_messages(ctx, site, question_ids, answer_ids):
+        marks = _thread_marks(ctx, question_ids, answer_ids) if site.threads else {}
+        todo = {t["id"] for t in site.threads.values()
+                if not reuse(t["url"], _thread_key(t, ctx.thread_sigs.get(t["id"]), marks.get(t["id"], [])))}
+
+        def thread_page(t: dict, messages: list[dict]) -> None:
+            t["digest_html"] = ctx.markdown(t["digest_raw"]) if t["digest_raw"] else None
             write(t["url"], "thread.html", thread=t, messages=messages)
-            done.add(t["id"])
             tick()
+
+        done = set()
+        for t, messages in _thread_messages(ctx, site, question_ids, answer_ids, only=todo):
+            thread_page(t, messages)
+            done.add(t["id"])
         for t in site.threads.values():
-            if t["id"] not in done:  # a conversation whose messages are all gone (recalled) still has its digest
-                write(t["url"], "thread.html", thread=t, messages=[])
-                tick()
+            if t["id"] in todo and t["id"] not in done:
+                thread_page(t, [])  # a conversation whose messages are all gone (recalled) still has its digest
         for topic in site.topics:
             write(topic["url"], "topic.html", topic=topic)
             tick()
         for w in site.weeks:
-            write(w["url"], "week.html", week=w)
-            tick()
+            if not reuse(w["url"], _page_key(w["url"], w["week"], w["chat"], w["body_raw"])):
+                w["body_html"] = ctx.markdown(w["body_raw"])
+                write(w["url"], "week.html", week=w)
+                tick()
         for p in site.people:
-            write(p["url"], "person.html", person=p)
-            tick()
+            if not reuse(p["url"], _person_key(p)):
+                write(p["url"], "person.html", person=p)
+                tick()
         write("talks/index.html", "talks.html", talks=talks)
         for t in talks:
             write(t["url"], "talk.html", talk=t)
+        (out / PAGE_KEYS).write_text(json.dumps({"format": PAGE_KEYS_FORMAT, "global": global_key, "pages": keys},
+                                                sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
     finally:
         if bar is not None:
             bar.close()
     size += index_sizes["index_bytes"] + len(vector_bytes)
     return {**{k: v for k, v in vector_stats.items() if isinstance(v, int)}, "vector_bytes": len(vector_bytes),
             **{f"index_{k}" if not k.startswith("index") else k: v for k, v in index_sizes.items()},
-            "pages": pages, "entries": len(site.entries), "threads": len(site.threads), "topics": len(site.topics),
+            "pages": pages, "pages_linked": reused, "entries": len(site.entries), "threads": len(site.threads), "topics": len(site.topics),
             "weeks": len(site.weeks), "people": len(site.people), "talks": len(talks), "unanswered": len(site.unanswered),
             "bytes": size}
 
@@ -640,11 +830,14 @@ def _clean_stale(target: Path) -> None:
 
 
 def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=None,
-               check: Callable[[Path], None] | None = None) -> dict[str, int]:
+               check: Callable[[Path], None] | None = None, thread_sigs: dict[str, tuple] | None = None
+               ) -> dict[str, int]:
     """Build the site into a temporary folder beside `out_dir` (default <ws>/site) and swap it into place.
 
     A build that fails, or that `check(folder)` rejects by raising (the publish stage's audit), leaves the
-    previous site as it was. Returns counts (pages, entries, threads, …, bytes).
+    previous site as it was. The conversation pages whose inputs are unchanged since the site at `out_dir` was
+    built are hard links to its files (PAGE_KEYS). Returns counts (pages, entries, threads, …, bytes).
+    `thread_sigs`: thread_signatures(ws.db), when the caller has read them already.
     """
     target = Path(out_dir) if out_dir is not None else ws.path("site")
     target = target.absolute()
@@ -653,7 +846,7 @@ def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=No
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a web server must be able to read the site
-        counts = _render(ws, tmp, rc)
+        counts = _render(ws, tmp, rc, previous=target if target.is_dir() else None, thread_sigs=thread_sigs)
         if check is not None:
             check(tmp)
         atomic.swap_dir(tmp, target)

@@ -217,8 +217,25 @@ class Privacy:
         self._rewrite: dict[str, str] = {}
         self._rewrite_base: dict[str, str] = {}  # 王磊 → 王磊-SRE's shown name; a person's full name wins over it
         self._rewrite_re: re.Pattern | None = None
+        self._frozen = False
         for sender, name in known:
             self.name(sender, name)
+
+    def freeze(self) -> None:
+        """Names met from now on are shown as configured but no longer rewritten inside other text: every page
+        then rewrites with the same names, whatever order the pages are built in (a page rebuilt alone on a
+        later night reads as it does in a full build)."""
+        self._frozen = True
+
+    def rewrite_key(self) -> str:
+        """A digest of the names rewritten inside text (empty under real names): pages built under the same key
+        rewrite alike."""
+        if not self._rewrite and not self._rewrite_base:
+            return ""
+        h = hashlib.blake2b(digest_size=16)
+        for real, shown in sorted({**self._rewrite_base, **self._rewrite}.items()):
+            h.update(f"{real}\x1f{shown}\x1e".encode("utf-8"))
+        return h.hexdigest()
 
     def name(self, sender: str | None, name: str | None = None) -> str:
         """How a person is shown on the site."""
@@ -236,6 +253,8 @@ class Privacy:
         else:
             shown = mask_text(real)
         self._display[key] = shown
+        if self._frozen:
+            return shown
         if self.mode != "real" and len(real) >= 2 and real not in self._rewrite:
             self._rewrite[real] = shown
             self._rewrite_re = None

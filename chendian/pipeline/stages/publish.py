@@ -2,7 +2,8 @@
 
 The site is built into a new folder beside the old one, audited (site/audit.py: no phone number, address,
 id or real name the masking missed) and swapped in whole, so a failed, killed or leaky build leaves the
-previous site serving.
+previous site serving. A night costs the pages it changes: conversation pages whose inputs are unchanged are
+hard links to the published site's files (build.PAGE_KEYS), and the audit passes over them without reading.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 
 from ...schema import COLUMNS
 from ...site.audit import audit_key, names_to_hide, refuse_leaks
-from ...site.build import ASSETS, BUILD_VERSION, TEMPLATES, build_site
+from ...site.build import ASSETS, BUILD_VERSION, TEMPLATES, build_site, thread_signatures
 from ...store import Workspace
 from . import RunContext, Stage
 
@@ -25,15 +26,14 @@ def _every_column(table: str) -> str:
     return f"SELECT {', '.join(COLUMNS[table])} FROM {table} ORDER BY 1, 2"
 
 
-# What the site is made of, each as (name, query). The threads row carries its topic and digest as the
-# threads table itself once did, so a workspace made before they moved to their own tables hashes the same.
+# What the site is made of, each as (name, query), besides the messages and their conversations (fingerprint()
+# names those without reading them). The threads row carries its topic and digest as the threads table itself
+# once did, so a workspace made before they moved to their own tables hashes the same.
 SOURCES = (
-    ("messages", _every_column("messages")),
     ("chats", _every_column("chats")),
     ("threads", "SELECT t.id, t.chat, t.first_ts, t.last_ts, t.size, t.root_id, tm.topic_id, td.digest FROM threads t"
                 " LEFT JOIN topic_members tm ON tm.thread_id = t.id LEFT JOIN thread_digests td ON td.thread_id = t.id"
                 " ORDER BY 1, 2"),
-    ("message_threads", _every_column("message_threads")),
     ("topics", _every_column("topics")),
     ("qas", _every_column("qas")),
     ("faq_entries", _every_column("faq_entries")),
@@ -48,8 +48,13 @@ SOURCES = (
 )
 
 
-def fingerprint(ws: Workspace) -> str:
-    """A hash of everything the site is made of: inputs, config, templates and assets."""
+def fingerprint(ws: Workspace, thread_sigs: dict[str, tuple] | None = None) -> str:
+    """A hash of everything the site is made of: inputs, config, templates and assets.
+
+    The messages are only ever added (a recall sets `recalled`, nothing else changes a stored message), so
+    how many there are, the highest rowid and which are recalled name them all; each conversation's messages
+    are named by build.thread_signatures (`thread_sigs`, when read already). Reading a million messages each
+    night to learn that is what this saves."""
     h = hashlib.blake2b(digest_size=16)
     h.update(BUILD_VERSION.encode())
     cfg = ws.config.site
@@ -65,6 +70,12 @@ def fingerprint(ws: Workspace) -> str:
             if p.is_file():
                 h.update(p.name.encode())
                 h.update(p.read_bytes())
+    count, top = ws.db.execute("SELECT count(*), max(rowid) FROM messages").fetchone()
+    h.update(f"messages\x1f{count}\x1f{top}".encode())
+    for (rowid,) in ws.db.execute("SELECT rowid FROM messages WHERE recalled = 1 ORDER BY rowid"):
+        h.update(f"{rowid},".encode())
+    sigs = thread_sigs if thread_sigs is not None else thread_signatures(ws.db)
+    h.update(repr(sorted(sigs.items())).encode())
     for table, sql in SOURCES:
         h.update(table.encode())
         # By key, not rowid: a stage that rewrites identical rows in another order changes nothing here.
@@ -75,7 +86,8 @@ def fingerprint(ws: Workspace) -> str:
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     target = ws.path("site")
-    fp = fingerprint(ws)
+    sigs = thread_signatures(ws.db)
+    fp = fingerprint(ws, sigs)
     if target.is_dir() and ws.get_state(STATE_KEY) == fp:
         return {"pages": 0, "unchanged": 1}
     names = names_to_hide(ws)
@@ -83,7 +95,7 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     # The published site passed the audit under this key: the pages it shares with the new build need no scan.
     vouched = target if target.is_dir() and ws.get_state(AUDIT_STATE_KEY) == key else None
     check = refuse_leaks(names, vouched)
-    counts = build_site(ws, target, rc=rc, check=check)
+    counts = build_site(ws, target, rc=rc, check=check, thread_sigs=sigs)
     ws.set_state(STATE_KEY, fp)
     ws.set_state(AUDIT_STATE_KEY, key)
     if check.report is not None:
@@ -91,5 +103,6 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     return counts
 
 
-STAGE = Stage("publish", run, reads=tuple(name for name, _ in SOURCES) + ("thread_digests", "topic_members", "embeddings"),
+STAGE = Stage("publish", run, reads=("messages", "message_threads") + tuple(name for name, _ in SOURCES)
+              + ("thread_digests", "topic_members", "embeddings"),
               files=("site",))
