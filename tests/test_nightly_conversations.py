@@ -122,11 +122,15 @@ def test_a_quote_from_before_the_context_is_a_link_as_in_a_full_run(workspace, t
         run_stages(workspace, ["segment", "embed", "thread"], quiet=True)
     quoting = workspace.db.execute("SELECT m.id, m.reply_to FROM messages m WHERE m.text = '回复这个'").fetchone()
     assert quoting["reply_to"]  # the importer resolved the quote
-    nightly = _tables(workspace, "message_threads", "threads")
-    row = workspace.db.execute("SELECT parent_id FROM message_threads WHERE message_id = ?", (quoting["id"],)).fetchone()
-    assert row["parent_id"] == quoting["reply_to"]
+
+    def link_of(mid):
+        return tuple(workspace.db.execute("SELECT thread_id, parent_id FROM message_threads WHERE message_id = ?",
+                                          (mid,)).fetchone())
+
+    nightly = link_of(quoting["id"])
+    assert nightly == (link_of(quoting["reply_to"])[0], quoting["reply_to"])
     thread_stage.thread_chat(workspace, "g", full=True)
-    assert _tables(workspace, "message_threads", "threads") == nightly
+    assert link_of(quoting["id"]) == nightly
 
 
 def test_summaries_kept_night_by_night_equal_summarizing_everything(nights, tmp_path):

@@ -87,9 +87,20 @@ def _link_job(ws: Workspace, part: list[Message], start: int, cache,
             seg = seg or workspace_segmenter(ws)[0]
             toks = seg.tokens(m.text)
         tokens.append(toks)
-    vectors = message_vectors(ws, part, cache)
+    # A serial chat's tail reads the vectors of its candidates only; a chat that may be dense needs them all.
+    vec_from = 0 if flags_before is None or _may_be_dense(flags_before, len(part) - start) \
+        else max(0, start - T.DEFAULT_WINDOW)
+    tail_vectors = message_vectors(ws, part[vec_from:], cache)
+    vectors = np.zeros((len(part), tail_vectors.shape[1]), dtype=np.float32)
+    vectors[vec_from:] = tail_vectors
     return LinkJob(part, tokens, vectors, start, ws.config.thread.max_gap_minutes, ws.config.embed.model,
                    flags_before)
+
+
+def _may_be_dense(flags_before: np.ndarray, tail: int) -> bool:
+    """Whether the regime could come out dense (linker.link_tail) whatever the tail's `tail` flags turn out."""
+    k1, k0 = int((flags_before == 1).sum()), int((flags_before == 0).sum())
+    return k1 < T.SERIAL_REGIME * (k1 + k0 + tail) + 1  # a margin: loading all is always right
 
 
 @dataclass
