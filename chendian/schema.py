@@ -89,6 +89,11 @@ CREATE INDEX IF NOT EXISTS threads_chat ON threads (chat, first_ts);""",
     "topics": "CREATE TABLE IF NOT EXISTS topics (id TEXT PRIMARY KEY, label TEXT, keywords TEXT, size INTEGER);",
     "topic_members": "CREATE TABLE IF NOT EXISTS topic_members (thread_id TEXT PRIMARY KEY, topic_id TEXT NOT NULL);",
     "topic_centroids": "CREATE TABLE IF NOT EXISTS topic_centroids (topic_id TEXT PRIMARY KEY, vec BLOB NOT NULL);",
+    # the words each topic's label is chosen from (c-TF-IDF counts), kept so that a night adds only its own
+    "topic_terms": """
+CREATE TABLE IF NOT EXISTS topic_terms (topic_id TEXT NOT NULL, term TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (topic_id, term));
+CREATE INDEX IF NOT EXISTS topic_terms_term ON topic_terms (term);""",
     # -- extract -------------------------------------------------------------------------------------------
     "qas": """
 CREATE TABLE IF NOT EXISTS qas (
@@ -168,6 +173,11 @@ CREATE TABLE IF NOT EXISTS insights_inputs (
 # Columns added after a table first shipped: a workspace made before gets them on open (ALTER TABLE … ADD).
 ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "faq_entries": (("confidence", "REAL DEFAULT 1"), ("published", "INTEGER DEFAULT 1"), ("worthy", "REAL DEFAULT 1")),
+    # what the digest was made of (summarize.conversation_key); NULL: make it again when the conversation is read
+    "thread_digests": (("fingerprint", "TEXT"),),
+    # the content key (embeddings) of the text a member adds to its topic's centre; the centre's float64 sum
+    "topic_members": (("vec_key", "TEXT"),),
+    "topic_centroids": (("total", "BLOB"), ("n", "INTEGER")),
 }
 
 # Tables no stage writes, and who does.

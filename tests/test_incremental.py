@@ -28,7 +28,7 @@ BOOKKEEPING_COLUMNS = {"imports": {"id", "at", "file", "sha256"}, "messages": {"
 # topics stable from night to night — a new day's conversations join the topics they are closest to, and a topic
 # is re-clustered only when it has grown — where one full run clusters everything at once. The topics and what
 # names them may differ; nothing else may.
-TOPIC_TABLES = {"topics", "topic_members", "topic_centroids"}
+TOPIC_TABLES = {"topics", "topic_members", "topic_centroids", "topic_terms"}
 TOPIC_COLUMNS = {"faq_entries": {"topic_id"}, "contributors": {"topics"}, "expert_suggestions": {"score"},
                  "insights_inputs": {"topic"}}
 TOPIC_LINE = re.compile(r"(?m)^- .+：\d+ 个讨论$")  # the weekly digest's 热门话题 lines
@@ -127,7 +127,7 @@ def test_every_table_is_what_a_full_run_gives(nightly_and_full):
         va, vb = np.frombuffer(blob_a, dtype=np.float16), np.frombuffer(blob_b, dtype=np.float16)
         assert np.abs(va.astype(np.float32) - vb.astype(np.float32)).max() <= EMBEDDING_TOLERANCE
     # the topics differ only as documented: night by night they still group the conversations much as one run does
-    full_topic, nightly_topic = dict(a["topic_members"]), dict(b["topic_members"])
+    full_topic, nightly_topic = ({r[0]: r[1] for r in t["topic_members"]} for t in (a, b))
     threads = sorted(set(full_topic) | set(nightly_topic))
     agreement = adjusted_rand_score([full_topic.get(t, "-") for t in threads], [nightly_topic.get(t, "-") for t in threads])
     assert agreement >= 0.5, agreement

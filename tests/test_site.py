@@ -76,9 +76,10 @@ def insert_thread(db, tid: str, chat: str, first_ts: int, last_ts: int, size: in
     """A conversation as the thread, topics and summarize stages would write it."""
     db.execute("INSERT OR REPLACE INTO threads VALUES (?, ?, ?, ?, ?, ?)", (tid, chat, first_ts, last_ts, size, root_id))
     if topic_id is not None:
-        db.execute("INSERT OR REPLACE INTO topic_members VALUES (?, ?)", (tid, topic_id))
+        db.execute("INSERT OR REPLACE INTO topic_members (thread_id, topic_id) VALUES (?, ?)", (tid, topic_id))
     if digest is not None:
-        db.execute("INSERT OR REPLACE INTO thread_digests VALUES (?, ?, ?)", (tid, chat, digest))
+        db.execute("INSERT OR REPLACE INTO thread_digests (thread_id, chat, digest) VALUES (?, ?, ?)",
+                   (tid, chat, digest))
 
 
 def _ingest_fixture(ws: Workspace) -> dict[str, dict]:

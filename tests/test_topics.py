@@ -52,10 +52,10 @@ def test_stage_labels_topics_and_reruns_stably(workspace):
     counts = topics_stage.run(workspace, RunContext(quiet=True, stage="topics"))
     assert counts["threads"] >= 8
     before = workspace.db.execute("SELECT * FROM topics ORDER BY id").fetchall()
-    members = dict(workspace.db.execute("SELECT * FROM topic_members"))
+    members = dict(workspace.db.execute("SELECT thread_id, topic_id FROM topic_members"))
     topics_stage.run(workspace, RunContext(quiet=True, stage="topics"))
     assert [tuple(r) for r in workspace.db.execute("SELECT * FROM topics ORDER BY id")] == [tuple(r) for r in before]
-    assert dict(workspace.db.execute("SELECT * FROM topic_members")) == members
+    assert dict(workspace.db.execute("SELECT thread_id, topic_id FROM topic_members")) == members
     for row in before:
         assert row["label"] and "·" in row["label"]
 

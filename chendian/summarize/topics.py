@@ -26,37 +26,71 @@ MAX_CLUSTER = 4000  # threads clustered at once: average linkage holds n² dista
 KEYWORDS = 6
 
 
+def term_counts(tokens: list[str]) -> Counter:
+    """The words c-TF-IDF counts in a class: no single characters, no numbers."""
+    return Counter(t for t in tokens if len(t) > 1 and not t.isdigit())
+
+
 def ctfidf_keywords(docs_tokens: dict[str, list[str]], k: int = KEYWORDS) -> dict[str, list[str]]:
     """c-TF-IDF (BERTopic): tf of a word in its class × log(1 + mean class size / its total frequency)."""
-    tf = {c: Counter(t for t in toks if len(t) > 1 and not t.isdigit()) for c, toks in docs_tokens.items()}
+    tf = {c: term_counts(toks) for c, toks in docs_tokens.items()}
     total: Counter = Counter()
     for c in tf.values():
         total.update(c)
     avg = max(1.0, sum(sum(c.values()) for c in tf.values()) / max(1, len(tf)))
+    return ctfidf_from_counts(tf, total, avg, k)
+
+
+def ctfidf_from_counts(tf: dict[str, Counter], total, avg: float, k: int = KEYWORDS) -> dict[str, list[str]]:
+    """c-TF-IDF keywords of the classes in `tf` given every class's word totals (`total`, word → count) and the
+    mean class size `avg` (at least 1): the classes need not be all of them."""
     out = {}
     for cid, counts in tf.items():
         n = sum(counts.values()) or 1
-        scored = sorted(((cnt / n) * math.log(1 + avg / total[w]), w) for w, cnt in counts.items())
+        scored = sorted(((cnt / n) * math.log(1 + avg / total[w]), w) for w, cnt in counts.items() if cnt > 0)
         out[cid] = [w for _, w in sorted(scored, key=lambda x: (-x[0], x[1]))[:k]]
     return out
 
 
-def centroids_of(assigned: dict[str, str], index: dict[str, int], vectors: np.ndarray) -> dict[str, np.ndarray]:
-    """Normalised mean vector of each topic's members (the same computation the stage stores)."""
+def centroids_of(assigned: dict[str, str], index: dict[str, int], vectors: np.ndarray,
+                 base: dict[str, tuple[np.ndarray, int]] | None = None) -> dict[str, np.ndarray]:
+    """Normalised mean vector of each topic's members (the same computation the stage stores). `base`: topic →
+    (sum of the vectors, count) of members that are not among `index` (a nightly run reads only some threads)."""
+    return {top: c for top, (c, _, _) in centroid_sums(assigned, index, vectors, base).items()}
+
+
+def centroid_sums(assigned: dict[str, str], index: dict[str, int], vectors: np.ndarray,
+                  base: dict[str, tuple[np.ndarray, int]] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    """topic → (normalised mean, float64 sum of the members' vectors, members) over `assigned` members in `index`
+    and `base`'s (see centroids_of)."""
     rows: dict[str, list[int]] = defaultdict(list)
     for t, top in assigned.items():
         if t in index:
             rows[top].append(index[t])
     out = {}
-    for top, idx in rows.items():
-        c = vectors[idx].mean(axis=0)
-        out[top] = (c / (np.linalg.norm(c) or 1.0)).astype(np.float32)
+    for top in sorted(set(rows) | set(base or ())):
+        idx = rows.get(top, [])
+        if base and top in base:
+            total, n = base[top]
+            total = total + vectors[idx].astype(np.float64).sum(axis=0)
+            n += len(idx)
+            c = total / max(n, 1)
+        else:
+            total, n = vectors[idx].astype(np.float64).sum(axis=0), len(idx)
+            c = vectors[idx].mean(axis=0)
+        if n == 0:
+            continue
+        out[top] = ((c / (np.linalg.norm(c) or 1.0)).astype(np.float32), np.asarray(total, np.float64), n)
     return out
 
 
 def assign_topics(thread_ids: list[str], vectors: np.ndarray, previous: dict[str, str],
-                  centroids: dict[str, np.ndarray], first_ts: dict[str, int], max_rounds: int = 6) -> dict[str, str]:
+                  centroids: dict[str, np.ndarray], first_ts: dict[str, int], max_rounds: int = 6,
+                  base: dict[str, tuple[np.ndarray, int]] | None = None) -> dict[str, str]:
     """thread id → topic id (threads left out belong to no topic yet).
+
+    `base`: topic → (sum of the vectors, count) of its members left out of `thread_ids` (a nightly run reads the
+    threads the day touched and those waiting for a topic; the others' share of each centre comes from here).
 
     Joining and clustering repeat until neither changes anything, so the result is a fixed point: the next
     run on the same threads (with the centroids stored from this one) assigns nothing new. Clustering holds all
@@ -66,7 +100,7 @@ def assign_topics(thread_ids: list[str], vectors: np.ndarray, previous: dict[str
     """
     index = {t: i for i, t in enumerate(thread_ids)}
     assigned = {t: previous[t] for t in thread_ids if t in previous}
-    current = dict(centroids) | centroids_of(assigned, index, vectors)
+    current = dict(centroids) | centroids_of(assigned, index, vectors, base)
     tried: set[int] = set()  # waiting threads that were clustered once (with more than MAX_CLUSTER waiting)
     for _ in range(max_rounds + len(thread_ids) // MAX_CLUSTER):
         changed = False
@@ -115,5 +149,5 @@ def assign_topics(thread_ids: list[str], vectors: np.ndarray, previous: dict[str
                 changed = True
         if not changed:
             break
-        current = dict(centroids) | centroids_of(assigned, index, vectors)
+        current = dict(centroids) | centroids_of(assigned, index, vectors, base)
     return assigned

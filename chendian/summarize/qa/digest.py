@@ -8,6 +8,7 @@ path is the default and what the tests check.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -183,3 +184,23 @@ def weekly_digests(convs: dict[str, list[Message]], qas: Sequence[QA], chat_name
         body = weekly_markdown(chat_names.get(chat, chat), week, stats, best, topics, top)
         out.append((chat, week, body))
     return out
+
+
+def week_signatures(qas: Sequence[tuple[str, str, int, float, str]], shown: dict[str, tuple[float, Answer]],
+                    chat_names: dict[str, str], tz) -> dict[str, str]:
+    """"chat\\x1fweek" → a signature of what a week's digest shows besides its conversations: its questions
+    (`qas`: id, chat, ts, score and the answers as stored), the confidence and answer the FAQ publishes for them,
+    the chat's name. Equal signatures and equal conversations make the same weekly_digests body."""
+    hashes: dict[str, object] = {}
+    week_of: dict[int, str] = {}  # a quarter hour's week (time zones are offset by whole quarter hours)
+    for qa_id, chat, ts, score, answers in qas:
+        q = int(ts or 0) // 900
+        week = week_of.get(q)
+        if week is None:
+            week = week_of[q] = iso_week(q * 900, tz)
+        key = f"{chat}\x1f{week}"
+        h = hashes.get(key)
+        if h is None:
+            h = hashes[key] = hashlib.blake2b(chat_names.get(chat, chat).encode("utf-8"), digest_size=12)
+        h.update(f"\x1e{qa_id}\x1f{ts}\x1f{score!r}\x1f{answers}\x1f{shown.get(qa_id)!r}".encode("utf-8"))
+    return {k: h.hexdigest() for k, h in hashes.items()}

@@ -576,13 +576,15 @@ def features(p: Prepared, lo: int, hi: int, window: int = DEFAULT_WINDOW,
 # -- linking and decoding -------------------------------------------------------------------------------
 
 def scores(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_WINDOW,
-           max_gap: float = float("inf")) -> np.ndarray:
-    """(n, window + 1) candidate scores: slot 0 = new conversation, slot k = k messages back; -inf = invalid."""
+           max_gap: float = float("inf"), start: int = 0) -> np.ndarray:
+    """(n - start, window + 1) candidate scores of messages start..n-1: slot 0 = new conversation, slot k = k
+    messages back; -inf = invalid. A message's scores read only the arrays of `p` (its window, its look-ahead),
+    never another message's scores, so scoring from `start` gives those rows of scoring all."""
     model = model or load_model()
     columns = model.columns
     lookahead = any(f in LOOKAHEAD_FEATURES for f in model.features)  # ~12% of the time when computed
-    out = np.full((p.n, window + 1), -np.inf, dtype=np.float32)
-    for lo in range(0, p.n, BLOCK):
+    out = np.full((p.n - start, window + 1), -np.inf, dtype=np.float32)
+    for lo in range(start, p.n, BLOCK):
         hi = min(lo + BLOCK, p.n)
         X, valid = features(p, lo, hi, window, max_gap, lookahead)
         x = X[valid] if columns is None else X[valid][:, columns]
@@ -595,7 +597,7 @@ def scores(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_
             sc = model.score(x, p.vectors[base:hi], child, np.where(slots > 0, child - slots, -1))
         else:
             sc = model.score(x)
-        out[lo:hi][valid] = sc  # invalid slots (notices, beyond max_gap) stay -inf
+        out[lo - start:hi - start][valid] = sc  # invalid slots (notices, beyond max_gap) stay -inf
     return out
 
 
@@ -630,10 +632,24 @@ def previous_parent_rate(sc: np.ndarray) -> float | None:
     """How often the linker's best parent is the immediately previous message (among messages with a
     candidate); None when fewer than MIN_REGIME_MESSAGES messages have one. High in a chat that holds one
     conversation at a time, low in a channel where several interleave."""
-    has = np.isfinite(sc[:, 1:]).any(axis=1)
+    return regime_rate(previous_parent_flags(sc))
+
+
+def previous_parent_flags(sc: np.ndarray) -> np.ndarray:
+    """Per message (row of scores): 1 when its best parent is the previous message, 0 when another, -1 when it
+    has no candidate. What previous_parent_rate counts, kept per message so that a nightly run need not score
+    the context again (thread stage)."""
+    flags = (sc[:, 1:].argmax(axis=1) == 0).astype(np.int8)
+    flags[~np.isfinite(sc[:, 1:]).any(axis=1)] = -1
+    return flags
+
+
+def regime_rate(flags: np.ndarray) -> float | None:
+    """previous_parent_rate from previous_parent_flags."""
+    has = flags >= 0
     if has.sum() < MIN_REGIME_MESSAGES:
         return None
-    return float((sc[has, 1:].argmax(axis=1) == 0).mean())
+    return float((flags[has] == 1).mean())
 
 
 def silence_threshold(ts: np.ndarray) -> float | None:
@@ -696,27 +712,57 @@ def link(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_WI
     at least SERIAL_REGIME) and "argmax" elsewhere, where it also switches to the dense-chat weights
     (DENSE_WEIGHTS_FILE) unless `model` is given.
     """
+    parents, margin, _ = _link(p, model, window, max_gap, self_bias, decoding)
+    return parents, margin
+
+
+def link_tail(p: Prepared, start: int, flags_before: np.ndarray | None = None, window: int = DEFAULT_WINDOW,
+              max_gap: float = float("inf")) -> tuple[np.ndarray, np.ndarray]:
+    """link(p) (default weights, auto decoding, no bias) for messages start..n-1 only: their parents, and the
+    previous_parent_flags of all n messages.
+
+    `flags_before`: the flags of messages 0..start-1 as an earlier run computed them (None: score them now).
+    With them only the tail is scored, unless the chat turns out dense: the conversation pass reads the first
+    pass's links of every message before, so a dense chat is scored whole, as link() does. In a serial chat the
+    tail's links equal link()'s as far as the flags do (the regime is the one thing the context's scores decide).
+    """
+    return _link(p, None, window, max_gap, 0.0, "auto", start, flags_before)[::2]
+
+
+def _link(p: Prepared, model: LinkerModel | None, window: int, max_gap: float, self_bias: float | None,
+          decoding: str, start: int = 0,
+          flags_before: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parents and margins of messages start..n-1, and the first pass's flags of all n (see link_tail)."""
     if decoding not in ("auto", "argmax", "serial"):
         raise ValueError(f"decoding must be 'auto', 'argmax' or 'serial', not {decoding!r}")
+    if flags_before is not None and len(flags_before) != start:
+        raise ValueError(f"{len(flags_before)} flags for {start} messages before the tail")
 
-    def biased_scores(weights: LinkerModel | None) -> np.ndarray:
-        sc = scores(p, weights, (weights.window if weights is not None else None) or window, max_gap)
+    def biased_scores(weights: LinkerModel | None, first: int) -> np.ndarray:
+        sc = scores(p, weights, (weights.window if weights is not None else None) or window, max_gap, first)
         sc[:, 0] += calibrated_self_bias(sc) if self_bias is None else self_bias
         return sc
 
-    sc = biased_scores(model)
+    first = 0 if flags_before is None else start  # the first message the default weights score
+    sc = biased_scores(model, first)
+    flags = previous_parent_flags(sc)
+    if flags_before is not None:
+        flags = np.concatenate([np.asarray(flags_before, dtype=np.int8), flags])
     if decoding == "auto":
-        rate = previous_parent_rate(sc)
+        rate = regime_rate(flags)
         decoding = "serial" if rate is not None and rate >= SERIAL_REGIME else "argmax"
         dense = load_dense_model() if model is None and decoding == "argmax" and rate is not None else None
         if dense is not None and dense.uses_vectors and not dense.reads_vectors_of(p):
             dense = None  # its projections read another model's vectors: the default weights decode alone
         if dense is not None:  # a dense channel: the weights that also read who has been talking to whom
-            sc = biased_scores(dense)
+            sc = biased_scores(dense, 0)
             second = load_conversation_model()
             if second is not None:
                 sc = conversation_scores(p, sc, second)
-    return decode(p, sc, decoding)
+            parents, margin = decode(p, sc, decoding)
+            return parents[start:], margin[start:], flags
+    parents, margin = decode(p, sc[start - first:], decoding, start)
+    return parents, margin, flags
 
 
 def conversation_features(p: Prepared, sc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -796,28 +842,31 @@ def conversation_scores(p: Prepared, sc: np.ndarray, model: LinkerModel) -> np.n
     return out
 
 
-def decode(p: Prepared, sc: np.ndarray, decoding: str = "argmax") -> tuple[np.ndarray, np.ndarray]:
-    """Parent index of every message (-1 = starts a conversation) and the margin of that decision, from the
-    (already biased) candidate scores `sc`; `decoding` is "argmax" or "serial" (see link)."""
+def decode(p: Prepared, sc: np.ndarray, decoding: str = "argmax", start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Parent index of messages start..n-1 (-1 = starts a conversation) and the margin of that decision, from
+    their (already biased) candidate scores `sc`; `decoding` is "argmax" or "serial" (see link). The silence
+    threshold is fitted on all n messages' gaps, whatever `start`."""
+    rows = np.arange(start, p.n)
     best = sc.argmax(axis=1)
     threshold = silence_threshold(p.ts) if decoding == "serial" and sc.shape[1] > 1 else None
     if threshold is not None:
         # The gap to the previous message that can take part in a conversation (notices do not count).
         idx = np.flatnonzero(p.linkable)
-        prev_ts = np.full(p.n, -np.inf)
-        before = np.searchsorted(idx, np.arange(p.n), side="left") - 1
+        prev_ts = np.full(len(rows), -np.inf)
+        before = np.searchsorted(idx, rows, side="left") - 1
         prev_ts[before >= 0] = p.ts[idx[before[before >= 0]]]
-        after_silence = p.ts - prev_ts > threshold
+        after_silence = p.ts[rows] - prev_ts > threshold
         best_parent = sc[:, 1:].argmax(axis=1) + 1
         has_parent = np.isfinite(sc[:, 1:]).any(axis=1)
         best = np.where(has_parent & ((best != 0) | ~after_silence), best_parent, best)
-    parents = np.where(best == 0, -1, np.arange(p.n) - best).astype(np.int64)
+    parents = np.where(best == 0, -1, rows - best).astype(np.int64)
     top2 = np.sort(sc, axis=1)[:, -2:]
     margin = np.where(np.isfinite(top2[:, 0]), top2[:, 1] - top2[:, 0], np.inf).astype(np.float32)
     # Explicit quotes are the best evidence there is; unlinkable messages never reply.
-    has_explicit = (p.explicit >= 0) & p.linkable
-    parents[has_explicit] = p.explicit[has_explicit]
-    parents[~p.linkable] = -1
+    explicit, linkable = p.explicit[rows], p.linkable[rows]
+    has_explicit = (explicit >= 0) & linkable
+    parents[has_explicit] = explicit[has_explicit]
+    parents[~linkable] = -1
     return parents, margin
 
 
