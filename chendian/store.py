@@ -155,6 +155,14 @@ class Workspace:
         row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else default
 
+    def get_state_dict(self, key: str) -> dict | None:
+        """A stage's bookkeeping kept as a JSON object in a string: None when absent or unreadable (start clean)."""
+        try:
+            value = json.loads(self.get_state(key) or "null")
+        except (TypeError, ValueError):
+            return None
+        return value if isinstance(value, dict) else None
+
     def set_state(self, key: str, value) -> None:
         self.db.execute(
             "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -42,14 +42,6 @@ def _extractor_fingerprint() -> str:
     return h.hexdigest()
 
 
-def _state(ws: Workspace) -> dict | None:
-    try:
-        state = json.loads(ws.get_state(STATE_KEY) or "null")
-    except ValueError:
-        return None
-    return state if isinstance(state, dict) else None
-
-
 def changed_chats(ws: Workspace, since_rowid: int) -> dict[str, tuple[int, int]]:
     """chat → (ts, rowid) of its earliest message that is new since `since_rowid` or was withdrawn by a new
     recall (ingest marks the recalled message; the recall itself is a new message of the chat)."""
@@ -175,7 +167,7 @@ def _stats(answers_json: str | None) -> tuple[int, int, int]:
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
-    state = _state(ws)
+    state = ws.get_state_dict(STATE_KEY)
     fingerprint = _extractor_fingerprint()
     thread_fp = ws.get_state(thread_stage.STATE_KEY)
     top = ws.db.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[0]

@@ -37,14 +37,6 @@ def _fingerprint() -> str:
     return h.hexdigest()
 
 
-def _state(ws: Workspace) -> dict | None:
-    try:
-        state = json.loads(ws.get_state(STATE_KEY) or "null")
-    except ValueError:
-        return None
-    return state if isinstance(state, dict) else None
-
-
 def _curation_digests(actions: list[dict]) -> dict[str, str]:
     """talk id → a digest of the actions on it, in order."""
     out: dict[str, hashlib.blake2b] = {}
@@ -126,7 +118,7 @@ def plan_chat(ws: Workspace, chat: str, dirty_ts: float) -> tuple[float, list[Me
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
-    state = _state(ws)
+    state = ws.get_state_dict(STATE_KEY)
     fingerprint = _fingerprint()
     top = ws.db.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[0]
     actions = curation_log(ws, talks=True)
