@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from chatgen import GroupChat, write_jsonl
 from conftest import SHANGHAI
+from test_talks import LECTURE  # the talk the talk tests read
 
 from chendian.ingest import ingest_paths
 from chendian.model import IMAGE, TEXT, Message
@@ -141,21 +142,6 @@ def test_a_cut_needs_a_silence_and_no_open_question_before_it():
 
 
 # -- talks ------------------------------------------------------------------------------------------------------
-
-LECTURE = [
-    "Pod 是 Kubernetes 里最小的调度单位，一个 Pod 里可以放一个或几个容器，它们共享网络和存储",
-    "为什么不直接调度容器？因为有些进程必须贴在一起跑，比如业务容器和它的日志收集 sidecar",
-    "Pod 的 IP 是临时的，Pod 重建以后 IP 就变了，所以不能让调用方直接记 Pod 的地址",
-    "这就引出了 Service：它给一组 Pod 一个稳定的虚拟 IP 和 DNS 名字，按标签选择后端",
-    "Service 有 ClusterIP、NodePort、LoadBalancer 几种类型，集群内部调用一般用 ClusterIP 就够了",
-    "kube-proxy 在每个节点上维护 iptables 或 IPVS 规则，把发往 Service 的流量转给后端 Pod",
-    "对外暴露 HTTP 服务的时候，每个服务一个 LoadBalancer 太贵，这时候用 Ingress",
-    "Ingress 按域名和路径把请求路由到不同的 Service，证书也可以在 Ingress 上统一配置",
-    "排查问题的顺序：先看 Pod 是否 Ready，再看 Service 的 Endpoints 有没有地址，最后看 Ingress 的规则",
-    "健康检查一定要配 readinessProbe，不然 Pod 还没准备好流量就进来了，发版的时候会报错",
-    "以上就是今天的分享，谢谢大家",
-]
-
 
 def _talk_records(chat: str, day: date, speaker: tuple[str, str], n: int) -> list[dict]:
     """An announced talk at 23:00 (the group's evening chat is over) with slides, a question during it and
