@@ -32,6 +32,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def children_peak_rss_mb() -> float:
+    """The largest finished child process (e.g. executor = processes' workers, counted once they exit)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=100_000, help="messages before the new day (about)")
@@ -39,6 +44,7 @@ def main() -> None:
     ap.add_argument("--chats", type=int, default=20)
     ap.add_argument("--variety", type=float, default=0.8)
     ap.add_argument("--keep", metavar="DIR", help="build the workspace in DIR and keep it (to profile stages later)")
+    ap.add_argument("--executor", default="", help="[run] executor for the workspace (default: the config's default)")
     args = ap.parse_args()
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"python {platform.python_version()}")
@@ -55,6 +61,14 @@ def main() -> None:
         del generated, earlier  # peak RSS is the pipeline's, not the generator's
         print(f"generated: {n_old:,} messages over {days} days in {args.chats} chats, then a new day of {n_new:,}")
         ws = Workspace(tmp / "ws", create=True)
+        if args.executor:
+            ws.close()
+            toml = tmp / "ws" / "chendian.toml"
+            text = toml.read_text(encoding="utf-8")
+            old = text[text.index("\nexecutor = "):].split("\n", 2)[1]
+            toml.write_text(text.replace(old, f'executor = "{args.executor}"', 1), encoding="utf-8")
+            ws = Workspace(tmp / "ws")
+        print(f"executor: {ws.config.run.executor}")
         stages = [s for s in STAGE_NAMES if s != "ingest"]
         runs = {}
         for label, path in (("full", tmp / "earlier.jsonl"), ("new day", tmp / "new-day.jsonl")):
@@ -76,7 +90,7 @@ def main() -> None:
     total_full, total_day = sum(full.values()), sum(day.values())
     print(f"{'total':<10} {total_full:>9.1f} {total_day:>10.1f} {total_day / total_full:>9.2f}")
     print(f"messages: full {n_old:,}, new day {n_new:,} ({n_new / n_old:.3f} of the full run's); "
-          f"peak RSS {peak_rss_mb():,.0f} MB")
+          f"peak RSS {peak_rss_mb():,.0f} MB (largest child process: {children_peak_rss_mb():,.0f} MB)")
 
 
 if __name__ == "__main__":
