@@ -213,7 +213,8 @@ def test_an_unknown_executor_names_the_file_and_the_choices(tmp_path):
     root = _workspace(tmp_path / "ws", executor="spark")
     result = CliRunner().invoke(main, ["-w", str(root), "run", "-q"])
     assert result.exit_code == 1
-    assert "chendian.toml" in result.output and "run.executor must be one of local, ray, not 'spark'" in result.output
+    assert "chendian.toml" in result.output
+    assert "run.executor must be one of local, processes, auto, ray, not 'spark'" in result.output
 
 
 def test_an_unreachable_cluster_fails_the_run_in_seconds(tmp_path):
