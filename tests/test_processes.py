@@ -57,7 +57,7 @@ def two_days(tmp_path_factory):
     """A generated workspace's first import and then one more day, per-chat stages, run locally and on a pool
     of 2 worker processes (small batches, so the examples make many jobs); the tables after each night."""
     tmp = tmp_path_factory.mktemp("processes")
-    days = generate(days=3, messages_per_day=250, chats=5, variety=0.8)
+    days = list(generate(days=3, messages_per_day=250, chats=5, variety=0.8))
     write_jsonl(tmp / "first.jsonl", [m for _, day in days[:2] for m in day])
     write_jsonl(tmp / "second.jsonl", [m for m in days[2][1]])
     tables: dict[str, list] = {}

@@ -117,14 +117,20 @@ class PoolExecutor:
                     pending[handle] = submitted
                     submitted += 1
                 if delivered in done:
-                    yield metas.pop(delivered), done.pop(delivered)
+                    result = done.pop(delivered)
+                    if isinstance(result, JobFailed):  # raised in job order: the jobs before it are delivered
+                        raise self._failure(result, metas[delivered], describe)
+                    yield metas.pop(delivered), result
                     delivered += 1
                 elif pending:
                     try:
                         handle = self._wait(list(pending))
+                    except JobFailed as f:  # a worker died: what it held is lost, so now
+                        raise self._failure(f, metas[pending[f.handle]], describe) from None
+                    try:
                         done[pending[handle]] = self._result(handle)
                     except JobFailed as f:
-                        raise self._failure(f, metas[pending[f.handle]], describe) from None
+                        done[pending[handle]] = f
                     del pending[handle]
                 else:
                     finished = True
