@@ -142,7 +142,8 @@ class PoolExecutor:
     @staticmethod
     def _failure(f: JobFailed, meta: Any, describe: Callable[[Any], str] | None) -> ExecutorError:
         e = ExecutorError(f"{describe(meta) if describe else 'a job'} failed: {f.reason}")
-        e.worker_traceback = f.worker_traceback  # printed with CHENDIAN_DEBUG=1
+        if f.worker_traceback:  # a note: not in the one-line message, but printed with CHENDIAN_DEBUG=1
+            e.add_note("in the worker:\n" + f.worker_traceback.rstrip())
         return e
 
 
