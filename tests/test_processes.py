@@ -139,6 +139,7 @@ def test_a_job_that_raises_names_the_stage_and_the_chat(tmp_path):
     message = str(e.value)
     assert message.startswith("thread: chat 'wechat:财务群' failed: ValueError: invalid literal for int()"), message
     assert not executor.started  # the pool was ended with the failure
+    assert "in the worker:\nTraceback" in e.value.__notes__[0]  # shown with CHENDIAN_DEBUG=1, not in the line
 
 
 def test_a_worker_that_dies_is_an_error_not_a_hang(tmp_path):
