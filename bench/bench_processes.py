@@ -43,17 +43,18 @@ def tables(db_path: Path) -> dict[str, list[tuple]]:
 def use_executor(root: Path, executor: str, workers: int) -> None:
     config = root / "chendian.toml"
     text = config.read_text(encoding="utf-8")
-    assert 'executor = "local"' in text and "workers = 0" in text
-    config.write_text(text.replace('executor = "local"', f'executor = "{executor}"')
+    assert 'executor = "auto"' in text and "workers = 0" in text
+    config.write_text(text.replace('executor = "auto"', f'executor = "{executor}"')
                       .replace("workers = 0", f"workers = {workers}"), encoding="utf-8")
 
 
-def night(root: Path, path: Path, label: str) -> dict[str, float]:
+def night(root: Path, path: Path, label: str, stages: list[str]) -> dict[str, float]:
     with Workspace(root) as ws:
         t0 = time.perf_counter()
         ingest_paths(ws, [path])
         seconds = {"ingest": time.perf_counter() - t0}
-        report = run_stages(ws, [s for s in STAGE_NAMES if s != "ingest"], quiet=True)
+        report = run_stages(ws, stages, quiet=True,
+                            on_stage=lambda s: print(f"    {s.name:<10} {s.seconds:8.1f}s", flush=True))
     failed = [s for s in report.stages if s.status != "ok"]
     if failed:
         sys.exit(f"{label}: stage {failed[0].name} failed: {failed[0].note}")
@@ -70,6 +71,9 @@ def main() -> None:
     ap.add_argument("--executors", default="local,processes")
     ap.add_argument("--workers", type=int, default=0, help="[run] workers (0: this machine's cores)")
     ap.add_argument("--keep", metavar="DIR", help="build the workspaces in DIR and keep them")
+    ap.add_argument("--per-chat", action="store_true",
+                    help="only the stages that fan out (segment, embed, thread, extract): the others run the same "
+                         "code in the driver whatever the executor")
     args = ap.parse_args()
     executors = args.executors.split(",")
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
@@ -85,6 +89,8 @@ def main() -> None:
         n_new = write_jsonl(tmp / "new-day.jsonl", generated[-1][1])
         del generated
         print(f"generated: {n_old:,} messages over {days} days in {args.chats} chats, then a new day of {n_new:,}")
+        stages = ["ingest", *(s for s in STAGE_NAMES if s != "ingest"
+                              and (not args.per_chat or s in ("segment", "embed", "thread", "extract")))]
         roots = {}
         for name in executors:
             roots[name] = tmp / f"ws-{name}"
@@ -94,13 +100,12 @@ def main() -> None:
         for label, path in (("full", tmp / "earlier.jsonl"), ("new day", tmp / "new-day.jsonl")):
             for name in executors:
                 print(f"{label}, {name} (load before {load()})", flush=True)
-                runs[name][label] = night(roots[name], path, f"{label}, {name}")
+                runs[name][label] = night(roots[name], path, f"{label}, {name}", stages[1:])
         first = tables(roots[executors[0]] / "chendian.db")
         for name in executors[1:]:
             other = tables(roots[name] / "chendian.db")
             differing = [t for t in first if first[t] != other[t]]
             print(f"tables {executors[0]} vs {name}: {'identical' if not differing else 'DIFFER: ' + str(differing)}")
-    stages = ["ingest", *(s for s in STAGE_NAMES if s != "ingest")]
     for label in ("full", "new day"):
         print(f"\n{label}: {'stage':<10}" + "".join(f"{n:>11}" for n in executors)
               + "".join(f" {n}/{executors[0]}" for n in executors[1:]))

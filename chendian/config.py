@@ -168,9 +168,11 @@ EXECUTORS = ("local", "processes", "auto", "ray")  # [run] executor
 class RunConfig:
     # Where the per-chat stages (segment, embed, thread, extract) do their work; the global stages and every
     # write stay in the process that runs `chendian run`. One Python process keeps about one core busy (the
-    # Python between BLAS calls): "processes" runs the jobs on a pool of worker processes, one per core.
+    # Python between BLAS calls): "processes" runs the jobs on a pool of worker processes, one per core; "auto"
+    # (the default) does so only for a stage with auto_messages or more to do, since starting the workers and
+    # loading their models (~2.5 s) is more than a nightly day's per-chat stages gain on a quiet machine.
     # Ray is an optional extra: pip install "chendian[ray]".
-    executor: str = setting("local", "local (this process) | processes (a pool of worker processes on this machine) "
+    executor: str = setting("auto", "local (this process) | processes (a pool of worker processes on this machine) "
                             "| auto (processes for a large run, local for a nightly day) | ray (Ray tasks)")
     workers: int = setting(0, "with executor = processes or auto: worker processes; 0 = this machine's cores")
     auto_messages: int = setting(20000, "with executor = auto: a stage's jobs go to the pool from this many "

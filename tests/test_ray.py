@@ -61,8 +61,8 @@ def _workspace(root: Path, *, executor: str) -> Path:
     _cli("init", str(root))
     config = root / "chendian.toml"
     text = config.read_text(encoding="utf-8")
-    assert 'executor = "local"' in text and "ray_cpus = 0" in text  # the init template names the keys
-    config.write_text(text.replace('executor = "local"', f'executor = "{executor}"')
+    assert 'executor = "auto"' in text and "ray_cpus = 0" in text  # the init template names the keys
+    config.write_text(text.replace('executor = "auto"', f'executor = "{executor}"')
                       .replace("ray_cpus = 0", "ray_cpus = 2"), encoding="utf-8")
     return root
 
