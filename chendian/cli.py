@@ -225,7 +225,8 @@ def run(ctx: click.Context, quiet: bool) -> None:
     Imports new exports from the inbox, then segment → embed → thread → topics → extract → faq →
     summarize → index → publish → digest (off unless `[digest] nightly`). Rerunning on the same input changes nothing; a failed stage stops the
     run and leaves the previous site and index in place. Exit status 1 if a stage failed. The per-chat stages
-    run in this process or, with `[run] executor = "ray"`, on a Ray cluster (docs/workspace.md).
+    run in this process, on worker processes (`[run] executor = "processes"` or "auto") or on Ray
+    (docs/workspace.md).
     """
     _run(ctx, None, quiet)
 

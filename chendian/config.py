@@ -161,14 +161,22 @@ class LLMConfig:
     timeout_seconds: float = setting(60.0)
 
 
-EXECUTORS = ("local", "ray")  # [run] executor
+EXECUTORS = ("local", "processes", "auto", "ray")  # [run] executor
 
 
 @dataclass
 class RunConfig:
     # Where the per-chat stages (segment, embed, thread, extract) do their work; the global stages and every
-    # write stay in the process that runs `chendian run`. Ray is an optional extra: pip install "chendian[ray]".
-    executor: str = setting("local", "local (this process) | ray (the per-chat stages fan out as Ray tasks)")
+    # write stay in the process that runs `chendian run`. One Python process keeps about one core busy (the
+    # Python between BLAS calls): "processes" runs the jobs on a pool of worker processes, one per core; "auto"
+    # (the default) does so only for a stage with auto_messages or more to do, since starting the workers and
+    # loading their models (~2.5 s) is more than a nightly day's per-chat stages gain on a quiet machine.
+    # Ray is an optional extra: pip install "chendian[ray]".
+    executor: str = setting("auto", "local (this process) | processes (a pool of worker processes on this machine) "
+                            "| auto (processes for a large run, local for a nightly day) | ray (Ray tasks)")
+    workers: int = setting(0, "with executor = processes or auto: worker processes; 0 = this machine's cores")
+    auto_messages: int = setting(20000, "with executor = auto: a stage's jobs go to the pool from this many "
+                                 "messages (or texts) on")
     ray_address: str = setting("", "with executor = ray: a cluster's address (ray://host:10001, host:6379, auto); "
                                "empty = start a local Ray instance")
     ray_cpus: int = setting(0, "the local Ray instance's CPUs (workers); 0 = this machine's cores")
@@ -176,6 +184,10 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
             raise ConfigError(f"run.executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}")
+        if self.workers < 0:
+            raise ConfigError(f"run.workers must be 0 (this machine's cores) or more, not {self.workers}")
+        if self.auto_messages < 1:
+            raise ConfigError(f"run.auto_messages must be 1 or more, not {self.auto_messages}")
         if self.ray_cpus < 0:
             raise ConfigError(f"run.ray_cpus must be 0 (this machine's cores) or more, not {self.ray_cpus}")
 

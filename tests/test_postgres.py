@@ -117,8 +117,8 @@ def test_ray_workers_writing_to_postgres_give_the_local_sqlite_tables_and_site(b
     root = _workspace(tmp_path / "ray-pg", server.create_database("examples_ray"))
     config = root / "chendian.toml"
     text = config.read_text(encoding="utf-8")
-    assert 'executor = "local"' in text and "ray_cpus = 0" in text
-    config.write_text(text.replace('executor = "local"', 'executor = "ray"').replace("ray_cpus = 0", "ray_cpus = 2"),
+    assert 'executor = "auto"' in text and "ray_cpus = 0" in text
+    config.write_text(text.replace('executor = "auto"', 'executor = "ray"').replace("ray_cpus = 0", "ray_cpus = 2"),
                       encoding="utf-8")
     _run(root)
     a, b = _tables(lite), _tables(root)

@@ -61,8 +61,8 @@ def _workspace(root: Path, *, executor: str) -> Path:
     _cli("init", str(root))
     config = root / "chendian.toml"
     text = config.read_text(encoding="utf-8")
-    assert 'executor = "local"' in text and "ray_cpus = 0" in text  # the init template names the keys
-    config.write_text(text.replace('executor = "local"', f'executor = "{executor}"')
+    assert 'executor = "auto"' in text and "ray_cpus = 0" in text  # the init template names the keys
+    config.write_text(text.replace('executor = "auto"', f'executor = "{executor}"')
                       .replace("ray_cpus = 0", "ray_cpus = 2"), encoding="utf-8")
     return root
 
@@ -213,7 +213,8 @@ def test_an_unknown_executor_names_the_file_and_the_choices(tmp_path):
     root = _workspace(tmp_path / "ws", executor="spark")
     result = CliRunner().invoke(main, ["-w", str(root), "run", "-q"])
     assert result.exit_code == 1
-    assert "chendian.toml" in result.output and "run.executor must be one of local, ray, not 'spark'" in result.output
+    assert "chendian.toml" in result.output
+    assert "run.executor must be one of local, processes, auto, ray, not 'spark'" in result.output
 
 
 def test_an_unreachable_cluster_fails_the_run_in_seconds(tmp_path):

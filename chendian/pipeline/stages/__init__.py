@@ -20,6 +20,21 @@ class StageError(ChendianError, RuntimeError):
     pass
 
 
+_WORKER_CORES = 0  # set in a worker process (processes, Ray) to its share of the cores; 0 here: all of them
+
+
+def worker_cores() -> int:
+    """BLAS threads a job may use where it runs: 0 (every core) in the process that runs `chendian run`, the
+    worker's share (usually 1) in a pool's worker. Job functions read it, not the driver: with executor = "auto"
+    the same job may run here or on a worker."""
+    return _WORKER_CORES
+
+
+def set_worker_cores(cores: int) -> None:
+    global _WORKER_CORES
+    _WORKER_CORES = cores
+
+
 @dataclass
 class RunContext:
     """What a stage gets besides the workspace: progress bars, a place for warnings, and where its per-chat
@@ -30,16 +45,25 @@ class RunContext:
     stage: str = ""
     executor: Any = None
 
-    def map(self, fn: Callable[[Any], Any], jobs: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    def map(self, fn: Callable[[Any], Any], jobs: Iterable[tuple[Any, Any]], *,
+            describe: Callable[[Any], str] | None = None, size: int | None = None) -> Iterator[tuple[Any, Any]]:
         """(meta, fn(payload)) for each (meta, payload) of jobs, in their order, wherever `fn` runs. `fn` is a
-        pure module-level function (Ray pickles it by reference); its models come from per-process caches."""
+        pure module-level function (pickled by reference); its models come from per-process caches.
+        `describe(meta)` names a job in the error when one fails on a worker ("chat 'qq:…'"); `size` is the
+        work the jobs hold (messages or texts), by which `executor = "auto"` picks this process or the pool."""
         if self.executor is None:
             return ((meta, fn(payload)) for meta, payload in jobs)
-        return self.executor.map(fn, jobs)
+        stage = self.stage or "a stage"
+
+        def named(meta: Any) -> str:
+            return f"{stage}: {describe(meta) if describe else 'a job'}"
+
+        return self.executor.map(fn, jobs, describe=named, size=size)
 
     @property
     def cores_per_worker(self) -> int:
-        """BLAS threads a job may use: 0 (all cores) in this process, the worker's share on Ray."""
+        """BLAS threads a job may use: 0 (all cores) in this process, the worker's share on a pool. A job
+        function itself asks worker_cores(), which knows where it runs (auto picks per map)."""
         return 0 if self.executor is None else self.executor.cores_per_worker
 
     def warn(self, message: str) -> None:

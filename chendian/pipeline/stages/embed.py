@@ -7,14 +7,14 @@ remembers the last message rowid it covered per model, so a nightly run only loo
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
 from ...model import CONVERSATIONAL_KINDS, Message
 from ...store import Workspace
-from . import RunContext, Stage
-from ...summarize.text.embed import EmbeddingCache, chunks, embedder_for, get_embedder
+from . import RunContext, Stage, worker_cores
+from ...summarize.text.embed import EmbeddingCache, cached_vectors, chunks, embedder_for, get_embedder
 
 STATE_KEY = "embed.progress"
 BATCH = 4096
@@ -39,10 +39,11 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         f"SELECT rowid, text FROM messages WHERE rowid > ? AND kind IN ({','.join('?' * len(kinds))})"
         " AND trim(text) != '' ORDER BY rowid", [since, *kinds]).fetchall()
     bar = rc.progress(len(rows), "vectors", unit="msg")
-    spec = embedder_spec(ws, rc)
+    spec = embedder_spec(ws)
     computed = 0
     pending: list[tuple[list[str], np.ndarray]] = []
-    for (last, seen, final, part), vecs in rc.map(embed_texts, _jobs(cache, spec, rows)):
+    for (last, seen, final, part), vecs in rc.map(embed_texts, _jobs(cache, spec, rows), size=len(rows),
+                                                  describe=_batch):
         pending.append((part, vecs))
         if not final:  # a batch's vectors land in one transaction, with the progress mark
             continue
@@ -71,19 +72,46 @@ def _jobs(cache: EmbeddingCache, spec: tuple, rows: list) -> Iterator[tuple[tupl
             yield (part[-1][0], len(part), i == len(parts) - 1, texts), (spec, texts)
 
 
-def embedder_spec(ws: Workspace, rc: RunContext) -> tuple:
-    """get_embedder's arguments for a worker: on Ray, its share of the cores rather than all of them."""
+def _batch(meta: tuple) -> str:
+    last, _, _, texts = meta
+    return f"a batch of {len(texts)} texts (messages up to rowid {last})"
+
+
+def embedder_spec(ws: Workspace) -> tuple:
+    """get_embedder's arguments for a job. threads = 0 is resolved where the job runs (embed_texts): every core
+    in this process, the worker's share on a pool."""
     cfg = ws.config.embed
-    return (cfg.model, cfg.threads or rc.cores_per_worker, cfg.batch_size, cfg.device)
+    return (cfg.model, cfg.threads, cfg.batch_size, cfg.device)
 
 
 def embed_texts(job: tuple[tuple, list[str]]) -> np.ndarray:
     """float16 vectors for one batch of texts (a pure step: in this process or on a worker, whose embedder
     loads once: get_embedder keeps one per process)."""
-    spec, texts = job
+    (model, threads, batch_size, device), texts = job
     if not texts:
         return np.zeros((0, 0), dtype=np.float16)
-    return get_embedder(*spec).encode(texts).astype(np.float16)
+    return get_embedder(model, threads or worker_cores(), batch_size, device).encode(texts).astype(np.float16)
+
+
+def encode_texts(ws: Workspace, rc: RunContext, texts: Sequence[str], cache: EmbeddingCache | None = None,
+                 progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
+    """EmbeddingCache.encode with the batches to compute fanned out through rc.map: the same vectors (row i for
+    texts[i], float32 of the cached float16), the same cache rows written in the same order, and how many texts
+    had to be computed. For a global stage (topics) whose texts are many: on `executor = "processes"` (or auto
+    with enough texts) both cores embed."""
+    cache = cache or workspace_cache(ws)
+    found = cached_vectors(ws.db, cache.embedder.name, texts)
+    todo = list(dict.fromkeys(t for t in texts if t not in found))
+    spec = embedder_spec(ws)
+    jobs = ((part, (spec, list(part))) for part in chunks(todo))
+    for part, vecs in rc.map(embed_texts, jobs, size=len(todo), describe=lambda p: f"a batch of {len(p)} texts"):
+        found.update(zip(part, cache.store(part, vecs)))
+        if progress:
+            progress(len(part))
+    out = np.zeros((len(texts), cache.embedder.dim), dtype=np.float32)
+    for i, t in enumerate(texts):
+        out[i] = found[t]
+    return out, len(todo)
 
 
 STAGE = Stage("embed", run, reads=("messages",), writes=("embeddings",))

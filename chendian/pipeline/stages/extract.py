@@ -191,7 +191,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     if full:
         with ws.transaction() as db:
             db.execute("DELETE FROM qas")
-    for meta, qas in rc.map(extract_chat, jobs):
+    new = top if full else top - state["rowid"]  # the messages past the last run, for executor = "auto"
+    for meta, qas in rc.map(extract_chat, jobs, size=new, describe=lambda meta: f"chat {meta['chat']!r}"):
         if meta["fallback"]:
             fallback.append(meta["chat"])
         rows = [qa_row(qa) for qa in qas]

@@ -66,7 +66,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     # Batches of rowids are the partitions: a message's tokens depend on its text alone.
     jobs = (([mid for mid, _ in rows[a:a + BATCH]], (spec, [text for _, text in rows[a:a + BATCH]]))
             for a in range(0, len(rows), BATCH))
-    for ids, tokens in rc.map(segment_texts, jobs):
+    for ids, tokens in rc.map(segment_texts, jobs, size=len(rows),
+                              describe=lambda ids: f"the batch of {len(ids)} messages from {ids[0]}"):
         with ws.transaction():
             ws.db.executemany("INSERT OR REPLACE INTO tokens (message_id, tokens) VALUES (?, ?)",
                               list(zip(ids, tokens)))

@@ -299,7 +299,9 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     linked = relinked = changed = reused = 0
     # Chats are the partitions: each is linked where the executor runs it, written here in chat order.
     jobs = (plan_chat(ws, chat, full=full, cache=cache, first=firsts[chat], kept=kept.get(chat)) for chat in chats)
-    for plan, result in rc.map(_link_or_nothing, jobs):
+    # the messages to link, for executor = "auto": all of them on a full run, else those past the last run's
+    new = top if full else top - int(ws.get_state(ROWID_KEY, 0) or 0)
+    for plan, result in rc.map(_link_or_nothing, jobs, size=new, describe=lambda plan: f"chat {plan.chat!r}"):
         r = write_chat(ws, plan, result)
         if plan.flags is not None and plan.msgs:
             kept[plan.chat] = keep_flags(plan.msgs, plan.flags)
