@@ -1,4 +1,5 @@
-"""The topics stage embeds its conversations through the executor (rc.map) and gets what one process gets."""
+"""The topics, faq and summarize stages embed what is not cached yet through the executor (rc.map), in the batches
+one process forms, and get what one process gets."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from chendian.pipeline.stages import topics
 from chendian.summarize.text.embed import EmbeddingCache, get_embedder
 from chendian.store import Workspace
 
-TOPIC_TABLES = ("topics", "topic_members", "topic_centroids", "topic_terms", "embeddings", "state")
+STAGES = ["ingest", "segment", "embed", "thread", "topics", "extract", "talks", "faq", "insights", "summarize"]
+TABLES = ("topics", "topic_members", "topic_centroids", "topic_terms", "faq_entries", "faq_members", "contributors",
+          "expert_suggestions", "thread_digests", "weekly_digests", "embeddings", "state")
 
 
-def test_topics_on_shuffled_workers_equal_a_local_run(tmp_path, monkeypatch):
+def test_stages_on_shuffled_workers_equal_a_local_run(tmp_path, monkeypatch):
     monkeypatch.setattr(topics, "BATCH", 5)  # many jobs even on a small chat
     messages = [m for _, day in generate(days=2, messages_per_day=300, chats=4, variety=0.8) for m in day]
     write_jsonl(tmp_path / "chats.jsonl", messages)
@@ -24,14 +27,16 @@ def test_topics_on_shuffled_workers_equal_a_local_run(tmp_path, monkeypatch):
         root = roots[name] = _workspace(tmp_path / name, executor="local")
         (root / "inbox" / "chats.jsonl").write_bytes((tmp_path / "chats.jsonl").read_bytes())
         with Workspace(root) as ws:
-            report = run_stages(ws, ["ingest", "segment", "embed", "thread", "topics"], quiet=True, executor=executor)
+            report = run_stages(ws, STAGES, quiet=True, executor=executor)
         assert report.ok, report.to_json()
-        counts[name] = report.stages[-1].counts
-    assert counts["local"]["threads"] > 4 * topics.BATCH and counts["local"]["topics"] >= 1, counts
-    assert shuffled.finished_out_of_order > 3  # the conversations' jobs really finished out of order
+        counts[name] = {s.name: s.counts for s in report.stages}
+    local = counts["local"]
+    assert local["topics"]["threads"] > 4 * topics.BATCH and local["topics"]["topics"] >= 1, local
+    assert local["faq"]["entries"] > 10 and local["summarize"]["thread_digests"] > 20, local
+    assert shuffled.finished_out_of_order > 3  # the jobs really finished out of order
     a, b = _tables(roots["local"], order="rowid"), _tables(roots["shuffled"], order="rowid")
-    assert counts["local"] == counts["shuffled"]
-    assert [t for t in TOPIC_TABLES if a[t] != b[t]] == []
+    assert local == counts["shuffled"]
+    assert [t for t in TABLES if a[t] != b[t]] == []
 
 
 def test_encode_forms_the_batches_the_cache_forms(tmp_path, monkeypatch, workspace):

@@ -70,16 +70,22 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
 
 
 def encode(ws: Workspace, rc: RunContext, cache, texts: list[str]) -> np.ndarray:
-    """The conversations' vectors, as cache.encode gives them: the texts not cached yet are embedded through
-    rc.map (on the processes or Ray executor, by all the workers) in the batches cache.encode would form (a
-    text's last bits depend on its batch), then everything is read back from the cache."""
+    """The texts' vectors, as cache.encode gives them: the texts not cached yet are embedded through rc.map (on
+    the processes or Ray executor, by all the workers) in the batches cache.encode would form (a text's last bits
+    depend on its batch), then everything is read back from the cache. The faq and summarize stages embed
+    through here too."""
     if not texts:
         return np.zeros((0, cache.embedder.dim), np.float32)
+    embed_batches(ws, rc, cache, chunks(cache.missing(texts), BATCH))
+    return cache.encode(texts)[0]
+
+
+def embed_batches(ws: Workspace, rc: RunContext, cache, batches) -> None:
+    """Embed and cache each batch of texts (none cached yet) as one call of the embedder, through rc.map."""
     spec = embedder_spec(ws, rc)
-    for part, vecs in rc.map(embed_texts, ((part, (spec, part)) for part in chunks(cache.missing(texts), BATCH))):
+    for part, vecs in rc.map(embed_texts, ((part, (spec, part)) for part in batches)):
         with ws.transaction():
             cache.store(part, vecs)
-    return cache.encode(texts)[0]
 
 
 def _full(ws: Workspace, rc: RunContext, cache, model: str) -> dict[str, int]:
