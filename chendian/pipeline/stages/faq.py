@@ -18,6 +18,7 @@ from ...summarize.qa.faq import build_entries, entry_record, publishable
 from ...summarize.talks import qas_for_faq
 from . import RunContext, Stage
 from .embed import workspace_cache
+from .topics import encode as embed_through
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
@@ -26,8 +27,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         rc.warn("no questions extracted (run the extract stage first)")
     cache = workspace_cache(ws)
 
-    def encode(texts):
-        return cache.encode(list(texts))[0]
+    def encode(texts):  # texts not cached yet are embedded by the executor's workers
+        return embed_through(ws, rc, cache, list(texts))
 
     previous = {qa: e for qa, e in ws.db.execute("SELECT qa_id, entry_id FROM faq_members")}
     actions = curation_log(ws)

@@ -25,11 +25,13 @@ from datetime import datetime, timedelta
 from ...model import CONVERSATIONAL_KINDS, QA, Answer
 from ...store import Workspace, json_column, row_to_message
 from ...summarize import llm
-from ...summarize.qa.digest import DIGEST_VERSION, iso_week, thread_digest, week_signatures, weekly_digests
+from ...summarize.qa.digest import (DIGEST_VERSION, encoded_sentences, iso_week, sentences, thread_digest,
+                                    week_signatures, weekly_digests)
+from ...summarize.text.embed import chunks
 from . import RunContext, Stage
 from .embed import workspace_cache
 from .thread import changes_since, conversations_of
-from .topics import conversations
+from .topics import conversations, embed_batches
 
 
 STATE_KEY = "summarize.threads"  # before fingerprints lived in thread_digests: thread id → fingerprint
@@ -64,8 +66,11 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     rows: list[tuple] = []  # digests to write: (thread id, chat, digest, fingerprint or None)
     failed_ids: list[str] = []
     llm_failures = kept = 0
+    keys = {tid: conversation_key(settings, ms) for tid, ms in convs.items()}
+    todo = [tid for tid in convs if stored.get(tid) is None or keys[tid] not in (stored[tid][2], legacy.get(tid))]
+    embed_ahead(ws, rc, cache, [encoded_sentences(sentences(convs[tid])) for tid in todo])
     for tid, ms in convs.items():
-        key = conversation_key(settings, ms)
+        key = keys[tid]
         old = stored.get(tid)
         if old is not None and key in (old[2], legacy.get(tid)):
             kept += 1
@@ -116,6 +121,19 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     weeks = ws.db.execute("SELECT count(*) FROM weekly_digests").fetchone()[0]
     return {"thread_digests": total, "digests_read": len(convs), "digests_kept": kept, "weekly_digests": weeks,
             "weekly_digests_made": weeks_made, "llm_failures": llm_failures}
+
+
+def embed_ahead(ws: Workspace, rc: RunContext, cache, calls: list[list[str]]) -> None:
+    """Embed, through the executor's workers, what the calls of cache.encode (one per conversation digested, in
+    this order) will embed, in the batches each would form: the digests then read every vector from the cache
+    and are what one process makes."""
+    uncached = set(cache.missing([t for texts in calls for t in texts]))
+    batches = []
+    for texts in calls:
+        todo = [t for t in dict.fromkeys(texts) if t in uncached]
+        uncached.difference_update(todo)  # cached by this call: a later conversation reads it
+        batches += chunks(todo)
+    embed_batches(ws, rc, cache, batches)
 
 
 def weekly_rows(ws: Workspace, rc: RunContext, changes, convs) -> tuple[list, list | None, dict, int]:

@@ -26,12 +26,14 @@ from ...summarize.text.embed import content_key
 from ...summarize.topics import (MAX_TEXT_CHARS, MIN_THREAD_MESSAGES, assign_topics, centroid_sums,
                                  ctfidf_from_counts, ctfidf_keywords, term_counts)
 from . import RunContext, Stage
-from .embed import workspace_cache
+from ...summarize.text.embed import chunks
+from .embed import embed_texts, embedder_spec, workspace_cache
 from .segment import load_tokens, workspace_segmenter
 from .thread import changes_since, conversations_of
 
 MARK_KEY = "topics.mark"  # thread.changes_since's mark of the last run
 WAITING_KEY = "topics.waiting"  # thread id → [vector key, first ts] of conversations not in a topic yet
+BATCH = 512  # conversation texts per job (EmbeddingCache.encode's batch, so a local run's vectors are as before)
 
 
 def conversations(ws: Workspace) -> dict[str, list[Message]]:
@@ -60,19 +62,38 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     changes = changes_since(ws, ws.get_state(MARK_KEY))
     legacy = ws.db.execute("SELECT 1 FROM topic_centroids WHERE total IS NULL LIMIT 1").fetchone() is not None
     if changes.full or legacy:
-        counts = _full(ws, cache, model)
+        counts = _full(ws, rc, cache, model)
     else:
-        counts = _nightly(ws, cache, model, changes)
+        counts = _nightly(ws, rc, cache, model, changes)
     ws.set_state(MARK_KEY, changes.mark)
     return counts
 
 
-def _full(ws: Workspace, cache, model: str) -> dict[str, int]:
+def encode(ws: Workspace, rc: RunContext, cache, texts: list[str]) -> np.ndarray:
+    """The texts' vectors, as cache.encode gives them: the texts not cached yet are embedded through rc.map (on
+    the processes or Ray executor, by all the workers) in the batches cache.encode would form (a text's last bits
+    depend on its batch), then everything is read back from the cache. The faq and summarize stages embed
+    through here too."""
+    if not texts:
+        return np.zeros((0, cache.embedder.dim), np.float32)
+    embed_batches(ws, rc, cache, chunks(cache.missing(texts), BATCH))
+    return cache.encode(texts)[0]
+
+
+def embed_batches(ws: Workspace, rc: RunContext, cache, batches) -> None:
+    """Embed and cache each batch of texts (none cached yet) as one call of the embedder, through rc.map."""
+    spec = embedder_spec(ws, rc)
+    for part, vecs in rc.map(embed_texts, ((part, (spec, part)) for part in batches)):
+        with ws.transaction():
+            cache.store(part, vecs)
+
+
+def _full(ws: Workspace, rc: RunContext, cache, model: str) -> dict[str, int]:
     """Every conversation read: assignments kept, centres and labels computed afresh."""
     convs = conversations(ws)
     thread_ids = sorted(t for t, ms in convs.items() if len(ms) >= MIN_THREAD_MESSAGES)
     texts = [_text(convs[t]) for t in thread_ids]
-    vectors, _ = cache.encode(texts) if thread_ids else (np.zeros((0, cache.embedder.dim), np.float32), 0)
+    vectors = encode(ws, rc, cache, texts)
     previous = dict(ws.db.execute("SELECT thread_id, topic_id FROM topic_members"))
     centroids = {tid: np.frombuffer(blob, dtype=np.float32) for tid, blob in
                  ws.db.execute("SELECT topic_id, vec FROM topic_centroids")}
@@ -120,7 +141,7 @@ def _vectors_by_key(ws: Workspace, keys: list[str]) -> dict[str, np.ndarray]:
     return out
 
 
-def _nightly(ws: Workspace, cache, model: str, changes) -> dict[str, int]:
+def _nightly(ws: Workspace, rc: RunContext, cache, model: str, changes) -> dict[str, int]:
     """The conversations the day touched and those waiting; every other member counts through the stored sums."""
     touched = changes.thread_ids(ws)
     convs = conversations_of(ws, touched)
@@ -138,7 +159,7 @@ def _nightly(ws: Workspace, cache, model: str, changes) -> dict[str, int]:
             waiting.pop(t)
     fresh = sorted(t for t, ms in convs.items() if len(ms) >= MIN_THREAD_MESSAGES)
     texts = {t: _text(convs[t]) for t in fresh}
-    fresh_vectors, _ = cache.encode([texts[t] for t in fresh]) if fresh else (None, 0)
+    fresh_vectors = encode(ws, rc, cache, [texts[t] for t in fresh])
     keys = {t: content_key(model, texts[t]) for t in fresh} | {t: w[0] for t, w in waiting.items()}
     first_ts = {t: int(convs[t][0].time.timestamp()) for t in fresh} | {t: int(w[1]) for t, w in waiting.items()}
     thread_ids = sorted(keys)

@@ -83,6 +83,12 @@ def mmr(vectors: np.ndarray, relevance: np.ndarray, k: int, lam: float = MMR_LAM
     return chosen
 
 
+def encoded_sentences(sents: list[tuple[str, str, int]], max_sentences: int = MAX_SENTENCES) -> list[str]:
+    """The texts thread_digest encodes for a conversation of these sentences (none when all of them are shown),
+    so that a caller can embed them ahead, in the same batches."""
+    return [s for _, s, _ in sents] if len(sents) > max_sentences else []
+
+
 def thread_digest(messages: Sequence[Message], encode: Callable[[Sequence[str]], np.ndarray],
                   max_sentences: int = MAX_SENTENCES, max_chars: int = MAX_CHARS) -> str:
     """「张三：…；李四：…」 the central, non-redundant sentences of one conversation, in spoken order."""
@@ -92,7 +98,7 @@ def thread_digest(messages: Sequence[Message], encode: Callable[[Sequence[str]],
     if len(sents) <= max_sentences:
         chosen = list(range(len(sents)))
     else:
-        vecs = encode([s for _, s, _ in sents])
+        vecs = encode(encoded_sentences(sents, max_sentences))
         chosen = mmr(vecs, textrank(vecs), max_sentences)
     parts, used = [], 0
     for i in sorted(chosen):

@@ -126,16 +126,26 @@ def same_question_scorer(encode: Callable[[Sequence[str]], np.ndarray] | None = 
     computed once over it and used for every pair."""
     context = None
     unique = list(dict.fromkeys(questions))
+    # Clustering scores each question against its neighbours, one call per question: each text's vector and
+    # features are made once (a vector read back from the cache is the same whichever call first asked for it).
+    features: dict[str, dedup.QuestionFeatures] = {}
+    vector_of: dict[str, np.ndarray] = {}
     if encode is not None and len(unique) >= dedup.MIN_CONTEXT:
         context = dedup.QuestionContext(unique, dedup.question_vectors(unique, encode=encode))
+        vector_of.update(zip(unique, context.vectors))
+
+    def vectors(texts: Sequence[str]) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if t not in vector_of]
+        if todo:
+            # through the caller's (cached) encoder; dedup folds the text the same way
+            vector_of.update(zip(todo, dedup.question_vectors(todo, encode=encode)))
+        return np.array([vector_of[t] for t in texts], dtype=np.float32)
 
     def score_pairs(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
         if encode is None:
-            return dedup.score_pairs(a, b)
-        # Vectors through the caller's (cached) encoder; dedup folds the text the same way.
-        va = dedup.question_vectors(a, encode=encode)
-        vb = dedup.question_vectors(b, encode=encode)
-        return dedup.score_pairs(a, b, vectors_a=va, vectors_b=vb, context=context)
+            return dedup.score_pairs(a, b, features=features)
+        return dedup.score_pairs(a, b, vectors_a=vectors(a), vectors_b=vectors(b), context=context,
+                                 features=features)
 
     return score_pairs, float(dedup.SAME_QUESTION_THRESHOLD)
 

@@ -208,10 +208,15 @@ def score_features(X: np.ndarray) -> np.ndarray:
 
 
 def pair_feature_matrix(a: Sequence[str], b: Sequence[str], vectors_a: np.ndarray, vectors_b: np.ndarray,
-                        context: "QuestionContext | None" = None) -> np.ndarray:
-    """Feature rows of the pairs; with a context (holding every text of a and b) the context features too."""
+                        context: "QuestionContext | None" = None,
+                        features: dict[str, QuestionFeatures] | None = None) -> np.ndarray:
+    """Feature rows of the pairs; with a context (holding every text of a and b) the context features too.
+    `features`: text → QuestionFeatures kept across calls (a caller scoring many batches segments a text once)."""
     cos = np.einsum("ij,ij->i", vectors_a, vectors_b)
-    feats = {t: QuestionFeatures(t) for t in dict.fromkeys([*a, *b])}
+    feats = {} if features is None else features
+    for t in dict.fromkeys([*a, *b]):
+        if t not in feats:
+            feats[t] = QuestionFeatures(t)
     X = np.array([pair_features(feats[x], feats[y], float(c)) for x, y, c in zip(a, b, cos)])
     if context is None:
         return X
@@ -223,14 +228,16 @@ def pair_feature_matrix(a: Sequence[str], b: Sequence[str], vectors_a: np.ndarra
 def score_pairs(a: Sequence[str], b: Sequence[str], *, vectors_a: np.ndarray | None = None,
                 vectors_b: np.ndarray | None = None, embedder=None,
                 context: "Sequence[str] | QuestionContext | None" = None,
-                context_vectors: np.ndarray | None = None) -> np.ndarray:
+                context_vectors: np.ndarray | None = None,
+                features: dict[str, QuestionFeatures] | None = None) -> np.ndarray:
     """Probability-like score in [0, 1] that a[i] and b[i] ask the same question (row i for pair i).
 
     `context`: the whole question set the pairs come from (e.g. every question the faq stage clusters; the
     texts of a and b are added to it), with `context_vectors` in its order when known. It adds the context
     features when it holds at least MIN_CONTEXT questions; without it (or smaller) the context-free scorer
     is used. Pass the same set for every call: the scores depend on it. A prebuilt QuestionContext (holding
-    every text of a and b) is used as it is, so a caller scoring many batches builds it once."""
+    every text of a and b) is used as it is, so a caller scoring many batches builds it once (and passes a dict
+    as `features`, so that each text's QuestionFeatures are computed once too)."""
     if len(a) != len(b):
         raise ValueError(f"score_pairs needs two lists of the same length, got {len(a)} and {len(b)}")
     if not a:
@@ -242,7 +249,7 @@ def score_pairs(a: Sequence[str], b: Sequence[str], *, vectors_a: np.ndarray | N
         vectors_a = vecs[[at[t] for t in a]]
         vectors_b = vecs[[at[t] for t in b]]
     if isinstance(context, QuestionContext):
-        return score_features(pair_feature_matrix(a, b, vectors_a, vectors_b, context))
+        return score_features(pair_feature_matrix(a, b, vectors_a, vectors_b, context, features))
     texts = list(dict.fromkeys([*context, *a, *b])) if context is not None else []
     ctx = None
     if len(texts) >= MIN_CONTEXT:
@@ -253,7 +260,7 @@ def score_pairs(a: Sequence[str], b: Sequence[str], *, vectors_a: np.ndarray | N
         if missing:
             known |= dict(zip(missing, question_vectors(missing, embedder)))
         ctx = QuestionContext(texts, np.array([known[t] for t in texts]))
-    return score_features(pair_feature_matrix(a, b, vectors_a, vectors_b, ctx))
+    return score_features(pair_feature_matrix(a, b, vectors_a, vectors_b, ctx, features))
 
 
 def same_question_pairs(texts: Sequence[str], vectors: np.ndarray, *, threshold: float = SAME_QUESTION_THRESHOLD,

@@ -162,8 +162,14 @@ class EmbeddingCache:
 
     def missing(self, texts: Sequence[str]) -> list[str]:
         """The texts with no vector in the cache, once each, in first-seen order: what `encode` computes."""
-        found = cached_vectors(self.db, self.embedder.name, texts)
-        return list(dict.fromkeys(t for t in texts if t not in found))
+        key_of = {t: content_key(self.embedder.name, t) for t in texts}
+        keys = list(dict.fromkeys(key_of.values()))
+        have: set[str] = set()
+        for i in range(0, len(keys), 900):  # the keys only: a big set's vectors need not be read to know this
+            part = keys[i:i + 900]
+            have.update(k for k, in self.db.execute(
+                f"SELECT key FROM embeddings WHERE key IN ({','.join('?' * len(part))})", part))
+        return [t for t in key_of if key_of[t] not in have]
 
     def store(self, texts: Sequence[str], vecs: np.ndarray) -> np.ndarray:
         """Cache vectors computed for texts; returns them as a rerun will read them back (float32 of float16)."""
