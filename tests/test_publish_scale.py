@@ -42,14 +42,38 @@ def test_a_site_built_in_two_processes_is_the_site_built_in_one(tmp_path, monkey
     monkeypatch.setattr(pool, "CHUNK", 2)  # the fixture's few dozen pages in many chunks
     ws = make_site_workspace(tmp_path / "ws", names="pseudonym")
     try:
-        ws.config.site.workers = 1
-        one = build_site(ws, tmp_path / "one")
-        ws.config.site.workers = 2
-        two = build_site(ws, tmp_path / "two")
+        with ws.transaction():  # a quote that is not JSON: its page warns, from whichever process renders it
+            ws.db.execute("UPDATE messages SET quote = '{not json' WHERE rowid = (SELECT min(m.rowid) FROM messages m"
+                          " JOIN message_threads mt ON mt.message_id = m.id WHERE m.kind = 'text')")
+        runs = {}
+        for workers in (1, 2):
+            ws.config.site.workers = workers
+            rc = _Recorder()
+            runs[workers] = (build_site(ws, tmp_path / str(workers), rc=rc), rc.warnings, rc.ticks)
     finally:
         ws.close()
-    assert one == two and one["pages"] > 20
-    assert _pages(tmp_path / "one") == _pages(tmp_path / "two")
+    assert runs[1] == runs[2] and runs[1][0]["pages"] > 20
+    assert any("quote: not valid JSON" in w for w in runs[1][1])
+    assert _pages(tmp_path / "1") == _pages(tmp_path / "2")
+
+
+class _Recorder:
+    """A RunContext's warn and progress, recorded."""
+
+    def __init__(self):
+        self.warnings, self.ticks = [], 0
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def progress(self, total, what, unit=""):
+        return self
+
+    def update(self, n: int = 1) -> None:
+        self.ticks += n
+
+    def close(self) -> None:
+        pass
 
 
 def test_the_audit_in_two_processes_finds_what_one_finds(tmp_path, monkeypatch):
