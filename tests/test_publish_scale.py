@@ -124,6 +124,9 @@ def test_a_night_reuses_the_student_below_the_bound_and_refits_past_it(tmp_path)
             ws.db.execute("UPDATE messages SET recalled = 1 WHERE id = (SELECT id FROM messages"
                           " WHERE text LIKE '%打印机%' ORDER BY rowid LIMIT 1)")
         assert build_site(ws)["vector_refit"] == 1
+        (site / student.STUDENT_FILE).unlink()
+        (site / student.STUDENT_FILE).write_bytes(b"PK\x03\x04 cut short")  # damaged: fitted anew
+        assert build_site(ws)["vector_refit"] == 1
     finally:
         ws.close()
 

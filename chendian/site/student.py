@@ -445,13 +445,14 @@ def save_student(path, student: Student, meta: dict) -> None:
 def load_student(path) -> tuple[Student, dict] | None:
     """save_student's student and meta, or None when there is no readable file."""
     import json
+    import zipfile
 
     try:
         with np.load(path, allow_pickle=False) as z:
             terms = str(z["terms"])
             student = Student(terms.split("\n") if terms else [], z["idf_q"], z["table"], z["mean"], z["components"])
             meta = json.loads(str(z["meta"]))
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # none, or a damaged one: fit anew
         return None
     return (student, meta) if isinstance(meta, dict) else None
 
