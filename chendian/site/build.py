@@ -510,12 +510,12 @@ def _entry_key(e: dict) -> str:
 
 
 def _person_key(p: dict) -> str:
-    """person.html. Its recent activity is the day last seen only: the counts over the last RECENT_DAYS move every
-    night for everyone, so they are on people/index.html, which every night rebuilds anyway."""
+    """person.html. Recent activity (the day last seen, the messages of the last RECENT_DAYS) is not on it: it
+    moves every night for everyone who spoke, or for everyone, so it is on people/index.html, rebuilt anyway."""
     answered = [(a["question"], a["entry"]["url"] if a["entry"] else None, a["thread"]["url"] if a["thread"] else None,
                  a["acknowledged"], a["snippet"], a["when"]) for a in p["answered"]]
     return _page_key(p["url"], p["name"], p["answers"], len(p["answered"]), p["acknowledged"], p["questions"],
-                     p["level"], p["points"], p["recent"]["last"], p["member"], p["topics"],
+                     p["level"], p["points"], p["member"], p["topics"],
                      [(e["url"], e["question"], e["as_of"]) for e in p["entries"]], answered)
 
 
@@ -817,9 +817,9 @@ RECENT_DAYS = 28  # people/index.html's recent activity: the last four weeks of 
 
 
 def _directory(ws: Workspace, ctx: _Context, people: list[dict]) -> None:
-    """The member directory on each person page: topics they answer, entries they contributed, last seen,
-    their level, and the members file's fields. Names follow `[site] names` like every page; 职位 (it often
-    names the company) is shown only under real names and while the group has at most
+    """The member directory on each person page: topics they answer, entries they contributed, their level, and
+    the members file's fields (recent activity: people/index.html). Names follow `[site] names` like every page;
+    职位 (it often names the company) is shown only under real names and while the group has at most
     `[insights] directory_private_above` members, team likewise."""
     cfg = ws.config.insights
     members = load_members(ws)
