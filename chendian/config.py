@@ -89,10 +89,15 @@ class SiteConfig:
     names: str = setting("real", "real | pseudonym | initials")
     # The digest links its 本周精华 to the site's entry pages under this address.
     base_url: str = setting("", "the site's public address (https://kb.example.com/), for links in the weekly digest")
+    # Pages are rendered and audited in this many processes (forked; one where fork is unavailable); the site is
+    # the same whatever the number.
+    workers: int = setting(0, "processes that render and audit the pages; 0 = this machine's cores (at most 8)")
 
     def __post_init__(self) -> None:
         if self.names not in ("real", "pseudonym", "initials"):
             raise ConfigError(f"site.names must be real, pseudonym or initials, not {self.names!r}")
+        if self.workers < 0:
+            raise ConfigError(f"site.workers must be 0 (this machine's cores) or more, not {self.workers}")
 
 
 @dataclass

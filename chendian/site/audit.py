@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..errors import ChendianError
 from .browser_index import BLOB_RE, read_shard_text
+from .pool import ordered_map
 from .privacy import find_personal, mask_text, name_variants, names_pattern
 from .student import MAX_WORD_CHARS
 
@@ -301,44 +302,56 @@ def _scanner(name: str):
 
 
 def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
-               trusted: Callable[[Path, str], bool] | None = None) -> AuditReport:
+               trusted: Callable[[Path, str], bool] | None = None, workers: int = 1) -> AuditReport:
     """Scan every page under `root` (a built site or a book folder). `names`: real names that must not appear.
-    `trusted(path, rel)`: files that need no scan (the same as in a site that passed this audit before)."""
+    `trusted(path, rel)`: files that need no scan (the same as in a site that passed this audit before).
+    `workers`: processes the files are scanned in (pool.ordered_map); the report is the same whatever the number."""
     root = Path(root)
     report = AuditReport(root=root)
     matcher = _Names(names)
 
-    def add(rel: str, found: Iterable[tuple[int, str, str]]) -> None:
-        for line, kind, excerpt in found:
-            report.findings.append(Finding(rel, line, kind, excerpt))
-
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        if SKIPPED_PARTS & set(path.relative_to(root).parts[:-1]):
-            continue
-        suffix = path.suffix.lower()
-        if suffix not in (".epub", ".pdf") and _scanner(rel) is None:
-            continue  # nothing a reader sees (the build's page keys)
-        if trusted is not None and trusted(path, rel):
-            report.unchanged += 1
-            continue
-        if suffix == ".epub":
-            report.files += 1
-            add_epub(path, rel, matcher, add, report)
-        elif suffix == ".pdf":
-            text = _pdf_text(path)
-            if text is None:
-                report.skipped.append(f"{rel} (pdftotext from poppler-utils is not installed)")
+    def wanted() -> Iterator[tuple[Path, str]]:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            rel = path.relative_to(root).as_posix()
+            if SKIPPED_PARTS & set(path.relative_to(root).parts[:-1]):
                 continue
-            report.files += 1
-            add(rel, ((line, kind, f"{excerpt} (page text)") for line, kind, excerpt in _scan_plain(text, matcher)))
-        elif (scan := _scanner(rel)) is not None:
-            report.files += 1
-            add(rel, scan(path.read_text(encoding="utf-8", errors="replace"), matcher))
+            if path.suffix.lower() not in (".epub", ".pdf") and _scanner(rel) is None:
+                continue  # nothing a reader sees (the build's page keys)
+            if trusted is not None and trusted(path, rel):
+                report.unchanged += 1
+                continue
+            yield path, rel
+
+    for found, skipped, scanned in ordered_map(lambda job: _scan_file(*job, matcher), wanted(), workers):
+        report.findings.extend(found)
+        report.skipped.extend(skipped)
+        report.files += scanned
     return report
 
 
-def add_epub(path: Path, rel: str, matcher: _Names, add, report: AuditReport) -> None:
+def _scan_file(path: Path, rel: str, matcher: _Names) -> tuple[list[Finding], list[str], int]:
+    """One file's findings, what could not be read (\"file (why)\"), and 1 when it was scanned."""
+    found: list[Finding] = []
+
+    def add(rel: str, hits: Iterable[tuple[int, str, str]]) -> None:
+        found.extend(Finding(rel, line, kind, excerpt) for line, kind, excerpt in hits)
+
+    suffix = path.suffix.lower()
+    if suffix == ".epub":
+        skipped: list[str] = []
+        add_epub(path, rel, matcher, add, skipped)
+        return found, skipped, 1
+    if suffix == ".pdf":
+        text = _pdf_text(path)
+        if text is None:
+            return found, [f"{rel} (pdftotext from poppler-utils is not installed)"], 0
+        add(rel, ((line, kind, f"{excerpt} (page text)") for line, kind, excerpt in _scan_plain(text, matcher)))
+        return found, [], 1
+    add(rel, _scanner(rel)(path.read_text(encoding="utf-8", errors="replace"), matcher))
+    return found, [], 1
+
+
+def add_epub(path: Path, rel: str, matcher: _Names, add, skipped: list[str]) -> None:
     try:
         with zipfile.ZipFile(path) as z:
             for member in z.namelist():
@@ -346,7 +359,7 @@ def add_epub(path: Path, rel: str, matcher: _Names, add, report: AuditReport) ->
                 if scan is not None:
                     add(f"{rel}!{member}", scan(z.read(member).decode("utf-8", errors="replace"), matcher))
     except (zipfile.BadZipFile, OSError) as e:
-        report.skipped.append(f"{rel} (not a readable EPUB: {e})")
+        skipped.append(f"{rel} (not a readable EPUB: {e})")
 
 
 def _pdf_text(path: Path) -> str | None:
@@ -405,19 +418,20 @@ class LeakCheck:
     With `previous` (a site that passed an audit under the same audit_key), its unchanged pages are not scanned
     again: a new night's build scans what the night changed. `report` is the last audit's."""
 
-    def __init__(self, names: Iterable[str], previous: Path | None = None):
+    def __init__(self, names: Iterable[str], previous: Path | None = None, workers: int = 1):
         self.names = list(names)
         self.previous = previous
+        self.workers = workers
         self.report: AuditReport | None = None
 
     def __call__(self, folder: Path) -> None:
         trusted = same_page(self.previous) if self.previous is not None and self.previous.is_dir() else None
-        self.report = report = audit_site(folder, self.names, trusted)
+        self.report = report = audit_site(folder, self.names, trusted, self.workers)
         if not report.ok:
             first = "; ".join(str(f) for f in report.findings[:3])
             raise LeakError(f"site not published, the previous one stays: the audit of the new build found "
                             f"{report.summary()} — {first}")
 
 
-def refuse_leaks(names: Iterable[str], previous: Path | None = None) -> LeakCheck:
-    return LeakCheck(names, previous)
+def refuse_leaks(names: Iterable[str], previous: Path | None = None, workers: int = 1) -> LeakCheck:
+    return LeakCheck(names, previous, workers)

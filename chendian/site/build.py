@@ -46,15 +46,16 @@ from .charts import bar_chart, hbar_chart
 from .privacy import Privacy
 from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
 from .report import load_members, weekly_report
+from .pool import default_workers, ordered_map
 from .render import MarkdownRenderer, plain
 from .browser_index import write_browser_index
-from .student import payload_js, t2s_table, workspace_vectors
+from .student import STUDENT_FILE, payload_js, t2s_table, workspace_vectors
 from .talks import talk_pages
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 ASSETS = HERE / "assets"
-BUILD_VERSION = "8"  # bump when the output changes for the same input, so `run` rebuilds
+BUILD_VERSION = "9"  # bump when the output changes for the same input, so `run` rebuilds
 # Beside the pages, each build leaves what every conversation page was made of (a digest of its inputs): the
 # next build links a page whose inputs are unchanged from the site it replaces instead of rendering it again.
 PAGE_KEYS = ".chendian-pages"  # no page suffix: neither served as a page nor scanned by the audit (only digests)
@@ -100,8 +101,12 @@ class _Context:
     recalled_re: re.Pattern | None = None
     warned: set[str] = field(default_factory=set)
     thread_sigs: dict[str, tuple] = field(default_factory=dict)  # thread_signatures()
+    sink: Callable[[str], None] | None = None  # while a page renders (maybe in a worker): its warnings go here
 
     def warn(self, message: str) -> None:
+        if self.sink is not None:
+            self.sink(message)  # the parent warns, in page order, as one process would
+            return
         if self.rc is not None and message not in self.warned:
             self.warned.add(message)
             self.rc.warn(message)
@@ -364,18 +369,19 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
     return site
 
 
-def _thread_messages(ctx: _Context, site: Site, question_ids: set[str], answer_ids: set[str],
-                     only: set[str] | None = None):
-    """(thread, messages) for every published conversation (or those in `only`), streamed from the store in one
-    query."""
+_ROW_COLUMNS = "mt.thread_id, m.id, m.ts, m.sender, m.sender_name, m.kind, m.text, m.reply_to, m.quote, m.recalled"
+THREAD_ID, ID, TS, SENDER, SENDER_NAME, KIND, TEXT, REPLY_TO, QUOTE, RECALLED = range(10)
+
+
+def _thread_rows(ctx: _Context, site: Site, only: set[str] | None = None):
+    """(thread, rows) for every published conversation (or those in `only`), its messages' rows (plain tuples,
+    _ROW_COLUMNS) in the order the page shows them, streamed from the store in one query."""
     db = ctx.ws.db
     wanted = site.threads if only is None else {t: site.threads[t] for t in only if t in site.threads}
     if not wanted:
         return
-    by_id: dict[str, dict] = {}
     current, buffer = None, []
-    columns = "SELECT mt.thread_id, m.id, m.ts, m.sender, m.sender_name, m.kind, m.text, m.reply_to, m.quote, m.recalled" \
-              " FROM message_threads mt JOIN messages m ON m.id = mt.message_id"
+    columns = f"SELECT {_ROW_COLUMNS} FROM message_threads mt JOIN messages m ON m.id = mt.message_id"
     order = " ORDER BY mt.thread_id, m.ts, m.rowid"
     if len(wanted) == len(site.threads):
         rows = db.execute(columns + order)
@@ -383,37 +389,46 @@ def _thread_messages(ctx: _Context, site: Site, question_ids: set[str], answer_i
         rows = db.execute(columns + " WHERE mt.thread_id IN (SELECT value FROM json_each(?))" + order,
                           (json.dumps(sorted(wanted)),))
     for r in rows:
-        if r["thread_id"] != current:
+        if r[THREAD_ID] != current:
             if current in wanted:
                 yield wanted[current], buffer
-            current, buffer, by_id = r["thread_id"], [], {}
-        if current not in wanted:
-            continue
-        if r["recalled"] or r["kind"] in (RECALL, SYSTEM) or r["id"] in ctx.recalled_ids:
+            current, buffer = r[THREAD_ID], []
+        if current in wanted:
+            buffer.append(tuple(r))
+    if current in wanted:
+        yield wanted[current], buffer
+
+
+def _thread_messages(ctx: _Context, rows: list[tuple], question_ids: set[str], answer_ids: set[str]) -> list[dict]:
+    """A conversation's messages as its page shows them (from _thread_rows' rows)."""
+    by_id: dict[str, dict] = {}
+    out = []
+    for r in rows:
+        if r[RECALLED] or r[KIND] in (RECALL, SYSTEM) or r[ID] in ctx.recalled_ids:
             continue  # recalled messages are never published; system notices name people who never spoke
-        text = r["text"] or ""
-        if r["kind"] in MEDIA_LABELS and not text.strip():
-            text = MEDIA_LABELS[r["kind"]]
-        msg = {"id": r["id"], "anchor": slug(r["id"], "m"), "author": ctx.privacy.name(r["sender"], r["sender_name"]),
-               "when": ctx.when(r["ts"], "%m-%d %H:%M"), "html": plain(ctx.text(text)), "quote": None,
-               "question": r["id"] in question_ids, "answer": r["id"] in answer_ids}
+        text = r[TEXT] or ""
+        if r[KIND] in MEDIA_LABELS and not text.strip():
+            text = MEDIA_LABELS[r[KIND]]
+        published = ctx.text(text)
+        msg = {"id": r[ID], "anchor": slug(r[ID], "m"), "author": ctx.privacy.name(r[SENDER], r[SENDER_NAME]),
+               "when": ctx.when(r[TS], "%m-%d %H:%M"), "html": plain(published), "quote": None,
+               "question": r[ID] in question_ids, "answer": r[ID] in answer_ids}
         quote = None
-        if r["reply_to"] and r["reply_to"] in ctx.recalled_ids:
+        if r[REPLY_TO] and r[REPLY_TO] in ctx.recalled_ids:
             quote = {"author": "", "text": "（引用的消息已撤回）", "anchor": None}
-        elif r["reply_to"] and r["reply_to"] in by_id:
-            q = by_id[r["reply_to"]]
+        elif r[REPLY_TO] and r[REPLY_TO] in by_id:
+            q = by_id[r[REPLY_TO]]
             quote = {"author": q["author"], "text": _snippet(q["plain"], 80), "anchor": q["anchor"]}
-        elif r["quote"]:
-            raw = json_column(r["quote"], dict, f"message {r['id']} quote", ctx.warn)
+        elif r[QUOTE]:
+            raw = json_column(r[QUOTE], dict, f"message {r[ID]} quote", ctx.warn)
             if raw.get("text") or raw.get("sender_name"):
                 quote = {"author": ctx.privacy.name(None, raw["sender_name"]) if raw.get("sender_name") else "",
                          "text": _snippet(ctx.text(raw.get("text") or ""), 80), "anchor": None}
         msg["quote"] = quote
-        msg["plain"] = ctx.text(text)
-        by_id[r["id"]] = msg
-        buffer.append(msg)
-    if current in wanted:
-        yield wanted[current], buffer
+        msg["plain"] = published
+        by_id[r[ID]] = msg
+        out.append(msg)
+    return out
 
 
 # -- what a conversation page is made of ---------------------------------------------------------------------
@@ -495,11 +510,12 @@ def _entry_key(e: dict) -> str:
 
 
 def _person_key(p: dict) -> str:
-    """person.html."""
+    """person.html. Recent activity (the day last seen, the messages of the last RECENT_DAYS) is not on it: it
+    moves every night for everyone who spoke, or for everyone, so it is on people/index.html, rebuilt anyway."""
     answered = [(a["question"], a["entry"]["url"] if a["entry"] else None, a["thread"]["url"] if a["thread"] else None,
                  a["acknowledged"], a["snippet"], a["when"]) for a in p["answered"]]
     return _page_key(p["url"], p["name"], p["answers"], len(p["answered"]), p["acknowledged"], p["questions"],
-                     p["level"], p["points"], p["recent"], p["member"], p["topics"],
+                     p["level"], p["points"], p["member"], p["topics"],
                      [(e["url"], e["question"], e["as_of"]) for e in p["entries"]], answered)
 
 
@@ -625,22 +641,27 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
     site = _load_site(ctx, qas, contributors)
 
     env = _environment()
+    workers = default_workers(cfg.workers)
     built = datetime.now(ctx.tz).strftime("%Y-%m-%d %H:%M")
     common = {"site_title": cfg.title, "built": built, "names_mode": cfg.names}
     pages = 0
     size = 0
     reused = 0
 
-    def write(rel: str, template: str, **values) -> None:
-        nonlocal pages, size
+    def render(rel: str, template: str, **values) -> bytes:
         depth = rel.count("/")
-        html = env.get_template(template).render(root="../" * depth, page=rel, **common, **values)
+        return env.get_template(template).render(root="../" * depth, page=rel, **common, **values).encode("utf-8")
+
+    def save(rel: str, data: bytes) -> None:
+        nonlocal pages, size
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = html.encode("utf-8")
         path.write_bytes(data)
         pages += 1
         size += len(data)
+
+    def write(rel: str, template: str, **values) -> None:
+        save(rel, render(rel, template, **values))
 
     total = 7 + len(site.entries) + len(site.threads) + len(site.topics) + len(site.weeks) + len(site.people)
     bar = rc.progress(total, "pages", unit="page") if rc is not None else None
@@ -651,7 +672,12 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
             shutil.copyfile(ASSETS / name, out / "assets" / name)
         talks = talk_pages(ctx, qas)
         index = search_index(site, talks)
-        vectors, vector_stats = workspace_vectors(ws, index, ctx.text, ctx.recalled_ids)
+        # The student learns from text as published: a change of the names rewritten or the withdrawn messages refits it.
+        fit_key = hashlib.blake2b("\x1f".join([privacy.rewrite_key(), *sorted(ctx.recalled_ids)]).encode("utf-8"),
+                                  digest_size=16).hexdigest()
+        vectors, vector_stats = workspace_vectors(
+            ws, index, ctx.text, ctx.recalled_ids, previous=previous / STUDENT_FILE if previous is not None else None,
+            keep=out / STUDENT_FILE, fit_key=fit_key)
         if "cached" in vector_stats.get("vectors_skipped", ""):
             ctx.warn(f"search: BM25 only, no semantic search ({vector_stats['vectors_skipped']})")
         vector_bytes = b""
@@ -703,46 +729,77 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
             tick()
             return True
 
-        for e in site.entries:
-            if not reuse(e["url"], _entry_key(e)):
-                e["answer_html"] = ctx.markdown(e["answer_raw"])
-                for b in e["others"]:
-                    b["html"] = ctx.markdown(b["raw"])
-                write(e["url"], "entry.html", entry=e)
-                tick()
         question_ids = {qa.question_id for qa in qas}
         answer_ids = {mid for qa in qas for a in qa.answers for mid in a.message_ids}
         marks = _thread_marks(ctx, question_ids, answer_ids) if site.threads else {}
-        todo = {t["id"] for t in site.threads.values()
-                if not reuse(t["url"], _thread_key(t, ctx.thread_sigs.get(t["id"]), marks.get(t["id"], [])))}
 
-        def thread_page(t: dict, messages: list[dict]) -> None:
-            t["digest_html"] = ctx.markdown(t["digest_raw"]) if t["digest_raw"] else None
-            write(t["url"], "thread.html", thread=t, messages=messages)
-            tick()
+        def page(job: tuple) -> tuple[str, bytes, list[str]]:
+            """One page of those that are rendered: (path, bytes, warnings). Runs in a worker process
+            (pool.ordered_map): it reads the model built above and the rows in the job, never the store."""
+            kind, ref, rows = job
+            warnings: list[str] = []
+            ctx.sink = warnings.append
+            try:
+                if kind == "entry":
+                    e = site.entries[ref]
+                    e["answer_html"] = ctx.markdown(e["answer_raw"])
+                    for b in e["others"]:
+                        b["html"] = ctx.markdown(b["raw"])
+                    return e["url"], render(e["url"], "entry.html", entry=e), warnings
+                if kind == "thread":
+                    t = site.threads[ref]
+                    messages = _thread_messages(ctx, rows, question_ids, answer_ids)
+                    t["digest_html"] = ctx.markdown(t["digest_raw"]) if t["digest_raw"] else None
+                    return t["url"], render(t["url"], "thread.html", thread=t, messages=messages), warnings
+                if kind == "topic":
+                    topic = site.topics[ref]
+                    return topic["url"], render(topic["url"], "topic.html", topic=topic), warnings
+                if kind == "week":
+                    w = site.weeks[ref]
+                    w["body_html"] = ctx.markdown(w["body_raw"])
+                    return w["url"], render(w["url"], "week.html", week=w), warnings
+                if kind == "person":
+                    p = site.people[ref]
+                    return p["url"], render(p["url"], "person.html", person=p), warnings
+                if kind == "talks":
+                    return "talks/index.html", render("talks/index.html", "talks.html", talks=talks), warnings
+                t = talks[ref]
+                return t["url"], render(t["url"], "talk.html", talk=t), warnings
+            finally:
+                ctx.sink = None
 
-        done = set()
-        for t, messages in _thread_messages(ctx, site, question_ids, answer_ids, only=todo):
-            thread_page(t, messages)
-            done.add(t["id"])
-        for t in site.threads.values():
-            if t["id"] in todo and t["id"] not in done:
-                thread_page(t, [])  # a conversation whose messages are all gone (recalled) still has its digest
-        for topic in site.topics:
-            write(topic["url"], "topic.html", topic=topic)
-            tick()
-        for w in site.weeks:
-            if not reuse(w["url"], _page_key(w["url"], w["week"], w["chat"], w["body_raw"])):
-                w["body_html"] = ctx.markdown(w["body_raw"])
-                write(w["url"], "week.html", week=w)
+        def jobs():
+            """The pages to render, in the order they are written; the others are linked as they come."""
+            for i, e in enumerate(site.entries):
+                if not reuse(e["url"], _entry_key(e)):
+                    yield "entry", i, None
+            todo = {t["id"] for t in site.threads.values()
+                    if not reuse(t["url"], _thread_key(t, ctx.thread_sigs.get(t["id"]), marks.get(t["id"], [])))}
+            done = set()
+            for t, rows in _thread_rows(ctx, site, only=todo):
+                done.add(t["id"])
+                yield "thread", t["id"], rows
+            for t in site.threads.values():
+                if t["id"] in todo and t["id"] not in done:
+                    yield "thread", t["id"], []  # a conversation whose messages are all gone (recalled) keeps its digest
+            for i in range(len(site.topics)):
+                yield "topic", i, None
+            for i, w in enumerate(site.weeks):
+                if not reuse(w["url"], _page_key(w["url"], w["week"], w["chat"], w["body_raw"])):
+                    yield "week", i, None
+            for i, p in enumerate(site.people):
+                if not reuse(p["url"], _person_key(p)):
+                    yield "person", i, None
+            yield "talks", None, None
+            for i in range(len(talks)):
+                yield "talk", i, None
+
+        for rel, data, warnings in ordered_map(page, jobs(), workers):
+            for w in warnings:
+                ctx.warn(w)
+            save(rel, data)
+            if rel != "talks/index.html" and not rel.startswith("talks/"):
                 tick()
-        for p in site.people:
-            if not reuse(p["url"], _person_key(p)):
-                write(p["url"], "person.html", person=p)
-                tick()
-        write("talks/index.html", "talks.html", talks=talks)
-        for t in talks:
-            write(t["url"], "talk.html", talk=t)
         (out / PAGE_KEYS).write_text(json.dumps({"format": PAGE_KEYS_FORMAT, "global": global_key, "pages": keys},
                                                 sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
     finally:
@@ -756,13 +813,13 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
             "bytes": size}
 
 
-RECENT_DAYS = 28  # a person page's recent activity: the last four weeks of the chat's history
+RECENT_DAYS = 28  # people/index.html's recent activity: the last four weeks of the chat's history
 
 
 def _directory(ws: Workspace, ctx: _Context, people: list[dict]) -> None:
-    """The member directory on each person page: topics they answer, entries they contributed, recent activity,
-    their level, and the members file's fields. Names follow `[site] names` like every page; 职位 (it often
-    names the company) is shown only under real names and while the group has at most
+    """The member directory on each person page: topics they answer, entries they contributed, their level, and
+    the members file's fields (recent activity: people/index.html). Names follow `[site] names` like every page;
+    职位 (it often names the company) is shown only under real names and while the group has at most
     `[insights] directory_private_above` members, team likewise."""
     cfg = ws.config.insights
     members = load_members(ws)

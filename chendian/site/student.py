@@ -48,6 +48,12 @@ IDF_STEP = 16  # idf is shipped as round(idf × IDF_STEP) in one byte
 # 0.35: .545 / .351, 0.5: .539 / .349, 0.75: .538 / .345, 1.0: .537 / .342 (flat around 0.35–0.75).
 LEXICAL_WEIGHT = 0.5
 MIN_COSINE = 0.5  # entries no query term matched are shown only from this cosine on
+# A night's build reuses the student the site it replaces was built with (its STUDENT_FILE) while fewer than this
+# share of the messages the student was fitted on have arrived since: its vocabulary and table then miss at most
+# that share of the group's text. Entry vectors are always today's. A refit happens as well when the model, the
+# names rewritten or the withdrawn messages changed (fit_key), so nothing a fit must not see stays in the table.
+REFIT_GROWTH = 0.10
+STUDENT_FILE = ".chendian-student.npz"  # beside the pages; no page suffix, so neither a page nor audited
 
 # search.js's BM25 constants (assets/search.js: K1, B, TITLE_WEIGHT, BODY_WEIGHT, UNIGRAM_WEIGHT).
 K1, B, TITLE_WEIGHT, BODY_WEIGHT, UNIGRAM_WEIGHT = 1.2, 0.75, 2.0, 1.0, 0.35
@@ -427,8 +433,33 @@ class BrowserSearch:
 
 # -- from a workspace ------------------------------------------------------------------------------------------
 
+def save_student(path, student: Student, meta: dict) -> None:
+    """The fitted student and what it was fitted on (`meta`: fit_key, messages, top rowid, training texts)."""
+    import json
+
+    with open(path, "wb") as f:
+        np.savez(f, terms=np.array("\n".join(student.terms)), idf_q=student.idf_q, table=student.table,
+                 mean=student.mean, components=student.components, meta=np.array(json.dumps(meta, sort_keys=True)))
+
+
+def load_student(path) -> tuple[Student, dict] | None:
+    """save_student's student and meta, or None when there is no readable file."""
+    import json
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            terms = str(z["terms"])
+            student = Student(terms.split("\n") if terms else [], z["idf_q"], z["table"], z["mean"], z["components"])
+            meta = json.loads(str(z["meta"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # none, or a damaged one: fit anew
+        return None
+    return (student, meta) if isinstance(meta, dict) else None
+
+
 def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozenset(), *,
-                      dim: int = VECTOR_DIM, min_texts: int = MIN_TRAINING_TEXTS) -> tuple[dict | None, dict]:
+                      dim: int = VECTOR_DIM, min_texts: int = MIN_TRAINING_TEXTS, previous=None, keep=None,
+                      fit_key: str = "") -> tuple[dict | None, dict]:
     """The search-vectors payload for the site's search index (`index`: build.search_index's dict), or None
     with the reason in the stats when fewer than `min_texts` distinct messages have cached teacher vectors.
 
@@ -437,6 +468,10 @@ def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozens
     privacy rewrite), so no masked number or hidden name can enter the shipped vocabulary. Entry vectors are
     the teacher's of the folded wordings (what the index stage embedded; any missing are embedded now through
     the cache), averaged per entry.
+
+    `previous`: the student file of the site this build replaces; it is reused under the same `fit_key` (what
+    the training texts' published form depends on) while the messages grew by less than REFIT_GROWTH since its
+    fit. `keep`: where this build's student file goes (a link to `previous` when reused).
     """
     from ..model import CONVERSATIONAL_KINDS
     from ..summarize.text.embed import cached_vectors, content_key
@@ -446,27 +481,36 @@ def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozens
     docs = index["docs"]
     if not docs:
         return None, stats | {"vectors_skipped": "no entries"}
-    kinds = sorted(CONVERSATIONAL_KINDS)
-    raw = ws.db.execute(
-        f"SELECT id, text FROM messages WHERE kind IN ({','.join('?' * len(kinds))}) AND recalled = 0"
-        " AND trim(text) != '' ORDER BY rowid", kinds).fetchall()
-    texts = list(dict.fromkeys(r[1] for r in raw if r[0] not in recalled_ids))
-    wordings = [[d["q"], *d.get("v", [])] for d in docs]
-    if len(texts) < min_texts:
-        return None, stats | {"vectors_skipped": "too few messages"}
     model = ws.config.embed.model
-    # Which texts have vectors, by key alone: a big workspace's vectors (a million messages: 2 GB as float32) are
-    # never all loaded; only the sample's are.
-    keys = {t: content_key(model, t) for t in texts}
-    stored = {k for (k,) in ws.db.execute("SELECT key FROM embeddings")}
-    texts = [t for t in texts if keys[t] in stored]
-    if len(texts) > MAX_TRAINING_TEXTS:  # a sample fixed by content, not by arrival order
-        texts = sorted(texts, key=keys.__getitem__)[:MAX_TRAINING_TEXTS]
-    del stored
-    cached = cached_vectors(ws.db, model, texts)
-    texts = [t for t in texts if t in cached]
-    if len(texts) < min_texts:  # the embed stage has not run: embedding everything here is not this stage's job
-        return None, stats | {"vectors_skipped": "too few messages with cached vectors (run the embed stage)"}
+    fit_key = f"{FORMAT_VERSION}\x1f{model}\x1f{dim}\x1f{min_texts}\x1f{fit_key}"
+    count, top = ws.db.execute("SELECT count(*), coalesce(max(rowid), 0) FROM messages").fetchone()
+    student, meta = None, None
+    saved = load_student(previous) if previous is not None else None
+    if saved is not None and saved[1].get("fit_key") == fit_key:
+        arrived = ws.db.execute("SELECT count(*) FROM messages WHERE rowid > ?", (int(saved[1]["top"]),)).fetchone()[0]
+        if arrived < REFIT_GROWTH * int(saved[1]["messages"]):
+            student, meta = saved
+    wordings = [[d["q"], *d.get("v", [])] for d in docs]
+    if student is None:
+        kinds = sorted(CONVERSATIONAL_KINDS)
+        raw = ws.db.execute(
+            f"SELECT id, text FROM messages WHERE kind IN ({','.join('?' * len(kinds))}) AND recalled = 0"
+            " AND trim(text) != '' ORDER BY rowid", kinds).fetchall()
+        texts = list(dict.fromkeys(r[1] for r in raw if r[0] not in recalled_ids))
+        if len(texts) < min_texts:
+            return None, stats | {"vectors_skipped": "too few messages"}
+        # Which texts have vectors, by key alone: a big workspace's vectors (a million messages: 2 GB as float32)
+        # are never all loaded; only the sample's are.
+        keys = {t: content_key(model, t) for t in texts}
+        stored = {k for (k,) in ws.db.execute("SELECT key FROM embeddings")}
+        texts = [t for t in texts if keys[t] in stored]
+        if len(texts) > MAX_TRAINING_TEXTS:  # a sample fixed by content, not by arrival order
+            texts = sorted(texts, key=keys.__getitem__)[:MAX_TRAINING_TEXTS]
+        del stored
+        cached = cached_vectors(ws.db, model, texts)
+        texts = [t for t in texts if t in cached]
+        if len(texts) < min_texts:  # the embed stage has not run: embedding everything here is not this stage's job
+            return None, stats | {"vectors_skipped": "too few messages with cached vectors (run the embed stage)"}
 
     folded = list(dict.fromkeys(fold(w) for ws_ in wordings for w in ws_))
     have = cached_vectors(ws.db, model, folded)
@@ -480,13 +524,33 @@ def workspace_vectors(ws, index: dict, publish, recalled_ids: set[str] = frozens
         have.update(zip(missing, vecs))
     entry_teacher = np.stack([np.mean([have[fold(w)] for w in ws_], axis=0, dtype=np.float64) for ws_ in wordings])
 
-    train_texts = [publish(t) for t in texts] + [w for ws_ in wordings for w in ws_]
-    train_vecs = np.vstack([np.stack([cached[t] for t in texts]) if texts else np.zeros((0, entry_teacher.shape[1])),
-                            np.stack([have[fold(w)] for ws_ in wordings for w in ws_])])
+    if student is None:
+        train_texts = [publish(t) for t in texts] + [w for ws_ in wordings for w in ws_]
+        train_vecs = np.vstack([np.stack([cached[t] for t in texts]) if texts else np.zeros((0, entry_teacher.shape[1])),
+                                np.stack([have[fold(w)] for ws_ in wordings for w in ws_])])
+        student = fit_student(train_texts, train_vecs, t2s_table(), dim=dim)
+        meta = {"fit_key": fit_key, "messages": int(count), "top": int(top), "training_texts": len(train_texts)}
+        if keep is not None:
+            save_student(keep, student, meta)
+        refit = 1
+    else:
+        if keep is not None:
+            _link_or_copy(previous, keep)
+        refit = 0
     full_t2s = t2s_table()
-    student = fit_student(train_texts, train_vecs, full_t2s, dim=dim)
     shipped = decode_t2s(index.get("t2s", ""))
     vocab_chars = {c for t in student.terms for c in t[2:]}
     extra = "".join(t + s for t, s in sorted(full_t2s.items()) if s in vocab_chars and t not in shipped)
     payload = vectors_payload(student, entry_teacher, extra)
-    return payload, stats | {"vector_training_texts": len(train_texts), "vector_terms": len(student.terms)}
+    return payload, stats | {"vector_training_texts": int(meta["training_texts"]), "vector_terms": len(student.terms),
+                             "vector_refit": refit}
+
+
+def _link_or_copy(old, new) -> None:
+    import os
+    import shutil
+
+    try:
+        os.link(old, new)
+    except OSError:
+        shutil.copyfile(old, new)

@@ -14,6 +14,7 @@ import json
 from ...schema import COLUMNS
 from ...site.audit import audit_key, names_to_hide, refuse_leaks
 from ...site.build import ASSETS, BUILD_VERSION, TEMPLATES, build_site, thread_signatures
+from ...site.pool import default_workers
 from ...store import Workspace
 from . import RunContext, Stage
 
@@ -94,7 +95,7 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     key = audit_key(names)
     # The published site passed the audit under this key: the pages it shares with the new build need no scan.
     vouched = target if target.is_dir() and ws.get_state(AUDIT_STATE_KEY) == key else None
-    check = refuse_leaks(names, vouched)
+    check = refuse_leaks(names, vouched, default_workers(ws.config.site.workers))
     counts = build_site(ws, target, rc=rc, check=check, thread_sigs=sigs)
     ws.set_state(STATE_KEY, fp)
     ws.set_state(AUDIT_STATE_KEY, key)
