@@ -517,10 +517,10 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
         return
     if not hits:  # nothing above the relevance floor: say so rather than show unrelated entries
         click.echo("没有找到相关的问题 (nothing related found): 换个说法试试，或者到群里问一下")
-    from .search.query import TRUST_NOTES
+    from .search.query import hit_notes
 
     for i, h in enumerate(hits, 1):
-        note = TRUST_NOTES.get(h.source.get("trust", "confirmed"), "")
+        note = " · ".join(hit_notes(h))  # 待审核 (held for review), 答案未经确认 …
         click.echo(f"{i}. {h.question}  [{h.score:.3f}]  ({h.kind} {h.id}){'  〔' + note + '〕' if note else ''}")
         if h.answer:
             click.echo(f"   {h.answer}")

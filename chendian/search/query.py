@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..summarize.text.analyze import is_question_like
+from .held import HELD_NOTE
 from .index import INDEX_LINK, HybridIndex, SearchIndexError
 
 SNIPPET_CHARS = 120
@@ -32,6 +33,7 @@ class Hit:
     kind: str  # faq | qa | message | talk
     source: dict = field(default_factory=dict)  # {"entry"/"qa"/"message": id, "thread_ids": [...], "chat": ...}
     relevance: float | None = None  # what the floor is compared with; None: not judged (a pinyin query)
+    held: bool = False  # the entry waits for review (search/held.py): no entry page, its answer unconfirmed
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -87,7 +89,14 @@ def to_hit(raw) -> Hit:
         answer, source["trust"] = "", "none"
     relevance = None if raw.relevance is None else round(raw.relevance, 4)
     return Hit(id=d.id, question=d.text, answer=answer, score=round(raw.score, 4), kind=kind, source=source,
-               relevance=relevance)
+               relevance=relevance, held=bool(d.fields.get("held")))
+
+
+def hit_notes(hit: Hit) -> list[str]:
+    """What a reader is told beside a hit: 待审核 when it waits for review, and how far its answer is trusted."""
+    notes = [HELD_NOTE] if hit.held else []
+    trust = TRUST_NOTES.get(hit.source.get("trust", "confirmed"), "")
+    return notes + [trust] if trust else notes
 
 
 def search(ws, query: str, k: int = 10, *, floor: float | None = RELEVANCE_FLOOR) -> list[Hit]:

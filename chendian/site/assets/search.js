@@ -312,7 +312,7 @@
       return metadata(ranking.top.map(function (e) { return e[0]; })).then(function (metas) {
         return { ranking: ranking, results: metas.map(function (m, i) {
           return { id: m.i, question: m.q, answer: m.a, url: m.u, count: m.n, score: ranking.top[i][1],
-                   semantic: !!ranking.cos, trust: m.t, position: ranking.top[i][0] };
+                   semantic: !!ranking.cos, trust: m.t, held: !!m.h, position: ranking.top[i][0] };
         }) };
       });
     });
@@ -351,7 +351,7 @@
           }
           return metadata(shown.map(function (e) { return e[0]; })).then(function (metas) {
             return metas.map(function (m, i) {
-              return { id: m.i, question: m.q, answer: m.a, url: m.u, count: m.n, score: shown[i][1], trust: m.t };
+              return { id: m.i, question: m.q, answer: m.a, url: m.u, count: m.n, score: shown[i][1], trust: m.t, held: !!m.h };
             });
           });
         });
@@ -499,6 +499,13 @@
           badge.textContent = "问过 " + r.count + " 次";
           li.appendChild(document.createTextNode(" "));
           li.appendChild(badge);
+        }
+        if (r.held) {  // waits for review: no entry page, the link goes to the question in its conversation
+          var held = document.createElement("span");
+          held.className = "badge held";
+          held.textContent = "待审核";
+          li.appendChild(document.createTextNode(" "));
+          li.appendChild(held);
         }
         if (r.trust) {  // the reader is told when the answer is not confirmed, or there is none
           var note = document.createElement("span");
