@@ -377,7 +377,9 @@ def eval_dedup(pairs: str, predictions: str | None, as_json: bool) -> None:
 @_model_opt
 @_device_opt
 @_json_opt
-def eval_search(pairs: str, predictions: str | None, model: str, device: str, as_json: bool) -> None:
+@click.option("--vocabulary", is_flag=True,
+              help="Expand the corpus with the vocabulary learned from it, as [search] vocabulary does.")
+def eval_search(pairs: str, predictions: str | None, model: str, device: str, as_json: bool, vocabulary: bool) -> None:
     """Search over every distinct sentence of a pairs file: Recall@1/5/10 and MRR@10 (DESIGN.md).
 
     Queries are each positive pair's `a`; a hit is a result in the query's paraphrase cluster.
@@ -385,7 +387,7 @@ def eval_search(pairs: str, predictions: str | None, model: str, device: str, as
     """
     from .eval.search import evaluate_search
 
-    result = evaluate_search(pairs, predictions, embed_model=model, device=device)
+    result = evaluate_search(pairs, predictions, embed_model=model, device=device, vocabulary=vocabulary)
     _print_metrics(f"搜索评测 search on {pairs}:", result, as_json)
 
 

@@ -97,7 +97,7 @@ def read_predictions(path: str | Path) -> dict[str, list[str]]:
 def rank_corpus(corpus: Sequence[str], queries: Sequence[str], *, vectors: np.ndarray | None = None,
                 weights=None, k: int = 10, progress: Callable[[int], None] | None = None,
                 embed_model: str = "use-multilingual", device: str = "cpu",
-                vocabulary: bool = True) -> list[list[str]]:
+                vocabulary: bool = False) -> list[list[str]]:
     """Top-k corpus sentences for each query with the product's hybrid index (the query itself excluded)."""
     from ..search.index import HybridIndex, SearchDocument
     from ..search.vocab import learn_vocabulary
@@ -126,7 +126,7 @@ def rank_corpus(corpus: Sequence[str], queries: Sequence[str], *, vectors: np.nd
 
 def evaluate_search(pairs_path: str | Path, predictions_path: str | Path | None = None, *,
                     vectors: np.ndarray | None = None, weights=None, embed_model: str = "use-multilingual",
-                    device: str = "cpu", vocabulary: bool = True) -> dict:
+                    device: str = "cpu", vocabulary: bool = False) -> dict:
     """Score the hybrid index on a pairs file; write {"query","results"} lines to `predictions_path` if given.
 
     `vectors` (one row per distinct sentence, in corpus order) skips embedding, e.g. when iterating."""

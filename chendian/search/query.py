@@ -22,6 +22,10 @@ SNIPPET_CHARS = 120
 # questions vs. eval/repeat.py's off-topic queries) and held on WeChat: it keeps 97% (QQ) / 93% (WeChat) of
 # the entries that held another asking, and leaves 87% / 80% of the off-topic queries with nothing.
 RELEVANCE_FLOOR = 0.40
+# An entry held for review is shown from this relevance on: many held entries are chit-chat, and at the general
+# floor they answered off-topic queries (WeChat: 93% → 47% shown nothing). The lowest floor in 0.05 steps that
+# kept QQ's off-topic rate (90%), checked on WeChat (90%); `chendian eval repeat`, docs/evaluation.md.
+HELD_FLOOR = 0.55
 
 
 @dataclass
@@ -101,10 +105,12 @@ def hit_notes(hit: Hit) -> list[str]:
 
 def search(ws, query: str, k: int = 10, *, floor: float | None = RELEVANCE_FLOOR) -> list[Hit]:
     """The k best entries for `query` (ws: a Workspace or its folder), best first, leaving out those whose
-    relevance is under `floor` (None: keep all). An empty list means nothing related was found."""
+    relevance is under `floor` (held entries: under HELD_FLOOR; None: keep all). An empty list means nothing
+    related was found."""
     root = Path(ws) if isinstance(ws, (str, os.PathLike)) else ws.root
     if k < 1:
         raise ValueError("k must be at least 1")
     index = load_index(root)
     return [to_hit(h) for h in index.search(query, k)
-            if floor is None or h.relevance is None or h.relevance >= floor]
+            if floor is None or h.relevance is None
+            or h.relevance >= (max(floor, HELD_FLOOR) if h.doc.fields.get("held") else floor)]

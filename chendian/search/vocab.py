@@ -20,6 +20,7 @@ variant, never shown). The dense channel is left alone.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
@@ -28,10 +29,13 @@ from ..summarize.text.segment import fold
 
 _HAN = r"[\u4e00-\u9fff]"
 _LATIN = r"[a-z][a-z0-9]{1,9}"
-# term (short form) — the folded text; the parenthesis may be full- or half-width (NFKC makes them half-width)
-_PAREN_RE = re.compile(rf"({_HAN}{{2,12}}|{_LATIN})\s*\(\s*({_HAN}{{2,12}}|{_LATIN})\s*\)")
-_CALLED_RE = re.compile(rf"({_HAN}{{2,12}}|{_LATIN})\s*[,，]?\s*(?:简称|又称|也叫|俗称|缩写为?|英文缩写)\s*[是为:：]?\s*"
-                        rf"({_HAN}{{2,8}}|{_LATIN})")
+# An acronym as the group writes it, in capitals (NUCC, ATM, T0): a word in parentheses in lower or mixed case
+# is an example or an aside ("下线（Jetty）", "头寸(position)"), not the term's short form.
+_ACRONYM = r"[A-Z][A-Z0-9]{1,7}"
+# term (short form) in NFKC text (the parenthesis full- or half-width), traditional or simplified
+_PAREN_RE = re.compile(rf"({_HAN}{{2,12}}|{_ACRONYM})\s*\(\s*({_HAN}{{2,12}}|{_ACRONYM})\s*\)")
+_CALLED_RE = re.compile(rf"({_HAN}{{2,12}}|{_ACRONYM})\s*[,，]?\s*(?:简称|又称|也叫|俗称|缩写为?|英文缩写|簡稱|又稱|俗稱|縮寫)"
+                        rf"\s*[是为:：]?\s*({_HAN}{{2,8}}|{_ACRONYM})")
 _END_RE = re.compile(r"[\s?？!！。.,，~～]+$")
 _CALLED_HINT_RE = re.compile("简称|又称|也叫|俗称|缩写|簡稱|又稱|俗稱|縮寫")
 _LATIN_FULL = re.compile(rf"{_LATIN}")
@@ -75,6 +79,16 @@ def _difference(x: str, y: str) -> tuple[str, str] | None:
     return plain
 
 
+def _word_suffixes(run: str) -> list[str]:
+    """The last one, two or three words (jieba) of a run of Han characters, shortest first, of 2 to MAX_TERM
+    characters: 我们现在走的是网联 → 网联, 是网联 …"""
+    from ..summarize.text.segment import segmenter
+
+    words = segmenter().tokens(run[-2 * MAX_TERM:])
+    out = ["".join(words[-n:]) for n in range(1, min(3, len(words)) + 1)]
+    return [w for w in out if 2 <= len(w) <= MAX_TERM and _HAN_FULL.fullmatch(w)]
+
+
 def _pair(outside: str, inside: str, counts: Counter) -> tuple[str, str] | None:
     """The (term, term) a "X（Y）" or "X简称Y" spells out, or None. `outside` is the run of Han characters (or
     the Latin word) before the parenthesis: its term is its suffix, chosen as the abbreviation's long form or
@@ -85,10 +99,12 @@ def _pair(outside: str, inside: str, counts: Counter) -> tuple[str, str] | None:
     if o_latin:  # NUCC（网联）
         return (outside, inside) if len(inside) <= MAX_TERM else None
     tail = outside[-MAX_TERM:]
-    if i_latin:  # 网联（NUCC）: the suffix of the run the group writes most on its own, longest on a tie
-        suffixes = [tail[i:] for i in range(len(tail) - 1)]
-        best = max(suffixes, key=lambda s: (counts.get(s, 0) > 0, len(s) if counts.get(s, 0) > 0 else -len(s)))
-        return (best, inside)
+    if i_latin:  # 网联（NUCC）: the longest run of whole words before it that the group also writes on its own
+        suffixes = _word_suffixes(outside)
+        if not suffixes:
+            return None
+        standing = [s for s in suffixes if counts.get(s, 0) > 0]
+        return (max(standing, key=len) if standing else suffixes[0], inside)
     for i in range(len(tail) - 1):  # 二次清算（二清）: the suffix that the short form abbreviates
         if is_abbreviation(inside, tail[i:]):
             return (tail[i:], inside)
@@ -106,20 +122,19 @@ def learn_vocabulary(texts: Iterable[str], entry_wordings: Iterable[list[str]] =
     spelled: list[tuple[str, str]] = []
     for t in raw:  # only a message with a parenthesis or a 简称-like word can spell a term out: fold just those
         if "(" in t or "（" in t or _CALLED_HINT_RE.search(t):
-            f = analyze.strip_mentions(fold(t))
-            spelled += _PAREN_RE.findall(f) + _CALLED_RE.findall(f)
+            f = analyze.strip_mentions(unicodedata.normalize("NFKC", t))
+            spelled += [(fold(a), fold(b)) for a, b in _PAREN_RE.findall(f) + _CALLED_RE.findall(f)]
     # how often the group writes each candidate term outside the pattern (only those strings are counted)
-    candidates = {o[-MAX_TERM:][i:] for o, inner in spelled if _LATIN_FULL.fullmatch(inner)
-                  for i in range(len(o[-MAX_TERM:]) - 1)}
+    candidates = {c for o, inner in spelled if _LATIN_FULL.fullmatch(inner) for c in _word_suffixes(o)}
     counts: Counter = Counter()
     if candidates:
         everything = "\n".join(raw).lower()
         counts.update({c: everything.count(c) for c in candidates})
-        for o, _ in spelled:  # the pattern's own occurrence is no evidence of the term standing alone
-            tail = o[-MAX_TERM:]
-            for i in range(len(tail) - 1):
-                if counts.get(tail[i:], 0) > 0:
-                    counts[tail[i:]] -= 1
+        for o, inner in spelled:  # the pattern's own occurrence is no evidence of the term standing alone
+            if _LATIN_FULL.fullmatch(inner):
+                for c in _word_suffixes(o):
+                    if counts.get(c, 0) > 0:
+                        counts[c] -= 1
     pairs: set[tuple[str, str]] = set()
     for o, inner in spelled:
         p = _pair(o, inner, counts)

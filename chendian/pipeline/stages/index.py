@@ -110,8 +110,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     source, docs = workspace_documents(ws, rc.warn)
     cfg = ws.config
     user_dict = str(ws.path(cfg.segment.user_dict)) if cfg.segment.user_dict else ""
-    vocab = workspace_vocabulary(ws, docs) if cfg.search.vocabulary else {}
-    doc_hash = documents_hash(docs, f"{cfg.embed.model}\x1f{user_dict}\x1f{source}\x1f{json.dumps(vocab, ensure_ascii=False)}")
+    # the vocabulary is learned on a rebuild only (a night whose documents are unchanged reads no messages)
+    doc_hash = documents_hash(docs, f"{cfg.embed.model}\x1f{user_dict}\x1f{source}\x1f{int(cfg.search.vocabulary)}")
     link = index_folder(ws)
     if (link / "meta.json").exists() and ws.get_state("index.hash") == doc_hash:
         return {"documents": len(docs), "rebuilt": 0, "embedded": 0}
@@ -134,6 +134,7 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         return vecs
 
     t0 = time.perf_counter()
+    vocab = workspace_vocabulary(ws, docs) if cfg.search.vocabulary else {}
     index = HybridIndex.build(docs, encode=encode, user_dict=user_dict, vocab=vocab)
     index.embedder_name = embedder.name
     bar.close()
@@ -147,7 +148,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         shutil.rmtree(built, ignore_errors=True)
         raise
     ws.set_state("index.hash", doc_hash)
-    return {"documents": len(docs), "rebuilt": 1, "embedded": embedded, "rows": int(len(index.vectors))}
+    return {"documents": len(docs), "rebuilt": 1, "embedded": embedded, "rows": int(len(index.vectors)),
+            "held": sum(1 for d in docs if d.fields.get("held")), "vocabulary": len(vocab)}
 
 
 STAGE = Stage("index", run, reads=("faq_entries", "qas", "messages", "embeddings", "talks", "talk_messages"), files=(INDEX_LINK, VERSIONS_DIR))
