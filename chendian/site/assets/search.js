@@ -261,7 +261,10 @@
   function related(ranking, results) {
     return results.filter(function (r) {
       var share = coverage(ranking, r.position);
-      return ranking.cos ? ranking.cos[r.position] + FLOOR.coverage * share >= FLOOR.relevance : share >= FLOOR.lexical;
+      // an entry held for review needs more (build.py BROWSER_FLOOR held*, search/query.py HELD_FLOOR)
+      var relevance = r.held && FLOOR.heldRelevance ? FLOOR.heldRelevance : FLOOR.relevance;
+      var lexical = r.held && FLOOR.heldLexical ? FLOOR.heldLexical : FLOOR.lexical;
+      return ranking.cos ? ranking.cos[r.position] + FLOOR.coverage * share >= relevance : share >= lexical;
     });
   }
 
