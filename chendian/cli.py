@@ -378,7 +378,9 @@ def eval_dedup(pairs: str, predictions: str | None, as_json: bool) -> None:
 @_model_opt
 @_device_opt
 @_json_opt
-def eval_search(pairs: str, predictions: str | None, model: str, device: str, as_json: bool) -> None:
+@click.option("--vocabulary", is_flag=True,
+              help="Expand the corpus with the vocabulary learned from it, as [search] vocabulary does.")
+def eval_search(pairs: str, predictions: str | None, model: str, device: str, as_json: bool, vocabulary: bool) -> None:
     """Search over every distinct sentence of a pairs file: Recall@1/5/10 and MRR@10 (DESIGN.md).
 
     Queries are each positive pair's `a`; a hit is a result in the query's paraphrase cluster.
@@ -386,7 +388,7 @@ def eval_search(pairs: str, predictions: str | None, model: str, device: str, as
     """
     from .eval.search import evaluate_search
 
-    result = evaluate_search(pairs, predictions, embed_model=model, device=device)
+    result = evaluate_search(pairs, predictions, embed_model=model, device=device, vocabulary=vocabulary)
     _print_metrics(f"搜索评测 search on {pairs}:", result, as_json)
 
 
@@ -518,10 +520,10 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool) -> None:
         return
     if not hits:  # nothing above the relevance floor: say so rather than show unrelated entries
         click.echo("没有找到相关的问题 (nothing related found): 换个说法试试，或者到群里问一下")
-    from .search.query import TRUST_NOTES
+    from .search.query import hit_notes
 
     for i, h in enumerate(hits, 1):
-        note = TRUST_NOTES.get(h.source.get("trust", "confirmed"), "")
+        note = " · ".join(hit_notes(h))  # 待审核 (held for review), 答案未经确认 …
         click.echo(f"{i}. {h.question}  [{h.score:.3f}]  ({h.kind} {h.id}){'  〔' + note + '〕' if note else ''}")
         if h.answer:
             click.echo(f"   {h.answer}")

@@ -154,6 +154,12 @@ class DigestConfig:
 @dataclass
 class SearchConfig:
     count_unfound: bool = setting(True, "with `chendian serve`, count queries that found nothing (query text only) for ops")
+    # Held-for-review entries are half of what a search could find under publish = "confident": shown, labelled
+    # 待审核 (and 答案未经确认), linked to their conversation; never under publish = "approved".
+    show_held: bool = setting(True, 'with [faq] publish = "confident", search also finds entries held for review, labelled 待审核')
+    # Off by default: on the labelled groups it learned nothing (QQ) or 12 terms that changed no ranking (WeChat),
+    # and BQ did not move (docs/evaluation.md). For groups that spell their terms out, as payment groups do.
+    vocabulary: bool = setting(False, "learn the group's abbreviations and their expansions (网联/NUCC, 二清/二次清算) for search")
 
 
 @dataclass

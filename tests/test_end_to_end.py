@@ -69,6 +69,28 @@ def test_search_answers_colloquial_questions(demo):
         assert hits and "报" in hits[0]["question"] + hits[0]["answer"], (query, hits[0])
 
 
+def test_held_entries_are_searched_labelled_and_linked_to_their_conversation(demo):
+    """Under publish = "confident" what waits for review is found, labelled 待审核, and has no entry page: the
+    site's search links its question in the (published) conversation (issue 23)."""
+    db = sqlite3.connect(demo / "chendian.db")
+    held = {r[0]: r[1] for r in db.execute("SELECT id, question FROM faq_entries WHERE published = 0 AND hidden = 0 "
+                                           "AND approved = 0 AND answered = 1 AND trim(answer) != ''")}
+    db.close()
+    assert held
+    docs = [d for d in BrowserIndex(demo / "site").docs if d.get("h")]
+    assert {d["i"] for d in docs} == set(held)
+    for d in docs:
+        page, anchor = d["u"].split("#")
+        assert page.startswith("threads/") and f'id="{anchor}"' in (demo / "site" / page).read_text(encoding="utf-8")
+        assert not (demo / "site" / "entries" / f"{d['i']}.html").exists()
+        assert d.get("t") in ("unconfirmed", "none")  # and its answer is not confirmed
+    entry_id, question = sorted(held.items())[0]
+    result = CliRunner().invoke(main, ["-w", str(demo), "search", question, "-k", "5", "--json"])
+    hits = [json.loads(line) for line in result.output.splitlines()]
+    assert any(h["id"] == entry_id and h["held"] for h in hits)
+    assert all(h["held"] == (h["id"] in held) for h in hits)
+
+
 def test_rerun_on_the_same_input_changes_nothing(demo):
     before = table_digests(demo / "chendian.db")
     site_before = (demo / "site" / "index.html").read_bytes()

@@ -96,9 +96,11 @@ def read_predictions(path: str | Path) -> dict[str, list[str]]:
 
 def rank_corpus(corpus: Sequence[str], queries: Sequence[str], *, vectors: np.ndarray | None = None,
                 weights=None, k: int = 10, progress: Callable[[int], None] | None = None,
-                embed_model: str = "use-multilingual", device: str = "cpu") -> list[list[str]]:
+                embed_model: str = "use-multilingual", device: str = "cpu",
+                vocabulary: bool = False) -> list[list[str]]:
     """Top-k corpus sentences for each query with the product's hybrid index (the query itself excluded)."""
     from ..search.index import HybridIndex, SearchDocument
+    from ..search.vocab import learn_vocabulary
     from ..summarize.text.segment import fold
 
     if vectors is None:
@@ -106,7 +108,10 @@ def rank_corpus(corpus: Sequence[str], queries: Sequence[str], *, vectors: np.nd
 
         vectors = get_embedder(embed_model, device=device).encode([fold(s) for s in corpus])
     docs = [SearchDocument(id=str(i), text=s) for i, s in enumerate(corpus)]
-    index = HybridIndex.build(docs, vectors=vectors, weights=weights)
+    # the corpus is the "group's text" the workspace vocabulary is learned from, as the index stage does
+    # (no merged wordings: those would be the gold pairs)
+    vocab = learn_vocabulary(corpus) if vocabulary else {}
+    index = HybridIndex.build(docs, vectors=vectors, weights=weights, vocab=vocab)
     position = {s: i for i, s in enumerate(corpus)}
     unique = list(dict.fromkeys(queries))
     qvecs = vectors[[position[q] for q in unique]]  # a query is a corpus sentence: same folded text, same vector
@@ -121,7 +126,7 @@ def rank_corpus(corpus: Sequence[str], queries: Sequence[str], *, vectors: np.nd
 
 def evaluate_search(pairs_path: str | Path, predictions_path: str | Path | None = None, *,
                     vectors: np.ndarray | None = None, weights=None, embed_model: str = "use-multilingual",
-                    device: str = "cpu") -> dict:
+                    device: str = "cpu", vocabulary: bool = False) -> dict:
     """Score the hybrid index on a pairs file; write {"query","results"} lines to `predictions_path` if given.
 
     `vectors` (one row per distinct sentence, in corpus order) skips embedding, e.g. when iterating."""
@@ -129,7 +134,8 @@ def evaluate_search(pairs_path: str | Path, predictions_path: str | Path | None 
     corpus, clusters = corpus_and_clusters(pairs)
     cluster_of = dict(zip(corpus, clusters.tolist()))
     queries = queries_of(pairs)
-    results = rank_corpus(corpus, queries, vectors=vectors, weights=weights, embed_model=embed_model, device=device)
+    results = rank_corpus(corpus, queries, vectors=vectors, weights=weights, embed_model=embed_model, device=device,
+                          vocabulary=vocabulary)
     if predictions_path:
         with open(predictions_path, "w", encoding="utf-8") as f:
             seen = set()

@@ -62,7 +62,9 @@ def openapi_document() -> dict:
                           "score": {"type": "number"}, "kind": {"type": "string", "enum": ["faq", "qa", "message"]},
                           "source": {"type": "object"},
                           "relevance": {"type": "number", "nullable": True,
-                                        "description": "compared with the relevance floor; null: not judged"}}}
+                                        "description": "compared with the relevance floor; null: not judged"},
+                          "held": {"type": "boolean", "description":
+                                   "the entry waits for review (待审核): its answer is not confirmed, it has no page"}}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "chendian search API", "version": __version__,

@@ -30,6 +30,7 @@ import numpy as np
 from ..errors import ChendianError
 from ..summarize.text.segment import fold, segmenter
 from ..summarize.text import analyze
+from .vocab import expansions
 
 INDEX_FORMAT = 3  # 2: the char channel keeps question words (analyze.full_char_ngrams); 3: @mentions left out
 LEXICAL_CHANNELS = ("word", "char", "pinyin", "body")
@@ -122,8 +123,10 @@ class HybridIndex:
     """An in-memory hybrid index over SearchDocuments; `build` it, `search` it, `save`/`load` it."""
 
     def __init__(self, docs: list[SearchDocument], vectors: np.ndarray, row_doc: np.ndarray, bm25: dict,
-                 faiss_index, embedder_name: str, weights: FusionWeights | None = None, user_dict: str = ""):
+                 faiss_index, embedder_name: str, weights: FusionWeights | None = None, user_dict: str = "",
+                 vocab: dict[str, list[str]] | None = None):
         self.docs = docs
+        self.vocab = vocab or {}  # the workspace vocabulary (vocab.py): term → equivalents, expands documents
         self.vectors = vectors  # (rows, dim) float32, L2-normalised; row r belongs to docs[row_doc[r]]
         self.row_doc = row_doc
         self.bm25 = bm25  # channel name → bm25s.BM25
@@ -137,7 +140,8 @@ class HybridIndex:
     # -- building --------------------------------------------------------------------------------------
     @classmethod
     def build(cls, docs: Sequence[SearchDocument], *, embedder=None, vectors: np.ndarray | None = None,
-              encode=None, weights: FusionWeights | None = None, user_dict: str = "") -> "HybridIndex":
+              encode=None, weights: FusionWeights | None = None, user_dict: str = "",
+              vocab: dict[str, list[str]] | None = None) -> "HybridIndex":
         """Index `docs`. Vectors of the wordings come from `encode(texts) -> array` when given (e.g. an
         EmbeddingCache), else from `embedder.encode`, else `vectors` must hold one row per wording in
         order (doc by doc, `SearchDocument.wordings()`)."""
@@ -158,7 +162,8 @@ class HybridIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if len(vectors) != len(flat):
             raise ValueError(f"expected {len(flat)} vectors (one per wording), got {len(vectors)}")
-        folded_titles = [analyze.strip_mentions(fold("\n".join(ws))) for ws in wordings]
+        # each document's wordings, and the equivalents of the vocabulary terms they hold (vocab.py)
+        folded_titles = [analyze.strip_mentions(fold("\n".join([*ws, *expansions(ws, vocab or {})]))) for ws in wordings]
         bm25 = {
             "word": _bm25([analyze.word_tokens(t, seg) for t in folded_titles]),
             "char": _bm25([analyze.full_char_ngrams(t) for t in folded_titles]),
@@ -167,7 +172,7 @@ class HybridIndex:
         if any(d.body for d in docs):
             bm25["body"] = _bm25([analyze.word_tokens(fold(d.body), seg) if d.body else [] for d in docs])
         name = getattr(embedder, "name", "") if embedder is not None else ""
-        return cls(docs, vectors, row_doc, bm25, _faiss_index(vectors), name, weights, user_dict)
+        return cls(docs, vectors, row_doc, bm25, _faiss_index(vectors), name, weights, user_dict, vocab)
 
     # -- searching -------------------------------------------------------------------------------------
     def embed_query(self, folded_query: str) -> np.ndarray:
@@ -245,7 +250,7 @@ class HybridIndex:
             return 0.0
         df = self._bigram_df()
         n = len(self.docs)
-        doc_grams = set().union(*(query_bigrams(fold(w)) for w in doc.wordings()))
+        doc_grams = self._doc_bigrams(doc)
         weight = {g: math.log(1 + n / (1 + df.get(g, 0))) for g in query_grams}
         return sum(w for g, w in weight.items() if g in doc_grams) / sum(weight.values())
 
@@ -256,9 +261,13 @@ class HybridIndex:
 
             df: Counter = Counter()
             for d in self.docs:
-                df.update(set().union(*(query_bigrams(fold(w)) for w in d.wordings())))
+                df.update(self._doc_bigrams(d))
             self._df = dict(df)
         return self._df
+
+    def _doc_bigrams(self, doc: SearchDocument) -> set[str]:
+        wordings = doc.wordings()
+        return set().union(*(query_bigrams(fold(w)) for w in [*wordings, *expansions(wordings, self.vocab)]))
 
     def _dense_scores(self, qv: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """Best cosine over each candidate document's wordings (all candidates' rows in one product: a Python
@@ -297,6 +306,8 @@ class HybridIndex:
         info = {"format": INDEX_FORMAT, "documents": len(self.docs), "rows": int(len(self.vectors)),
                 "embedder": self.embedder_name, "user_dict": self.user_dict, "channels": sorted(self.bm25),
                 "weights": asdict(self.weights), "faiss": type(self.faiss).__name__} | (meta or {})
+        if self.vocab:
+            (folder / VOCAB_FILE).write_text(json.dumps(self.vocab, ensure_ascii=False, indent=0), encoding="utf-8")
         (folder / "meta.json").write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
 
     @classmethod
@@ -319,10 +330,13 @@ class HybridIndex:
         bm25 = {name: bm25s.BM25.load(str(folder / f"bm25_{name}"), load_corpus=False)
                 for name in meta["channels"]}
         weights = FusionWeights(**meta.get("weights", {}))
+        vocab_path = folder / VOCAB_FILE
+        vocab = json.loads(vocab_path.read_text(encoding="utf-8")) if vocab_path.exists() else {}
         return cls(docs, vectors, row_doc, bm25, faiss.read_index(str(folder / "dense.faiss")),
-                   meta.get("embedder", ""), weights, meta.get("user_dict", ""))
+                   meta.get("embedder", ""), weights, meta.get("user_dict", ""), vocab)
 
 
 # Where a workspace keeps its index: <ws>/index, a symlink into <ws>/.index-versions/ (pipeline/stages/index.py).
 INDEX_LINK = "index"
+VOCAB_FILE = "vocab.json"  # the workspace vocabulary the index was built with (the site's search reads it too)
 VERSIONS_DIR = ".index-versions"

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..summarize.text.analyze import is_question_like
+from .held import HELD_NOTE
 from .index import INDEX_LINK, HybridIndex, SearchIndexError
 
 SNIPPET_CHARS = 120
@@ -21,6 +22,10 @@ SNIPPET_CHARS = 120
 # questions vs. eval/repeat.py's off-topic queries) and held on WeChat: it keeps 97% (QQ) / 93% (WeChat) of
 # the entries that held another asking, and leaves 87% / 80% of the off-topic queries with nothing.
 RELEVANCE_FLOOR = 0.40
+# An entry held for review is shown from this relevance on: many held entries are chit-chat, and at the general
+# floor they answered off-topic queries (WeChat: 93% → 47% shown nothing). The lowest floor in 0.05 steps that
+# kept QQ's off-topic rate (90%), checked on WeChat (90%); `chendian eval repeat`, docs/evaluation.md.
+HELD_FLOOR = 0.55
 
 
 @dataclass
@@ -32,6 +37,7 @@ class Hit:
     kind: str  # faq | qa | message | talk
     source: dict = field(default_factory=dict)  # {"entry"/"qa"/"message": id, "thread_ids": [...], "chat": ...}
     relevance: float | None = None  # what the floor is compared with; None: not judged (a pinyin query)
+    held: bool = False  # the entry waits for review (search/held.py): no entry page, its answer unconfirmed
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -87,15 +93,24 @@ def to_hit(raw) -> Hit:
         answer, source["trust"] = "", "none"
     relevance = None if raw.relevance is None else round(raw.relevance, 4)
     return Hit(id=d.id, question=d.text, answer=answer, score=round(raw.score, 4), kind=kind, source=source,
-               relevance=relevance)
+               relevance=relevance, held=bool(d.fields.get("held")))
+
+
+def hit_notes(hit: Hit) -> list[str]:
+    """What a reader is told beside a hit: 待审核 when it waits for review, and how far its answer is trusted."""
+    notes = [HELD_NOTE] if hit.held else []
+    trust = TRUST_NOTES.get(hit.source.get("trust", "confirmed"), "")
+    return notes + [trust] if trust else notes
 
 
 def search(ws, query: str, k: int = 10, *, floor: float | None = RELEVANCE_FLOOR) -> list[Hit]:
     """The k best entries for `query` (ws: a Workspace or its folder), best first, leaving out those whose
-    relevance is under `floor` (None: keep all). An empty list means nothing related was found."""
+    relevance is under `floor` (held entries: under HELD_FLOOR; None: keep all). An empty list means nothing
+    related was found."""
     root = Path(ws) if isinstance(ws, (str, os.PathLike)) else ws.root
     if k < 1:
         raise ValueError("k must be at least 1")
     index = load_index(root)
     return [to_hit(h) for h in index.search(query, k)
-            if floor is None or h.relevance is None or h.relevance >= floor]
+            if floor is None or h.relevance is None
+            or h.relevance >= (max(floor, HELD_FLOOR) if h.doc.fields.get("held") else floor)]

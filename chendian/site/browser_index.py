@@ -10,7 +10,7 @@ query touches:
                            words) whose FNV-1a hash falls in shard k, with its postings: the entries holding it and
                            each one's precomputed score contribution, title and answer BM25 and the popularity
                            prior included (the browser adds them up, nothing else)
-    search/m/<k>.js        entry metadata (id, url, question, answer snippet, count, trust) of positions
+    search/m/<k>.js        entry metadata (id, url, question, answer snippet, count, trust, h: held for review) of positions
                            k×META_CHUNK …, loaded for the hits shown
     search/d/<k>.js        entry id → position, by hash of the id: for the ranking the hybrid API returns
 
@@ -157,7 +157,8 @@ def postings(docs: list[dict], t2s: dict[str, str]) -> tuple[list[str], np.ndarr
     """Every term's postings: (terms, term id, doc, in title, float32 contribution), sorted by term id, then
     title before answer, then doc. A contribution is (title BM25 + answer BM25) × the popularity prior."""
     n = len(docs)
-    title_terms = [browser_terms(browser_fold("\n".join([d["q"], *d.get("v", [])]), t2s)) for d in docs]
+    # x: the vocabulary's equivalents (search/vocab.py), scored as title text, never shown
+    title_terms = [browser_terms(browser_fold("\n".join([d["q"], *d.get("v", []), *d.get("x", [])]), t2s)) for d in docs]
     body_terms = [browser_terms(browser_fold(d.get("a", ""), t2s)) for d in docs]
     term_ids: dict[str, int] = {}
     t_tid, t_doc, t_score = _field_scores(title_terms, term_ids, TITLE_WEIGHT)
@@ -263,6 +264,8 @@ def write_browser_index(out: Path, index: dict) -> dict[str, int]:
             m = {"i": d["i"], "u": d["u"], "q": d["q"], "a": _snippet_source(d.get("a", "")), "n": d.get("n") or 1}
             if d.get("t"):
                 m["t"] = d["t"]
+            if d.get("h"):
+                m["h"] = 1  # held for review: search.js labels it 待审核
             chunk.append(m)
         write("m", k, chunk, "meta_bytes")
     ids: list[dict[str, int]] = [{} for _ in range(n_ids)]

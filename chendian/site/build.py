@@ -48,6 +48,9 @@ from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
 from .report import load_members, weekly_report
 from .pool import default_workers, ordered_map
 from .render import MarkdownRenderer, plain
+from ..search.held import searchable_held
+from ..search.index import INDEX_LINK, VOCAB_FILE
+from ..search.vocab import expansions
 from .browser_index import write_browser_index
 from .student import STUDENT_FILE, payload_js, t2s_table, workspace_vectors
 from .talks import talk_pages
@@ -67,7 +70,9 @@ INDEX_OPEN_QUESTIONS = 300  # newest 待回答 questions the no-result page can 
 # coverage × the idf-weighted share of the query's bigrams in the entry's wordings; with BM25 alone (no
 # vector file yet) the bigram share must reach `lexical`. The student approximates the encoder's cosine,
 # so the server's floor is reused; it was not fitted on the student separately.
-BROWSER_FLOOR = {"relevance": 0.40, "coverage": 0.5, "lexical": 0.15}
+# An entry held for review (search/held.py) must reach the server's HELD_FLOOR; with BM25 alone, twice the share
+# (not fitted: the held floor was chosen on the server's relevance).
+BROWSER_FLOOR = {"relevance": 0.40, "coverage": 0.5, "lexical": 0.15, "heldRelevance": 0.55, "heldLexical": 0.30}
 SNIPPET_CHARS = 140
 RECENT, POPULAR = 12, 12
 BEST_ANSWERS = 5
@@ -172,6 +177,22 @@ class Site:
     weeks: list[dict] = field(default_factory=list)
     people: list[dict] = field(default_factory=list)
     unanswered: list[dict] = field(default_factory=list)
+    held: list[dict] = field(default_factory=list)  # search-only: entries held for review (search/held.py)
+
+
+def _held_search_doc(ctx: _Context, e, qa_by_id: dict[str, QA], recalled_qas: set[str]) -> dict | None:
+    """An entry held for review as the site's search shows it (search/held.py): no entry page, so its link is
+    its first standing question in its conversation (published: every question's conversation is)."""
+    if not searchable_held(e, ctx.ws.config):
+        return None
+    qa = next((qa_by_id[q] for q in e.qa_ids if q in qa_by_id and q not in recalled_qas and qa_by_id[q].thread_id), None)
+    question = ctx.text(e.question)
+    if qa is None or not question.strip() or (ctx.recalled_re is not None and ctx.recalled_re.search(e.answer)):
+        return None
+    return {"id": e.id, "url": f"threads/{slug(qa.thread_id, 't')}.html#{slug(qa.question_id, 'm')}",
+            "question": question, "answer_plain": ctx.text(e.answer), "count": e.count or 1,
+            "variants": [v for v in dict.fromkeys(ctx.text(v) for v in e.variants) if v and v != question],
+            "trust": e.trust(ctx.ws.config.faq.min_confidence)}
 
 
 def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) -> Site:
@@ -242,6 +263,9 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
     for e in entries:
         if e.hidden or not e.published or (e.qa_ids and all(q in recalled_qas for q in e.qa_ids)):
             # hidden, waiting for review under [faq] publish, or every question behind it was recalled
+            held = _held_search_doc(ctx, e, qa_by_id, recalled_qas)
+            if held:
+                site.held.append(held)
             continue
         thread_refs.update(e.thread_ids)
         published = [(qa_by_id[q], a) for q in e.qa_ids if q in answers_of for a in answers_of[q]]
@@ -549,8 +573,9 @@ def _link(old: Path, new: Path) -> int | None:
 
 # -- the search index ----------------------------------------------------------------------------------------
 
-def search_index(site: Site, talks: list[dict] = ()) -> dict:
-    """The browser's search index: entries' (and talks') display text plus the t→s map for the characters that matter."""
+def search_index(site: Site, talks: list[dict] = (), vocab: dict[str, list[str]] | None = None) -> dict:
+    """The browser's search index: entries' (and talks') display text plus the t→s map for the characters that
+    matter; `vocab` (the index stage's, search/vocab.py) adds each entry's equivalents as `x`."""
     docs = []
     charset: set[str] = set()
     for e in site.entries:
@@ -566,6 +591,21 @@ def search_index(site: Site, talks: list[dict] = ()) -> dict:
         text = t["text_plain"][:INDEX_ANSWER_CHARS]
         docs.append({"i": t["id"], "u": t["url"], "q": t["title"], "a": text, "n": 1})
         charset.update(t["title"], text)
+    for e in site.held:  # held for review: found, labelled 待审核 (search.js), linked to the conversation
+        answer = e["answer_plain"][:INDEX_ANSWER_CHARS]
+        doc = {"i": e["id"], "u": e["url"], "q": e["question"], "a": answer, "n": e["count"], "h": 1}
+        if e["variants"]:
+            doc["v"] = e["variants"]
+        if e["trust"] != "confirmed":
+            doc["t"] = e["trust"]
+        docs.append(doc)
+        charset.update(e["question"], answer, *e["variants"])
+    if vocab:
+        for doc in docs:
+            extra = expansions([doc["q"], *doc.get("v", [])], vocab)
+            if extra:
+                doc["x"] = extra
+                charset.update(*extra)
     # What a search that found nothing offers instead: the open questions (someone else is waiting too),
     # newest first and bounded, and the topics with their keywords.
     open_questions = [[u["question"], u["thread"]["url"] if u["thread"] else "ops.html"]
@@ -579,6 +619,16 @@ def search_index(site: Site, talks: list[dict] = ()) -> dict:
     t2s = {t: s for t, s in table.items() if s in charset or t in charset}
     return {"version": 1, "docs": docs, "t2s": "".join(t + s for t, s in sorted(t2s.items())),
             "open": open_questions, "topics": topics, "floor": BROWSER_FLOOR}
+
+
+def site_vocabulary(ws: Workspace, publish: Callable[[str], str]) -> dict[str, list[str]]:
+    """The vocabulary the index stage learned (<ws>/index/vocab.json), terms the privacy rewrite would change left out."""
+    path = ws.path(INDEX_LINK) / VOCAB_FILE
+    if not path.exists():
+        return {}
+    vocab = json.loads(path.read_text(encoding="utf-8"))
+    ok = {t for t in {t for k, v in vocab.items() for t in [k, *v]} if publish(t) == t}
+    return {k: [t for t in v if t in ok] for k, v in vocab.items() if k in ok and any(t in ok for t in v)}
 
 
 def _review_items(ctx: _Context) -> list[dict]:
@@ -671,7 +721,7 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
             (out / "assets").mkdir(exist_ok=True)
             shutil.copyfile(ASSETS / name, out / "assets" / name)
         talks = talk_pages(ctx, qas)
-        index = search_index(site, talks)
+        index = search_index(site, talks, site_vocabulary(ws, ctx.text))
         # The student learns from text as published: a change of the names rewritten or the withdrawn messages refits it.
         fit_key = hashlib.blake2b("\x1f".join([privacy.rewrite_key(), *sorted(ctx.recalled_ids)]).encode("utf-8"),
                                   digest_size=16).hexdigest()

@@ -353,7 +353,8 @@ class BrowserSearch:
         n = len(self.docs)
         self.title, self.body = _Field(n), _Field(n)
         for d, doc in enumerate(self.docs):
-            self.title.add(d, browser_terms(self.fold("\n".join([doc["q"], *doc.get("v", [])]))))
+            # x: the workspace vocabulary's equivalents of its terms (search/vocab.py), matched, never shown
+            self.title.add(d, browser_terms(self.fold("\n".join([doc["q"], *doc.get("v", []), *doc.get("x", [])]))))
             self.body.add(d, browser_terms(self.fold(doc.get("a", ""))))
         self.title.freeze()
         self.body.freeze()

@@ -1,6 +1,6 @@
 """The index stage: the hybrid search index of the FAQ, built into a new folder and swapped in atomically.
 
-What it holds: FAQ entries that are not hidden; before there are any, extracted questions; before those,
+What it holds: FAQ entries that are published (and, labelled, those held for review: search/held.py); before there are any, extracted questions; before those,
 messages that look like questions. A rebuild happens only when the documents (or the model) changed.
 """
 
@@ -20,6 +20,8 @@ from ... import atomic
 from ...store import Warn, Workspace
 from ...summarize.text import analyze
 from ...summarize.text.embed import EmbeddingCache, embedder_for
+from ...search.held import searchable_held
+from ...search.vocab import learn_vocabulary
 from ...search.index import INDEX_FORMAT, INDEX_LINK, VERSIONS_DIR, HybridIndex, SearchDocument
 from . import RunContext, Stage
 
@@ -27,14 +29,17 @@ from . import RunContext, Stage
 def workspace_documents(ws: Workspace, warn: Warn) -> tuple[str, list[SearchDocument]]:
     """What the index holds: FAQ entries that are not hidden; else extracted questions; else messages that
     look like questions. Returns (source kind, documents)."""
-    # what the site shows: not hidden, and published under [faq] publish
-    entries = sorted((e for e in ws.faq_entries(include_hidden=False, warn=warn) if e.published),
+    # what the site shows: not hidden, and published under [faq] publish; and, labelled, what waits for review
+    # (search/held.py)
+    entries = sorted((e for e in ws.faq_entries(include_hidden=False, warn=warn)
+                      if e.published or searchable_held(e, ws.config)),
                      key=lambda e: (not e.pinned, -e.count, e.id))
     if entries:
         return "faq", [SearchDocument(
             id=e.id, text=e.question, variants=e.variants, body=e.answer,
             fields={"kind": "faq", "count": e.count, "thread_ids": e.thread_ids, "answered": e.answered,
-                    "last_ts": e.last_ts, "trust": e.trust(ws.config.faq.min_confidence)})
+                    "last_ts": e.last_ts, "trust": e.trust(ws.config.faq.min_confidence)}
+            | ({} if e.published else {"held": True}))
             for e in entries] + talk_documents(ws, warn)
     qas = ws.qas(warn=warn)
     if qas:
@@ -68,6 +73,14 @@ def talk_documents(ws: Workspace, warn: Warn) -> list[SearchDocument]:
             for t in talks]
 
 
+def workspace_vocabulary(ws: Workspace, docs: Sequence[SearchDocument]) -> dict[str, list[str]]:
+    """The vocabulary (search/vocab.py) of the group's text messages and its entries' merged wordings."""
+    texts = (r[0] for r in ws.db.execute("SELECT text FROM messages WHERE kind = 'text' AND recalled = 0"))
+    names = {r[0] for r in ws.db.execute("SELECT DISTINCT sender_name FROM messages") if r[0]}
+    merged = [d.wordings() for d in docs if d.fields.get("kind") == "faq" and d.variants]
+    return learn_vocabulary(texts, merged, names)
+
+
 def documents_hash(docs: Sequence[SearchDocument], extra: str) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{INDEX_FORMAT}\x1f{extra}\x1e".encode())
@@ -97,7 +110,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     source, docs = workspace_documents(ws, rc.warn)
     cfg = ws.config
     user_dict = str(ws.path(cfg.segment.user_dict)) if cfg.segment.user_dict else ""
-    doc_hash = documents_hash(docs, f"{cfg.embed.model}\x1f{user_dict}\x1f{source}")
+    # the vocabulary is learned on a rebuild only (a night whose documents are unchanged reads no messages)
+    doc_hash = documents_hash(docs, f"{cfg.embed.model}\x1f{user_dict}\x1f{source}\x1f{int(cfg.search.vocabulary)}")
     link = index_folder(ws)
     if (link / "meta.json").exists() and ws.get_state("index.hash") == doc_hash:
         return {"documents": len(docs), "rebuilt": 0, "embedded": 0}
@@ -120,7 +134,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         return vecs
 
     t0 = time.perf_counter()
-    index = HybridIndex.build(docs, encode=encode, user_dict=user_dict)
+    vocab = workspace_vocabulary(ws, docs) if cfg.search.vocabulary else {}
+    index = HybridIndex.build(docs, encode=encode, user_dict=user_dict, vocab=vocab)
     index.embedder_name = embedder.name
     bar.close()
     versions = ws.path(VERSIONS_DIR)
@@ -133,7 +148,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         shutil.rmtree(built, ignore_errors=True)
         raise
     ws.set_state("index.hash", doc_hash)
-    return {"documents": len(docs), "rebuilt": 1, "embedded": embedded, "rows": int(len(index.vectors))}
+    return {"documents": len(docs), "rebuilt": 1, "embedded": embedded, "rows": int(len(index.vectors)),
+            "held": sum(1 for d in docs if d.fields.get("held")), "vocabulary": len(vocab)}
 
 
 STAGE = Stage("index", run, reads=("faq_entries", "qas", "messages", "embeddings", "talks", "talk_messages"), files=(INDEX_LINK, VERSIONS_DIR))

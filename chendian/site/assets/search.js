@@ -261,7 +261,10 @@
   function related(ranking, results) {
     return results.filter(function (r) {
       var share = coverage(ranking, r.position);
-      return ranking.cos ? ranking.cos[r.position] + FLOOR.coverage * share >= FLOOR.relevance : share >= FLOOR.lexical;
+      // an entry held for review needs more (build.py BROWSER_FLOOR held*, search/query.py HELD_FLOOR)
+      var relevance = r.held && FLOOR.heldRelevance ? FLOOR.heldRelevance : FLOOR.relevance;
+      var lexical = r.held && FLOOR.heldLexical ? FLOOR.heldLexical : FLOOR.lexical;
+      return ranking.cos ? ranking.cos[r.position] + FLOOR.coverage * share >= relevance : share >= lexical;
     });
   }
 
@@ -312,7 +315,7 @@
       return metadata(ranking.top.map(function (e) { return e[0]; })).then(function (metas) {
         return { ranking: ranking, results: metas.map(function (m, i) {
           return { id: m.i, question: m.q, answer: m.a, url: m.u, count: m.n, score: ranking.top[i][1],
-                   semantic: !!ranking.cos, trust: m.t, position: ranking.top[i][0] };
+                   semantic: !!ranking.cos, trust: m.t, held: !!m.h, position: ranking.top[i][0] };
         }) };
       });
     });
@@ -351,7 +354,7 @@
           }
           return metadata(shown.map(function (e) { return e[0]; })).then(function (metas) {
             return metas.map(function (m, i) {
-              return { id: m.i, question: m.q, answer: m.a, url: m.u, count: m.n, score: shown[i][1], trust: m.t };
+              return { id: m.i, question: m.q, answer: m.a, url: m.u, count: m.n, score: shown[i][1], trust: m.t, held: !!m.h };
             });
           });
         });
@@ -499,6 +502,13 @@
           badge.textContent = "问过 " + r.count + " 次";
           li.appendChild(document.createTextNode(" "));
           li.appendChild(badge);
+        }
+        if (r.held) {  // waits for review: no entry page, the link goes to the question in its conversation
+          var held = document.createElement("span");
+          held.className = "badge held";
+          held.textContent = "待审核";
+          li.appendChild(document.createTextNode(" "));
+          li.appendChild(held);
         }
         if (r.trust) {  // the reader is told when the answer is not confirmed, or there is none
           var note = document.createElement("span");
