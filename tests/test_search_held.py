@@ -84,3 +84,20 @@ def test_cli_and_api_say_held_for_review(held_ws):
         srv.server_close()
     assert hits[0]["id"] == HELD and hits[0]["held"] is True
     assert all(h["held"] is False for h in hits[1:])
+
+
+def test_search_settings_and_the_vocabulary_change_what_publish_rebuilds(held_ws):
+    """The site's search holds held entries and vocabulary expansions: toggling either must rebuild the site."""
+    from chendian.pipeline.stages.publish import fingerprint
+    from chendian.search.index import INDEX_LINK, VOCAB_FILE
+
+    before = fingerprint(held_ws)
+    held_ws.config.search.show_held = not held_ws.config.search.show_held
+    toggled = fingerprint(held_ws)
+    assert toggled != before
+    held_ws.config.search.show_held = not held_ws.config.search.show_held
+    assert fingerprint(held_ws) == before
+    folder = held_ws.path(INDEX_LINK)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / VOCAB_FILE).write_text(json.dumps({"网联": ["NUCC"]}, ensure_ascii=False), encoding="utf-8")
+    assert fingerprint(held_ws) not in (before, toggled)

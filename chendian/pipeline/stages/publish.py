@@ -12,6 +12,7 @@ import hashlib
 import json
 
 from ...schema import COLUMNS
+from ...search.index import INDEX_LINK, VOCAB_FILE
 from ...site.audit import audit_key, names_to_hide, refuse_leaks
 from ...site.build import ASSETS, BUILD_VERSION, TEMPLATES, build_site, thread_signatures
 from ...site.pool import default_workers
@@ -61,6 +62,10 @@ def fingerprint(ws: Workspace, thread_sigs: dict[str, tuple] | None = None) -> s
     cfg = ws.config.site
     h.update(f"{cfg.title}\x1f{cfg.names}\x1f{cfg.base_url}\x1f{ws.config.ingest.timezone}".encode("utf-8"))
     h.update(repr(ws.config.insights).encode())  # report.html shows the answer-time goal and the point rules
+    h.update(repr(ws.config.search).encode())  # [search] show_held and vocabulary decide what the site's search holds
+    vocab = ws.path(INDEX_LINK) / VOCAB_FILE
+    if vocab.is_file():  # the learned vocabulary the site's search expands with
+        h.update(vocab.read_bytes())
     members = ws.path(ws.config.insights.members) if ws.config.insights.members else None
     if members is not None and members.is_file():  # teams and person pages come from the members file
         h.update(members.read_bytes())
