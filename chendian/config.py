@@ -89,15 +89,10 @@ class SiteConfig:
     names: str = setting("real", "real | pseudonym | initials")
     # The digest links its 本周精华 to the site's entry pages under this address.
     base_url: str = setting("", "the site's public address (https://kb.example.com/), for links in the weekly digest")
-    # Pages are rendered and audited in this many processes (forked; one where fork is unavailable); the site is
-    # the same whatever the number.
-    workers: int = setting(0, "processes that render and audit the pages; 0 = this machine's cores (at most 8)")
 
     def __post_init__(self) -> None:
         if self.names not in ("real", "pseudonym", "initials"):
             raise ConfigError(f"site.names must be real, pseudonym or initials, not {self.names!r}")
-        if self.workers < 0:
-            raise ConfigError(f"site.workers must be 0 (this machine's cores) or more, not {self.workers}")
 
 
 @dataclass
@@ -185,7 +180,7 @@ class RunConfig:
     # Ray is an optional extra: pip install "chendian[ray]".
     executor: str = setting("auto", "local (this process) | processes (a pool of worker processes on this machine) "
                             "| auto (processes for a large run, local for a nightly day) | ray (Ray tasks)")
-    workers: int = setting(0, "with executor = processes or auto: worker processes; 0 = this machine's cores")
+    workers: int = setting(0, "worker processes: the executor's (processes or auto) and publish's page rendering; 0 = this machine's cores")
     auto_messages: int = setting(20000, "with executor = auto: a stage's jobs go to the pool from this many "
                                  "messages (or texts) on")
     ray_address: str = setting("", "with executor = ray: a cluster's address (ray://host:10001, host:6379, auto); "

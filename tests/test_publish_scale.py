@@ -47,7 +47,7 @@ def test_a_site_built_in_two_processes_is_the_site_built_in_one(tmp_path, monkey
                           " JOIN message_threads mt ON mt.message_id = m.id WHERE m.kind = 'text')")
         runs = {}
         for workers in (1, 2):
-            ws.config.site.workers = workers
+            ws.config.run.workers = workers
             rc = _Recorder()
             runs[workers] = (build_site(ws, tmp_path / str(workers), rc=rc), rc.warnings, rc.ticks)
     finally:

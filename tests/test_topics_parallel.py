@@ -8,7 +8,7 @@ from chatgen import generate, write_jsonl
 from test_ray import ShuffledExecutor, _tables, _workspace
 
 from chendian.pipeline import RunContext, run_stages
-from chendian.pipeline.stages import topics
+from chendian.pipeline.stages import embed, topics
 from chendian.summarize.text.embed import EmbeddingCache, get_embedder
 from chendian.store import Workspace
 
@@ -18,7 +18,7 @@ TABLES = ("topics", "topic_members", "topic_centroids", "topic_terms", "faq_entr
 
 
 def test_stages_on_shuffled_workers_equal_a_local_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(topics, "BATCH", 5)  # many jobs even on a small chat
+    monkeypatch.setattr(embed, "TEXT_BATCH", 5)  # many jobs even on a small chat
     messages = [m for _, day in generate(days=2, messages_per_day=300, chats=4, variety=0.8) for m in day]
     write_jsonl(tmp_path / "chats.jsonl", messages)
     roots, counts = {}, {}
@@ -31,7 +31,7 @@ def test_stages_on_shuffled_workers_equal_a_local_run(tmp_path, monkeypatch):
         assert report.ok, report.to_json()
         counts[name] = {s.name: s.counts for s in report.stages}
     local = counts["local"]
-    assert local["topics"]["threads"] > 4 * topics.BATCH and local["topics"]["topics"] >= 1, local
+    assert local["topics"]["threads"] > 4 * embed.TEXT_BATCH and local["topics"]["topics"] >= 1, local
     assert local["faq"]["entries"] > 10 and local["summarize"]["thread_digests"] > 20, local
     assert shuffled.finished_out_of_order > 3  # the jobs really finished out of order
     a, b = _tables(roots["local"], order="rowid"), _tables(roots["shuffled"], order="rowid")
@@ -42,7 +42,7 @@ def test_stages_on_shuffled_workers_equal_a_local_run(tmp_path, monkeypatch):
 def test_encode_forms_the_batches_the_cache_forms(tmp_path, monkeypatch, workspace):
     """Vectors of texts embedded in other batches may differ in their last bits: topics.encode must batch the
     uncached texts as EmbeddingCache.encode does (duplicates once, cached ones left out, in first-seen order)."""
-    monkeypatch.setattr(topics, "BATCH", 4)
+    monkeypatch.setattr(embed, "TEXT_BATCH", 4)
     texts = ["报销流程是怎样的", "VPN 连不上怎么办", "报销流程是怎样的", "发票丢了能补吗", "周五几点开会",
              "工牌在哪领", "VPN 连不上怎么办", "年假怎么请", "打印机没纸了", "新同事的电脑谁配"]
     embedder = get_embedder()

@@ -691,7 +691,7 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
     site = _load_site(ctx, qas, contributors)
 
     env = _environment()
-    workers = default_workers(cfg.workers)
+    workers = default_workers(ws.config.run.workers)
     built = datetime.now(ctx.tz).strftime("%Y-%m-%d %H:%M")
     common = {"site_title": cfg.title, "built": built, "names_mode": cfg.names}
     pages = 0

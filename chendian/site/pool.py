@@ -36,7 +36,7 @@ def can_fork() -> bool:
 
 
 def default_workers(configured: int = 0) -> int:
-    """`[site] workers`: 0 = this machine's cores (at most MAX_WORKERS)."""
+    """`[run] workers` (the executor's too): 0 = this machine's cores (at most MAX_WORKERS)."""
     if configured > 0:
         return configured
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1))

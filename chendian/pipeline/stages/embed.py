@@ -14,10 +14,11 @@ import numpy as np
 from ...model import CONVERSATIONAL_KINDS, Message
 from ...store import Workspace
 from . import RunContext, Stage, worker_cores
-from ...summarize.text.embed import EmbeddingCache, cached_vectors, chunks, embedder_for, get_embedder
+from ...summarize.text.embed import EmbeddingCache, chunks, embedder_for, get_embedder
 
 STATE_KEY = "embed.progress"
 BATCH = 4096
+TEXT_BATCH = 512  # encode_texts' batch: EmbeddingCache.encode's, so vectors equal one process's to the last bit
 
 
 def workspace_cache(ws: Workspace) -> EmbeddingCache:
@@ -93,25 +94,29 @@ def embed_texts(job: tuple[tuple, list[str]]) -> np.ndarray:
     return get_embedder(model, threads or worker_cores(), batch_size, device).encode(texts).astype(np.float16)
 
 
-def encode_texts(ws: Workspace, rc: RunContext, texts: Sequence[str], cache: EmbeddingCache | None = None,
-                 progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
-    """EmbeddingCache.encode with the batches to compute fanned out through rc.map: the same vectors (row i for
-    texts[i], float32 of the cached float16), the same cache rows written in the same order, and how many texts
-    had to be computed. For a global stage (topics) whose texts are many: on `executor = "processes"` (or auto
-    with enough texts) both cores embed."""
-    cache = cache or workspace_cache(ws)
-    found = cached_vectors(ws.db, cache.embedder.name, texts)
-    todo = list(dict.fromkeys(t for t in texts if t not in found))
+def embed_batches(ws: Workspace, rc: RunContext, cache: EmbeddingCache, batches: Sequence[Sequence[str]],
+                  progress: Callable[[int], None] | None = None) -> None:
+    """Embed and cache each batch of texts (none cached yet) as one call of the embedder, through rc.map: on
+    `executor = "processes"` (or auto with enough texts) or Ray, every worker embeds. Stored in batch order."""
     spec = embedder_spec(ws)
-    jobs = ((part, (spec, list(part))) for part in chunks(todo))
-    for part, vecs in rc.map(embed_texts, jobs, size=len(todo), describe=lambda p: f"a batch of {len(p)} texts"):
-        found.update(zip(part, cache.store(part, vecs)))
+    jobs = ((list(part), (spec, list(part))) for part in batches if part)
+    for part, vecs in rc.map(embed_texts, jobs, size=sum(len(b) for b in batches),
+                             describe=lambda p: f"a batch of {len(p)} texts"):
+        with ws.transaction():
+            cache.store(part, vecs)
         if progress:
             progress(len(part))
-    out = np.zeros((len(texts), cache.embedder.dim), dtype=np.float32)
-    for i, t in enumerate(texts):
-        out[i] = found[t]
-    return out, len(todo)
+
+
+def encode_texts(ws: Workspace, rc: RunContext, texts: Sequence[str], cache: EmbeddingCache | None = None,
+                 progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
+    """EmbeddingCache.encode with the batches to compute fanned out through embed_batches: the same vectors (row
+    i for texts[i], float32 of the cached float16), the same cache rows written in the same order, and how many
+    texts had to be computed. For global stages (topics, faq) whose texts are many."""
+    cache = cache or workspace_cache(ws)
+    todo = cache.missing(texts)
+    embed_batches(ws, rc, cache, chunks(todo, TEXT_BATCH), progress)
+    return (cache.encode(texts)[0] if texts else np.zeros((0, cache.embedder.dim), np.float32)), len(todo)
 
 
 STAGE = Stage("embed", run, reads=("messages",), writes=("embeddings",))

@@ -100,7 +100,7 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     key = audit_key(names)
     # The published site passed the audit under this key: the pages it shares with the new build need no scan.
     vouched = target if target.is_dir() and ws.get_state(AUDIT_STATE_KEY) == key else None
-    check = refuse_leaks(names, vouched, default_workers(ws.config.site.workers))
+    check = refuse_leaks(names, vouched, default_workers(ws.config.run.workers))
     counts = build_site(ws, target, rc=rc, check=check, thread_sigs=sigs)
     ws.set_state(STATE_KEY, fp)
     ws.set_state(AUDIT_STATE_KEY, key)

@@ -31,7 +31,8 @@ from ...summarize.text.embed import chunks
 from . import RunContext, Stage
 from .embed import workspace_cache
 from .thread import changes_since, conversations_of
-from .topics import conversations, embed_batches
+from .embed import embed_batches
+from .topics import conversations
 
 
 STATE_KEY = "summarize.threads"  # before fingerprints lived in thread_digests: thread id → fingerprint

@@ -26,14 +26,12 @@ from ...summarize.text.embed import content_key
 from ...summarize.topics import (MAX_TEXT_CHARS, MIN_THREAD_MESSAGES, assign_topics, centroid_sums,
                                  ctfidf_from_counts, ctfidf_keywords, term_counts)
 from . import RunContext, Stage
-from ...summarize.text.embed import chunks
-from .embed import embed_texts, embedder_spec, workspace_cache
+from .embed import encode_texts, workspace_cache
 from .segment import load_tokens, workspace_segmenter
 from .thread import changes_since, conversations_of
 
 MARK_KEY = "topics.mark"  # thread.changes_since's mark of the last run
 WAITING_KEY = "topics.waiting"  # thread id → [vector key, first ts] of conversations not in a topic yet
-BATCH = 512  # conversation texts per job (EmbeddingCache.encode's batch, so a local run's vectors are as before)
 
 
 def conversations(ws: Workspace) -> dict[str, list[Message]]:
@@ -70,22 +68,9 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
 
 
 def encode(ws: Workspace, rc: RunContext, cache, texts: list[str]) -> np.ndarray:
-    """The texts' vectors, as cache.encode gives them: the texts not cached yet are embedded through rc.map (on
-    the processes or Ray executor, by all the workers) in the batches cache.encode would form (a text's last bits
-    depend on its batch), then everything is read back from the cache. The faq and summarize stages embed
-    through here too."""
-    if not texts:
-        return np.zeros((0, cache.embedder.dim), np.float32)
-    embed_batches(ws, rc, cache, chunks(cache.missing(texts), BATCH))
-    return cache.encode(texts)[0]
-
-
-def embed_batches(ws: Workspace, rc: RunContext, cache, batches) -> None:
-    """Embed and cache each batch of texts (none cached yet) as one call of the embedder, through rc.map."""
-    spec = embedder_spec(ws, rc)
-    for part, vecs in rc.map(embed_texts, ((part, (spec, part)) for part in batches)):
-        with ws.transaction():
-            cache.store(part, vecs)
+    """The texts' vectors, as cache.encode gives them, the texts not cached yet embedded by the executor's workers
+    (embed.encode_texts). The faq stage embeds through here too."""
+    return encode_texts(ws, rc, texts, cache)[0]
 
 
 def _full(ws: Workspace, rc: RunContext, cache, model: str) -> dict[str, int]:
