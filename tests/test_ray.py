@@ -168,19 +168,27 @@ class ShuffledExecutor(PoolExecutor):
 PER_CHAT_STAGES = ["ingest", "segment", "embed", "thread", "extract"]
 
 
-def test_results_do_not_depend_on_the_order_jobs_finish(tmp_path, monkeypatch):
-    monkeypatch.setattr(segment, "BATCH", SMALL_BATCHES["segment"])
-    monkeypatch.setattr(embed, "BATCH", SMALL_BATCHES["embed"])
-    messages = [m for _, day in generate(days=2, messages_per_day=300, chats=5, variety=0.8) for m in day]
+def local_and_shuffled(tmp_path, stages, *, chats: int, workers: int, seed: int):
+    """Two days of generated chats run through `stages` locally and on a ShuffledExecutor: (the messages, the two
+    workspace roots, each run's stage counts, the shuffled executor)."""
+    messages = [m for _, day in generate(days=2, messages_per_day=300, chats=chats, variety=0.8) for m in day]
     write_jsonl(tmp_path / "chats.jsonl", messages)
-    roots = {}
-    shuffled = ShuffledExecutor(workers=3, seed=7)
+    roots, counts = {}, {}
+    shuffled = ShuffledExecutor(workers=workers, seed=seed)
     for name, executor in (("local", None), ("shuffled", shuffled)):
         root = roots[name] = _workspace(tmp_path / name, executor="local")
         (root / "inbox" / "chats.jsonl").write_bytes((tmp_path / "chats.jsonl").read_bytes())
         with Workspace(root) as ws:
-            report = run_stages(ws, PER_CHAT_STAGES, quiet=True, executor=executor)
+            report = run_stages(ws, stages, quiet=True, executor=executor)
         assert report.ok, report.to_json()
+        counts[name] = {s.name: s.counts for s in report.stages}
+    return messages, roots, counts, shuffled
+
+
+def test_results_do_not_depend_on_the_order_jobs_finish(tmp_path, monkeypatch):
+    monkeypatch.setattr(segment, "BATCH", SMALL_BATCHES["segment"])
+    monkeypatch.setattr(embed, "BATCH", SMALL_BATCHES["embed"])
+    messages, roots, _, shuffled = local_and_shuffled(tmp_path, PER_CHAT_STAGES, chats=5, workers=3, seed=7)
     assert shuffled.finished_out_of_order > 10  # the jobs really finished out of order
     a, b = _tables(roots["local"], order="rowid"), _tables(roots["shuffled"], order="rowid")
     assert len(a["messages"]) == len(messages) and len(a["qas"]) > 20 and len({r[1] for r in a["messages"]}) == 5

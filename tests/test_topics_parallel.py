@@ -4,10 +4,9 @@ one process forms, and get what one process gets."""
 from __future__ import annotations
 
 import numpy as np
-from chatgen import generate, write_jsonl
-from test_ray import ShuffledExecutor, _tables, _workspace
+from test_ray import _tables, local_and_shuffled
 
-from chendian.pipeline import RunContext, run_stages
+from chendian.pipeline import RunContext
 from chendian.pipeline.stages import embed, topics
 from chendian.summarize.text.embed import EmbeddingCache, get_embedder
 from chendian.store import Workspace
@@ -19,17 +18,7 @@ TABLES = ("topics", "topic_members", "topic_centroids", "topic_terms", "faq_entr
 
 def test_stages_on_shuffled_workers_equal_a_local_run(tmp_path, monkeypatch):
     monkeypatch.setattr(embed, "TEXT_BATCH", 5)  # many jobs even on a small chat
-    messages = [m for _, day in generate(days=2, messages_per_day=300, chats=4, variety=0.8) for m in day]
-    write_jsonl(tmp_path / "chats.jsonl", messages)
-    roots, counts = {}, {}
-    shuffled = ShuffledExecutor(workers=2, seed=3)
-    for name, executor in (("local", None), ("shuffled", shuffled)):
-        root = roots[name] = _workspace(tmp_path / name, executor="local")
-        (root / "inbox" / "chats.jsonl").write_bytes((tmp_path / "chats.jsonl").read_bytes())
-        with Workspace(root) as ws:
-            report = run_stages(ws, STAGES, quiet=True, executor=executor)
-        assert report.ok, report.to_json()
-        counts[name] = {s.name: s.counts for s in report.stages}
+    _, roots, counts, shuffled = local_and_shuffled(tmp_path, STAGES, chats=4, workers=2, seed=3)
     local = counts["local"]
     assert local["topics"]["threads"] > 4 * embed.TEXT_BATCH and local["topics"]["topics"] >= 1, local
     assert local["faq"]["entries"] > 10 and local["summarize"]["thread_digests"] > 20, local
