@@ -193,8 +193,22 @@ def _driver(tmp_path: Path, sleep: float) -> tuple[subprocess.Popen, list[int]]:
                          stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     pids = [int(x) for x in p.stdout.readline().split()]
     assert len(pids) == 2, p.stderr.read()
+    # Spawned workers import for a while (seconds on a fresh, busy machine): wait until each is serving (it
+    # ignores SIGINT from then on) before the test signals, or the signal lands in a worker still starting.
+    deadline = time.monotonic() + 60
+    while not all(_ignores_sigint(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
     time.sleep(1.0)  # the workers are inside their jobs
     return p, pids
+
+
+def _ignores_sigint(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # no /proc (or gone): nothing to wait for
+        return True
+    mask = next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigIgn:")), 0)
+    return bool(mask & (1 << (signal.SIGINT - 1)))
 
 
 def test_ctrl_c_leaves_no_worker_behind(tmp_path):

@@ -302,25 +302,25 @@ def _scanner(name: str):
 
 
 def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
-               trusted: Callable[[Path, str], bool] | None = None, workers: int = 1) -> AuditReport:
+               trusted: Callable[[Path, str, int], bool] | None = None, workers: int = 1) -> AuditReport:
     """Scan every page under `root` (a built site or a book folder). `names`: real names that must not appear.
-    `trusted(path, rel)`: files that need no scan (the same as in a site that passed this audit before).
+    `trusted(path, rel, inode)`: files that need no scan (the same as in a site that passed this audit before).
     `workers`: processes the files are scanned in (pool.ordered_map); the report is the same whatever the number."""
     root = Path(root)
     report = AuditReport(root=root)
     matcher = _Names(names)
 
     def wanted() -> Iterator[tuple[Path, str]]:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            rel = path.relative_to(root).as_posix()
-            if SKIPPED_PARTS & set(path.relative_to(root).parts[:-1]):
+        # In path order (by parts, as sorted Paths compare); a directory entry knows its inode without a stat.
+        for rel, entry in sorted(_walk(root), key=lambda item: item[0].split("/")):
+            if SKIPPED_PARTS & set(rel.split("/")[:-1]):
                 continue
-            if path.suffix.lower() not in (".epub", ".pdf") and _scanner(rel) is None:
+            if os.path.splitext(rel)[1].lower() not in (".epub", ".pdf") and _scanner(rel) is None:
                 continue  # nothing a reader sees (the build's page keys)
-            if trusted is not None and trusted(path, rel):
+            if trusted is not None and trusted(Path(entry.path), rel, entry.inode()):
                 report.unchanged += 1
                 continue
-            yield path, rel
+            yield Path(entry.path), rel
 
     for found, skipped, scanned in ordered_map(lambda job: _scan_file(*job, matcher), wanted(), workers):
         report.findings.extend(found)
@@ -396,16 +396,40 @@ def audit_key(names: Iterable[str]) -> str:
     return h.hexdigest()
 
 
-def same_page(previous: Path) -> Callable[[Path, str], bool]:
-    """trusted() for audit_site: the file is in `previous` with the same bytes, build stamp aside."""
-    def trusted(path: Path, rel: str) -> bool:
+def _walk(root: Path) -> Iterator[tuple[str, os.DirEntry]]:
+    """Every file under root as (its path relative to root, with /, its directory entry)."""
+    stack = [(str(root), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):  # as rglob: no descent into linked folders
+                    stack.append((entry.path, f"{prefix}{entry.name}/"))
+                elif entry.is_file():
+                    yield prefix + entry.name, entry
+
+
+def same_page(previous: Path) -> Callable[[Path, str, int | None], bool]:
+    """trusted() for audit_site: the file is in `previous` with the same bytes, build stamp aside. A page the
+    build hard-linked from `previous` is known by its inode, read with the directory (no stat per page: a
+    night links almost all of a big site's pages)."""
+    linked: dict[str, int] | None = None
+
+    def trusted(path: Path, rel: str, inode: int | None = None) -> bool:
+        nonlocal linked
+        if inode is not None:
+            if linked is None:  # one walk of the published site; inodes compare within one file system only
+                same_device = os.stat(path).st_dev == os.stat(previous).st_dev
+                linked = {r: e.inode() for r, e in _walk(previous)} if same_device else {}
+            if linked.get(rel) == inode:
+                return True  # the build linked the published page: the very same file
         old = previous / rel
         try:
             a_stat, b_stat = path.stat(), old.stat()
         except OSError:
             return False
         if (a_stat.st_ino, a_stat.st_dev) == (b_stat.st_ino, b_stat.st_dev):
-            return True  # the build linked the published page: the very same file
+            return True
         if not old.is_file() or b_stat.st_size != a_stat.st_size:
             return False
         a, b = path.read_bytes(), old.read_bytes()
