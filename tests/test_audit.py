@@ -245,3 +245,14 @@ def test_search_term_shards_are_scanned_term_by_term_and_their_blobs_are_not_tex
     assert [f.kind for f in audit_site(site).findings] == ["mobile"]
     write(["b报销"], "QUJD Tom " + PHONE)  # anything outside the blob alphabet is read as text
     assert sorted(f.kind for f in audit_site(site, names=["Tom"]).findings) == ["mobile", "name"]
+
+
+def test_a_pattern_never_spans_two_elements(tmp_path):
+    # Ubuntu IRC: one message ends in "wx", the next block starts with its sender's nick; joined across the block
+    # break they looked like a labelled WeChat id and the audit refused the site. Within one element it still is.
+    page = tmp_path / "t.html"
+    page.write_text("<ol><li><p>did you set the wx</p></li>\n<li><span>foofoobar</span> <time>05-28 07:12</time>"
+                    "</li><li><p>加我 vx: abcdef123 谢谢</p></li></ol>", encoding="utf-8")
+    report = audit_site(tmp_path)
+    assert [(f.kind, f.line) for f in report.findings] == [("wechat_id", 2)]
+    assert "abcde" in str(report.findings[0]) and "foofo" not in str(report.findings[0])

@@ -148,6 +148,11 @@ def _excerpt(text: str, hits: list[tuple[int, int, str]], start: int, end: int) 
     return "…" + re.sub(r"\s+", " ", "".join(out)) + "…"
 
 
+# Between blocks: a line break and a character no rule reads as space, so a pattern never spans two elements
+# (the "vx" ending one message and the next sender's name are not a WeChat id).
+_BLOCK_BREAK = "\n\x00"
+
+
 class _HtmlText(HTMLParser):
     """The text of a page as a reader sees it (inline tags joined, block tags breaking lines) and every
     attribute value, each with the line of the page where it starts."""
@@ -166,14 +171,14 @@ class _HtmlText(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         if tag not in _JOINING_TAGS:
-            self._add("\n")
+            self._add(_BLOCK_BREAK)
         for _name, value in attrs:
             if value:
                 self.pieces.append((self.getpos()[0], value))
 
     def handle_endtag(self, tag):
         if tag not in _JOINING_TAGS:
-            self._add("\n")
+            self._add(_BLOCK_BREAK)
 
     def handle_data(self, data):
         self._add(data)
@@ -197,7 +202,7 @@ def _scan_html(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
     parser.close()
     text = parser.text()
     for offset, kind, excerpt in _scan_text(text, names):
-        yield parser.line_of(offset), kind, excerpt
+        yield parser.line_of(offset), kind, excerpt.replace("\x00", "")
     for line, value in parser.pieces:
         for _offset, kind, excerpt in _scan_text(value, names):
             yield line, kind, excerpt
