@@ -189,8 +189,11 @@ DRIVER = textwrap.dedent("""
 def _driver(tmp_path: Path, sleep: float) -> tuple[subprocess.Popen, list[int]]:
     (tmp_path / "driver.py").write_text(DRIVER, encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # SIGINT as a terminal leaves it: a test run before this one may have left it ignored in this process, and an
+    # ignored signal stays ignored across exec (the driver would never see its Ctrl-C).
     p = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(sleep)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+                         stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     pids = [int(x) for x in p.stdout.readline().split()]
     assert len(pids) == 2, p.stderr.read()
     # Spawned workers import for a while (seconds on a fresh, busy machine): wait until each is serving (it
