@@ -14,6 +14,7 @@ import argparse
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +38,36 @@ def children_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def stage_line(s) -> None:
+    print(f"  {s.name:<10} {s.seconds:8.1f}s  RSS {peak_rss_mb():,.0f} MB", flush=True)
+
+
+def snapshot(tmp: Path, dest: Path) -> None:
+    """The workspace after the full run, plus the new day's file, copied with `cp -a` (hard links kept)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(tmp / "ws"), str(tmp / "new-day.jsonl"), str(dest)], check=True)
+    print(f"snapshot: {dest}")
+
+
+def new_day_again(snap: Path) -> None:
+    """Time the new day once more on a copy of a snapshot; the snapshot itself is left as it was."""
+    with tempfile.TemporaryDirectory(dir=snap.parent) as scratch:
+        subprocess.run(["cp", "-a", str(snap / "ws"), scratch], check=True)
+        ws = Workspace(Path(scratch) / "ws")
+        print(f"new day on a copy of {snap}; executor: {ws.config.run.executor}")
+        t0 = time.perf_counter()
+        ingest_paths(ws, [snap / "new-day.jsonl"])
+        seconds = {"ingest": time.perf_counter() - t0}
+        report = run_stages(ws, [s for s in STAGE_NAMES if s != "ingest"], quiet=True, on_stage=stage_line)
+        ws.close()
+        failed = [s for s in report.stages if s.status != "ok"]
+        if failed:
+            sys.exit(f"new day: stage {failed[0].name} failed: {failed[0].note}")
+        seconds |= {s.name: s.seconds for s in report.stages}
+        print(f"new day: {sum(seconds.values()):.1f}s (ingest {seconds['ingest']:.1f}s), "
+              f"peak RSS {peak_rss_mb():,.0f} MB (largest child process: {children_peak_rss_mb():,.0f} MB)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=100_000, help="messages before the new day (about)")
@@ -44,10 +75,16 @@ def main() -> None:
     ap.add_argument("--chats", type=int, default=20)
     ap.add_argument("--variety", type=float, default=0.8)
     ap.add_argument("--keep", metavar="DIR", help="build the workspace in DIR and keep it (to profile stages later)")
+    ap.add_argument("--snapshot", metavar="DIR", help="copy the workspace to DIR after the full run (then "
+                    "--new-day-on DIR times the new day again without rebuilding)")
+    ap.add_argument("--new-day-on", metavar="DIR", help="copy a --snapshot DIR and time only its new day")
     ap.add_argument("--executor", default="", help="[run] executor for the workspace (default: the config's default)")
     args = ap.parse_args()
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"python {platform.python_version()}")
+    if args.new_day_on:
+        new_day_again(Path(args.new_day_on))
+        return
     days = max(2, args.messages // args.day)
     while days % 7 >= 5:  # the new day is a weekday (chatgen's days start on a Monday; weekends are quieter)
         days += 1
@@ -75,13 +112,16 @@ def main() -> None:
             t0 = time.perf_counter()
             ingest_paths(ws, [path])
             ingest_s = time.perf_counter() - t0
-            report = run_stages(ws, stages, quiet=True, on_stage=lambda s: print(
-                f"  {s.name:<10} {s.seconds:8.1f}s  RSS {peak_rss_mb():,.0f} MB", flush=True))
+            report = run_stages(ws, stages, quiet=True, on_stage=stage_line)
             failed = [s for s in report.stages if s.status != "ok"]
             if failed:
                 sys.exit(f"{label}: stage {failed[0].name} failed: {failed[0].note}")
             runs[label] = {"ingest": ingest_s} | {s.name: s.seconds for s in report.stages}
             print(f"{label}: {sum(runs[label].values()):.1f}s, peak RSS so far {peak_rss_mb():,.0f} MB")
+            if label == "full" and args.snapshot:
+                ws.close()
+                snapshot(tmp, Path(args.snapshot))
+                ws = Workspace(tmp / "ws")
         ws.close()
     full, day = runs["full"], runs["new day"]
     print(f"\n{'stage':<10} {'full s':>9} {'new day s':>10} {'day/full':>9}")
