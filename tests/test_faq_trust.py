@@ -10,6 +10,7 @@ from chendian.eval.faq import score_faq
 from chendian.model import Answer, FaqAnswer
 from chendian.schema import create_tables
 from chendian.summarize.qa import worthy
+from chendian.summarize.qa.answer_type import answer_type_mismatch
 from chendian.summarize.qa.faq import (Entry, answer_fit, answer_relevance, entry_confidence, is_non_answer, publishable,
                                       question_worthiness)
 
@@ -90,6 +91,34 @@ def test_answer_fit_spares_acknowledged_quoted_and_yes_no_replies_and_halves_ask
     sure = [FaqAnswer(reply("在OA里订"), "q1", "t1", fit=1.0)]
     unsure = [FaqAnswer(reply("周末去爬山"), "q1", "t1", fit=0.3)]
     assert entry_confidence(0.9, unsure) < 0.5 <= entry_confidence(0.9, sure)
+
+
+@pytest.mark.parametrize("question, reply, kind", [
+    ("请问浙大计财处办公室电话多少呢？", "明天老师们都在办公室吧[表情]", "number"),
+    ("请问浙大计财处办公室电话多少呢？", "0571-88981234", None),
+    ("医疗保险要多少钱？", "我记得不用交了啊", None),  # "none" is an amount
+    ("学费什么时候交啊？", "交了的人都说很方便", "time"),
+    ("学费什么时候交啊？", "开学前交", None),
+    ("学费什么时候交啊？", "软件官网上好像有说", None),  # pointing to where it is written answers any kind
+    ("学生证应该去哪里充磁呢？", "可以，我买了十一回家的票", "place"),
+    ("学生证应该去哪里充磁呢？", "火车站售票窗口就行", None),
+    ("能不能修改中行的预留手机号？", "不行", None),  # names a number, does not ask for one
+])
+def test_a_reply_must_hold_the_number_time_or_place_its_question_asks_for(question, reply, kind):
+    assert answer_type_mismatch(question, reply) == kind
+
+
+def test_a_reply_of_the_wrong_kind_fits_half_and_falls_below_the_publish_bar():
+    def reply(text):
+        return Answer(["m1"], "u1", "U", text, 0.9, False)
+
+    wrong = answer_fit("计财处电话多少？", reply("明天老师们都在办公室吧"), 0.9)
+    right = answer_fit("计财处电话多少？", reply("88981234，工作日打"), 0.9)
+    assert (wrong, right) == (0.5, 1.0)
+    # the asker's thanks do not make it hold a number: it may thank another reply
+    thanked = Answer(["m1"], "u1", "U", "明天老师们都在办公室吧", 0.9, True)
+    assert answer_fit("计财处电话多少？", thanked, 0.9) == 0.5
+    assert entry_confidence(0.95, [FaqAnswer(reply("明天老师们都在办公室吧"), "q1", "t1", fit=wrong)]) < 0.5
 
 
 def test_publish_modes():

@@ -21,6 +21,7 @@ import numpy as np
 
 from ...model import QA, Answer, Answerer, FaqAnswer, FaqEntry, stable_id
 from ..text import dedup
+from .answer_type import answer_type_mismatch
 from .extract import QUESTION_THRESHOLD, clean_text, question_features
 from .worthy import worthy_probability
 from ..text.segment import fold
@@ -59,6 +60,7 @@ RELEVANT = 0.8     # from this percentile on, the answer is as related as answer
 UNRELATED = 0.2    # at or below, no more related than a random reply: lowest fit
 MIN_FIT = 0.2
 QUESTION_REPLY_FIT = 0.5  # a reply that is itself a question ("800啥时候回来") rarely answers
+TYPE_MISMATCH_FIT = 0.5  # a reply without the number/time/place its question asks for (answer_type)
 QUOTED_FIT = 0.6  # the least fit of a reply that quotes the question
 # Short yes/no replies share no words with their question and are right ("属于", "不会", "可以的").
 _YES_NO_REPLY_RE = re.compile(r"^(?:是|对|嗯|恩|可以|不行|不可以|能|不能|会|不会|要|不要|不用|需要|不需要|有|没有|没|"
@@ -89,7 +91,16 @@ def answer_relevance(pairs: Sequence[tuple[str, str]], encode) -> list[float]:
 def answer_fit(question: str, answer: Answer, relevance: float) -> float:
     """How well a reply fits its question, 0..1: full for an acknowledged answer and for a yes/no reply to a
     yes/no question; otherwise by relevance, ramped from UNRELATED to RELEVANT (at least QUOTED_FIT for a reply
-    quoting the question), halved for a reply that is itself a question."""
+    quoting the question), halved for a reply that is itself a question. Halved again, acknowledged or not, for
+    a reply without the number, time or place its question asks for (answer_type): "电话多少？" → "明天老师们都在
+    办公室吧" shares words with its question, and the asker's 谢谢 may thank another reply."""
+    fit = _fit(question, answer, relevance)
+    if answer_type_mismatch(question, answer.text):
+        fit *= TYPE_MISMATCH_FIT
+    return round(fit, 3)
+
+
+def _fit(question: str, answer: Answer, relevance: float) -> float:
     if answer.acknowledged:
         return 1.0  # the asker said it helped
     qf = question_features(question)
@@ -101,7 +112,7 @@ def answer_fit(question: str, answer: Answer, relevance: float) -> float:
         fit = max(fit, QUOTED_FIT)
     if question_features(answer.text).score >= QUESTION_THRESHOLD:
         fit *= QUESTION_REPLY_FIT  # asking back ("试点支付机构名单有吗？") is not an answer yet
-    return round(fit, 3)
+    return fit
 
 
 TOP_ANSWERS = 3
