@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
@@ -129,17 +130,31 @@ class ChatPlan:
     flags: np.ndarray | None = None  # set by write_chat: the regime flags of msgs
 
 
+# What the linker and write_chat read of a message: a night reads CONTEXT messages per chat (200k at 100 chats),
+# so the columns they do not read (source, quote, extra: JSON to parse) stay in the store.
+_LINK_COLUMNS = "id, chat, time, sender, sender_name, kind, text, platform_id, reply_to, mentions, recalled"
+
+
+def _link_message(row) -> Message:
+    """A message for linking: row_to_message without source, quote and extra."""
+    mentions = row[9]
+    return Message(id=row[0], chat=row[1], time=datetime.fromisoformat(row[2]), sender=row[3], sender_name=row[4],
+                   kind=row[5], text=row[6], source="", platform_id=row[7], reply_to=row[8],
+                   mentions=json.loads(mentions) if mentions != "[]" else [], recalled=bool(row[10]))
+
+
 def _chat_messages(ws: Workspace, chat: str, first: tuple[int, int] | None) -> tuple[list[Message], int]:
     """The chat's messages from CONTEXT + RELINK_HORIZON before `first` (ts, rowid) on, or all of them when
     `first` is None; and the index of `first` among them."""
     if first is None:
-        return list(ws.messages(chat)), 0
-    before = ws.db.execute("SELECT * FROM messages WHERE chat = ? AND (ts, rowid) < (?, ?)"
+        return [_link_message(r) for r in ws.db.execute(
+            f"SELECT {_LINK_COLUMNS} FROM messages WHERE chat = ? ORDER BY ts, rowid", (chat,))], 0
+    before = ws.db.execute(f"SELECT {_LINK_COLUMNS} FROM messages WHERE chat = ? AND (ts, rowid) < (?, ?)"
                            " ORDER BY ts DESC, rowid DESC LIMIT ?",
                            (chat, *first, CONTEXT + T.RELINK_HORIZON)).fetchall()
-    after = ws.db.execute("SELECT * FROM messages WHERE chat = ? AND (ts, rowid) >= (?, ?) ORDER BY ts, rowid",
-                          (chat, *first)).fetchall()
-    return [row_to_message(r) for r in [*reversed(before), *after]], len(before)
+    after = ws.db.execute(f"SELECT {_LINK_COLUMNS} FROM messages WHERE chat = ? AND (ts, rowid) >= (?, ?)"
+                          " ORDER BY ts, rowid", (chat, *first)).fetchall()
+    return [_link_message(r) for r in [*reversed(before), *after]], len(before)
 
 
 def plan_chat(ws: Workspace, chat: str, *, full: bool = False, cache=None, first: tuple[int, int] | None = None,
