@@ -22,8 +22,8 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from ...model import CONVERSATIONAL_KINDS, QA, Answer
-from ...store import Workspace, json_column, row_to_message
+from ...model import CONVERSATIONAL_KINDS, QA, Answer, Message
+from ...store import Workspace, json_column
 from ...summarize import llm
 from ...summarize.qa.digest import (DIGEST_VERSION, encoded_sentences, iso_week, sentences, thread_digest,
                                     week_signatures, weekly_digests)
@@ -173,12 +173,13 @@ def weekly_rows(ws: Workspace, rc: RunContext, changes, convs) -> tuple[list, li
     for chat, week in sorted(todo):
         lo, hi = week_bounds(week, tz)
         week_convs: dict[str, list] = defaultdict(list)
-        for row in ws.db.execute(
-                "SELECT m.*, t.thread_id AS thread_id_ FROM messages m JOIN message_threads t ON t.message_id = m.id"
+        # weekly_digests counts a week's messages and conversations: it reads a message's chat and time only
+        for m_chat, m_time, kind, recalled, tid in ws.db.execute(
+                "SELECT m.chat, m.time, m.kind, m.recalled, t.thread_id FROM messages m"
+                " JOIN message_threads t ON t.message_id = m.id"
                 " WHERE m.chat = ? AND m.ts >= ? AND m.ts < ? ORDER BY m.ts, m.rowid", (chat, lo, hi)):
-            m = row_to_message(row)
-            if m.kind in CONVERSATIONAL_KINDS and not m.recalled:
-                week_convs[row["thread_id_"]].append(m)
+            if kind in CONVERSATIONAL_KINDS and not recalled:
+                week_convs[tid].append(Message("", m_chat, datetime.fromisoformat(m_time), "", "", kind, "", ""))
         topic_of = dict(ws.db.execute("SELECT thread_id, topic_id FROM topic_members"
                                       " WHERE thread_id IN (SELECT value FROM json_each(?))",
                                       (json.dumps(sorted(week_convs)),)))
