@@ -335,14 +335,17 @@ def prepare(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None 
     addressed = np.full((n, max_addressed), -1, dtype=np.int64)
     index_of = {m.id: i for i, m in enumerate(messages)}
     explicit = np.full(n, -1, dtype=np.int64)
+    normed: dict[str, str] = {}  # _norm_name of each name seen (a chat repeats a few dozen names)
     for i, m in enumerate(messages):
         sid = int(sender[i])
         for nm in (m.sender_name, m.sender):
-            key = _norm_name(nm)
+            key = normed.get(nm)
+            if key is None:
+                key = normed[nm] = _norm_name(nm)
             if len(key) >= 2:
                 names[key] = sid
         found: list[int] = []
-        cands = [_norm_name(x) for x in m.mentions]
+        cands = [_norm_name(x) for x in m.mentions] if m.mentions else []
         lead = _LEAD_ADDRESS_RE.match(m.text)
         if lead:
             cands.append(_norm_name(lead.group(1)))
@@ -395,9 +398,13 @@ def prepare(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None 
     vocab: dict[str, int] = {}
     rows, cols = [], []
     for i, toks in enumerate(tokens):
-        for t in set(toks):
-            rows.append(i)
-            cols.append(vocab.setdefault(t, len(vocab)))
+        distinct = set(toks)
+        rows += [i] * len(distinct)
+        for t in distinct:
+            c = vocab.get(t)
+            if c is None:
+                c = vocab[t] = len(vocab)
+            cols.append(c)
     x = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
     df = np.asarray(x.sum(axis=0)).ravel()
     idf = np.log((n + 1) / (df + 1)).astype(np.float32) + 1.0
