@@ -52,3 +52,9 @@ def test_segment_stage_reads_only_messages_past_its_watermark(workspace):
     assert counts["segmented"] == 2 and counts["tokens_rows"] == 4
     toks = segment_stage.load_tokens(workspace, [m.id for m in workspace.messages()])
     assert len(toks) == 4 and "ingress" in toks[next(m.id for m in workspace.messages() if "K8s" in m.text)]
+
+
+def test_a_segmenter_loads_nothing_until_it_cuts():
+    seg = Segmenter()  # the topics stage makes one for its stopwords and cuts only what the segment stage missed
+    assert not seg.tokenizer.initialized and not seg.tokenizer.FREQ
+    assert seg.tokens(TEXTS[1]) and seg.tokenizer.initialized
