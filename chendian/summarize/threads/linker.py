@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ...model import PAT, RECALL, SYSTEM, Message
 
@@ -730,7 +729,7 @@ def link(p: Prepared, model: LinkerModel | None = None, window: int = DEFAULT_WI
     at least SERIAL_REGIME) and "argmax" elsewhere, where it also switches to the dense-chat weights
     (DENSE_WEIGHTS_FILE) unless `model` is given.
     """
-    with threadpool_limits(1):  # many small products: waking BLAS threads costs more than it saves (see _link)
+    with _one_thread():  # many small products: waking BLAS threads costs more than it saves (see _link)
         parents, margin, _ = _link(p, model, window, max_gap, self_bias, decoding)
     return parents, margin
 
@@ -745,8 +744,19 @@ def link_tail(p: Prepared, start: int, flags_before: np.ndarray | None = None, w
     pass's links of every message before, so a dense chat is scored whole, as link() does. In a serial chat the
     tail's links equal link()'s as far as the flags do (the regime is the one thing the context's scores decide).
     """
-    with threadpool_limits(1):
+    with _one_thread():
         return _link(p, None, window, max_gap, 0.0, "auto", start, flags_before)[::2]
+
+
+@functools.lru_cache(maxsize=1)
+def _controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()  # finding the loaded BLAS libraries takes milliseconds: once per process
+
+
+def _one_thread():
+    return _controller().limit(limits=1)
 
 
 def _link(p: Prepared, model: LinkerModel | None, window: int, max_gap: float, self_bias: float | None,
