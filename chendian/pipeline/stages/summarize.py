@@ -22,7 +22,7 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from ...model import CONVERSATIONAL_KINDS, QA, Answer, Message
+from ...model import CONVERSATIONAL_KINDS, QA, Answer, FaqAnswer, Message
 from ...store import Workspace, json_column
 from ...summarize import llm
 from ...summarize.qa.digest import (DIGEST_VERSION, encoded_sentences, iso_week, sentences, thread_digest,
@@ -224,11 +224,18 @@ STAGE = Stage("summarize", run, reads=("messages", "message_threads", "threads",
 
 def published_answers(ws: Workspace, rc: RunContext) -> dict[str, tuple[float, Answer]]:
     """QA id → (the entry's confidence, the answer it shows) for the questions of published entries, where the
-    shown answer is one this question got (the weekly page features only what the FAQ publishes)."""
+    shown answer is one this question got (the weekly page features only what the FAQ publishes).
+
+    Reads the published entries only (Workspace.faq_entries parses every entry's JSON, and most of a big FAQ is
+    held for review), in its order: a question in two entries takes the later one's, as there."""
     out = {}
-    for e in ws.faq_entries(include_hidden=False, warn=rc.warn):
-        if e.published and e.answers and e.answer:
-            best = e.answers[0]
+    for eid, answer, answers, confidence in ws.db.execute(
+            "SELECT id, answer, answers, confidence FROM faq_entries"
+            " WHERE COALESCE(hidden, 0) = 0 AND COALESCE(published, 1) != 0 ORDER BY first_ts, id"):
+        best = next((a for a in json_column(answers, list, f"faq_entries {eid} answers", rc.warn)
+                     if isinstance(a, dict)), None)
+        if answer and best is not None:
+            best = FaqAnswer.from_json(best)
             # a curator's edit of the answer is what the site shows, so what the week shows too
-            out[best.qa_id] = (e.confidence, replace(best.answer, text=e.answer))
+            out[best.qa_id] = (1.0 if confidence is None else float(confidence), replace(best.answer, text=answer))
     return out
