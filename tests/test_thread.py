@@ -655,3 +655,23 @@ def test_the_conversation_pass_trains_from_held_out_folds_end_to_end(tmp_path):
     X, V, Y = train.conversation_examples(train.held_out_scores(folds[:1], train.load_chats(str(gold), None))[0])
     assert len(X) > 0 and X.shape[1:] == (T.CONVERSATION_CANDIDATES + 1, len(T.CONVERSATION_FEATURES))
     assert V[np.arange(len(Y)), Y].all()  # the gold slot is always a real candidate
+
+
+def test_scores_are_bitwise_the_same_on_one_blas_thread_as_on_several():
+    # link() scores with one BLAS thread (faster for its small products, far faster on a busy machine); a night's
+    # links must not depend on it.
+    from threadpoolctl import threadpool_limits
+
+    words = ["报销", "发票", "服务器", "证书", "会议室", "VPN", "打印机", "工资条"]
+    msgs = [_msg(i, i // 3, f"u{i % 7}", f"{words[i % 8]} 第{i}步怎么弄？" if i % 5 == 0 else f"{words[(i * 3) % 8]} 好的 {i}")
+            for i in range(400)]
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(len(msgs), 512)).astype(np.float32)
+    p = T.prepare(msgs, vectors=vecs / np.linalg.norm(vecs, axis=1, keepdims=True), vector_model=DEFAULT_MODEL)
+    dense = T.load_dense_model()
+    out = {}
+    for n in (1, 2):
+        with threadpool_limits(n):
+            out[n] = (T.scores(p), T.scores(p, dense, window=dense.window))
+    for a, b in zip(out[1], out[2]):
+        assert a.shape[0] == len(msgs) and np.array_equal(a, b)

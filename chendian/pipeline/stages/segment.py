@@ -1,6 +1,7 @@
 """The segment stage: jieba tokens of every message's folded text, in `tokens(message_id, tokens)`.
 
-Incremental: only messages without tokens are segmented. Changing the user dictionary or the stopword list
+Incremental: only messages without tokens are segmented, looked for past the rowid the last run reached (state
+`segment.rowid`). Changing the user dictionary or the stopword list
 (their content, not just their path) re-segments everything, since every token may change.
 """
 
@@ -17,6 +18,7 @@ from . import RunContext, Stage
 from ...summarize.text.segment import Segmenter
 
 STATE_KEY = "segment.fingerprint"
+ROWID_KEY = "segment.rowid"  # every message up to this rowid has its tokens
 BATCH = 5000
 
 
@@ -56,13 +58,16 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         with ws.transaction():
             cleared = ws.db.execute("DELETE FROM tokens").rowcount
             ws.set_state(STATE_KEY, fingerprint)
-    todo = ws.db.execute("SELECT count(*) FROM messages m WHERE NOT EXISTS "
-                         "(SELECT 1 FROM tokens t WHERE t.message_id = m.id)").fetchone()[0]
-    bar = rc.progress(todo, "tokens", unit="msg")
-    done = 0
+            ws.set_state(ROWID_KEY, 0)
+    # Messages are only ever added (a recall sets a flag, never the text) and only this stage deletes tokens,
+    # so those up to the last run's rowid have theirs: a night looks at its own messages, not a million.
+    seen = int(ws.get_state(ROWID_KEY, 0) or 0)
+    top = ws.db.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[0]
     # Materialised first: writing while a SELECT over the same table is still open is fragile in SQLite.
-    rows = ws.db.execute("SELECT id, text FROM messages m WHERE NOT EXISTS "
-                         "(SELECT 1 FROM tokens t WHERE t.message_id = m.id) ORDER BY rowid").fetchall()
+    rows = ws.db.execute("SELECT id, text FROM messages m WHERE rowid > ? AND NOT EXISTS "
+                         "(SELECT 1 FROM tokens t WHERE t.message_id = m.id) ORDER BY rowid", (seen,)).fetchall()
+    bar = rc.progress(len(rows), "tokens", unit="msg")
+    done = 0
     # Batches of rowids are the partitions: a message's tokens depend on its text alone.
     jobs = (([mid for mid, _ in rows[a:a + BATCH]], (spec, [text for _, text in rows[a:a + BATCH]]))
             for a in range(0, len(rows), BATCH))
@@ -74,6 +79,7 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         done += len(ids)
         bar.update(len(ids))
     bar.close()
+    ws.set_state(ROWID_KEY, top)
     total = ws.db.execute("SELECT count(*) FROM tokens").fetchone()[0]
     return {"segmented": done, "tokens_rows": total, "resegmented_after_dictionary_change": cleared}
 

@@ -22,8 +22,8 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from ...model import CONVERSATIONAL_KINDS, QA, Answer
-from ...store import Workspace, json_column, row_to_message
+from ...model import CONVERSATIONAL_KINDS, QA, Answer, FaqAnswer, Message
+from ...store import Workspace, json_column
 from ...summarize import llm
 from ...summarize.qa.digest import (DIGEST_VERSION, encoded_sentences, iso_week, sentences, thread_digest,
                                     week_signatures, weekly_digests)
@@ -173,12 +173,13 @@ def weekly_rows(ws: Workspace, rc: RunContext, changes, convs) -> tuple[list, li
     for chat, week in sorted(todo):
         lo, hi = week_bounds(week, tz)
         week_convs: dict[str, list] = defaultdict(list)
-        for row in ws.db.execute(
-                "SELECT m.*, t.thread_id AS thread_id_ FROM messages m JOIN message_threads t ON t.message_id = m.id"
+        # weekly_digests counts a week's messages and conversations: it reads a message's chat and time only
+        for m_chat, m_time, kind, recalled, tid in ws.db.execute(
+                "SELECT m.chat, m.time, m.kind, m.recalled, t.thread_id FROM messages m"
+                " JOIN message_threads t ON t.message_id = m.id"
                 " WHERE m.chat = ? AND m.ts >= ? AND m.ts < ? ORDER BY m.ts, m.rowid", (chat, lo, hi)):
-            m = row_to_message(row)
-            if m.kind in CONVERSATIONAL_KINDS and not m.recalled:
-                week_convs[row["thread_id_"]].append(m)
+            if kind in CONVERSATIONAL_KINDS and not recalled:
+                week_convs[tid].append(Message("", m_chat, datetime.fromisoformat(m_time), "", "", kind, "", ""))
         topic_of = dict(ws.db.execute("SELECT thread_id, topic_id FROM topic_members"
                                       " WHERE thread_id IN (SELECT value FROM json_each(?))",
                                       (json.dumps(sorted(week_convs)),)))
@@ -223,11 +224,18 @@ STAGE = Stage("summarize", run, reads=("messages", "message_threads", "threads",
 
 def published_answers(ws: Workspace, rc: RunContext) -> dict[str, tuple[float, Answer]]:
     """QA id → (the entry's confidence, the answer it shows) for the questions of published entries, where the
-    shown answer is one this question got (the weekly page features only what the FAQ publishes)."""
+    shown answer is one this question got (the weekly page features only what the FAQ publishes).
+
+    Reads the published entries only (Workspace.faq_entries parses every entry's JSON, and most of a big FAQ is
+    held for review), in its order: a question in two entries takes the later one's, as there."""
     out = {}
-    for e in ws.faq_entries(include_hidden=False, warn=rc.warn):
-        if e.published and e.answers and e.answer:
-            best = e.answers[0]
+    for eid, answer, answers, confidence in ws.db.execute(
+            "SELECT id, answer, answers, confidence FROM faq_entries"
+            " WHERE COALESCE(hidden, 0) = 0 AND COALESCE(published, 1) != 0 ORDER BY first_ts, id"):
+        best = next((a for a in json_column(answers, list, f"faq_entries {eid} answers", rc.warn)
+                     if isinstance(a, dict)), None)
+        if answer and best is not None:
+            best = FaqAnswer.from_json(best)
             # a curator's edit of the answer is what the site shows, so what the week shows too
-            out[best.qa_id] = (e.confidence, replace(best.answer, text=e.answer))
+            out[best.qa_id] = (1.0 if confidence is None else float(confidence), replace(best.answer, text=answer))
     return out

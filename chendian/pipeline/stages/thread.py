@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
@@ -73,12 +74,11 @@ def link(job: LinkJob) -> tuple[list[int], np.ndarray]:
 
 
 def _link_job(ws: Workspace, part: list[Message], start: int, cache,
-              flags_before: np.ndarray | None) -> LinkJob:
-    """The job that links part[start:], with part[:start] as context."""
+              flags_before: np.ndarray | None, stored: dict[str, list[str]]) -> LinkJob:
+    """The job that links part[start:], with part[:start] as context (`stored`: their tokens, by id)."""
     from .embed import message_vectors
-    from .segment import load_tokens, workspace_segmenter
+    from .segment import workspace_segmenter
 
-    stored = load_tokens(ws, [m.id for m in part])
     seg = None
     tokens = []
     for m in part:
@@ -129,17 +129,36 @@ class ChatPlan:
     flags: np.ndarray | None = None  # set by write_chat: the regime flags of msgs
 
 
-def _chat_messages(ws: Workspace, chat: str, first: tuple[int, int] | None) -> tuple[list[Message], int]:
+# What the linker and write_chat read of a message, and its tokens: a night reads CONTEXT messages per chat (200k
+# at 100 chats), so the columns they do not read (source, quote, extra: JSON to parse) stay in the store.
+_LINK_COLUMNS = ("m.id, m.chat, m.time, m.sender, m.sender_name, m.kind, m.text, m.platform_id, m.reply_to,"
+                 " m.mentions, m.recalled, k.tokens FROM messages m LEFT JOIN tokens k ON k.message_id = m.id")
+
+
+def _link_message(row) -> Message:
+    """A message for linking: row_to_message without source, quote and extra."""
+    mentions = row[9]
+    return Message(id=row[0], chat=row[1], time=datetime.fromisoformat(row[2]), sender=row[3], sender_name=row[4],
+                   kind=row[5], text=row[6], source="", platform_id=row[7], reply_to=row[8],
+                   mentions=json.loads(mentions) if mentions != "[]" else [], recalled=bool(row[10]))
+
+
+def _chat_messages(ws: Workspace, chat: str,
+                   first: tuple[int, int] | None) -> tuple[list[Message], int, dict[str, list[str]]]:
     """The chat's messages from CONTEXT + RELINK_HORIZON before `first` (ts, rowid) on, or all of them when
-    `first` is None; and the index of `first` among them."""
+    `first` is None; the index of `first` among them; and their stored tokens by id (those segmented)."""
     if first is None:
-        return list(ws.messages(chat)), 0
-    before = ws.db.execute("SELECT * FROM messages WHERE chat = ? AND (ts, rowid) < (?, ?)"
-                           " ORDER BY ts DESC, rowid DESC LIMIT ?",
-                           (chat, *first, CONTEXT + T.RELINK_HORIZON)).fetchall()
-    after = ws.db.execute("SELECT * FROM messages WHERE chat = ? AND (ts, rowid) >= (?, ?) ORDER BY ts, rowid",
-                          (chat, *first)).fetchall()
-    return [row_to_message(r) for r in [*reversed(before), *after]], len(before)
+        rows = ws.db.execute(f"SELECT {_LINK_COLUMNS} WHERE m.chat = ? ORDER BY m.ts, m.rowid", (chat,)).fetchall()
+        n_before = 0
+    else:
+        before = ws.db.execute(f"SELECT {_LINK_COLUMNS} WHERE m.chat = ? AND (m.ts, m.rowid) < (?, ?)"
+                               " ORDER BY m.ts DESC, m.rowid DESC LIMIT ?",
+                               (chat, *first, CONTEXT + T.RELINK_HORIZON)).fetchall()
+        after = ws.db.execute(f"SELECT {_LINK_COLUMNS} WHERE m.chat = ? AND (m.ts, m.rowid) >= (?, ?)"
+                              " ORDER BY m.ts, m.rowid", (chat, *first)).fetchall()
+        rows, n_before = [*reversed(before), *after], len(before)
+    return ([_link_message(r) for r in rows], n_before,
+            {r[0]: r[11].split() for r in rows if r[11] is not None})
 
 
 def plan_chat(ws: Workspace, chat: str, *, full: bool = False, cache=None, first: tuple[int, int] | None = None,
@@ -153,7 +172,7 @@ def plan_chat(ws: Workspace, chat: str, *, full: bool = False, cache=None, first
         if row is None:
             return ChatPlan(chat, [], {}, 0, 0), None
         first = (row[0], row[1])
-    msgs, first_new = _chat_messages(ws, chat, None if full else first)
+    msgs, first_new, stored = _chat_messages(ws, chat, None if full else first)
     old = {}
     ids = json.dumps([m.id for m in msgs])
     for mid, tid, pid in ws.db.execute("SELECT message_id, thread_id, parent_id FROM message_threads"
@@ -174,7 +193,7 @@ def plan_chat(ws: Workspace, chat: str, *, full: bool = False, cache=None, first
         plan.outside = dict(ws.db.execute(
             "SELECT message_id, thread_id FROM message_threads WHERE chat = ?"
             " AND message_id IN (SELECT value FROM json_each(?))", (chat, json.dumps(sorted(quoting)))).fetchall())
-    return plan, _link_job(ws, msgs, start, cache, flags_before)
+    return plan, _link_job(ws, msgs, start, cache, flags_before, stored)
 
 
 def _ids_check(msgs: list[Message]) -> str:

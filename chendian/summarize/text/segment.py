@@ -39,11 +39,36 @@ def load_stopwords(path: str | Path | None = None) -> frozenset[str]:
     return frozenset(fold(w) for w in words)
 
 
+@functools.lru_cache(maxsize=1)
+def _base_dictionary() -> tuple[dict[str, int], int]:
+    """jieba's default prefix dictionary (word → frequency, and their total), loaded once per process."""
+    t = jieba.Tokenizer()
+    t.initialize()
+    return t.FREQ, t.total
+
+
+class _Tokenizer(jieba.Tokenizer):
+    """A jieba.Tokenizer that starts, when first used, from a copy of the dictionary this process loaded.
+
+    Each Tokenizer would load jieba's dictionary itself (a second or more, every time: the segment stage, then
+    the FAQ and the index in one nightly run); a copy is the same dictionary in 30 ms. A copy, because a user
+    dictionary adds its words to it."""
+
+    def initialize(self, dictionary=None):
+        if dictionary is None and not self.initialized and self.dictionary == jieba.DEFAULT_DICT:
+            freq, total = _base_dictionary()
+            with self.lock:
+                self.FREQ, self.total = dict(freq), total
+                self.initialized = True
+            return
+        super().initialize(dictionary)
+
+
 class Segmenter:
     """jieba tokens over folded text, with an optional user dictionary and stopword list."""
 
     def __init__(self, user_dict: str | Path | None = None, stopwords: str | Path | None = None):
-        self.tokenizer = jieba.Tokenizer()
+        self.tokenizer = _Tokenizer()
         if user_dict:
             self.tokenizer.load_userdict(str(user_dict))
         self.stopwords = load_stopwords(stopwords)
