@@ -235,5 +235,5 @@ def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool
     delta.mark = {"version": VERSION, "rowid": top, "count": count, "recalled": recalled, "threads": t_mark,
                   "newest_ts": top_ts}
     delta.counts = {"history_messages_read": len(new_rows), "history_recalls": len(recall_changed),
-                    "history_threads_read": len(fresh), "history_full": int(full)}
+                    "history_threads_read": len(fresh), "history_full": int(full), "history_threads_full": int(full or t_full)}
     return delta
