@@ -148,7 +148,9 @@ def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool
     senders: dict[str, list] = {}  # sender → [name, name_ts, name_rowid, system_n, spoke_n]
     firsts: dict[tuple[str, str], int] = {}
     new_rows = db.execute("SELECT rowid, chat, ts, sender, sender_name, kind, recalled FROM messages WHERE rowid > ?"
-                          " ORDER BY rowid", (seen,)).fetchall()
+                          " ORDER BY rowid", (seen,))
+    if not full:
+        new_rows = new_rows.fetchall()  # a night's few; a rebuild streams them
     if not full:  # read back only the rows of the senders and chats the new messages touch
         wanted = sorted({r[3] for r in new_rows})
         for r in db.execute("SELECT sender, name, name_ts, name_rowid, system_n, spoke_n FROM publish_senders"
@@ -160,7 +162,10 @@ def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool
             firsts[(chat, sender)] = first
     changed_senders: set[str] = set()
     changed_pairs: set[tuple[str, str]] = set()
+    read = newest = 0
     for rowid, chat, ts, sender, name, kind, is_recalled in new_rows:
+        read += 1
+        newest = max(newest, ts)
         s = senders.setdefault(sender, [None, None, None, 0, 0])
         changed_senders.add(sender)
         s[3] += kind == SYSTEM
@@ -229,11 +234,10 @@ def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool
             del sigs[t]
         sigs.update(fresh)
     delta.thread_sigs = {t: v[:6] for t, v in sigs.items()}
-    top_ts = newest_ts(db) if full or mark.get("newest_ts") is None else max(
-        [mark["newest_ts"], *(r[2] for r in new_rows)])
+    top_ts = newest_ts(db) if full or mark.get("newest_ts") is None else max(mark["newest_ts"], newest)
     delta.newest_ts = top_ts
     delta.mark = {"version": VERSION, "rowid": top, "count": count, "recalled": recalled, "threads": t_mark,
                   "newest_ts": top_ts}
-    delta.counts = {"history_messages_read": len(new_rows), "history_recalls": len(recall_changed),
+    delta.counts = {"history_messages_read": read, "history_recalls": len(recall_changed),
                     "history_threads_read": len(fresh), "history_full": int(full), "history_threads_full": int(full or t_full)}
     return delta

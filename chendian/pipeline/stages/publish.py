@@ -52,7 +52,7 @@ SOURCES = (
 )
 
 
-def fingerprint(ws: Workspace, thread_sigs: dict[str, tuple] | None = None) -> str:
+def fingerprint(ws: Workspace, thread_sigs: dict[str, tuple] | None = None, recalled: list[int] | None = None) -> str:
     """A hash of everything the site is made of: inputs, config, templates and assets.
 
     The messages are only ever added (a recall sets `recalled`, nothing else changes a stored message), so
@@ -80,7 +80,9 @@ def fingerprint(ws: Workspace, thread_sigs: dict[str, tuple] | None = None) -> s
                 h.update(p.read_bytes())
     count, top = ws.db.execute("SELECT count(*), max(rowid) FROM messages").fetchone()
     h.update(f"messages\x1f{count}\x1f{top}".encode())
-    for (rowid,) in ws.db.execute("SELECT rowid FROM messages WHERE recalled = 1 ORDER BY rowid"):
+    if recalled is None:  # the recalled rowids, in order (update_history read them already)
+        recalled = [r[0] for r in ws.db.execute("SELECT rowid FROM messages WHERE recalled = 1 ORDER BY rowid")]
+    for rowid in recalled:
         h.update(f"{rowid},".encode())
     sigs = thread_sigs if thread_sigs is not None else thread_signatures(ws.db)
     h.update(repr(sorted(sigs.items())).encode())
@@ -124,7 +126,7 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     target = ws.path("site")
     history = update_history(ws)
     sigs = history.thread_sigs
-    fp = fingerprint(ws, sigs)
+    fp = fingerprint(ws, sigs, history.mark["recalled"])
     if target.is_dir() and ws.get_state(STATE_KEY) == fp:
         return {"pages": 0, "unchanged": 1}
     names = names_to_hide(ws)
