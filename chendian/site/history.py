@@ -139,7 +139,9 @@ def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool
     publish.history). `thread_changes()`: what the thread stage may have changed since the mark's
     `threads` (thread.changes_since): (all of it?, the conversations with a message from there on,
     {chat: (ts, rowid)} from where, the mark to keep)."""
-    count, top = db.execute("SELECT count(*), coalesce(max(rowid), 0) FROM messages").fetchone()
+    # apart: alone, each is answered from an index (count) or its last entry (max), not by a pass over the rows
+    count = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    top = db.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[0]
     recalled = [r[0] for r in db.execute("SELECT rowid FROM messages WHERE recalled = 1 ORDER BY rowid")]
     full = not _usable(db, mark, count)
     seen = 0 if full else int(mark["rowid"])

@@ -78,7 +78,9 @@ def fingerprint(ws: Workspace, thread_sigs: dict[str, tuple] | None = None, reca
             if p.is_file():
                 h.update(p.name.encode())
                 h.update(p.read_bytes())
-    count, top = ws.db.execute("SELECT count(*), max(rowid) FROM messages").fetchone()
+    # apart: alone, each is read from an index or its last entry, together by a pass over every message
+    count = ws.db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    top = ws.db.execute("SELECT max(rowid) FROM messages").fetchone()[0]
     h.update(f"messages\x1f{count}\x1f{top}".encode())
     if recalled is None:  # the recalled rowids, in order (update_history read them already)
         recalled = [r[0] for r in ws.db.execute("SELECT rowid FROM messages WHERE recalled = 1 ORDER BY rowid")]
