@@ -173,12 +173,14 @@ def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None, *
     for r in rows:
         by_chat_week[(r.chat, r.week)].append(r)
     this_week = [r for r in rows if r.week == week]
+    weeks_of: dict[str, list] = defaultdict(list)  # chat → its (week, rows), oldest first: sorted once, not per chat
+    for (c, w), rs in sorted(by_chat_week.items()):
+        weeks_of[c].append((w, rs))
     chats = []
     for chat in sorted({r.chat for r in rows}):
         chats.append({"chat": chat, "name": text(chat_names.get(chat, chat)),
                       "this_week": _summary([r for r in this_week if r.chat == chat], within),
-                      "weeks": [{"week": w, **_summary(rs, within)}
-                                for (c, w), rs in sorted(by_chat_week.items()) if c == chat]})
+                      "weeks": [{"week": w, **_summary(rs, within)} for w, rs in weeks_of[chat]]})
 
     experts = ws.expert_suggestions()
 
