@@ -135,10 +135,12 @@ class ReviewItem:
     context: list[Message] = field(default_factory=list)
 
 
-def review_queue(ws, limit: int | None = None, context: int = 2) -> list[ReviewItem]:
-    """Entries with an answer that are not published, hidden or approved yet, most confident first."""
-    held = [e for e in ws.faq_entries(include_hidden=False, warn=lambda _: None)
-            if e.answered and not e.published and not e.approved]
+def review_queue(ws, limit: int | None = None, context: int = 2, entries=None) -> list[ReviewItem]:
+    """Entries with an answer that are not published, hidden or approved yet, most confident first.
+    `entries`: ws.faq_entries(include_hidden=False), when the caller has read them already."""
+    if entries is None:
+        entries = ws.faq_entries(include_hidden=False, warn=lambda _: None)
+    held = [e for e in entries if e.answered and not e.published and not e.approved]
     held.sort(key=lambda e: (-e.confidence, -e.count, e.id))
     items = []
     for e in held[:limit] if limit else held:

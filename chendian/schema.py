@@ -168,6 +168,27 @@ CREATE TABLE IF NOT EXISTS insights_inputs (
     topic TEXT, question_key TEXT,
     answerers TEXT                -- sender \x1f name, \x1e between answerers
 );""",
+    # -- publish: what the site reads across every message, kept a night at a time (chendian/site/history.py) ----
+    "publish_senders": """
+CREATE TABLE IF NOT EXISTS publish_senders (
+    sender TEXT PRIMARY KEY,
+    name TEXT, name_ts INTEGER, name_rowid INTEGER,  -- their newest message but notices (NULL: none)
+    system_n INTEGER NOT NULL,    -- system notices
+    spoke_n INTEGER NOT NULL      -- texts and quotes
+);""",
+    "publish_first_posts": """
+CREATE TABLE IF NOT EXISTS publish_first_posts (
+    chat TEXT NOT NULL, sender TEXT NOT NULL,
+    first_ts INTEGER NOT NULL,    -- their first standing message in the chat (no notice, nothing recalled)
+    PRIMARY KEY (chat, sender)
+);""",
+    "publish_thread_sigs": """
+CREATE TABLE IF NOT EXISTS publish_thread_sigs (
+    thread_id TEXT PRIMARY KEY,
+    shown INTEGER NOT NULL, n INTEGER NOT NULL, s INTEGER NOT NULL, h1 INTEGER NOT NULL, h2 INTEGER NOT NULL,
+    h3 INTEGER NOT NULL,          -- build.thread_signatures
+    chat TEXT, last_ts INTEGER    -- its chat and newest message
+);""",
 }
 
 # Columns added after a table first shipped: a workspace made before gets them on open (ALTER TABLE … ADD).

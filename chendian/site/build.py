@@ -631,12 +631,13 @@ def site_vocabulary(ws: Workspace, publish: Callable[[str], str]) -> dict[str, l
     return {k: [t for t in v if t in ok] for k, v in vocab.items() if k in ok and any(t in ok for t in v)}
 
 
-def _review_items(ctx: _Context) -> list[dict]:
-    """What `[faq] publish` held back, with its evidence, as the review page shows it (through privacy)."""
+def _review_items(ctx: _Context, entries=None) -> list[dict]:
+    """What `[faq] publish` held back, with its evidence, as the review page shows it (through privacy).
+    `entries`: ws.faq_entries(include_hidden=False), when read already."""
     from ..curation import review_queue
 
     items = []
-    for item in review_queue(ctx.ws):
+    for item in review_queue(ctx.ws, entries=entries):
         e = item.entry
         items.append({
             "id": e.id, "question": ctx.text(e.question), "confidence": e.confidence, "worthy": e.worthy,
@@ -672,7 +673,7 @@ def _quoted_names(ws: Workspace) -> list[str]:
 
 
 def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
-            thread_sigs: dict[str, tuple] | None = None) -> dict[str, int]:
+            thread_sigs: dict[str, tuple] | None = None, history=None) -> dict[str, int]:
     cfg = ws.config.site
     privacy = Privacy(cfg.names)
     ctx = _Context(ws=ws, rc=rc, privacy=privacy, md=MarkdownRenderer(), tz=ws.config.tz,
@@ -682,7 +683,8 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
     contributors = ws.contributors(warn=ctx.warn)
     # Every name is registered up front and the set frozen: names inside free text are rewritten alike on every
     # page, whichever pages this build renders and in whatever order.
-    for sender, name in known_people(ws.db, contributors):
+    known = known_people(ws.db, contributors)
+    for sender, name in known:
         privacy.name(sender, name)
     if cfg.names != "real":
         for name in _quoted_names(ws):
@@ -743,11 +745,14 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
               stats={"entries": len(site.entries), "threads": len(site.threads), "unanswered": len(site.unanswered),
                      "people": len(site.people)})
         write("search.html", "search.html")
-        report = weekly_report(ws, None, ctx.warn)
+        # the report's own reads: what this build read already, and what spans all history from `history`
+        shown_entries = ws.faq_entries(include_hidden=False, warn=ctx.warn)
+        report = weekly_report(ws, None, ctx.warn, qas=qas, people=known[:len(known) - len(contributors)],
+                               entries=shown_entries, history=history)
         experts = {q: r["experts"] for r in report["unanswered"] + report["needs_review"] for q in [r["qa_id"]]}
         for u in site.unanswered:
             u["experts"] = experts.get(u["id"], [])
-        held = _review_items(ctx)
+        held = _review_items(ctx, shown_entries)
         entry_url = {e["id"]: e["url"] for e in site.entries}
         for x in report["stale"]:
             x["url"] = entry_url.get(x["entry_id"])
@@ -937,14 +942,15 @@ def _clean_stale(target: Path) -> None:
 
 
 def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=None,
-               check: Callable[[Path], None] | None = None, thread_sigs: dict[str, tuple] | None = None
-               ) -> dict[str, int]:
+               check: Callable[[Path], None] | None = None, thread_sigs: dict[str, tuple] | None = None,
+               history=None) -> dict[str, int]:
     """Build the site into a temporary folder beside `out_dir` (default <ws>/site) and swap it into place.
 
     A build that fails, or that `check(folder)` rejects by raising (the publish stage's audit), leaves the
     previous site as it was. The conversation pages whose inputs are unchanged since the site at `out_dir` was
     built are hard links to its files (PAGE_KEYS). Returns counts (pages, entries, threads, …, bytes).
-    `thread_sigs`: thread_signatures(ws.db), when the caller has read them already.
+    `thread_sigs`: thread_signatures(ws.db), when the caller has read them already; `history`: the publish
+    stage's site.history.Cached (the report's whole-history reads), else they are computed from the messages.
     """
     target = Path(out_dir) if out_dir is not None else ws.path("site")
     target = target.absolute()
@@ -953,7 +959,8 @@ def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=No
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a web server must be able to read the site
-        counts = _render(ws, tmp, rc, previous=target if target.is_dir() else None, thread_sigs=thread_sigs)
+        counts = _render(ws, tmp, rc, previous=target if target.is_dir() else None, thread_sigs=thread_sigs,
+                         history=history)
         if check is not None:
             check(tmp)
         atomic.swap_dir(tmp, target)

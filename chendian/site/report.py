@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 
 from ..errors import ChendianError
 from ..model import CONVERSATIONAL_KINDS, FILE, QUOTE, RECALL, SYSTEM, TEXT
-from ..store import NEWEST_NAMES, Workspace
+from ..store import Workspace
 from ..summarize.qa.insights import (URL_RE, Activity, AnswerPoints, Member, MembersError, Response, RoleRules,
                                      iso_week, level_for, member_of, parse_members, shared_parts, role_of, share_kind, shared_urls,
                                      stale_entries, summarize_responses, team_of, team_standings, weekly_kpi)
+from .history import Scratch, message_chats
 from .privacy import Privacy
 
 REPORT_VERSION = 2
@@ -115,34 +116,47 @@ def discussion_label(replies: int) -> str:
 def share_rows(ws: Workspace, chat: str | None, start: int, end: int) -> list:
     """Messages of [start, end) that share a link or a file, with their conversation, oldest first."""
     kinds = sorted(CONVERSATIONAL_KINDS | {FILE})
-    where = "" if chat is None else " AND m.chat = ?"
+    # every chat's through the (chat, ts) index: a seek per chat, not a pass over every message
+    chats = [chat] if chat is not None else message_chats(ws.db)
     return ws.db.execute(
         "SELECT m.id, m.chat, m.ts, m.sender, m.sender_name, m.kind, m.text, m.extra, mt.thread_id FROM messages m"
-        " LEFT JOIN message_threads mt ON mt.message_id = m.id WHERE m.ts >= ? AND m.ts < ?" + where +
-        f" AND m.recalled = 0 AND m.kind IN ({','.join('?' * len(kinds))}) ORDER BY m.ts, m.rowid",
-        (start, end, *([chat] if chat is not None else []), *kinds)).fetchall()
+        " LEFT JOIN message_threads mt ON mt.message_id = m.id WHERE m.chat IN (SELECT value FROM json_each(?))"
+        f" AND m.ts >= ? AND m.ts < ? AND m.recalled = 0 AND m.kind IN ({','.join('?' * len(kinds))})"
+        " ORDER BY m.ts, m.rowid", (json.dumps(chats), start, end, *kinds)).fetchall()
 
 
 def extra_of(m) -> dict:
     return json.loads(m["extra"] or "{}") if (m["extra"] or "").startswith("{") else {}
 
 
-def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None) -> dict:
-    """The report for one ISO week (default: the week of the newest question)."""
+def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None, *, qas=None, people=None,
+                  entries=None, history=None) -> dict:
+    """The report for one ISO week (default: the week of the newest question).
+
+    What the caller has read already may be handed in (the site's build does): `qas` (ws.qas()), `people` (the
+    (sender, sender_name) pairs of every message but notices, in that order), `entries`
+    (ws.faq_entries(include_hidden=False)), and `history`, the whole-history reads (site/history.py: the
+    publish stage's Cached; default: Scratch, from the messages)."""
 
     cfg, tz = ws.config, ws.config.tz
     within = cfg.insights.answer_within_hours
+    history = history if history is not None else Scratch(ws.db)
     privacy = Privacy(cfg.site.names)
-    for sender, name in ws.db.execute("SELECT sender, sender_name FROM messages WHERE kind != ? GROUP BY sender, sender_name", (SYSTEM,)):
+    if people is None:
+        people = ws.db.execute("SELECT sender, sender_name FROM messages WHERE kind != ? GROUP BY sender, sender_name",
+                               (SYSTEM,))
+    for sender, name in people:
         privacy.name(sender, name)  # registered up front: names inside free text are rewritten too
     chat_names = {r["id"]: r["name"] for r in ws.chats()}
-    qas = {qa.id: qa for qa in ws.qas(warn=warn)}
+    qas = {qa.id: qa for qa in (qas if qas is not None else ws.qas(warn=warn))}
+    points = ws.answer_points()
+    chats_ = message_chats(ws.db)
     rows = [Response(r["qa_id"], r["chat"], r["week"], r["asked_ts"], r["first_answer_ts"])
             for r in ws.question_responses()]
     if week is None:
         week = rows[-1].week if rows else iso_week(int(datetime.now(tz).timestamp()), tz)
     start, end = week_bounds(week, tz)
-    newest = ws.db.execute("SELECT max(ts) FROM messages").fetchone()[0] or end
+    newest = history.newest_ts() or end
     reference = min(end, newest)  # a week still under way is measured up to the newest message
 
     def name(sender, raw):
@@ -159,12 +173,14 @@ def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None) -
     for r in rows:
         by_chat_week[(r.chat, r.week)].append(r)
     this_week = [r for r in rows if r.week == week]
+    weeks_of: dict[str, list] = defaultdict(list)  # chat → its (week, rows), oldest first: sorted once, not per chat
+    for (c, w), rs in sorted(by_chat_week.items()):
+        weeks_of[c].append((w, rs))
     chats = []
     for chat in sorted({r.chat for r in rows}):
         chats.append({"chat": chat, "name": text(chat_names.get(chat, chat)),
                       "this_week": _summary([r for r in this_week if r.chat == chat], within),
-                      "weeks": [{"week": w, **_summary(rs, within)}
-                                for (c, w), rs in sorted(by_chat_week.items()) if c == chat]})
+                      "weeks": [{"week": w, **_summary(rs, within)} for w, rs in weeks_of[chat]]})
 
     experts = ws.expert_suggestions()
 
@@ -203,7 +219,7 @@ def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None) -
         {"bucket": "未回答", "count": hist["未回答"]}]
 
     # Recognition
-    points_rows = [p for p in ws.answer_points() if p["week"] == week]
+    points_rows = [p for p in points if p["week"] == week]
     people: dict[str, dict] = {}
     for p in points_rows:
         d = people.setdefault(p["sender"], {"name": name(p["sender"], p["name"]), "points": 0.0, "answers": 0,
@@ -214,7 +230,7 @@ def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None) -
         d["repeats"] += p["repeats"]
     top = sorted(people.values(), key=lambda d: (-d["points"], -d["acknowledged"], d["name"]))[:TOP_CONTRIBUTORS]
     to_date: dict[str, float] = defaultdict(float)  # the level counts every week up to this one
-    for p in ws.answer_points():
+    for p in points:
         if p["week"] <= week:
             to_date[p["sender"]] += p["points"]
     for sender, d in people.items():
@@ -252,13 +268,15 @@ def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None) -
 
     # Activity this week (what people wrote: no notices, nothing recalled)
     by_day, by_hour = [0] * 7, [0] * 24
-    for (ts,) in ws.db.execute("SELECT ts FROM messages WHERE ts >= ? AND ts < ? AND kind NOT IN (?, ?) AND recalled = 0",
-                               (start, end, SYSTEM, RECALL)):
+    for (ts,) in ws.db.execute("SELECT ts FROM messages WHERE chat IN (SELECT value FROM json_each(?)) AND ts >= ?"
+                               " AND ts < ? AND kind NOT IN (?, ?) AND recalled = 0",
+                               (json.dumps(chats_), start, end, SYSTEM, RECALL)):
         t = datetime.fromtimestamp(ts, tz)
         by_day[t.weekday()] += 1
         by_hour[t.hour] += 1
 
-    community = _community(ws, week, start, end, reference, qas, name, text, when, warn)
+    community = _community(ws, week, start, end, reference, qas, name, text, when, warn, points=points,
+                           entries=entries, history=history, chats=chats_)
 
     return {
         "version": REPORT_VERSION, "week": week, "week_start": when(start), "week_end": when(end),
@@ -276,18 +294,19 @@ def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None) -
     }
 
 
-def _community(ws: Workspace, week, start, end, reference, qas, name, text, when, warn) -> dict:
+def _community(ws: Workspace, week, start, end, reference, qas, name, text, when, warn, *, points, entries, history,
+               chats) -> dict:
     """Teams, levels, the 群管 KPI, roles, new members, shares and stale entries (docs/report.md)."""
     cfg = ws.config.insights
     members = load_members(ws)
     all_points = [AnswerPoints(p["qa_id"], p["sender"], p["name"], p["week"], p["points"], bool(p["acknowledged"]),
-                               p["repeats"]) for p in ws.answer_points()]
+                               p["repeats"]) for p in points]
     week_points = [p for p in all_points if p.week == week]
     display = {}
-    for sender, raw in ws.db.execute(NEWEST_NAMES.format(where="kind != ? AND sender != ''"), (SYSTEM,)):
+    for sender, raw in history.display():
         display[sender] = raw  # the newest name each sender wrote under (a nickname's department may change)
 
-    system = system_senders(ws)
+    system = history.system()
     for sender in system:
         display.pop(sender, None)
     shared = shared_parts(display.values())
@@ -321,18 +340,21 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
     for sender, raw, n in ws.db.execute(  # each sender's messages this week, with the name of their newest one
             "SELECT sender, sender_name, n FROM (SELECT sender, sender_name, count(*) OVER (PARTITION BY sender) AS n,"
             " row_number() OVER (PARTITION BY sender ORDER BY ts DESC, rowid DESC) AS k FROM messages"
-            " WHERE ts >= ? AND ts < ? AND kind NOT IN (?, ?) AND recalled = 0 AND sender != '') w WHERE k = 1",
-            (start, end, SYSTEM, RECALL)):
+            " WHERE chat IN (SELECT value FROM json_each(?)) AND ts >= ? AND ts < ? AND kind NOT IN (?, ?)"
+            " AND recalled = 0 AND sender != '') w WHERE k = 1",
+            (json.dumps(chats), start, end, SYSTEM, RECALL)):
         if sender not in system:
             act(sender, raw).messages = n
     questions = {q.question_id for q in qas.values()}
     for sender, first_id in ws.db.execute(
             # the first message of each conversation that began this week, when someone else wrote in it too
-            # (only conversations that overlap the week are numbered: 30× faster than a subquery per message)
+            # (only conversations that overlap the week are numbered, their messages found through the thread
+            # index: 30× faster than a subquery per message, and than a pass over every message)
             "SELECT f.sender, f.id FROM (SELECT m.sender, m.id, m.ts, mt.thread_id, row_number() OVER"
-            "  (PARTITION BY mt.thread_id ORDER BY m.ts, m.rowid) AS k FROM threads t"
-            "  JOIN message_threads mt ON mt.thread_id = t.id JOIN messages m ON m.id = mt.message_id"
-            "  WHERE t.first_ts < ? AND t.last_ts >= ? AND m.kind NOT IN (?, ?) AND m.recalled = 0) f"
+            "  (PARTITION BY mt.thread_id ORDER BY m.ts, m.rowid) AS k FROM message_threads mt"
+            "  JOIN messages m ON m.id = mt.message_id"
+            "  WHERE mt.thread_id IN (SELECT t.id FROM threads t WHERE t.first_ts < ? AND t.last_ts >= ?)"
+            "  AND m.kind NOT IN (?, ?) AND m.recalled = 0) f"
             " WHERE f.k = 1 AND f.ts >= ? AND f.ts < ? AND EXISTS (SELECT 1 FROM message_threads t3"
             "  JOIN messages y ON y.id = t3.message_id WHERE t3.thread_id = f.thread_id AND y.sender != f.sender"
             "  AND y.kind NOT IN (?, ?) AND y.recalled = 0)",
@@ -346,8 +368,9 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
     by_name.update({s: s for s in display})
     # Shares: links (公众号 articles) and files, and whether a discussion followed
     shares, seen_urls = [], set()
-    replied = dict(ws.db.execute("SELECT reply_to, count(*) FROM messages WHERE ts >= ? AND recalled = 0"
-                                 " AND reply_to IS NOT NULL GROUP BY reply_to", (start,)))
+    replied = dict(ws.db.execute("SELECT reply_to, count(*) FROM messages WHERE chat IN (SELECT value FROM json_each(?))"
+                                 " AND ts >= ? AND recalled = 0 AND reply_to IS NOT NULL GROUP BY reply_to",
+                                 (json.dumps(chats), start)))
     for m in share_rows(ws, None, start, end):
         extra = extra_of(m)
         urls = shared_urls(m["text"], extra)
@@ -380,29 +403,27 @@ def _community(ws: Workspace, week, start, end, reference, qas, name, text, when
         roles[role_of(a, rules)].append(name(a.sender, display.get(a.sender, a.name)))
 
     # New members: their first message ever in a chat falls in this week, after a week of the chat's history
-    new_members = []
-    for chat, sender, raw, first, chat_first, mid in ws.db.execute(
-            "SELECT f.chat, f.sender, m.sender_name, f.first, c.first, m.id FROM"
-            " (SELECT chat, sender, min(ts) AS first FROM messages WHERE kind NOT IN (?, ?) AND recalled = 0"
-            "  AND sender != '' GROUP BY chat, sender) f"
-            " JOIN (SELECT chat, min(ts) AS first FROM messages GROUP BY chat) c ON c.chat = f.chat"
-            " JOIN messages m ON m.rowid = (SELECT x.rowid FROM messages x WHERE x.chat = f.chat AND x.sender = f.sender"
-            "  AND x.ts = f.first ORDER BY x.rowid LIMIT 1)"
-            " WHERE f.first >= ? AND f.first < ? ORDER BY f.first, f.chat, f.sender",
-            (SYSTEM, RECALL, start, end)):
-        if first - chat_first < NEW_MEMBER_DAYS * 86400 or sender in system:
+    new_members, chat_firsts = [], {}
+    for chat, sender, first in history.first_posts(start, end):
+        if chat not in chat_firsts:
+            chat_firsts[chat] = ws.db.execute("SELECT min(ts) FROM messages WHERE chat = ?", (chat,)).fetchone()[0]
+        if first - chat_firsts[chat] < NEW_MEMBER_DAYS * 86400 or sender in system:
             continue
-        body = ws.db.execute("SELECT text FROM messages WHERE id = ?", (mid,)).fetchone()[0]
+        # the name and text of the earliest message they wrote at that second
+        raw, body = ws.db.execute("SELECT sender_name, text FROM messages WHERE chat = ? AND sender = ? AND ts = ?"
+                                  " ORDER BY rowid LIMIT 1", (chat, sender, first)).fetchone()
         new_members.append({"name": name(sender, raw), "first_post_at": when(first), "first_post": text(body)[:80]})
 
     # Stale: published entries whose newest standing answer is older than stale_after_days at reference
     superseded_ids = {s["answer_message_id"] for s in ws.superseded_answers()}
     message_ts = {}
-    entries = {e.id: e for e in ws.faq_entries(include_hidden=False, warn=warn) if e.published and e.answered}
+    if entries is None:
+        entries = ws.faq_entries(include_hidden=False, warn=warn)
+    entries = {e.id: e for e in entries if e.published and e.answered}
     wanted = {m for e in entries.values() for q in e.qa_ids if q in qas for a in qas[q].answers for m in a.message_ids}
-    for mid, ts in ws.db.execute("SELECT id, ts FROM messages"):
-        if mid in wanted:
-            message_ts[mid] = ts
+    for mid, ts in ws.db.execute("SELECT id, ts FROM messages WHERE id IN (SELECT value FROM json_each(?))",
+                                 (json.dumps(sorted(wanted)),)):
+        message_ts[mid] = ts
     as_of = {}
     for e in entries.values():
         times = []

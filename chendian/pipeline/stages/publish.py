@@ -15,9 +15,11 @@ from ...schema import COLUMNS
 from ...search.index import INDEX_LINK, VOCAB_FILE
 from ...site.audit import audit_key, names_to_hide, refuse_leaks
 from ...site.build import ASSETS, BUILD_VERSION, TEMPLATES, build_site, thread_signatures
+from ...site.history import STATE_KEY as HISTORY_KEY, Cached, Delta, history_delta
 from ...site.pool import default_workers
 from ...store import Workspace
 from . import RunContext, Stage
+from .thread import changes_since
 
 STATE_KEY = "publish.fingerprint"
 AUDIT_STATE_KEY = "publish.audit_key"  # the audit_key the published site passed under
@@ -50,7 +52,7 @@ SOURCES = (
 )
 
 
-def fingerprint(ws: Workspace, thread_sigs: dict[str, tuple] | None = None) -> str:
+def fingerprint(ws: Workspace, thread_sigs: dict[str, tuple] | None = None, recalled: list[int] | None = None) -> str:
     """A hash of everything the site is made of: inputs, config, templates and assets.
 
     The messages are only ever added (a recall sets `recalled`, nothing else changes a stored message), so
@@ -76,9 +78,13 @@ def fingerprint(ws: Workspace, thread_sigs: dict[str, tuple] | None = None) -> s
             if p.is_file():
                 h.update(p.name.encode())
                 h.update(p.read_bytes())
-    count, top = ws.db.execute("SELECT count(*), max(rowid) FROM messages").fetchone()
+    # apart: alone, each is read from an index or its last entry, together by a pass over every message
+    count = ws.db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    top = ws.db.execute("SELECT max(rowid) FROM messages").fetchone()[0]
     h.update(f"messages\x1f{count}\x1f{top}".encode())
-    for (rowid,) in ws.db.execute("SELECT rowid FROM messages WHERE recalled = 1 ORDER BY rowid"):
+    if recalled is None:  # the recalled rowids, in order (update_history read them already)
+        recalled = [r[0] for r in ws.db.execute("SELECT rowid FROM messages WHERE recalled = 1 ORDER BY rowid")]
+    for rowid in recalled:
         h.update(f"{rowid},".encode())
     sigs = thread_sigs if thread_sigs is not None else thread_signatures(ws.db)
     h.update(repr(sorted(sigs.items())).encode())
@@ -90,10 +96,39 @@ def fingerprint(ws: Workspace, thread_sigs: dict[str, tuple] | None = None) -> s
     return h.hexdigest()
 
 
+def update_history(ws: Workspace) -> Delta:
+    """Bring the history tables (site/history.py) up to what the store holds now; the night's Delta."""
+    mark = ws.get_state(HISTORY_KEY)
+    mark = mark if isinstance(mark, dict) else None
+
+    def thread_changes():
+        changes = changes_since(ws, mark.get("threads") if mark else None)
+        return changes.full, ([] if changes.full else changes.thread_ids(ws)), changes.since, changes.mark
+
+    delta = history_delta(ws.db, mark, thread_changes)
+    with ws.transaction() as db:
+        if delta.full:
+            db.execute("DELETE FROM publish_senders")
+            db.execute("DELETE FROM publish_first_posts")
+        if delta.full_sigs:
+            db.execute("DELETE FROM publish_thread_sigs")
+        db.executemany("INSERT OR REPLACE INTO publish_senders (sender, name, name_ts, name_rowid, system_n, spoke_n)"
+                       " VALUES (?, ?, ?, ?, ?, ?)", delta.senders)
+        db.executemany("DELETE FROM publish_first_posts WHERE chat = ? AND sender = ?", delta.first_posts_gone)
+        db.executemany("INSERT OR REPLACE INTO publish_first_posts (chat, sender, first_ts) VALUES (?, ?, ?)",
+                       delta.first_posts)
+        db.executemany("DELETE FROM publish_thread_sigs WHERE thread_id = ?", [(t,) for t in delta.sigs_gone])
+        db.executemany("INSERT OR REPLACE INTO publish_thread_sigs (thread_id, shown, n, s, h1, h2, h3, chat, last_ts)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", delta.sigs)
+        ws.set_state(HISTORY_KEY, delta.mark)
+    return delta
+
+
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     target = ws.path("site")
-    sigs = thread_signatures(ws.db)
-    fp = fingerprint(ws, sigs)
+    history = update_history(ws)
+    sigs = history.thread_sigs
+    fp = fingerprint(ws, sigs, history.mark["recalled"])
     if target.is_dir() and ws.get_state(STATE_KEY) == fp:
         return {"pages": 0, "unchanged": 1}
     names = names_to_hide(ws)
@@ -101,7 +136,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     # The published site passed the audit under this key: the pages it shares with the new build need no scan.
     vouched = target if target.is_dir() and ws.get_state(AUDIT_STATE_KEY) == key else None
     check = refuse_leaks(names, vouched, default_workers(ws.config.run.workers))
-    counts = build_site(ws, target, rc=rc, check=check, thread_sigs=sigs)
+    counts = build_site(ws, target, rc=rc, check=check, thread_sigs=sigs,
+                        history=Cached(ws.db, history.newest_ts)) | history.counts
     ws.set_state(STATE_KEY, fp)
     ws.set_state(AUDIT_STATE_KEY, key)
     if check.report is not None:
@@ -111,4 +147,4 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
 
 STAGE = Stage("publish", run, reads=("messages", "message_threads") + tuple(name for name, _ in SOURCES)
               + ("thread_digests", "topic_members", "embeddings"),
-              files=("site",))
+              writes=("publish_senders", "publish_first_posts", "publish_thread_sigs"), files=("site",))
