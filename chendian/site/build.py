@@ -543,22 +543,23 @@ def _person_key(p: dict) -> str:
                      [(e["url"], e["question"], e["as_of"]) for e in p["entries"]], answered)
 
 
-def _previous_keys(previous: Path | None, global_key: str) -> dict[str, str]:
-    """The page keys of the site this build replaces, when it was built under the same global key."""
+def _previous_keys(previous: Path | None, global_key: str) -> tuple[dict[str, str], dict[str, int]]:
+    """The page keys (and sizes) of the site this build replaces, when it was built under the same global key."""
     if previous is None:
-        return {}
+        return {}, {}
     try:
         saved = json.loads((previous / PAGE_KEYS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
+        return {}, {}
     if not isinstance(saved, dict) or saved.get("format") != PAGE_KEYS_FORMAT or saved.get("global") != global_key:
-        return {}
-    pages = saved.get("pages")
-    return pages if isinstance(pages, dict) else {}
+        return {}, {}
+    pages, sizes = saved.get("pages"), saved.get("sizes")  # no sizes: a site built before they were kept
+    return (pages if isinstance(pages, dict) else {}), (sizes if isinstance(sizes, dict) else {})
 
 
-def _link(old: Path, new: Path) -> int | None:
-    """Put the previous build's page at `new` (a hard link: no bytes copied); its size, or None when it is gone."""
+def _link(old: str, new: str, size: int | None = None) -> int | None:
+    """Put the previous build's page at `new` (a hard link: no bytes copied); its size (`size` when the
+    previous build recorded it), or None when it is gone."""
     try:
         os.link(old, new)
     except FileNotFoundError:
@@ -568,7 +569,8 @@ def _link(old: Path, new: Path) -> int | None:
             shutil.copyfile(old, new)
         except OSError:
             return None
-    return new.stat().st_size
+        size = None
+    return size if isinstance(size, int) else os.stat(new).st_size
 
 
 # -- the search index ----------------------------------------------------------------------------------------
@@ -702,6 +704,8 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
         depth = rel.count("/")
         return env.get_template(template).render(root="../" * depth, page=rel, **common, **values).encode("utf-8")
 
+    sizes: dict[str, int] = {}  # page → bytes, kept beside the page keys: a page linked next time needs no stat
+
     def save(rel: str, data: bytes) -> None:
         nonlocal pages, size
         path = out / rel
@@ -709,6 +713,7 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
         path.write_bytes(data)
         pages += 1
         size += len(data)
+        sizes[rel] = len(data)
 
     def write(rel: str, template: str, **values) -> None:
         save(rel, render(rel, template, **values))
@@ -762,17 +767,22 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
         # An entry, conversation, week or person page whose inputs (its key) are those of the page the
         # published site has is linked from it; the others are rendered.
         global_key = _global_key(ctx)
-        old_keys = _previous_keys(previous, global_key)
+        old_keys, old_sizes = _previous_keys(previous, global_key)
         keys: dict[str, str] = {}
         for folder in ("entries", "threads", "weeks", "people"):
             (out / folder).mkdir(exist_ok=True)
+        # Paths as strings: a night links most of a big site's pages (168k at 1M messages), one os.link each.
+        old_root, new_root = f"{previous}{os.sep}", f"{out}{os.sep}"
 
         def reuse(rel: str, key: str) -> bool:
             nonlocal pages, size, reused
             keys[rel] = key
-            linked = _link(previous / rel, out / rel) if previous is not None and old_keys.get(rel) == key else None
+            if old_keys.get(rel) != key:
+                return False
+            linked = _link(old_root + rel, new_root + rel, old_sizes.get(rel))
             if linked is None:
                 return False
+            sizes[rel] = linked
             pages += 1
             size += linked
             reused += 1
@@ -850,7 +860,8 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
             save(rel, data)
             if rel != "talks/index.html" and not rel.startswith("talks/"):
                 tick()
-        (out / PAGE_KEYS).write_text(json.dumps({"format": PAGE_KEYS_FORMAT, "global": global_key, "pages": keys},
+        (out / PAGE_KEYS).write_text(json.dumps({"format": PAGE_KEYS_FORMAT, "global": global_key, "pages": keys,
+                                                 "sizes": {rel: sizes[rel] for rel in keys if rel in sizes}},
                                                 sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
     finally:
         if bar is not None:
