@@ -107,6 +107,7 @@ class _Context:
     warned: set[str] = field(default_factory=set)
     thread_sigs: dict[str, tuple] = field(default_factory=dict)  # thread_signatures()
     sink: Callable[[str], None] | None = None  # while a page renders (maybe in a worker): its warnings go here
+    texts: dict[str, str] = field(default_factory=dict)  # text(): raw → published, under this build's frozen rules
 
     def warn(self, message: str) -> None:
         if self.sink is not None:
@@ -125,8 +126,13 @@ class _Context:
         return self.recalled_re.sub("（已撤回）", text)
 
     def text(self, raw: str | None) -> str:
-        """Published plain text."""
-        return self.privacy.text(self.scrub(raw))
+        """Published plain text (remembered: a question is shown on its entry, on 待回答 and under each answerer)."""
+        if not raw:
+            return ""
+        published = self.texts.get(raw)
+        if published is None:
+            published = self.texts[raw] = self.privacy.text(self.scrub(raw))
+        return published
 
     def markdown(self, raw: str | None):
         """Published Markdown → safe HTML (the mask's stars escaped so they stay stars)."""
