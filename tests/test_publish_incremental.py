@@ -36,7 +36,7 @@ def _publish_counts(root: Path) -> dict:
 
 def _inodes(site: Path) -> dict[str, int]:
     return {str(p.relative_to(site)): p.stat().st_ino
-            for folder in ("entries", "threads", "weeks", "people") for p in (site / folder).glob("*.html") if p.name != "index.html"}
+            for folder in ("entries", "threads", "topics", "weeks", "people") for p in (site / folder).glob("*.html") if p.name != "index.html"}
 
 
 def _full_and_nightly(tmp: Path, earlier: list[dict], last: list[dict], names: str = "real"):

@@ -539,6 +539,13 @@ def _entry_key(e: dict) -> str:
                      _topic_ref(e))
 
 
+def _topic_key(topic: dict) -> str:
+    """topic.html (its entries as _macros.entry_item shows them)."""
+    entries = [(e["url"], e["question"], e["pinned"], e["count"], e["snippet"]) for e in topic["entries"]]
+    threads = [(t["url"], t["chat"], t["first"], t["digest_plain"]) for t in topic["threads"]]
+    return _page_key(topic["url"], topic["label"], topic["keywords"], entries, threads)
+
+
 def _person_key(p: dict) -> str:
     """person.html. Recent activity (the day last seen, the messages of the last RECENT_DAYS) is not on it: it
     moves every night for everyone who spoke, or for everyone, so it is on people/index.html, rebuilt anyway."""
@@ -770,7 +777,7 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
         write("weeks/index.html", "weeks.html", weeks=site.weeks)
         write("people/index.html", "people.html", people=site.people)
         tick(7)
-        # An entry, conversation, week or person page whose inputs (its key) are those of the page the
+        # An entry, conversation, topic, week or person page whose inputs (its key) are those of the page the
         # published site has is linked from it; the others are rendered.
         global_key = _global_key(ctx)
         old_keys, old_sizes = _previous_keys(previous, global_key)
@@ -848,8 +855,9 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
             for t in site.threads.values():
                 if t["id"] in todo and t["id"] not in done:
                     yield "thread", t["id"], []  # a conversation whose messages are all gone (recalled) keeps its digest
-            for i in range(len(site.topics)):
-                yield "topic", i, None
+            for i, topic in enumerate(site.topics):
+                if not reuse(topic["url"], _topic_key(topic)):
+                    yield "topic", i, None
             for i, w in enumerate(site.weeks):
                 if not reuse(w["url"], _page_key(w["url"], w["week"], w["chat"], w["body_raw"])):
                     yield "week", i, None
