@@ -129,6 +129,8 @@ class _Context:
         """Published plain text (remembered: a question is shown on its entry, on 待回答 and under each answerer)."""
         if not raw:
             return ""
+        if not self.privacy.frozen:  # a name registered later would rewrite the same text otherwise (book, digest)
+            return self.privacy.text(self.scrub(raw))
         published = self.texts.get(raw)
         if published is None:
             published = self.texts[raw] = self.privacy.text(self.scrub(raw))
@@ -363,9 +365,9 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
         t = {
             "id": thread.id, "url": f"threads/{slug(thread.id, 't')}.html", "chat": chat_name(thread.chat),
             "first": ctx.when(thread.first_ts), "last": ctx.when(thread.last_ts), "first_ts": thread.first_ts,
-            # the digest as HTML is made when the page is rendered (a page linked from the last build needs none)
-            "size": shown_sizes.get(thread.id, 0), "digest_raw": digest, "digest_html": None,
-            "digest_plain": _snippet(ctx.text(digest)) if digest else "",
+            # the digest as HTML and as a topic page's snippet are made when a page showing them is rendered (a page
+            # linked from the last build needs neither)
+            "size": shown_sizes.get(thread.id, 0), "digest_raw": digest, "digest_html": None, "digest_plain": None,
             "topic": topics.get(topic_of.get(thread.id)), "entries": [], "messages": [],
         }
         site.threads[thread.id] = t
@@ -542,7 +544,7 @@ def _entry_key(e: dict) -> str:
 def _topic_key(topic: dict) -> str:
     """topic.html (its entries as _macros.entry_item shows them)."""
     entries = [(e["url"], e["question"], e["pinned"], e["count"], e["snippet"]) for e in topic["entries"]]
-    threads = [(t["url"], t["chat"], t["first"], t["digest_plain"]) for t in topic["threads"]]
+    threads = [(t["url"], t["chat"], t["first"], t["digest_raw"]) for t in topic["threads"]]
     return _page_key(topic["url"], topic["label"], topic["keywords"], entries, threads)
 
 
@@ -826,6 +828,8 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
                     return t["url"], render(t["url"], "thread.html", thread=t, messages=messages), warnings
                 if kind == "topic":
                     topic = site.topics[ref]
+                    for t in topic["threads"]:
+                        t["digest_plain"] = _snippet(ctx.text(t["digest_raw"])) if t["digest_raw"] else ""
                     return topic["url"], render(topic["url"], "topic.html", topic=topic), warnings
                 if kind == "week":
                     w = site.weeks[ref]

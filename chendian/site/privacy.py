@@ -243,6 +243,10 @@ class Privacy:
         later night reads as it does in a full build)."""
         self._frozen = True
 
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
     def rewrite_key(self) -> str:
         """A digest of the names rewritten inside text (empty under real names): pages built under the same key
         rewrite alike."""
