@@ -189,6 +189,7 @@ def test_each_change_rebuilds_what_a_fresh_build_gives(tmp_path, names):
             fresh = build_site(ws, tmp_path / f"fresh-{i}")
             assert after != before, what  # the change shows
             assert after == _pages(tmp_path / f"fresh-{i}"), what
+            assert counts["bytes"] == fresh["bytes"], what  # a linked page counted by the size its build recorded
             linked = counts["pages_linked"]
             assert (linked == 0) if names in everything else (0 < linked < fresh["pages"]), (what, linked)
     finally:
