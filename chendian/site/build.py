@@ -63,6 +63,10 @@ BUILD_VERSION = "9"  # bump when the output changes for the same input, so `run`
 # next build links a page whose inputs are unchanged from the site it replaces instead of rendering it again.
 PAGE_KEYS = ".chendian-pages"  # no page suffix: neither served as a page nor scanned by the audit (only digests)
 PAGE_KEYS_FORMAT = 1
+# The folders of the pages with keys. The site a build replaces is kept beside it (.<site>-spare) and becomes the
+# next build's folder: its pages there are mostly the very files the published site links, so a night neither
+# links every unchanged page anew nor deletes the replaced site file by file.
+PAGE_FOLDERS = ("entries", "threads", "topics", "weeks", "people")
 
 INDEX_ANSWER_CHARS = 400  # answer text per entry in the browser's search index (bounds the index size)
 INDEX_OPEN_QUESTIONS = 300  # newest 待回答 questions the no-result page can offer
@@ -572,11 +576,31 @@ def _previous_keys(previous: Path | None, global_key: str) -> tuple[dict[str, st
     return (pages if isinstance(pages, dict) else {}), (sizes if isinstance(sizes, dict) else {})
 
 
+def _inodes(folder: Path) -> dict[str, int]:
+    """name → inode of a folder's entries, read with the directory (no stat each)."""
+    try:
+        with os.scandir(folder) as entries:
+            return {e.name: e.inode() for e in entries}
+    except OSError:
+        return {}
+
+
+def _remove(entry: os.DirEntry) -> None:
+    if entry.is_dir(follow_symlinks=False):
+        shutil.rmtree(entry.path)
+    else:
+        os.unlink(entry.path)
+
+
 def _link(old: str, new: str, size: int | None = None) -> int | None:
     """Put the previous build's page at `new` (a hard link: no bytes copied); its size (`size` when the
     previous build recorded it), or None when it is gone."""
     try:
-        os.link(old, new)
+        try:
+            os.link(old, new)
+        except FileExistsError:  # an older version of the page in the spare folder
+            os.unlink(new)
+            os.link(old, new)
     except FileNotFoundError:
         return None
     except OSError:  # a file system without hard links
@@ -689,7 +713,10 @@ def _quoted_names(ws: Workspace) -> list[str]:
 
 
 def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
-            thread_sigs: dict[str, tuple] | None = None) -> dict[str, int]:
+            thread_sigs: dict[str, tuple] | None = None, spare: bool = False) -> dict[str, int]:
+    """Build the site into `out`. `spare`: `out` is the site the published one replaced (build_site), whose
+    files may be hard links of the published site's: every file is removed before it is written (never written
+    through), the pages not kept are removed at the end, and everything else was cleared before."""
     cfg = ws.config.site
     privacy = Privacy(cfg.names)
     ctx = _Context(ws=ws, rc=rc, privacy=privacy, md=MarkdownRenderer(), tz=ws.config.tz,
@@ -725,6 +752,11 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
         nonlocal pages, size
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
+        if spare:  # maybe the published site's own file: a new one, never written through
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
         path.write_bytes(data)
         pages += 1
         size += len(data)
@@ -784,17 +816,26 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
         global_key = _global_key(ctx)
         old_keys, old_sizes = _previous_keys(previous, global_key)
         keys: dict[str, str] = {}
-        for folder in ("entries", "threads", "weeks", "people"):
+        for folder in PAGE_FOLDERS:
             (out / folder).mkdir(exist_ok=True)
-        # Paths as strings: a night links most of a big site's pages (168k at 1M messages), one os.link each.
+        # Paths as strings: a night links most of a big site's pages (168k at 1M messages), one os.link each,
+        # unless the spare folder has the published file there already (the same inode).
         old_root, new_root = f"{previous}{os.sep}", f"{out}{os.sep}"
+        here = {f: _inodes(out / f) for f in PAGE_FOLDERS} if spare and old_keys else {}
+        there = {f: _inodes(previous / f) for f in PAGE_FOLDERS} if here else {}
 
         def reuse(rel: str, key: str) -> bool:
             nonlocal pages, size, reused
             keys[rel] = key
             if old_keys.get(rel) != key:
                 return False
-            linked = _link(old_root + rel, new_root + rel, old_sizes.get(rel))
+            folder, _, name = rel.partition("/")
+            inode = here[folder].get(name) if folder in here else None
+            if inode is not None and inode == there[folder].get(name):
+                known = old_sizes.get(rel)
+                linked = known if isinstance(known, int) else os.stat(new_root + rel).st_size
+            else:
+                linked = _link(old_root + rel, new_root + rel, old_sizes.get(rel))
             if linked is None:
                 return False
             sizes[rel] = linked
@@ -878,6 +919,11 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
             save(rel, data)
             if rel != "talks/index.html" and not rel.startswith("talks/"):
                 tick()
+        if spare:  # pages of the replaced site that this one neither kept nor wrote (a conversation gone)
+            for folder in PAGE_FOLDERS:
+                for entry in os.scandir(out / folder):
+                    if f"{folder}/{entry.name}" not in sizes:
+                        _remove(entry)
         (out / PAGE_KEYS).write_text(json.dumps({"format": PAGE_KEYS_FORMAT, "global": global_key, "pages": keys,
                                                  "sizes": {rel: sizes[rel] for rel in keys if rel in sizes}},
                                                 sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
@@ -979,13 +1025,25 @@ def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=No
     target = target.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(target)
+    spare = target.with_name(f".{target.name}-spare")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
+    reusing = spare.is_dir() and target.is_dir()
+    if reusing:  # under the fresh build name: a build killed midway leaves it to _clean_stale
+        os.rmdir(tmp)
+        os.rename(spare, tmp)
+    elif spare.exists():
+        shutil.rmtree(spare, ignore_errors=True)
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a web server must be able to read the site
-        counts = _render(ws, tmp, rc, previous=target if target.is_dir() else None, thread_sigs=thread_sigs)
+        if reusing:
+            for entry in os.scandir(tmp):  # only the keyed pages stay (checked one by one as they are reused)
+                if entry.name not in PAGE_FOLDERS or not entry.is_dir(follow_symlinks=False):
+                    _remove(entry)
+        counts = _render(ws, tmp, rc, previous=target if target.is_dir() else None, thread_sigs=thread_sigs,
+                         spare=reusing)
         if check is not None:
             check(tmp)
-        atomic.swap_dir(tmp, target)
+        atomic.swap_dir(tmp, target, keep_old=spare)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
