@@ -948,14 +948,17 @@ def _directory(ws: Workspace, ctx: _Context, people: list[dict]) -> None:
     `[insights] directory_private_above` members, team likewise."""
     cfg = ws.config.insights
     members = load_members(ws)
-    senders = ws.db.execute("SELECT count(DISTINCT sender) FROM messages WHERE kind != ? AND sender != ''",
-                            (SYSTEM,)).fetchone()[0]
-    open_directory = ws.config.site.names == "real" and senders <= cfg.directory_private_above
     newest = ws.db.execute("SELECT max(ts) FROM messages").fetchone()[0] or 0
-    recent = {s: (n, last) for s, n, last in ws.db.execute(
-        "SELECT sender, sum(CASE WHEN ts >= ? THEN 1 ELSE 0 END), max(ts) FROM messages WHERE kind NOT IN (?, ?)"
-        " AND recalled = 0 GROUP BY sender",
-        (newest - RECENT_DAYS * 86400, SYSTEM, RECALL))}
+    # One pass of the messages for both: everyone who wrote (the directory's size), and each one's recent activity
+    # (what they said and did not withdraw).
+    senders, recent = 0, {}
+    for s, n, last in ws.db.execute(
+            "SELECT sender, sum(CASE WHEN kind != ? AND recalled = 0 AND ts >= ? THEN 1 ELSE 0 END),"
+            " max(CASE WHEN kind != ? AND recalled = 0 THEN ts END) FROM messages WHERE kind != ? GROUP BY sender",
+            (RECALL, newest - RECENT_DAYS * 86400, RECALL, SYSTEM)):
+        senders += bool(s)
+        recent[s] = (n, last)
+    open_directory = ws.config.site.names == "real" and senders <= cfg.directory_private_above
     points: dict[str, float] = {}
     for p in ws.answer_points():
         points[p["sender"]] = points.get(p["sender"], 0.0) + p["points"]
