@@ -1030,7 +1030,8 @@ def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=No
     _clean_stale(target)
     spare = target.with_name(f".{target.name}-spare")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
-    reusing = spare.is_dir() and target.is_dir()
+    first = not target.is_dir()
+    reusing = spare.is_dir() and not first
     if reusing:  # under the fresh build name: a build killed midway leaves it to _clean_stale
         os.rmdir(tmp)
         os.rename(spare, tmp)
@@ -1050,4 +1051,25 @@ def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=No
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if first:
+        _seed_spare(target, spare)
     return counts
+
+
+def _seed_spare(site: Path, spare: Path) -> None:
+    """After a first build, the spare folder the next one builds in: the keyed pages as hard links of the published
+    files (the first night then costs what every later night does, not a link per page)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{site.name}-build-", dir=site.parent))
+    try:
+        for folder in PAGE_FOLDERS:
+            if not (site / folder).is_dir():
+                continue
+            (tmp / folder).mkdir()
+            src, dst = f"{site / folder}{os.sep}", f"{tmp / folder}{os.sep}"
+            with os.scandir(src) as entries:
+                for entry in entries:
+                    if entry.is_file(follow_symlinks=False):
+                        os.link(src + entry.name, dst + entry.name)
+        os.rename(tmp, spare)
+    except OSError:  # no hard links on this file system: the next build links (copies) each page as before
+        shutil.rmtree(tmp, ignore_errors=True)
