@@ -42,19 +42,24 @@ def _exchange(a: Path, b: Path) -> bool:
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0
 
 
-def swap_dir(new: str | os.PathLike, target: str | os.PathLike) -> None:
-    """Put the finished folder `new` where `target` is, in one step where the system allows; `new` is consumed."""
+def swap_dir(new: str | os.PathLike, target: str | os.PathLike, keep_old: str | os.PathLike | None = None) -> None:
+    """Put the finished folder `new` where `target` is, in one step where the system allows; `new` is consumed.
+    The previous folder is removed, or renamed to `keep_old` (replacing whatever is there) for the caller's use."""
     new, target = Path(new), Path(target)
     if not target.exists():
         os.rename(new, target)
         return
     if _exchange(new, target):
-        shutil.rmtree(new, ignore_errors=True)  # `new` now holds the previous folder
+        old = new  # `new` now holds the previous folder
+    else:
+        old = target.with_name(f".{target.name}-old-{os.getpid()}")
+        os.rename(target, old)
+        os.rename(new, target)
+    if keep_old is None:
+        shutil.rmtree(old, ignore_errors=True)
         return
-    old = target.with_name(f".{target.name}-old-{os.getpid()}")
-    os.rename(target, old)
-    os.rename(new, target)
-    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(keep_old, ignore_errors=True)
+    os.rename(old, keep_old)
 
 
 def swap_symlink(link: str | os.PathLike, target_name: str) -> None:

@@ -36,7 +36,7 @@ def _publish_counts(root: Path) -> dict:
 
 def _inodes(site: Path) -> dict[str, int]:
     return {str(p.relative_to(site)): p.stat().st_ino
-            for folder in ("entries", "threads", "weeks", "people") for p in (site / folder).glob("*.html") if p.name != "index.html"}
+            for folder in ("entries", "threads", "topics", "weeks", "people") for p in (site / folder).glob("*.html") if p.name != "index.html"}
 
 
 def _full_and_nightly(tmp: Path, earlier: list[dict], last: list[dict], names: str = "real"):
@@ -189,7 +189,39 @@ def test_each_change_rebuilds_what_a_fresh_build_gives(tmp_path, names):
             fresh = build_site(ws, tmp_path / f"fresh-{i}")
             assert after != before, what  # the change shows
             assert after == _pages(tmp_path / f"fresh-{i}"), what
+            assert counts["bytes"] == fresh["bytes"], what  # a linked page counted by the size its build recorded
             linked = counts["pages_linked"]
             assert (linked == 0) if names in everything else (0 < linked < fresh["pages"]), (what, linked)
+    finally:
+        ws.close()
+
+
+def test_the_replaced_site_is_the_next_build_folder_and_the_published_one_is_never_written_through(tmp_path):
+    from test_site import make_site_workspace
+
+    ws = make_site_workspace(tmp_path / "ws")
+    try:
+        site, spare = ws.path("site"), ws.path(".site-spare")
+        build_site(ws)  # a first build leaves its keyed pages linked in the spare folder too
+        assert spare.is_dir() and _inodes(spare) == _inodes(site)  # the very files
+        build_site(ws)  # nothing changed: every keyed page kept, the replaced site is the spare folder
+        assert spare.is_dir() and _inodes(spare) == _inodes(site)
+        ids = {f"m{p}": f"'{_mid(ws, p)}'" for p in ("1", "7")}
+        with ws.transaction():
+            for _what, statements, _ in MUTATIONS[:2]:  # a digest and an answer: pages the spare has as links
+                for sql in statements:
+                    ws.db.execute(sql.format(**ids))
+        published = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+        live: dict = {}
+        counts = build_site(ws, check=lambda folder: live.update({p: p.read_bytes() for p in site.rglob("*")
+                                                                   if p.is_file()}))
+        assert live == published  # until the swap the published site is as it was, byte for byte
+        build_site(ws, tmp_path / "fresh")
+        assert _pages(site) == _pages(tmp_path / "fresh")
+        assert 0 < counts["pages_linked"] < counts["pages"]
+        # a page of the spare that no build wrote or kept is not published
+        (spare / "threads" / "gone.html").write_text("<p>old</p>", encoding="utf-8")
+        build_site(ws)
+        assert not (site / "threads" / "gone.html").exists()
     finally:
         ws.close()

@@ -315,23 +315,48 @@ def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
     report = AuditReport(root=root)
     matcher = _Names(names)
 
+    bulk = getattr(trusted, "inodes", None)  # same_page's: a folder of the previous site at once
+
     def wanted() -> Iterator[tuple[Path, str]]:
-        # In path order (by parts, as sorted Paths compare); a directory entry knows its inode without a stat.
-        for rel, entry in sorted(_walk(root), key=lambda item: item[0].split("/")):
-            if SKIPPED_PARTS & set(rel.split("/")[:-1]):
-                continue
-            if os.path.splitext(rel)[1].lower() not in (".epub", ".pdf") and _scanner(rel) is None:
-                continue  # nothing a reader sees (the build's page keys)
-            if trusted is not None and trusted(Path(entry.path), rel, entry.inode()):
-                report.unchanged += 1
-                continue
-            yield Path(entry.path), rel
+        # In path order (by parts, as sorted Paths compare: a folder's entries by name, depth first). A page the
+        # build linked from the previous site is known by the inode its directory entry carries, a folder at a
+        # time: a night links almost all of a big site's pages, and per-page Python work is what it costs.
+        def visit(folder: str, prefix: str) -> Iterator[tuple[Path, str]]:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=_entry_name)
+            before = bulk(folder, prefix) if bulk is not None else {}
+            for entry in entries:
+                name = entry.name
+                if entry.is_dir(follow_symlinks=False):  # as rglob: no descent into linked folders
+                    if name not in SKIPPED_PARTS:
+                        yield from visit(entry.path, f"{prefix}{name}/")
+                    continue
+                scanned = os.path.splitext(name)[1].lower() in _AUDITED_SUFFIXES
+                if before and before.get(name) == entry.inode():
+                    report.unchanged += scanned  # the very file of the published, audited site
+                    continue
+                if not scanned or not entry.is_file():
+                    continue  # nothing a reader sees (the build's page keys)
+                rel = prefix + name
+                if trusted is not None and trusted(Path(entry.path), rel, entry.inode()):
+                    report.unchanged += 1
+                    continue
+                yield Path(entry.path), rel
+
+        yield from visit(str(root), "")
 
     for found, skipped, scanned in ordered_map(lambda job: _scan_file(*job, matcher), wanted(), workers):
         report.findings.extend(found)
         report.skipped.extend(skipped)
         report.files += scanned
     return report
+
+
+_AUDITED_SUFFIXES = HTML_SUFFIXES | TEXT_SUFFIXES | JS_SUFFIXES | {".epub", ".pdf"}
+
+
+def _entry_name(entry: os.DirEntry) -> str:
+    return entry.name
 
 
 def _scan_file(path: Path, rel: str, matcher: _Names) -> tuple[list[Finding], list[str], int]:
@@ -401,34 +426,30 @@ def audit_key(names: Iterable[str]) -> str:
     return h.hexdigest()
 
 
-def _walk(root: Path) -> Iterator[tuple[str, os.DirEntry]]:
-    """Every file under root as (its path relative to root, with /, its directory entry)."""
-    stack = [(str(root), "")]
-    while stack:
-        folder, prefix = stack.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):  # as rglob: no descent into linked folders
-                    stack.append((entry.path, f"{prefix}{entry.name}/"))
-                elif entry.is_file():
-                    yield prefix + entry.name, entry
-
-
-def same_page(previous: Path) -> Callable[[Path, str, int | None], bool]:
+class SamePage:
     """trusted() for audit_site: the file is in `previous` with the same bytes, build stamp aside. A page the
     build hard-linked from `previous` is known by its inode, read with the directory (no stat per page: a
-    night links almost all of a big site's pages)."""
-    linked: dict[str, int] | None = None
+    night links almost all of a big site's pages); `inodes(folder)` hands audit_site a whole folder's at once."""
 
-    def trusted(path: Path, rel: str, inode: int | None = None) -> bool:
-        nonlocal linked
-        if inode is not None:
-            if linked is None:  # one walk of the published site; inodes compare within one file system only
-                same_device = os.stat(path).st_dev == os.stat(previous).st_dev
-                linked = {r: e.inode() for r, e in _walk(previous)} if same_device else {}
-            if linked.get(rel) == inode:
-                return True  # the build linked the published page: the very same file
-        old = previous / rel
+    def __init__(self, previous: Path):
+        self.previous = Path(previous)
+        self._same_device: bool | None = None  # inodes compare within one file system only
+
+    def inodes(self, folder: str, rel_folder: str) -> dict[str, int]:
+        """name → inode of the entries of the previous site's folder `rel_folder` ("" or "entries/"), the one
+        at `folder` in the new build."""
+        if self._same_device is None:
+            self._same_device = os.stat(folder).st_dev == os.stat(self.previous).st_dev
+        if not self._same_device:
+            return {}
+        try:
+            with os.scandir(os.path.join(self.previous, rel_folder)) as it:
+                return {e.name: e.inode() for e in it}
+        except OSError:
+            return {}
+
+    def __call__(self, path: Path, rel: str, inode: int | None = None) -> bool:
+        old = self.previous / rel
         try:
             a_stat, b_stat = path.stat(), old.stat()
         except OSError:
@@ -439,7 +460,10 @@ def same_page(previous: Path) -> Callable[[Path, str, int | None], bool]:
             return False
         a, b = path.read_bytes(), old.read_bytes()
         return a == b or _BUILD_STAMP_RE.sub(b"", a) == _BUILD_STAMP_RE.sub(b"", b)
-    return trusted
+
+
+def same_page(previous: Path) -> SamePage:
+    return SamePage(previous)
 
 
 class LeakCheck:

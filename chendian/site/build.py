@@ -63,6 +63,10 @@ BUILD_VERSION = "9"  # bump when the output changes for the same input, so `run`
 # next build links a page whose inputs are unchanged from the site it replaces instead of rendering it again.
 PAGE_KEYS = ".chendian-pages"  # no page suffix: neither served as a page nor scanned by the audit (only digests)
 PAGE_KEYS_FORMAT = 1
+# The folders of the pages with keys. The site a build replaces is kept beside it (.<site>-spare) and becomes the
+# next build's folder: its pages there are mostly the very files the published site links, so a night neither
+# links every unchanged page anew nor deletes the replaced site file by file.
+PAGE_FOLDERS = ("entries", "threads", "topics", "weeks", "people")
 
 INDEX_ANSWER_CHARS = 400  # answer text per entry in the browser's search index (bounds the index size)
 INDEX_OPEN_QUESTIONS = 300  # newest 待回答 questions the no-result page can offer
@@ -107,6 +111,7 @@ class _Context:
     warned: set[str] = field(default_factory=set)
     thread_sigs: dict[str, tuple] = field(default_factory=dict)  # thread_signatures()
     sink: Callable[[str], None] | None = None  # while a page renders (maybe in a worker): its warnings go here
+    texts: dict[str, str] = field(default_factory=dict)  # text(): raw → published, under this build's frozen rules
 
     def warn(self, message: str) -> None:
         if self.sink is not None:
@@ -125,8 +130,15 @@ class _Context:
         return self.recalled_re.sub("（已撤回）", text)
 
     def text(self, raw: str | None) -> str:
-        """Published plain text."""
-        return self.privacy.text(self.scrub(raw))
+        """Published plain text (remembered: a question is shown on its entry, on 待回答 and under each answerer)."""
+        if not raw:
+            return ""
+        if not self.privacy.frozen:  # a name registered later would rewrite the same text otherwise (book, digest)
+            return self.privacy.text(self.scrub(raw))
+        published = self.texts.get(raw)
+        if published is None:
+            published = self.texts[raw] = self.privacy.text(self.scrub(raw))
+        return published
 
     def markdown(self, raw: str | None):
         """Published Markdown → safe HTML (the mask's stars escaped so they stay stars)."""
@@ -357,9 +369,9 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
         t = {
             "id": thread.id, "url": f"threads/{slug(thread.id, 't')}.html", "chat": chat_name(thread.chat),
             "first": ctx.when(thread.first_ts), "last": ctx.when(thread.last_ts), "first_ts": thread.first_ts,
-            # the digest as HTML is made when the page is rendered (a page linked from the last build needs none)
-            "size": shown_sizes.get(thread.id, 0), "digest_raw": digest, "digest_html": None,
-            "digest_plain": _snippet(ctx.text(digest)) if digest else "",
+            # the digest as HTML and as a topic page's snippet are made when a page showing them is rendered (a page
+            # linked from the last build needs neither)
+            "size": shown_sizes.get(thread.id, 0), "digest_raw": digest, "digest_html": None, "digest_plain": None,
             "topic": topics.get(topic_of.get(thread.id)), "entries": [], "messages": [],
         }
         site.threads[thread.id] = t
@@ -533,6 +545,13 @@ def _entry_key(e: dict) -> str:
                      _topic_ref(e))
 
 
+def _topic_key(topic: dict) -> str:
+    """topic.html (its entries as _macros.entry_item shows them)."""
+    entries = [(e["url"], e["question"], e["pinned"], e["count"], e["snippet"]) for e in topic["entries"]]
+    threads = [(t["url"], t["chat"], t["first"], t["digest_raw"]) for t in topic["threads"]]
+    return _page_key(topic["url"], topic["label"], topic["keywords"], entries, threads)
+
+
 def _person_key(p: dict) -> str:
     """person.html. Recent activity (the day last seen, the messages of the last RECENT_DAYS) is not on it: it
     moves every night for everyone who spoke, or for everyone, so it is on people/index.html, rebuilt anyway."""
@@ -543,24 +562,45 @@ def _person_key(p: dict) -> str:
                      [(e["url"], e["question"], e["as_of"]) for e in p["entries"]], answered)
 
 
-def _previous_keys(previous: Path | None, global_key: str) -> dict[str, str]:
-    """The page keys of the site this build replaces, when it was built under the same global key."""
+def _previous_keys(previous: Path | None, global_key: str) -> tuple[dict[str, str], dict[str, int]]:
+    """The page keys (and sizes) of the site this build replaces, when it was built under the same global key."""
     if previous is None:
-        return {}
+        return {}, {}
     try:
         saved = json.loads((previous / PAGE_KEYS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
+        return {}, {}
     if not isinstance(saved, dict) or saved.get("format") != PAGE_KEYS_FORMAT or saved.get("global") != global_key:
-        return {}
-    pages = saved.get("pages")
-    return pages if isinstance(pages, dict) else {}
+        return {}, {}
+    pages, sizes = saved.get("pages"), saved.get("sizes")  # no sizes: a site built before they were kept
+    return (pages if isinstance(pages, dict) else {}), (sizes if isinstance(sizes, dict) else {})
 
 
-def _link(old: Path, new: Path) -> int | None:
-    """Put the previous build's page at `new` (a hard link: no bytes copied); its size, or None when it is gone."""
+def _inodes(folder: Path) -> dict[str, int]:
+    """name → inode of a folder's entries, read with the directory (no stat each)."""
     try:
-        os.link(old, new)
+        with os.scandir(folder) as entries:
+            return {e.name: e.inode() for e in entries}
+    except OSError:
+        return {}
+
+
+def _remove(entry: os.DirEntry) -> None:
+    if entry.is_dir(follow_symlinks=False):
+        shutil.rmtree(entry.path)
+    else:
+        os.unlink(entry.path)
+
+
+def _link(old: str, new: str, size: int | None = None) -> int | None:
+    """Put the previous build's page at `new` (a hard link: no bytes copied); its size (`size` when the
+    previous build recorded it), or None when it is gone."""
+    try:
+        try:
+            os.link(old, new)
+        except FileExistsError:  # an older version of the page in the spare folder
+            os.unlink(new)
+            os.link(old, new)
     except FileNotFoundError:
         return None
     except OSError:  # a file system without hard links
@@ -568,7 +608,8 @@ def _link(old: Path, new: Path) -> int | None:
             shutil.copyfile(old, new)
         except OSError:
             return None
-    return new.stat().st_size
+        size = None
+    return size if isinstance(size, int) else os.stat(new).st_size
 
 
 # -- the search index ----------------------------------------------------------------------------------------
@@ -673,7 +714,10 @@ def _quoted_names(ws: Workspace) -> list[str]:
 
 
 def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
-            thread_sigs: dict[str, tuple] | None = None, history=None) -> dict[str, int]:
+            thread_sigs: dict[str, tuple] | None = None, history=None, spare: bool = False) -> dict[str, int]:
+    """Build the site into `out`. `spare`: `out` is the site the published one replaced (build_site), whose
+    files may be hard links of the published site's: every file is removed before it is written (never written
+    through), the pages not kept are removed at the end, and everything else was cleared before."""
     cfg = ws.config.site
     privacy = Privacy(cfg.names)
     ctx = _Context(ws=ws, rc=rc, privacy=privacy, md=MarkdownRenderer(), tz=ws.config.tz,
@@ -704,13 +748,21 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
         depth = rel.count("/")
         return env.get_template(template).render(root="../" * depth, page=rel, **common, **values).encode("utf-8")
 
+    sizes: dict[str, int] = {}  # page → bytes, kept beside the page keys: a page linked next time needs no stat
+
     def save(rel: str, data: bytes) -> None:
         nonlocal pages, size
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
+        if spare:  # maybe the published site's own file: a new one, never written through
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
         path.write_bytes(data)
         pages += 1
         size += len(data)
+        sizes[rel] = len(data)
 
     def write(rel: str, template: str, **values) -> None:
         save(rel, render(rel, template, **values))
@@ -764,20 +816,34 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
         write("weeks/index.html", "weeks.html", weeks=site.weeks)
         write("people/index.html", "people.html", people=site.people)
         tick(7)
-        # An entry, conversation, week or person page whose inputs (its key) are those of the page the
+        # An entry, conversation, topic, week or person page whose inputs (its key) are those of the page the
         # published site has is linked from it; the others are rendered.
         global_key = _global_key(ctx)
-        old_keys = _previous_keys(previous, global_key)
+        old_keys, old_sizes = _previous_keys(previous, global_key)
         keys: dict[str, str] = {}
-        for folder in ("entries", "threads", "weeks", "people"):
+        for folder in PAGE_FOLDERS:
             (out / folder).mkdir(exist_ok=True)
+        # Paths as strings: a night links most of a big site's pages (168k at 1M messages), one os.link each,
+        # unless the spare folder has the published file there already (the same inode).
+        old_root, new_root = f"{previous}{os.sep}", f"{out}{os.sep}"
+        here = {f: _inodes(out / f) for f in PAGE_FOLDERS} if spare and old_keys else {}
+        there = {f: _inodes(previous / f) for f in PAGE_FOLDERS} if here else {}
 
         def reuse(rel: str, key: str) -> bool:
             nonlocal pages, size, reused
             keys[rel] = key
-            linked = _link(previous / rel, out / rel) if previous is not None and old_keys.get(rel) == key else None
+            if old_keys.get(rel) != key:
+                return False
+            folder, _, name = rel.partition("/")
+            inode = here[folder].get(name) if folder in here else None
+            if inode is not None and inode == there[folder].get(name):
+                known = old_sizes.get(rel)
+                linked = known if isinstance(known, int) else os.stat(new_root + rel).st_size
+            else:
+                linked = _link(old_root + rel, new_root + rel, old_sizes.get(rel))
             if linked is None:
                 return False
+            sizes[rel] = linked
             pages += 1
             size += linked
             reused += 1
@@ -808,6 +874,8 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
                     return t["url"], render(t["url"], "thread.html", thread=t, messages=messages), warnings
                 if kind == "topic":
                     topic = site.topics[ref]
+                    for t in topic["threads"]:
+                        t["digest_plain"] = _snippet(ctx.text(t["digest_raw"])) if t["digest_raw"] else ""
                     return topic["url"], render(topic["url"], "topic.html", topic=topic), warnings
                 if kind == "week":
                     w = site.weeks[ref]
@@ -837,8 +905,9 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
             for t in site.threads.values():
                 if t["id"] in todo and t["id"] not in done:
                     yield "thread", t["id"], []  # a conversation whose messages are all gone (recalled) keeps its digest
-            for i in range(len(site.topics)):
-                yield "topic", i, None
+            for i, topic in enumerate(site.topics):
+                if not reuse(topic["url"], _topic_key(topic)):
+                    yield "topic", i, None
             for i, w in enumerate(site.weeks):
                 if not reuse(w["url"], _page_key(w["url"], w["week"], w["chat"], w["body_raw"])):
                     yield "week", i, None
@@ -855,7 +924,13 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
             save(rel, data)
             if rel != "talks/index.html" and not rel.startswith("talks/"):
                 tick()
-        (out / PAGE_KEYS).write_text(json.dumps({"format": PAGE_KEYS_FORMAT, "global": global_key, "pages": keys},
+        if spare:  # pages of the replaced site that this one neither kept nor wrote (a conversation gone)
+            for folder in PAGE_FOLDERS:
+                for entry in os.scandir(out / folder):
+                    if f"{folder}/{entry.name}" not in sizes:
+                        _remove(entry)
+        (out / PAGE_KEYS).write_text(json.dumps({"format": PAGE_KEYS_FORMAT, "global": global_key, "pages": keys,
+                                                 "sizes": {rel: sizes[rel] for rel in keys if rel in sizes}},
                                                 sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
     finally:
         if bar is not None:
@@ -878,14 +953,17 @@ def _directory(ws: Workspace, ctx: _Context, people: list[dict]) -> None:
     `[insights] directory_private_above` members, team likewise."""
     cfg = ws.config.insights
     members = load_members(ws)
-    senders = ws.db.execute("SELECT count(DISTINCT sender) FROM messages WHERE kind != ? AND sender != ''",
-                            (SYSTEM,)).fetchone()[0]
-    open_directory = ws.config.site.names == "real" and senders <= cfg.directory_private_above
     newest = ws.db.execute("SELECT max(ts) FROM messages").fetchone()[0] or 0
-    recent = {s: (n, last) for s, n, last in ws.db.execute(
-        "SELECT sender, sum(CASE WHEN ts >= ? THEN 1 ELSE 0 END), max(ts) FROM messages WHERE kind NOT IN (?, ?)"
-        " AND recalled = 0 GROUP BY sender",
-        (newest - RECENT_DAYS * 86400, SYSTEM, RECALL))}
+    # One pass of the messages for both: everyone who wrote (the directory's size), and each one's recent activity
+    # (what they said and did not withdraw).
+    senders, recent = 0, {}
+    for s, n, last in ws.db.execute(
+            "SELECT sender, sum(CASE WHEN kind != ? AND recalled = 0 AND ts >= ? THEN 1 ELSE 0 END),"
+            " max(CASE WHEN kind != ? AND recalled = 0 THEN ts END) FROM messages WHERE kind != ? GROUP BY sender",
+            (RECALL, newest - RECENT_DAYS * 86400, RECALL, SYSTEM)):
+        senders += bool(s)
+        recent[s] = (n, last)
+    open_directory = ws.config.site.names == "real" and senders <= cfg.directory_private_above
     points: dict[str, float] = {}
     for p in ws.answer_points():
         points[p["sender"]] = points.get(p["sender"], 0.0) + p["points"]
@@ -956,15 +1034,48 @@ def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=No
     target = target.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(target)
+    spare = target.with_name(f".{target.name}-spare")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
+    first = not target.is_dir()
+    reusing = spare.is_dir() and not first
+    if reusing:  # under the fresh build name: a build killed midway leaves it to _clean_stale
+        os.rmdir(tmp)
+        os.rename(spare, tmp)
+    elif spare.exists():
+        shutil.rmtree(spare, ignore_errors=True)
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a web server must be able to read the site
+        if reusing:
+            for entry in os.scandir(tmp):  # only the keyed pages stay (checked one by one as they are reused)
+                if entry.name not in PAGE_FOLDERS or not entry.is_dir(follow_symlinks=False):
+                    _remove(entry)
         counts = _render(ws, tmp, rc, previous=target if target.is_dir() else None, thread_sigs=thread_sigs,
-                         history=history)
+                         history=history, spare=reusing)
         if check is not None:
             check(tmp)
-        atomic.swap_dir(tmp, target)
+        atomic.swap_dir(tmp, target, keep_old=spare)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if first:
+        _seed_spare(target, spare)
     return counts
+
+
+def _seed_spare(site: Path, spare: Path) -> None:
+    """After a first build, the spare folder the next one builds in: the keyed pages as hard links of the published
+    files (the first night then costs what every later night does, not a link per page)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{site.name}-build-", dir=site.parent))
+    try:
+        for folder in PAGE_FOLDERS:
+            if not (site / folder).is_dir():
+                continue
+            (tmp / folder).mkdir()
+            src, dst = f"{site / folder}{os.sep}", f"{tmp / folder}{os.sep}"
+            with os.scandir(src) as entries:
+                for entry in entries:
+                    if entry.is_file(follow_symlinks=False):
+                        os.link(src + entry.name, dst + entry.name)
+        os.rename(tmp, spare)
+    except OSError:  # no hard links on this file system: the next build links (copies) each page as before
+        shutil.rmtree(tmp, ignore_errors=True)
