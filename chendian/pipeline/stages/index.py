@@ -22,7 +22,7 @@ from ...summarize.text import analyze
 from ...summarize.text.embed import EmbeddingCache, embedder_for
 from ...search.held import searchable_held
 from ...search.vocab import learn_vocabulary
-from ...search.index import INDEX_FORMAT, INDEX_LINK, VERSIONS_DIR, HybridIndex, SearchDocument
+from ...search.index import INDEX_FORMAT, INDEX_LINK, TOKENS_FILE, VERSIONS_DIR, HybridIndex, SearchDocument, TokenCache
 from . import RunContext, Stage
 
 
@@ -135,7 +135,9 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
 
     t0 = time.perf_counter()
     vocab = workspace_vocabulary(ws, docs) if cfg.search.vocabulary else {}
-    index = HybridIndex.build(docs, encode=encode, user_dict=user_dict, vocab=vocab)
+    # the last index's tokens: a night segments only the entries it changed
+    tokens = TokenCache.load(link / TOKENS_FILE, user_dict)
+    index = HybridIndex.build(docs, encode=encode, user_dict=user_dict, vocab=vocab, token_cache=tokens)
     index.embedder_name = embedder.name
     bar.close()
     versions = ws.path(VERSIONS_DIR)
@@ -149,7 +151,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         raise
     ws.set_state("index.hash", doc_hash)
     return {"documents": len(docs), "rebuilt": 1, "embedded": embedded, "rows": int(len(index.vectors)),
-            "held": sum(1 for d in docs if d.fields.get("held")), "vocabulary": len(vocab)}
+            "held": sum(1 for d in docs if d.fields.get("held")), "vocabulary": len(vocab),
+            "texts_segmented": tokens.computed}
 
 
 STAGE = Stage("index", run, reads=("faq_entries", "qas", "messages", "embeddings", "talks", "talk_messages"), files=(INDEX_LINK, VERSIONS_DIR))
