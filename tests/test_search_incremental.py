@@ -99,3 +99,11 @@ def test_tokens_of_another_dictionary_or_format_are_not_reused(tmp_path):
     (tmp_path / TOKENS_FILE).write_text("{not json", encoding="utf-8")
     assert TokenCache.load(tmp_path / TOKENS_FILE).texts == {}
     assert TokenCache.load(tmp_path / "missing.json").texts == {}
+
+
+def test_a_documents_json_is_what_asdict_gives():
+    from dataclasses import asdict
+
+    doc = SearchDocument("f1", "报销流程", ["报销怎么弄"], "找财务", {"kind": "faq", "thread_ids": ["t1"], "trust": {"a": 1}})
+    assert json.dumps(doc.to_json(), ensure_ascii=False) == json.dumps(asdict(doc), ensure_ascii=False)
+    assert json.dumps(doc.to_json(), sort_keys=True) == json.dumps(asdict(doc), sort_keys=True)

@@ -63,6 +63,11 @@ class SearchDocument:
     body: str = ""
     fields: dict = field(default_factory=dict)
 
+    def to_json(self) -> dict:
+        """dataclasses.asdict of the document without its deep copy (a tenth of an index rebuild at 12k entries):
+        the same keys, in the same order, so the same JSON."""
+        return {"id": self.id, "text": self.text, "variants": self.variants, "body": self.body, "fields": self.fields}
+
     def wordings(self) -> list[str]:
         return list(dict.fromkeys([self.text, *[v for v in self.variants if v and v.strip()]]))
 
@@ -303,7 +308,7 @@ class HybridIndex:
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "docs.jsonl", "w", encoding="utf-8") as f:
             for d in self.docs:
-                f.write(json.dumps(asdict(d), ensure_ascii=False) + "\n")
+                f.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
         np.save(folder / "vectors.npy", self.vectors.astype(np.float16))
         np.save(folder / "row_doc.npy", self.row_doc)
         faiss.write_index(self.faiss, str(folder / "dense.faiss"))

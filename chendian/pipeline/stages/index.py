@@ -13,7 +13,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 from ... import atomic
@@ -85,7 +84,7 @@ def documents_hash(docs: Sequence[SearchDocument], extra: str) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{INDEX_FORMAT}\x1f{extra}\x1e".encode())
     for d in docs:
-        h.update(json.dumps(asdict(d), ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        h.update(json.dumps(d.to_json(), ensure_ascii=False, sort_keys=True).encode("utf-8"))
         h.update(b"\x1e")
     return h.hexdigest()
 
