@@ -29,16 +29,18 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         rc.warn("no questions extracted (run the extract stage first)")
     cache = workspace_cache(ws)
 
-    seen: dict[str, np.ndarray] = {}  # the vectors read this run: each text's is read from the store once
+    # The vectors read this run, each text's read from the store once (clustering, worthiness and answer fit ask
+    # for the same texts). Kept as float16: the cache stores float16 and hands back exactly those values.
+    seen: dict[str, np.ndarray] = {}
 
     def encode(texts):  # texts not cached yet are embedded by the executor's workers
         texts = list(texts)
         todo = list(dict.fromkeys(t for t in texts if t not in seen))
         if todo:
-            seen.update(zip(todo, embed_through(ws, rc, cache, todo)))
+            seen.update(zip(todo, embed_through(ws, rc, cache, todo).astype(np.float16)))
         if not texts:
             return embed_through(ws, rc, cache, texts)
-        return np.array([seen[t] for t in texts], dtype=np.float32)
+        return np.array([seen[t] for t in texts], dtype=np.float16).astype(np.float32)
 
     previous = {qa: e for qa, e in ws.db.execute("SELECT qa_id, entry_id FROM faq_members")}
     actions = curation_log(ws)
