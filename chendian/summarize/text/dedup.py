@@ -66,11 +66,10 @@ _QUESTION_TYPES = (
 
 @functools.lru_cache(maxsize=1)
 def _idf() -> tuple[dict[str, float], float]:
-    import jieba
+    import jieba.analyse
 
     table = {}
-    # jieba.analyse's own table, found without importing jieba.analyse (that loads its POS tagger: seconds)
-    path = os.path.join(os.path.dirname(jieba.__file__), "analyse", "idf.txt")
+    path = os.path.join(os.path.dirname(jieba.analyse.__file__), "idf.txt")
     with open(path, encoding="utf-8") as f:
         for line in f:
             parts = line.split()
@@ -165,67 +164,38 @@ class QuestionContext:
         self.lsa = (z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-9)).astype(np.float32)
         v = np.ascontiguousarray(vectors, dtype=np.float32)
         self.vectors = v
-        self.n = n
-        self.index = faiss.IndexFlatIP(v.shape[1])
-        self.index.add(v)
-        self.k = min(n, _RANK_CAP + 1)
-        # Each question's nearest questions are searched when a pair first needs them: a night scores its new
-        # questions against their candidates, a few hundred rows, where searching every question against every
-        # other cost n² (the most of a night's faq stage at 1M messages). A row is what the whole-set search
-        # gives, up to the last bit of float32 (faiss's blocking; the whole-set search itself differs that much
-        # between 1 and 2 threads).
-        self._sims: dict[int, np.ndarray] = {}  # position → cosines of its nearest questions, best first
-        self._ids: dict[int, np.ndarray] = {}
-
-    def neighbours(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(sims, ids) of the given positions' nearest questions (each question itself left out), a row each."""
-        todo = [int(i) for i in dict.fromkeys(np.asarray(rows).tolist()) if int(i) not in self._sims]
-        if todo:
-            sims, nbrs = self.index.search(self.vectors[todo], self.k)
-            for i, srow, nrow in zip(todo, sims, nbrs):
-                keep = nrow != i  # drop the question itself from its own list
-                self._sims[i] = srow[keep][:self.k - 1].astype(np.float32)
-                self._ids[i] = nrow[keep][:self.k - 1]
-        return (np.array([self._sims[int(i)] for i in rows], dtype=np.float32).reshape(len(rows), self.k - 1),
-                np.array([self._ids[int(i)] for i in rows], dtype=np.int64).reshape(len(rows), self.k - 1))
-
-    def _profiles(self, rows: np.ndarray):
-        """Second-order similarity: each question as its sparse profile of cosines to its nearest questions
-        (itself 1), L2-normalised; one row per position given."""
+        index = faiss.IndexFlatIP(v.shape[1])
+        index.add(v)
+        k = min(n, _RANK_CAP + 1)
+        sims, nbrs = index.search(v, k)
+        # drop each question itself from its own list
+        keep = nbrs != np.arange(n)[:, None]
+        self.nbr_sims = np.array([row[m][:k - 1] for row, m in zip(sims, keep)], dtype=np.float32)
+        self.nbr_ids = np.array([row[m][:k - 1] for row, m in zip(nbrs, keep)])
+        self.hub = self.nbr_sims[:, :_CSLS_K].mean(1)
+        # second-order similarity: each question as its sparse profile of cosines to its nearest questions
         import scipy.sparse as sp
 
-        sims, ids = self.neighbours(rows)
-        m = len(rows)
-        pk = min(_PROFILE_K, ids.shape[1])
-        r = np.repeat(np.arange(m), pk + 1)
-        cols = np.column_stack([np.asarray(rows, dtype=np.int64), ids[:, :pk]]).ravel()
-        vals = np.column_stack([np.ones(m, np.float32), sims[:, :pk]]).ravel()
-        prof = sp.csr_matrix((vals, (r, cols)), shape=(m, self.n))
+        pk = min(_PROFILE_K, self.nbr_ids.shape[1])
+        rows = np.repeat(np.arange(n), pk + 1)
+        cols = np.column_stack([np.arange(n), self.nbr_ids[:, :pk]]).ravel()
+        vals = np.column_stack([np.ones(n, np.float32), self.nbr_sims[:, :pk]]).ravel()
+        prof = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
         norms = np.sqrt(np.asarray(prof.multiply(prof).sum(1)).ravel())
-        return sp.diags(1 / np.maximum(norms, 1e-9)) @ prof
+        self.profile = sp.diags(1 / np.maximum(norms, 1e-9)) @ prof
 
     def features(self, ia: np.ndarray, ib: np.ndarray, cos: np.ndarray) -> np.ndarray:
         """Context features (CONTEXT_FEATURES order) of the pairs (ia[i], ib[i]) of positions in the set."""
-        ia, ib = np.asarray(ia, dtype=np.int64), np.asarray(ib, dtype=np.int64)
-        rows = np.array(list(dict.fromkeys([*ia.tolist(), *ib.tolist()])), dtype=np.int64)
-        at = {int(r): j for j, r in enumerate(rows)}
-        pa = np.array([at[int(i)] for i in ia], dtype=np.int64)
-        pb = np.array([at[int(i)] for i in ib], dtype=np.int64)
-        nbr_sims, _ = self.neighbours(rows)
-        hub = nbr_sims[:, :_CSLS_K].mean(1)
-        profile = self._profiles(rows)
+        def rank(i, c):  # how many questions are closer to i than the other question of the pair
+            return (self.nbr_sims[i] > c[:, None]).sum(1)
 
-        def rank(p, c):  # how many questions are closer to the pair's one question than its other
-            return (nbr_sims[p] > c[:, None]).sum(1)
-
-        mutual = -(np.log1p(rank(pa, cos)) + np.log1p(rank(pb, cos))) / 2
-        rowdot = lambda m, a, b: np.asarray(m[a].multiply(m[b]).sum(1)).ravel()  # noqa: E731
+        mutual = -(np.log1p(rank(ia, cos)) + np.log1p(rank(ib, cos))) / 2
+        rowdot = lambda m: np.asarray(m[ia].multiply(m[ib]).sum(1)).ravel()  # noqa: E731
         jac = np.array([len(self.char_sets[x] & self.char_sets[y]) / max(1, len(self.char_sets[x] | self.char_sets[y]))
                         for x, y in zip(ia, ib)])
-        return np.column_stack([mutual, rowdot(self.char_tfidf, ia, ib),
-                                np.einsum("ij,ij->i", self.lsa[ia], self.lsa[ib]),
-                                2 * cos - hub[pa] - hub[pb], jac, rowdot(self.word_tfidf, ia, ib),
-                                rowdot(profile, pa, pb)])
+        return np.column_stack([mutual, rowdot(self.char_tfidf), np.einsum("ij,ij->i", self.lsa[ia], self.lsa[ib]),
+                                2 * cos - self.hub[ia] - self.hub[ib], jac, rowdot(self.word_tfidf),
+                                rowdot(self.profile)])
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
