@@ -125,6 +125,9 @@ CREATE TABLE IF NOT EXISTS faq_entries (
     confidence REAL DEFAULT 1, published INTEGER DEFAULT 1, worthy REAL DEFAULT 1
 );""",
     "faq_members": "CREATE TABLE IF NOT EXISTS faq_members (qa_id TEXT PRIMARY KEY, entry_id TEXT NOT NULL);",
+    # per-text features the faq stage computes for every question on every run, kept so that a night computes
+    # those of its new texts only (summarize/qa/faq.py, FeatureMemo): key = hash(code, kind, text), value JSON
+    "faq_features": "CREATE TABLE IF NOT EXISTS faq_features (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     "contributors": """
 CREATE TABLE IF NOT EXISTS contributors (
     sender TEXT PRIMARY KEY, name TEXT, questions INTEGER, answers INTEGER, acknowledged INTEGER, topics TEXT

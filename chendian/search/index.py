@@ -63,6 +63,11 @@ class SearchDocument:
     body: str = ""
     fields: dict = field(default_factory=dict)
 
+    def to_json(self) -> dict:
+        """dataclasses.asdict of the document without its deep copy (a tenth of an index rebuild at 12k entries):
+        the same keys, in the same order, so the same JSON."""
+        return {"id": self.id, "text": self.text, "variants": self.variants, "body": self.body, "fields": self.fields}
+
     def wordings(self) -> list[str]:
         return list(dict.fromkeys([self.text, *[v for v in self.variants if v and v.strip()]]))
 
@@ -136,15 +141,17 @@ class HybridIndex:
         self.user_dict = user_dict
         self._embedder = None
         self._seg = segmenter(user_dict)
+        self.token_cache: TokenCache | None = None  # set by build: the tokens it used, saved beside the index
 
     # -- building --------------------------------------------------------------------------------------
     @classmethod
     def build(cls, docs: Sequence[SearchDocument], *, embedder=None, vectors: np.ndarray | None = None,
               encode=None, weights: FusionWeights | None = None, user_dict: str = "",
-              vocab: dict[str, list[str]] | None = None) -> "HybridIndex":
+              vocab: dict[str, list[str]] | None = None, token_cache: "TokenCache | None" = None) -> "HybridIndex":
         """Index `docs`. Vectors of the wordings come from `encode(texts) -> array` when given (e.g. an
         EmbeddingCache), else from `embedder.encode`, else `vectors` must hold one row per wording in
-        order (doc by doc, `SearchDocument.wordings()`)."""
+        order (doc by doc, `SearchDocument.wordings()`). `token_cache`: the tokens of an earlier build
+        (TokenCache.load), so only new or changed texts are segmented; the index is the same without it."""
         docs = list(docs)
         seg = segmenter(user_dict)
         wordings = [d.wordings() for d in docs]
@@ -164,15 +171,19 @@ class HybridIndex:
             raise ValueError(f"expected {len(flat)} vectors (one per wording), got {len(vectors)}")
         # each document's wordings, and the equivalents of the vocabulary terms they hold (vocab.py)
         folded_titles = [analyze.strip_mentions(fold("\n".join([*ws, *expansions(ws, vocab or {})]))) for ws in wordings]
+        tokens = TokenCache(user_dict) if token_cache is None else token_cache
+        bodies = [fold(d.body) if d.body else "" for d in docs]
         bm25 = {
-            "word": _bm25([analyze.word_tokens(t, seg) for t in folded_titles]),
+            "word": _bm25(tokens.tokens("word", folded_titles, lambda t: analyze.word_tokens(t, seg))),
             "char": _bm25([analyze.full_char_ngrams(t) for t in folded_titles]),
-            "pinyin": _bm25([analyze.pinyin_tokens(t, seg) for t in folded_titles]),
+            "pinyin": _bm25(tokens.tokens("pinyin", folded_titles, lambda t: analyze.pinyin_tokens(t, seg))),
         }
         if any(d.body for d in docs):
-            bm25["body"] = _bm25([analyze.word_tokens(fold(d.body), seg) if d.body else [] for d in docs])
+            bm25["body"] = _bm25(tokens.tokens("body", bodies, lambda t: analyze.word_tokens(t, seg) if t else []))
         name = getattr(embedder, "name", "") if embedder is not None else ""
-        return cls(docs, vectors, row_doc, bm25, _faiss_index(vectors), name, weights, user_dict, vocab)
+        index = cls(docs, vectors, row_doc, bm25, _faiss_index(vectors), name, weights, user_dict, vocab)
+        index.token_cache = tokens.used(folded_titles, bodies)
+        return index
 
     # -- searching -------------------------------------------------------------------------------------
     def embed_query(self, folded_query: str) -> np.ndarray:
@@ -297,7 +308,7 @@ class HybridIndex:
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "docs.jsonl", "w", encoding="utf-8") as f:
             for d in self.docs:
-                f.write(json.dumps(asdict(d), ensure_ascii=False) + "\n")
+                f.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
         np.save(folder / "vectors.npy", self.vectors.astype(np.float16))
         np.save(folder / "row_doc.npy", self.row_doc)
         faiss.write_index(self.faiss, str(folder / "dense.faiss"))
@@ -306,6 +317,8 @@ class HybridIndex:
         info = {"format": INDEX_FORMAT, "documents": len(self.docs), "rows": int(len(self.vectors)),
                 "embedder": self.embedder_name, "user_dict": self.user_dict, "channels": sorted(self.bm25),
                 "weights": asdict(self.weights), "faiss": type(self.faiss).__name__} | (meta or {})
+        if self.token_cache is not None:
+            self.token_cache.save(folder / TOKENS_FILE)
         if self.vocab:
             (folder / VOCAB_FILE).write_text(json.dumps(self.vocab, ensure_ascii=False, indent=0), encoding="utf-8")
         (folder / "meta.json").write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -340,3 +353,61 @@ class HybridIndex:
 INDEX_LINK = "index"
 VOCAB_FILE = "vocab.json"  # the workspace vocabulary the index was built with (the site's search reads it too)
 VERSIONS_DIR = ".index-versions"
+TOKENS_FILE = "tokens.json"  # the word, pinyin and answer tokens of each document (TokenCache), for the next build
+
+
+class TokenCache:
+    """The segmented tokens of the texts an index was built from, so that the next build (a night that
+    changed a few entries) segments only new texts: jieba and pypinyin over every document were most of a
+    rebuild. A token list is a pure function of its text and the segmenter's dictionary, so a build from the
+    cache is the build without it (tests/test_search_incremental.py). The file holds the texts of one build
+    in document order, written with the index into its new folder (swapped in whole)."""
+
+    def __init__(self, user_dict: str = "", texts: dict[str, dict[str, list[str]]] | None = None):
+        self.key = self.cache_key(user_dict)
+        self.texts: dict[str, dict[str, list[str]]] = texts or {}  # channel → text → tokens
+        self.computed = 0
+
+    @staticmethod
+    def cache_key(user_dict: str) -> str:
+        """What the tokens depend on besides the text: the format, the user dictionary and its bytes."""
+        import hashlib
+
+        digest = ""
+        if user_dict and Path(user_dict).is_file():
+            digest = hashlib.blake2b(Path(user_dict).read_bytes(), digest_size=8).hexdigest()
+        return f"{INDEX_FORMAT}\x1f{user_dict}\x1f{digest}"
+
+    def tokens(self, channel: str, texts: Sequence[str], fn) -> list[list[str]]:
+        known = self.texts.setdefault(channel, {})
+        out = []
+        for t in texts:
+            toks = known.get(t)
+            if toks is None:
+                toks = known[t] = fn(t)
+                self.computed += 1
+            out.append(toks)
+        return out
+
+    def used(self, titles: Sequence[str], bodies: Sequence[str]) -> "TokenCache":
+        """Only what this build used, in document order (the file does not grow with texts long gone)."""
+        out = TokenCache.__new__(TokenCache)
+        out.key, out.computed = self.key, self.computed
+        out.texts = {c: {t: self.texts[c][t] for t in (bodies if c == "body" else titles) if t in self.texts[c]}
+                     for c in self.texts}
+        return out
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({"key": self.key, "texts": self.texts}, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path, user_dict: str = "") -> "TokenCache":
+        """The tokens saved with an earlier index; empty when there are none or they were made otherwise."""
+        cache = cls(user_dict)
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cache  # no earlier index (or an unreadable file): every text is segmented
+        if isinstance(saved, dict) and saved.get("key") == cache.key and isinstance(saved.get("texts"), dict):
+            cache.texts = {c: dict(v) for c, v in saved["texts"].items() if isinstance(v, dict)}
+        return cache

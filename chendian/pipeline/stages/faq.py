@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from ...curation import curation_log
 from ...model import Contributor, FaqEntry
 from ...store import Workspace
 from ...summarize.qa.contributors import tally
-from ...summarize.qa.faq import build_entries, entry_record, publishable
+from ...summarize.qa.faq import FeatureMemo, build_entries, entry_record, publishable
 from ...summarize.talks import qas_for_faq
 from . import RunContext, Stage
 from .embed import workspace_cache
@@ -27,13 +29,24 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         rc.warn("no questions extracted (run the extract stage first)")
     cache = workspace_cache(ws)
 
+    # The vectors read this run, each text's read from the store once (clustering, worthiness and answer fit ask
+    # for the same texts). Kept as float16: the cache stores float16 and hands back exactly those values.
+    seen: dict[str, np.ndarray] = {}
+
     def encode(texts):  # texts not cached yet are embedded by the executor's workers
-        return embed_through(ws, rc, cache, list(texts))
+        texts = list(texts)
+        todo = list(dict.fromkeys(t for t in texts if t not in seen))
+        if todo:
+            seen.update(zip(todo, embed_through(ws, rc, cache, todo).astype(np.float16)))
+        if not texts:
+            return embed_through(ws, rc, cache, texts)
+        return np.array([seen[t] for t in texts], dtype=np.float16).astype(np.float32)
 
     previous = {qa: e for qa, e in ws.db.execute("SELECT qa_id, entry_id FROM faq_members")}
     actions = curation_log(ws)
     topics = ws.thread_topics()
-    entries = build_entries(qas, encode if qas else None, previous, topics, actions, rc.warn)
+    memo = FeatureMemo(dict(ws.db.execute("SELECT key, value FROM faq_features")))
+    entries = build_entries(qas, encode if qas else None, previous, topics, actions, rc.warn, memo)
     records = [entry_record(e) for e in entries.values()]
     mode, floor = ws.config.faq.publish, ws.config.faq.min_confidence
     for built, record in zip(entries.values(), records):
@@ -50,11 +63,14 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         ws.db.executemany("INSERT INTO faq_members (qa_id, entry_id) VALUES (?, ?)", members)
         ws.db.execute("DELETE FROM contributors")
         ws.db.executemany("INSERT INTO contributors VALUES (?, ?, ?, ?, ?, ?)", [contributor_row(p) for p in people])
+        ws.db.executemany("DELETE FROM faq_features WHERE key = ?", [(k,) for k in memo.stale()])
+        ws.db.executemany("INSERT INTO faq_features (key, value) VALUES (?, ?)", list(memo.added.items()))
     return {"entries": len(records), "repeated": sum(1 for e in records if e.count > 1),
             "answered": sum(1 for e in records if e.answered), "hidden": sum(1 for e in records if e.hidden),
             "curation_actions": len(actions), "contributors": len(people),
             "published": sum(1 for e in records if e.published),
-            "held_for_review": sum(1 for e in records if e.answered and not e.hidden and not e.published)}
+            "held_for_review": sum(1 for e in records if e.answered and not e.hidden and not e.published),
+            "features_computed": len(memo.added)}
 
 
 def talk_aware(ws: Workspace, qas, rc: RunContext):
@@ -67,7 +83,7 @@ def talk_aware(ws: Workspace, qas, rc: RunContext):
 
 
 STAGE = Stage("faq", run, reads=("qas", "topic_members", "curation", "embeddings", "talks", "talk_messages"),
-              writes=("faq_entries", "faq_members", "contributors"))
+              writes=("faq_entries", "faq_members", "contributors", "faq_features"))
 
 
 def entry_row(e: FaqEntry) -> tuple:

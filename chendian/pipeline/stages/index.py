@@ -13,7 +13,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 from ... import atomic
@@ -22,7 +21,7 @@ from ...summarize.text import analyze
 from ...summarize.text.embed import EmbeddingCache, embedder_for
 from ...search.held import searchable_held
 from ...search.vocab import learn_vocabulary
-from ...search.index import INDEX_FORMAT, INDEX_LINK, VERSIONS_DIR, HybridIndex, SearchDocument
+from ...search.index import INDEX_FORMAT, INDEX_LINK, TOKENS_FILE, VERSIONS_DIR, HybridIndex, SearchDocument, TokenCache
 from . import RunContext, Stage
 
 
@@ -85,7 +84,7 @@ def documents_hash(docs: Sequence[SearchDocument], extra: str) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{INDEX_FORMAT}\x1f{extra}\x1e".encode())
     for d in docs:
-        h.update(json.dumps(asdict(d), ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        h.update(json.dumps(d.to_json(), ensure_ascii=False, sort_keys=True).encode("utf-8"))
         h.update(b"\x1e")
     return h.hexdigest()
 
@@ -135,7 +134,9 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
 
     t0 = time.perf_counter()
     vocab = workspace_vocabulary(ws, docs) if cfg.search.vocabulary else {}
-    index = HybridIndex.build(docs, encode=encode, user_dict=user_dict, vocab=vocab)
+    # the last index's tokens: a night segments only the entries it changed
+    tokens = TokenCache.load(link / TOKENS_FILE, user_dict)
+    index = HybridIndex.build(docs, encode=encode, user_dict=user_dict, vocab=vocab, token_cache=tokens)
     index.embedder_name = embedder.name
     bar.close()
     versions = ws.path(VERSIONS_DIR)
@@ -149,7 +150,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         raise
     ws.set_state("index.hash", doc_hash)
     return {"documents": len(docs), "rebuilt": 1, "embedded": embedded, "rows": int(len(index.vectors)),
-            "held": sum(1 for d in docs if d.fields.get("held")), "vocabulary": len(vocab)}
+            "held": sum(1 for d in docs if d.fields.get("held")), "vocabulary": len(vocab),
+            "texts_segmented": tokens.computed}
 
 
 STAGE = Stage("index", run, reads=("faq_entries", "qas", "messages", "embeddings", "talks", "talk_messages"), files=(INDEX_LINK, VERSIONS_DIR))

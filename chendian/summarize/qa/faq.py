@@ -23,8 +23,9 @@ from ...model import QA, Answer, Answerer, FaqAnswer, FaqEntry, stable_id
 from ..text import dedup
 from .answer_type import answer_type_mismatch
 from .extract import QUESTION_THRESHOLD, clean_text, question_features
-from .worthy import worthy_probability
-from ..text.segment import fold
+from .worthy import surface_features, worthy_probability
+from ..text import analyze
+from ..text.segment import fold, segmenter
 
 
 # Replies that answer nothing ("不知道", "应该是吧", "我也想知道", "同问", "+1"): never an entry's shown answer.
@@ -88,29 +89,38 @@ def answer_relevance(pairs: Sequence[tuple[str, str]], encode) -> list[float]:
     return [float(x) for x in np.searchsorted(null, own) / len(null)]
 
 
-def answer_fit(question: str, answer: Answer, relevance: float) -> float:
+def reply_kind(question: str, answer_text: str) -> list[bool]:
+    """[a yes/no reply to a yes/no question, a reply that is itself a question]: what answer_fit reads of the
+    two texts besides the relevance (the faq stage keeps them between runs, FeatureMemo)."""
+    qf = question_features(question)
+    yes_no = bool((qf.particle or qf.qmark) and not qf.wh and _YES_NO_REPLY_RE.match(clean_text(answer_text)))
+    return [yes_no, bool(question_features(answer_text).score >= QUESTION_THRESHOLD)]
+
+
+def answer_fit(question: str, answer: Answer, relevance: float, kind: list[bool] | None = None) -> float:
     """How well a reply fits its question, 0..1: full for an acknowledged answer and for a yes/no reply to a
     yes/no question; otherwise by relevance, ramped from UNRELATED to RELEVANT (at least QUOTED_FIT for a reply
     quoting the question), halved for a reply that is itself a question. Halved again, acknowledged or not, for
     a reply without the number, time or place its question asks for (answer_type): "电话多少？" → "明天老师们都在
-    办公室吧" shares words with its question, and the asker's 谢谢 may thank another reply."""
-    fit = _fit(question, answer, relevance)
+    办公室吧" shares words with its question, and the asker's 谢谢 may thank another reply. `kind`: reply_kind of
+    the two texts."""
+    fit = _fit(question, answer, relevance, kind)
     if answer_type_mismatch(question, answer.text):
         fit *= TYPE_MISMATCH_FIT
     return round(fit, 3)
 
 
-def _fit(question: str, answer: Answer, relevance: float) -> float:
+def _fit(question: str, answer: Answer, relevance: float, kind: list[bool] | None) -> float:
     if answer.acknowledged:
         return 1.0  # the asker said it helped
-    qf = question_features(question)
-    if (qf.particle or qf.qmark) and not qf.wh and _YES_NO_REPLY_RE.match(clean_text(answer.text)):
+    yes_no, asks_back = kind if kind is not None else reply_kind(question, answer.text)
+    if yes_no:
         return 1.0
     fit = MIN_FIT + (1 - MIN_FIT) * min(1.0, max(0.0, (relevance - UNRELATED) / (RELEVANT - UNRELATED)))
     if answer.score >= 0.95:
         # Quoting the question shows whom a reply addresses, not that it answers: "成员051总，你又幽默了" quotes too.
         fit = max(fit, QUOTED_FIT)
-    if question_features(answer.text).score >= QUESTION_THRESHOLD:
+    if asks_back:
         fit *= QUESTION_REPLY_FIT  # asking back ("试点支付机构名单有吗？") is not an answer yet
     return fit
 
@@ -131,10 +141,10 @@ def _jaccard(a: str, b: str) -> float:
 
 
 def same_question_scorer(encode: Callable[[Sequence[str]], np.ndarray] | None = None,
-                         questions: Sequence[str] = ()):
+                         questions: Sequence[str] = (), memo: "FeatureMemo | None" = None):
     """(score_pairs(a, b) → array, threshold): dedup's scorer, the one `chendian eval dedup` measures.
     `questions` is the whole set being clustered: when it is large enough, dedup's context features are
-    computed once over it and used for every pair."""
+    computed once over it and used for every pair (each question's words through `memo` when given)."""
     context = None
     unique = list(dict.fromkeys(questions))
     # Clustering scores each question against its neighbours, one call per question: each text's vector and
@@ -142,7 +152,11 @@ def same_question_scorer(encode: Callable[[Sequence[str]], np.ndarray] | None = 
     features: dict[str, dedup.QuestionFeatures] = {}
     vector_of: dict[str, np.ndarray] = {}
     if encode is not None and len(unique) >= dedup.MIN_CONTEXT:
-        context = dedup.QuestionContext(unique, dedup.question_vectors(unique, encode=encode))
+        words = None
+        if memo is not None:
+            seg = segmenter()
+            words = memo.of("words", lambda f: analyze.word_tokens(f, seg))
+        context = dedup.QuestionContext(unique, dedup.question_vectors(unique, encode=encode), word_tokens=words)
         vector_of.update(zip(unique, context.vectors))
 
     def vectors(texts: Sequence[str]) -> np.ndarray:
@@ -427,15 +441,16 @@ def publishable(entry: Entry, mode: str, min_confidence: float) -> bool:
     return True
 
 
-def question_worthiness(questions: list[str], encode=None) -> dict[str, float]:
+def question_worthiness(questions: list[str], encode=None, memo: "FeatureMemo | None" = None) -> dict[str, float]:
     """question text → P(worth an entry), from the cleaned wording and its sentence vector."""
     texts = list(dict.fromkeys(questions))
     cleaned = [clean_question(t) or t for t in texts]
     vectors = encode(cleaned) if encode is not None and cleaned else np.zeros((len(cleaned), 0), np.float32)
-    return dict(zip(texts, (float(p) for p in worthy_probability(cleaned, vectors))))
+    surface = memo.of("surface", surface_features) if memo is not None else surface_features
+    return dict(zip(texts, (float(p) for p in worthy_probability(cleaned, vectors, surface_of=surface))))
 
 
-def answer_fits(qas: Sequence[QA], encode=None) -> dict[tuple[str, str], float]:
+def answer_fits(qas: Sequence[QA], encode=None, memo: "FeatureMemo | None" = None) -> dict[tuple[str, str], float]:
     """(QA id, answer's first message id) → answer_fit, for every answer of every question."""
     keys, pairs, answers = [], [], []
     for qa in qas:
@@ -445,20 +460,25 @@ def answer_fits(qas: Sequence[QA], encode=None) -> dict[tuple[str, str], float]:
                 pairs.append((qa.question, a.text))
                 answers.append(a)
     relevance = answer_relevance(pairs, encode)
-    return {k: answer_fit(q, a, r) for k, (q, _), a, r in zip(keys, pairs, answers, relevance)}
+    if memo is None:
+        return {k: answer_fit(q, a, r) for k, (q, _), a, r in zip(keys, pairs, answers, relevance)}
+    kind = memo.of("reply", lambda pair: reply_kind(*json.loads(pair)))
+    return {k: answer_fit(q, a, r, None if a.acknowledged else kind(json.dumps([q, a.text], ensure_ascii=False)))
+            for k, (q, _), a, r in zip(keys, pairs, answers, relevance)}
 
 
 def build_entries(qas: list[QA], encode=None, previous: dict[str, str] | None = None,
                   topics: dict[str, str] | None = None, curation: list[dict] | None = None,
-                  warn: Callable[[str], None] = lambda m: None) -> dict[str, Entry]:
-    """The FAQ from QAs: cluster, apply curation, summarise. Pure (no database) so it is easy to test."""
-    score_pairs, threshold = same_question_scorer(encode, [clean_question(q.question) for q in qas])
+                  warn: Callable[[str], None] = lambda m: None, memo: "FeatureMemo | None" = None) -> dict[str, Entry]:
+    """The FAQ from QAs: cluster, apply curation, summarise. Pure (no database) so it is easy to test.
+    `memo`: per-text features kept from earlier runs (FeatureMemo); the entries are the same without it."""
+    score_pairs, threshold = same_question_scorer(encode, [clean_question(q.question) for q in qas], memo)
     clusters = cluster_questions(qas, score_pairs, threshold, previous, encode)
     entries = {eid: Entry(id=eid, qas=members) for eid, members in clusters.items()}
     apply_curation(entries, curation or [], warn)
     topics = topics or {}
-    worthy = question_worthiness([q.question for q in qas], encode)
-    fits = answer_fits(qas, encode)
+    worthy = question_worthiness([q.question for q in qas], encode, memo)
+    fits = answer_fits(qas, encode, memo)
     for entry in entries.values():
         _summarise(entry, encode, fits)
         entry.worthy = round(max((worthy[q.question] for q in entry.qas), default=0.0), 3)
@@ -474,3 +494,66 @@ def build_entries(qas: list[QA], encode=None, previous: dict[str, str] | None = 
         votes = Counter(topics[q.thread_id] for q in entry.qas if q.thread_id in topics)
         entry.topic_id = votes.most_common(1)[0][0] if votes else None
     return entries
+
+
+# -- features kept between runs -------------------------------------------------------------------------------
+
+_FEATURE_SOURCES = ("qa/faq.py", "qa/extract.py", "qa/worthy.py", "text/dedup.py", "text/analyze.py",
+                    "text/segment.py", "text/stopwords_zh.txt")
+
+
+def features_fingerprint() -> str:
+    """What the kept features are a function of besides their text: the code that computes them and jieba's
+    version (its dictionary). Any change makes every key new, so nothing computed otherwise is reused."""
+    import hashlib
+    from pathlib import Path
+
+    import jieba
+
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.blake2b(f"jieba {jieba.__version__}".encode(), digest_size=8)
+    for name in _FEATURE_SOURCES:
+        h.update((root / name).read_bytes())
+    return h.hexdigest()
+
+
+class FeatureMemo:
+    """Per-text features that cost Python time for every question of the workspace on every run, and depend on
+    nothing but their text (and the code: features_fingerprint): dedup's context words of each question
+    ("words"), worthy's surface features ("surface"), answer_fit's reading of a question and reply ("reply").
+    The faq stage keeps them in `faq_features` (key → JSON), so a night computes them for its new texts only.
+    Values are exact (strings, booleans, floats through JSON's round trip), so the entries are the same as
+    without the memo (tests/test_faq_incremental.py)."""
+
+    def __init__(self, saved: dict[str, str] | None = None, fingerprint: str | None = None):
+        self.saved = saved or {}  # key → JSON, as the stage read them
+        self.fingerprint = fingerprint if fingerprint is not None else features_fingerprint()
+        self.used: set[str] = set()
+        self.added: dict[str, str] = {}  # key → JSON, computed in this run
+
+    def key(self, kind: str, text: str) -> str:
+        import hashlib
+
+        return hashlib.blake2b(f"{self.fingerprint}\x1f{kind}\x1f{text}".encode("utf-8"), digest_size=16).hexdigest()
+
+    def of(self, kind: str, fn: Callable[[str], object]) -> Callable[[str], object]:
+        """`fn` through the memo: a text's value is read back when kept, else computed and added."""
+        values: dict[str, object] = {}
+
+        def get(text: str):
+            if text in values:
+                return values[text]
+            key = self.key(kind, text)
+            raw = self.saved.get(key)
+            value = json.loads(raw) if raw is not None else None
+            if value is None:
+                value = fn(text)
+                self.added[key] = json.dumps(value, ensure_ascii=False)
+            self.used.add(key)
+            values[text] = value
+            return value
+        return get
+
+    def stale(self) -> list[str]:
+        """Kept keys this run did not use (texts gone, or computed by other code): the stage deletes them."""
+        return [k for k in self.saved if k not in self.used]

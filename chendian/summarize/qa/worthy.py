@@ -44,8 +44,9 @@ def surface_features(text: str) -> list[float]:
     ]
 
 
-def feature_matrix(texts: list[str], vectors: np.ndarray) -> np.ndarray:
-    surface = np.array([surface_features(t) for t in texts], dtype=np.float32).reshape(len(texts), len(SURFACE_FEATURES))
+def feature_matrix(texts: list[str], vectors: np.ndarray, surface_of=surface_features) -> np.ndarray:
+    """`surface_of(text)`: surface_features, or a memo of it (the faq stage keeps them between runs)."""
+    surface = np.array([surface_of(t) for t in texts], dtype=np.float32).reshape(len(texts), len(SURFACE_FEATURES))
     return np.hstack([surface, np.asarray(vectors, dtype=np.float32)])
 
 
@@ -58,7 +59,8 @@ def load_weights(path: str = str(WEIGHTS_FILE)) -> tuple[np.ndarray, float, int]
         return z["coef"].astype(np.float32), float(z["intercept"]), int(z["vector_dim"])
 
 
-def worthy_probability(texts: list[str], vectors: np.ndarray, weights: str | None = None) -> np.ndarray:
+def worthy_probability(texts: list[str], vectors: np.ndarray, weights: str | None = None,
+                       surface_of=surface_features) -> np.ndarray:
     """P(worthy) for each question text, given its sentence vector (rows of `vectors`). Vectors of another
     size than the weights were fitted on (another embedding model) are left out: surface features alone."""
     if not texts:
@@ -67,5 +69,5 @@ def worthy_probability(texts: list[str], vectors: np.ndarray, weights: str | Non
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[1] != dim:
         vectors = np.zeros((len(texts), dim), dtype=np.float32)
-    z = feature_matrix(texts, vectors) @ coef + intercept
+    z = feature_matrix(texts, vectors, surface_of) @ coef + intercept
     return (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)

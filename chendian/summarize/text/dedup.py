@@ -141,7 +141,9 @@ _CSLS_K = 10
 class QuestionContext:
     """Statistics of a question set (texts with their vectors) for the context features of pairs inside it."""
 
-    def __init__(self, texts: Sequence[str], vectors: np.ndarray):
+    def __init__(self, texts: Sequence[str], vectors: np.ndarray, word_tokens=None):
+        """`word_tokens(folded) -> list[str]`: analyze.word_tokens under the default segmenter, or a memo of it
+        (the faq stage keeps them between runs: jieba over every question was most of a night's context)."""
         import faiss
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -154,7 +156,8 @@ class QuestionContext:
         self.char_sets = [frozenset(c) for c in chars]
         tv = TfidfVectorizer(analyzer=lambda x: x, sublinear_tf=True)
         self.char_tfidf = tv.fit_transform(chars).tocsr()
-        words = [analyze.word_tokens(f, seg) or ["\x00"] for f in folded]
+        tokens_of = word_tokens or (lambda f: analyze.word_tokens(f, seg))
+        words = [tokens_of(f) or ["\x00"] for f in folded]
         self.word_tfidf = TfidfVectorizer(analyzer=lambda x: x, sublinear_tf=True).fit_transform(words).tocsr()
         dims = max(1, min(128, n - 1, self.char_tfidf.shape[1] - 1))
         z = TruncatedSVD(dims, random_state=0).fit_transform(self.char_tfidf)
