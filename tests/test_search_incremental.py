@@ -101,6 +101,15 @@ def test_tokens_of_another_dictionary_or_format_are_not_reused(tmp_path):
     assert TokenCache.load(tmp_path / "missing.json").texts == {}
 
 
+def test_tokens_made_by_other_segmenting_code_are_not_reused(tmp_path, monkeypatch):
+    saved = TokenCache()
+    saved.texts = {"word": {"报销流程": ["wrong"]}}
+    saved.save(tmp_path / TOKENS_FILE)
+    # as if analyze.py, segment.py or jieba changed since the tokens were saved
+    monkeypatch.setattr("chendian.search.index.code_fingerprint", lambda files, packages=(): "other code")
+    assert TokenCache.load(tmp_path / TOKENS_FILE).texts == {}
+
+
 def test_a_documents_json_is_what_asdict_gives():
     from dataclasses import asdict
 

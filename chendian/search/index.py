@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ChendianError
 from ..summarize.text.segment import fold, segmenter
-from ..summarize.text import analyze
+from ..summarize.text import HERE as TEXT_DIR, analyze, code_fingerprint
 from .vocab import expansions
 
 INDEX_FORMAT = 3  # 2: the char channel keeps question words (analyze.full_char_ngrams); 3: @mentions left out
@@ -370,13 +370,12 @@ class TokenCache:
 
     @staticmethod
     def cache_key(user_dict: str) -> str:
-        """What the tokens depend on besides the text: the format, the user dictionary and its bytes."""
-        import hashlib
-
-        digest = ""
+        """What the tokens depend on besides the text: the format, the segmenting and pinyin code and the
+        versions of jieba and pypinyin (a changed analyzer segments everything again), the user dictionary."""
+        files = [TEXT_DIR / "analyze.py", TEXT_DIR / "segment.py", TEXT_DIR / "stopwords_zh.txt"]
         if user_dict and Path(user_dict).is_file():
-            digest = hashlib.blake2b(Path(user_dict).read_bytes(), digest_size=8).hexdigest()
-        return f"{INDEX_FORMAT}\x1f{user_dict}\x1f{digest}"
+            files.append(Path(user_dict))
+        return f"{INDEX_FORMAT}\x1f{user_dict}\x1f{code_fingerprint(files, packages=('jieba', 'pypinyin'))}"
 
     def tokens(self, channel: str, texts: Sequence[str], fn) -> list[list[str]]:
         known = self.texts.setdefault(channel, {})

@@ -11,6 +11,7 @@ and re-applied after every rebuild, in the order it was recorded: no run loses a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter, defaultdict
@@ -24,7 +25,7 @@ from ..text import dedup
 from .answer_type import answer_type_mismatch
 from .extract import QUESTION_THRESHOLD, clean_text, question_features
 from .worthy import surface_features, worthy_probability
-from ..text import analyze
+from ..text import HERE as TEXT_DIR, analyze, code_fingerprint
 from ..text.segment import fold, segmenter
 
 
@@ -505,16 +506,7 @@ _FEATURE_SOURCES = ("qa/faq.py", "qa/extract.py", "qa/worthy.py", "text/dedup.py
 def features_fingerprint() -> str:
     """What the kept features are a function of besides their text: the code that computes them and jieba's
     version (its dictionary). Any change makes every key new, so nothing computed otherwise is reused."""
-    import hashlib
-    from pathlib import Path
-
-    import jieba
-
-    root = Path(__file__).resolve().parent.parent
-    h = hashlib.blake2b(f"jieba {jieba.__version__}".encode(), digest_size=8)
-    for name in _FEATURE_SOURCES:
-        h.update((root / name).read_bytes())
-    return h.hexdigest()
+    return code_fingerprint([TEXT_DIR.parent / name for name in _FEATURE_SOURCES], packages=("jieba",))
 
 
 class FeatureMemo:
@@ -532,8 +524,6 @@ class FeatureMemo:
         self.added: dict[str, str] = {}  # key → JSON, computed in this run
 
     def key(self, kind: str, text: str) -> str:
-        import hashlib
-
         return hashlib.blake2b(f"{self.fingerprint}\x1f{kind}\x1f{text}".encode("utf-8"), digest_size=16).hexdigest()
 
     def of(self, kind: str, fn: Callable[[str], object]) -> Callable[[str], object]:
