@@ -189,7 +189,7 @@ CREATE TABLE IF NOT EXISTS publish_first_posts (
 CREATE TABLE IF NOT EXISTS publish_thread_sigs (
     thread_id TEXT PRIMARY KEY,
     shown INTEGER NOT NULL, n INTEGER NOT NULL, s INTEGER NOT NULL, h1 INTEGER NOT NULL, h2 INTEGER NOT NULL,
-    h3 INTEGER NOT NULL,          -- build.thread_signatures
+    h3 INTEGER NOT NULL,          -- history.thread_signatures
     chat TEXT, last_ts INTEGER    -- its chat and newest message
 );""",
 }

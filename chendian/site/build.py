@@ -43,6 +43,7 @@ from .. import atomic
 from ..model import QA, RECALL, SYSTEM, Answer, Contributor, stable_id
 from ..store import NEWEST_NAMES, Workspace, json_column
 from .charts import bar_chart, hbar_chart
+from .history import thread_signatures
 from .privacy import Privacy
 from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
 from .report import load_members, weekly_report
@@ -468,19 +469,6 @@ def _thread_messages(ctx: _Context, rows: list[tuple], question_ids: set[str], a
 
 
 # -- what a conversation page is made of ---------------------------------------------------------------------
-
-def thread_signatures(db) -> dict[str, tuple]:
-    """thread id → (messages shown, then a signature of which messages it holds and which are recalled).
-
-    Messages are only ever added to the store (ingest inserts; a recall only sets `recalled`), so a message's
-    row is the same as long as its rowid is: the count, the sum and two hashed sums of the rowids name a
-    conversation's messages without reading them, in one pass of the store's C code."""
-    return {r[0]: tuple(int(v or 0) for v in r[1:]) for r in db.execute(
-        "SELECT mt.thread_id, sum(CASE WHEN m.recalled = 0 AND m.kind NOT IN (?, ?) THEN 1 ELSE 0 END), count(*),"
-        " sum(m.rowid), sum((m.rowid * 2654435761) % 4294967311), sum((m.rowid * 40503 + 2166136261) % 4294967291),"
-        " sum(m.recalled * ((m.rowid * 2246822519) % 4294967279))"
-        " FROM message_threads mt JOIN messages m ON m.id = mt.message_id GROUP BY mt.thread_id", (RECALL, SYSTEM))}
-
 
 def _thread_marks(ctx: _Context, question_ids: set[str], answer_ids: set[str]) -> dict[str, list]:
     """thread id → what its page shows of its messages beyond their rows: which are questions and answers, which

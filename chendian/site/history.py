@@ -2,7 +2,7 @@
 
 The ops report (site/report.py) shows one week, but some of what it shows spans all history: each sender's newest
 name, the platform's own accounts, whose first post in a chat falls in the week; and every conversation page is
-keyed by a signature of its messages (build.thread_signatures). Computed from scratch, each is a pass over every
+keyed by a signature of its messages (thread_signatures). Computed from scratch, each is a pass over every
 message. The publish stage keeps them in tables of its own (publish_senders, publish_first_posts,
 publish_thread_sigs) with a mark in state `publish.history` (the highest rowid read, how many messages there were,
 which were recalled, the thread stage's changes_since mark), and each night reads only what changed:
@@ -30,7 +30,7 @@ from ..store import NEWEST_NAMES
 STATE_KEY = "publish.history"
 VERSION = 1  # bump when what the tables hold changes: the next publish rebuilds them
 
-# build.thread_signatures' aggregates, with the conversation's chat and its newest message (to find, on a later
+# thread_signatures' aggregates, with the conversation's chat and its newest message (to find, on a later
 # night, the conversations that had a message where the thread stage re-links).
 _SIG_SQL = ("SELECT mt.thread_id, sum(CASE WHEN m.recalled = 0 AND m.kind NOT IN (?, ?) THEN 1 ELSE 0 END), count(*),"
             " sum(m.rowid), sum((m.rowid * 2654435761) % 4294967311), sum((m.rowid * 40503 + 2166136261) % 4294967291),"
@@ -132,6 +132,16 @@ def _usable(db, mark: dict | None, count: int) -> bool:
 
 def _sig_row(r) -> tuple:
     return (*(int(v or 0) for v in r[1:7]), r[7], r[8])
+
+
+def thread_signatures(db) -> dict[str, tuple]:
+    """thread id → (messages shown, then a signature of which messages it holds and which are recalled), from
+    scratch (a build outside the publish stage; the stage keeps them in publish_thread_sigs).
+
+    Messages are only ever added to the store (ingest inserts; a recall only sets `recalled`), so a message's
+    row is the same as long as its rowid is: the count, the sum and two hashed sums of the rowids name a
+    conversation's messages without reading them, in one pass of the store's C code."""
+    return {r[0]: _sig_row(r)[:6] for r in db.execute(_SIG_SQL.format(where=""), (RECALL, SYSTEM))}
 
 
 def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool, list[str], dict, dict]]) -> Delta:

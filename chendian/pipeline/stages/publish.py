@@ -57,7 +57,7 @@ def fingerprint(ws: Workspace, thread_sigs: dict[str, tuple] | None = None, reca
 
     The messages are only ever added (a recall sets `recalled`, nothing else changes a stored message), so
     how many there are, the highest rowid and which are recalled name them all; each conversation's messages
-    are named by build.thread_signatures (`thread_sigs`, when read already). Reading a million messages each
+    are named by history.thread_signatures (`thread_sigs`, when read already). Reading a million messages each
     night to learn that is what this saves."""
     h = hashlib.blake2b(digest_size=16)
     h.update(BUILD_VERSION.encode())
