@@ -176,7 +176,10 @@ def thread_id(ws: Workspace, pid: str) -> str:
 
 
 def site_text(site: Path) -> dict[str, str]:
-    return {str(p.relative_to(site)): p.read_text(encoding="utf-8") for p in site.rglob("*") if p.is_file()}
+    # The page keys file's values are hex digests, where 11 digits in a row turn up by chance: blanked there.
+    return {str(p.relative_to(site)): (re.sub(r'"[0-9a-f]{32}"', '""', p.read_text(encoding="utf-8"))
+                                       if p.name == ".chendian-pages" else p.read_text(encoding="utf-8"))
+            for p in site.rglob("*") if p.is_file()}
 
 
 # Anything that still looks like a phone number or an e-mail address after publishing.

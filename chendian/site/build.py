@@ -80,6 +80,10 @@ INDEX_OPEN_QUESTIONS = 300  # newest 待回答 questions the no-result page can 
 BROWSER_FLOOR = {"relevance": 0.40, "coverage": 0.5, "lexical": 0.15, "heldRelevance": 0.55, "heldLexical": 0.30}
 SNIPPET_CHARS = 140
 RECENT, POPULAR = 12, 12
+# A topic page lists its newest conversations; the older ones are on archive pages of this many, numbered from the
+# oldest, so a new conversation changes the topic page (and, when a page fills, one new archive page), never the
+# archive pages before it (at 1M messages a topic has up to 14k conversations: 2.5 MB on one page).
+TOPIC_PAGE_THREADS = 100
 BEST_ANSWERS = 5
 MIN_THREAD_SIZE = 3  # conversations published even when no question came out of them
 MIN_RECALLED_CHARS = 6  # shorter recalled texts ("好的") are too common to scrub from free text
@@ -533,11 +537,39 @@ def _entry_key(e: dict) -> str:
                      _topic_ref(e))
 
 
-def _topic_key(topic: dict) -> str:
-    """topic.html (its entries as _macros.entry_item shows them)."""
+def topic_archive(threads: list[dict]) -> tuple[list[dict], list[list[dict]]]:
+    """A topic's conversations (oldest first) as its pages show them: the newest TOPIC_PAGE_THREADS, newest first,
+    on the topic page; the full runs of TOPIC_PAGE_THREADS from the oldest on archive pages 1, 2, … (the newest
+    part of the last run is on both: the topic page always shows a full page when there is one)."""
+    n = TOPIC_PAGE_THREADS
+    return threads[::-1][:n], [threads[k:k + n] for k in range(0, len(threads) - n + 1, n)]
+
+
+def topic_page_url(topic: dict, number: int) -> str:
+    # "." is not in a slug (_SAFE_ID_RE): no archive page can be another topic's page
+    return topic["url"][:-len(".html")] + f".{number}.html"
+
+
+def _archive_page(topic: dict, number: int, threads: list[dict]) -> dict:
+    return {"url": topic_page_url(topic, number), "first": threads[0]["first"][:10], "last": threads[-1]["first"][:10],
+            "size": len(threads)}
+
+
+def _topic_parts(topic: dict) -> list[tuple[str, str]]:
+    """(url, key) of a topic's page and of its archive pages: each key holds what that page shows."""
+    newest, archive = topic_archive(topic["threads"])
+
+    def shown(threads):
+        return [(t["url"], t["chat"], t["first"], t["digest_raw"]) for t in threads]
+
     entries = [(e["url"], e["question"], e["pinned"], e["count"], e["snippet"]) for e in topic["entries"]]
-    threads = [(t["url"], t["chat"], t["first"], t["digest_raw"]) for t in topic["threads"]]
-    return _page_key(topic["url"], topic["label"], topic["keywords"], entries, threads)
+    parts = [(topic["url"], _page_key(topic["url"], topic["label"], topic["keywords"], entries, shown(newest),
+                                      len(topic["threads"]),
+                                      [tuple(_archive_page(topic, k, c).values()) for k, c in enumerate(archive, 1)]))]
+    for k, chunk in enumerate(archive, 1):
+        url = topic_page_url(topic, k)
+        parts.append((url, _page_key(url, topic["url"], topic["label"], k, shown(chunk))))
+    return parts
 
 
 def _person_key(p: dict) -> str:
@@ -861,10 +893,19 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
                     t["digest_html"] = ctx.markdown(t["digest_raw"]) if t["digest_raw"] else None
                     return t["url"], render(t["url"], "thread.html", thread=t, messages=messages), warnings
                 if kind == "topic":
-                    topic = site.topics[ref]
-                    for t in topic["threads"]:
+                    i, part = ref
+                    topic = site.topics[i]
+                    newest, archive = topic_archive(topic["threads"])
+                    shown = newest if part == 0 else archive[part - 1]
+                    for t in shown:
                         t["digest_plain"] = _snippet(ctx.text(t["digest_raw"])) if t["digest_raw"] else ""
-                    return topic["url"], render(topic["url"], "topic.html", topic=topic), warnings
+                    if part == 0:
+                        pages = [_archive_page(topic, k, chunk) for k, chunk in enumerate(archive, 1)]
+                        return topic["url"], render(topic["url"], "topic.html", topic=topic, newest=newest,
+                                                    archive=pages[::-1]), warnings
+                    url = topic_page_url(topic, part)
+                    return url, render(url, "topic_archive.html", topic=topic, number=part,
+                                       threads=shown), warnings
                 if kind == "week":
                     w = site.weeks[ref]
                     w["body_html"] = ctx.markdown(w["body_raw"])
@@ -894,8 +935,9 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
                 if t["id"] in todo and t["id"] not in done:
                     yield "thread", t["id"], []  # a conversation whose messages are all gone (recalled) keeps its digest
             for i, topic in enumerate(site.topics):
-                if not reuse(topic["url"], _topic_key(topic)):
-                    yield "topic", i, None
+                for part, (url, key) in enumerate(_topic_parts(topic)):
+                    if not reuse(url, key):
+                        yield "topic", (i, part), None
             for i, w in enumerate(site.weeks):
                 if not reuse(w["url"], _page_key(w["url"], w["week"], w["chat"], w["body_raw"])):
                     yield "week", i, None
