@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -219,9 +220,29 @@ def _snippet_source(answer: str) -> str:
     return text[: SNIPPET_CHARS + 1]
 
 
-def write_browser_index(out: Path, index: dict) -> dict[str, int]:
-    """Write the manifest and shards of `index` (build.search_index's dict: docs with q, v, a, …) under `out`.
-    Returns sizes: index_bytes (all files), manifest_bytes, term/meta/id shard counts and bytes."""
+def write_same(path: Path, raw: bytes, previous: Path | None) -> bool:
+    """Write `raw` at `path`, or, when `previous` (the published site's file) holds these very bytes, hard-link it
+    there instead: the file keeps its inode, so the audit knows it without reading it (a night changes few of the
+    index's files). True when linked."""
+    if previous is not None:
+        try:
+            if previous.stat().st_size == len(raw) and previous.read_bytes() == raw:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+                os.link(previous, path)
+                return True
+        except OSError:  # gone, unreadable, or no hard links here: written as usual
+            pass
+    path.write_bytes(raw)
+    return False
+
+
+def write_browser_index(out: Path, index: dict, previous: Path | None = None) -> dict[str, int]:
+    """Write the manifest and shards of `index` (build.search_index's dict: docs with q, v, a, …) under `out`;
+    a file whose bytes are those of the same file under `previous` (the published site) is linked from there.
+    Returns sizes: index_bytes (all files), manifest_bytes, term/meta/id shard counts and bytes, files_kept."""
     docs = index["docs"]
     n = len(docs)
     t2s = decode_t2s(index.get("t2s", ""))
@@ -236,12 +257,13 @@ def write_browser_index(out: Path, index: dict) -> dict[str, int]:
     folder = out / FOLDER
     for sub in ("t", "m", "d"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    sizes = {"term_bytes": 0, "meta_bytes": 0, "id_bytes": 0}
+    sizes = {"term_bytes": 0, "meta_bytes": 0, "id_bytes": 0, "files_kept": 0}
     digest = hashlib.blake2b(digest_size=8)
 
     def write(sub: str, k: int, data, what: str) -> None:
         raw = _js(sub, k, data)
-        (folder / sub / f"{k}.js").write_bytes(raw)
+        sizes["files_kept"] += write_same(folder / sub / f"{k}.js", raw,
+                                          previous / FOLDER / sub / f"{k}.js" if previous is not None else None)
         sizes[what] += len(raw)
         digest.update(raw)
 
@@ -279,8 +301,9 @@ def write_browser_index(out: Path, index: dict) -> dict[str, int]:
     manifest |= {k: v for k, v in index.items() if k not in ("docs", "version")}
     raw = ("window.CHENDIAN_INDEX = " + json.dumps(manifest, ensure_ascii=False, separators=(",", ":"))
            + ";\n").encode("utf-8")
-    (out / MANIFEST).write_bytes(raw)
-    return {"index_bytes": len(raw) + sum(sizes.values()), "manifest_bytes": len(raw), "term_shards": n_terms,
+    sizes["files_kept"] += write_same(out / MANIFEST, raw, previous / MANIFEST if previous is not None else None)
+    kept = sizes.pop("files_kept")
+    return {"files_kept": kept, "index_bytes": len(raw) + sum(sizes.values()), "manifest_bytes": len(raw), "term_shards": n_terms,
             "meta_chunks": n_meta, "id_shards": n_ids, "terms": len(terms), "postings": int(len(tid)), **sizes}
 
 

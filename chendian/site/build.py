@@ -52,7 +52,7 @@ from .render import MarkdownRenderer, plain
 from ..search.held import searchable_held
 from ..search.index import INDEX_LINK, VOCAB_FILE
 from ..search.vocab import expansions
-from .browser_index import write_browser_index
+from .browser_index import write_browser_index, write_same
 from .student import STUDENT_FILE, payload_js, t2s_table, workspace_vectors
 from .talks import talk_pages
 
@@ -808,8 +808,9 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
         if vectors is not None:
             index["vectors"] = "search-vectors.js"
             vector_bytes = payload_js(vectors)
-            (out / "search-vectors.js").write_bytes(vector_bytes)
-        index_sizes = write_browser_index(out, index)
+            write_same(out / "search-vectors.js", vector_bytes,
+                       previous / "search-vectors.js" if previous is not None else None)
+        index_sizes = write_browser_index(out, index, previous)
 
         recent = sorted(site.entries, key=lambda e: (-(e["last_ts"] or 0), e["id"]))[:RECENT]
         popular = sorted(site.entries, key=lambda e: (not e["pinned"], -e["count"], -(e["last_ts"] or 0), e["id"]))[:POPULAR]
