@@ -32,9 +32,9 @@ def capture(monkeypatch):
     seen = []
     real = build.write_browser_index
 
-    def spy(out, index):
+    def spy(out, index, previous=None):
         seen.append(index)
-        return real(out, index)
+        return real(out, index, previous)
 
     monkeypatch.setattr(build, "write_browser_index", spy)
     return seen
