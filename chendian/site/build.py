@@ -67,7 +67,7 @@ PAGE_KEYS_FORMAT = 1
 # The folders of the pages with keys. The site a build replaces is kept beside it (.<site>-spare) and becomes the
 # next build's folder: its pages there are mostly the very files the published site links, so a night neither
 # links every unchanged page anew nor deletes the replaced site file by file.
-PAGE_FOLDERS = ("entries", "threads", "topics", "weeks", "people")
+PAGE_FOLDERS = ("entries", "threads", "topics", "weeks", "people", "review")
 
 INDEX_ANSWER_CHARS = 400  # answer text per entry in the browser's search index (bounds the index size)
 INDEX_OPEN_QUESTIONS = 300  # newest 待回答 questions the no-result page can offer
@@ -84,6 +84,9 @@ RECENT, POPULAR = 12, 12
 # oldest, so a new conversation changes the topic page (and, when a page fills, one new archive page), never the
 # archive pages before it (at 1M messages a topic has up to 14k conversations: 2.5 MB on one page).
 TOPIC_PAGE_THREADS = 100
+# review.html shows the first of the review queue (the most likely to be publishable); every held entry is on the
+# page of the ISO week it was first asked in (review/<week>.html), which changes only when one of its entries does.
+REVIEW_TOP = 50
 BEST_ANSWERS = 5
 MIN_THREAD_SIZE = 3  # conversations published even when no question came out of them
 MIN_RECALLED_CHARS = 6  # shorter recalled texts ("好的") are too common to scrub from free text
@@ -572,6 +575,29 @@ def _topic_parts(topic: dict) -> list[tuple[str, str]]:
     return parts
 
 
+def review_pages(held: list[dict], entries, tz) -> list[dict]:
+    """The review queue (_review_items, in its order) by the ISO week its entries were first asked in, newest week
+    first: url, label, held (the items) and the page key (everything the page shows)."""
+    first = {e.id: e.first_ts for e in entries}
+    weeks: dict[str, list[dict]] = {}
+    for item in held:
+        ts = first.get(item["id"])
+        if ts is None:
+            week = "undated"
+        else:
+            year, number, _ = datetime.fromtimestamp(ts, tz).isocalendar()
+            week = f"{year}-W{number:02d}"
+        weeks.setdefault(week, []).append(item)
+    parts = []
+    for week in sorted(weeks, key=lambda w: (w != "undated", w), reverse=True):
+        url = f"review/{week}.html"
+        label = "日期不明" if week == "undated" else f"{week[:4]} 年第 {int(week[6:])} 周"
+        items = weeks[week]
+        parts.append({"url": url, "label": label, "held": items,
+                      "key": _page_key(url, label, json.dumps(items, ensure_ascii=False, sort_keys=True))})
+    return parts
+
+
 def _person_key(p: dict) -> str:
     """person.html. Recent activity (the day last seen, the messages of the last RECENT_DAYS) is not on it: it
     moves every night for everyone who spoke, or for everyone, so it is on people/index.html, rebuilt anyway."""
@@ -831,7 +857,9 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
             x["url"] = entry_url.get(x["entry_id"])
         write("ops.html", "ops.html", unanswered=site.unanswered, review=report["needs_review"], held=len(held),
               teams=report["team_standings"], stale=report["stale"], stale_after_days=report["stale_after_days"])
-        write("review.html", "review.html", held=held)
+        review_parts = review_pages(held, shown_entries, ctx.tz)
+        write("review.html", "review.html", held=held[:REVIEW_TOP], total=len(held),
+              parts=[{k: p[k] for k in ("url", "label")} | {"size": len(p["held"])} for p in review_parts])
         write("report.html", "report.html", report=report, charts=report_charts(report))
         write("topics/index.html", "topics.html", topics=site.topics)
         write("weeks/index.html", "weeks.html", weeks=site.weeks)
@@ -914,6 +942,9 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
                 if kind == "person":
                     p = site.people[ref]
                     return p["url"], render(p["url"], "person.html", person=p), warnings
+                if kind == "review":
+                    part = review_parts[ref]
+                    return part["url"], render(part["url"], "review_week.html", part=part), warnings
                 if kind == "talks":
                     return "talks/index.html", render("talks/index.html", "talks.html", talks=talks), warnings
                 t = talks[ref]
@@ -945,6 +976,9 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
             for i, p in enumerate(site.people):
                 if not reuse(p["url"], _person_key(p)):
                     yield "person", i, None
+            for i, part in enumerate(review_parts):
+                if not reuse(part["url"], part["key"]):
+                    yield "review", i, None
             yield "talks", None, None
             for i in range(len(talks)):
                 yield "talk", i, None

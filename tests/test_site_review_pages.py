@@ -1,0 +1,80 @@
+"""The review queue in pages: review.html shows the first REVIEW_TOP held entries and links the week pages, where
+every held entry is once, on the page of the ISO week it was first asked in; a decision re-renders that week's
+page and no other."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from chendian.cli import main
+from chendian.curation import review_queue
+from chendian.site import build
+from chendian.site.build import build_site
+from chendian.store import Workspace
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _cli(*args: str) -> None:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def _ids(html: str) -> list[str]:
+    return re.findall(r'<li class="review-item" id="([^"]+)"', html)
+
+
+def _without_stamp(path: Path) -> str:
+    return "\n".join(line for line in path.read_text(encoding="utf-8").splitlines() if "生成于" not in line)
+
+
+def test_review_pages_hold_every_held_entry_once_and_a_decision_changes_one_week(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "REVIEW_TOP", 2)
+    root = tmp_path / "ws"
+    _cli("init", str(root))
+    config = root / "chendian.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('publish = "confident"', 'publish = "approved"'),
+                      encoding="utf-8")
+    for chat in ("wechat", "qq"):
+        shutil.copytree(EXAMPLES / chat, root / "inbox" / chat)
+    _cli("-w", str(root), "run", "-q")
+    site = root / "site"
+    ws = Workspace(root)
+    queue = [item.entry for item in review_queue(ws)]
+    ws.close()
+    assert len(queue) > 3  # held entries on more than one week's page
+    review = (site / "review.html").read_text(encoding="utf-8")
+    assert _ids(review) == [e.id for e in queue[:2]]  # the queue's first
+    weeks = re.findall(r'href="(review/[^"]+\.html)"', review)
+    assert len(weeks) >= 2 and len(set(weeks)) == len(weeks)
+    on_pages = {}
+    for rel in weeks:
+        for eid in _ids((site / rel).read_text(encoding="utf-8")):
+            assert eid not in on_pages, eid  # once
+            on_pages[eid] = rel
+    assert set(on_pages) == {e.id for e in queue}
+    for e in queue:  # on the page of the week it was first asked in (the workspace's time zone)
+        year, week, _ = datetime.fromtimestamp(e.first_ts, ws.config.tz).isocalendar()
+        assert on_pages[e.id] == f"review/{year}-W{week:02d}.html", e.id
+
+    before = {p.name: p.stat().st_ino for p in (site / "review").iterdir()}
+    decided = queue[-1]
+    _cli("-w", str(root), "faq", "reject", decided.id)
+    _cli("-w", str(root), "stage", "-q", "faq", "index", "publish")
+    after = {p.name: p.stat().st_ino for p in (site / "review").iterdir()}
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert changed <= {Path(on_pages[decided.id]).name}  # that week only (gone if it was its only entry)
+    page = site / on_pages[decided.id]
+    assert not page.exists() or decided.id not in page.read_text(encoding="utf-8")
+    ws = Workspace(root)
+    cold = tmp_path / "cold"
+    build_site(ws, cold)
+    ws.close()
+    assert sorted(p.name for p in (cold / "review").iterdir()) == sorted(after)
+    for p in (cold / "review").iterdir():
+        assert _without_stamp(p) == _without_stamp(site / "review" / p.name), p.name
