@@ -35,6 +35,7 @@ def _without_stamp(path: Path) -> str:
 
 def test_review_pages_hold_every_held_entry_once_and_a_decision_changes_one_week(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "REVIEW_TOP", 2)
+    monkeypatch.setattr(build, "OPEN_TOP", 2)
     root = tmp_path / "ws"
     _cli("init", str(root))
     config = root / "chendian.toml"
@@ -61,6 +62,18 @@ def test_review_pages_hold_every_held_entry_once_and_a_decision_changes_one_week
     for e in queue:  # on the page of the week it was first asked in (the workspace's time zone)
         year, week, _ = datetime.fromtimestamp(e.first_ts, ws.config.tz).isocalendar()
         assert on_pages[e.id] == f"review/{year}-W{week:02d}.html", e.id
+
+    # the open questions likewise: ops.html the two asked last, every one on its week's page, oldest first
+    ops = (site / "ops.html").read_text(encoding="utf-8")
+    total = int(re.search(r"(\d+) 个待处理", ops).group(1))
+    open_weeks = re.findall(r'href="(open/[^"]+\.html)"', ops)
+    asked = []
+    for rel in sorted(open_weeks):
+        page = (site / rel).read_text(encoding="utf-8")
+        asked += re.findall(r'<p class="entry-q">(.*?)</p>\s*<p class="muted">.*?(\d{4}-\d\d-\d\d \d\d:\d\d)', page, re.S)
+    assert total > 2 and len(asked) == total and len(open_weeks) >= 2
+    assert [w for _, w in asked] == sorted(w for _, w in asked)
+    assert re.findall(r'<p class="entry-q">(.*?)</p>', ops)[:2] == [q for q, _ in asked[-2:]]
 
     before = {p.name: p.stat().st_ino for p in (site / "review").iterdir()}
     decided = queue[-1]

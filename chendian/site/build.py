@@ -67,7 +67,7 @@ PAGE_KEYS_FORMAT = 1
 # The folders of the pages with keys. The site a build replaces is kept beside it (.<site>-spare) and becomes the
 # next build's folder: its pages there are mostly the very files the published site links, so a night neither
 # links every unchanged page anew nor deletes the replaced site file by file.
-PAGE_FOLDERS = ("entries", "threads", "topics", "weeks", "people", "review")
+PAGE_FOLDERS = ("entries", "threads", "topics", "weeks", "people", "review", "open")
 
 INDEX_ANSWER_CHARS = 400  # answer text per entry in the browser's search index (bounds the index size)
 INDEX_OPEN_QUESTIONS = 300  # newest 待回答 questions the no-result page can offer
@@ -87,6 +87,9 @@ TOPIC_PAGE_THREADS = 100
 # review.html shows the first of the review queue (the most likely to be publishable); every held entry is on the
 # page of the ISO week it was first asked in (review/<week>.html), which changes only when one of its entries does.
 REVIEW_TOP = 50
+# ops.html shows the newest open questions; all of them are on the page of the ISO week they were asked in
+# (open/<week>.html, oldest first), which changes only when one of its questions does (answered, new experts).
+OPEN_TOP = 50
 BEST_ANSWERS = 5
 MIN_THREAD_SIZE = 3  # conversations published even when no question came out of them
 MIN_RECALLED_CHARS = 6  # shorter recalled texts ("好的") are too common to scrub from free text
@@ -575,23 +578,48 @@ def _topic_parts(topic: dict) -> list[tuple[str, str]]:
     return parts
 
 
+def _iso_week(ts: int | None, tz) -> str:
+    if ts is None:
+        return "undated"
+    year, number, _ = datetime.fromtimestamp(ts, tz).isocalendar()
+    return f"{year}-W{number:02d}"
+
+
+def _week_label(week: str) -> str:
+    return "日期不明" if week == "undated" else f"{week[:4]} 年第 {int(week[6:])} 周"
+
+
+def _newest_week_first(weeks) -> list[str]:
+    return sorted(weeks, key=lambda w: (w != "undated", w), reverse=True)
+
+
+def open_pages(unanswered: list[dict], tz) -> list[dict]:
+    """The open questions (site.unanswered, oldest first) by the ISO week they were asked in, newest week first:
+    url, label, open (its questions) and the page key (what ops_item shows of each)."""
+    weeks: dict[str, list[dict]] = {}
+    for u in unanswered:
+        weeks.setdefault(_iso_week(u["ts"], tz), []).append(u)
+    parts = []
+    for week in _newest_week_first(weeks):
+        url, label = f"open/{week}.html", _week_label(week)
+        shown = [(u["id"], u["question"], u["asker"]["name"] if u["asker"] else None,
+                  u["asker"]["url"] if u["asker"] else None, u["when"], u["chat"],
+                  u["thread"]["url"] if u["thread"] else None, u["entry"]["url"] if u["entry"] else None,
+                  [e["name"] for e in u.get("experts") or []]) for u in weeks[week]]
+        parts.append({"url": url, "label": label, "open": weeks[week], "key": _page_key(url, label, shown)})
+    return parts
+
+
 def review_pages(held: list[dict], entries, tz) -> list[dict]:
     """The review queue (_review_items, in its order) by the ISO week its entries were first asked in, newest week
     first: url, label, held (the items) and the page key (everything the page shows)."""
     first = {e.id: e.first_ts for e in entries}
     weeks: dict[str, list[dict]] = {}
     for item in held:
-        ts = first.get(item["id"])
-        if ts is None:
-            week = "undated"
-        else:
-            year, number, _ = datetime.fromtimestamp(ts, tz).isocalendar()
-            week = f"{year}-W{number:02d}"
-        weeks.setdefault(week, []).append(item)
+        weeks.setdefault(_iso_week(first.get(item["id"]), tz), []).append(item)
     parts = []
-    for week in sorted(weeks, key=lambda w: (w != "undated", w), reverse=True):
-        url = f"review/{week}.html"
-        label = "日期不明" if week == "undated" else f"{week[:4]} 年第 {int(week[6:])} 周"
+    for week in _newest_week_first(weeks):
+        url, label = f"review/{week}.html", _week_label(week)
         items = weeks[week]
         parts.append({"url": url, "label": label, "held": items,
                       "key": _page_key(url, label, json.dumps(items, ensure_ascii=False, sort_keys=True))})
@@ -855,7 +883,10 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
         entry_url = {e["id"]: e["url"] for e in site.entries}
         for x in report["stale"]:
             x["url"] = entry_url.get(x["entry_id"])
-        write("ops.html", "ops.html", unanswered=site.unanswered, review=report["needs_review"], held=len(held),
+        open_parts = open_pages(site.unanswered, ctx.tz)
+        write("ops.html", "ops.html", unanswered=site.unanswered[-OPEN_TOP:], total=len(site.unanswered),
+              parts=[{k: p[k] for k in ("url", "label")} | {"size": len(p["open"])} for p in open_parts],
+              review=report["needs_review"], held=len(held),
               teams=report["team_standings"], stale=report["stale"], stale_after_days=report["stale_after_days"])
         review_parts = review_pages(held, shown_entries, ctx.tz)
         write("review.html", "review.html", held=held[:REVIEW_TOP], total=len(held),
@@ -945,6 +976,9 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
                 if kind == "review":
                     part = review_parts[ref]
                     return part["url"], render(part["url"], "review_week.html", part=part), warnings
+                if kind == "open":
+                    part = open_parts[ref]
+                    return part["url"], render(part["url"], "open_week.html", part=part), warnings
                 if kind == "talks":
                     return "talks/index.html", render("talks/index.html", "talks.html", talks=talks), warnings
                 t = talks[ref]
@@ -979,6 +1013,9 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
             for i, part in enumerate(review_parts):
                 if not reuse(part["url"], part["key"]):
                     yield "review", i, None
+            for i, part in enumerate(open_parts):
+                if not reuse(part["url"], part["key"]):
+                    yield "open", i, None
             yield "talks", None, None
             for i in range(len(talks)):
                 yield "talk", i, None
