@@ -7,12 +7,16 @@ weekly_digests) plus the messages, and writes <ws>/site:
     search.html           client-side search (search-index.js, a manifest, and search/: the BM25 index in shards
                           loaded on demand, browser_index.py; search-vectors.js, loaded after the first results:
                           the semantic student of student.py), or the hybrid API under `chendian serve`
-    ops.html              消灭零回复: questions no one answered, oldest first, with who would know
-    review.html           待审核: entries [faq] publish held back, with their evidence and approve/reject buttons
+    ops.html              消灭零回复: the OPEN_TOP questions asked last that no one answered, oldest first, with who
+                          would know; open/<year>-W<nn>.html: all of them, a page per ISO week of asking
+    review.html           待审核: the first REVIEW_TOP entries [faq] publish held back, with their evidence and
+                          approve/reject buttons; review/<year>-W<nn>.html: all of them, by the week first asked
     report.html           the weekly ops report (site/report.py) with static SVG charts (site/charts.py)
     entries/<id>.html     one FAQ entry: question, best answers with authors, variants, asked N times, sources
     threads/<id>.html     one conversation: digest and transcript with quotes
-    topics/<id>.html      entries and conversations of a topic (topics/index.html lists them)
+    topics/<id>.html      entries and the newest TOPIC_PAGE_THREADS conversations of a topic (topics/index.html
+                          lists them); topics/<id>.<k>.html: its older conversations, TOPIC_PAGE_THREADS a page
+                          from the oldest (a new conversation never changes them)
     weeks/<week>-<chat>.html  weekly digests (weeks/index.html)
     people/<id>.html      what each contributor answered (people/index.html)
 
