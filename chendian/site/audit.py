@@ -203,9 +203,18 @@ def _scan_html(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
     text = parser.text()
     for offset, kind, excerpt in _scan_text(text, names):
         yield parser.line_of(offset), kind, excerpt.replace("\x00", "")
+    # A page repeats its attribute values (class names, the same links) thousands of times: a value found clean
+    # once is clean wherever it stands (the scan reads the value alone), so it is scanned once per page.
+    clean: set[str] = set()
     for line, value in parser.pieces:
+        if value in clean:
+            continue
+        found = False
         for _offset, kind, excerpt in _scan_text(value, names):
+            found = True
             yield line, kind, excerpt
+        if not found:
+            clean.add(value)
 
 
 def _scan_js(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
