@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from test_incremental import _site as _site_less_topics
 
 from chendian.cli import main
-from chendian.site.build import PAGE_KEYS, build_site
+from chendian.site.build import PAGE_FOLDERS, PAGE_KEYS, build_site
 from chendian.site.privacy import Privacy
 
 
@@ -36,7 +36,7 @@ def _publish_counts(root: Path) -> dict:
 
 def _inodes(site: Path) -> dict[str, int]:
     return {str(p.relative_to(site)): p.stat().st_ino
-            for folder in ("entries", "threads", "topics", "weeks", "people") for p in (site / folder).glob("*.html") if p.name != "index.html"}
+            for folder in PAGE_FOLDERS for p in (site / folder).glob("*.html") if p.name != "index.html"}
 
 
 def _full_and_nightly(tmp: Path, earlier: list[dict], last: list[dict], names: str = "real"):
