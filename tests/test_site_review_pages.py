@@ -1,6 +1,6 @@
-"""The review queue in pages: review.html shows the first REVIEW_TOP held entries and links the week pages, where
-every held entry is once, on the page of the ISO week it was first asked in; a decision re-renders that week's
-page and no other."""
+"""The review queue in pages: review.html shows the first REVIEW_TOP held entries and links the day pages, where
+every held entry is once, on the page of the day it was first asked, in the order asked; a decision re-renders
+that day's page and no other. The open questions likewise, by ISO week."""
 
 from __future__ import annotations
 
@@ -59,9 +59,12 @@ def test_review_pages_hold_every_held_entry_once_and_a_decision_changes_one_week
             assert eid not in on_pages, eid  # once
             on_pages[eid] = rel
     assert set(on_pages) == {e.id for e in queue}
-    for e in queue:  # on the page of the week it was first asked in (the workspace's time zone)
-        year, week, _ = datetime.fromtimestamp(e.first_ts, ws.config.tz).isocalendar()
-        assert on_pages[e.id] == f"review/{year}-W{week:02d}.html", e.id
+    for e in queue:  # on the page of the day it was first asked (the workspace's time zone)
+        assert on_pages[e.id] == f"review/{datetime.fromtimestamp(e.first_ts, ws.config.tz):%Y-%m-%d}.html", e.id
+    first = {e.id: (e.first_ts, e.id) for e in queue}
+    for rel in weeks:  # in the order asked
+        ids = _ids((site / rel).read_text(encoding="utf-8"))
+        assert ids == sorted(ids, key=first.get)
 
     # the open questions likewise: ops.html the two asked last, every one on its week's page, oldest first
     ops = (site / "ops.html").read_text(encoding="utf-8")

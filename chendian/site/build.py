@@ -10,7 +10,7 @@ weekly_digests) plus the messages, and writes <ws>/site:
     ops.html              消灭零回复: the OPEN_TOP questions asked last that no one answered, oldest first, with who
                           would know; open/<year>-W<nn>.html: all of them, a page per ISO week of asking
     review.html           待审核: the first REVIEW_TOP entries [faq] publish held back, with their evidence and
-                          approve/reject buttons; review/<year>-W<nn>.html: all of them, by the week first asked
+                          approve/reject buttons; review/<yyyy-mm-dd>.html: all of them, by the day first asked
     report.html           the weekly ops report (site/report.py) with static SVG charts (site/charts.py)
     entries/<id>.html     one FAQ entry: question, best answers with authors, variants, asked N times, sources
     threads/<id>.html     one conversation: digest and transcript with quotes
@@ -89,7 +89,8 @@ RECENT, POPULAR = 12, 12
 # archive pages before it (at 1M messages a topic has up to 14k conversations: 2.5 MB on one page).
 TOPIC_PAGE_THREADS = 100
 # review.html shows the first of the review queue (the most likely to be publishable); every held entry is on the
-# page of the ISO week it was first asked in (review/<week>.html), which changes only when one of its entries does.
+# page of the day it was first asked (review/<day>.html, ~15 entries at 1M messages), which changes only when one
+# of its entries does (a night changes ~80 of 9,000 held entries, spread over all days).
 REVIEW_TOP = 50
 # ops.html shows the newest open questions; all of them are on the page of the ISO week they were asked in
 # (open/<week>.html, oldest first), which changes only when one of its questions does (answered, new experts).
@@ -593,8 +594,8 @@ def _week_label(week: str) -> str:
     return "日期不明" if week == "undated" else f"{week[:4]} 年第 {int(week[6:])} 周"
 
 
-def _newest_week_first(weeks) -> list[str]:
-    return sorted(weeks, key=lambda w: (w != "undated", w), reverse=True)
+def _newest_first(periods) -> list[str]:
+    return sorted(periods, key=lambda w: (w != "undated", w), reverse=True)
 
 
 def open_pages(unanswered: list[dict], tz) -> list[dict]:
@@ -604,7 +605,7 @@ def open_pages(unanswered: list[dict], tz) -> list[dict]:
     for u in unanswered:
         weeks.setdefault(_iso_week(u["ts"], tz), []).append(u)
     parts = []
-    for week in _newest_week_first(weeks):
+    for week in _newest_first(weeks):
         url, label = f"open/{week}.html", _week_label(week)
         shown = [(u["id"], u["question"], u["asker"]["name"] if u["asker"] else None,
                   u["asker"]["url"] if u["asker"] else None, u["when"], u["chat"],
@@ -615,18 +616,23 @@ def open_pages(unanswered: list[dict], tz) -> list[dict]:
 
 
 def review_pages(held: list[dict], entries, tz) -> list[dict]:
-    """The review queue (_review_items, in its order) by the ISO week its entries were first asked in, newest week
-    first: url, label, held (the items) and the page key (everything the page shows)."""
+    """The review queue by the day its entries were first asked, newest day first, each day's in the order they
+    were asked: url, label, held (its items) and the page key (everything the page shows). Not the confidence: it
+    moves a little for most held entries every night (faq's whole-set statistics), which would re-render every page;
+    review.html shows it, for the entries it lists."""
     first = {e.id: e.first_ts for e in entries}
-    weeks: dict[str, list[dict]] = {}
+    days: dict[str, list[dict]] = {}
     for item in held:
-        weeks.setdefault(_iso_week(first.get(item["id"]), tz), []).append(item)
+        ts = first.get(item["id"])
+        day = datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d") if ts is not None else "undated"
+        days.setdefault(day, []).append((ts or 0, item["id"], item))
     parts = []
-    for week in _newest_week_first(weeks):
-        url, label = f"review/{week}.html", _week_label(week)
-        items = weeks[week]
+    for day in _newest_first(days):
+        url, label = f"review/{day}.html", "日期不明" if day == "undated" else day
+        items = [item for _, _, item in sorted(days[day], key=lambda x: x[:2])]
+        shown = [{k: v for k, v in item.items() if k != "confidence"} for item in items]
         parts.append({"url": url, "label": label, "held": items,
-                      "key": _page_key(url, label, json.dumps(items, ensure_ascii=False, sort_keys=True))})
+                      "key": _page_key(url, label, json.dumps(shown, ensure_ascii=False, sort_keys=True))})
     return parts
 
 
@@ -894,7 +900,8 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
               teams=report["team_standings"], stale=report["stale"], stale_after_days=report["stale_after_days"])
         review_parts = review_pages(held, shown_entries, ctx.tz)
         write("review.html", "review.html", held=held[:REVIEW_TOP], total=len(held),
-              parts=[{k: p[k] for k in ("url", "label")} | {"size": len(p["held"])} for p in review_parts])
+              parts=[{"url": p["url"], "month": p["label"][:7], "day": p["label"][8:] or p["label"], "size": len(p["held"])}
+                     for p in review_parts[::-1]])
         write("report.html", "report.html", report=report, charts=report_charts(report))
         write("topics/index.html", "topics.html", topics=site.topics)
         write("weeks/index.html", "weeks.html", weeks=site.weeks)
@@ -979,7 +986,7 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
                     return p["url"], render(p["url"], "person.html", person=p), warnings
                 if kind == "review":
                     part = review_parts[ref]
-                    return part["url"], render(part["url"], "review_week.html", part=part), warnings
+                    return part["url"], render(part["url"], "review_day.html", part=part), warnings
                 if kind == "open":
                     part = open_parts[ref]
                     return part["url"], render(part["url"], "open_week.html", part=part), warnings
