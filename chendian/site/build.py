@@ -31,7 +31,7 @@ import shutil
 import sqlite3
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,9 +41,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .. import atomic
 from ..model import QA, RECALL, SYSTEM, Answer, Contributor, stable_id
-from ..store import NEWEST_NAMES, Workspace, json_column
+from ..store import Workspace, json_column
 from .charts import bar_chart, hbar_chart
-from .history import thread_signatures
+from .history import Scratch, thread_signatures
 from .privacy import Privacy
 from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
 from .report import load_members, weekly_report
@@ -113,6 +113,8 @@ class _Context:
     thread_sigs: dict[str, tuple] = field(default_factory=dict)  # thread_signatures()
     sink: Callable[[str], None] | None = None  # while a page renders (maybe in a worker): its warnings go here
     texts: dict[str, str] = field(default_factory=dict)  # text(): raw → published, under this build's frozen rules
+    offsets: dict[int, int | None] = field(default_factory=dict)  # when(): hour → the zone's UTC offset through it
+    stamps: dict[tuple, str] = field(default_factory=dict)  # when(): (local minute or day, format) → text
 
     def warn(self, message: str) -> None:
         if self.sink is not None:
@@ -148,7 +150,32 @@ class _Context:
     def when(self, ts: int | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         if ts is None:
             return ""
-        return datetime.fromtimestamp(int(ts), self.tz).strftime(fmt)
+        ts = int(ts)
+        unit = _STAMP_UNITS.get(fmt)
+        if unit is None:
+            return datetime.fromtimestamp(ts, self.tz).strftime(fmt)
+        # A site formats ~400k timestamps, a few formats at minute or day precision: each local minute or day is
+        # formatted once. The zone's offset is read per hour (no zone changes it twice within one).
+        hour = ts // 3600
+        offset = self.offsets[hour] if hour in self.offsets else self._offset(hour)
+        if offset is None:  # the offset changes within this hour
+            return datetime.fromtimestamp(ts, self.tz).strftime(fmt)
+        key = ((ts + offset) // unit, fmt)
+        text = self.stamps.get(key)
+        if text is None:
+            text = self.stamps[key] = (_EPOCH + timedelta(seconds=key[0] * unit)).strftime(fmt)
+        return text
+
+    def _offset(self, hour: int) -> int | None:
+        start = datetime.fromtimestamp(hour * 3600, self.tz).utcoffset()
+        end = datetime.fromtimestamp(hour * 3600 + 3599, self.tz).utcoffset()
+        offset = self.offsets[hour] = int(start.total_seconds()) if start is not None and start == end else None
+        return offset
+
+
+# _Context.when's formats that show nothing finer than a minute (or a day): format → seconds of precision
+_STAMP_UNITS = {"%Y-%m-%d %H:%M": 60, "%m-%d %H:%M": 60, "%Y-%m-%d": 86400}
+_EPOCH = datetime(1970, 1, 1)
 
 
 def _snippet(text: str, n: int = SNIPPET_CHARS) -> str:
@@ -172,10 +199,10 @@ def _load_recalled(ctx: _Context) -> None:
         ctx.recalled_ids.add(mid)
 
 
-def known_people(db: sqlite3.Connection, contributors: list[Contributor]) -> list[tuple[str, str]]:
-    """(sender id, display name) of everyone who wrote or is credited: the names privacy rewrites and the audit hunts."""
-    people = [(r[0], r[1]) for r in db.execute(
-        "SELECT sender, sender_name FROM messages WHERE kind != ? GROUP BY sender, sender_name", (SYSTEM,))]
+def known_people(db: sqlite3.Connection, contributors: list[Contributor], history=None) -> list[tuple[str, str]]:
+    """(sender id, display name) of everyone who wrote or is credited: the names privacy rewrites and the audit hunts.
+    `history`: the publish stage's site.history.Cached (else a pass over the messages)."""
+    people = (history if history is not None else Scratch(db)).names()
     return people + [(c.sender, c.name) for c in contributors]
 
 
@@ -208,7 +235,7 @@ def _held_search_doc(ctx: _Context, e, qa_by_id: dict[str, QA], recalled_qas: se
             "trust": e.trust(ctx.ws.config.faq.min_confidence)}
 
 
-def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) -> Site:
+def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], history=None) -> Site:
     ws = ctx.ws
     site = Site(title=ws.config.site.title)
     chat_names = {r["id"]: ctx.text(r["name"]) for r in ws.chats()}
@@ -393,7 +420,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
     site.topics = list(topics.values())
     site.people = sorted((p for p in people.values() if p["answered"] or p["answers"]),
                          key=lambda p: (-len(p["answered"]), -(p["answers"] or 0), p["name"]))
-    _directory(ws, ctx, site.people)
+    _directory(ws, ctx, site.people, history)
 
     # Weekly digests, newest first
     for chat, week, body in ws.weekly_digests():
@@ -715,14 +742,15 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
     contributors = ws.contributors(warn=ctx.warn)
     # Every name is registered up front and the set frozen: names inside free text are rewritten alike on every
     # page, whichever pages this build renders and in whatever order.
-    known = known_people(ws.db, contributors)
+    history = history if history is not None else Scratch(ws.db)
+    known = known_people(ws.db, contributors, history)
     for sender, name in known:
         privacy.name(sender, name)
     if cfg.names != "real":
         for name in _quoted_names(ws):
             privacy.name(None, name)
     privacy.freeze()
-    site = _load_site(ctx, qas, contributors)
+    site = _load_site(ctx, qas, contributors, history)
 
     env = _environment()
     workers = default_workers(ws.config.run.workers)
@@ -934,28 +962,22 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
 RECENT_DAYS = 28  # people/index.html's recent activity: the last four weeks of the chat's history
 
 
-def _directory(ws: Workspace, ctx: _Context, people: list[dict]) -> None:
+def _directory(ws: Workspace, ctx: _Context, people: list[dict], history=None) -> None:
     """The member directory on each person page: topics they answer, entries they contributed, their level, and
     the members file's fields (recent activity: people/index.html). Names follow `[site] names` like every page;
     职位 (it often names the company) is shown only under real names and while the group has at most
     `[insights] directory_private_above` members, team likewise."""
     cfg = ws.config.insights
     members = load_members(ws)
-    newest = ws.db.execute("SELECT max(ts) FROM messages").fetchone()[0] or 0
-    # One pass of the messages for both: everyone who wrote (the directory's size), and each one's recent activity
-    # (what they said and did not withdraw).
-    senders, recent = 0, {}
-    for s, n, last in ws.db.execute(
-            "SELECT sender, sum(CASE WHEN kind != ? AND recalled = 0 AND ts >= ? THEN 1 ELSE 0 END),"
-            " max(CASE WHEN kind != ? AND recalled = 0 THEN ts END) FROM messages WHERE kind != ? GROUP BY sender",
-            (RECALL, newest - RECENT_DAYS * 86400, RECALL, SYSTEM)):
-        senders += bool(s)
-        recent[s] = (n, last)
+    history = history if history is not None else Scratch(ws.db)
+    newest = history.newest_ts() or 0
+    # everyone who wrote (the directory's size), and each one's recent activity (what they said and did not withdraw)
+    senders, recent = history.activity(newest - RECENT_DAYS * 86400)
     open_directory = ws.config.site.names == "real" and senders <= cfg.directory_private_above
     points: dict[str, float] = {}
     for p in ws.answer_points():
         points[p["sender"]] = points.get(p["sender"], 0.0) + p["points"]
-    raw_names = dict(ws.db.execute(NEWEST_NAMES.format(where="sender != ''")))
+    raw_names = dict(history.raw_names())
     shared = shared_parts(raw_names.values())
     for p in people:
         sender = p["sender"]
