@@ -245,6 +245,26 @@ class Workspace:
                                 " ORDER BY ts, rowid LIMIT ?", (*key, after + 1)).fetchall()
         return [row_to_message(r) for r in [*reversed(earlier), *later]]
 
+    def messages_around_each(self, message_ids: list[str], before: int = 2,
+                             after: int = 2) -> dict[str, list[Message]]:
+        """messages_around for many messages: message id → its list (an unknown id maps to []), the messages
+        themselves found in one query."""
+        keys = {r[0]: (r[1], r[2], r[3]) for r in self.db.execute(
+            "SELECT id, chat, ts, rowid FROM messages WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(set(message_ids))),))}
+        out: dict[str, list[Message]] = {}
+        for mid in message_ids:
+            key = keys.get(mid)
+            if key is None:
+                out[mid] = []
+                continue
+            earlier = self.db.execute("SELECT * FROM messages WHERE chat = ? AND (ts, rowid) < (?, ?)"
+                                      " ORDER BY ts DESC, rowid DESC LIMIT ?", (*key, before)).fetchall()
+            later = self.db.execute("SELECT * FROM messages WHERE chat = ? AND (ts, rowid) >= (?, ?)"
+                                    " ORDER BY ts, rowid LIMIT ?", (*key, after + 1)).fetchall()
+            out[mid] = [row_to_message(r) for r in [*reversed(earlier), *later]]
+        return out
+
     def count_messages(self) -> int:
         return self.db.execute("SELECT count(*) FROM messages").fetchone()[0]
 

@@ -218,6 +218,7 @@ class Site:
     people: list[dict] = field(default_factory=list)
     unanswered: list[dict] = field(default_factory=list)
     held: list[dict] = field(default_factory=list)  # search-only: entries held for review (search/held.py)
+    faq: list = field(default_factory=list)  # ws.faq_entries(include_hidden=True) as read (the report reads them too)
 
 
 def _held_search_doc(ctx: _Context, e, qa_by_id: dict[str, QA], recalled_qas: set[str]) -> dict | None:
@@ -294,7 +295,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], hi
         return next((superseded[(qa.id, m)] for m in a.message_ids if (qa.id, m) in superseded), None)
 
     # Entries
-    entries = ws.faq_entries(include_hidden=True, warn=ctx.warn)
+    entries = site.faq = ws.faq_entries(include_hidden=True, warn=ctx.warn)
     # Not on the 待回答 list: questions under hidden entries, and those unlikely to be worth an entry.
     floor = ws.config.faq.min_worthy_unanswered
     hidden_qas = {q for e in entries if e.hidden or e.worthy < floor for q in e.qa_ids}
@@ -814,7 +815,7 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
                      "people": len(site.people)})
         write("search.html", "search.html")
         # the report's own reads: what this build read already, and what spans all history from `history`
-        shown_entries = ws.faq_entries(include_hidden=False, warn=ctx.warn)
+        shown_entries = [e for e in site.faq if not e.hidden]  # ws.faq_entries(include_hidden=False), not read again
         report = weekly_report(ws, None, ctx.warn, qas=qas, people=known[:len(known) - len(contributors)],
                                entries=shown_entries, history=history)
         experts = {q: r["experts"] for r in report["unanswered"] + report["needs_review"] for q in [r["qa_id"]]}
