@@ -290,6 +290,11 @@ class Workspace:
         return [Thread(r["id"], r["chat"], r["first_ts"], r["last_ts"], r["size"] or 0, r["root_id"])
                 for r in self.db.execute("SELECT * FROM threads ORDER BY first_ts, id")]
 
+    def thread_tuples(self) -> list[tuple[str, str, int, int, int]]:
+        """threads() as plain (id, chat, first_ts, last_ts, size) tuples, same order (the site reads 200k of them)."""
+        return [(i, c, f, la, s or 0) for i, c, f, la, s in self.db.execute(
+            "SELECT id, chat, first_ts, last_ts, size FROM threads ORDER BY first_ts, id")]
+
     def shown_thread_sizes(self) -> dict[str, int]:
         """thread id → its messages that are neither recalled nor system notices (what people get to read)."""
         return dict(self.db.execute(

@@ -391,19 +391,18 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], hi
     shown_sizes = {t: sig[0] for t, sig in ctx.thread_sigs.items()}
     topic_of = ws.thread_topics()
     digests = ws.thread_digests()
-    for thread in ws.threads():
-        if thread.id not in thread_refs and thread.size < MIN_THREAD_SIZE:
+    for tid, tchat, first_ts, last_ts, tsize in ws.thread_tuples():
+        if tid not in thread_refs and tsize < MIN_THREAD_SIZE:
             continue
-        digest = digests.get(thread.id)
         t = {
-            "id": thread.id, "url": f"threads/{slug(thread.id, 't')}.html", "chat": chat_name(thread.chat),
-            "first": ctx.when(thread.first_ts), "last": ctx.when(thread.last_ts), "first_ts": thread.first_ts,
+            "id": tid, "url": f"threads/{slug(tid, 't')}.html", "chat": chat_name(tchat),
+            "first": ctx.when(first_ts), "last": ctx.when(last_ts), "first_ts": first_ts,
             # the digest as HTML and as a topic page's snippet are made when a page showing them is rendered (a page
             # linked from the last build needs neither)
-            "size": shown_sizes.get(thread.id, 0), "digest_raw": digest, "digest_html": None, "digest_plain": None,
-            "topic": topics.get(topic_of.get(thread.id)), "entries": [], "messages": [],
+            "size": shown_sizes.get(tid, 0), "digest_raw": digests.get(tid), "digest_html": None, "digest_plain": None,
+            "topic": topics.get(topic_of.get(tid)), "entries": [], "messages": [],
         }
-        site.threads[thread.id] = t
+        site.threads[tid] = t
         if t["topic"]:
             t["topic"]["threads"].append(t)
     for e in site.entries:
