@@ -114,7 +114,7 @@ class _Context:
     sink: Callable[[str], None] | None = None  # while a page renders (maybe in a worker): its warnings go here
     texts: dict[str, str] = field(default_factory=dict)  # text(): raw → published, under this build's frozen rules
     offsets: dict[int, int | None] = field(default_factory=dict)  # when(): hour → the zone's UTC offset through it
-    stamps: dict[tuple, str] = field(default_factory=dict)  # when(): (local minute or day, format) → text
+    stamps: dict[tuple, str] = field(default_factory=dict)  # when(): (local day, its format) → text
 
     def warn(self, message: str) -> None:
         if self.sink is not None:
@@ -154,17 +154,23 @@ class _Context:
         unit = _STAMP_UNITS.get(fmt)
         if unit is None:
             return datetime.fromtimestamp(ts, self.tz).strftime(fmt)
-        # A site formats ~400k timestamps, a few formats at minute or day precision: each local minute or day is
-        # formatted once. The zone's offset is read per hour (no zone changes it twice within one).
+        # A site formats ~400k timestamps, a few formats at minute or day precision: each local day is formatted
+        # once, the hour and minute are arithmetic. The zone's offset is read per hour (no zone changes it twice
+        # within one).
         hour = ts // 3600
         offset = self.offsets[hour] if hour in self.offsets else self._offset(hour)
         if offset is None:  # the offset changes within this hour
             return datetime.fromtimestamp(ts, self.tz).strftime(fmt)
-        key = ((ts + offset) // unit, fmt)
+        local = ts + offset
+        day_fmt = _DAY_PART.get(fmt, fmt)
+        key = (local // 86400, day_fmt)
         text = self.stamps.get(key)
         if text is None:
-            text = self.stamps[key] = (_EPOCH + timedelta(seconds=key[0] * unit)).strftime(fmt)
-        return text
+            text = self.stamps[key] = (_EPOCH + timedelta(days=key[0])).strftime(day_fmt)
+        if unit == 86400:
+            return text
+        minute = local % 86400 // 60  # the hour and minute as strftime writes them, without a strftime each
+        return f"{text} {minute // 60:02d}:{minute % 60:02d}"
 
     def _offset(self, hour: int) -> int | None:
         start = datetime.fromtimestamp(hour * 3600, self.tz).utcoffset()
@@ -175,6 +181,7 @@ class _Context:
 
 # _Context.when's formats that show nothing finer than a minute (or a day): format → seconds of precision
 _STAMP_UNITS = {"%Y-%m-%d %H:%M": 60, "%m-%d %H:%M": 60, "%Y-%m-%d": 86400}
+_DAY_PART = {"%Y-%m-%d %H:%M": "%Y-%m-%d", "%m-%d %H:%M": "%m-%d"}  # each minute format: its day, then " %H:%M"
 _EPOCH = datetime(1970, 1, 1)
 
 
