@@ -142,10 +142,14 @@ def review_queue(ws, limit: int | None = None, context: int = 2, entries=None) -
         entries = ws.faq_entries(include_hidden=False, warn=lambda _: None)
     held = [e for e in entries if e.answered and not e.published and not e.approved]
     held.sort(key=lambda e: (-e.confidence, -e.count, e.id))
+    held = held[:limit] if limit else held
+    # the first questions and the messages around them, each kind read in one query (a queue holds thousands)
+    question_of = dict(ws.db.execute("SELECT id, question_id FROM qas WHERE id IN (SELECT value FROM json_each(?))",
+                                     (json.dumps(sorted({e.qa_ids[0] for e in held if e.qa_ids})),)))
+    qids = [question_of.get(e.qa_ids[0]) if e.qa_ids else None for e in held]
+    around = ws.messages_around_each([q for q in qids if q], context, context)
     items = []
-    for e in held[:limit] if limit else held:
-        row = ws.db.execute("SELECT question_id FROM qas WHERE id = ?", (e.qa_ids[0],)).fetchone() if e.qa_ids else None
-        qid = row[0] if row else None
-        around = ws.messages_around(qid, context, context) if qid else []
-        items.append(ReviewItem(e, qid, [m for m in around if not m.recalled and m.kind != RECALL]))
+    for e, qid in zip(held, qids):
+        items.append(ReviewItem(e, qid, [m for m in around.get(qid, []) if not m.recalled and m.kind != RECALL]
+                                if qid else []))
     return items

@@ -177,13 +177,20 @@ CREATE TABLE IF NOT EXISTS publish_senders (
     sender TEXT PRIMARY KEY,
     name TEXT, name_ts INTEGER, name_rowid INTEGER,  -- their newest message but notices (NULL: none)
     system_n INTEGER NOT NULL,    -- system notices
-    spoke_n INTEGER NOT NULL      -- texts and quotes
+    spoke_n INTEGER NOT NULL,     -- texts and quotes
+    any_name TEXT, any_ts INTEGER, any_rowid INTEGER,  -- their newest message, notices too (NULL: none)
+    last_ts INTEGER               -- their newest standing message but notices and recalls (NULL: none)
 );""",
     "publish_first_posts": """
 CREATE TABLE IF NOT EXISTS publish_first_posts (
     chat TEXT NOT NULL, sender TEXT NOT NULL,
     first_ts INTEGER NOT NULL,    -- their first standing message in the chat (no notice, nothing recalled)
     PRIMARY KEY (chat, sender)
+);""",
+    "publish_names": """
+CREATE TABLE IF NOT EXISTS publish_names (
+    sender TEXT NOT NULL, sender_name TEXT NOT NULL,  -- every (sender, name) a message but a notice was sent under
+    PRIMARY KEY (sender, sender_name)
 );""",
     "publish_thread_sigs": """
 CREATE TABLE IF NOT EXISTS publish_thread_sigs (
@@ -202,6 +209,8 @@ ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     # the content key (embeddings) of the text a member adds to its topic's centre; the centre's float64 sum
     "topic_members": (("vec_key", "TEXT"),),
     "topic_centroids": (("total", "BLOB"), ("n", "INTEGER")),
+    # the people directory's whole-history reads (site/history.py); filled when the history is next rebuilt
+    "publish_senders": (("any_name", "TEXT"), ("any_ts", "INTEGER"), ("any_rowid", "INTEGER"), ("last_ts", "INTEGER")),
 }
 
 # Tables no stage writes, and who does.

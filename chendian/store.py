@@ -245,6 +245,26 @@ class Workspace:
                                 " ORDER BY ts, rowid LIMIT ?", (*key, after + 1)).fetchall()
         return [row_to_message(r) for r in [*reversed(earlier), *later]]
 
+    def messages_around_each(self, message_ids: list[str], before: int = 2,
+                             after: int = 2) -> dict[str, list[Message]]:
+        """messages_around for many messages: message id → its list (an unknown id maps to []), the messages
+        themselves found in one query."""
+        keys = {r[0]: (r[1], r[2], r[3]) for r in self.db.execute(
+            "SELECT id, chat, ts, rowid FROM messages WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(set(message_ids))),))}
+        out: dict[str, list[Message]] = {}
+        for mid in message_ids:
+            key = keys.get(mid)
+            if key is None:
+                out[mid] = []
+                continue
+            earlier = self.db.execute("SELECT * FROM messages WHERE chat = ? AND (ts, rowid) < (?, ?)"
+                                      " ORDER BY ts DESC, rowid DESC LIMIT ?", (*key, before)).fetchall()
+            later = self.db.execute("SELECT * FROM messages WHERE chat = ? AND (ts, rowid) >= (?, ?)"
+                                    " ORDER BY ts, rowid LIMIT ?", (*key, after + 1)).fetchall()
+            out[mid] = [row_to_message(r) for r in [*reversed(earlier), *later]]
+        return out
+
     def count_messages(self) -> int:
         return self.db.execute("SELECT count(*) FROM messages").fetchone()[0]
 
@@ -269,6 +289,11 @@ class Workspace:
         """The thread stage's conversations, oldest first."""
         return [Thread(r["id"], r["chat"], r["first_ts"], r["last_ts"], r["size"] or 0, r["root_id"])
                 for r in self.db.execute("SELECT * FROM threads ORDER BY first_ts, id")]
+
+    def thread_tuples(self) -> list[tuple[str, str, int, int, int]]:
+        """threads() as plain (id, chat, first_ts, last_ts, size) tuples, same order (the site reads 200k of them)."""
+        return [(i, c, f, la, s or 0) for i, c, f, la, s in self.db.execute(
+            "SELECT id, chat, first_ts, last_ts, size FROM threads ORDER BY first_ts, id")]
 
     def shown_thread_sizes(self) -> dict[str, int]:
         """thread id → its messages that are neither recalled nor system notices (what people get to read)."""

@@ -157,3 +157,22 @@ def test_review_in_the_terminal_approves_and_rejects_and_publish_approved_shows_
 
 def item_question_in_context(item) -> bool:
     return item.question_id is not None and any(m.id == item.question_id for m in item.context)
+
+
+def test_the_review_queue_reads_the_context_of_many_questions_as_of_each_alone(built):
+    """review_queue reads every held entry's context at once (store.messages_around_each): the same messages as
+    messages_around per question, at a chat's first and last message too, and nothing for an unknown id."""
+    _set_publish(built, "approved")
+    _run(built, faq_stage)
+    queue = curation.review_queue(built)
+    assert len(queue) >= 2
+    for item in queue:
+        alone = [m for m in built.messages_around(item.question_id) if not m.recalled and m.kind != "recall"]
+        assert [m.id for m in item.context] == [m.id for m in alone] and item_question_in_context(item)
+    chat = built.db.execute("SELECT chat FROM messages LIMIT 1").fetchone()[0]
+    ids = [r[0] for r in built.db.execute("SELECT id FROM messages WHERE chat = ? ORDER BY ts, rowid", (chat,))]
+    probe = [ids[0], ids[-1], ids[len(ids) // 2], "no-such-message", ids[0]]
+    each = built.messages_around_each(probe, 2, 1)
+    assert each["no-such-message"] == [] and len(each[ids[0]]) == 2 and len(each[ids[-1]]) == 3
+    assert {mid: [m.id for m in ms] for mid, ms in each.items()} == {
+        mid: [m.id for m in built.messages_around(mid, 2, 1)] for mid in probe}

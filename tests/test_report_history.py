@@ -39,18 +39,32 @@ def _oracle(ws: Workspace) -> dict:
     """The answers, by hand from every message in Python."""
     rows = ws.db.execute("SELECT rowid, chat, ts, sender, sender_name, kind, recalled FROM messages").fetchall()
     newest: dict[str, tuple] = {}
+    newest_any: dict[str, tuple] = {}
     kinds: dict[str, set] = {}
     firsts: dict[tuple, int] = {}
+    names: set[tuple] = set()
+    standing: dict[str, list] = {}
     for rowid, chat, ts, sender, name, kind, recalled in rows:
         kinds.setdefault(sender, set()).add(kind)
         if kind != SYSTEM and sender != "" and (sender not in newest or (ts, rowid) > newest[sender][:2]):
             newest[sender] = (ts, rowid, name)
+        if sender != "" and (sender not in newest_any or (ts, rowid) > newest_any[sender][:2]):
+            newest_any[sender] = (ts, rowid, name)
+        if kind != SYSTEM:
+            names.add((sender, name))
+        if kind not in (SYSTEM, RECALL) and not recalled:
+            standing.setdefault(sender, []).append(ts)
         if kind not in (SYSTEM, RECALL) and not recalled and sender != "":
             firsts[(chat, sender)] = min(ts, firsts.get((chat, sender), ts))
+    top = max(r[2] for r in rows)
+    since = top - 3 * 86400
     return {"display": [(s, v[2]) for s, v in sorted(newest.items(), key=lambda x: (x[1][0], x[0]))],
             "system": {s for s, k in kinds.items() if SYSTEM in k and not k & {TEXT, QUOTE}},
             "firsts": sorted((ts, chat, sender) for (chat, sender), ts in firsts.items()),
-            "newest": max(r[2] for r in rows)}
+            "newest": top, "names": sorted(names),
+            "raw_names": [(s, v[2]) for s, v in sorted(newest_any.items(), key=lambda x: (x[1][0], x[0]))],
+            "since": since, "activity": (sum(1 for s in newest if s),
+                                         {s: (sum(t >= since for t in ts), max(ts)) for s, ts in standing.items()})}
 
 
 def _check(ws: Workspace, *, full: bool) -> dict:
@@ -61,6 +75,9 @@ def _check(ws: Workspace, *, full: bool) -> dict:
         assert h.newest_ts() == truth["newest"]
         assert h.display() == truth["display"]
         assert h.system() == truth["system"]
+        assert h.names() == truth["names"]
+        assert h.raw_names() == truth["raw_names"]
+        assert h.activity(truth["since"]) == truth["activity"]
         lo = truth["firsts"][0][0]
         got = [p for a in range(lo - 7 * 86400, truth["newest"] + 86400, 7 * 86400) for p in h.first_posts(a, a + 7 * 86400)]
         assert got == [(chat, sender, ts) for ts, chat, sender in truth["firsts"]]
@@ -93,7 +110,7 @@ def test_the_kept_history_equals_a_pass_over_every_message_night_by_night(tmp_pa
         assert ws.db.execute("SELECT count(*) FROM publish_first_posts").fetchone()[0] == len(after["firsts"])
         # the same tables as a rebuild from nothing
         kept = {t: sorted(map(tuple, ws.db.execute(f"SELECT * FROM {t}")))
-                for t in ("publish_senders", "publish_first_posts", "publish_thread_sigs")}
+                for t in ("publish_senders", "publish_names", "publish_first_posts", "publish_thread_sigs")}
         with ws.transaction():
             ws.db.execute("DELETE FROM state WHERE key = ?", (STATE_KEY,))
         _check(ws, full=True)

@@ -35,7 +35,7 @@ import shutil
 import sqlite3
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,9 +45,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .. import atomic
 from ..model import QA, RECALL, SYSTEM, Answer, Contributor, stable_id
-from ..store import NEWEST_NAMES, Workspace, json_column
+from ..store import Workspace, json_column
 from .charts import bar_chart, hbar_chart
-from .history import thread_signatures
+from .history import Scratch, thread_signatures
 from .privacy import Privacy
 from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
 from .report import load_members, weekly_report
@@ -128,6 +128,8 @@ class _Context:
     thread_sigs: dict[str, tuple] = field(default_factory=dict)  # thread_signatures()
     sink: Callable[[str], None] | None = None  # while a page renders (maybe in a worker): its warnings go here
     texts: dict[str, str] = field(default_factory=dict)  # text(): raw → published, under this build's frozen rules
+    offsets: dict[int, int | None] = field(default_factory=dict)  # when(): hour → the zone's UTC offset through it
+    stamps: dict[tuple, str] = field(default_factory=dict)  # when(): (local day, its format) → text
 
     def warn(self, message: str) -> None:
         if self.sink is not None:
@@ -163,7 +165,39 @@ class _Context:
     def when(self, ts: int | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         if ts is None:
             return ""
-        return datetime.fromtimestamp(int(ts), self.tz).strftime(fmt)
+        ts = int(ts)
+        unit = _STAMP_UNITS.get(fmt)
+        if unit is None:
+            return datetime.fromtimestamp(ts, self.tz).strftime(fmt)
+        # A site formats ~400k timestamps, a few formats at minute or day precision: each local day is formatted
+        # once, the hour and minute are arithmetic. The zone's offset is read per hour (no zone changes it twice
+        # within one).
+        hour = ts // 3600
+        offset = self.offsets[hour] if hour in self.offsets else self._offset(hour)
+        if offset is None:  # the offset changes within this hour
+            return datetime.fromtimestamp(ts, self.tz).strftime(fmt)
+        local = ts + offset
+        day_fmt = _DAY_PART.get(fmt, fmt)
+        key = (local // 86400, day_fmt)
+        text = self.stamps.get(key)
+        if text is None:
+            text = self.stamps[key] = (_EPOCH + timedelta(days=key[0])).strftime(day_fmt)
+        if unit == 86400:
+            return text
+        minute = local % 86400 // 60  # the hour and minute as strftime writes them, without a strftime each
+        return f"{text} {minute // 60:02d}:{minute % 60:02d}"
+
+    def _offset(self, hour: int) -> int | None:
+        start = datetime.fromtimestamp(hour * 3600, self.tz).utcoffset()
+        end = datetime.fromtimestamp(hour * 3600 + 3599, self.tz).utcoffset()
+        offset = self.offsets[hour] = int(start.total_seconds()) if start is not None and start == end else None
+        return offset
+
+
+# _Context.when's formats that show nothing finer than a minute (or a day): format → seconds of precision
+_STAMP_UNITS = {"%Y-%m-%d %H:%M": 60, "%m-%d %H:%M": 60, "%Y-%m-%d": 86400}
+_DAY_PART = {"%Y-%m-%d %H:%M": "%Y-%m-%d", "%m-%d %H:%M": "%m-%d"}  # each minute format: its day, then " %H:%M"
+_EPOCH = datetime(1970, 1, 1)
 
 
 def _snippet(text: str, n: int = SNIPPET_CHARS) -> str:
@@ -187,10 +221,10 @@ def _load_recalled(ctx: _Context) -> None:
         ctx.recalled_ids.add(mid)
 
 
-def known_people(db: sqlite3.Connection, contributors: list[Contributor]) -> list[tuple[str, str]]:
-    """(sender id, display name) of everyone who wrote or is credited: the names privacy rewrites and the audit hunts."""
-    people = [(r[0], r[1]) for r in db.execute(
-        "SELECT sender, sender_name FROM messages WHERE kind != ? GROUP BY sender, sender_name", (SYSTEM,))]
+def known_people(db: sqlite3.Connection, contributors: list[Contributor], history=None) -> list[tuple[str, str]]:
+    """(sender id, display name) of everyone who wrote or is credited: the names privacy rewrites and the audit hunts.
+    `history`: the publish stage's site.history.Cached (else a pass over the messages)."""
+    people = (history if history is not None else Scratch(db)).names()
     return people + [(c.sender, c.name) for c in contributors]
 
 
@@ -206,6 +240,7 @@ class Site:
     people: list[dict] = field(default_factory=list)
     unanswered: list[dict] = field(default_factory=list)
     held: list[dict] = field(default_factory=list)  # search-only: entries held for review (search/held.py)
+    faq: list = field(default_factory=list)  # ws.faq_entries(include_hidden=True) as read (the report reads them too)
 
 
 def _held_search_doc(ctx: _Context, e, qa_by_id: dict[str, QA], recalled_qas: set[str]) -> dict | None:
@@ -223,7 +258,7 @@ def _held_search_doc(ctx: _Context, e, qa_by_id: dict[str, QA], recalled_qas: se
             "trust": e.trust(ctx.ws.config.faq.min_confidence)}
 
 
-def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) -> Site:
+def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], history=None) -> Site:
     ws = ctx.ws
     site = Site(title=ws.config.site.title)
     chat_names = {r["id"]: ctx.text(r["name"]) for r in ws.chats()}
@@ -282,7 +317,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
         return next((superseded[(qa.id, m)] for m in a.message_ids if (qa.id, m) in superseded), None)
 
     # Entries
-    entries = ws.faq_entries(include_hidden=True, warn=ctx.warn)
+    entries = site.faq = ws.faq_entries(include_hidden=True, warn=ctx.warn)
     # Not on the 待回答 list: questions under hidden entries, and those unlikely to be worth an entry.
     floor = ws.config.faq.min_worthy_unanswered
     hidden_qas = {q for e in entries if e.hidden or e.worthy < floor for q in e.qa_ids}
@@ -378,19 +413,18 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
     shown_sizes = {t: sig[0] for t, sig in ctx.thread_sigs.items()}
     topic_of = ws.thread_topics()
     digests = ws.thread_digests()
-    for thread in ws.threads():
-        if thread.id not in thread_refs and thread.size < MIN_THREAD_SIZE:
+    for tid, tchat, first_ts, last_ts, tsize in ws.thread_tuples():
+        if tid not in thread_refs and tsize < MIN_THREAD_SIZE:
             continue
-        digest = digests.get(thread.id)
         t = {
-            "id": thread.id, "url": f"threads/{slug(thread.id, 't')}.html", "chat": chat_name(thread.chat),
-            "first": ctx.when(thread.first_ts), "last": ctx.when(thread.last_ts), "first_ts": thread.first_ts,
+            "id": tid, "url": f"threads/{slug(tid, 't')}.html", "chat": chat_name(tchat),
+            "first": ctx.when(first_ts), "last": ctx.when(last_ts), "first_ts": first_ts,
             # the digest as HTML and as a topic page's snippet are made when a page showing them is rendered (a page
             # linked from the last build needs neither)
-            "size": shown_sizes.get(thread.id, 0), "digest_raw": digest, "digest_html": None, "digest_plain": None,
-            "topic": topics.get(topic_of.get(thread.id)), "entries": [], "messages": [],
+            "size": shown_sizes.get(tid, 0), "digest_raw": digests.get(tid), "digest_html": None, "digest_plain": None,
+            "topic": topics.get(topic_of.get(tid)), "entries": [], "messages": [],
         }
-        site.threads[thread.id] = t
+        site.threads[tid] = t
         if t["topic"]:
             t["topic"]["threads"].append(t)
     for e in site.entries:
@@ -408,7 +442,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor]) ->
     site.topics = list(topics.values())
     site.people = sorted((p for p in people.values() if p["answered"] or p["answers"]),
                          key=lambda p: (-len(p["answered"]), -(p["answers"] or 0), p["name"]))
-    _directory(ws, ctx, site.people)
+    _directory(ws, ctx, site.people, history)
 
     # Weekly digests, newest first
     for chat, week, body in ws.weekly_digests():
@@ -811,14 +845,15 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
     contributors = ws.contributors(warn=ctx.warn)
     # Every name is registered up front and the set frozen: names inside free text are rewritten alike on every
     # page, whichever pages this build renders and in whatever order.
-    known = known_people(ws.db, contributors)
+    history = history if history is not None else Scratch(ws.db)
+    known = known_people(ws.db, contributors, history)
     for sender, name in known:
         privacy.name(sender, name)
     if cfg.names != "real":
         for name in _quoted_names(ws):
             privacy.name(None, name)
     privacy.freeze()
-    site = _load_site(ctx, qas, contributors)
+    site = _load_site(ctx, qas, contributors, history)
 
     env = _environment()
     workers = default_workers(ws.config.run.workers)
@@ -883,7 +918,7 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
                      "people": len(site.people)})
         write("search.html", "search.html")
         # the report's own reads: what this build read already, and what spans all history from `history`
-        shown_entries = ws.faq_entries(include_hidden=False, warn=ctx.warn)
+        shown_entries = [e for e in site.faq if not e.hidden]  # ws.faq_entries(include_hidden=False), not read again
         report = weekly_report(ws, None, ctx.warn, qas=qas, people=known[:len(known) - len(contributors)],
                                entries=shown_entries, history=history)
         experts = {q: r["experts"] for r in report["unanswered"] + report["needs_review"] for q in [r["qa_id"]]}
@@ -1059,28 +1094,22 @@ def _render(ws: Workspace, out: Path, rc=None, previous: Path | None = None,
 RECENT_DAYS = 28  # people/index.html's recent activity: the last four weeks of the chat's history
 
 
-def _directory(ws: Workspace, ctx: _Context, people: list[dict]) -> None:
+def _directory(ws: Workspace, ctx: _Context, people: list[dict], history=None) -> None:
     """The member directory on each person page: topics they answer, entries they contributed, their level, and
     the members file's fields (recent activity: people/index.html). Names follow `[site] names` like every page;
     职位 (it often names the company) is shown only under real names and while the group has at most
     `[insights] directory_private_above` members, team likewise."""
     cfg = ws.config.insights
     members = load_members(ws)
-    newest = ws.db.execute("SELECT max(ts) FROM messages").fetchone()[0] or 0
-    # One pass of the messages for both: everyone who wrote (the directory's size), and each one's recent activity
-    # (what they said and did not withdraw).
-    senders, recent = 0, {}
-    for s, n, last in ws.db.execute(
-            "SELECT sender, sum(CASE WHEN kind != ? AND recalled = 0 AND ts >= ? THEN 1 ELSE 0 END),"
-            " max(CASE WHEN kind != ? AND recalled = 0 THEN ts END) FROM messages WHERE kind != ? GROUP BY sender",
-            (RECALL, newest - RECENT_DAYS * 86400, RECALL, SYSTEM)):
-        senders += bool(s)
-        recent[s] = (n, last)
+    history = history if history is not None else Scratch(ws.db)
+    newest = history.newest_ts() or 0
+    # everyone who wrote (the directory's size), and each one's recent activity (what they said and did not withdraw)
+    senders, recent = history.activity(newest - RECENT_DAYS * 86400)
     open_directory = ws.config.site.names == "real" and senders <= cfg.directory_private_above
     points: dict[str, float] = {}
     for p in ws.answer_points():
         points[p["sender"]] = points.get(p["sender"], 0.0) + p["points"]
-    raw_names = dict(ws.db.execute(NEWEST_NAMES.format(where="sender != ''")))
+    raw_names = dict(history.raw_names())
     shared = shared_parts(raw_names.values())
     for p in people:
         sender = p["sender"]

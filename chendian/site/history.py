@@ -3,14 +3,15 @@
 The ops report (site/report.py) shows one week, but some of what it shows spans all history: each sender's newest
 name, the platform's own accounts, whose first post in a chat falls in the week; and every conversation page is
 keyed by a signature of its messages (thread_signatures). Computed from scratch, each is a pass over every
-message. The publish stage keeps them in tables of its own (publish_senders, publish_first_posts,
+message. The publish stage keeps them in tables of its own (publish_senders, publish_names, publish_first_posts,
 publish_thread_sigs) with a mark in state `publish.history` (the highest rowid read, how many messages there were,
 which were recalled, the thread stage's changes_since mark), and each night reads only what changed:
 
 - messages are only ever added (a recall only sets `recalled`): rows past the mark's rowid are new, and the
   recall flags that differ from the mark's list are the recalls since;
-- a sender's counts and newest name only grow with new rows; a (chat, sender)'s first post is the minimum over
-  their standing messages, so new rows can only lower it, and a recall since the mark reads that pair again;
+- a sender's counts, newest names and the (sender, name) pairs they wrote under only grow with new rows; a
+  (chat, sender)'s first post is the minimum over their standing messages, so new rows can only lower it, and a
+  recall since the mark reads that pair again; a sender's newest standing message likewise (its maximum);
 - a conversation's signature changes only when its messages do: those the thread stage may have re-linked
   (thread.changes_since: from reach() messages before each chat's first new one), and those with a recall since.
 
@@ -28,7 +29,7 @@ from ..model import QUOTE, RECALL, SYSTEM, TEXT
 from ..store import NEWEST_NAMES
 
 STATE_KEY = "publish.history"
-VERSION = 1  # bump when what the tables hold changes: the next publish rebuilds them
+VERSION = 2  # bump when what the tables hold changes: the next publish rebuilds them
 
 # thread_signatures' aggregates, with the conversation's chat and its newest message (to find, on a later
 # night, the conversations that had a message where the thread stage re-links).
@@ -82,6 +83,30 @@ class Scratch:
             " WHERE kind NOT IN (?, ?) AND recalled = 0 AND sender != '' GROUP BY chat, sender) f"
             " WHERE first >= ? AND first < ? ORDER BY first, chat, sender", (SYSTEM, RECALL, start, end))]
 
+    def names(self) -> list[tuple[str, str]]:
+        """Every (sender, name) a message other than a system notice was sent under, by sender and name."""
+        return [(r[0], r[1]) for r in self.db.execute(
+            "SELECT sender, sender_name FROM messages WHERE kind != ? GROUP BY sender, sender_name"
+            " ORDER BY sender, sender_name", (SYSTEM,))]
+
+    def raw_names(self) -> list[tuple[str, str]]:
+        """(sender, the name of their newest message, notices too) for every sender but '', NEWEST_NAMES' order."""
+        return [(r[0], r[1]) for r in self.db.execute(NEWEST_NAMES.format(where="sender != ''"))]
+
+    def activity(self, since: int) -> tuple[int, dict[str, tuple[int, int | None]]]:
+        """How many senders (but '') wrote something other than a system notice; and sender → (their standing
+        messages from `since` on, the ts of their newest standing message) for those with one, standing: neither a
+        notice, a recall nor recalled."""
+        senders, recent = 0, {}
+        for s, n, last in self.db.execute(
+                "SELECT sender, sum(CASE WHEN kind != ? AND recalled = 0 AND ts >= ? THEN 1 ELSE 0 END),"
+                " max(CASE WHEN kind != ? AND recalled = 0 THEN ts END) FROM messages WHERE kind != ? GROUP BY sender",
+                (RECALL, since, RECALL, SYSTEM)):
+            senders += bool(s)
+            if n or last is not None:
+                recent[s] = (n or 0, last)
+        return senders, recent
+
 
 class Cached(Scratch):
     """The same answers from the publish stage's tables (current once the stage has written its Delta)."""
@@ -105,6 +130,30 @@ class Cached(Scratch):
             "SELECT chat, sender, first_ts FROM publish_first_posts WHERE first_ts >= ? AND first_ts < ?"
             " ORDER BY first_ts, chat, sender", (start, end))]
 
+    def names(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.db.execute(
+            "SELECT sender, sender_name FROM publish_names ORDER BY sender, sender_name")]
+
+    def raw_names(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.db.execute(
+            "SELECT sender, any_name FROM publish_senders WHERE any_ts IS NOT NULL AND sender != ''"
+            " ORDER BY any_ts, sender")]
+
+    def activity(self, since: int) -> tuple[int, dict[str, tuple[int, int | None]]]:
+        # the recent counts from the (chat, ts) index, a seek per chat: only the messages since `since` are read
+        window: dict[str, int] = {}
+        for chat in message_chats(self.db):
+            for s, n in self.db.execute("SELECT sender, count(*) FROM messages WHERE chat = ? AND ts >= ?"
+                                        " AND kind NOT IN (?, ?) AND recalled = 0 GROUP BY sender",
+                                        (chat, since, SYSTEM, RECALL)):
+                window[s] = window.get(s, 0) + n
+        senders, recent = 0, {}
+        for s, named, last in self.db.execute("SELECT sender, name_ts, last_ts FROM publish_senders"):
+            senders += named is not None  # wrote something but a notice (name_ts: senders but '')
+            if window.get(s) or last is not None:
+                recent[s] = (window.get(s, 0), last)
+        return senders, recent
+
 
 @dataclass
 class Delta:
@@ -112,6 +161,7 @@ class Delta:
 
     full: bool  # the tables are rewritten whole (no usable mark)
     senders: list[tuple] = field(default_factory=list)  # publish_senders rows to upsert
+    names: list[tuple[str, str]] = field(default_factory=list)  # publish_names rows to add
     first_posts: list[tuple] = field(default_factory=list)  # publish_first_posts rows to upsert
     first_posts_gone: list[tuple[str, str]] = field(default_factory=list)  # (chat, sender) with no standing message
     sigs: list[tuple] = field(default_factory=list)  # publish_thread_sigs rows to upsert
@@ -157,7 +207,8 @@ def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool
     seen = 0 if full else int(mark["rowid"])
     delta = Delta(full=full)
 
-    senders: dict[str, list] = {}  # sender → [name, name_ts, name_rowid, system_n, spoke_n]
+    # sender → [name, name_ts, name_rowid, system_n, spoke_n, any_name, any_ts, any_rowid, last_ts]
+    senders: dict[str, list] = {}
     firsts: dict[tuple[str, str], int] = {}
     new_rows = db.execute("SELECT rowid, chat, ts, sender, sender_name, kind, recalled FROM messages WHERE rowid > ?"
                           " ORDER BY rowid", (seen,))
@@ -165,8 +216,8 @@ def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool
         new_rows = new_rows.fetchall()  # a night's few; a rebuild streams them
     if not full:  # read back only the rows of the senders and chats the new messages touch
         wanted = sorted({r[3] for r in new_rows})
-        for r in db.execute("SELECT sender, name, name_ts, name_rowid, system_n, spoke_n FROM publish_senders"
-                            " WHERE sender IN (SELECT value FROM json_each(?))", (json.dumps(wanted),)):
+        for r in db.execute("SELECT sender, name, name_ts, name_rowid, system_n, spoke_n, any_name, any_ts, any_rowid,"
+                            " last_ts FROM publish_senders WHERE sender IN (SELECT value FROM json_each(?))", (json.dumps(wanted),)):
             senders[r[0]] = list(r[1:])
         for chat, sender, first in db.execute(
                 "SELECT chat, sender, first_ts FROM publish_first_posts WHERE chat IN (SELECT value FROM json_each(?))",
@@ -175,16 +226,25 @@ def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool
     changed_senders: set[str] = set()
     changed_pairs: set[tuple[str, str]] = set()
     read = newest = 0
+    names: set[tuple[str, str]] = set()
     for rowid, chat, ts, sender, name, kind, is_recalled in new_rows:
         read += 1
         newest = max(newest, ts)
-        s = senders.setdefault(sender, [None, None, None, 0, 0])
+        s = senders.setdefault(sender, [None, None, None, 0, 0, None, None, None, None])
         changed_senders.add(sender)
         s[3] += kind == SYSTEM
         s[4] += kind in (TEXT, QUOTE)
+        if kind != SYSTEM:
+            names.add((sender, name))
         if kind != SYSTEM and sender != "" and (s[1] is None or (ts, rowid) > (s[1], s[2])):
             s[0], s[1], s[2] = name, ts, rowid
-        if kind not in (SYSTEM, RECALL) and not is_recalled and sender != "":
+        if sender != "" and (s[6] is None or (ts, rowid) > (s[6], s[7])):
+            s[5], s[6], s[7] = name, ts, rowid
+        if kind not in (SYSTEM, RECALL) and not is_recalled:
+            if s[8] is None or ts > s[8]:
+                s[8] = ts
+            if sender == "":
+                continue
             key = (chat, sender)
             if key not in firsts or ts < firsts[key]:
                 firsts[key] = ts
@@ -199,6 +259,19 @@ def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool
         if recall_changed:
             rows = db.execute("SELECT DISTINCT chat, sender FROM messages WHERE rowid IN (SELECT value FROM json_each(?))",
                               (json.dumps(recall_changed),)).fetchall()
+            # their newest standing messages, read again (a recall may have taken it)
+            again = sorted({sender for _, sender in rows})
+            for sender in again:
+                if sender not in senders:
+                    senders[sender] = list(db.execute(
+                        "SELECT name, name_ts, name_rowid, system_n, spoke_n, any_name, any_ts, any_rowid, last_ts"
+                        " FROM publish_senders WHERE sender = ?", (sender,)).fetchone())
+                senders[sender][8] = None
+                changed_senders.add(sender)
+            for sender, last in db.execute(
+                    "SELECT sender, max(ts) FROM messages WHERE sender IN (SELECT value FROM json_each(?))"
+                    " AND kind NOT IN (?, ?) AND recalled = 0 GROUP BY sender", (json.dumps(again), SYSTEM, RECALL)):
+                senders[sender][8] = last
             for chat, sender in rows:
                 if sender == "":
                     continue
@@ -212,6 +285,7 @@ def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool
                     firsts[(chat, sender)] = first
                     changed_pairs.add((chat, sender))
     delta.senders = [(s, *senders[s]) for s in sorted(changed_senders)]
+    delta.names = sorted(names)
     delta.first_posts = [(c, s, firsts[(c, s)]) for c, s in sorted(changed_pairs)]
 
     # Conversations: every one on a full rebuild or when the thread stage re-threaded, else those it may have

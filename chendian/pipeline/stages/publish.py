@@ -110,10 +110,12 @@ def update_history(ws: Workspace) -> Delta:
         if delta.full:
             db.execute("DELETE FROM publish_senders")
             db.execute("DELETE FROM publish_first_posts")
+            db.execute("DELETE FROM publish_names")
         if delta.full_sigs:
             db.execute("DELETE FROM publish_thread_sigs")
-        db.executemany("INSERT OR REPLACE INTO publish_senders (sender, name, name_ts, name_rowid, system_n, spoke_n)"
-                       " VALUES (?, ?, ?, ?, ?, ?)", delta.senders)
+        db.executemany("INSERT OR REPLACE INTO publish_senders (sender, name, name_ts, name_rowid, system_n, spoke_n,"
+                       " any_name, any_ts, any_rowid, last_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", delta.senders)
+        db.executemany("INSERT OR IGNORE INTO publish_names (sender, sender_name) VALUES (?, ?)", delta.names)
         db.executemany("DELETE FROM publish_first_posts WHERE chat = ? AND sender = ?", delta.first_posts_gone)
         db.executemany("INSERT OR REPLACE INTO publish_first_posts (chat, sender, first_ts) VALUES (?, ?, ?)",
                        delta.first_posts)
@@ -147,4 +149,4 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
 
 STAGE = Stage("publish", run, reads=("messages", "message_threads") + tuple(name for name, _ in SOURCES)
               + ("thread_digests", "topic_members", "embeddings"),
-              writes=("publish_senders", "publish_first_posts", "publish_thread_sigs"), files=("site",))
+              writes=("publish_senders", "publish_names", "publish_first_posts", "publish_thread_sigs"), files=("site",))
