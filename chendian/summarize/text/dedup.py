@@ -66,10 +66,11 @@ _QUESTION_TYPES = (
 
 @functools.lru_cache(maxsize=1)
 def _idf() -> tuple[dict[str, float], float]:
-    import jieba.analyse
+    import jieba
 
     table = {}
-    path = os.path.join(os.path.dirname(jieba.analyse.__file__), "idf.txt")
+    # jieba.analyse's own table, found without importing jieba.analyse (that loads its POS tagger: seconds)
+    path = os.path.join(os.path.dirname(jieba.__file__), "analyse", "idf.txt")
     with open(path, encoding="utf-8") as f:
         for line in f:
             parts = line.split()
