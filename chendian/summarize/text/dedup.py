@@ -207,8 +207,9 @@ class QuestionContext:
                 continue
             kk = min(self.n, self.k + _MARGIN)
             sims32, nbrs = self.index.search(v[chunk], kk)
-            exact = np.concatenate([np.einsum("mkd,md->mk", v[nbrs[s:s + 128]], v[chunk[s:s + 128]], dtype=np.float64)
-                                    for s in range(0, len(chunk), 128)])  # 128 rows' candidates at a time: ~60 MB
+            # 32 rows' candidates gathered at a time (14 MB): larger gathers cost more than they save
+            exact = np.concatenate([np.einsum("mkd,md->mk", v[nbrs[s:s + 32]], v[chunk[s:s + 32]], dtype=np.float64)
+                                    for s in range(0, len(chunk), 32)])
             for r, i in enumerate(chunk):
                 ids, vals = nbrs[r], exact[r]
                 keep = ids != i
