@@ -11,6 +11,7 @@ and re-applied after every rebuild, in the order it was recorded: no run loses a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -173,6 +174,13 @@ def same_question_scorer(encode: Callable[[Sequence[str]], np.ndarray] | None = 
         return dedup.score_pairs(a, b, vectors_a=vectors(a), vectors_b=vectors(b), context=context,
                                  features=features)
 
+    def prefetch(texts: Sequence[str]) -> None:
+        """Search the nearest questions of these texts in one batch (pairs about to be scored need them)."""
+        if context is not None:
+            context.neighbours(np.array([context.at[t] for t in dict.fromkeys(texts) if t in context.at], dtype=np.int64))
+
+    score_pairs.prefetch = prefetch
+
     return score_pairs, float(dedup.SAME_QUESTION_THRESHOLD)
 
 
@@ -215,6 +223,7 @@ _MENTION_RE = re.compile(r"@[^\s@?？\u2005,，:：]{1,20}[\s\u2005?？]?")
 _STICKER_RE = re.compile(r"\[[^\[\]\s]{1,8}\]|[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F]")  # [表情] [图片] 😀
 
 
+@functools.lru_cache(maxsize=1 << 17)  # a run cleans each question several times (clustering, worthiness, fit)
 def clean_question(text: str) -> str:
     """The question as an entry shows it: without stickers, @mentions or the vocative it was addressed with."""
     original = re.sub(r"\s+", " ", text or "").strip()
@@ -269,6 +278,7 @@ def cluster_questions(qas: list[QA], score_pairs, threshold: float, previous: di
     texts = [clean_question(q.question) for q in order]
     vecs = encode(texts) if encode is not None and texts else None
     answer_vecs = _answer_vectors(order, encode)
+    prefetch = getattr(score_pairs, "prefetch", None)
     placed: list[int] = []  # indexes of QAs already in an entry (their entry = entry_of[i]), in placing order
     placed_vecs = np.empty_like(vecs) if vecs is not None else None  # row r = vecs[placed[r]]
     entry_of: dict[int, str] = {}
@@ -288,6 +298,13 @@ def cluster_questions(qas: list[QA], score_pairs, threshold: float, previous: di
         block = new[start:start + _BLOCK]
         base = len(placed)
         block_sims = vecs[block] @ placed_vecs[:base].T if vecs is not None and base else None
+        if prefetch is not None:  # the block's questions and their likely candidates, searched at once
+            likely = list(block)
+            if block_sims is not None and base > neighbours:
+                likely += [placed[k] for k in np.argpartition(-block_sims, neighbours - 1, axis=1)[:, :neighbours].ravel()]
+            elif base:
+                likely += placed[:base]
+            prefetch([texts[k] for k in likely])
         for row, i in enumerate(block):
             qa = order[i]
             best, best_score = None, threshold

@@ -66,10 +66,11 @@ _QUESTION_TYPES = (
 
 @functools.lru_cache(maxsize=1)
 def _idf() -> tuple[dict[str, float], float]:
-    import jieba.analyse
+    import jieba
 
     table = {}
-    path = os.path.join(os.path.dirname(jieba.analyse.__file__), "idf.txt")
+    # jieba.analyse's own table, found without importing jieba.analyse (that loads its POS tagger: seconds)
+    path = os.path.join(os.path.dirname(jieba.__file__), "analyse", "idf.txt")
     with open(path, encoding="utf-8") as f:
         for line in f:
             parts = line.split()
@@ -136,6 +137,8 @@ MIN_CONTEXT = 500
 _RANK_CAP = 200
 _PROFILE_K = 100
 _CSLS_K = 10
+_MARGIN = 8  # extra float32 candidates per row, rescored exactly
+_SEARCH_BATCH = 2048  # rows searched per faiss call (bounds the rescoring's gathered vectors)
 
 
 class QuestionContext:
@@ -164,38 +167,108 @@ class QuestionContext:
         self.lsa = (z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-9)).astype(np.float32)
         v = np.ascontiguousarray(vectors, dtype=np.float32)
         self.vectors = v
-        index = faiss.IndexFlatIP(v.shape[1])
-        index.add(v)
-        k = min(n, _RANK_CAP + 1)
-        sims, nbrs = index.search(v, k)
-        # drop each question itself from its own list
-        keep = nbrs != np.arange(n)[:, None]
-        self.nbr_sims = np.array([row[m][:k - 1] for row, m in zip(sims, keep)], dtype=np.float32)
-        self.nbr_ids = np.array([row[m][:k - 1] for row, m in zip(nbrs, keep)])
-        self.hub = self.nbr_sims[:, :_CSLS_K].mean(1)
-        # second-order similarity: each question as its sparse profile of cosines to its nearest questions
+        self.n = n
+        self.index = faiss.IndexFlatIP(v.shape[1])
+        self.index.add(v)
+        self.k = min(n, _RANK_CAP + 1)
+        # Each question's nearest questions are searched when a pair first needs them (`neighbours`): a night
+        # scores its new questions against their candidates, a few thousand rows, where searching every question
+        # against every other cost n² (the most of a night's context at 1M messages). For that, a row must not
+        # depend on which other rows were searched with it; a float32 search does (BLAS blocks the sums by the
+        # batch's shape), so its candidates are rescored exactly (`_exact`).
+        norms = np.linalg.norm(v, axis=1) if n else np.zeros(0)
+        self._exact = bool(n) and np.array_equal(v, v.astype(np.float16).astype(np.float32)) and norms.max() < 4
+        self._slack = 2 * v.shape[1] * 2.0 ** -24 * (norms * norms.max() if n else norms)  # float32 error bound
+        self._sims: dict[int, np.ndarray] = {}  # position → cosines of its nearest questions, best first
+        self._ids: dict[int, np.ndarray] = {}
+        if not self._exact:  # other vectors (not what the faq stage gives): the whole set at once, as before
+            self._search(list(range(n)))
+
+    def _search(self, todo: list[int]) -> None:
+        """Fill _sims/_ids for these positions.
+
+        With float16-valued vectors (the faq stage's, read back from the float16 embedding cache) every
+        similarity is exact: each component is a multiple of 2⁻²⁴, so each product is a multiple of 2⁻⁴⁸, and
+        with norms below 4 every partial sum is below 2⁴ (Cauchy–Schwarz): float64 holds each sum exactly in any
+        order. faiss's float32 search proposes _MARGIN more candidates than needed, they are rescored so, then
+        rounded to float32 once; ties go to the lower position. A row whose candidates might miss one of its true
+        nearest (the last candidate's float32 score within the float32 error bound of the cut) is computed
+        against every question. So a row is the same bits whether it was searched alone, with a night's rows,
+        or with the whole set (tests/test_faq_incremental.py)."""
+        v = self.vectors
+        for start in range(0, len(todo), _SEARCH_BATCH):
+            chunk = todo[start:start + _SEARCH_BATCH]
+            if not self._exact:
+                sims, nbrs = self.index.search(v[chunk], self.k)
+                for i, srow, nrow in zip(chunk, sims, nbrs):
+                    keep = nrow != i  # drop the question itself from its own list
+                    self._sims[i] = srow[keep][:self.k - 1].astype(np.float32)
+                    self._ids[i] = nrow[keep][:self.k - 1]
+                continue
+            kk = min(self.n, self.k + _MARGIN)
+            sims32, nbrs = self.index.search(v[chunk], kk)
+            # 32 rows' candidates gathered at a time (14 MB): larger gathers cost more than they save
+            exact = np.concatenate([np.einsum("mkd,md->mk", v[nbrs[s:s + 32]], v[chunk[s:s + 32]], dtype=np.float64)
+                                    for s in range(0, len(chunk), 32)])
+            for r, i in enumerate(chunk):
+                ids, vals = nbrs[r], exact[r]
+                keep = ids != i
+                ids, vals = ids[keep], vals[keep]
+                order = np.lexsort((ids, -vals))[:self.k - 1]
+                if kk < self.n and len(order) and not vals[order[-1]] > sims32[r, -1] + self._slack[i]:
+                    vals = np.einsum("nd,d->n", v, v[i], dtype=np.float64)
+                    ids = np.arange(self.n)
+                    vals, ids = vals[ids != i], ids[ids != i]
+                    order = np.lexsort((ids, -vals))[:self.k - 1]
+                self._sims[i] = vals[order].astype(np.float32)
+                self._ids[i] = ids[order].astype(np.int64)
+
+    def neighbours(self, rows) -> tuple[np.ndarray, np.ndarray]:
+        """(sims, ids) of the given positions' nearest questions (each question itself left out), a row each."""
+        rows = np.asarray(rows, dtype=np.int64)
+        todo = [i for i in dict.fromkeys(rows.tolist()) if i not in self._sims]
+        if todo:
+            self._search(todo)
+        return (np.array([self._sims[i] for i in rows.tolist()], dtype=np.float32).reshape(len(rows), self.k - 1),
+                np.array([self._ids[i] for i in rows.tolist()], dtype=np.int64).reshape(len(rows), self.k - 1))
+
+    def _profiles(self, rows: np.ndarray):
+        """Second-order similarity: each question as its sparse profile of cosines to its nearest questions
+        (itself 1), L2-normalised; one row per position given."""
         import scipy.sparse as sp
 
-        pk = min(_PROFILE_K, self.nbr_ids.shape[1])
-        rows = np.repeat(np.arange(n), pk + 1)
-        cols = np.column_stack([np.arange(n), self.nbr_ids[:, :pk]]).ravel()
-        vals = np.column_stack([np.ones(n, np.float32), self.nbr_sims[:, :pk]]).ravel()
-        prof = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
+        sims, ids = self.neighbours(rows)
+        m = len(rows)
+        pk = min(_PROFILE_K, ids.shape[1])
+        r = np.repeat(np.arange(m), pk + 1)
+        cols = np.column_stack([np.asarray(rows, dtype=np.int64), ids[:, :pk]]).ravel()
+        vals = np.column_stack([np.ones(m, np.float32), sims[:, :pk]]).ravel()
+        prof = sp.csr_matrix((vals, (r, cols)), shape=(m, self.n))
         norms = np.sqrt(np.asarray(prof.multiply(prof).sum(1)).ravel())
-        self.profile = sp.diags(1 / np.maximum(norms, 1e-9)) @ prof
+        return sp.diags(1 / np.maximum(norms, 1e-9)) @ prof
 
     def features(self, ia: np.ndarray, ib: np.ndarray, cos: np.ndarray) -> np.ndarray:
         """Context features (CONTEXT_FEATURES order) of the pairs (ia[i], ib[i]) of positions in the set."""
-        def rank(i, c):  # how many questions are closer to i than the other question of the pair
-            return (self.nbr_sims[i] > c[:, None]).sum(1)
+        ia, ib = np.asarray(ia, dtype=np.int64), np.asarray(ib, dtype=np.int64)
+        rows = np.array(list(dict.fromkeys([*ia.tolist(), *ib.tolist()])), dtype=np.int64)
+        at = {int(r): j for j, r in enumerate(rows)}
+        pa = np.array([at[int(i)] for i in ia], dtype=np.int64)
+        pb = np.array([at[int(i)] for i in ib], dtype=np.int64)
+        nbr_sims, _ = self.neighbours(rows)
+        hub = nbr_sims[:, :_CSLS_K].mean(1)
+        profile = self._profiles(rows)
 
-        mutual = -(np.log1p(rank(ia, cos)) + np.log1p(rank(ib, cos))) / 2
-        rowdot = lambda m: np.asarray(m[ia].multiply(m[ib]).sum(1)).ravel()  # noqa: E731
+        def rank(p, c):  # how many questions are closer to the pair's one question than its other
+            return (nbr_sims[p] > c[:, None]).sum(1)
+
+        mutual = -(np.log1p(rank(pa, cos)) + np.log1p(rank(pb, cos))) / 2
+        rowdot = lambda m, a, b: np.asarray(m[a].multiply(m[b]).sum(1)).ravel()  # noqa: E731
         jac = np.array([len(self.char_sets[x] & self.char_sets[y]) / max(1, len(self.char_sets[x] | self.char_sets[y]))
                         for x, y in zip(ia, ib)])
-        return np.column_stack([mutual, rowdot(self.char_tfidf), np.einsum("ij,ij->i", self.lsa[ia], self.lsa[ib]),
-                                2 * cos - self.hub[ia] - self.hub[ib], jac, rowdot(self.word_tfidf),
-                                rowdot(self.profile)])
+        return np.column_stack([mutual, rowdot(self.char_tfidf, ia, ib),
+                                np.einsum("ij,ij->i", self.lsa[ia], self.lsa[ib]),
+                                2 * cos - hub[pa] - hub[pb], jac, rowdot(self.word_tfidf, ia, ib),
+                                rowdot(profile, pa, pb)])
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
