@@ -315,3 +315,18 @@ def test_a_talks_run_that_cannot_tell_what_extract_changed_redoes_every_chat(tmp
     assert counts["chats_redone"] == 2 and counts["talks_written"] == 0
     assert _tables(ws) == before
     ws.close()
+
+
+def test_the_cut_asks_only_the_messages_near_it_whether_they_are_questions(monkeypatch):
+    # A night's cut is usually found near the first change: the messages loaded before it are not all scored as
+    # questions (the cuts are held to a full run above).
+    from chendian.summarize.qa import extract as E
+
+    msgs = [_message(r) for r in _records(8, 180, seed=5)]
+    asked = []
+    monkeypatch.setattr(E, "question_features", lambda text, real=E.question_features: asked.append(text)
+                        or real(text))
+    limit = len(msgs) - 150
+    cut = extraction_cut(msgs, limit, True)
+    assert cut is not None and limit - 400 < cut <= limit
+    assert 0 < len(asked) < len(msgs) / 4

@@ -133,6 +133,40 @@ def test_a_quote_from_before_the_context_is_a_link_as_in_a_full_run(workspace, t
     assert link_of(quoting["id"]) == nightly
 
 
+def test_a_quote_inside_the_context_far_before_the_tail_is_a_link_as_in_a_full_run(workspace, tmp_path):
+    # A night reads the stored links of its tail only; a tail message that quotes a context message well before
+    # the tail (past the linker's window) joins that message's stored conversation all the same.
+    lines = []
+    for i in range(300):
+        lines.append({"chat": "g", "id": str(i), "time": f"2024-03-04T{8 + i // 60:02d}:{i % 60:02d}:00",
+                      "sender": f"u{i % 5}", "text": f"第 {i} 条消息 内容{i % 7}"})
+    late = [{"chat": "g", "id": "q", "time": "2024-03-05T09:00:00", "sender": "u9", "text": "回复这个",
+             "reply_to": "20"},
+            {"chat": "g", "id": "r", "time": "2024-03-05T09:01:00", "sender": "u1", "text": "我也看到了"}]
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    write_jsonl(first, lines)
+    write_jsonl(second, late)
+    for path in (first, second):
+        ingest_paths(workspace, [path], fmt="jsonl")
+        report = {s.name: s.counts for s in run_stages(workspace, ["segment", "embed", "thread"], quiet=True).stages}
+    assert report["thread"]["messages_relinked"] == T.RELINK_HORIZON  # a tail: 280 messages are context
+    quoting = workspace.db.execute("SELECT m.id, m.reply_to FROM messages m WHERE m.text = '回复这个'").fetchone()
+    assert quoting["reply_to"]
+
+    def links():
+        return sorted(map(tuple, workspace.db.execute("SELECT * FROM message_threads").fetchall()))
+
+    def threads():
+        return sorted(map(tuple, workspace.db.execute("SELECT * FROM threads").fetchall()))
+
+    nightly, nightly_threads = links(), threads()
+    quoted_thread = workspace.db.execute("SELECT thread_id FROM message_threads WHERE message_id = ?",
+                                         (quoting["reply_to"],)).fetchone()[0]
+    assert (quoted_thread, quoting["reply_to"]) in {(t, p) for m, _, t, p in nightly if m == quoting["id"]}
+    thread_stage.thread_chat(workspace, "g", full=True)
+    assert links() == nightly and threads() == nightly_threads
+
+
 def test_summaries_kept_night_by_night_equal_summarizing_everything(nights, tmp_path):
     ws, *_ = nights
     nightly = _tables(ws, "thread_digests", "weekly_digests")

@@ -23,7 +23,7 @@ from ...model import QA, Answer
 from ...store import Workspace, json_column
 from ...summarize.qa.insights import (CORRECTION_WORDS, AnsweredPool, Expert, PointRules, QuestionInputs, Said,
                                       answer_points, answerers, answers_near, correction_phrase, credited_repeats, digest,
-                                      experts_for, experts_to_redo, question_inputs, responses, supersessions,
+                                      experts_for, experts_to_redo, inputs_again, question_inputs, responses, supersessions,
                                       unit_rows)
 from ...summarize.text.embed import content_key
 from . import RunContext, Stage
@@ -67,6 +67,11 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     now = {qa.id: question_inputs(source[qa.id], qa.question, qa.asker, qa.ts, pairs[qa.id], qa.id in has_answers,
                                   qa.id in counted, credited_repeats(entry_of[qa.id][2] if qa.id in entry_of else 1, rules),
                                   qa.id in open_ids, topic_of.get(qa.id), content_key(model, qa.question))
+           if qa.id in whole else
+           # its row is as it was: the digests of the row alone are the stored ones (most of a night's questions)
+           inputs_again(before[qa.id], qa.question, qa.asker, qa.id in counted,
+                        credited_repeats(entry_of[qa.id][2] if qa.id in entry_of else 1, rules), qa.id in open_ids,
+                        topic_of.get(qa.id))
            for qa in qas}
 
     def read_whole(ids) -> None:

@@ -173,14 +173,12 @@ def plan_chat(ws: Workspace, chat: str, *, full: bool = False, cache=None, first
             return ChatPlan(chat, [], {}, 0, 0), None
         first = (row[0], row[1])
     msgs, first_new, stored = _chat_messages(ws, chat, None if full else first)
-    old = {}
-    ids = json.dumps([m.id for m in msgs])
-    for mid, tid, pid in ws.db.execute("SELECT message_id, thread_id, parent_id FROM message_threads"
-                                       " WHERE message_id IN (SELECT value FROM json_each(?))", (ids,)):
-        old[mid] = (tid, pid)
     if full:
         first_new = 0
     start = max(0, first_new - T.RELINK_HORIZON) if first_new < len(msgs) else first_new
+    # The stored links of the tail only: write_chat compares the tail's rows and reads a context message's
+    # conversation only where a tail message links to it (_old_links). A night's context is 20x its tail.
+    old = _old_links(ws, [m.id for m in msgs[start:]])
     plan = ChatPlan(chat, msgs, old, first_new, start, full)
     if start >= len(msgs):
         return plan, None
@@ -194,6 +192,13 @@ def plan_chat(ws: Workspace, chat: str, *, full: bool = False, cache=None, first
             "SELECT message_id, thread_id FROM message_threads WHERE chat = ?"
             " AND message_id IN (SELECT value FROM json_each(?))", (chat, json.dumps(sorted(quoting)))).fetchall())
     return plan, _link_job(ws, msgs, start, cache, flags_before, stored)
+
+
+def _old_links(ws: Workspace, ids: list[str]) -> dict[str, tuple[str, str | None]]:
+    """message id → its stored (thread id, parent id), for those of `ids` that are threaded."""
+    return {mid: (tid, pid) for mid, tid, pid in ws.db.execute(
+        "SELECT message_id, thread_id, parent_id FROM message_threads"
+        " WHERE message_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))}
 
 
 def _ids_check(msgs: list[Message]) -> str:
@@ -239,6 +244,10 @@ def write_chat(ws: Workspace, plan: ChatPlan, linked: tuple[list[int], np.ndarra
         return res
     res.linked = len(msgs) - plan.first_new
     res.relinked = plan.first_new - start
+    # the context messages the tail links to (a reply within the window, or a quote further back)
+    outside_tail = sorted({msgs[p].id for p in tail if 0 <= p < start} - old.keys())
+    if outside_tail:
+        old = {**old, **_old_links(ws, outside_tail)}
     # A message's conversation is its root's (links point backwards and each message has one parent): before
     # the tail nothing changes; in the tail a message takes its parent's conversation, or starts its own.
     tid_of: dict[int, str] = {}

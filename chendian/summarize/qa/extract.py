@@ -576,22 +576,27 @@ def extraction_cut(messages: Sequence[Message], limit: int, at_chat_start: bool,
     limit = min(limit, n)
     by_id: dict[str, Message] = {**(quoted or {}), **{m.id: m for m in messages}}
     pos = {m.id: i for i, m in enumerate(messages)}
-    flags: dict[str, bool] = {}
+    flags: dict[str, bool] = {}  # message id → is a question, computed when a condition first reads it
     usable_idx: list[int] = []
     upos = [0] * (n + 1)  # usable messages before index i
     for i, m in enumerate(messages):
         upos[i] = len(usable_idx)
         if _usable(m):
             usable_idx.append(i)
-            flags.setdefault(m.id, question_features(m.text).score >= QUESTION_THRESHOLD)
     upos[n] = len(usable_idx)
     nu = len(usable_idx)
-    questions = [0] * (nu + 1)  # prefix sums over usable positions
-    quoters = [0] * (nu + 1)
+
+    def asks(k: int) -> bool:  # the usable message at position k is a question
+        m = messages[usable_idx[k]]
+        if m.id not in flags:
+            flags[m.id] = question_features(m.text).score >= QUESTION_THRESHOLD
+        return flags[m.id]
+
+    # Only the usable messages between a candidate cut's quiet stretch and the cut are asked whether they are
+    # questions (the latest cut is usually found near `limit`): question_features is most of a night's cut.
+    quoters = [0] * (nu + 1)  # prefix sums over usable positions
     for k, i in enumerate(usable_idx):
-        m = messages[i]
-        questions[k + 1] = questions[k] + flags[m.id]
-        quoters[k + 1] = quoters[k] + _quoted_question(m, by_id, flags)
+        quoters[k + 1] = quoters[k] + _quoted_question(messages[i], by_id, flags)
     silences = [0] if at_chat_start else []  # usable positions y after a silence
     for k in range(1, nu):
         a, b = messages[usable_idx[k - 1]], messages[usable_idx[k]]
@@ -619,7 +624,7 @@ def extraction_cut(messages: Sequence[Message], limit: int, at_chat_start: bool,
         if lo < 0 and not at_chat_start:
             continue
         lo = max(lo, 0)
-        if questions[p] - questions[lo] or quoters[p] - quoters[y]:
+        if quoters[p] - quoters[y] or any(asks(k) for k in range(lo, p)):
             continue
         return c
     return 0 if at_chat_start else None

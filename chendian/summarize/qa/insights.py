@@ -334,6 +334,16 @@ def question_inputs(source: str, question: str, asker: str, ts: int, pairs: list
                           "\x1e".join(f"{sender}\x1f{name}" for sender, name in pairs))
 
 
+def inputs_again(before: QuestionInputs, question: str, asker: str, counted: bool, repeats: int, is_open: bool,
+                 topic: str | None) -> QuestionInputs:
+    """question_inputs of a question whose stored row is unchanged since `before` (same settings): what the row
+    alone decides (answered, question key, answerers) is what it was; its FAQ entry, openness and topic are read
+    again. Equal to question_inputs with the row read whole (tests/test_insights_nightly.py)."""
+    return QuestionInputs(before.source, digest(before.source, repeats) if counted else None,
+                          (before.open or digest(question, asker)) if is_open else None, before.answered, topic,
+                          before.question_key, before.answerers)
+
+
 # When more than this share of the answered questions came, went or changed, checking costs more than redoing.
 _REDO_ALL_SHARE = 0.25
 

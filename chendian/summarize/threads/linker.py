@@ -334,22 +334,27 @@ def prepare(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None 
     addressed = np.full((n, max_addressed), -1, dtype=np.int64)
     index_of = {m.id: i for i, m in enumerate(messages)}
     explicit = np.full(n, -1, dtype=np.int64)
-    normed: dict[str, str] = {}  # _norm_name of each name seen (a chat repeats a few dozen names)
+    # The names a speaker goes by (_norm_name of display name and id, 2+ chars), once per (name, id): a chat
+    # repeats a few dozen; a context of thousands of messages is prepared every night.
+    keys_of: dict[tuple[str, str], tuple[str, ...]] = {}
+    senders_list = sender.tolist()
+    lead_match, words_of = _LEAD_ADDRESS_RE.match, _WORD_RE.findall
     for i, m in enumerate(messages):
-        sid = int(sender[i])
-        for nm in (m.sender_name, m.sender):
-            key = normed.get(nm)
-            if key is None:
-                key = normed[nm] = _norm_name(nm)
-            if len(key) >= 2:
-                names[key] = sid
+        sid = senders_list[i]
+        keys = keys_of.get((m.sender_name, m.sender))
+        if keys is None:
+            keys = keys_of[(m.sender_name, m.sender)] = tuple(
+                k for k in (_norm_name(m.sender_name), _norm_name(m.sender)) if len(k) >= 2)
+        for key in keys:
+            names[key] = sid
         found: list[int] = []
         cands = [_norm_name(x) for x in m.mentions] if m.mentions else []
-        lead = _LEAD_ADDRESS_RE.match(m.text)
+        lead = lead_match(m.text)
         if lead:
             cands.append(_norm_name(lead.group(1)))
         if names:
-            cands.extend(w for w in _WORD_RE.findall(m.text.lower()) if len(w) >= 3)
+            # only a word that is a known name can be found below: the others are skipped here (same order)
+            cands.extend(w for w in words_of(m.text.lower()) if w in names and len(w) >= 3)
         for c in cands:
             s = names.get(c)
             if s is not None and s != sid and s not in found:
@@ -366,7 +371,7 @@ def prepare(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None 
     next_same = np.full(n, n, dtype=np.int64)
     last: dict[int, int] = {}
     for i in range(n):
-        s = int(sender[i])
+        s = senders_list[i]
         if s in last:
             prev_same[i] = last[s]
             next_same[last[s]] = i
@@ -396,14 +401,12 @@ def prepare(messages: Sequence[Message], tokens: Sequence[Sequence[str]] | None 
         tokens = [_simple_tokens(m.text) for m in messages]
     vocab: dict[str, int] = {}
     rows, cols = [], []
+    setdefault = vocab.setdefault
     for i, toks in enumerate(tokens):
         distinct = set(toks)
         rows += [i] * len(distinct)
-        for t in distinct:
-            c = vocab.get(t)
-            if c is None:
-                c = vocab[t] = len(vocab)
-            cols.append(c)
+        # a word's column is the order it was first seen in (len(vocab) is read before it is added)
+        cols += [setdefault(t, len(vocab)) for t in distinct]
     x = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
     df = np.asarray(x.sum(axis=0)).ravel()
     idf = np.log((n + 1) / (df + 1)).astype(np.float32) + 1.0
