@@ -218,6 +218,22 @@ def test_builds_every_page_with_relative_links(site_ws):
             assert target.resolve().is_file(), f"{rel}: broken link {url}"
 
 
+def test_an_asker_without_a_page_is_not_linked(site_ws):
+    # Contributors who only asked (no answers) have no person page: the 待回答 lists show their name unlinked.
+    asker = site_ws.db.execute("SELECT asker, asker_name FROM qas WHERE answers = '[]' LIMIT 1").fetchone()
+    assert asker is not None
+    site_ws.db.execute("INSERT OR REPLACE INTO contributors VALUES (?, ?, 1, 0, 0, '[]')", (asker[0], asker[1]))
+    site_ws.db.commit()
+    build_site(site_ws)
+    site = site_ws.path("site")
+    linked = [(rel, url) for rel, html in site_text(site).items() if rel.endswith(".html")
+              for url in re.findall(r'href="([^"#]*people/[^"#]+\.html)"', html)]
+    assert linked  # the answerers' pages are linked
+    for rel, url in linked:
+        assert ((site / rel).parent / url).resolve().is_file(), f"{rel}: broken link {url}"
+    assert asker[1] in (site / "ops.html").read_text(encoding="utf-8")
+
+
 def test_entry_page_shows_answers_variants_count_and_sources(site_ws):
     build_site(site_ws)
     site = site_ws.path("site")

@@ -405,8 +405,10 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], hi
     for c in contributors:
         person(c.sender, None)
     for a in authors:
-        if a["sender"] in people:
-            a["url"] = people[a["sender"]]["url"]
+        # only people with a page (site.people below: they answered) are linked; an asker may have none
+        p = people.get(a["sender"])
+        if p is not None and (p["answered"] or p["answers"]):
+            a["url"] = p["url"]
 
     # Conversations: those behind entries and questions, and any of MIN_THREAD_SIZE messages or more.
     # Their size as published: recalled messages and system notices are not counted (nor shown).
