@@ -561,9 +561,14 @@ def _quoted_question(m: Message, by_id: Mapping[str, Message], flags: dict[str, 
     target = by_id.get(m.reply_to) if m.reply_to else None
     if target is None or target.chat != m.chat or not _usable(target):
         return False
-    if target.id not in flags:
-        flags[target.id] = question_features(target.text).score >= QUESTION_THRESHOLD
-    return flags[target.id]
+    return _asks(target, flags)
+
+
+def _asks(m: Message, flags: dict[str, bool]) -> bool:
+    """Whether m is a question, computed once per message id (flags: the memo)."""
+    if m.id not in flags:
+        flags[m.id] = question_features(m.text).score >= QUESTION_THRESHOLD
+    return flags[m.id]
 
 
 def extraction_cut(messages: Sequence[Message], limit: int, at_chat_start: bool,
@@ -585,12 +590,6 @@ def extraction_cut(messages: Sequence[Message], limit: int, at_chat_start: bool,
             usable_idx.append(i)
     upos[n] = len(usable_idx)
     nu = len(usable_idx)
-
-    def asks(k: int) -> bool:  # the usable message at position k is a question
-        m = messages[usable_idx[k]]
-        if m.id not in flags:
-            flags[m.id] = question_features(m.text).score >= QUESTION_THRESHOLD
-        return flags[m.id]
 
     # Only the usable messages between a candidate cut's quiet stretch and the cut are asked whether they are
     # questions (the latest cut is usually found near `limit`): question_features is most of a night's cut.
@@ -624,7 +623,7 @@ def extraction_cut(messages: Sequence[Message], limit: int, at_chat_start: bool,
         if lo < 0 and not at_chat_start:
             continue
         lo = max(lo, 0)
-        if quoters[p] - quoters[y] or any(asks(k) for k in range(lo, p)):
+        if quoters[p] - quoters[y] or any(_asks(messages[usable_idx[k]], flags) for k in range(lo, p)):
             continue
         return c
     return 0 if at_chat_start else None

@@ -194,7 +194,7 @@ class QuestionContext:
         rounded to float32 once; ties go to the lower position. A row whose candidates might miss one of its true
         nearest (the last candidate's float32 score within the float32 error bound of the cut) is computed
         against every question. So a row is the same bits whether it was searched alone, with a night's rows,
-        or with the whole set (tests/test_faq_incremental.py)."""
+        or with the whole set (tests/test_faq_context.py)."""
         v = self.vectors
         for start in range(0, len(todo), _SEARCH_BATCH):
             chunk = todo[start:start + _SEARCH_BATCH]
