@@ -179,10 +179,12 @@ class RunConfig:
     # loading their models (~2.5 s) is more than a nightly day's per-chat stages gain on a quiet machine.
     # Ray is an optional extra: pip install "chendian[ray]".
     executor: str = setting("auto", "local (this process) | processes (a pool of worker processes on this machine) "
-                            "| auto (processes for a large run, local for a nightly day) | ray (Ray tasks)")
+                            "| auto (processes for a large run; on a nightly day, independent stages at once) "
+                            "| ray (Ray tasks)")
     workers: int = setting(0, "worker processes: the executor's (processes or auto) and publish's page rendering; 0 = this machine's cores")
     auto_messages: int = setting(20000, "with executor = auto: a stage's jobs go to the pool from this many "
-                                 "messages (or texts) on")
+                                 "messages (or texts) on; a run that brings fewer new messages runs independent "
+                                 "stages at once (segment and embed; topics and extract; insights, summarize, index)")
     ray_address: str = setting("", "with executor = ray: a cluster's address (ray://host:10001, host:6379, auto); "
                                "empty = start a local Ray instance")
     ray_cpus: int = setting(0, "the local Ray instance's CPUs (workers); 0 = this machine's cores")

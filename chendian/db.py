@@ -61,6 +61,7 @@ def check_url(url: str) -> None:
 
 
 Names = Mapping[str, Sequence[str]]  # table → column names
+BUSY_SECONDS = 300
 
 
 def open_store(url: str, sqlite_path: Path, primary_keys: Names, columns: Names):
@@ -70,7 +71,9 @@ def open_store(url: str, sqlite_path: Path, primary_keys: Names, columns: Names)
     check_url(url)
     if url:
         return PgConnection(url, primary_keys, columns)
-    db = sqlite3.connect(sqlite_path, isolation_level=None)  # explicit transactions only
+    # Explicit transactions only. A writer waits its turn up to BUSY_SECONDS: the stages of a group write at once
+    # (pipeline.stage_groups), each in short transactions.
+    db = sqlite3.connect(sqlite_path, isolation_level=None, timeout=BUSY_SECONDS)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")

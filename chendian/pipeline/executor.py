@@ -19,6 +19,7 @@ import collections
 import importlib.util
 import itertools
 import logging
+import multiprocessing
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
@@ -388,6 +389,16 @@ class AutoExecutor:
 
     def map(self, fn, jobs, *, describe=None, size=None):
         return self.choose(size).map(fn, jobs, describe=describe, size=size)
+
+    def concurrent_stages(self, pending: int | None) -> int:
+        """How many independent stages may run at once (pipeline.stage_groups): on a night, when `pending`
+        messages are waiting and fewer than the threshold, the stages themselves are the parallel work (their
+        jobs would all run here anyway), one forked process each; else one at a time, the pool sharing out."""
+        if pending is None or pending >= self.threshold or self.pool.started or self.pool.workers < 2:
+            return 1
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return 1
+        return self.pool.workers
 
     def close(self) -> None:
         self.pool.close()

@@ -83,7 +83,7 @@ def talk_aware(ws: Workspace, qas, rc: RunContext):
     return qas_for_faq(qas, talks, messages)
 
 
-STAGE = Stage("faq", run, reads=("qas", "topic_members", "curation", "embeddings", "talks", "talk_messages"),
+STAGE = Stage("faq", run, reads=("messages", "qas", "topic_members", "curation", "embeddings", "talks", "talk_messages"),
               writes=("faq_entries", "faq_members", "contributors", "faq_features"))
 
 

@@ -217,7 +217,7 @@ def conversation_key(settings: str, messages) -> str:
     return h.hexdigest()
 
 
-STAGE = Stage("summarize", run, reads=("messages", "message_threads", "threads", "qas", "topics", "topic_members",
+STAGE = Stage("summarize", run, reads=("messages", "chats", "message_threads", "threads", "qas", "topics", "topic_members",
                                       "embeddings", "faq_entries"),
               writes=("thread_digests", "weekly_digests"))
 
