@@ -215,9 +215,12 @@ def _run_group(ws: Workspace, group: list[Stage], quiet: bool, executor) -> list
 
 def _stage_process(root, stage: Stage, send) -> None:
     """A forked process's whole life: open the workspace anew, run one stage, send back its report."""
+    from threadpoolctl import threadpool_limits
+
     from .stages import set_worker_cores
 
     set_worker_cores(1)  # one BLAS thread: the other stages of the group have the other cores
+    threadpool_limits(limits=1)  # BLAS and OpenMP as loaded in the parent
     try:
         ws = Workspace(root)
     except Exception as e:
