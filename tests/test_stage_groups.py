@@ -160,3 +160,25 @@ def test_a_night_links_its_chats_on_forked_copies_and_names_the_chat_that_fails(
     assert failed["status"] == "failed"
     assert failed["note"].startswith("ExecutorError: thread: chat ")
     assert failed["note"].endswith("failed: RuntimeError: no parents for this tail")
+
+
+def test_a_rerun_after_a_night_changes_nothing(first_night, tmp_path):
+    """The QQ example's questions join entries the WeChat example founded, and the same colleague has a name id in
+    one and a QQ number in the other: an entry's questions are kept in time order whichever night placed them,
+    so its answerers (and so the site) are the same when faq runs again on the same input."""
+    root = tmp_path / "ws"
+    shutil.copytree(first_night, root)
+    _cli("-w", str(root), "run", "-q")
+
+    def entries() -> list[tuple]:
+        db = sqlite3.connect(root / "chendian.db")
+        try:
+            return db.execute("SELECT * FROM faq_entries ORDER BY id").fetchall()
+        finally:
+            db.close()
+
+    after_the_night = entries()
+    assert any(len(json.loads(row[3])) and int(row[5]) > 1 for row in after_the_night)  # answered, repeated
+    output = _cli("-w", str(root), "run", "-q")
+    assert entries() == after_the_night
+    assert "publish       0" in output and "pages 0, unchanged 1" in output

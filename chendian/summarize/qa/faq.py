@@ -327,7 +327,9 @@ def cluster_questions(qas: list[QA], score_pairs, threshold: float, previous: di
                     if mean >= best_score:
                         best, best_score = eid, mean
             place(i, best or entry_id_for(qa))
-    return dict(entries)
+    # An entry's questions in time order, whichever night placed them: a full run places them so, and what is
+    # read off the list (the answerers' names and ids) must not depend on the night a question came in.
+    return {eid: sorted(members, key=lambda q: (q.ts, q.question_id)) for eid, members in entries.items()}
 
 
 _BLOCK = 256  # new questions whose nearest placed questions are found by one matrix product
