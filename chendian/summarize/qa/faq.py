@@ -113,11 +113,13 @@ def answer_relevance(pairs: Sequence[tuple[str, str]], encode) -> list[float]:
 
 
 def reply_kind(question: str, answer_text: str) -> list[bool]:
-    """[a yes/no reply to a yes/no question, a reply that is itself a question]: what answer_fit reads of the
-    two texts besides the relevance (the faq stage keeps them between runs, FeatureMemo)."""
+    """[a yes/no reply to a yes/no question, a reply that is itself a question, a reply without the number, time
+    or place its question asks for (answer_type)]: what answer_fit reads of the two texts besides the relevance
+    (the faq stage keeps them between runs, FeatureMemo)."""
     qf = question_features(question)
     yes_no = bool((qf.particle or qf.qmark) and not qf.wh and _YES_NO_REPLY_RE.match(clean_text(answer_text)))
-    return [yes_no, bool(question_features(answer_text).score >= QUESTION_THRESHOLD)]
+    return [yes_no, bool(question_features(answer_text).score >= QUESTION_THRESHOLD),
+            bool(answer_type_mismatch(question, answer_text))]
 
 
 def answer_fit(question: str, answer: Answer, relevance: float, kind: list[bool] | None = None) -> float:
@@ -128,7 +130,7 @@ def answer_fit(question: str, answer: Answer, relevance: float, kind: list[bool]
     办公室吧" shares words with its question, and the asker's 谢谢 may thank another reply. `kind`: reply_kind of
     the two texts."""
     fit = _fit(question, answer, relevance, kind)
-    if answer_type_mismatch(question, answer.text):
+    if kind[2] if kind is not None else answer_type_mismatch(question, answer.text):
         fit *= TYPE_MISMATCH_FIT
     return round(fit, 3)
 
@@ -136,7 +138,7 @@ def answer_fit(question: str, answer: Answer, relevance: float, kind: list[bool]
 def _fit(question: str, answer: Answer, relevance: float, kind: list[bool] | None) -> float:
     if answer.acknowledged:
         return 1.0  # the asker said it helped
-    yes_no, asks_back = kind if kind is not None else reply_kind(question, answer.text)
+    yes_no, asks_back = kind[:2] if kind is not None else reply_kind(question, answer.text)[:2]
     if yes_no:
         return 1.0
     fit = MIN_FIT + (1 - MIN_FIT) * min(1.0, max(0.0, (relevance - UNRELATED) / (RELEVANT - UNRELATED)))
@@ -371,8 +373,9 @@ def _summarise(entry: Entry, encode=None, fits: dict[tuple[str, str], float] | N
     seen = {fold(canonical)}
     entry.variants = []
     for w in wordings:
-        if fold(w) not in seen:
-            seen.add(fold(w))
+        folded = fold(w)
+        if folded not in seen:
+            seen.add(folded)
             entry.variants.append(w)
     fits = fits or {}
     answers = [FaqAnswer(a, q.id, q.thread_id, fits.get((q.id, a.message_ids[0]), 1.0))
@@ -504,7 +507,7 @@ def answer_fits(qas: Sequence[QA], encode=None, memo: "FeatureMemo | None" = Non
     if memo is None:
         return {k: answer_fit(q, a, r) for k, (q, _), a, r in zip(keys, pairs, answers, relevance)}
     kind = memo.of("reply", lambda pair: reply_kind(*json.loads(pair)))
-    return {k: answer_fit(q, a, r, None if a.acknowledged else kind(json.dumps([q, a.text], ensure_ascii=False)))
+    return {k: answer_fit(q, a, r, kind(json.dumps([q, a.text], ensure_ascii=False)))
             for k, (q, _), a, r in zip(keys, pairs, answers, relevance)}
 
 
