@@ -76,3 +76,34 @@ def test_features_made_by_other_code_are_not_reused():
     assert records(faq.build_entries(days, bag_of_characters, memo=again)) == records(
         faq.build_entries(days, bag_of_characters))
     assert set(again.stale()) == set(memo.added) and len(again.added) == len(memo.added)
+
+
+def test_a_night_leaves_the_entries_it_did_not_touch_as_they_were(monkeypatch):
+    # A workspace past its first NULL_PAIRS pairs, as any big one is: answer_fit's chance pairs come from its
+    # earliest pairs, which a night does not change; drawn from all pairs, every entry's fit moved each night.
+    monkeypatch.setattr(faq, "NULL_PAIRS", 100)
+    days = questions(700, 1)
+    first = faq.build_entries(days, bag_of_characters)
+    previous = {q.id: eid for eid, e in first.items() for q in e.qas}
+    night = days + questions(60, 2)
+    pairs = [sum(1 for q in qs for a in q.answers) for qs in (days, night)]
+    assert faq.null_reference(pairs[0]) == faq.null_reference(pairs[1]) < pairs[0]
+    second = faq.build_entries(night, bag_of_characters, previous)
+
+    touched = {eid for eid, e in second.items() if any(q.id not in previous for q in e.qas)}
+    untouched = [eid for eid in first if eid not in touched]
+    assert len(untouched) > len(touched) > 0
+    assert [faq.entry_record(first[eid]) for eid in untouched] == [faq.entry_record(second[eid]) for eid in untouched]
+    assert len({a.fit for eid in untouched for a in first[eid].answers}) > 10  # fits that could have moved
+
+
+def test_answer_fits_are_a_function_of_the_questions_not_of_their_order(monkeypatch):
+    monkeypatch.setattr(faq, "NULL_PAIRS", 100)
+    days = questions(300, 4)
+    shuffled = [days[i] for i in np.random.default_rng(1).permutation(len(days))]
+    assert faq.answer_fits(shuffled, bag_of_characters) == faq.answer_fits(days, bag_of_characters)
+
+
+def test_the_chance_reference_grows_only_when_the_workspace_doubles():
+    assert [faq.null_reference(n) for n in (0, 2, 3999, 4000, 4001, 7999, 8000, 80_000, 127_999, 128_000)] == [
+        0, 2, 3999, 4000, 4000, 4000, 8000, 64_000, 64_000, 128_000]

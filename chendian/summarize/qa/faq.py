@@ -58,6 +58,14 @@ def entry_confidence(worthy: float, answers: list[FaqAnswer]) -> float:
 # is the commonest wrong answer. Its words are no closer to the question's than any other reply's are: the
 # relatedness of a pair is measured against chance in the same workspace (the share of mismatched
 # question/answer pairs that are less similar), so it means the same under any sentence encoder.
+#
+# The mismatched pairs are drawn from a reference set that a new day does not change: the earliest pairs (by
+# question time), all of them below NULL_PAIRS, else the largest NULL_PAIRS·2^k of them (null_reference). Drawn
+# from all pairs, every night's new pairs moved the whole null, so every entry's fit and confidence (and at times
+# its shown answer) moved with them, and publish re-rendered pages of years ago. A prefix in time is the one
+# choice that stays put as days are added (a hash-sampled set keeps admitting new pairs); doubling it keeps it
+# at least half of the workspace, so it stays chance in *this* workspace as its chats drift, and it moves on
+# only the few nights the workspace doubles (1M messages: 53k pairs, the earliest 32k; next at 64k).
 NULL_PAIRS = 4000
 RELEVANT = 0.8     # from this percentile on, the answer is as related as answers get: full fit
 UNRELATED = 0.2    # at or below, no more related than a random reply: lowest fit
@@ -70,9 +78,21 @@ _YES_NO_REPLY_RE = re.compile(r"^(?:是|对|嗯|恩|可以|不行|不可以|能|
                               r"属于|不属于|行|不|当然|肯定|一定|必须|应该)")
 
 
+def null_reference(n: int) -> int:
+    """How many of the n earliest pairs the chance pairs are drawn from: all below NULL_PAIRS, else the
+    largest NULL_PAIRS·2^k ≤ n (the same from one night to the next until the workspace doubles)."""
+    if n <= NULL_PAIRS:
+        return n
+    r = NULL_PAIRS
+    while 2 * r <= n:
+        r *= 2
+    return r
+
+
 def answer_relevance(pairs: Sequence[tuple[str, str]], encode) -> list[float]:
     """For each (question, answer): the share of mismatched pairs (a question beside another question's answer)
-    whose cosine is lower than this pair's. 0.5: no more related than chance; 1.0: more than any chance pair."""
+    whose cosine is lower than this pair's. 0.5: no more related than chance; 1.0: more than any chance pair.
+    `pairs` in time order (answer_fits): the mismatched pairs are drawn from the earliest (null_reference)."""
     if not pairs or encode is None:
         return [1.0] * len(pairs)
     q = np.asarray(encode([clean_question(a) or a for a, _ in pairs]), dtype=np.float32)
@@ -84,19 +104,22 @@ def answer_relevance(pairs: Sequence[tuple[str, str]], encode) -> list[float]:
     n = len(pairs)
     if n < 2:
         return [1.0] * n
-    rng = np.random.default_rng(0)  # deterministic: the same workspace gives the same confidences
-    i = rng.integers(0, n, NULL_PAIRS)
-    j = (i + rng.integers(1, n, NULL_PAIRS)) % n  # never the pair itself
+    m = null_reference(n)
+    rng = np.random.default_rng(0)  # deterministic: the same reference pairs give the same confidences
+    i = rng.integers(0, m, NULL_PAIRS)
+    j = (i + rng.integers(1, m, NULL_PAIRS)) % m  # never the pair itself
     null = np.sort((q[i] * a[j]).sum(axis=1))
     return [float(x) for x in np.searchsorted(null, own) / len(null)]
 
 
 def reply_kind(question: str, answer_text: str) -> list[bool]:
-    """[a yes/no reply to a yes/no question, a reply that is itself a question]: what answer_fit reads of the
-    two texts besides the relevance (the faq stage keeps them between runs, FeatureMemo)."""
+    """[a yes/no reply to a yes/no question, a reply that is itself a question, a reply without the number, time
+    or place its question asks for (answer_type)]: what answer_fit reads of the two texts besides the relevance
+    (the faq stage keeps them between runs, FeatureMemo)."""
     qf = question_features(question)
     yes_no = bool((qf.particle or qf.qmark) and not qf.wh and _YES_NO_REPLY_RE.match(clean_text(answer_text)))
-    return [yes_no, bool(question_features(answer_text).score >= QUESTION_THRESHOLD)]
+    return [yes_no, bool(question_features(answer_text).score >= QUESTION_THRESHOLD),
+            bool(answer_type_mismatch(question, answer_text))]
 
 
 def answer_fit(question: str, answer: Answer, relevance: float, kind: list[bool] | None = None) -> float:
@@ -107,7 +130,7 @@ def answer_fit(question: str, answer: Answer, relevance: float, kind: list[bool]
     办公室吧" shares words with its question, and the asker's 谢谢 may thank another reply. `kind`: reply_kind of
     the two texts."""
     fit = _fit(question, answer, relevance, kind)
-    if answer_type_mismatch(question, answer.text):
+    if kind[2] if kind is not None else answer_type_mismatch(question, answer.text):
         fit *= TYPE_MISMATCH_FIT
     return round(fit, 3)
 
@@ -115,7 +138,7 @@ def answer_fit(question: str, answer: Answer, relevance: float, kind: list[bool]
 def _fit(question: str, answer: Answer, relevance: float, kind: list[bool] | None) -> float:
     if answer.acknowledged:
         return 1.0  # the asker said it helped
-    yes_no, asks_back = kind if kind is not None else reply_kind(question, answer.text)
+    yes_no, asks_back = kind[:2] if kind is not None else reply_kind(question, answer.text)[:2]
     if yes_no:
         return 1.0
     fit = MIN_FIT + (1 - MIN_FIT) * min(1.0, max(0.0, (relevance - UNRELATED) / (RELEVANT - UNRELATED)))
@@ -352,8 +375,9 @@ def _summarise(entry: Entry, encode=None, fits: dict[tuple[str, str], float] | N
     seen = {fold(canonical)}
     entry.variants = []
     for w in wordings:
-        if fold(w) not in seen:
-            seen.add(fold(w))
+        folded = fold(w)
+        if folded not in seen:
+            seen.add(folded)
             entry.variants.append(w)
     fits = fits or {}
     answers = [FaqAnswer(a, q.id, q.thread_id, fits.get((q.id, a.message_ids[0]), 1.0))
@@ -473,7 +497,9 @@ def question_worthiness(questions: list[str], encode=None, memo: "FeatureMemo | 
 def answer_fits(qas: Sequence[QA], encode=None, memo: "FeatureMemo | None" = None) -> dict[tuple[str, str], float]:
     """(QA id, answer's first message id) → answer_fit, for every answer of every question."""
     keys, pairs, answers = [], [], []
-    for qa in qas:
+    # In time order (the store's), whatever order the caller gives: answer_relevance's chance pairs are drawn
+    # from the earliest.
+    for qa in sorted(qas, key=lambda q: (q.ts, q.id)):
         for a in qa.answers:
             if a.message_ids:
                 keys.append((qa.id, a.message_ids[0]))
@@ -483,7 +509,7 @@ def answer_fits(qas: Sequence[QA], encode=None, memo: "FeatureMemo | None" = Non
     if memo is None:
         return {k: answer_fit(q, a, r) for k, (q, _), a, r in zip(keys, pairs, answers, relevance)}
     kind = memo.of("reply", lambda pair: reply_kind(*json.loads(pair)))
-    return {k: answer_fit(q, a, r, None if a.acknowledged else kind(json.dumps([q, a.text], ensure_ascii=False)))
+    return {k: answer_fit(q, a, r, kind(json.dumps([q, a.text], ensure_ascii=False)))
             for k, (q, _), a, r in zip(keys, pairs, answers, relevance)}
 
 
