@@ -27,6 +27,7 @@ An empty stage table is read as such, so the site builds at any point of the pip
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -1155,6 +1157,20 @@ def report_charts(report: dict) -> list[dict]:
             for cid, title, labels, values, every, unit in specs]
 
 
+@contextmanager
+def collector_paused():
+    """No cyclic garbage collection inside: a build holds millions of long-lived objects (the site model, the page
+    keys) that the collector would scan again and again as they are made, 3.4 s of publish's 25 s CPU at 1M
+    messages; the few cycles made meanwhile (the model's own: a conversation and its entries) are left to its next pass."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _clean_stale(target: Path) -> None:
     """Leftovers of builds that were killed midway."""
     for leftover in target.parent.glob(f".{target.name}-build-*"):
@@ -1174,6 +1190,11 @@ def build_site(ws: Workspace, out_dir: str | os.PathLike | None = None, *, rc=No
     `thread_sigs`: thread_signatures(ws.db), when the caller has read them already; `history`: the publish
     stage's site.history.Cached (the report's whole-history reads), else they are computed from the messages.
     """
+    with collector_paused():
+        return _build_site(ws, out_dir, rc=rc, check=check, thread_sigs=thread_sigs, history=history)
+
+
+def _build_site(ws: Workspace, out_dir, *, rc, check, thread_sigs, history) -> dict[str, int]:
     target = Path(out_dir) if out_dir is not None else ws.path("site")
     target = target.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
