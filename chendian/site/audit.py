@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import os
 import re
 import shutil
@@ -354,9 +355,21 @@ def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
         # time: a night links almost all of a big site's pages, and per-page Python work is what it costs.
         def visit(folder: str, prefix: str) -> Iterator[tuple[Path, str]]:
             with os.scandir(folder) as it:
-                entries = sorted(it, key=_entry_name)
+                entries = list(it)
             before = bulk(folder, prefix) if bulk is not None else {}
-            for entry in entries:
+            if before:
+                # The entries of the previous site's folder with the same name and inode are its very files (a
+                # folder is never one: the build makes its own), found with set operations rather than a Python
+                # step per entry; only the rest are looked at one by one.
+                names = list(map(_entry_name, entries))
+                now = set(zip(names, map(os.DirEntry.inode, entries)))
+                changed = now - before.items()
+                if len(changed) < len(now):
+                    report.unchanged += _audited_count(names) - _audited_count(name for name, _ in changed)
+                    by_name = dict(zip(names, entries))
+                    entries = [by_name[name] for name, _ in changed]
+                    before = {}
+            for entry in sorted(entries, key=_entry_name):
                 name = entry.name
                 if entry.is_dir(follow_symlinks=False):  # as rglob: no descent into linked folders
                     if name not in SKIPPED_PARTS:
@@ -386,8 +399,19 @@ def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
 _AUDITED_SUFFIXES = HTML_SUFFIXES | TEXT_SUFFIXES | JS_SUFFIXES | {".epub", ".pdf"}
 
 
-def _entry_name(entry: os.DirEntry) -> str:
-    return entry.name
+_entry_name = operator.attrgetter("name")
+
+
+def _audited_count(names: Iterable[str]) -> int:
+    """How many of `names` (file names: no "/") have an audited suffix as os.path.splitext reads it, counted
+    in one string: a suffix then "/" ends a name."""
+    names = list(names)
+    joined = "/" + "/".join(names).lower() + "/"
+    count = sum(joined.count(suffix + "/") for suffix in _AUDITED_SUFFIXES)
+    if "/." in joined:  # splitext gives ".html" no suffix: a name of dots and a suffix is no page
+        count -= sum(1 for name in names if name.startswith(".") and not os.path.splitext(name)[1]
+                     and name.lower().endswith(tuple(_AUDITED_SUFFIXES)))
+    return count
 
 
 def _scan_file(path: Path, rel: str, matcher: _Names) -> tuple[list[Finding], list[str], int]:
@@ -475,9 +499,10 @@ class SamePage:
             return {}
         try:
             with os.scandir(os.path.join(self.previous, rel_folder)) as it:
-                return {e.name: e.inode() for e in it}
+                entries = list(it)
         except OSError:
             return {}
+        return dict(zip(map(_entry_name, entries), map(os.DirEntry.inode, entries)))
 
     def __call__(self, path: Path, rel: str, inode: int | None = None) -> bool:
         old = self.previous / rel
