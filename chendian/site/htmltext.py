@@ -101,11 +101,11 @@ def page_text(data: str) -> PageText:
 
 _S = r"[ \t\n\r\f]"
 _NAME = r"[a-zA-Z_:@][-a-zA-Z0-9_:.@]*"
-# Every tag the fast reading knows, with the name of a start tag: a start tag (quoted values without < or >:
+# Every tag the fast reading knows, with its name: a start tag (quoted values without < or >:
 # HTMLParser's versions disagree on those), an end tag, the doctype. A page is read fast only when each of its
 # `<` opens one of these; then no `<` is inside a tag or a text, and a tag ends at the first `>` after its `<`.
 _TAG_RE = re.compile(rf"""<(?:([a-zA-Z][a-zA-Z0-9]*)(?:{_S}+{_NAME}(?:="[^"<>]*"|='[^'<>]*')?)*{_S}*/?>"""
-                     rf"""|/[a-zA-Z][a-zA-Z0-9]*>|![dD][oO][cC][tT][yY][pP][eE] html>)""")
+                     rf"""|/([a-zA-Z][a-zA-Z0-9]*)>|![dD][oO][cC][tT][yY][pP][eE] html>)""")
 _ANY_TAG_RE = re.compile(r"<[^>]*>")
 _TAG_LEFT_RE = re.compile(r"<[^>]+>")  # not the `<>` left for a text-level tag
 _JOINING_RE = re.compile(rf"</?(?i:{'|'.join(sorted(JOINING_TAGS))})(?=[\s/>])[^>]*>")
@@ -127,16 +127,17 @@ _BLOCK_PAIR = BLOCK_BREAK + BLOCK_BREAK
 def clean_reading(data: str) -> tuple[str, list[str]] | None:
     """(page_text(data).text(), the values of page_text(data).pieces in some order, repeats or not) for a page
     of the markup described above, else None."""
-    names = _TAG_RE.findall(data)
-    if len(names) != data.count("<"):
+    tags = _TAG_RE.findall(data)  # (start tag's name, end tag's name)
+    if len(tags) != data.count("<"):
         return None  # a `<` that opens no tag known here
     last = data.rfind("<")
     if last >= 0 and "&" in data[data.find(">", last) + 1:]:
         return None  # HTMLParser may hold such text back for a reference cut in two
-    kinds = set(names)
-    lowered = {name.lower() for name in kinds}
+    pairs = set(tags)
+    kinds = {start for start, _ in pairs}
+    lowered = {name.lower() for pair in pairs for name in pair}
     special = lowered & _SPECIAL
-    if special == {"title"} and "title" in kinds and len(lowered) == len(kinds) \
+    if special == {"title"} and all(k == "title" for k in kinds if k.lower() == "title") \
             and data.count("<title") == len(_TITLE_RE.findall(data)):
         pass  # <title>text</title>, the page's one special element
     elif special:
