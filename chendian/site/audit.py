@@ -152,7 +152,7 @@ def _excerpt(text: str, hits: list[tuple[int, int, str]], start: int, end: int) 
 _HtmlText = HtmlText  # the reference reading (HTMLParser), for the tests
 
 
-def all_clean(strings: Iterable[str], names: _Names) -> bool:
+def all_clean(strings: Iterable[str], names: _Names, vouched: Callable[[], set[str]] | None = None) -> bool:
     """Whether _scan_text finds nothing in any of `strings`, scanning the ones not known clean as one text.
 
     Exact because no match of a detector (privacy.find_personal, EMAIL_RE, the names) and no site id
@@ -161,12 +161,17 @@ def all_clean(strings: Iterable[str], names: _Names) -> bool:
     like) read the break's NUL and line break as they read the start and the end of a text; the detectors
     all need a digit, @, a WeChat or "(at)" mark that the gate of find_personal sees (_MAYBE_PERSONAL_RE). So
     the scan of texts joined by block breaks finds nothing exactly when the scan of each finds nothing
-    (tests/test_audit_scan.py holds it to that)."""
+    (tests/test_audit_scan.py holds it to that).
+
+    `vouched()`: strings known clean besides (those of the same page in the audited site the build replaces),
+    asked for only when some string is not known clean yet."""
     if not names.joinable:
         return all(not any(True for _ in _scan_text(s, names)) for s in set(strings))
     novel = set(strings)
     novel -= names.clean
     novel.discard("")
+    if novel and vouched is not None:
+        novel -= vouched()
     if not novel:
         return True
     for _ in _scan_text(BLOCK_BREAK.join(novel), names):
@@ -180,18 +185,26 @@ def all_clean(strings: Iterable[str], names: _Names) -> bool:
 _CLEAN_MEMO_MAX = 2_000_000
 
 
-def _scan_html(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
+def _scan_html(data: str, names: _Names, vouched: Callable[[], set[str]] | None = None
+               ) -> Iterator[tuple[int, str, str]]:
     # A page whose text and attribute values hold nothing is clean, however HTMLParser would order and place
     # them: the fast reading (htmltext.py) decides that. A page it does not read, or one where it finds
     # anything, is read by HTMLParser for the findings with their lines and excerpts.
-    fast = clean_reading(data)
-    if fast is not None:
-        text, values = fast
-        strings = text.split(BLOCK_BREAK)
-        strings += values
-        if all_clean(strings, names):
-            return
+    strings = _html_strings(data)
+    if strings is not None and all_clean(strings, names, vouched):
+        return
     yield from _scan_html_exact(data, names)
+
+
+def _html_strings(data: str) -> list[str] | None:
+    """The pieces of a page's text between block breaks and its attribute values, by the fast reading."""
+    fast = clean_reading(data)
+    if fast is None:
+        return None
+    text, values = fast
+    strings = text.split(BLOCK_BREAK)
+    strings += values
+    return strings
 
 
 def _scan_html_exact(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
@@ -212,18 +225,19 @@ def _scan_html_exact(data: str, names: _Names) -> Iterator[tuple[int, str, str]]
             clean.add(value)
 
 
-def _scan_js(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
+def _scan_js(data: str, names: _Names, vouched: Callable[[], set[str]] | None = None
+             ) -> Iterator[tuple[int, str, str]]:
     """The JSON string literals of a data file (window.X = {...}), decoded (\\u escapes and all)."""
     if data.startswith(_TERM_SHARD_PREFIX):
         shard = _term_shard(data)
         if shard is not None:
-            if all_clean(_term_shard_strings(shard), names):
+            if all_clean(_term_shard_strings(shard), names, vouched):
                 return  # what _scan_term_shard scans, found clean at once
             yield from _scan_term_shard(shard, names)
             return
     if data.startswith(_VECTORS_PREFIX):
         data = _without_vector_blobs(data)
-    if all_clean(_js_strings(data), names):
+    if all_clean(_js_strings(data), names, vouched):
         return  # what the loop below scans, found clean at once
     for m in _JS_STRING_RE.finditer(data):
         try:
@@ -240,6 +254,17 @@ def _scan_js(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
             continue
         for offset, kind, excerpt in _scan_text(value, names):
             yield line + value.count("\n", 0, offset), kind, excerpt
+
+
+def _js_file_strings(data: str) -> list[str]:
+    """What _scan_js scans one by one in a data file."""
+    if data.startswith(_TERM_SHARD_PREFIX):
+        shard = _term_shard(data)
+        if shard is not None:
+            return _term_shard_strings(shard)
+    if data.startswith(_VECTORS_PREFIX):
+        data = _without_vector_blobs(data)
+    return list(_js_strings(data))
 
 
 def _js_strings(data: str) -> Iterator[str]:
@@ -348,6 +373,7 @@ def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
     matcher = _Names(names)
 
     bulk = getattr(trusted, "inodes", None)  # same_page's: a folder of the previous site at once
+    previous = getattr(trusted, "previous", None)  # same_page's: the audited site, whose pages vouch for strings
 
     def wanted() -> Iterator[tuple[Path, str]]:
         # In path order (by parts, as sorted Paths compare: a folder's entries by name, depth first). A page the
@@ -389,7 +415,7 @@ def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
 
         yield from visit(str(root), "")
 
-    for found, skipped, scanned in ordered_map(lambda job: _scan_file(*job, matcher), wanted(), workers):
+    for found, skipped, scanned in ordered_map(lambda job: _scan_file(*job, matcher, previous), wanted(), workers):
         report.findings.extend(found)
         report.skipped.extend(skipped)
         report.files += scanned
@@ -414,8 +440,10 @@ def _audited_count(names: Iterable[str]) -> int:
     return count
 
 
-def _scan_file(path: Path, rel: str, matcher: _Names) -> tuple[list[Finding], list[str], int]:
-    """One file's findings, what could not be read (\"file (why)\"), and 1 when it was scanned."""
+def _scan_file(path: Path, rel: str, matcher: _Names, previous: Path | None = None
+               ) -> tuple[list[Finding], list[str], int]:
+    """One file's findings, what could not be read (\"file (why)\"), and 1 when it was scanned. `previous`: the
+    audited site the build replaces, whose page of the same name vouches for the strings it shares with this one."""
     found: list[Finding] = []
 
     def add(rel: str, hits: Iterable[tuple[int, str, str]]) -> None:
@@ -432,8 +460,25 @@ def _scan_file(path: Path, rel: str, matcher: _Names) -> tuple[list[Finding], li
             return found, [f"{rel} (pdftotext from poppler-utils is not installed)"], 0
         add(rel, ((line, kind, f"{excerpt} (page text)") for line, kind, excerpt in _scan_plain(text, matcher)))
         return found, [], 1
-    add(rel, _scanner(rel)(path.read_text(encoding="utf-8", errors="replace"), matcher))
+    scan = _scanner(rel)
+    data = path.read_text(encoding="utf-8", errors="replace")
+    if previous is not None and scan in _VOUCHED_STRINGS:
+        add(rel, scan(data, matcher, lambda: _vouched(previous / rel, _VOUCHED_STRINGS[scan])))
+    else:
+        add(rel, scan(data, matcher))
     return found, [], 1
+
+
+def _vouched(old: Path, strings_of: Callable[[str], list[str] | None]) -> set[str]:
+    """The strings of a page of the audited site (all clean: it passed the audit under the same rules)."""
+    try:
+        data = old.read_text(encoding="utf-8", errors="replace")
+    except OSError:  # no such page before (or no file)
+        return set()
+    return set(strings_of(data) or ())
+
+
+_VOUCHED_STRINGS = {_scan_html: _html_strings, _scan_js: _js_file_strings}
 
 
 def add_epub(path: Path, rel: str, matcher: _Names, add, skipped: list[str]) -> None:
@@ -467,12 +512,12 @@ def names_to_hide(ws) -> list[str]:
 
 # Every page carries its build time; two builds of an unchanged page differ only there.
 _BUILD_STAMP_RE = re.compile(rb"\xe7\x94\x9f\xe6\x88\x90\xe4\xba\x8e \d{4}-\d{2}-\d{2} \d{2}:\d{2}")  # 生成于 …
-RULES_FILES = (Path(__file__), Path(__file__).with_name("privacy.py"))
+RULES_FILES = tuple(Path(__file__).with_name(name) for name in ("audit.py", "privacy.py", "htmltext.py"))
 
 
 def audit_key(names: Iterable[str]) -> str:
-    """What an audit's verdict depends on besides the pages: the names to hide and the rules (this module and
-    privacy.py). A site audited under the same key may vouch for the pages it shares with a new build."""
+    """What an audit's verdict depends on besides the pages: the names to hide and the rules (this module,
+    privacy.py and the page reading, htmltext.py). A site audited under the same key may vouch for the pages it shares with a new build."""
     h = hashlib.blake2b(digest_size=16)
     for name in sorted(names):
         h.update(name.encode("utf-8") + b"\0")
