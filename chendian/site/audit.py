@@ -12,9 +12,9 @@ and last characters) inside a little masked context.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import json
+import operator
 import os
 import re
 import shutil
@@ -22,11 +22,11 @@ import subprocess
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 
 from ..errors import ChendianError
 from .browser_index import BLOB_RE, read_shard_text
+from .htmltext import BLOCK_BREAK, HtmlText, clean_reading, page_text
 from .pool import ordered_map
 from .privacy import find_personal, mask_text, name_variants, names_pattern
 from .student import MAX_WORD_CHARS
@@ -42,10 +42,6 @@ SKIPPED_PARTS = {"assets"}
 # like phone numbers (t…16727562615…). A token of 16+ hex digits with a letter among them is an id, not data.
 _HEX_ID_RE = re.compile(r"(?<![0-9A-Za-z])[A-Za-z]{0,3}(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{16,}(?![0-9A-Za-z])")
 _JS_STRING_RE = re.compile(r'"(?:[^"\\\n]|\\.)*"')
-# Text-level formatting joins its text to its neighbours (138<em>1234</em>5678 reads as one number); every other
-# tag (a block, a <span class="muted"> date after a snippet) ends a piece of text.
-_JOINING_TAGS = {"em", "strong", "b", "i", "u", "s", "del", "ins", "mark", "code", "kbd", "sub", "sup", "small",
-                 "abbr", "wbr"}
 
 
 class LeakError(ChendianError, RuntimeError):
@@ -108,6 +104,11 @@ class _Names:
         # Privacy only rewrites names of two or more characters; a shorter one would match everywhere.
         wanted = {v for n in names if n and len(n.strip()) >= 2 for v in name_variants(n.strip())}
         self.pattern = names_pattern(wanted)
+        # Strings _scan_text found nothing in under these names: texts, attribute values and search terms recur
+        # across a night's files, and the scan of a string alone depends on nothing else.
+        self.clean: set[str] = set()
+        # all_clean() joins strings with block breaks; no name may hold one's characters to match across it.
+        self.joinable = not any("\n" in v or "\x00" in v for v in wanted)
 
     def find(self, text: str) -> Iterator[tuple[int, int]]:
         if self.pattern is not None:
@@ -148,65 +149,72 @@ def _excerpt(text: str, hits: list[tuple[int, int, str]], start: int, end: int) 
     return "…" + re.sub(r"\s+", " ", "".join(out)) + "…"
 
 
-# Between blocks: a line break and a character no rule reads as space, so a pattern never spans two elements
-# (the "vx" ending one message and the next sender's name are not a WeChat id).
-_BLOCK_BREAK = "\n\x00"
+_HtmlText = HtmlText  # the reference reading (HTMLParser), for the tests
 
 
-class _HtmlText(HTMLParser):
-    """The text of a page as a reader sees it (inline tags joined, block tags breaking lines) and every
-    attribute value, each with the line of the page where it starts."""
+def all_clean(strings: Iterable[str], names: _Names, vouched: Callable[[], set[str]] | None = None) -> bool:
+    """Whether _scan_text finds nothing in any of `strings`, scanning the ones not known clean as one text.
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.pieces: list[tuple[int, str]] = []  # (line, text): the joined text, then the attribute values
-        self._text: list[str] = []
-        self._line_at: list[tuple[int, int]] = []  # (offset in joined text, page line)
-        self._length = 0
+    Exact because no match of a detector (privacy.find_personal, EMAIL_RE, the names) and no site id
+    (_HEX_ID_RE) can span a block break "\\n\\x00": only \\s reads a line break, and nothing after a \\s
+    in any of those patterns reads a NUL, nor does any of them end in \\s; their lookarounds ([^…] and the
+    like) read the break's NUL and line break as they read the start and the end of a text; the detectors
+    all need a digit, @, a WeChat or "(at)" mark that the gate of find_personal sees (_MAYBE_PERSONAL_RE). So
+    the scan of texts joined by block breaks finds nothing exactly when the scan of each finds nothing
+    (tests/test_audit_scan.py holds it to that).
 
-    def _add(self, text: str) -> None:
-        self._line_at.append((self._length, self.getpos()[0]))
-        self._text.append(text)
-        self._length += len(text)
-
-    def handle_starttag(self, tag, attrs):
-        if tag not in _JOINING_TAGS:
-            self._add(_BLOCK_BREAK)
-        for _name, value in attrs:
-            if value:
-                self.pieces.append((self.getpos()[0], value))
-
-    def handle_endtag(self, tag):
-        if tag not in _JOINING_TAGS:
-            self._add(_BLOCK_BREAK)
-
-    def handle_data(self, data):
-        self._add(data)
-
-    def line_of(self, offset: int) -> int:
-        """The page line of an offset in text(): where its piece starts, plus the line breaks inside it."""
-        i = bisect.bisect_right(self._starts, offset) - 1
-        if i < 0:
-            return 1
-        start, line = self._line_at[i]
-        return line + self._text[i].count("\n", 0, offset - start)
-
-    def text(self) -> str:
-        self._starts = [start for start, _ in self._line_at]
-        return "".join(self._text)
+    `vouched()`: strings known clean besides (those of the same page in the audited site the build replaces),
+    asked for only when some string is not known clean yet."""
+    if not names.joinable:
+        return all(not any(True for _ in _scan_text(s, names)) for s in set(strings))
+    novel = set(strings)
+    novel -= names.clean
+    novel.discard("")
+    if novel and vouched is not None:
+        novel -= vouched()
+    if not novel:
+        return True
+    for _ in _scan_text(BLOCK_BREAK.join(novel), names):
+        return False
+    if len(names.clean) + len(novel) > _CLEAN_MEMO_MAX:
+        names.clean.clear()
+    names.clean |= novel
+    return True
 
 
-def _scan_html(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
-    parser = _HtmlText()
-    parser.feed(data)
-    parser.close()
-    text = parser.text()
-    for offset, kind, excerpt in _scan_text(text, names):
-        yield parser.line_of(offset), kind, excerpt.replace("\x00", "")
+_CLEAN_MEMO_MAX = 2_000_000
+
+
+def _scan_html(data: str, names: _Names, vouched: Callable[[], set[str]] | None = None
+               ) -> Iterator[tuple[int, str, str]]:
+    # A page whose text and attribute values hold nothing is clean, however HTMLParser would order and place
+    # them: the fast reading (htmltext.py) decides that. A page it does not read, or one where it finds
+    # anything, is read by HTMLParser for the findings with their lines and excerpts.
+    strings = _html_strings(data)
+    if strings is not None and all_clean(strings, names, vouched):
+        return
+    yield from _scan_html_exact(data, names)
+
+
+def _html_strings(data: str) -> list[str] | None:
+    """The pieces of a page's text between block breaks and its attribute values, by the fast reading."""
+    fast = clean_reading(data)
+    if fast is None:
+        return None
+    text, values = fast
+    strings = text.split(BLOCK_BREAK)
+    strings += values
+    return strings
+
+
+def _scan_html_exact(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
+    page = page_text(data)
+    for offset, kind, excerpt in _scan_text(page.text(), names):
+        yield page.line_of(offset), kind, excerpt.replace("\x00", "")
     # A page repeats its attribute values (class names, the same links) thousands of times: a value found clean
     # once is clean wherever it stands (the scan reads the value alone), so it is scanned once per page.
     clean: set[str] = set()
-    for line, value in parser.pieces:
+    for line, value in page.pieces:
         if value in clean:
             continue
         found = False
@@ -217,15 +225,20 @@ def _scan_html(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
             clean.add(value)
 
 
-def _scan_js(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
+def _scan_js(data: str, names: _Names, vouched: Callable[[], set[str]] | None = None
+             ) -> Iterator[tuple[int, str, str]]:
     """The JSON string literals of a data file (window.X = {...}), decoded (\\u escapes and all)."""
     if data.startswith(_TERM_SHARD_PREFIX):
         shard = _term_shard(data)
         if shard is not None:
+            if all_clean(_term_shard_strings(shard), names, vouched):
+                return  # what _scan_term_shard scans, found clean at once
             yield from _scan_term_shard(shard, names)
             return
     if data.startswith(_VECTORS_PREFIX):
         data = _without_vector_blobs(data)
+    if all_clean(_js_strings(data), names, vouched):
+        return  # what the loop below scans, found clean at once
     for m in _JS_STRING_RE.finditer(data):
         try:
             value = json.loads(m.group(0))
@@ -241,6 +254,33 @@ def _scan_js(data: str, names: _Names) -> Iterator[tuple[int, str, str]]:
             continue
         for offset, kind, excerpt in _scan_text(value, names):
             yield line + value.count("\n", 0, offset), kind, excerpt
+
+
+def _js_file_strings(data: str) -> list[str]:
+    """What _scan_js scans one by one in a data file."""
+    if data.startswith(_TERM_SHARD_PREFIX):
+        shard = _term_shard(data)
+        if shard is not None:
+            return _term_shard_strings(shard)
+    if data.startswith(_VECTORS_PREFIX):
+        data = _without_vector_blobs(data)
+    return list(_js_strings(data))
+
+
+def _js_strings(data: str) -> Iterator[str]:
+    """The strings _scan_js scans one by one in `data`: each decoded literal, or each word of a term list."""
+    for literal in _JS_STRING_RE.findall(data):
+        if "\\" in literal:
+            try:
+                value = json.loads(literal)
+            except ValueError:
+                value = literal[1:-1]
+        else:
+            value = literal[1:-1]  # json.loads gives the same or refuses a raw control character (then this)
+        if "\n" in value and _is_term_list(value):
+            yield from value.split("\n")
+        else:
+            yield value
 
 
 _VECTORS_PREFIX = "window.CHENDIAN_VECTORS = "
@@ -279,6 +319,14 @@ def _term_shard(data: str) -> dict | None:
     if kind != "t" or not isinstance(shard, dict) or not all(isinstance(shard.get(k), str) for k in ("terms", "data")):
         return None
     return shard
+
+
+def _term_shard_strings(shard: dict) -> list[str]:
+    """The strings _scan_term_shard scans one by one."""
+    strings = shard["terms"].split("\n")
+    if not BLOB_RE.fullmatch(shard["data"]):
+        strings.append(shard["data"])
+    return strings
 
 
 def _scan_term_shard(shard: dict, names: _Names) -> Iterator[tuple[int, str, str]]:
@@ -325,6 +373,7 @@ def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
     matcher = _Names(names)
 
     bulk = getattr(trusted, "inodes", None)  # same_page's: a folder of the previous site at once
+    previous = getattr(trusted, "previous", None)  # same_page's: the audited site, whose pages vouch for strings
 
     def wanted() -> Iterator[tuple[Path, str]]:
         # In path order (by parts, as sorted Paths compare: a folder's entries by name, depth first). A page the
@@ -332,9 +381,21 @@ def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
         # time: a night links almost all of a big site's pages, and per-page Python work is what it costs.
         def visit(folder: str, prefix: str) -> Iterator[tuple[Path, str]]:
             with os.scandir(folder) as it:
-                entries = sorted(it, key=_entry_name)
+                entries = list(it)
             before = bulk(folder, prefix) if bulk is not None else {}
-            for entry in entries:
+            if before:
+                # The entries of the previous site's folder with the same name and inode are its very files (a
+                # folder is never one: the build makes its own), found with set operations rather than a Python
+                # step per entry; only the rest are looked at one by one.
+                names = list(map(_entry_name, entries))
+                now = set(zip(names, map(os.DirEntry.inode, entries)))
+                changed = now - before.items()
+                if len(changed) < len(now):
+                    report.unchanged += _audited_count(names) - _audited_count(name for name, _ in changed)
+                    by_name = dict(zip(names, entries))
+                    entries = [by_name[name] for name, _ in changed]
+                    before = {}
+            for entry in sorted(entries, key=_entry_name):
                 name = entry.name
                 if entry.is_dir(follow_symlinks=False):  # as rglob: no descent into linked folders
                     if name not in SKIPPED_PARTS:
@@ -354,7 +415,7 @@ def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
 
         yield from visit(str(root), "")
 
-    for found, skipped, scanned in ordered_map(lambda job: _scan_file(*job, matcher), wanted(), workers):
+    for found, skipped, scanned in ordered_map(lambda job: _scan_file(*job, matcher, previous), wanted(), workers):
         report.findings.extend(found)
         report.skipped.extend(skipped)
         report.files += scanned
@@ -364,12 +425,25 @@ def audit_site(root: str | os.PathLike, names: Iterable[str] = (),
 _AUDITED_SUFFIXES = HTML_SUFFIXES | TEXT_SUFFIXES | JS_SUFFIXES | {".epub", ".pdf"}
 
 
-def _entry_name(entry: os.DirEntry) -> str:
-    return entry.name
+_entry_name = operator.attrgetter("name")
 
 
-def _scan_file(path: Path, rel: str, matcher: _Names) -> tuple[list[Finding], list[str], int]:
-    """One file's findings, what could not be read (\"file (why)\"), and 1 when it was scanned."""
+def _audited_count(names: Iterable[str]) -> int:
+    """How many of `names` (file names: no "/") have an audited suffix as os.path.splitext reads it, counted
+    in one string: a suffix then "/" ends a name."""
+    names = list(names)
+    joined = "/" + "/".join(names).lower() + "/"
+    count = sum(joined.count(suffix + "/") for suffix in _AUDITED_SUFFIXES)
+    if "/." in joined:  # splitext gives ".html" no suffix: a name of dots and a suffix is no page
+        count -= sum(1 for name in names if name.startswith(".") and not os.path.splitext(name)[1]
+                     and name.lower().endswith(tuple(_AUDITED_SUFFIXES)))
+    return count
+
+
+def _scan_file(path: Path, rel: str, matcher: _Names, previous: Path | None = None
+               ) -> tuple[list[Finding], list[str], int]:
+    """One file's findings, what could not be read (\"file (why)\"), and 1 when it was scanned. `previous`: the
+    audited site the build replaces, whose page of the same name vouches for the strings it shares with this one."""
     found: list[Finding] = []
 
     def add(rel: str, hits: Iterable[tuple[int, str, str]]) -> None:
@@ -386,8 +460,25 @@ def _scan_file(path: Path, rel: str, matcher: _Names) -> tuple[list[Finding], li
             return found, [f"{rel} (pdftotext from poppler-utils is not installed)"], 0
         add(rel, ((line, kind, f"{excerpt} (page text)") for line, kind, excerpt in _scan_plain(text, matcher)))
         return found, [], 1
-    add(rel, _scanner(rel)(path.read_text(encoding="utf-8", errors="replace"), matcher))
+    scan = _scanner(rel)
+    data = path.read_text(encoding="utf-8", errors="replace")
+    if previous is not None and scan in _VOUCHED_STRINGS:
+        add(rel, scan(data, matcher, lambda: _vouched(previous / rel, _VOUCHED_STRINGS[scan])))
+    else:
+        add(rel, scan(data, matcher))
     return found, [], 1
+
+
+def _vouched(old: Path, strings_of: Callable[[str], list[str] | None]) -> set[str]:
+    """The strings of a page of the audited site (all clean: it passed the audit under the same rules)."""
+    try:
+        data = old.read_text(encoding="utf-8", errors="replace")
+    except OSError:  # no such page before (or no file)
+        return set()
+    return set(strings_of(data) or ())
+
+
+_VOUCHED_STRINGS = {_scan_html: _html_strings, _scan_js: _js_file_strings}
 
 
 def add_epub(path: Path, rel: str, matcher: _Names, add, skipped: list[str]) -> None:
@@ -421,12 +512,12 @@ def names_to_hide(ws) -> list[str]:
 
 # Every page carries its build time; two builds of an unchanged page differ only there.
 _BUILD_STAMP_RE = re.compile(rb"\xe7\x94\x9f\xe6\x88\x90\xe4\xba\x8e \d{4}-\d{2}-\d{2} \d{2}:\d{2}")  # 生成于 …
-RULES_FILES = (Path(__file__), Path(__file__).with_name("privacy.py"))
+RULES_FILES = tuple(Path(__file__).with_name(name) for name in ("audit.py", "privacy.py", "htmltext.py"))
 
 
 def audit_key(names: Iterable[str]) -> str:
-    """What an audit's verdict depends on besides the pages: the names to hide and the rules (this module and
-    privacy.py). A site audited under the same key may vouch for the pages it shares with a new build."""
+    """What an audit's verdict depends on besides the pages: the names to hide and the rules (this module,
+    privacy.py and the page reading, htmltext.py). A site audited under the same key may vouch for the pages it shares with a new build."""
     h = hashlib.blake2b(digest_size=16)
     for name in sorted(names):
         h.update(name.encode("utf-8") + b"\0")
@@ -453,9 +544,10 @@ class SamePage:
             return {}
         try:
             with os.scandir(os.path.join(self.previous, rel_folder)) as it:
-                return {e.name: e.inode() for e in it}
+                entries = list(it)
         except OSError:
             return {}
+        return dict(zip(map(_entry_name, entries), map(os.DirEntry.inode, entries)))
 
     def __call__(self, path: Path, rel: str, inode: int | None = None) -> bool:
         old = self.previous / rel
