@@ -159,11 +159,9 @@ class QuestionContext:
         self.char_sets = [frozenset(c) for c in chars]
         tv = TfidfVectorizer(analyzer=lambda x: x, sublinear_tf=True)
         self.char_tfidf = tv.fit_transform(chars).tocsr()
-        self.char_tfidf.sum_duplicates()  # sorted, distinct columns per row (_pair_dots); sklearn's already are
         tokens_of = word_tokens or (lambda f: analyze.word_tokens(f, seg))
         words = [tokens_of(f) or ["\x00"] for f in folded]
         self.word_tfidf = TfidfVectorizer(analyzer=lambda x: x, sublinear_tf=True).fit_transform(words).tocsr()
-        self.word_tfidf.sum_duplicates()
         dims = max(1, min(128, n - 1, self.char_tfidf.shape[1] - 1))
         z = TruncatedSVD(dims, random_state=0).fit_transform(self.char_tfidf)
         self.lsa = (z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-9)).astype(np.float32)
@@ -275,7 +273,7 @@ class QuestionContext:
                                 _pair_dots(*self._profiles(rows), self.n, pa, pb)])
 
 
-# Sparse row dot products on CSR arrays (sorted, distinct columns per row), for the few pairs a call scores.
+# Sparse row dot products on CSR arrays (distinct columns per row), for the few pairs a call scores.
 # Bit for bit what `m[a].multiply(m[b]).sum(1)` gives (tests/test_faq_context.py compares them): the products of
 # the shared columns in column order, zero products dropped, each pair's summed by np.add.reduceat as scipy's
 # row sum does (its pairwise summation groups by count, so the order and the dropped zeros matter).
@@ -307,16 +305,23 @@ def _gather(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def _pair_dots(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, width: int, a: np.ndarray,
                b: np.ndarray) -> np.ndarray:
-    """Dot products of CSR rows a[i] and b[i] (columns below `width`), one per pair."""
+    """Dot products of CSR rows a[i] and b[i] (distinct columns below `width`), one per pair."""
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
     pos_a, pair_a = _gather(indptr, a)
     pos_b, pair_b = _gather(indptr, b)
     # (pair, column) keys are distinct within each side and sort by pair, then column
     keys, at_a, at_b = np.intersect1d(pair_a * width + indices[pos_a], pair_b * width + indices[pos_b],
                                       assume_unique=True, return_indices=True)
+    pair = keys // width
+    # scipy multiplies sorted rows in column order, unsorted ones (sklearn's tf-idf rows are) through a linked
+    # list that gives a's shared entries in reverse storage order
+    ca, cb = indices[pos_a], indices[pos_b]
+    if not ((np.diff(ca) > 0) | (np.diff(pair_a) != 0)).all() or not ((np.diff(cb) > 0) | (np.diff(pair_b) != 0)).all():
+        order = np.lexsort((-at_a, pair))
+        pair, at_a, at_b = pair[order], at_a[order], at_b[order]
     prods = data[pos_a[at_a]] * data[pos_b[at_b]]
     keep = prods != 0
-    return _segment_sums(keys[keep] // width, prods[keep], len(a))
+    return _segment_sums(pair[keep], prods[keep], len(a))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
