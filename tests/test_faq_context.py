@@ -98,3 +98,56 @@ def test_a_night_searching_its_own_rows_builds_what_searching_every_row_builds(m
 
     monkeypatch.setattr(dedup.QuestionContext, "__init__", eager)
     assert records(faq.build_entries(night, float16_bag, previous)) == records(lazy)
+
+
+def scipy_features(ctx: dedup.QuestionContext, ia: np.ndarray, ib: np.ndarray, cos: np.ndarray) -> np.ndarray:
+    """The context features as scipy.sparse computed them before dedup worked on the CSR arrays itself."""
+    import scipy.sparse as sp
+
+    rows = np.array(list(dict.fromkeys([*ia.tolist(), *ib.tolist()])), dtype=np.int64)
+    at = {int(r): j for j, r in enumerate(rows)}
+    pa = np.array([at[int(i)] for i in ia], dtype=np.int64)
+    pb = np.array([at[int(i)] for i in ib], dtype=np.int64)
+    nbr_sims, ids = ctx.neighbours(rows)
+    hub = nbr_sims[:, :dedup._CSLS_K].mean(1)
+    m, pk = len(rows), min(dedup._PROFILE_K, ids.shape[1])
+    prof = sp.csr_matrix((np.column_stack([np.ones(m, np.float32), nbr_sims[:, :pk]]).ravel(),
+                          (np.repeat(np.arange(m), pk + 1), np.column_stack([rows, ids[:, :pk]]).ravel())),
+                         shape=(m, ctx.n))
+    norms = np.sqrt(np.asarray(prof.multiply(prof).sum(1)).ravel())
+    profile = sp.diags(1 / np.maximum(norms, 1e-9)) @ prof
+    rank = lambda p, c: (nbr_sims[p] > c[:, None]).sum(1)  # noqa: E731
+    rowdot = lambda m, a, b: np.asarray(m[a].multiply(m[b]).sum(1)).ravel()  # noqa: E731
+    jac = np.array([len(ctx.char_sets[x] & ctx.char_sets[y]) / max(1, len(ctx.char_sets[x] | ctx.char_sets[y]))
+                    for x, y in zip(ia, ib)])
+    return np.column_stack([-(np.log1p(rank(pa, cos)) + np.log1p(rank(pb, cos))) / 2,
+                            rowdot(ctx.char_tfidf, ia, ib), np.einsum("ij,ij->i", ctx.lsa[ia], ctx.lsa[ib]),
+                            2 * cos - hub[pa] - hub[pb], jac, rowdot(ctx.word_tfidf, ia, ib), rowdot(profile, pa, pb)])
+
+
+def test_the_context_features_on_csr_arrays_are_scipys_bits():
+    # the faq stage's pairs: each question with its 10 nearest (long, overlapping char n-gram rows, 100-column
+    # profiles: sums of 8+ terms, where numpy's pairwise summation groups by count), ten at a time as it scores them
+    texts = list(dict.fromkeys(faq.clean_question(q.question) + q.answers[0].text if q.answers else
+                               faq.clean_question(q.question) for q in questions(2500, 7)))
+    assert len(texts) >= dedup.MIN_CONTEXT
+    v = float16_bag(texts)
+    ctx = dedup.QuestionContext(texts, v)
+    rng = np.random.default_rng(3)
+    _, ids = ctx.neighbours(np.arange(ctx.n))  # every row at once (a search per ten pairs is slow here)
+    some = rng.choice(ctx.n, 400, replace=False)
+    ids = ids[some]
+    ia, ib = np.repeat(some, 10), ids[:, :10].ravel()
+    ia, ib = np.concatenate([ia, rng.integers(0, ctx.n, 500)]), np.concatenate([ib, rng.integers(0, ctx.n, 500)])
+    cos = np.einsum("ij,ij->i", v[ia], v[ib])
+    new = np.concatenate([ctx.features(ia[s:s + 10], ib[s:s + 10], cos[s:s + 10]) for s in range(0, len(ia), 10)])
+    old = np.concatenate([scipy_features(ctx, ia[s:s + 10], ib[s:s + 10], cos[s:s + 10])
+                          for s in range(0, len(ia), 10)])
+    assert np.array_equal(new, old)
+    assert (new[:, [1, 5, 6]] > 0).mean(0).min() > 0.5  # the sparse dot products mostly overlap: sums are tested
+    # and so are the scores and the merge decisions
+    base = np.zeros((len(ia), len(dedup.FEATURES)))
+    assert np.array_equal(dedup.score_features(np.column_stack([base, new])),
+                          dedup.score_features(np.column_stack([base, old])))
+    # one call of many pairs (a whole block) sums each pair as one of ten does
+    assert np.array_equal(ctx.features(ia, ib, cos), new)

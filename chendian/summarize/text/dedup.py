@@ -232,20 +232,22 @@ class QuestionContext:
         return (np.array([self._sims[i] for i in rows.tolist()], dtype=np.float32).reshape(len(rows), self.k - 1),
                 np.array([self._ids[i] for i in rows.tolist()], dtype=np.int64).reshape(len(rows), self.k - 1))
 
-    def _profiles(self, rows: np.ndarray):
+    def _profiles(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Second-order similarity: each question as its sparse profile of cosines to its nearest questions
-        (itself 1), L2-normalised; one row per position given."""
-        import scipy.sparse as sp
-
+        (itself 1), L2-normalised; one row per position given, as CSR arrays (indptr, indices, data) with sorted
+        columns: scipy.sparse on a handful of rows cost more in checks than in sums (most of a cold faq run)."""
         sims, ids = self.neighbours(rows)
         m = len(rows)
         pk = min(_PROFILE_K, ids.shape[1])
-        r = np.repeat(np.arange(m), pk + 1)
-        cols = np.column_stack([np.asarray(rows, dtype=np.int64), ids[:, :pk]]).ravel()
-        vals = np.column_stack([np.ones(m, np.float32), sims[:, :pk]]).ravel()
-        prof = sp.csr_matrix((vals, (r, cols)), shape=(m, self.n))
-        norms = np.sqrt(np.asarray(prof.multiply(prof).sum(1)).ravel())
-        return sp.diags(1 / np.maximum(norms, 1e-9)) @ prof
+        cols = np.column_stack([np.asarray(rows, dtype=np.int64), ids[:, :pk]])
+        vals = np.column_stack([np.ones(m, np.float32), sims[:, :pk]])
+        order = np.argsort(cols, axis=1, kind="stable")  # a row's columns are distinct (itself left out of ids)
+        cols, vals = np.take_along_axis(cols, order, 1), np.take_along_axis(vals, order, 1)
+        indptr = np.arange(m + 1, dtype=np.int64) * (pk + 1)
+        # the float32 norms and scaling of the scipy formulation (sum over the nonzero squares, then 1/norm · row)
+        norms = np.sqrt(_row_sums(indptr, (vals * vals).ravel()))
+        scaled = (vals * (1 / np.maximum(norms, 1e-9))[:, None]).ravel()
+        return indptr, cols.ravel(), scaled
 
     def features(self, ia: np.ndarray, ib: np.ndarray, cos: np.ndarray) -> np.ndarray:
         """Context features (CONTEXT_FEATURES order) of the pairs (ia[i], ib[i]) of positions in the set."""
@@ -256,19 +258,70 @@ class QuestionContext:
         pb = np.array([at[int(i)] for i in ib], dtype=np.int64)
         nbr_sims, _ = self.neighbours(rows)
         hub = nbr_sims[:, :_CSLS_K].mean(1)
-        profile = self._profiles(rows)
 
         def rank(p, c):  # how many questions are closer to the pair's one question than its other
             return (nbr_sims[p] > c[:, None]).sum(1)
 
         mutual = -(np.log1p(rank(pa, cos)) + np.log1p(rank(pb, cos))) / 2
-        rowdot = lambda m, a, b: np.asarray(m[a].multiply(m[b]).sum(1)).ravel()  # noqa: E731
         jac = np.array([len(self.char_sets[x] & self.char_sets[y]) / max(1, len(self.char_sets[x] | self.char_sets[y]))
                         for x, y in zip(ia, ib)])
-        return np.column_stack([mutual, rowdot(self.char_tfidf, ia, ib),
+        char, word = self.char_tfidf, self.word_tfidf
+        return np.column_stack([mutual, _pair_dots(char.indptr, char.indices, char.data, char.shape[1], ia, ib),
                                 np.einsum("ij,ij->i", self.lsa[ia], self.lsa[ib]),
-                                2 * cos - hub[pa] - hub[pb], jac, rowdot(self.word_tfidf, ia, ib),
-                                rowdot(profile, pa, pb)])
+                                2 * cos - hub[pa] - hub[pb], jac,
+                                _pair_dots(word.indptr, word.indices, word.data, word.shape[1], ia, ib),
+                                _pair_dots(*self._profiles(rows), self.n, pa, pb)])
+
+
+# Sparse row dot products on CSR arrays (distinct columns per row), for the few pairs a call scores.
+# Bit for bit what `m[a].multiply(m[b]).sum(1)` gives (tests/test_faq_context.py compares them): the products of
+# the shared columns in column order, zero products dropped, each pair's summed by np.add.reduceat as scipy's
+# row sum does (its pairwise summation groups by count, so the order and the dropped zeros matter).
+
+def _row_sums(indptr: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Per-row sums of data (rows by indptr) over its nonzero entries, as scipy's csr.sum(1) adds them."""
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    keep = data != 0
+    return _segment_sums(rows[keep], data[keep], len(indptr) - 1)
+
+
+def _segment_sums(seg: np.ndarray, vals: np.ndarray, n: int) -> np.ndarray:
+    """out[s] = np.add.reduceat of vals where seg == s (seg ascending), 0 where none."""
+    out = np.zeros(n, dtype=vals.dtype)
+    if len(vals):
+        present, first = np.unique(seg, return_index=True)
+        out[present] = np.add.reduceat(vals, first)
+    return out
+
+
+def _gather(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions into indices/data of the given rows' entries, concatenated; the given row's ordinal each)."""
+    starts = indptr[rows]
+    lens = indptr[rows + 1] - starts
+    ends = np.cumsum(lens)
+    pos = np.repeat(starts - ends + lens, lens) + np.arange(int(ends[-1]) if len(ends) else 0)
+    return pos, np.repeat(np.arange(len(rows)), lens)
+
+
+def _pair_dots(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, width: int, a: np.ndarray,
+               b: np.ndarray) -> np.ndarray:
+    """Dot products of CSR rows a[i] and b[i] (distinct columns below `width`), one per pair."""
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    pos_a, pair_a = _gather(indptr, a)
+    pos_b, pair_b = _gather(indptr, b)
+    # (pair, column) keys are distinct within each side and sort by pair, then column
+    keys, at_a, at_b = np.intersect1d(pair_a * width + indices[pos_a], pair_b * width + indices[pos_b],
+                                      assume_unique=True, return_indices=True)
+    pair = keys // width
+    # scipy multiplies sorted rows in column order, unsorted ones (sklearn's tf-idf rows are) through a linked
+    # list that gives a's shared entries in reverse storage order
+    ca, cb = indices[pos_a], indices[pos_b]
+    if not ((np.diff(ca) > 0) | (np.diff(pair_a) != 0)).all() or not ((np.diff(cb) > 0) | (np.diff(pair_b) != 0)).all():
+        order = np.lexsort((-at_a, pair))
+        pair, at_a, at_b = pair[order], at_a[order], at_b[order]
+    prods = data[pos_a[at_a]] * data[pos_b[at_b]]
+    keep = prods != 0
+    return _segment_sums(pair[keep], prods[keep], len(a))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
