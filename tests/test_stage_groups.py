@@ -9,7 +9,6 @@ night once stage by stage (executor = "local") and once with the groups in forke
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -138,28 +137,6 @@ def test_a_stage_that_fails_in_its_own_process_stops_the_run(first_night, tmp_pa
     assert status["insights"][0] == status["index"][0] == "ok"  # its group ran to the end
     assert "publish" not in status  # later stages would read half-made inputs
     assert "✗ summarize" in result.output
-
-
-def test_a_night_links_its_chats_on_forked_copies_and_names_the_chat_that_fails(first_night, tmp_path, monkeypatch):
-    root = tmp_path / "ws"
-    shutil.copytree(first_night, root)
-    from chendian.pipeline.stages import thread
-
-    parent = os.getpid()
-
-    def link_elsewhere(job):
-        if os.getpid() == parent:
-            raise AssertionError("linked in the driver, not on a forked copy")
-        raise RuntimeError("no parents for this tail")
-
-    monkeypatch.setattr(thread, "link", link_elsewhere)
-    result = CliRunner().invoke(main, ["-w", str(root), "run", "-q"])
-    assert result.exit_code == 1
-    report = json.loads((root / "reports" / "latest.json").read_text(encoding="utf-8"))
-    failed = next(s for s in report["stages"] if s["name"] == "thread")
-    assert failed["status"] == "failed"
-    assert failed["note"].startswith("ExecutorError: thread: chat ")
-    assert failed["note"].endswith("failed: RuntimeError: no parents for this tail")
 
 
 def test_a_rerun_after_a_night_changes_nothing(first_night, tmp_path):

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 
 from .. import atomic
 from ..store import Workspace
-from .executor import ForkExecutor, LocalExecutor, executor_for
+from .executor import LocalExecutor, executor_for
 from .stages import RunContext, Stage, StageError
 from .stages import digest, embed, extract, faq, index, ingest, insights, publish, segment, summarize, talks, thread, topics
 
@@ -130,16 +130,14 @@ def _run(ws: Workspace, wanted: list[Stage], report: RunReport, quiet: bool,
     with ws.locked("run " + ",".join(s.name for s in wanted)):
         seen = _threaded_up_to(ws)
         for group in stage_groups(wanted):
-            at_once = _concurrent_stages(ws, executor, seen)
-            if at_once > 1 and len(group) > 1:
+            at_once = _concurrent_stages(ws, executor, seen) if len(group) > 1 else 1
+            if at_once > 1:
                 done = _run_group(ws, group, quiet, executor)
                 report.together.append([s.name for s in group])
             else:  # one at a time, stopping at the first that fails
-                # alone on a night, a stage's forkable jobs (thread's chats) have the cores to themselves
-                forks = ForkExecutor(at_once) if at_once > 1 else None
                 done = []
                 for stage in group:
-                    done.append(_run_one(ws, stage, quiet, executor, forks))
+                    done.append(_run_one(ws, stage, quiet, executor))
                     if done[-1][0].status == "failed":
                         break
             for sr, warnings in done:
@@ -172,8 +170,8 @@ def _concurrent_stages(ws: Workspace, executor, seen: int | None) -> int:
     return decide(max(0, top - seen))
 
 
-def _run_one(ws: Workspace, stage: Stage, quiet: bool, executor, forks=None) -> tuple[StageReport, list[str]]:
-    rc = RunContext(quiet=quiet, stage=stage.name, executor=executor, forks=forks)
+def _run_one(ws: Workspace, stage: Stage, quiet: bool, executor) -> tuple[StageReport, list[str]]:
+    rc = RunContext(quiet=quiet, stage=stage.name, executor=executor)
     t0 = time.perf_counter()
     try:
         counts = stage.run(ws, rc) or {}

@@ -359,44 +359,6 @@ class ProcessExecutor(PoolExecutor):
         self._done.clear()
 
 
-class ForkExecutor:
-    """A night's jobs of a stage that runs alone, on `workers` forked copies of this process (site.pool's
-    ordered_map): nothing to start or load, since the workers inherit this process as it is. Only for jobs whose
-    function needs no model (a fork of a process that has run torch may hang) — the caller asks with
-    RunContext.map(..., forkable=True). Results come back in job order, as everywhere."""
-
-    name = "fork"
-    cores_per_worker = 1
-
-    def __init__(self, workers: int):
-        self.workers = workers
-
-    def map(self, fn: Callable[[Any], Any], jobs: Iterable[tuple[Any, Any]], *,
-            describe: Callable[[Any], str] | None = None, size: int | None = None) -> Iterator[tuple[Any, Any]]:
-        from ..site.pool import ordered_map
-
-        metas: collections.deque = collections.deque()
-
-        def payloads() -> Iterator[Any]:
-            for meta, payload in jobs:
-                metas.append(meta)
-                yield payload
-
-        results = ordered_map(fn, payloads(), self.workers, chunk=1)
-        while True:
-            try:
-                result = next(results)
-            except StopIteration:
-                return
-            except Exception as e:  # the job's own error, raised again here: name the job it came from
-                what = describe(metas[0]) if describe is not None and metas else "a job"
-                raise ExecutorError(f"{what} failed: {type(e).__name__}: {e}") from e
-            yield metas.popleft(), result
-
-    def close(self) -> None:
-        pass
-
-
 class AutoExecutor:
     """`[run] executor = "auto"`: a stage's jobs in this process when they hold little work (a nightly day), on
     the process pool when they hold at least `threshold` messages or texts (a first import, a re-run), and on

@@ -44,25 +44,20 @@ class RunContext:
     quiet: bool = False
     stage: str = ""
     executor: Any = None
-    forks: Any = None  # a night's stage that runs alone: where forkable jobs go (executor.ForkExecutor)
 
     def map(self, fn: Callable[[Any], Any], jobs: Iterable[tuple[Any, Any]], *,
-            describe: Callable[[Any], str] | None = None, size: int | None = None,
-            forkable: bool = False) -> Iterator[tuple[Any, Any]]:
+            describe: Callable[[Any], str] | None = None, size: int | None = None) -> Iterator[tuple[Any, Any]]:
         """(meta, fn(payload)) for each (meta, payload) of jobs, in their order, wherever `fn` runs. `fn` is a
         pure module-level function (pickled by reference); its models come from per-process caches.
         `describe(meta)` names a job in the error when one fails on a worker ("chat 'qq:…'"); `size` is the
-        work the jobs hold (messages or texts), by which `executor = "auto"` picks this process or the pool.
-        `forkable`: `fn` needs no model, so on a night it may run on forked copies of this process (`forks`)."""
+        work the jobs hold (messages or texts), by which `executor = "auto"` picks this process or the pool."""
+        if self.executor is None:
+            return ((meta, fn(payload)) for meta, payload in jobs)
         stage = self.stage or "a stage"
 
         def named(meta: Any) -> str:
             return f"{stage}: {describe(meta) if describe else 'a job'}"
 
-        if forkable and self.forks is not None:
-            return self.forks.map(fn, jobs, describe=named, size=size)
-        if self.executor is None:
-            return ((meta, fn(payload)) for meta, payload in jobs)
         return self.executor.map(fn, jobs, describe=named, size=size)
 
     @property

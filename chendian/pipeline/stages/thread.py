@@ -329,9 +329,7 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     jobs = (plan_chat(ws, chat, full=full, cache=cache, first=firsts[chat], kept=kept.get(chat)) for chat in chats)
     # the messages to link, for executor = "auto": all of them on a full run, else those past the last run's
     new = top if full else top - int(ws.get_state(ROWID_KEY, 0) or 0)
-    # Linking needs no model (the vectors come with the job): on a night it may run on forked copies of this process.
-    for plan, result in rc.map(_link_or_nothing, jobs, size=new, describe=lambda plan: f"chat {plan.chat!r}",
-                               forkable=True):
+    for plan, result in rc.map(_link_or_nothing, jobs, size=new, describe=lambda plan: f"chat {plan.chat!r}"):
         r = write_chat(ws, plan, result)
         if plan.flags is not None and plan.msgs:
             kept[plan.chat] = keep_flags(plan.msgs, plan.flags)
