@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 
+from chendian.cli import main
 from chendian.ingest import readers, sniff
 from chendian.ingest.base import ReadContext, SourceFile
 from chendian.store import Workspace
@@ -80,3 +83,22 @@ def assert_golden(golden: Path, records: list[dict] | dict) -> None:
             pytest.fail(f"golden file {golden} did not exist and was written; review it and rerun")
     expected = json.loads(golden.read_text(encoding="utf-8"))
     assert json.loads(text) == expected, f"output differs from {golden} (UPDATE_GOLDEN=1 to rewrite after review)"
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="module")
+def examples_ws(tmp_path_factory):
+    """The bundled examples run through the whole pipeline, members shown under pseudonyms (the audit's tests)."""
+    ws = tmp_path_factory.mktemp("examples") / "ws"
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", str(ws)]).exit_code == 0
+    config = ws / "chendian.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('names = "real"', 'names = "pseudonym"', 1),
+                      encoding="utf-8")
+    for folder in ("wechat", "qq"):
+        shutil.copytree(EXAMPLES / folder, ws / "inbox" / folder)
+    result = runner.invoke(main, ["-w", str(ws), "run", "-q"])
+    assert result.exit_code == 0, result.output
+    return ws

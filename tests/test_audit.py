@@ -14,7 +14,6 @@ import shutil
 import zipfile
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from chendian.cli import main
@@ -124,20 +123,6 @@ def test_cli_exit_status_and_one_line_per_finding(tmp_path):
     assert CliRunner().invoke(main, ["audit", str(tmp_path)]).exit_code == 0
 
 
-@pytest.fixture(scope="module")
-def examples_ws(tmp_path_factory):
-    """The bundled examples run through the whole pipeline, members shown under pseudonyms."""
-    ws = tmp_path_factory.mktemp("audit") / "ws"
-    runner = CliRunner()
-    assert runner.invoke(main, ["init", str(ws)]).exit_code == 0
-    config = ws / "chendian.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('names = "real"', 'names = "pseudonym"', 1),
-                      encoding="utf-8")
-    for folder in ("wechat", "qq"):
-        shutil.copytree(EXAMPLES / folder, ws / "inbox" / folder)
-    result = runner.invoke(main, ["-w", str(ws), "run", "-q"])
-    assert result.exit_code == 0, result.output
-    return ws
 
 
 def test_examples_site_passes_the_audit(examples_ws):

@@ -19,11 +19,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chendian.cli import main
 from chendian.site import audit
 from chendian.site.audit import _Names, _scan_text, all_clean, audit_site, same_page
 from chendian.site.htmltext import BLOCK_BREAK, clean_reading, page_text
@@ -63,19 +61,9 @@ def _findings(folder: Path, names=(), trusted=None, fast: bool = True):
 
 
 @pytest.fixture(scope="module")
-def examples_site(tmp_path_factory):
+def examples_site(examples_ws):
     """The bundled examples run through the whole pipeline, members under pseudonyms: the site's folder."""
-    ws = tmp_path_factory.mktemp("scan") / "ws"
-    runner = CliRunner()
-    assert runner.invoke(main, ["init", str(ws)]).exit_code == 0
-    config = ws / "chendian.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('names = "real"', 'names = "pseudonym"', 1),
-                      encoding="utf-8")
-    for folder in ("wechat", "qq"):
-        shutil.copytree(EXAMPLES / folder, ws / "inbox" / folder)
-    result = runner.invoke(main, ["-w", str(ws), "run", "-q"])
-    assert result.exit_code == 0, result.output
-    return ws / "site"
+    return examples_ws / "site"
 
 
 def test_every_page_of_the_examples_site_reads_as_htmlparser_reads_it(examples_site):
