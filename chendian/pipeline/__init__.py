@@ -191,8 +191,8 @@ def _run_group(ws: Workspace, group: list[Stage], quiet: bool, executor) -> list
     children = []
     for stage in group[1:]:
         receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=_stage_process, args=(ws.root, stage, send),
-                                name=f"chendian-{stage.name}", daemon=True)
+        # Not a daemon: a stage that forks workers of its own (publish's pages) may do so here as in this process.
+        child = context.Process(target=_stage_process, args=(ws.root, stage, send), name=f"chendian-{stage.name}")
         child.start()
         send.close()
         children.append((stage, child, receive))
