@@ -46,6 +46,9 @@ def first_night(tmp_path_factory) -> Path:
     """A workspace after a first run on the WeChat example, the QQ example waiting in its inbox."""
     root = tmp_path_factory.mktemp("groups") / "ws"
     _cli("init", str(root))
+    toml = root / "chendian.toml"  # two workers whatever this machine's cores: the groups run at once
+    toml.write_text(toml.read_text(encoding="utf-8").replace("\nworkers = 0", "\nworkers = 2", 1), encoding="utf-8")
+    assert "\nworkers = 2" in toml.read_text(encoding="utf-8")
     shutil.copytree(EXAMPLES / "wechat", root / "inbox" / "wechat")
     _cli("-w", str(root), "run", "-q")
     shutil.copytree(EXAMPLES / "qq", root / "inbox" / "qq")
