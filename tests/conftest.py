@@ -88,17 +88,25 @@ def assert_golden(golden: Path, records: list[dict] | dict) -> None:
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
+def run_examples(root: Path, *settings: tuple[str, str]) -> Path:
+    """A new workspace at `root` with the bundled WeChat and QQ examples in its inbox, run once; each (old, new) of
+    `settings` rewrites one line of its chendian.toml first (e.g. 'publish = "confident"' → '"approved"')."""
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", str(root)]).exit_code == 0
+    config = root / "chendian.toml"
+    text = config.read_text(encoding="utf-8")
+    for old, new in settings:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    config.write_text(text, encoding="utf-8")
+    for folder in ("wechat", "qq"):
+        shutil.copytree(EXAMPLES / folder, root / "inbox" / folder)
+    result = runner.invoke(main, ["-w", str(root), "run", "-q"])
+    assert result.exit_code == 0, result.output
+    return root
+
+
 @pytest.fixture(scope="module")
 def examples_ws(tmp_path_factory):
     """The bundled examples run through the whole pipeline, members shown under pseudonyms (the audit's tests)."""
-    ws = tmp_path_factory.mktemp("examples") / "ws"
-    runner = CliRunner()
-    assert runner.invoke(main, ["init", str(ws)]).exit_code == 0
-    config = ws / "chendian.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('names = "real"', 'names = "pseudonym"', 1),
-                      encoding="utf-8")
-    for folder in ("wechat", "qq"):
-        shutil.copytree(EXAMPLES / folder, ws / "inbox" / folder)
-    result = runner.invoke(main, ["-w", str(ws), "run", "-q"])
-    assert result.exit_code == 0, result.output
-    return ws
+    return run_examples(tmp_path_factory.mktemp("examples") / "ws", ('names = "real"', 'names = "pseudonym"'))

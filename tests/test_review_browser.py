@@ -2,12 +2,12 @@
 rejects another on the review page served by `chendian serve`; after a rebuild the site shows exactly the
 approved set."""
 
-import shutil
 import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import run_examples
 
 from chendian.cli import main
 from chendian.site.browser_index import BrowserIndex
@@ -17,7 +17,6 @@ from chendian.store import Workspace
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,14 +32,7 @@ def _cli(*args: str) -> str:
 
 
 def test_approve_one_reject_another_and_the_site_shows_exactly_the_approved(tmp_path):
-    ws_dir = tmp_path / "ws"
-    _cli("init", str(ws_dir))
-    config = ws_dir / "chendian.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('publish = "confident"', 'publish = "approved"'),
-                      encoding="utf-8")
-    for chat in ("wechat", "qq"):
-        shutil.copytree(EXAMPLES / chat, ws_dir / "inbox" / chat)
-    _cli("-w", str(ws_dir), "run", "-q")
+    ws_dir = run_examples(tmp_path / "ws", ('publish = "confident"', 'publish = "approved"'))
     assert not list((ws_dir / "site" / "entries").glob("*.html"))  # nothing approved yet: nothing published
 
     server = make_server(ws_dir, port=0)

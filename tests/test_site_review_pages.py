@@ -5,11 +5,11 @@ that day's page and no other. The open questions likewise, by ISO week."""
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import datetime
 from pathlib import Path
 
 from click.testing import CliRunner
+from conftest import run_examples
 
 from chendian.cli import main
 from chendian.curation import review_queue
@@ -17,7 +17,6 @@ from chendian.site import build
 from chendian.site.build import build_site
 from chendian.store import Workspace
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _cli(*args: str) -> None:
@@ -36,14 +35,7 @@ def _without_stamp(path: Path) -> str:
 def test_review_pages_hold_every_held_entry_once_and_a_decision_changes_one_week(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "REVIEW_TOP", 2)
     monkeypatch.setattr(build, "OPEN_TOP", 2)
-    root = tmp_path / "ws"
-    _cli("init", str(root))
-    config = root / "chendian.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('publish = "confident"', 'publish = "approved"'),
-                      encoding="utf-8")
-    for chat in ("wechat", "qq"):
-        shutil.copytree(EXAMPLES / chat, root / "inbox" / chat)
-    _cli("-w", str(root), "run", "-q")
+    root = run_examples(tmp_path / "ws", ('publish = "confident"', 'publish = "approved"'))
     site = root / "site"
     ws = Workspace(root)
     queue = [item.entry for item in review_queue(ws)]
