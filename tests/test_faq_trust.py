@@ -11,8 +11,8 @@ from chendian.model import Answer, FaqAnswer
 from chendian.schema import create_tables
 from chendian.summarize.qa import worthy
 from chendian.summarize.qa.answer_type import answer_type_mismatch
-from chendian.summarize.qa.faq import (Entry, answer_fit, answer_relevance, entry_confidence, is_non_answer, publishable,
-                                      question_worthiness)
+from chendian.summarize.qa.faq import (Entry, answer_fit, answer_relevance, asks_back, entry_confidence, is_non_answer,
+                                      publishable, question_worthiness)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "threads"
 
@@ -91,6 +91,33 @@ def test_answer_fit_spares_acknowledged_quoted_and_yes_no_replies_and_halves_ask
     sure = [FaqAnswer(reply("在OA里订"), "q1", "t1", fit=1.0)]
     unsure = [FaqAnswer(reply("周末去爬山"), "q1", "t1", fit=0.3)]
     assert entry_confidence(0.9, unsure) < 0.5 <= entry_confidence(0.9, sure)
+
+
+@pytest.mark.parametrize("reply, asks", [
+    # Replies shown as answers on qq-dev and wechat-dev that ask instead; question detection scores them below its bar.
+    ("800啥时候回来", True),
+    ("没有offer怎么谈", True),
+    ("你谈的妥几家核心企业入到一个联盟链么", True),
+    ("等等，去年发的学生证现在是可以买学生票的吧？", True),
+    ("可以的", False),
+    ("拿那个病历本，看病就打折了吧", False),
+    ("能啊，我们有渠道0.1%，看量，看bd", False),
+    ("什么都不用带", False),
+    # several messages: asking back only when each one asks, not an answer that opens with a question
+    ("同城支付不是逐渐退出了吗？\n类似于小额支付系统 就是以人行为中心 本地商业银行接入的本地支付系统", False),
+    ("你说哪个？\n哪一层的会议室？", True),
+])
+def test_a_reply_asks_back_when_it_holds_any_question_form(reply, asks):
+    assert asks_back(reply) is asks
+
+
+def test_a_reply_that_only_half_asks_fits_half():
+    def reply(text):
+        return Answer(["m1"], "u1", "U", text, 0.6, False)
+
+    # "800啥时候回来" scored below question detection's bar and was shown, fully fitting, under 图书馆几号开门吗
+    assert answer_fit("知道学校图书馆几号开门吗？", reply("800啥时候回来"), 0.9) == 0.5
+    assert answer_fit("知道学校图书馆几号开门吗？", reply("8号开门"), 0.9) == 1.0
 
 
 @pytest.mark.parametrize("question, reply, kind", [

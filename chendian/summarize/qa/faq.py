@@ -118,8 +118,22 @@ def reply_kind(question: str, answer_text: str) -> list[bool]:
     (the faq stage keeps them between runs, FeatureMemo)."""
     qf = question_features(question)
     yes_no = bool((qf.particle or qf.qmark) and not qf.wh and _YES_NO_REPLY_RE.match(clean_text(answer_text)))
-    return [yes_no, bool(question_features(answer_text).score >= QUESTION_THRESHOLD),
+    return [yes_no, asks_back(answer_text),
             bool(answer_type_mismatch(question, answer_text))]
+
+
+_ASKS_BACK_RE = re.compile(r"[?？]|(?:吗|么|呢|咩|嘛)(?:[\s，,。.!！~～…]|$)|什么时候|啥时候|怎么|为什么|为啥|多少|哪里|哪儿|是不是|有没有|能不能")
+
+
+def asks_back(reply: str) -> bool:
+    """Whether a reply asks something itself ("800啥时候回来", "没有offer怎么谈", "你谈的妥几家…么"): any question mark,
+    sentence-final question particle or question word, not only what question detection would count as a question
+    (its threshold is set for finding the group's questions, and a reply that only half asks still doesn't answer).
+    A reply of several messages asks back when each of them does."""
+    lines = [line for line in (reply or "").split("\n") if clean_text(line)]
+    # An answer of several messages asks back only when each of them does ("…退出了吗？" then the explanation answers).
+    return bool(lines) and all(question_features(line).score >= QUESTION_THRESHOLD
+                               or _ASKS_BACK_RE.search(clean_text(line)) for line in lines)
 
 
 def answer_fit(question: str, answer: Answer, relevance: float, kind: list[bool] | None = None) -> float:
