@@ -3,6 +3,10 @@
 Query handling lives in the index (analyze.py): folding (traditional/simplified, full/half width), the
 workspace user dictionary, boilerplate removal, character bigrams (typos, colloquial words) and pinyin
 (queries typed as "baoxiao", homophone typos).
+
+A hit's question and answer are shown as the site shows them (site/privacy.py): phone numbers, e-mail addresses,
+ID and card numbers masked, names as `[site] names` says. The index keeps the raw text, which it matches on;
+what leaves through `chendian search` and the HTTP API is the published form, like every page of the site.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..config import load_config
+from ..site.privacy import Privacy
 from ..summarize.text.analyze import is_question_like
 from .held import HELD_NOTE
 from .index import INDEX_LINK, HybridIndex, SearchIndexError
@@ -48,12 +54,27 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-_CACHE: dict[str, tuple[str, HybridIndex]] = {}
+_CACHE: dict[str, tuple[str, HybridIndex, Privacy]] = {}
 _LOCK = threading.Lock()
 
 
 def load_index(ws_root: str | os.PathLike) -> HybridIndex:
     """The workspace index, loaded once per process and reloaded when a rebuild swapped in a new one."""
+    return _loaded(ws_root)[0]
+
+
+def _privacy_for(root: Path) -> Privacy:
+    names = load_config(root).site.names
+    if names == "real":
+        return Privacy("real")  # numbers and addresses masked; no name to rewrite inside the text
+    from ..site.history import Scratch
+    from ..store import Workspace
+
+    with Workspace(root) as ws:  # everyone who wrote: the names the site rewrites inside questions and answers
+        return Privacy(names, Scratch(ws.db).names())
+
+
+def _loaded(ws_root: str | os.PathLike) -> tuple[HybridIndex, Privacy]:
     link = index_folder_for(Path(ws_root))
     if not (link / "meta.json").exists():
         raise SearchIndexError(f"no search index in {ws_root}; run `chendian stage index` (or `chendian run`) first")
@@ -62,10 +83,12 @@ def load_index(ws_root: str | os.PathLike) -> HybridIndex:
     with _LOCK:
         cached = _CACHE.get(key)
         if cached and cached[0] == target:
-            return cached[1]
+            return cached[1], cached[2]
         index = HybridIndex.load(Path(target))
-        _CACHE[key] = (target, index)
-        return index
+        # Read with the index: a new night's build (new people, a changed [site] names) brings both anew.
+        privacy = _privacy_for(Path(ws_root))
+        _CACHE[key] = (target, index, privacy)
+        return index, privacy
 
 
 def index_folder_for(ws_root: Path) -> Path:
@@ -81,18 +104,21 @@ def looks_like_a_question(text: str) -> bool:
 TRUST_NOTES = {"confirmed": "", "unconfirmed": "答案未经确认", "none": "还没有确认的答案"}
 
 
-def to_hit(raw) -> Hit:
+def to_hit(raw, privacy: Privacy | None = None) -> Hit:
+    """A ranked document as a reader sees it; `privacy`: the published form of its text (the site's, as search()
+    passes it), the raw text when None."""
     d = raw.doc
+    shown = privacy.text if privacy is not None else (lambda t: t or "")
     kind = d.fields.get("kind", "doc")
     source = {kind if kind in ("faq", "qa", "message", "talk") else "doc": d.id}
     for key in ("thread_ids", "chat", "ts", "trust"):
         if d.fields.get(key) is not None:
             source[key] = d.fields[key]
-    answer = snippet(d.body)
+    answer = snippet(shown(d.body))
     if answer and looks_like_a_question(answer):  # a question is never shown as the answer
         answer, source["trust"] = "", "none"
     relevance = None if raw.relevance is None else round(raw.relevance, 4)
-    return Hit(id=d.id, question=d.text, answer=answer, score=round(raw.score, 4), kind=kind, source=source,
+    return Hit(id=d.id, question=shown(d.text), answer=answer, score=round(raw.score, 4), kind=kind, source=source,
                relevance=relevance, held=bool(d.fields.get("held")))
 
 
@@ -110,7 +136,7 @@ def search(ws, query: str, k: int = 10, *, floor: float | None = RELEVANCE_FLOOR
     root = Path(ws) if isinstance(ws, (str, os.PathLike)) else ws.root
     if k < 1:
         raise ValueError("k must be at least 1")
-    index = load_index(root)
-    return [to_hit(h) for h in index.search(query, k)
+    index, privacy = _loaded(root)
+    return [to_hit(h, privacy) for h in index.search(query, k)
             if floor is None or h.relevance is None
             or h.relevance >= (max(floor, HELD_FLOOR) if h.doc.fields.get("held") else floor)]
