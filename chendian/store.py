@@ -30,6 +30,15 @@ NEWEST_NAMES = ("SELECT sender, sender_name FROM (SELECT sender, sender_name, ts
                 " (PARTITION BY sender ORDER BY ts DESC, rowid DESC) AS k FROM messages WHERE {where}) w"
                 " WHERE k = 1 ORDER BY ts, sender")
 
+
+def sender_names(db) -> list[tuple[str, str]]:
+    """Every (sender, name) a message other than a system notice was sent under, by sender and name: the people
+    whose names privacy rewrites inside published text (the site, search's hits)."""
+    return [(r[0], r[1]) for r in db.execute(
+        "SELECT sender, sender_name FROM messages WHERE kind != ? GROUP BY sender, sender_name"
+        " ORDER BY sender, sender_name", (SYSTEM,))]
+
+
 # Where a reader reports a stored value it could not read (the value then reads as empty): a run goes on.
 Warn = Callable[[str], None]
 

@@ -210,7 +210,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("chendian.pipeline",),  # the runner and pipeline/stages/
     ("chendian.stats", "chendian.site"),
     ("chendian.search",),
-    ("chendian.summarize.qa", "chendian.summarize.topics", "chendian.summarize.llm", "chendian.summarize"),
+    ("chendian.summarize.qa", "chendian.summarize.topics", "chendian.summarize.llm", "chendian.summarize",
+     "chendian.privacy"),  # what the site and search's hits show of a text: both need it
     ("chendian.summarize.threads",),
     ("chendian.summarize.text", "chendian.ingest"),
     ("chendian.store", "chendian.db", "chendian.model", "chendian.schema", "chendian.config", "chendian.errors",

@@ -17,7 +17,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from chendian.cli import main
-from chendian.site import privacy
+from chendian import privacy
 from chendian.site.audit import audit_site
 from chendian.store import Workspace
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from chendian.cli import main
 from chendian.site.audit import audit_site
 from chendian.site.book import book_content, dump_manifest, parse_manifest, read_manifest
-from chendian.site.privacy import NAME_MODES, Privacy
+from chendian.privacy import NAME_MODES, Privacy
 from chendian.store import Workspace
 from test_site import make_site_workspace
 

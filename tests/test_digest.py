@@ -132,7 +132,7 @@ def test_llm_errors_are_clear():
 
 
 def test_digest_keeps_email_addresses_whole_so_the_site_masks_them():
-    from chendian.site.privacy import Privacy
+    from chendian.privacy import Privacy
 
     conv = [_msg(0, "张伟", "@李娜 VPN 账号过期了找谁？"),
             _msg(1, "李娜", "@张伟 发邮件到 it-help@example.com，抄送 zhang.wei+vpn@corp.example.cn 就行"),

@@ -449,7 +449,7 @@ def test_the_person_in_a_department_nickname(name, person):
 
 
 def test_pseudonyms_also_rewrite_the_name_after_a_department():
-    from chendian.site.privacy import Privacy
+    from chendian.privacy import Privacy
     p = Privacy("pseudonym", [("20002", "产品-李四"), ("20003", "【运营】王五")])
     text = p.text("解决了，谢谢李四！王五也帮了忙")
     assert "李四" not in text and "王五" not in text and text.count("成员-") == 2

@@ -8,7 +8,7 @@ import pytest
 
 from chendian.ingest import ingest_paths
 from chendian.site.build import build_site
-from chendian.site.privacy import Privacy, id_card_valid, initials, luhn_valid, mask_text, pseudonym
+from chendian.privacy import Privacy, id_card_valid, initials, luhn_valid, mask_text, pseudonym
 from chendian.store import Workspace
 from test_site import EMAIL_RE, PHONE_RE, site_text, synthesize_stages
 
@@ -119,7 +119,7 @@ def test_no_phone_or_email_survives_on_real_exports(shared_data, tmp_path, names
 def test_masking_leaves_nothing_the_audit_would_find():
     # An xrandr modeline (Ubuntu IRC): the first card-like run masked, a second one stood alone and the audit of
     # the published page refused it. Masking repeats until the detector finds nothing.
-    from chendian.site.privacy import find_personal
+    from chendian.privacy import find_personal
 
     text = 'xrandr --newmode "1024x768_60.00"   63.50  1024 1072 1176 1328  768 771 775 798 -hsync +vsync'
     masked = mask_text(text)
@@ -133,7 +133,7 @@ def test_text_the_quick_check_passes_over_holds_nothing_any_detector_finds():
     # detector finds.
     import random
 
-    from chendian.site.privacy import _MAYBE_PERSONAL_RE, _find_all
+    from chendian.privacy import _MAYBE_PERSONAL_RE, _find_all
 
     pieces = ["zhang.san", "li_si", "@", "＠", " @ ", "(at)", "（AT）", "[at]", "qq", "QQ号", ".com", ".cn", "corp",
               "wxid_", "wxid_abcdef", "ｗｘ", "vＸ", "Wx号", "v信", "微信号", "微信ID", "：", "是", " ", "abcdefg",

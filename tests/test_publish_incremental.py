@@ -15,7 +15,7 @@ from test_incremental import _site as _site_less_topics
 
 from chendian.cli import main
 from chendian.site.build import PAGE_FOLDERS, PAGE_KEYS, build_site
-from chendian.site.privacy import Privacy
+from chendian.privacy import Privacy
 
 
 def _site(root: Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from chendian.cli import main
 from chendian.search.api import make_server
-from chendian.site.privacy import pseudonym
+from chendian.privacy import pseudonym
 
 # An answer with a mobile number and an e-mail address, naming a colleague; the asker thanks it, so it is published.
 CHAT = [

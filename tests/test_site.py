@@ -302,7 +302,7 @@ def test_names_pseudonym_consistent_and_sender_ids_never_published(tmp_path):
     for real in ("张伟", "李娜", "刘洋", "孙悦", "黃小明"):
         assert real not in everything, real
     assert "wxid_" not in everything  # platform ids are private too
-    from chendian.site.privacy import pseudonym
+    from chendian.privacy import pseudonym
 
     lina = pseudonym("wxid_lina")
     pages_with_lina = [rel for rel, t in pages.items() if lina in t]

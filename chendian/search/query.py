@@ -4,7 +4,7 @@ Query handling lives in the index (analyze.py): folding (traditional/simplified,
 workspace user dictionary, boilerplate removal, character bigrams (typos, colloquial words) and pinyin
 (queries typed as "baoxiao", homophone typos).
 
-A hit's question and answer are shown as the site shows them (site/privacy.py): phone numbers, e-mail addresses,
+A hit's question and answer are shown as the site shows them (chendian/privacy.py): phone numbers, e-mail addresses,
 ID and card numbers masked, names as `[site] names` says. The index keeps the raw text, which it matches on;
 what leaves through `chendian search` and the HTTP API is the published form, like every page of the site.
 """
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..config import load_config
-from ..site.privacy import Privacy
+from ..privacy import Privacy
 from ..summarize.text.analyze import is_question_like
 from .held import HELD_NOTE
 from .index import INDEX_LINK, HybridIndex, SearchIndexError
@@ -67,11 +67,10 @@ def _privacy_for(root: Path) -> Privacy:
     names = load_config(root).site.names
     if names == "real":
         return Privacy("real")  # numbers and addresses masked; no name to rewrite inside the text
-    from ..site.history import Scratch
-    from ..store import Workspace
+    from ..store import Workspace, sender_names
 
     with Workspace(root) as ws:  # everyone who wrote: the names the site rewrites inside questions and answers
-        return Privacy(names, Scratch(ws.db).names())
+        return Privacy(names, sender_names(ws.db))
 
 
 def _loaded(ws_root: str | os.PathLike) -> tuple[HybridIndex, Privacy]:

@@ -28,7 +28,8 @@ from ..errors import ChendianError
 from .browser_index import BLOB_RE, read_shard_text
 from .htmltext import BLOCK_BREAK, HtmlText, clean_reading, page_text
 from .pool import ordered_map
-from .privacy import find_personal, mask_text, name_variants, names_pattern
+from .. import privacy
+from ..privacy import find_personal, mask_text, name_variants, names_pattern
 from .student import MAX_WORD_CHARS
 
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
@@ -512,12 +513,12 @@ def names_to_hide(ws) -> list[str]:
 
 # Every page carries its build time; two builds of an unchanged page differ only there.
 _BUILD_STAMP_RE = re.compile(rb"\xe7\x94\x9f\xe6\x88\x90\xe4\xba\x8e \d{4}-\d{2}-\d{2} \d{2}:\d{2}")  # 生成于 …
-RULES_FILES = tuple(Path(__file__).with_name(name) for name in ("audit.py", "privacy.py", "htmltext.py"))
+RULES_FILES = (Path(__file__), Path(privacy.__file__), Path(__file__).with_name("htmltext.py"))
 
 
 def audit_key(names: Iterable[str]) -> str:
     """What an audit's verdict depends on besides the pages: the names to hide and the rules (this module,
-    privacy.py and the page reading, htmltext.py). A site audited under the same key may vouch for the pages it shares with a new build."""
+    chendian/privacy.py and the page reading, htmltext.py). A site audited under the same key may vouch for the pages it shares with a new build."""
     h = hashlib.blake2b(digest_size=16)
     for name in sorted(names):
         h.update(name.encode("utf-8") + b"\0")

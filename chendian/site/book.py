@@ -32,7 +32,7 @@ from ..errors import ChendianError
 from ..model import FaqEntry
 from ..store import Workspace
 from .build import TEMPLATES, _Context, _load_recalled, known_people
-from .privacy import Privacy
+from ..privacy import Privacy
 from .render import MarkdownRenderer
 
 FORMATS = ("md", "html", "epub", "pdf")

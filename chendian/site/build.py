@@ -50,7 +50,7 @@ from ..model import QA, RECALL, SYSTEM, Answer, Contributor, stable_id
 from ..store import Workspace, json_column
 from .charts import bar_chart, hbar_chart
 from .history import Scratch, thread_signatures
-from .privacy import Privacy
+from ..privacy import Privacy
 from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
 from .report import load_members, weekly_report
 from .pool import default_workers, ordered_map

@@ -31,7 +31,7 @@ from ..store import Workspace
 from ..summarize.qa.insights import iso_week, nearest_rank, shared_urls
 from .audit import LeakError, audit_site, names_to_hide
 from .build import _Context, _load_recalled, _snippet, known_people, slug
-from .privacy import Privacy
+from ..privacy import Privacy
 from .render import MarkdownRenderer
 from .report import ReportError, discussion_label, share_title, system_senders, extra_of, link_replies, share_rows, week_bounds
 

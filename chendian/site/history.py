@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..model import QUOTE, RECALL, SYSTEM, TEXT
-from ..store import NEWEST_NAMES
+from ..store import NEWEST_NAMES, sender_names
 
 STATE_KEY = "publish.history"
 VERSION = 2  # bump when what the tables hold changes: the next publish rebuilds them
@@ -85,9 +85,7 @@ class Scratch:
 
     def names(self) -> list[tuple[str, str]]:
         """Every (sender, name) a message other than a system notice was sent under, by sender and name."""
-        return [(r[0], r[1]) for r in self.db.execute(
-            "SELECT sender, sender_name FROM messages WHERE kind != ? GROUP BY sender, sender_name"
-            " ORDER BY sender, sender_name", (SYSTEM,))]
+        return sender_names(self.db)
 
     def raw_names(self) -> list[tuple[str, str]]:
         """(sender, the name of their newest message, notices too) for every sender but '', NEWEST_NAMES' order."""

@@ -19,7 +19,7 @@ from ..summarize.qa.insights import (URL_RE, Activity, AnswerPoints, Member, Mem
                                      iso_week, level_for, member_of, parse_members, shared_parts, role_of, share_kind, shared_urls,
                                      stale_entries, summarize_responses, team_of, team_standings, weekly_kpi)
 from .history import Scratch, message_chats
-from .privacy import Privacy
+from ..privacy import Privacy
 
 REPORT_VERSION = 2
 TOP_CONTRIBUTORS, BEST_ANSWERS = 10, 5

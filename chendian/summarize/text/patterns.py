@@ -1,4 +1,4 @@
-"""Text patterns more than one room needs: masking (site/privacy) and digests must see the same e-mail address."""
+"""Text patterns more than one room needs: masking (chendian/privacy.py) and digests must see the same e-mail address."""
 
 from __future__ import annotations
 

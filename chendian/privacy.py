@@ -1,7 +1,8 @@
 """Privacy on publish: personal numbers and addresses masked, names shown as configured.
 
 Every piece of text that leaves the workspace for the site (messages, questions, answers, digests, names,
-the search index) goes through `Privacy.text()`; every person goes through `Privacy.name()`.
+the search index) or through search (the CLI's and the HTTP API's hits) goes through `Privacy.text()`; every
+person goes through `Privacy.name()`. It sits beside the rooms, not in site/, because search needs it too.
 
 Masked: mainland mobile numbers (with or without +86 and separators), landlines with an area code, e-mail
 addresses (also written "name @ domain.com" or "name(at)domain.com"), 18-digit ID-card numbers whose check
@@ -17,8 +18,8 @@ import hashlib
 import re
 from collections.abc import Iterable
 
-from ..summarize.qa.insights import name_without_team
-from ..summarize.text.patterns import EMAIL_RE
+from .summarize.qa.insights import name_without_team
+from .summarize.text.patterns import EMAIL_RE
 
 NAME_MODES = ("real", "pseudonym", "initials")
 
