@@ -377,6 +377,22 @@ def test_silence_threshold_separates_bursts_from_silences():
     assert T.silence_threshold(ts[:5]) is None  # too few gaps to tell
 
 
+def test_a_lull_inside_a_conversation_is_not_yet_a_silence():
+    # Pauses inside conversations (median a minute, some of 20+ minutes) and silences between them (median two
+    # hours, some under an hour) overlap. At even odds the mixture cuts inside the overlap and splits conversations
+    # at their longest lulls; a conversation starts only after a gap that is a silence with probability
+    # SILENCE_CONFIDENCE, which splits fewer of them (and misses a few short silences).
+    rng = np.random.default_rng(5)
+    inside, silences = rng.lognormal(np.log(60), 1.3, 800), rng.lognormal(np.log(2 * 3600), 1.0, 80)
+    gaps = np.concatenate([inside, silences])
+    rng.shuffle(gaps)
+    ts = 1.7e9 + np.concatenate([[0.0], np.cumsum(gaps)])
+    even, confident = T.silence_threshold(ts, confidence=0.5), T.silence_threshold(ts)
+    assert T.SILENCE_CONFIDENCE == 0.9 and 10 * 60 < even < confident < 2 * 3600
+    assert (inside > confident).sum() < (inside > even).sum()
+    assert (silences > confident).mean() > 0.75
+
+
 def test_system_lines_never_reply_nor_get_replies():
     rows = [(0, "张三", "周会改到几点？"), (0, "系统", "王五 加入了群聊", SYSTEM), (1, "李四", "@张三 三点")]
     parents, _ = T.thread_messages(_chat(rows))
