@@ -32,6 +32,11 @@ def stable_id(*parts: str, prefix: str = "m") -> str:
     return f"{prefix}{h}"
 
 
+def conversation_id(chat: str, first_message_id: str) -> str:
+    """A conversation's id: its first message's (the thread stage's threads, extract's fallback conversations)."""
+    return stable_id(chat, first_message_id, prefix="t")
+
+
 @dataclass(slots=True)
 class Quote:
     """What a quoting message says about the message it quotes, before it is resolved to an id."""

@@ -1,13 +1,14 @@
 """Precision first: FAQ-worthiness, non-answers, confidence, publish modes, and `chendian eval faq` scoring."""
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from chendian.eval.faq import score_faq
-from chendian.model import Answer, FaqAnswer
+from chendian.model import QA, Answer, FaqAnswer, conversation_id
 from chendian.schema import create_tables
 from chendian.summarize.qa import worthy
 from chendian.summarize.qa.answer_type import answer_type_mismatch
@@ -29,14 +30,27 @@ def test_a_self_contained_question_outranks_a_fragment_and_banter():
         from chendian.summarize.text.embed import get_embedder
         return get_embedder(threads=2).encode(list(texts))
 
-    p = question_worthiness(["报销发票丢了怎么补办？", "这样的咩？", "外面还下雨么？哈哈哈"], encode)
-    assert p["报销发票丢了怎么补办？"] > 0.5 > max(p["这样的咩？"], p["外面还下雨么？哈哈哈"])
+    asked = [(t, opens) for t in ("报销发票丢了怎么补办？", "这样的咩？", "外面还下雨么？哈哈哈") for opens in (False, True)]
+    p = question_worthiness(asked, encode)
+    for opens in (False, True):
+        assert p[("报销发票丢了怎么补办？", opens)] > 0.5 > max(p[("这样的咩？", opens)], p[("外面还下雨么？哈哈哈", opens)])
+    # the same words opening a conversation stand on their own more often than asked inside one
+    assert all(p[(t, True)] > p[(t, False)] for t, _ in asked)
+
+
+def test_a_question_opens_its_conversation_when_the_conversation_is_named_after_it():
+    qa = QA(id="q1", chat="g", thread_id=conversation_id("g", "m7"), question_id="m7", question="发票丢了怎么办？",
+            asker="u1", asker_name="U", ts=0)
+    assert worthy.opens_conversation(qa)
+    assert not worthy.opens_conversation(replace(qa, question_id="m9"))  # asked later in the same conversation
+    assert not worthy.opens_conversation(replace(qa, thread_id=None))  # nothing threaded the chat
 
 
 def test_weights_file_names_the_features_it_was_fitted_on():
     with np.load(worthy.WEIGHTS_FILE) as z:
-        assert tuple(str(n) for n in z["surface_features"]) == worthy.SURFACE_FEATURES
-        assert z["coef"].shape == (len(worthy.SURFACE_FEATURES) + int(z["vector_dim"]),)
+        names = worthy.SURFACE_FEATURES + worthy.CONTEXT_FEATURES
+        assert tuple(str(n) for n in z["surface_features"]) == names
+        assert z["coef"].shape == (len(names) + int(z["vector_dim"]),)
 
 
 def test_confidence_needs_a_worthy_question_and_a_sure_answer():

@@ -20,22 +20,39 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chendian.summarize.qa.worthy import SURFACE_FEATURES, feature_matrix  # noqa: E402
+from chendian.summarize.qa.worthy import CONTEXT_FEATURES, SURFACE_FEATURES, feature_matrix  # noqa: E402
 from chendian.summarize.text.embed import DEFAULT_MODEL, EmbeddingCache, get_embedder  # noqa: E402
 
+N_FEATURES = len(SURFACE_FEATURES) + len(CONTEXT_FEATURES)  # before the sentence vector's columns
 C = 0.5  # L2 strength: sentence vectors are 512-d and a group has a few hundred positives
 
 
+def conversation_openers(path: str) -> set[str]:
+    """Ids of the messages that open a conversation, as the thread stage decodes the file (segment, embed,
+    thread with the shipped weights): the worthiness model learns under the conversations it will meet."""
+    from chendian.eval.gold import read_gold
+    from chendian.eval.threads import as_ingested, predict_gold_chats
+    from chendian.summarize.threads.linker import components
+
+    chats = read_gold(path, "Asia/Shanghai")
+    as_ingested(chats)
+    parents = predict_gold_chats(chats)
+    return {m.id for gc in chats for i, (m, root) in enumerate(zip(gc.messages, components(parents[gc.chat])))
+            if root == i}
+
+
 def load(path: str, cache: EmbeddingCache) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    texts, labels = [], []
+    texts, labels, opens = [], [], []
+    openers = conversation_openers(path)
     for line in open(path, encoding="utf-8"):
         o = json.loads(line)
         if o.get("annotated", True) is False or not (o.get("text") or "").strip():
             continue
         texts.append(o["text"])
         labels.append(int(bool(o.get("question")) and bool(o.get("worthy"))))
+        opens.append(str(o["id"]) in openers)
     vectors, _ = cache.encode(texts)
-    return feature_matrix(texts, vectors), np.array(labels), texts
+    return feature_matrix(texts, vectors, opens=opens), np.array(labels), texts
 
 
 def fit(x: np.ndarray, y: np.ndarray):
@@ -46,7 +63,7 @@ def fit(x: np.ndarray, y: np.ndarray):
 
 def save(model, dim: int, path: str) -> None:
     np.savez(path, coef=model.coef_[0].astype(np.float32), intercept=np.float32(model.intercept_[0]),
-             vector_dim=np.int32(dim), surface_features=np.array(SURFACE_FEATURES))
+             vector_dim=np.int32(dim), surface_features=np.array(SURFACE_FEATURES + CONTEXT_FEATURES))
 
 
 def held_out_faq(model, dim: int, gold: str) -> str:
@@ -89,14 +106,14 @@ def main() -> None:
         print(f"fit on {'+'.join(rest)}, scored on {held}: {int(yh.sum())} worthy of {len(yh)} lines, "
               f"AP {average_precision_score(yh, p):.3f}, precision at recall .5 {at_half:.3f}")
         if args.faq_eval:
-            print(held_out_faq(fit(x, y), x.shape[1] - len(SURFACE_FEATURES), paths[held]))
+            print(held_out_faq(fit(x, y), x.shape[1] - N_FEATURES, paths[held]))
     if args.out:
         x = np.vstack([g[0] for g in groups.values()])
         y = np.concatenate([g[1] for g in groups.values()])
         model = fit(x, y)
-        dim = x.shape[1] - len(SURFACE_FEATURES)
+        dim = x.shape[1] - N_FEATURES
         save(model, dim, args.out)
-        print(f"wrote {args.out}: {len(SURFACE_FEATURES)} surface features + {dim}-d vectors, {int(y.sum())} positives")
+        print(f"wrote {args.out}: {N_FEATURES} surface and context features + {dim}-d vectors, {int(y.sum())} positives")
 
 
 if __name__ == "__main__":

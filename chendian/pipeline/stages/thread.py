@@ -24,7 +24,7 @@ from datetime import datetime
 
 import numpy as np
 
-from ...model import Message, Thread, stable_id
+from ...model import Message, Thread, conversation_id
 from ...store import Workspace, row_to_message
 from . import RunContext, Stage
 from ...summarize.threads import linker as T
@@ -48,7 +48,7 @@ def fingerprint(ws: Workspace) -> str:
 
 
 def thread_id(chat: str, first_message_id: str) -> str:
-    return stable_id(chat, first_message_id, prefix="t")
+    return conversation_id(chat, first_message_id)
 
 
 @dataclass

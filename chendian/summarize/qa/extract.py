@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...model import CONVERSATIONAL_KINDS, QA, Answer, Message, stable_id
+from ...model import CONVERSATIONAL_KINDS, QA, Answer, Message, conversation_id, stable_id
 from ..text.segment import fold
 
 # -- text cleaning -----------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ def segment_conversations(messages: Sequence[Message],
             continue
         tid, last = current.get(m.chat, (None, None))
         if tid is None or ts - last > max_gap_minutes * 60:
-            tid = stable_id(m.chat, m.id, prefix="t")
+            tid = conversation_id(m.chat, m.id)
         thread_of[m.id] = tid
         current[m.chat] = (tid, ts)
     return thread_of

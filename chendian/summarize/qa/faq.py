@@ -25,7 +25,7 @@ from ...model import QA, Answer, Answerer, FaqAnswer, FaqEntry, stable_id
 from ..text import dedup
 from .answer_type import answer_type_mismatch
 from .extract import QUESTION_THRESHOLD, clean_text, question_features
-from .worthy import surface_features, worthy_probability
+from .worthy import opens_conversation, surface_features, worthy_probability
 from ..text import HERE as TEXT_DIR, analyze, code_fingerprint
 from ..text.segment import fold, segmenter
 
@@ -499,13 +499,16 @@ def publishable(entry: Entry, mode: str, min_confidence: float) -> bool:
     return True
 
 
-def question_worthiness(questions: list[str], encode=None, memo: "FeatureMemo | None" = None) -> dict[str, float]:
-    """question text → P(worth an entry), from the cleaned wording and its sentence vector."""
-    texts = list(dict.fromkeys(questions))
-    cleaned = [clean_question(t) or t for t in texts]
+def question_worthiness(questions: list[tuple[str, bool]], encode=None,
+                        memo: "FeatureMemo | None" = None) -> dict[tuple[str, bool], float]:
+    """(question text, whether it opens its conversation) → P(worth an entry), from the cleaned wording, its
+    sentence vector and where it was asked."""
+    keys = list(dict.fromkeys(questions))
+    cleaned = [clean_question(t) or t for t, _ in keys]
     vectors = encode(cleaned) if encode is not None and cleaned else np.zeros((len(cleaned), 0), np.float32)
     surface = memo.of("surface", surface_features) if memo is not None else surface_features
-    return dict(zip(texts, (float(p) for p in worthy_probability(cleaned, vectors, surface_of=surface))))
+    p = worthy_probability(cleaned, vectors, surface_of=surface, opens=[o for _, o in keys])
+    return dict(zip(keys, (float(x) for x in p)))
 
 
 def answer_fits(qas: Sequence[QA], encode=None, memo: "FeatureMemo | None" = None) -> dict[tuple[str, str], float]:
@@ -537,11 +540,12 @@ def build_entries(qas: list[QA], encode=None, previous: dict[str, str] | None = 
     entries = {eid: Entry(id=eid, qas=members) for eid, members in clusters.items()}
     apply_curation(entries, curation or [], warn)
     topics = topics or {}
-    worthy = question_worthiness([q.question for q in qas], encode, memo)
+    opens = {q.id: opens_conversation(q) for q in qas}
+    worthy = question_worthiness([(q.question, opens[q.id]) for q in qas], encode, memo)
     fits = answer_fits(qas, encode, memo)
     for entry in entries.values():
         _summarise(entry, encode, fits)
-        entry.worthy = round(max((worthy[q.question] for q in entry.qas), default=0.0), 3)
+        entry.worthy = round(max((worthy[(q.question, opens[q.id])] for q in entry.qas), default=0.0), 3)
         entry.confidence = entry_confidence(entry.worthy, entry.answers)
         if entry.approved or entry.edited_answer:
             entry.confidence = 1.0  # a person vouched for it
