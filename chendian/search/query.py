@@ -58,11 +58,6 @@ _CACHE: dict[str, tuple[str, HybridIndex, Privacy]] = {}
 _LOCK = threading.Lock()
 
 
-def load_index(ws_root: str | os.PathLike) -> HybridIndex:
-    """The workspace index, loaded once per process and reloaded when a rebuild swapped in a new one."""
-    return _loaded(ws_root)[0]
-
-
 def _privacy_for(root: Path) -> Privacy:
     names = load_config(root).site.names
     if names == "real":
@@ -74,6 +69,8 @@ def _privacy_for(root: Path) -> Privacy:
 
 
 def _loaded(ws_root: str | os.PathLike) -> tuple[HybridIndex, Privacy]:
+    """The workspace index and how its hits are published, loaded once per process and again when a rebuild
+    swapped in a new index."""
     link = index_folder_for(Path(ws_root))
     if not (link / "meta.json").exists():
         raise SearchIndexError(f"no search index in {ws_root}; run `chendian stage index` (or `chendian run`) first")

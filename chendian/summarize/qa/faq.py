@@ -129,9 +129,8 @@ def asks_back(reply: str) -> bool:
     """Whether a reply asks something itself ("800啥时候回来", "没有offer怎么谈", "你谈的妥几家…么"): any question mark,
     sentence-final question particle or question word, not only what question detection would count as a question
     (its threshold is set for finding the group's questions, and a reply that only half asks still doesn't answer).
-    A reply of several messages asks back when each of them does."""
-    lines = [line for line in (reply or "").split("\n") if clean_text(line)]
-    # An answer of several messages asks back only when each of them does ("…退出了吗？" then the explanation answers).
+    A reply of several messages asks back when each of them does ("…退出了吗？" then the explanation answers)."""
+    lines = [line for line in (reply or "").split("\n") if clean_text(line)]  # one line per message of the answer
     return bool(lines) and all(question_features(line).score >= QUESTION_THRESHOLD
                                or _ASKS_BACK_RE.search(clean_text(line)) for line in lines)
 
