@@ -189,7 +189,8 @@ CREATE TABLE IF NOT EXISTS publish_first_posts (
 );""",
     "publish_names": """
 CREATE TABLE IF NOT EXISTS publish_names (
-    sender TEXT NOT NULL, sender_name TEXT NOT NULL,  -- every (sender, name) a message but a notice was sent under
+    sender TEXT NOT NULL, sender_name TEXT NOT NULL,  -- every (sender, name) a message but a notice was sent under,
+                                                      -- and (name, name) for a name a quote shows (store.sender_names)
     PRIMARY KEY (sender, sender_name)
 );""",
     "publish_thread_sigs": """

@@ -32,11 +32,29 @@ NEWEST_NAMES = ("SELECT sender, sender_name FROM (SELECT sender, sender_name, ts
 
 
 def sender_names(db) -> list[tuple[str, str]]:
-    """Every (sender, name) a message other than a system notice was sent under, by sender and name: the people
-    whose names privacy rewrites inside published text (the site, search's hits)."""
-    return [(r[0], r[1]) for r in db.execute(
-        "SELECT sender, sender_name FROM messages WHERE kind != ? GROUP BY sender, sender_name"
-        " ORDER BY sender, sender_name", (SYSTEM,))]
+    """Every (sender, name) a message other than a system notice was sent under, and (name, name) for every name a
+    quote shows (quoted_name), by sender and name: the people whose names privacy rewrites inside published text
+    (the site, search's hits) and the audit hunts. A person seen only in a quote (their own messages predate the
+    export) is named in the quote's header and in the text around it all the same."""
+    pairs = {(r[0], r[1]) for r in db.execute(
+        "SELECT sender, sender_name FROM messages WHERE kind != ? GROUP BY sender, sender_name", (SYSTEM,))}
+    for (quote,) in db.execute("SELECT quote FROM messages WHERE quote IS NOT NULL AND kind != ?", (SYSTEM,)):
+        name = quoted_name(quote)
+        if name:
+            pairs.add((name, name))
+    return sorted(pairs)
+
+
+def quoted_name(quote: str | None) -> str | None:
+    """The quoted sender's display name in a stored quote (the messages table's `quote` JSON), if it has one. As
+    the site shows a quote's author, Privacy.name(None, name), the name is its own sender id."""
+    if not quote:
+        return None
+    try:
+        name = json.loads(quote).get("sender_name")
+    except (ValueError, AttributeError):
+        return None  # a stored value the reader reports elsewhere (json_column); here it names no one
+    return name.strip() or None if isinstance(name, str) else None
 
 
 # Where a reader reports a stored value it could not read (the value then reads as empty): a run goes on.

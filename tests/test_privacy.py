@@ -149,3 +149,44 @@ def test_text_the_quick_check_passes_over_holds_nothing_any_detector_finds():
             skipped += 1
             assert _find_all(text, "*") == [] and mask_text(text) == text
     assert found > 1000 and skipped > 1000  # both sides of the check were exercised
+
+
+def test_a_member_seen_only_in_a_quote_is_renamed_like_the_rest(tmp_path):
+    # 赵六's own messages predate the export: only a quote of one shows the name. Under pseudonyms the text that
+    # names 赵六 must say what the quote's header says, and the audit must hunt the name.
+    from datetime import datetime, timedelta, timezone
+
+    from chendian.model import Message, Quote
+    from chendian.pipeline import run_stages
+    from chendian.site.audit import names_to_hide
+    from chendian.store import sender_names
+
+    ws = Workspace(tmp_path / "ws", create=True)
+    cfg = ws.path("chendian.toml")
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('names = "real"', 'names = "pseudonym"'), encoding="utf-8")
+    ws.close()
+    ws = Workspace(tmp_path / "ws")
+    t0 = datetime(2024, 3, 4, 10, 0, tzinfo=timezone(timedelta(hours=8)))
+
+    def msg(i, sender, name, text, quote=None):
+        return Message(id=f"m{i}", chat="g", time=t0 + timedelta(minutes=i), sender=sender, sender_name=name,
+                       kind="quote" if quote else "text", text=text, source=f"test:{i}", quote=quote)
+
+    messages = [
+        msg(1, "wxid_zhangsan", "张三", "VPN 连不上怎么办？赵六上次说要重装客户端吗？",
+            quote=Quote(sender_name="赵六", text="VPN 客户端要 3.2 以上")),
+        msg(2, "wxid_lisi", "李四", "按赵六说的重装 3.2 以上的客户端就行，账号是邮箱前缀"),
+        msg(3, "wxid_zhangsan", "张三", "好的，谢谢"),
+    ]
+    try:
+        with ws.transaction():
+            ws.upsert_chat("g", "测试群", "test")
+            ws.insert_messages(messages, import_id=0)
+        assert ("赵六", "赵六") in sender_names(ws.db)
+        assert "赵六" in names_to_hide(ws)
+        report = run_stages(ws, None, quiet=True)
+        assert all(s.status != "failed" for s in report.stages), [(s.name, s.note) for s in report.stages]
+        pages = "\n".join(site_text(ws.path("site")).values())
+    finally:
+        ws.close()
+    assert "赵六" not in pages and pseudonym("赵六") in pages

@@ -26,10 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..model import QUOTE, RECALL, SYSTEM, TEXT
-from ..store import NEWEST_NAMES, sender_names
+from ..store import NEWEST_NAMES, quoted_name, sender_names
 
 STATE_KEY = "publish.history"
-VERSION = 2  # bump when what the tables hold changes: the next publish rebuilds them
+VERSION = 3  # bump when what the tables hold changes: the next publish rebuilds them (3: quoted names)
 
 # thread_signatures' aggregates, with the conversation's chat and its newest message (to find, on a later
 # night, the conversations that had a message where the thread stage re-links).
@@ -84,7 +84,8 @@ class Scratch:
             " WHERE first >= ? AND first < ? ORDER BY first, chat, sender", (SYSTEM, RECALL, start, end))]
 
     def names(self) -> list[tuple[str, str]]:
-        """Every (sender, name) a message other than a system notice was sent under, by sender and name."""
+        """store.sender_names: every (sender, name) a message other than a system notice was sent under, and the
+        names quotes show."""
         return sender_names(self.db)
 
     def raw_names(self) -> list[tuple[str, str]]:
@@ -208,7 +209,7 @@ def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool
     # sender → [name, name_ts, name_rowid, system_n, spoke_n, any_name, any_ts, any_rowid, last_ts]
     senders: dict[str, list] = {}
     firsts: dict[tuple[str, str], int] = {}
-    new_rows = db.execute("SELECT rowid, chat, ts, sender, sender_name, kind, recalled FROM messages WHERE rowid > ?"
+    new_rows = db.execute("SELECT rowid, chat, ts, sender, sender_name, kind, recalled, quote FROM messages WHERE rowid > ?"
                           " ORDER BY rowid", (seen,))
     if not full:
         new_rows = new_rows.fetchall()  # a night's few; a rebuild streams them
@@ -225,7 +226,7 @@ def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool
     changed_pairs: set[tuple[str, str]] = set()
     read = newest = 0
     names: set[tuple[str, str]] = set()
-    for rowid, chat, ts, sender, name, kind, is_recalled in new_rows:
+    for rowid, chat, ts, sender, name, kind, is_recalled, quote in new_rows:
         read += 1
         newest = max(newest, ts)
         s = senders.setdefault(sender, [None, None, None, 0, 0, None, None, None, None])
@@ -234,6 +235,9 @@ def history_delta(db, mark: dict | None, thread_changes: Callable[[], tuple[bool
         s[4] += kind in (TEXT, QUOTE)
         if kind != SYSTEM:
             names.add((sender, name))
+            quoted = quoted_name(quote)
+            if quoted:
+                names.add((quoted, quoted))  # as store.sender_names: a person named in a quote only
         if kind != SYSTEM and sender != "" and (s[1] is None or (ts, rowid) > (s[1], s[2])):
             s[0], s[1], s[2] = name, ts, rowid
         if sender != "" and (s[6] is None or (ts, rowid) > (s[6], s[7])):
