@@ -54,7 +54,7 @@ def quoted_name(quote: str | None) -> str | None:
         name = json.loads(quote).get("sender_name")
     except (ValueError, AttributeError):
         return None  # a stored value the reader reports elsewhere (json_column); here it names no one
-    return name.strip() or None if isinstance(name, str) else None
+    return (name.strip() or None) if isinstance(name, str) else None
 
 
 # Where a reader reports a stored value it could not read (the value then reads as empty): a run goes on.

@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 
 from chendian.site import audit
-from chendian.site.audit import _HtmlText, _Names, _scan_html, _scan_text
+from chendian.site.audit import _Names, _scan_html, _scan_text
+from chendian.site.htmltext import HtmlText
 
 VALUES = ["muted", "../threads/t0123456789abcdef01234.html", "13812345678", "张三", "wxid_abcdef123",
           "mailto:li.si@example.com", "QQ号 123456789", "138****5678", "entry-q", "6222 0212 3456 7897",
@@ -16,7 +17,7 @@ TEXTS = ["报销走 OA", "电话 13912345678", "2024-05-01 12:30", "张三：好
 
 def _reference(data: str, names: _Names):
     """Every attribute value scanned, as the audit did before the shortcut."""
-    parser = _HtmlText()
+    parser = HtmlText()
     parser.feed(data)
     parser.close()
     text = parser.text()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..errors import ChendianError
 from .browser_index import BLOB_RE, read_shard_text
-from .htmltext import BLOCK_BREAK, HtmlText, clean_reading, page_text
+from .htmltext import BLOCK_BREAK, clean_reading, page_text
 from .pool import ordered_map
 from .. import privacy
 from ..privacy import find_personal, mask_text, name_variants, names_pattern
@@ -150,9 +150,6 @@ def _excerpt(text: str, hits: list[tuple[int, int, str]], start: int, end: int) 
     return "…" + re.sub(r"\s+", " ", "".join(out)) + "…"
 
 
-_HtmlText = HtmlText  # the reference reading (HTMLParser), for the tests
-
-
 def all_clean(strings: Iterable[str], names: _Names, vouched: Callable[[], set[str]] | None = None) -> bool:
     """Whether _scan_text finds nothing in any of `strings`, scanning the ones not known clean as one text.
 
@@ -229,17 +226,15 @@ def _scan_html_exact(data: str, names: _Names) -> Iterator[tuple[int, str, str]]
 def _scan_js(data: str, names: _Names, vouched: Callable[[], set[str]] | None = None
              ) -> Iterator[tuple[int, str, str]]:
     """The JSON string literals of a data file (window.X = {...}), decoded (\\u escapes and all)."""
+    if all_clean(_js_file_strings(data), names, vouched):
+        return  # what the scan below reads one by one, found clean at once
     if data.startswith(_TERM_SHARD_PREFIX):
         shard = _term_shard(data)
         if shard is not None:
-            if all_clean(_term_shard_strings(shard), names, vouched):
-                return  # what _scan_term_shard scans, found clean at once
             yield from _scan_term_shard(shard, names)
             return
     if data.startswith(_VECTORS_PREFIX):
         data = _without_vector_blobs(data)
-    if all_clean(_js_strings(data), names, vouched):
-        return  # what the loop below scans, found clean at once
     for m in _JS_STRING_RE.finditer(data):
         try:
             value = json.loads(m.group(0))
