@@ -31,6 +31,22 @@ def test_chitchat_rhetorical_and_greetings_are_not_questions(text):
     assert not extract.is_question(text), extract.question_features(text)
 
 
+@pytest.mark.parametrize("text", ["去宁波还是杭州", "在工作日还是周末", "7位数，是年薪还是月薪。。", "凭证是由业务方生成的还是账务生成的"])
+def test_a_choice_between_two_things_asks_without_a_question_mark(text):
+    assert extract.question_features(text).alternative and extract.is_question(text), extract.question_features(text)
+
+
+@pytest.mark.parametrize("text", [
+    # 还是 as "still", "after all", "had better": statements, however 还是 sits in them
+    "之前是用的g1，也出现过一次19s，现在换成cms还是偶现", "本来想发表情，想想还是发了", "我感觉还是转开发吧",
+    "国外支付没有国内那么发达，大部分还是习惯信用卡", "合约最终还是数据格式", "应用的场景还是小了",
+    "无论是visa还是mastercard", "收取手续费应该看结算模式是差额还是全额",
+])
+def test_still_and_had_better_are_not_a_choice(text):
+    assert not extract.question_features(text).alternative, extract.question_features(text)
+    assert not extract.is_question(text), extract.question_features(text)
+
+
 def test_baseline_is_the_plain_rule():
     assert extract.baseline_is_question("吃了吗") and extract.baseline_is_question("真的？")
     assert not extract.baseline_is_question("学生证丢了怎么办")
