@@ -47,6 +47,16 @@ def test_still_and_had_better_are_not_a_choice(text):
     assert not extract.is_question(text), extract.question_features(text)
 
 
+@pytest.mark.parametrize("text", [
+    "我们就是做做聚合支付啥的，和大佬们不能比！", "我都没资格来你这面试 大神求带",  # 大神/大佬 named, nothing asked
+    "这要看你们是哪个level", "要看灰度的需求，是不是要和生产环境隔离。",  # it depends on…: an answer
+    "去哪里都是各种排队，一般人都排不上", "想有多少利润就多少利润",  # a question word as "any-"
+    "现在房地产玩的不就是也是这套手法吗。", "这不就在寻觅呢嘛", "点审核就好了嘛。",  # rhetorical, emphatic 嘛
+])
+def test_statements_shaped_like_questions_are_not_questions(text):
+    assert not extract.is_question(text), extract.question_features(text)
+
+
 def test_baseline_is_the_plain_rule():
     assert extract.baseline_is_question("吃了吗") and extract.baseline_is_question("真的？")
     assert not extract.baseline_is_question("学生证丢了怎么办")

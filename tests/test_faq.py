@@ -122,6 +122,26 @@ def test_new_questions_join_existing_entries_without_renaming_them():
     assert {q.id for q in vpn.qas} >= {"q1", "q3"}
 
 
+def test_fragments_that_only_their_moment_explains_are_never_merged():
+    vocab = sorted(set("这个吗？刚写的说是你们公司VPN怎么连接"))
+
+    def encode(texts):
+        v = np.array([[t.count(c) for c in vocab] for t in texts], dtype=np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    def row(i, q, ts):
+        return QA(f"q{i}", "c", f"t{i}", f"m{i}", q, "u", "U", ts)
+
+    qas = [row(1, "这个吗？", 1), row(2, "这个吗？", 2), row(3, "刚写的吗？", 3), row(4, "VPN怎么连接", 4),
+           row(5, "VPN怎么连接？", 5)]
+    entries = faq.build_entries(qas, encode)
+    together = {frozenset(q.id for q in e.qas) for e in entries.values()}
+    # the same words, but nothing says that the two "这个" are the same thing; a real question still merges
+    assert {"q1"} in [set(t) for t in together] and {"q2"} in [set(t) for t in together]
+    assert frozenset({"q4", "q5"}) in together
+    assert faq.is_fragment("刚写的吗？") and not faq.is_fragment("怎么报销") and not faq.is_fragment("这个说的是你们公司吗")
+
+
 def _set_publish(ws, mode: str):
     text = ws.path("chendian.toml").read_text(encoding="utf-8").replace('publish = "confident"', f'publish = "{mode}"')
     ws.path("chendian.toml").write_text(text, encoding="utf-8")

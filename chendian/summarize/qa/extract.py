@@ -57,8 +57,9 @@ def _core(t: str) -> str:
 REQUEST_RE = re.compile(
     r"请问|求问|求助|求教|请教|求解|求推荐|推荐一?下|求内推|求借|求分享|求链接|求资源|求个|求一?份|求几个"
     r"|有人知道|谁知道|有谁知道|有没有人|有人(?:用|做|遇到|碰到|了解|会|懂|有)过?|有谁(?:用|做|遇到|了解|会|懂|有)"
-    r"|大神|大佬们|想问|问一?下|问问|想知道|想了解|帮忙看|帮我看|帮忙问|麻烦问|咨询一?下|打听一?下"
+    r"|想问|问一?下|问问|想知道|想了解|帮忙看|帮我看|帮忙问|麻烦问|咨询一?下|打听一?下"
 )
+EXPERTS_RE = re.compile(r"大神|大佬们")
 WH_RE = re.compile(
     r"什么|啥|怎么|怎样|怎么样|咋|如何|为什么|为何|为毛|哪|几[点号个时天年月位种次岁块k]|多少|多久|多大|多长|多远|谁"
     r"|是不是|(?<!没)有没有|能不能|可不可以|会不会|要不要|用不用|行不行|对不对|好不好|是否|能否|可否|有木有|是啥"
@@ -89,6 +90,7 @@ TAG_RE = re.compile(r"(?:吧|的吧|是吧|对吧|啊|呀|丫|哈)$")
 # Rhetorical questions and exclamations dressed as questions.
 RHETORICAL_RE = re.compile(
     r"难道|岂不|何必|何苦|怎么可能|哪有|哪里有这么|要不要脸|还用问|不是.{0,12}(?:吗|么|嘛)[?]?$|不是.{0,12}[?]$"
+    r"|(?:不就|这不|那不|不也|不都)[^，,。]{0,16}(?:吗|么|嘛)[?]?$|(?:了|呢)嘛[?]?$"
     r"|好吗$|好不好$|好么$|懂不懂|有病|凭什么|什么鬼|搞什么|干嘛呢$|卧槽|我靠|我去|天哪|天啊"
 )
 # Greetings, chit-chat and invitations: questions in form, not requests for knowledge.
@@ -101,7 +103,12 @@ CHITCHAT_RE = re.compile(
 HEDGE_RE = re.compile(r"据说|听说|好像|貌似|似乎|难怪")
 # An indirect question inside an instruction ("先看采集 agent 有没有装", "检查一下是不是过期了") asks nothing.
 INDIRECT_RE = re.compile(r"(?:看看?|查查?|检查|确认|核对|试试)(?:一下|下)?[^，。,.!！?？\n]{0,16}?"
-                         r"(?:有没有|是不是|能不能|对不对|行不行|可不可以|在不在)")
+                         r"(?:有没有|是不是|能不能|对不对|行不行|可不可以|在不在)"
+                         # "it depends on which / how much": an answer that names what decides ("要看你们是哪个level")
+                         r"|(?:要看|得看|就看|还得看|取决于)[^。.!！?？\n]{0,20}?(?:哪|什么|啥|多少|怎么|如何|是不是|有没有)"
+                         # a question word as "any-" or "and so on": 哪里都, 什么也, 谁都; 有多少…就多少; 聚合支付啥的
+                         r"|(?:哪里|哪儿|什么|啥|谁|怎么)(?:都|也)|(什么|多少|哪里|谁)[^，。,.!！?？\n]{1,8}?就[^，。,.!！?？\n]{0,4}?\1"
+                         r"|(?<!是)(?:啥|什么)的(?=[，,。.!！\s]|$)")
 VOCATIVE_RE = re.compile(r"老师|学长|学姐|前辈|大佬|大神|各位|大家|群里|小伙伴|童鞋|同学们|亲们")
 MODAL_RE = re.compile(r"可以|能|要|需要|必须|得|会|该|用")
 STRONG_PARTICLE_RE = re.compile(r"(?:吗|么|咩|嘛)$")
@@ -141,7 +148,10 @@ def question_features(text: str) -> QuestionFeatures:
     particle = particle_clause is not None
     strong_particle = any(STRONG_PARTICLE_RE.search(c) for c in clauses)
     wh = bool(WH_RE.search(t))
-    request = bool(REQUEST_RE.search(t))
+    # Calling on the experts ("各位大神…", "群里有大佬…么") asks for help when something in the message asks;
+    # alone it only names them ("和大佬们不能比", "oracle的大神").
+    request = bool(REQUEST_RE.search(t)) or (bool(EXPERTS_RE.search(t)) and (
+        qmark or particle or (wh and not INDIRECT_RE.search(t))))
     alternative = any(_asks_choice(c) for c in clauses) or _asks_choice(body)
     tag = bool(TAG_RE.search(body))
     rhetorical = bool(RHETORICAL_RE.search(stripped)) or any(RHETORICAL_RE.search(c) for c in clauses)

@@ -271,6 +271,19 @@ def clean_question(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip() or original
 
 
+# Pronouns, demonstratives, particles and the commonest function words: what is left of "这个吗？" or "刚写的吗？"
+# once they are gone is the question's own content.
+_FUNCTION_CHARS_RE = re.compile(r"[这那哪个些样么吗呢吧啊呀嘛的了是你我他她它们说就也都还在有没不要会能刚又再很太"
+                                r"怎啥谁什如何为多少几?？!！。，,.~～\s]")
+FRAGMENT_CONTENT_CHARS = 2  # fewer content characters than this: a fragment that only its moment explains
+
+
+def is_fragment(question: str) -> bool:
+    """A question with (next to) no content of its own ("这个吗？", "刚写的吗？", "那呢"): two such fragments look
+    alike whatever they asked about, so their likeness is no evidence of the same question."""
+    return len(_FUNCTION_CHARS_RE.sub("", question)) < FRAGMENT_CONTENT_CHARS
+
+
 def _answer_vectors(order: list[QA], encode) -> list[np.ndarray | None] | None:
     """The vector of each QA's best answer (None for an unanswered one)."""
     if encode is None:
@@ -312,6 +325,7 @@ def cluster_questions(qas: list[QA], score_pairs, threshold: float, previous: di
     entries: dict[str, list[QA]] = defaultdict(list)
     order = sorted(qas, key=lambda q: (q.ts, q.question_id))
     texts = [clean_question(q.question) for q in order]
+    fragment = [is_fragment(t) for t in texts]  # never merged: nothing in them says what they ask
     vecs = encode(texts) if encode is not None and texts else None
     answer_vecs = _answer_vectors(order, encode)
     prefetch = getattr(score_pairs, "prefetch", None)
@@ -352,6 +366,10 @@ def cluster_questions(qas: list[QA], score_pairs, threshold: float, previous: di
                     top = np.argpartition(-sims, neighbours - 1)[:neighbours]
                     cands = [placed[k] for k in top[np.argsort(-sims[top], kind="stable")]]
                 scores = score_pairs([texts[i]] * len(cands), [texts[k] for k in cands])
+                if fragment[i]:
+                    scores = [0.0] * len(cands)
+                else:
+                    scores = [0.0 if fragment[k] else s for k, s in zip(cands, scores)]
                 if answer_vecs is not None:
                     scores = [answer_adjusted(s, answer_vecs[i], answer_vecs[k]) for k, s in zip(cands, scores)]
                 # Average over an entry's members (not the best one): no chaining from 报销流程 to 发票丢了.
