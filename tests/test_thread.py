@@ -365,6 +365,24 @@ def test_serial_decoding_gates_new_conversations_by_silence(monkeypatch):
         T.link(p, window=W, decoding="greedy")
 
 
+def test_serial_decoding_starts_a_conversation_the_linker_is_sure_of_without_a_silence(monkeypatch):
+    # As above, but at every 7th message "new" beats the best parent by more than the margin: that message starts
+    # a conversation mid-burst; the mild preferences for "new" (every 3rd) still wait for a silence.
+    n, W = 40, 3
+    minute = [(i // 5) * 240 + i % 5 for i in range(n)]
+    msgs = _chat([(minute[i], "ab"[i % 2], f"m{i}") for i in range(n)])
+    sc = np.full((n, W + 1), -np.inf, dtype=np.float32)
+    sure = {i for i in range(1, n) if i % 7 == 0}
+    for i in range(n):
+        sc[i, 0] = 1.0 + T.NEW_CONVERSATION_MARGIN + 0.5 if i in sure else (2.0 if i % 3 == 0 else 0.0)
+        for k in range(1, min(i, W) + 1):
+            sc[i, k] = 1.0 if k == 1 else 0.2
+    _fake_scores(monkeypatch, sc)
+    parents, _ = T.link(T.prepare(msgs), window=W)
+    starts = set(np.flatnonzero(parents == -1).tolist())
+    assert starts == {0} | sure | {i for i in range(n) if i % 5 == 0 and i % 3 == 0}
+
+
 def test_silence_threshold_separates_bursts_from_silences():
     rng = np.random.default_rng(3)
     gaps = np.concatenate([rng.uniform(5, 90, 300), rng.uniform(3 * 3600, 12 * 3600, 40)])
