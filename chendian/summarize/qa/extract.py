@@ -477,7 +477,10 @@ def _extract_stream(stream: list[Message], thread_of: dict[str, str], by_id: dic
     return list(qas.values())
 
 
-SYSTEM_TEXT_RE = re.compile(r"撤回了一条消息|加入本群|加入了群聊|退出了群聊|邀请.{1,30}加入|拍了拍|修改群名|移出了群聊|红包")
+# Platform notices exported as text. A red packet is a notice only as one ("微信红包", "[红包]", "领取了…的红包"):
+# people talk about 红包 too ("微信绑定国外visa卡，不能用来发红包么？" asks something).
+SYSTEM_TEXT_RE = re.compile(r"撤回了一条消息|加入本群|加入了群聊|退出了群聊|邀请.{1,30}加入|拍了拍|修改群名|移出了群聊"
+                            r"|^\s*(?:微信)?\[?红包\]?\s*$|^\s*\[红包\]|发了一?个红包|领取了.{0,20}红包|红包已被领完")
 AFFIRM_RE = re.compile(r"^(?:是的?|对的?|嗯+|恩+|不是|没有|有的?|可以|不行|不可以|能|不能|会|不会|要|不要|不用|需要|开|关|在|行|不)$")
 
 # Logistic weights of the link model over general features (no words of any one group), by feature name, in
