@@ -134,6 +134,17 @@ def test_a_reply_that_only_half_asks_fits_half():
     assert answer_fit("知道学校图书馆几号开门吗？", reply("8号开门"), 0.9) == 1.0
 
 
+def test_a_reply_that_only_says_its_author_never_used_it_fits_half():
+    def reply(text):
+        return Answer(["m1"], "u1", "U", text, 0.6, False)
+
+    question = "微信绑定国外visa卡，不能用来发红包或者支付么？"
+    assert answer_fit(question, reply("穷人表示没用过VISA卡"), 0.9) == 0.5
+    assert answer_fit("pfSense怎么样", reply("没用过pfSense"), 0.9) == 0.5
+    # saying so, then answering, answers
+    assert answer_fit("pfSense怎么样", reply("我没用过，不过听说官网有教程，照文档配置就行"), 0.9) == 1.0
+
+
 @pytest.mark.parametrize("question, reply, kind", [
     ("请问浙大计财处办公室电话多少呢？", "明天老师们都在办公室吧[表情]", "number"),
     ("请问浙大计财处办公室电话多少呢？", "0571-88981234", None),

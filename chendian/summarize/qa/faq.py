@@ -113,13 +113,26 @@ def answer_relevance(pairs: Sequence[tuple[str, str]], encode) -> list[float]:
 
 
 def reply_kind(question: str, answer_text: str) -> list[bool]:
-    """[a yes/no reply to a yes/no question, a reply that is itself a question, a reply without the number, time
-    or place its question asks for (answer_type)]: what answer_fit reads of the two texts besides the relevance
-    (the faq stage keeps them between runs, FeatureMemo)."""
+    """[a yes/no reply to a yes/no question, a reply that is itself a question or only says its author has no
+    experience of the thing (lacks_experience), a reply without the number, time or place its question asks for
+    (answer_type)]: what answer_fit reads of the two texts besides the relevance (the faq stage keeps them between
+    runs, FeatureMemo)."""
     qf = question_features(question)
     yes_no = bool((qf.particle or qf.qmark) and not qf.wh and _YES_NO_REPLY_RE.match(clean_text(answer_text)))
-    return [yes_no, asks_back(answer_text),
+    return [yes_no, asks_back(answer_text) or lacks_experience(answer_text),
             bool(answer_type_mismatch(question, answer_text))]
+
+
+# "没用过pfSense", "穷人表示没用过VISA卡": the replier has not used, tried or met it. Like 不知道, it answers nothing.
+_NO_EXPERIENCE_RE = re.compile(r"没(?:有)?(?:用过|试过|接触过|遇到过|碰到过|做过|玩过|碰过|研究过|了解过|听说过|听过)|不了解|不太懂")
+NO_EXPERIENCE_MAX_CHARS = 20  # a longer reply goes on to say something
+
+
+def lacks_experience(reply: str) -> bool:
+    """Whether every message of a reply only says that its author has no experience of the thing asked about."""
+    lines = [clean_text(line) for line in (reply or "").split("\n") if clean_text(line)]
+    return bool(lines) and all(len(line) <= NO_EXPERIENCE_MAX_CHARS and _NO_EXPERIENCE_RE.search(line)
+                               for line in lines)
 
 
 _ASKS_BACK_RE = re.compile(r"[?？]|(?:吗|么|呢|咩|嘛)(?:[\s，,。.!！~～…]|$)|什么时候|啥时候|怎么|为什么|为啥|多少|哪里|哪儿|是不是|有没有|能不能")
