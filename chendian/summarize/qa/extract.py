@@ -85,6 +85,8 @@ def _asks_choice(clause: str) -> bool:
     if not ALT_RE.search(clause) or _ALT_ADVERB_RE.search(clause):
         return False
     return bool(_ALT_FRAMED_RE.search(clause)) or len(_core(clause)) <= ALT_MAX_CHARS
+
+
 FINAL_PARTICLE_RE = re.compile(r"(?:吗|么|嘛|咩|呢|不|没|没有|伐|否)$")
 TAG_RE = re.compile(r"(?:吧|的吧|是吧|对吧|啊|呀|丫|哈)$")
 # Rhetorical questions and exclamations dressed as questions.
