@@ -72,7 +72,7 @@ STRONG_WH_RE = re.compile(r"怎么办|怎么样|怎么弄|怎么搞|什么时候
 # must be short or framed by 是…还是, and never read as the adverb: after an adverb or a subject, before a
 # modal, verb of habit or degree word, closing with 了, or inside 无论/不管…还是 and 看…还是 (no question asked).
 ALT_RE = re.compile(r"\S+还是\S+$")
-_ALT_FRAMED_RE = re.compile(r"是[^，,。]{0,12}还是")
+_ALT_FRAMED_RE = re.compile(r"是[^。.!！?？]{0,14}还是")  # "是主动扣，还是被动扣呢" too
 _ALT_ADVERB_RE = re.compile(
     r"(?:其实|关键|最终|最后|应该|都|也|不过|想想|感觉|觉得|看来|就|却|但|毕竟|总|终究|确实|主要|我|你|他)还是"
     r"|还是(?:有|会|可以|能|不|没|很|蛮|挺|比较|要|得|在|觉得|算|直接|先|习惯|跟|太|更|那么|这么)"
