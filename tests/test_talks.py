@@ -398,3 +398,37 @@ def test_an_announcement_in_plain_words_names_the_talk():
     c.lecture("胡斌", "20:00:00", ["大家好，我是胡斌"] + LECTURE + ["以上，谢谢大家"], every_minutes=3)
     talks, _ = _talks(c)
     assert [(t.speaker, t.title, t.title_source) for t in talks] == [("胡斌", "支付风控实践", "announcement")]
+
+
+def test_the_speakers_own_lines_are_no_questions_for_the_faq(tmp_path):
+    # "大家好，我是郭晓，今天给大家复盘…" opens the lecture, and a lecture line may ask in form ("…为什么…"): asked
+    # of nobody, they are worth no entry and never wait on the 待回答 list; the listener's question stays.
+    from chendian.summarize.talks import lecture_questions
+
+    c = Chat(day="2024-03-08")
+    c.say("21:00:00", "周敏", "今晚 22:00 线上分享，主讲人郭晓，主题《线上故障复盘》，记得签到")
+    c.lecture("郭晓", "22:00:00", ["大家好，我是郭晓，今天给大家讲讲线上故障为什么总在发布后出现"] + LECTURE,
+              every_minutes=3)
+    c.say("22:40:00", "郭晓", "以上就是今天的分享，谢谢大家")
+    c.say("22:50:00", "刘洋", "@郭晓 老师，readinessProbe 和 livenessProbe 有什么区别？")
+    ws_root = tmp_path / "ws"
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", str(ws_root)]).exit_code == 0
+    (ws_root / "inbox" / "talk.jsonl").write_text(_jsonl(c), encoding="utf-8")
+    result = runner.invoke(main, ["-w", str(ws_root), "stage", "ingest", "extract", "talks", "faq", "-q"])
+    assert result.exit_code == 0, result.output
+    from chendian.store import Workspace
+
+    ws = Workspace(ws_root)
+    try:
+        qas = ws.qas(warn=print)
+        lecture = lecture_questions(qas, ws.talks(warn=print))
+        opening = [q for q in qas if q.question.startswith("大家好，我是郭晓")]
+        assert opening and {q.id for q in opening} <= lecture  # extract reads it as a question; the talk does not
+        worth = {r["qa_id"]: r["worthy"] for r in ws.db.execute(
+            "SELECT m.qa_id, e.worthy FROM faq_members m JOIN faq_entries e ON e.id = m.entry_id")}
+        assert all(worth[q] == 0.0 for q in lecture)
+        listener = [q.id for q in qas if "readinessProbe" in q.question]
+        assert listener and listener[0] not in lecture and worth[listener[0]] > 0
+    finally:
+        ws.close()

@@ -640,6 +640,13 @@ def article_qa(talk: Talk, qas: Sequence[QA], messages: dict[str, Message]) -> l
     return out
 
 
+def lecture_questions(qas: Sequence[QA], talks: Sequence[Talk]) -> set[str]:
+    """Ids of the QAs whose question is a line of a talk's article: the speaker's "今天给大家分享一下…怎么…" is a
+    question in form that asks nobody. (A stored QA knows its first message only.)"""
+    body = {mid for t in talks for mid, r in t.roles.items() if r == ROLE_TALK}
+    return {q.id for q in qas if q.question_id in body}
+
+
 def qas_for_faq(qas: Sequence[QA], talks: Sequence[Talk], messages: dict[str, Message]) -> list[QA]:
     """The questions the FAQ is built from, with what talks taught the answer linking: lines of a lecture are not
     answers to a side question asked during it (taken off, as in the article), and a hidden talk's Q&A stays in

@@ -17,14 +17,14 @@ from ...model import Contributor, FaqEntry
 from ...store import Workspace
 from ...summarize.qa.contributors import tally
 from ...summarize.qa.faq import FeatureMemo, build_entries, entry_record, publishable
-from ...summarize.talks import qas_for_faq
+from ...summarize.talks import lecture_questions, qas_for_faq
 from . import RunContext, Stage
 from .embed import workspace_cache
 from .topics import encode as embed_through
 
 
 def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
-    qas = talk_aware(ws, ws.qas(warn=rc.warn), rc)
+    qas, lecture = talk_aware(ws, ws.qas(warn=rc.warn), rc)
     if not qas:
         rc.warn("no questions extracted (run the extract stage first)")
     cache = workspace_cache(ws)
@@ -48,6 +48,11 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     topics = ws.thread_topics()
     memo = FeatureMemo(dict(ws.db.execute("SELECT key, value FROM faq_features")))
     entries = build_entries(qas, encode if qas else None, previous, topics, actions, rc.warn, memo)
+    for built in entries.values():
+        # A speaker's own lines in their talk ("今天给大家分享一下…怎么…") ask nobody: worth no entry, and off the
+        # 待回答 list (its floor reads worthy), whatever their form.
+        if built.qas and all(q.id in lecture for q in built.qas):
+            built.worthy = built.confidence = 0.0
     records = [entry_record(e) for e in entries.values()]
     mode, floor = ws.config.faq.publish, ws.config.faq.min_confidence
     for built, record in zip(entries.values(), records):
@@ -75,12 +80,13 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
 
 
 def talk_aware(ws: Workspace, qas, rc: RunContext):
-    """The questions with the talks stage's corrections: no lecture lines as answers, no hidden talk's Q&A."""
+    """(The questions with the talks stage's corrections: no lecture lines as answers, no hidden talk's Q&A;
+    the ids of those asked in a lecture's own lines.)"""
     talks = ws.talks(warn=rc.warn)
     if not talks:
-        return qas
+        return qas, set()
     messages = ws.messages_by_id(mid for t in talks for mid, role in t.roles.items() if role == "talk")
-    return qas_for_faq(qas, talks, messages)
+    return qas_for_faq(qas, talks, messages), lecture_questions(qas, talks)
 
 
 STAGE = Stage("faq", run, reads=("messages", "qas", "topic_members", "curation", "embeddings", "talks", "talk_messages"),
