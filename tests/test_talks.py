@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -271,6 +272,14 @@ def _jsonl(chat: Chat) -> str:
                    for m in chat.messages)
 
 
+def _workspace_with(tmp_path, chat) -> Path:
+    """A new workspace whose inbox holds the chat as a JSONL export."""
+    ws = tmp_path / "ws"
+    assert CliRunner().invoke(main, ["init", str(ws)]).exit_code == 0
+    (ws / "inbox" / "talk.jsonl").write_text(_jsonl(chat), encoding="utf-8")
+    return ws
+
+
 def test_cli_lists_curates_publishes_and_books_a_talk(tmp_path):
     """`chendian talks`, its curation surviving a rerun, the site's pages, search and a book chapter."""
     c = Chat(day="2024-03-08")
@@ -282,10 +291,8 @@ def test_cli_lists_curates_publishes_and_books_a_talk(tmp_path):
     c.say("22:41:00", "吴昊", "感谢分享")
     c.say("22:50:00", "刘洋", "@郭晓 老师，readinessProbe 和 livenessProbe 有什么区别？")
     c.say("22:53:00", "郭晓", "@刘洋 readiness 决定流量进不进来，liveness 决定要不要重启容器，两个都要配")
-    ws = tmp_path / "ws"
+    ws = _workspace_with(tmp_path, c)
     runner = CliRunner()
-    assert runner.invoke(main, ["init", str(ws)]).exit_code == 0
-    (ws / "inbox" / "talk.jsonl").write_text(_jsonl(c), encoding="utf-8")
 
     def run(*args):
         result = runner.invoke(main, ["-w", str(ws), *args])
@@ -411,11 +418,8 @@ def test_the_speakers_own_lines_are_no_questions_for_the_faq(tmp_path):
               every_minutes=3)
     c.say("22:40:00", "郭晓", "以上就是今天的分享，谢谢大家")
     c.say("22:50:00", "刘洋", "@郭晓 老师，readinessProbe 和 livenessProbe 有什么区别？")
-    ws_root = tmp_path / "ws"
-    runner = CliRunner()
-    assert runner.invoke(main, ["init", str(ws_root)]).exit_code == 0
-    (ws_root / "inbox" / "talk.jsonl").write_text(_jsonl(c), encoding="utf-8")
-    result = runner.invoke(main, ["-w", str(ws_root), "stage", "ingest", "extract", "talks", "faq", "-q"])
+    ws_root = _workspace_with(tmp_path, c)
+    result = CliRunner().invoke(main, ["-w", str(ws_root), "stage", "ingest", "extract", "talks", "faq", "-q"])
     assert result.exit_code == 0, result.output
     from chendian.store import Workspace
 
