@@ -80,8 +80,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
 
 
 def talk_aware(ws: Workspace, qas, rc: RunContext):
-    """(The questions with the talks stage's corrections: no lecture lines as answers, no hidden talk's Q&A;
-    the ids of those asked in a lecture's own lines.)"""
+    """The questions with the talks stage's corrections (no lecture lines as answers, no hidden talk's Q&A), and
+    the ids of those asked in a lecture's own lines."""
     talks = ws.talks(warn=rc.warn)
     if not talks:
         return qas, set()
