@@ -47,12 +47,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     actions = curation_log(ws)
     topics = ws.thread_topics()
     memo = FeatureMemo(dict(ws.db.execute("SELECT key, value FROM faq_features")))
-    entries = build_entries(qas, encode if qas else None, previous, topics, actions, rc.warn, memo)
-    for built in entries.values():
-        # A speaker's own lines in their talk ("今天给大家分享一下…怎么…") ask nobody: worth no entry, and off the
-        # 待回答 list (its floor reads worthy), whatever their form.
-        if built.qas and all(q.id in lecture for q in built.qas):
-            built.worthy = built.confidence = 0.0
+    entries = build_entries(qas, encode if qas else None, previous, topics, actions, rc.warn, memo,
+                            asks_nobody=lecture)
     records = [entry_record(e) for e in entries.values()]
     mode, floor = ws.config.faq.publish, ws.config.faq.min_confidence
     for built, record in zip(entries.values(), records):

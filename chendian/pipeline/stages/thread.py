@@ -47,10 +47,6 @@ def fingerprint(ws: Workspace) -> str:
     return h.hexdigest()
 
 
-def thread_id(chat: str, first_message_id: str) -> str:
-    return conversation_id(chat, first_message_id)
-
-
 @dataclass
 class LinkJob:
     """What the linker needs for one chat's tail, read from the store by the driver."""
@@ -257,7 +253,7 @@ def write_chat(ws: Workspace, plan: ChatPlan, linked: tuple[list[int], np.ndarra
         if m.reply_to in plan.outside and m.kind not in T.UNTHREADED_KINDS and not m.recalled:
             tid, pid = plan.outside[m.reply_to], m.reply_to
         elif p < 0:
-            tid, pid = thread_id(chat, m.id), None
+            tid, pid = conversation_id(chat, m.id), None
         elif p >= start:
             tid, pid = tid_of[p], msgs[p].id
         else:
@@ -270,7 +266,7 @@ def write_chat(ws: Workspace, plan: ChatPlan, linked: tuple[list[int], np.ndarra
     touched = set(tid_of.values()) | {old[m.id][0] for m in msgs[start:] if m.id in old}
     if plan.full:
         touched |= {r[0] for r in ws.db.execute("SELECT id FROM threads WHERE chat = ?", (chat,))}
-    roots = {tid_of[i]: msgs[i].id for i in range(start, len(msgs)) if tid_of[i] == thread_id(chat, msgs[i].id)}
+    roots = {tid_of[i]: msgs[i].id for i in range(start, len(msgs)) if tid_of[i] == conversation_id(chat, msgs[i].id)}
     with ws.transaction() as db:
         db.executemany("INSERT OR REPLACE INTO message_threads (message_id, chat, thread_id, parent_id)"
                        " VALUES (?, ?, ?, ?)", rows)

@@ -150,10 +150,11 @@ def question_features(text: str) -> QuestionFeatures:
     particle = particle_clause is not None
     strong_particle = any(STRONG_PARTICLE_RE.search(c) for c in clauses)
     wh = bool(WH_RE.search(t))
+    indirect = wh and bool(INDIRECT_RE.search(t))  # the question word sits in an instruction, "it depends" or "any-"
     # Calling on the experts ("各位大神…", "群里有大佬…么") asks for help when something in the message asks;
     # alone it only names them ("和大佬们不能比", "oracle的大神").
-    request = bool(REQUEST_RE.search(t)) or (bool(EXPERTS_RE.search(t)) and (
-        qmark or particle or (wh and not INDIRECT_RE.search(t))))
+    request = bool(REQUEST_RE.search(t)) or (bool(EXPERTS_RE.search(t))
+                                              and (qmark or particle or (wh and not indirect)))
     alternative = any(_asks_choice(c) for c in clauses) or _asks_choice(body)
     tag = bool(TAG_RE.search(body))
     rhetorical = bool(RHETORICAL_RE.search(stripped)) or any(RHETORICAL_RE.search(c) for c in clauses)
@@ -178,7 +179,7 @@ def question_features(text: str) -> QuestionFeatures:
     s -= 0.8 if laugh else 0.0
     s -= 1.0 if second_person and not request else 0.0
     s -= 0.8 if HEDGE_RE.search(t) and not (wh or request) else 0.0
-    s -= 1.3 if wh and not (qmark or particle or request) and INDIRECT_RE.search(t) else 0.0
+    s -= 1.3 if indirect and not (qmark or particle or request) else 0.0
     # Echo questions ("一号楼？", "明天啊？") and bare marks carry no question of their own.
     if length <= 2:
         s -= 2.5

@@ -70,7 +70,7 @@ NULL_PAIRS = 4000
 RELEVANT = 0.8     # from this percentile on, the answer is as related as answers get: full fit
 UNRELATED = 0.2    # at or below, no more related than a random reply: lowest fit
 MIN_FIT = 0.2
-QUESTION_REPLY_FIT = 0.5  # a reply that is itself a question ("800啥时候回来") rarely answers
+QUESTION_REPLY_FIT = 0.5  # a reply that is itself a question ("800啥时候回来") or only "没用过" rarely answers
 TYPE_MISMATCH_FIT = 0.5  # a reply without the number/time/place its question asks for (answer_type)
 QUOTED_FIT = 0.6  # the least fit of a reply that quotes the question
 # Short yes/no replies share no words with their question and are right ("属于", "不会", "可以的").
@@ -164,15 +164,16 @@ def answer_fit(question: str, answer: Answer, relevance: float, kind: list[bool]
 def _fit(question: str, answer: Answer, relevance: float, kind: list[bool] | None) -> float:
     if answer.acknowledged:
         return 1.0  # the asker said it helped
-    yes_no, asks_back = kind[:2] if kind is not None else reply_kind(question, answer.text)[:2]
+    yes_no, not_yet = kind[:2] if kind is not None else reply_kind(question, answer.text)[:2]
     if yes_no:
         return 1.0
     fit = MIN_FIT + (1 - MIN_FIT) * min(1.0, max(0.0, (relevance - UNRELATED) / (RELEVANT - UNRELATED)))
     if answer.score >= 0.95:
         # Quoting the question shows whom a reply addresses, not that it answers: "成员051总，你又幽默了" quotes too.
         fit = max(fit, QUOTED_FIT)
-    if asks_back:
-        fit *= QUESTION_REPLY_FIT  # asking back ("试点支付机构名单有吗？") is not an answer yet
+    if not_yet:
+        # asking back ("试点支付机构名单有吗？") or "没用过" (lacks_experience) is not an answer yet
+        fit *= QUESTION_REPLY_FIT
     return fit
 
 
@@ -371,7 +372,7 @@ def cluster_questions(qas: list[QA], score_pairs, threshold: float, previous: di
         for row, i in enumerate(block):
             qa = order[i]
             best, best_score = None, threshold
-            if placed:
+            if placed and not fragment[i]:
                 cands = placed
                 if vecs is not None and len(placed) > neighbours:
                     later = placed_vecs[base:len(placed)] @ vecs[i]
@@ -379,10 +380,7 @@ def cluster_questions(qas: list[QA], score_pairs, threshold: float, previous: di
                     top = np.argpartition(-sims, neighbours - 1)[:neighbours]
                     cands = [placed[k] for k in top[np.argsort(-sims[top], kind="stable")]]
                 scores = score_pairs([texts[i]] * len(cands), [texts[k] for k in cands])
-                if fragment[i]:
-                    scores = [0.0] * len(cands)
-                else:
-                    scores = [0.0 if fragment[k] else s for k, s in zip(cands, scores)]
+                scores = [0.0 if fragment[k] else s for k, s in zip(cands, scores)]
                 if answer_vecs is not None:
                     scores = [answer_adjusted(s, answer_vecs[i], answer_vecs[k]) for k, s in zip(cands, scores)]
                 # Average over an entry's members (not the best one): no chaining from 报销流程 to 发票丢了.
@@ -562,9 +560,12 @@ def answer_fits(qas: Sequence[QA], encode=None, memo: "FeatureMemo | None" = Non
 
 def build_entries(qas: list[QA], encode=None, previous: dict[str, str] | None = None,
                   topics: dict[str, str] | None = None, curation: list[dict] | None = None,
-                  warn: Callable[[str], None] = lambda m: None, memo: "FeatureMemo | None" = None) -> dict[str, Entry]:
+                  warn: Callable[[str], None] = lambda m: None, memo: "FeatureMemo | None" = None,
+                  asks_nobody: set[str] = frozenset()) -> dict[str, Entry]:
     """The FAQ from QAs: cluster, apply curation, summarise. Pure (no database) so it is easy to test.
-    `memo`: per-text features kept from earlier runs (FeatureMemo); the entries are the same without it."""
+    `memo`: per-text features kept from earlier runs (FeatureMemo); the entries are the same without it.
+    `asks_nobody`: ids of QAs whose question is a question in form only (a speaker's lines in their own talk,
+    talks.lecture_questions): worth nothing, so never published unvouched nor listed as 待回答."""
     score_pairs, threshold = same_question_scorer(encode, [clean_question(q.question) for q in qas], memo)
     clusters = cluster_questions(qas, score_pairs, threshold, previous, encode)
     entries = {eid: Entry(id=eid, qas=members) for eid, members in clusters.items()}
@@ -575,7 +576,8 @@ def build_entries(qas: list[QA], encode=None, previous: dict[str, str] | None = 
     fits = answer_fits(qas, encode, memo)
     for entry in entries.values():
         _summarise(entry, encode, fits)
-        entry.worthy = round(max((worthy[(q.question, opens[q.id])] for q in entry.qas), default=0.0), 3)
+        entry.worthy = round(max((0.0 if q.id in asks_nobody else worthy[(q.question, opens[q.id])]
+                                  for q in entry.qas), default=0.0), 3)
         entry.confidence = entry_confidence(entry.worthy, entry.answers)
         if entry.approved or entry.edited_answer:
             entry.confidence = 1.0  # a person vouched for it
