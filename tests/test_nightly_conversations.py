@@ -11,6 +11,7 @@ import pytest
 from chatgen import generate, write_jsonl
 
 from chendian.ingest import ingest_paths
+from chendian.model import conversation_id
 from chendian.pipeline import run_stages
 from chendian.pipeline.stages import thread as thread_stage
 from chendian.pipeline.stages.topics import _text
@@ -76,7 +77,7 @@ def test_stored_conversations_are_the_components_of_the_stored_links(nights):
         links = {mid: (tid, pid) for mid, tid, pid in ws.db.execute(
             "SELECT message_id, thread_id, parent_id FROM message_threads WHERE chat = ?", (chat,))}
         comp = T.components([index[links[m.id][1]] if links[m.id][1] else -1 for m in msgs])
-        assert [links[m.id][0] for m in msgs] == [thread_stage.thread_id(chat, msgs[c].id) for c in comp]
+        assert [links[m.id][0] for m in msgs] == [conversation_id(chat, msgs[c].id) for c in comp]
         agg = {}
         for i, m in enumerate(msgs):
             tid, ts = links[m.id][0], int(m.time.timestamp())
