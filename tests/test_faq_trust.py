@@ -25,6 +25,15 @@ def test_non_answers_are_recognised_and_real_answers_are_not():
         assert not is_non_answer(text), text
 
 
+def test_thanks_alone_answer_nothing():
+    # qq-dev: "找到了，谢谢" (the asker thanking the link someone sent) was shown as the answer to that link's question
+    for text in ("找到了，谢谢", "学到了", "好的谢谢老师", "收到[抱拳]", "谢谢\n原来如此", "不知道\n同问"):
+        assert is_non_answer(text), text
+    # a reply that goes on to say something answers; a bare yes may answer a yes/no question
+    for text in ("谢谢，在教务处三楼", "我知道了，是在官网下载", "找到了在学信网", "嗯", "不明白你的意思，是学号吗"):
+        assert not is_non_answer(text), text
+
+
 def test_a_self_contained_question_outranks_a_fragment_and_banter():
     def encode(texts):
         from chendian.summarize.text.embed import get_embedder

@@ -38,8 +38,25 @@ NON_ANSWER_RE = re.compile(
 SURE_ANSWER = 0.5
 
 
+# Thanks and "got it" ("找到了，谢谢", "学到了", "好的谢谢老师") react to an answer given elsewhere or in private: a reply
+# made only of them answers nothing, whoever wrote it (the asker's thanks are linked to the answer they thank).
+_REACTION_RE = re.compile(r"谢谢|多谢|感谢|谢啦|谢了|thx|thanks|thank you|找到了|懂了|明白了|了解了|知道了|收到了?|学到了|"
+                          r"学习了|受教了?|原来如此|原来是这样", re.I)
+_REACTION_FILLER_RE = re.compile(r"好的?|哦+|噢+|嗯+|恩+|ok|啦|啊|呀|哈+|了|你|您|大家|各位|老师|大佬|大神|学长|学姐|"
+                                 r"[\s,，。.!！~～…]", re.I)
+
+
+def _non_answer_line(line: str) -> bool:
+    if NON_ANSWER_RE.match(line):
+        return True
+    return bool(_REACTION_RE.search(line)) and not _REACTION_FILLER_RE.sub("", _REACTION_RE.sub("", line))
+
+
 def is_non_answer(text: str) -> bool:
-    return bool(NON_ANSWER_RE.match(re.sub(r"\[[^\[\]\s]{1,8}\]|@\S+\s*", "", text or "").strip()))
+    """Whether a reply answers nothing: every message of it says it doesn't know, asks too, or only thanks."""
+    lines = [t for t in (re.sub(r"\[[^\[\]\s]{1,8}\]|@\S+\s*", "", line).strip() for line in (text or "").split("\n"))
+             if t]
+    return bool(lines) and all(_non_answer_line(line) for line in lines)
 
 
 def entry_confidence(worthy: float, answers: list[FaqAnswer]) -> float:
