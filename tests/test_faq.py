@@ -142,6 +142,21 @@ def test_fragments_that_only_their_moment_explains_are_never_merged():
     assert faq.is_fragment("刚写的吗？") and not faq.is_fragment("怎么报销") and not faq.is_fragment("这个说的是你们公司吗")
 
 
+def test_an_entry_is_titled_from_its_question_not_from_the_call_for_help_before_it():
+    def row(i, q, ts):
+        return QA(f"q{i}", "c", f"t{i}", f"m{i}", q, "u", "U", ts)
+
+    # wechat-dev's openers: asking whether anyone knows, or announcing a question, before asking it
+    asked = {"群里有现金贷大牛吗？ 债权成立是按资金到账为依据，还是内部撮合为依据？": "债权成立是按资金到账为依据，还是内部撮合为依据？",
+             "咨询各位一个问题， 账户系统的充值走交易合适吗？": "账户系统的充值走交易合适吗？",
+             "请教一个问题:IP地址如何转换成地区代码": "IP地址如何转换成地区代码"}
+    entries = faq.build_entries([row(i, q, i) for i, q in enumerate(asked)], None)
+    assert sorted(e.question for e in entries.values()) == sorted(asked.values())
+    # nothing asked after the opener, or only the announcement of a question: the words stay as they were
+    for kept in ("群里有金蝶软件的兄弟吗？ 有个问题想咨询一下", "有没有大神？", "王老师，请问考生号在哪查？"):
+        assert faq.entry_wording(kept) == faq.clean_question(kept)
+
+
 def _set_publish(ws, mode: str):
     text = ws.path("chendian.toml").read_text(encoding="utf-8").replace('publish = "confident"', f'publish = "{mode}"')
     ws.path("chendian.toml").write_text(text, encoding="utf-8")

@@ -101,7 +101,7 @@ def published_faq(db, min_worthy_unanswered: float) -> tuple[list[dict], list[di
     """(entries, unanswered) as the site shows them: entries not hidden, each with its shown question's
     source message, its shown answer's messages, confidence and every source question; and the questions
     listed as 待回答 (no answer, not under a hidden entry)."""
-    from ..summarize.qa.faq import clean_question
+    from ..summarize.qa.faq import entry_wording
 
     qas = {r["id"]: r for r in db.execute("SELECT id, question_id, question, answers FROM qas")}
     entries, hidden_qas = [], set()
@@ -112,7 +112,7 @@ def published_faq(db, min_worthy_unanswered: float) -> tuple[list[dict], list[di
         if r["hidden"]:
             continue
         answers = json.loads(r["answers"] or "[]")
-        shown = next((qas[q] for q in qa_ids if q in qas and clean_question(qas[q]["question"]) == r["question"]),
+        shown = next((qas[q] for q in qa_ids if q in qas and entry_wording(qas[q]["question"]) == r["question"]),
                      qas.get(qa_ids[0]) if qa_ids else None)
         entries.append({
             "entry": r["id"], "question": r["question"], "answer": r["answer"] or "",

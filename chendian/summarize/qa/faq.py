@@ -302,6 +302,28 @@ def clean_question(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip() or original
 
 
+# "Anyone who knows X?" and "a question for you all:" open a question without asking it: "群里有现金贷大牛吗？ 债权成立是按…
+# 还是…？", "咨询各位一个问题， 账户系统的充值…". The title an entry shows starts at the question itself.
+_OPENER_RE = re.compile(
+    r"^(?:(?:群里|这里|各位|大家|请问)?(?:有没有|有|谁)(?:人|谁)?(?:懂|会|做|熟悉|了解|用过|做过|搞过|研究过|接触过|知道)?"
+    r"[^，,。？?！!\n]{0,14}?(?:大牛|大神|大佬|高手|专家|的人|的朋友|的同学|的兄弟|的前辈)们?(?:吗|么|嘛|不|没)?[？?]+"
+    r"|(?:想|来)?(?:请教|问|请问|咨询|求助|求教)(?:一下|下)?(?:各位|大家|群里|大佬|大神)?们?(?:一个|个|两个|几个|一些)?小?问题"
+    r"[，,：:。.！!～~]+)\s*")
+_PREAMBLE_RE = re.compile(r"^(?:有个|有一个|还有个|一个)?问题")
+
+
+def entry_wording(question: str) -> str:
+    """A question as an entry's title shows it: clean_question, and without an opener that only calls for help
+    when a question follows it. Clustering and worthiness read clean_question: the opener's request counts there."""
+    text = clean_question(question)
+    opener = _OPENER_RE.match(text)
+    if opener:
+        rest = text[opener.end():]
+        if not _PREAMBLE_RE.match(rest) and question_features(rest).score >= QUESTION_THRESHOLD:
+            return rest
+    return text
+
+
 # Pronouns, demonstratives, particles and the commonest function words: what is left of "这个吗？" or "刚写的吗？"
 # once they are gone is the question's own content.
 _FUNCTION_CHARS_RE = re.compile(r"[这那哪个些样么吗呢吧啊呀嘛的了是你我他她它们说就也都还在有没不要会能刚又再很太"
@@ -419,7 +441,7 @@ _BLOCK = 256  # new questions whose nearest placed questions are found by one ma
 
 def _summarise(entry: Entry, encode=None, fits: dict[tuple[str, str], float] | None = None) -> None:
     qas = sorted(entry.qas, key=lambda q: (q.ts, q.question_id))
-    wordings = list(dict.fromkeys(clean_question(q.question) for q in qas if clean_question(q.question)))
+    wordings = list(dict.fromkeys(entry_wording(q.question) for q in qas if entry_wording(q.question)))
     canonical = wordings[0] if wordings else ""
     if len(wordings) > 2:
         # The most central wording, among those of a readable length.
