@@ -31,7 +31,8 @@ BOOKKEEPING_COLUMNS = {"imports": {"id", "at", "file", "sha256"}, "messages": {"
 TOPIC_TABLES = {"topics", "topic_members", "topic_centroids", "topic_terms"}
 TOPIC_COLUMNS = {"faq_entries": {"topic_id"}, "contributors": {"topics"}, "expert_suggestions": {"score"},
                  "insights_inputs": {"topic"}}
-TOPIC_LINE = re.compile(r"(?m)^- .+：\d+ 个讨论$")  # the weekly digest's 热门话题 lines
+# the weekly digest's 热门话题 lines, whole: a full run may list another number of topics than the nights did
+TOPIC_LINE = re.compile(r"(?m)^- .+：\d+ 个讨论\n?")
 # A text embedded in another batch may differ in the last bit of its float16 vector (batched matrix products).
 EMBEDDING_TOLERANCE = 2e-3
 
@@ -60,7 +61,8 @@ def _tables(root: Path, skip: dict[str, set[str]] = BOOKKEEPING_COLUMNS) -> dict
 TOPIC_LINK = re.compile(r'<a [^>]*href="[^"]*topics/p[0-9a-f]+\.html"[^>]*>[^<]*</a>')
 # In the search index: the topics offered when nothing is found, and the t→s map, which covers their names too.
 TOPIC_IN_INDEX = re.compile(r'"topics": ?\[.*?\]\]|"t2s": ?"[^"]*"')
-TOPIC_IN_PAGE = re.compile(r"<li>[^<>]+：\d+ 个讨论</li>| › <topic>")  # a week's 热门话题; a crumb to its topic
+# a week's 热门话题; a crumb to its topic; a topic chip (the home page lists every topic, however many there are)
+TOPIC_IN_PAGE = re.compile(r"<li>[^<>]+：\d+ 个讨论</li>| › <topic>|<li><topic> <span class=\"muted\">\d+</span></li>")
 
 
 def _site(root: Path) -> dict[str, str]:
@@ -74,7 +76,7 @@ def _site(root: Path) -> dict[str, str]:
         text = p.read_text(encoding="utf-8")
         text = TOPIC_IN_PAGE.sub("", TOPIC_IN_INDEX.sub("", TOPIC_LINK.sub("<topic>", text)))
         # the build stamp (生成于 …) is the one line that must differ
-        pages[name] = "\n".join(line for line in text.splitlines() if "生成于" not in line)
+        pages[name] = "\n".join(line for line in text.splitlines() if "生成于" not in line and line.strip())
     return pages
 
 

@@ -383,6 +383,28 @@ def test_serial_decoding_starts_a_conversation_the_linker_is_sure_of_without_a_s
     assert starts == {0} | sure | {i for i in range(n) if i % 5 == 0 and i % 3 == 0}
 
 
+def test_serial_decoding_starts_a_conversation_at_a_question_put_to_the_whole_group(monkeypatch):
+    # Bursts as above; the linker mildly prefers the previous message everywhere ("new" 1 below it). A question
+    # asked of the whole group ("有没有人…？", "问个问题，大家…") starts a conversation mid-burst unless a parent beats
+    # "new" by more than GROUP_QUESTION_MARGIN; the same question put to someone by name does not.
+    n, W = 40, 3
+    minute = [(i // 5) * 240 + i % 5 for i in range(n)]
+    texts = {i: "ok" for i in range(n)}
+    texts |= {2: "有没有人用过网联的对账接口？", 7: "问个问题，大家退款是怎么记账的？", 12: "@b 有没有人用过网联的对账接口？",
+              13: "有没有人用过网联的对账接口？"}
+    msgs = _chat([(minute[i], "ab"[i % 2], texts[i]) for i in range(n)])
+    sc = np.full((n, W + 1), -np.inf, dtype=np.float32)
+    for i in range(n):
+        sc[i, 0] = 0.0
+        for k in range(1, min(i, W) + 1):
+            sc[i, k] = 1.0 if k == 1 else -1.0
+    sc[13, 1] = 2.5  # the linker is sure this one replies
+    _fake_scores(monkeypatch, sc)
+    parents, _ = T.link(T.prepare(msgs), window=W)
+    assert set(np.flatnonzero(parents == -1).tolist()) == {0, 2, 7}
+    assert -2.5 < T.GROUP_QUESTION_MARGIN < -1 < 0 < T.NEW_CONVERSATION_MARGIN
+
+
 def test_silence_threshold_separates_bursts_from_silences():
     rng = np.random.default_rng(3)
     gaps = np.concatenate([rng.uniform(5, 90, 300), rng.uniform(3 * 3600, 12 * 3600, 40)])
