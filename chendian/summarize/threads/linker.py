@@ -943,7 +943,8 @@ def decode(p: Prepared, sc: np.ndarray, decoding: str = "argmax", start: int = 0
         best_parent = sc[:, 1:].argmax(axis=1) + 1
         has_parent = np.isfinite(sc[:, 1:]).any(axis=1)
         # A new conversation also starts without a silence where the linker is sure of it (a new question in a
-        # busy hour): "new" outscores every parent by NEW_CONVERSATION_MARGIN.
+        # busy hour): "new" outscores every parent by NEW_CONVERSATION_MARGIN; and at a question put to the whole
+        # group unless a parent outscores "new" by more than -GROUP_QUESTION_MARGIN.
         new_margin = sc[:, 0] - np.where(has_parent, sc[np.arange(len(rows)), best_parent], -np.inf)
         starts = (best == 0) & (after_silence | (new_margin > NEW_CONVERSATION_MARGIN))
         if p.asks_group is not None:
