@@ -441,7 +441,7 @@ _BLOCK = 256  # new questions whose nearest placed questions are found by one ma
 
 def _summarise(entry: Entry, encode=None, fits: dict[tuple[str, str], float] | None = None) -> None:
     qas = sorted(entry.qas, key=lambda q: (q.ts, q.question_id))
-    wordings = list(dict.fromkeys(entry_wording(q.question) for q in qas if entry_wording(q.question)))
+    wordings = list(dict.fromkeys(w for w in map(entry_wording, (q.question for q in qas)) if w))
     canonical = wordings[0] if wordings else ""
     if len(wordings) > 2:
         # The most central wording, among those of a readable length.
