@@ -347,8 +347,11 @@ def eval_repeat(gold: str, predictions: str | None, model: str, publish: str | N
     Builds the workspace (FAQ stages, then index), searches with the text of every labelled question whose
     same_as cluster has another member, and prints found@1/5 (a top entry holds another asking) and right
     answer@1/5 (that entry's shown answer is a gold answer of the cluster), the queries left with no result
-    above the relevance floor, and the off-topic queries rightly left empty.
-    Predictions: one line per query, its ranked entries with their question and answer message ids.
+    above the relevance floor, and the off-topic queries rightly left empty. Then where the misses come from:
+    for each query without a right answer in its top 5, the first stage that lost it (the chat never answered
+    the need, no entry holds another asking, no such entry shows a right answer, only held entries do, or the
+    ranking), and reachable@5, the most a better ranking and publishing could reach.
+    Predictions: one line per query, its ranked entries with their question and answer message ids, and its miss.
     """
     from .eval.repeat import evaluate_repeat, format_report
 

@@ -4,7 +4,7 @@ nothing related was found."""
 import json
 from pathlib import Path
 
-from chendian.eval.repeat import OFF_TOPIC_QUERIES, evaluate_repeat, repeat_queries
+from chendian.eval.repeat import MISSES, OFF_TOPIC_QUERIES, evaluate_repeat, miss_reason, repeat_queries
 
 GOLD = Path(__file__).parent / "fixtures" / "qa" / "office-chat.gold.jsonl"
 # The office chat asks four things twice: 报销 (1, 18), VPN (7, 24), 打印机 (12, 29), 年假 (15, 27).
@@ -45,3 +45,20 @@ def test_eval_repeat_builds_the_workspace_and_searches_every_repeat(tmp_path):
         for r in p["results"]:  # the query's own entry never counts
             assert not (p["query"] in r["question_ids"] and not r["found"])
     assert any(r["found"] and r["question_ids"] for p in preds for r in p["results"])
+    # every query without a right answer in its top 5 is put down to one stage, and only those are
+    assert sum(result["misses"].values()) == 8 - result["right_answer@5"]["count"]
+    assert all((p["miss"] is None) == bool(p["right_answer_rank"]) for p in preds)
+    assert result["reachable"]["count"] >= result["right_answer@5"]["count"]
+
+
+def test_a_miss_is_put_down_to_the_first_stage_that_lost_it():
+    def entry(questions, answers, published=True):
+        return {"question_ids": questions, "answer_ids": answers, "published": published}
+
+    others = {"q2"}
+    assert miss_reason(others, set(), [entry(["q2"], ["a"])]) == "no_gold_answer"
+    assert miss_reason(others, {"a"}, [entry(["q1"], ["a"])]) == "not_extracted"
+    assert miss_reason(others, {"a"}, [entry(["q2"], ["b"]), entry(["q2", "q3"], [])]) == "no_right_answer"
+    assert miss_reason(others, {"a"}, [entry(["q2"], ["a"], published=False)]) == "held"
+    assert miss_reason(others, {"a"}, [entry(["q2"], ["a"], published=False), entry(["q2"], ["a"])]) == "not_ranked"
+    assert set(MISSES) == {"no_gold_answer", "not_extracted", "no_right_answer", "held", "not_ranked"}

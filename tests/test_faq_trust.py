@@ -218,6 +218,30 @@ def test_faq_scores_entries_merges_and_unanswered_as_users_see_them():
     assert r["merge_recall"] == {"count": 1, "of": 1, "value": 1.0}
     assert r["unanswered_precision"] == {"count": 1, "of": 2, "value": 0.5}
     assert (r["entries_published"], r["entries_held"]) == (2, 1)
+    # what let each wrong one down: the question (q3 is not worth an entry), not the answer; q3 is no open question
+    assert r["entry_errors"] == {"not_a_question": 0, "not_worthy": 1, "wrong_answer": 0, "never_answered": 0}
+    assert [e.get("wrong") for e in entries[:2]] == [None, "not_worthy"]
+    assert r["unanswered_errors"] == {"not_a_question": 0, "not_worthy": 1, "answered": 0}
+
+
+def test_a_wrong_entry_is_put_down_to_its_question_or_its_answer():
+    labels = {
+        "q1": {"question": True, "same_as": "q1", "worthy": True},
+        "q2": {"question": True, "same_as": "q2", "worthy": True},
+        "s": {"question": False},
+        "a1": {"answer_to": "q1"}, "x": {},
+    }
+    entries = [
+        {"source_question": "q1", "question_ids": ["q1"], "answer_ids": ["x"], "published": True},
+        {"source_question": "q2", "question_ids": ["q2"], "answer_ids": ["x"], "published": True},
+        {"source_question": "s", "question_ids": ["s"], "answer_ids": ["a1"], "published": True},
+    ]
+    r = score_faq(labels, entries, [{"question_id": "q1"}, {"question_id": "s"}, {"question_id": "q2"}])
+    assert [e["wrong"] for e in entries] == ["wrong_answer", "never_answered", "not_a_question"]
+    assert r["entry_errors"] == {"not_a_question": 1, "not_worthy": 0, "wrong_answer": 1, "never_answered": 1}
+    # q1 was answered (a1): listing it as 待回答 means its answer was missed
+    assert r["unanswered_errors"] == {"not_a_question": 1, "not_worthy": 0, "answered": 1}
+    assert r["unanswered_precision"]["count"] == 1
 
 
 @pytest.mark.skipif(not (SHARED / "qq-dev.jsonl").exists(), reason="shared data not present")

@@ -126,6 +126,21 @@ def published_faq(db, min_worthy_unanswered: float) -> tuple[list[dict], list[di
     return entries, unanswered
 
 
+# What is wrong with a published entry that is not right, or a 待回答 item that is not a real open question (the
+# first that applies): says whether the question or the answer let the user down.
+ENTRY_ERRORS = {
+    "not_a_question": "the shown question asks nothing (gold: no question)",
+    "not_worthy": "a question, but not one worth an entry (a fragment of its moment, chit-chat, logistics)",
+    "wrong_answer": "the shown answer is not one of the chat's answers to it",
+    "never_answered": "an answer is shown, but the chat never answered it",
+}
+UNANSWERED_ERRORS = {
+    "not_a_question": "asks nothing (gold: no question)",
+    "not_worthy": "a question, but not one worth an entry",
+    "answered": "the chat did answer it: the answer was missed",
+}
+
+
 def score_faq(labels: dict[str, dict], entries: list[dict], unanswered: list[dict]) -> dict:
     cluster = {mid: str(lab["same_as"] or mid) for mid, lab in labels.items() if lab.get("question")}
     worthy_cluster = defaultdict(bool)
@@ -142,14 +157,24 @@ def score_faq(labels: dict[str, dict], entries: list[dict], unanswered: list[dic
 
     shown = [e for e in entries if e["published"] and e["answer_ids"] and e["source_question"] in labels]
     right, covered = 0, set()
+    entry_errors = dict.fromkeys(ENTRY_ERRORS, 0)
     for e in shown:
         q = e["source_question"]
         c = cluster.get(q)
-        ok = (c is not None and bool(labels[q].get("worthy"))
-              and bool(set(e["answer_ids"]) & answers_of_cluster.get(c, set())))
-        e["right"] = ok
-        right += ok
-        if ok:
+        if c is None:
+            why = "not_a_question"
+        elif not labels[q].get("worthy"):
+            why = "not_worthy"
+        elif not set(e["answer_ids"]) & answers_of_cluster.get(c, set()):
+            why = "wrong_answer" if answers_of_cluster.get(c) else "never_answered"
+        else:
+            why = None
+        e["right"] = why is None
+        if why:
+            e["wrong"] = why
+            entry_errors[why] += 1
+        else:
+            right += 1
             covered.add(c)
     coverable = {c for c, w in worthy_cluster.items() if w and answers_of_cluster.get(c)}
 
@@ -168,9 +193,15 @@ def score_faq(labels: dict[str, dict], entries: list[dict], unanswered: list[dic
 
     listed = [u for u in unanswered if u["question_id"] in labels]
     truly = 0
+    unanswered_errors = dict.fromkeys(UNANSWERED_ERRORS, 0)
     for u in listed:
         q = u["question_id"]
-        u["right"] = bool(labels[q].get("question") and labels[q].get("worthy")) and q not in answered_questions
+        why = ("not_a_question" if not labels[q].get("question") else "not_worthy" if not labels[q].get("worthy")
+               else "answered" if q in answered_questions else None)
+        u["right"] = why is None
+        if why:
+            u["wrong"] = why
+            unanswered_errors[why] += 1
         truly += u["right"]
     return {
         "entry_precision": _ratio(right, len(shown)),
@@ -178,6 +209,8 @@ def score_faq(labels: dict[str, dict], entries: list[dict], unanswered: list[dic
         "merge_precision": _ratio(same_pairs, merged_pairs),
         "merge_recall": _ratio(found_pairs, len(gold_pairs)),
         "unanswered_precision": _ratio(truly, len(listed)),
+        "entry_errors": entry_errors,
+        "unanswered_errors": unanswered_errors,
         "entries_published": len([e for e in entries if e["published"]]),
         "entries_held": len([e for e in entries if not e["published"]]),
     }
@@ -222,6 +255,11 @@ def format_report(result: dict) -> str:
              f"合并准确率 merge precision     {pct(result['merge_precision'])}",
              f"合并召回率 merge recall        {pct(result['merge_recall'])}",
              f"待回答准确率 unanswered prec.  {pct(result['unanswered_precision'])}"]
+    for title, key, reasons in (("错误条目 wrong entries", "entry_errors", ENTRY_ERRORS),
+                                ("待回答误列 wrong 待回答 items", "unanswered_errors", UNANSWERED_ERRORS)):
+        if key in result:
+            lines.append(f"{title}:")
+            lines.extend(f"  {result[key][k]:4d}  {k:15s} {why}" for k, why in reasons.items())
     if "question_f1" in result:
         lines.append(f"问题识别 question F1 {result['question_f1']:.1f}   答案链接 answer-link F1 {result['answer_link_f1']:.1f}")
     return "\n".join(lines)

@@ -12,6 +12,8 @@ before the second asking: it is dropped from the ranking. Results under the rele
 to readers, so they do not count either; `below_floor` says how many queries the floor left empty.
 Off-topic queries (OFF_TOPIC_QUERIES, about nothing these groups discuss) measure the other side: the share
 that rightly shows nothing.
+Each query without a right answer in its top 5 is put down to the first stage that lost it (MISSES): search can
+only be as good as the entries it searches, and this says how much of the gap is the ranking's.
 """
 
 from __future__ import annotations
@@ -62,10 +64,11 @@ def _entry_sources(root: Path) -> dict[str, dict]:
     try:
         qas = {r["id"]: r for r in db.execute("SELECT id, question_id, answers FROM qas")}
         out = {}
-        for r in db.execute("SELECT id, qa_ids, answers, answer FROM faq_entries"):
+        for r in db.execute("SELECT id, qa_ids, answers, answer, published FROM faq_entries"):
             answers = json.loads(r["answers"] or "[]")
             out[r["id"]] = {"question_ids": [qas[q]["question_id"] for q in json.loads(r["qa_ids"] or "[]") if q in qas],
-                            "answer_ids": answers[0]["message_ids"] if answers and r["answer"] else []}
+                            "answer_ids": answers[0]["message_ids"] if answers and r["answer"] else [],
+                            "entry": True, "published": bool(r["published"])}
         for q, r in qas.items():
             answers = json.loads(r["answers"] or "[]")
             out.setdefault(q, {"question_ids": [r["question_id"]],
@@ -75,6 +78,30 @@ def _entry_sources(root: Path) -> dict[str, dict]:
         db.close()
 
 
+# Why a query's top 5 holds no right answer, from the stage that lost it (the first that applies):
+MISSES = {
+    "no_gold_answer": "the chat never answered this need (no entry could show a right answer)",
+    "not_extracted": "no FAQ entry holds another asking of it",
+    "no_right_answer": "entries hold another asking, none shows a gold answer",
+    "held": "only entries held for review show a right answer",
+    "not_ranked": "a published entry shows a right answer, but not in the top 5 above the floor",
+}
+
+
+def miss_reason(others: set[str], gold_answers: set[str], entries: list[dict]) -> str:
+    """Which stage lost a query with no right answer in its top 5 (MISSES): `entries` are every FAQ entry,
+    published or held, with their question ids, shown answer ids and state."""
+    if not gold_answers:
+        return "no_gold_answer"
+    holding = [e for e in entries if set(e["question_ids"]) & others]
+    if not holding:
+        return "not_extracted"
+    right = [e for e in holding if set(e["answer_ids"]) & gold_answers]
+    if not right:
+        return "no_right_answer"
+    return "not_ranked" if any(e["published"] for e in right) else "held"
+
+
 def score_repeat(root: Path, labels: dict[str, dict], texts: dict[str, str], *, floor: float | None = RELEVANCE_FLOOR,
                  k: int = TOP_K) -> tuple[dict, list[dict]]:
     """Search every repeat question in the built workspace at `root`; (metrics, one prediction per query)."""
@@ -82,10 +109,12 @@ def score_repeat(root: Path, labels: dict[str, dict], texts: dict[str, str], *, 
 
     cluster, members, gold_answers = repeat_queries(labels)
     sources = _entry_sources(root)
+    entries = [src for src in sources.values() if src.get("entry")]
     queries = sorted(q for q, c in cluster.items() if len(members[c]) > 1 and texts.get(q, "").strip())
     found = {1: 0, k: 0}
     right = {1: 0, k: 0}
     empty = 0
+    misses: dict[str, int] = dict.fromkeys(MISSES, 0)
     predictions = []
     for q in queries:
         c = cluster[q]
@@ -107,13 +136,19 @@ def score_repeat(root: Path, labels: dict[str, dict], texts: dict[str, str], *, 
         for cut in found:
             found[cut] += bool(found_rank and found_rank <= cut)
             right[cut] += bool(right_rank and right_rank <= cut)
+        miss = None if right_rank else miss_reason(others, gold_answers[c], entries)
+        if miss:
+            misses[miss] += 1
         predictions.append({"query": q, "text": texts[q], "cluster": c, "found_rank": found_rank,
-                            "right_answer_rank": right_rank, "results": ranked})
+                            "right_answer_rank": right_rank, "miss": miss, "results": ranked})
     n = len(queries)
     off_topic_empty = sum(not search(root, text, k=k, floor=floor) for text in OFF_TOPIC_QUERIES)
     metrics = {"queries": n, "found@1": _ratio(found[1], n), f"found@{k}": _ratio(found[k], n),
                "right_answer@1": _ratio(right[1], n), f"right_answer@{k}": _ratio(right[k], n),
                "no_result": _ratio(empty, n),
+               "misses": misses,
+               # the most a better ranking and publishing could reach: a right entry exists, in any state
+               "reachable": _ratio(right[k] + misses["held"] + misses["not_ranked"], n),
                "off_topic_no_result": _ratio(off_topic_empty, len(OFF_TOPIC_QUERIES))}
     return metrics, predictions
 
@@ -153,4 +188,7 @@ def format_report(result: dict) -> str:
         f"答案正确 right answer@5       {pct(result['right_answer@5'])}",
         f"无结果 no result shown        {pct(result['no_result'])}",
         f"无关问题无结果 off-topic empty {pct(result['off_topic_no_result'])}",
+        f"可达上限 reachable@5          {pct(result['reachable'])}",
+        "未答对的原因 why no right answer in the top 5:",
+        *(f"  {result['misses'][key]:4d}  {key:16s} {why}" for key, why in MISSES.items()),
     ])
