@@ -57,6 +57,15 @@ def test_statements_shaped_like_questions_are_not_questions(text):
     assert not extract.is_question(text), extract.question_features(text)
 
 
+def test_the_space_wechat_puts_after_a_mention_is_no_question_mark():
+    # exported as "?": after a closing mention it asks nothing; a typed question mark still asks
+    for text in ("你们大上海消费不起，怕挣的钱不够吃穿啊@成员028?", "按标准阶梯缴纳个税。@某人?@成员062?@成员060?"):
+        assert not extract.is_question(text), extract.question_features(text)
+    for text in ("这种冻结在买家或卖家怎么做？@成员028?", "@成员046?昨晚的问题，司机的钱怎么做账？", "周五谁去开会@成员028??",
+                 "周五谁去开会@成员028？"):
+        assert extract.is_question(text), extract.question_features(text)
+
+
 def test_a_red_packet_notice_is_no_message_but_talk_about_red_packets_is():
     from datetime import datetime, timezone
 

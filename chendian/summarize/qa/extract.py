@@ -35,12 +35,15 @@ _URL_RE = re.compile(r"(?:https?://|www\.)[A-Za-z0-9./?=&%#:_~+@-]+")
 # A mention ends at a space, WeChat's thin space (U+2005; some exporters write it as "?" before the text goes on)
 # or punctuation, so "@成员046?昨晚的问题…" keeps its question.
 _MENTION_RE = re.compile(r"@[^\s@?？\u2005,，:：]{1,20}(?:\u2005|[?？](?=\S))?")
+# WeChat puts the thin space after a mention at the end of a message too: "…怕挣的钱不够吃穿啊@成员028?" asks nothing.
+# Read before folding: a typed question mark there is a second "?" or a full-width "？".
+_TRAILING_MENTION_SPACE_RE = re.compile(r"(@[^\s@?？\u2005,，:：]{1,20})\?(\s*)$")
 _TRAIL_RE = re.compile(r"[\s。.…~～、,，!！'’\"”》]+$")
 
 
 def clean_text(text: str) -> str:
     """Folded text without placeholders, links and @mentions: what the words themselves say."""
-    t = fold(text or "")
+    t = fold(_TRAILING_MENTION_SPACE_RE.sub(r"\1\2", text or ""))
     t = _PLACEHOLDER_RE.sub(" ", t)
     t = _URL_RE.sub(" URL ", t)
     t = _MENTION_RE.sub(" ", t)
