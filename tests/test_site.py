@@ -249,6 +249,18 @@ def test_entry_page_shows_answers_variants_count_and_sources(site_ws):
     assert 'class="quote"' in thread and "李娜：在OA里提交" in thread  # the quote of message 3
 
 
+def test_an_entry_page_leaves_out_whom_the_answer_was_addressed_to(site_ws):
+    # WeChat: "@张伟 在 HR 系统里…" and a closing "…即可。@张伟?@李娜?" (its thin space exported as "?")
+    eid = entry_id(site_ws, "13")
+    site_ws.db.execute("UPDATE faq_entries SET answer = ? WHERE id = ?",
+                       ("@张伟 在 HR 系统里点“请假申请”，假期类型选年假。@张伟?@李娜?\n@张伟", eid))
+    site_ws.db.commit()
+    build_site(site_ws)
+    html = (site_ws.path("site") / "entries" / f"{eid}.html").read_text(encoding="utf-8")
+    answer = html[html.index("在 HR 系统里点"):][:200]
+    assert "假期类型选年假。" in answer and "@" not in answer
+
+
 def test_ops_page_lists_unanswered_questions_oldest_first(site_ws):
     build_site(site_ws)
     html = (site_ws.path("site") / "ops.html").read_text(encoding="utf-8")

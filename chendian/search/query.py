@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..config import load_config
 from ..privacy import Privacy
-from ..summarize.text.analyze import is_question_like
+from ..summarize.text.analyze import is_question_like, unaddressed
 from .held import HELD_NOTE
 from .index import INDEX_LINK, HybridIndex, SearchIndexError
 
@@ -110,7 +110,8 @@ def to_hit(raw, privacy: Privacy | None = None) -> Hit:
     for key in ("thread_ids", "chat", "ts", "trust"):
         if d.fields.get(key) is not None:
             source[key] = d.fields[key]
-    answer = snippet(shown(d.body))
+    # whom it answered ("@刘洋 …", a closing "…。@某人?" whose "?" is WeChat's thin space) is not shown, nor read as asking
+    answer = snippet(unaddressed(shown(d.body)))
     if answer and looks_like_a_question(answer):  # a question is never shown as the answer
         answer, source["trust"] = "", "none"
     relevance = None if raw.relevance is None else round(raw.relevance, 4)

@@ -52,6 +52,7 @@ from .charts import bar_chart, hbar_chart
 from .history import Scratch, thread_signatures
 from ..privacy import Privacy
 from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
+from ..summarize.text.analyze import unaddressed
 from .report import load_members, weekly_report
 from .pool import default_workers, ordered_map
 from .render import MarkdownRenderer, plain
@@ -340,7 +341,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], hi
             if key not in seen:
                 seen.add(key)
                 given = [answer_ts[m] for m in a.message_ids if m in answer_ts]
-                best.append({"author": author(a.sender, a.sender_name), "raw": a.text, "html": None, "key": key,
+                best.append({"author": author(a.sender, a.sender_name), "raw": unaddressed(a.text), "html": None, "key": key,
                              "acknowledged": a.acknowledged, "thread": qa.thread_id, "corrected": correction(qa, a),
                              "ts": min(given) if given else None, "when": ctx.when(min(given), "%Y-%m-%d") if given else ""})
         best.sort(key=lambda b: b["corrected"] is not None)  # stable: the current answers first, in their order
@@ -352,6 +353,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], hi
             # the FAQ answer came from a message its sender withdrew: show the best answer still standing
             raw_answer = published[0][1].text if published else ""
         main_key = re.sub(r"\s+", "", raw_answer)
+        raw_answer = unaddressed(raw_answer)  # whom it answered ("@刘洋 …", "…。@某人?") says nothing on an entry page
         answerers = [{**author(a.sender, a.name), "count": a.count or 1} for a in e.answerers if a.sender]
         question = ctx.text(e.question)
         if not question.strip():

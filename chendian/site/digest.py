@@ -33,6 +33,7 @@ from .audit import LeakError, audit_site, names_to_hide
 from .build import _Context, _load_recalled, _snippet, known_people, slug
 from ..privacy import Privacy
 from .render import MarkdownRenderer
+from ..summarize.text.analyze import unaddressed
 from .report import ReportError, discussion_label, share_title, system_senders, extra_of, link_replies, share_rows, week_bounds
 
 DIGEST_VERSION = 1
@@ -155,12 +156,6 @@ def _change(now: float | None, before: float | None, *, kind: str, better: str, 
 
 # What a chat export writes for a sticker or a picture says nothing in a digest.
 _PLACEHOLDER_RE = re.compile(r"\[(?:[\u4e00-\u9fff]{1,4}|emoji)\]", re.IGNORECASE)  # [图片] [表情] [偷笑]
-_LEADING_MENTIONS_RE = re.compile(r"^(?:\s*@\S+)+\s*")
-
-
-def _unmention(text: str) -> str:
-    """"@刘洋 报销都在…" → "报销都在…": whom an answer was addressed to says nothing in a digest."""
-    return _LEADING_MENTIONS_RE.sub("", text or "")
 
 
 def _duration(seconds: float | None) -> str:
@@ -215,7 +210,7 @@ class _Reader:
         return self.ctx.privacy.name(sender, name)
 
     def text(self, raw, n: int | None = None) -> str:
-        t = self.ctx.text(_unmention(_PLACEHOLDER_RE.sub("", raw or "")))
+        t = self.ctx.text(unaddressed(_PLACEHOLDER_RE.sub("", raw or ""), keep_bare=False))
         return _snippet(t, n) if n else t
 
     def shown(self, e) -> bool:
@@ -332,7 +327,7 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
         if r.ctx.recalled_re is not None and r.ctx.recalled_re.search(answer or ""):
             standing = [a for q in item["qas"] for a in r.standing_answers(q)]
             answer = standing[0].text if standing else ""
-        if len(re.sub(r"[\W_]+", "", _unmention(answer))) < MIN_ANSWER_CHARS:
+        if len(re.sub(r"[\W_]+", "", unaddressed(answer, keep_bare=False))) < MIN_ANSWER_CHARS:
             continue
         best.append({"id": e.id, "question": r.text(e.question, 60), "answer": r.text(answer, 120),
                      "answerers": credited, "count": e.count, "acknowledged": item["acknowledged"] > 0,

@@ -66,6 +66,24 @@ def strip_mentions(text: str) -> str:
     return _MENTION_RE.sub(" ", text) if "@" in text else text
 
 
+# Whom a line is addressed to: @mentions opening it, or closing it after its last sentence ("…缴纳个税。@某人?@成员062?"),
+# each with what the exporter put after it (a space, WeChat's thin space U+2005 written as "?", a comma or colon).
+_ADDRESS_MENTION = r"@[^\s@?？\u2005,，:：]{1,20}[\s\u2005?？,，:：]*"
+_OPENING_ADDRESS_RE = re.compile(rf"^\s*(?:{_ADDRESS_MENTION})+")
+_CLOSING_ADDRESS_RE = re.compile(rf"(?<=[。.!！?？~～…\s])\s*(?:{_ADDRESS_MENTION})+$")
+
+
+def unaddressed(text: str, keep_bare: bool = True) -> str:
+    """Each line without the @mentions that only say whom it answers ("@刘洋 报销都在…" → "报销都在…"); a line made of
+    nothing else is dropped, and a text made of nothing else is kept whole (`keep_bare`) or emptied. Mentions inside
+    a sentence stay."""
+    if "@" not in (text or ""):
+        return text or ""
+    lines = [_CLOSING_ADDRESS_RE.sub("", _OPENING_ADDRESS_RE.sub("", line)).rstrip() for line in text.split("\n")]
+    kept = "\n".join(line for line in lines if line.strip())
+    return kept or (text if keep_bare else "")
+
+
 def char_units_runs(folded: str) -> list[list[str]]:
     """char_units of each run of text between punctuation and spaces (bigrams never cross a boundary)."""
     return [units for part in _RUN_RE.findall(folded) if (units := char_units(part))]
