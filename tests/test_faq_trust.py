@@ -253,3 +253,22 @@ def test_eval_faq_runs_the_pipeline_on_a_gold_file(tmp_path):
     result = evaluate_faq(SHARED / "qq-dev.jsonl", tmp_path / "pred.jsonl", with_qa=False)
     assert result["entries_published"] > 0 and result["entry_precision"]["of"] > 0
     assert (tmp_path / "pred.jsonl").read_text(encoding="utf-8").count('"kind": "entry"') > 0
+
+
+def test_the_open_list_holds_one_item_per_need_and_nothing_an_entry_already_answers():
+    from chendian.model import FaqEntry
+    from chendian.summarize.qa.faq import off_the_open_list
+
+    entries = [
+        # 求问新美大C++投哪个岗？ asked twice, nobody answered: one item, the first asking
+        FaqEntry(id="f1", question="求问新美大C++投哪个岗？", answer="", count=2, qa_ids=["q1", "q2"], worthy=0.9),
+        # asked again later without a reply, but the entry shows the first asking's answer: it answers both
+        FaqEntry(id="f2", question="聚合支付如何分润？", answer="按费率分", count=2, qa_ids=["q3", "q4"], worthy=0.9,
+                 answered=True),
+        FaqEntry(id="f3", question="在吗", answer="", count=1, qa_ids=["q5"], worthy=0.1),  # not worth an entry
+        FaqEntry(id="f4", question="广告", answer="", count=1, qa_ids=["q6"], worthy=0.9, hidden=True),
+        FaqEntry(id="f5", question="学生证怎么充磁？", answer="", count=1, qa_ids=["q7"], worthy=0.8),
+    ]
+    unanswered = {"q1", "q2", "q4", "q5", "q6", "q7"}
+    left_out = off_the_open_list(entries, 0.5, unanswered)
+    assert unanswered - left_out == {"q1", "q7"}

@@ -100,15 +100,20 @@ def run_pipeline(gold_path: str | Path, root: Path, model: str = "use-multilingu
 def published_faq(db, min_worthy_unanswered: float) -> tuple[list[dict], list[dict]]:
     """(entries, unanswered) as the site shows them: entries not hidden, each with its shown question's
     source message, its shown answer's messages, confidence and every source question; and the questions
-    listed as 待回答 (no answer, not under a hidden entry)."""
-    from ..summarize.qa.faq import entry_wording
+    listed as 待回答 (no answer, and not left out by summarize/qa/faq.off_the_open_list)."""
+    from types import SimpleNamespace
+
+    from ..summarize.qa.faq import entry_wording, off_the_open_list
 
     qas = {r["id"]: r for r in db.execute("SELECT id, question_id, question, answers FROM qas")}
-    entries, hidden_qas = [], set()
-    for r in db.execute("SELECT * FROM faq_entries ORDER BY first_ts, id"):
+    rows = db.execute("SELECT * FROM faq_entries ORDER BY first_ts, id").fetchall()
+    # as the site's 待回答 list leaves them out
+    hidden_qas = off_the_open_list(
+        [SimpleNamespace(hidden=r["hidden"], worthy=r["worthy"], answer=r["answer"], qa_ids=json.loads(r["qa_ids"] or "[]"))
+         for r in rows], min_worthy_unanswered, {q for q, r in qas.items() if not json.loads(r["answers"] or "[]")})
+    entries = []
+    for r in rows:
         qa_ids = json.loads(r["qa_ids"] or "[]")
-        if r["hidden"] or r["worthy"] < min_worthy_unanswered:  # as the site's 待回答 list
-            hidden_qas.update(qa_ids)
         if r["hidden"]:
             continue
         answers = json.loads(r["answers"] or "[]")

@@ -51,6 +51,7 @@ from ..store import Workspace, json_column
 from .charts import bar_chart, hbar_chart
 from .history import Scratch, thread_signatures
 from ..privacy import Privacy
+from ..summarize.qa.faq import off_the_open_list
 from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
 from ..summarize.text.analyze import unaddressed
 from .report import load_members, weekly_report
@@ -321,9 +322,11 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], hi
 
     # Entries
     entries = site.faq = ws.faq_entries(include_hidden=True, warn=ctx.warn)
-    # Not on the 待回答 list: questions under hidden entries, and those unlikely to be worth an entry.
+    # Neither on the 待回答 list nor under their answerers: questions under hidden entries, and those unlikely to be
+    # worth an entry. Nor on 待回答: those an entry already answers, and an entry's later unanswered askings.
     floor = ws.config.faq.min_worthy_unanswered
     hidden_qas = {q for e in entries if e.hidden or e.worthy < floor for q in e.qa_ids}
+    not_open = off_the_open_list(entries, floor, {q for q, given in answers_of.items() if not given})
     qa_entry: dict[str, dict] = {}
     thread_refs: set[str] = set()
     for e in entries:
@@ -392,7 +395,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], hi
         thread_refs.add(qa.thread_id)
         if qa.id in hidden_qas:
             continue
-        if not answers_of[qa.id]:
+        if not answers_of[qa.id] and qa.id not in not_open:
             site.unanswered.append({
                 "id": qa.id, "question": ctx.text(qa.question), "asker": author(qa.asker, qa.asker_name),
                 "when": ctx.when(qa.ts), "ts": qa.ts, "chat": chat_name(qa.chat), "thread": qa.thread_id,

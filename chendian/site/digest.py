@@ -33,6 +33,7 @@ from .audit import LeakError, audit_site, names_to_hide
 from .build import _Context, _load_recalled, _snippet, known_people, slug
 from ..privacy import Privacy
 from .render import MarkdownRenderer
+from ..summarize.qa.faq import off_the_open_list
 from ..summarize.text.analyze import unaddressed
 from .report import ReportError, discussion_label, share_title, system_senders, extra_of, link_replies, share_rows, week_bounds
 
@@ -191,6 +192,8 @@ class _Reader:
         self.entry_of = {q: e for e in self.entries for q in e.qa_ids}
         floor = self.cfg.faq.min_worthy_unanswered
         self.not_listed = {q for e in self.entries if e.hidden or e.worthy < floor for q in e.qa_ids}
+        # as the site's 待回答 list: nor those an entry already answers, and one item per entry
+        self.not_open = off_the_open_list(self.entries, floor, {q.id for q in self.qas.values() if not q.answers})
         self.responses = [dict(r) for r in ws.question_responses()]
         self.has_insights = bool(self.responses)  # the insights stage has counted questions
         self.experts = ws.expert_suggestions()
@@ -424,7 +427,7 @@ def gather(ws: Workspace, period: Period, chat: str, audience: str = "group", *,
         if row["first_answer_ts"] is not None and row["first_answer_ts"] <= reference:
             continue
         q = r.qas.get(row["qa_id"])
-        if q is None or q.question_id in r.ctx.recalled_ids or q.id in r.not_listed:
+        if q is None or q.question_id in r.ctx.recalled_ids or q.id in r.not_open:
             continue
         experts, shown = [], set()
         for e in r.experts.get(q.id, []):

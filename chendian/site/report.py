@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from ..errors import ChendianError
 from ..model import CONVERSATIONAL_KINDS, FILE, QUOTE, RECALL, SYSTEM, TEXT
 from ..store import Workspace
+from ..summarize.qa.faq import off_the_open_list
 from ..summarize.qa.insights import (URL_RE, Activity, AnswerPoints, Member, MembersError, Response, RoleRules,
                                      iso_week, level_for, member_of, parse_members, shared_parts, role_of, share_kind, shared_urls,
                                      stale_entries, summarize_responses, team_of, team_standings, weekly_kpi)
@@ -195,10 +196,16 @@ def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None, *
                         "similar_questions": [text(qas[q].question) for q in e["similar_qa_ids"] if q in qas]})
         return out
 
-    # Unanswered by the reference time, asked this week or before: oldest first, with their age
+    # Unanswered by the reference time, asked this week or before: oldest first, with their age; as the site's
+    # 待回答 list, none that an entry already answers and one item per entry (faq.off_the_open_list)
+    if entries is None:
+        entries = ws.faq_entries(include_hidden=False, warn=warn)
+    not_listed = off_the_open_list(entries, cfg.faq.min_worthy_unanswered,
+                                   {q for q, qa in qas.items() if not qa.answers})
     unanswered = []
     for r in rows:
-        if r.asked_ts < end and (r.first_answer_ts is None or r.first_answer_ts > reference) and r.qa_id in qas:
+        if r.asked_ts < end and (r.first_answer_ts is None or r.first_answer_ts > reference) and r.qa_id in qas \
+                and r.qa_id not in not_listed:
             qa = qas[r.qa_id]
             unanswered.append({"qa_id": r.qa_id, "chat": text(chat_names.get(r.chat, r.chat)),
                                "question": text(qa.question), "asker": name(qa.asker, qa.asker_name),

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -564,6 +564,20 @@ def publishable(entry: Entry, mode: str, min_confidence: float) -> bool:
     if mode == "confident":
         return entry.approved or entry.confidence >= min_confidence
     return True
+
+
+def off_the_open_list(entries: Iterable, min_worthy: float, unanswered: set[str]) -> set[str]:
+    """QA ids the 待回答 list leaves out, from their FAQ entries (FaqEntry-like: hidden, worthy, answer, qa_ids
+    oldest first): those under a hidden entry or one unlikely to be worth an entry (worthy under `min_worthy`);
+    those under an entry that shows an answer, another asking's (published, or waiting in the review queue): the
+    entry answers them; and of an unanswered entry's askings in `unanswered` all but the first: one need, one item."""
+    out: set[str] = set()
+    for e in entries:
+        if e.hidden or e.worthy < min_worthy or (e.answer or "").strip():
+            out.update(e.qa_ids)
+            continue
+        out.update([q for q in e.qa_ids if q in unanswered][1:])
+    return out
 
 
 def question_worthiness(questions: list[tuple[str, bool]], encode=None,
