@@ -123,3 +123,17 @@ def test_system_and_recalled_messages_are_never_answers():
     by_id["3"].recalled = True
     qas = {qa.question_id: qa for qa in extract.extract_qas(messages)}
     assert "2" not in qas["1"].answer_to and "3" not in qas["1"].answer_to
+
+
+def test_the_reply_to_thanks_is_not_part_of_the_answer():
+    # qq-dev: "华为在哪里招，玉泉还是宁波" → "前者", the asker thanks, the answerer says "客气"
+    from datetime import datetime, timedelta, timezone
+
+    from chendian.model import Message
+
+    t0 = datetime(2016, 8, 18, 20, 0, tzinfo=timezone(timedelta(hours=8)))
+    lines = [("a", "华为在哪里招，玉泉还是宁波"), ("b", "前者"), ("a", "谢谢成员001"), ("b", "客气")]
+    messages = [Message(id=str(i), chat="g", time=t0 + timedelta(seconds=30 * i), sender=who, sender_name=who,
+                        kind="text", text=text, source=f"chat.txt:{i}") for i, (who, text) in enumerate(lines, 1)]
+    (qa,) = extract.extract_qas(messages)
+    assert [a.message_ids for a in qa.answers] == [["2"]] and qa.answers[0].acknowledged

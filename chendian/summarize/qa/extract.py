@@ -233,7 +233,9 @@ ANSWERISH_RE = re.compile(
     r"|可以|不行|不用|需要|应该|好像|估计|一般|就是|直接|只能|只有|建议|记得|试试|用|去|找|在|要先|得|我(?:的|都|也|之前|当时|们)"
     r"|\d|URL|官网|网站|邮箱|电话|地址|链接"
 )
-FILLER_RE = re.compile(r"^(?:哈+|呵+|嘿+|h+|2{2,}3*|6{2,}|[?？!！。.…~]+|图片|表情|嗯+|哦+|噢+|额+|呃+|啊+|好|ok|赞|厉害|牛|顶)$")
+# Also the reply to thanks ("谢谢成员001" → "客气"): it ends an exchange, it answers nothing.
+FILLER_RE = re.compile(r"^(?:哈+|呵+|嘿+|h+|2{2,}3*|6{2,}|[?？!！。.…~]+|图片|表情|嗯+|哦+|噢+|额+|呃+|啊+|好|ok|赞|厉害|牛|顶|"
+                       r"(?:不用|别|不)?客气(?:了|啦|哈)?|不用谢|不谢)$")
 
 ANSWER_WINDOW_MESSAGES = 15  # candidates after a question, counted in messages of the conversation
 ANSWER_WINDOW_MINUTES = 24 * 60.0
