@@ -72,6 +72,23 @@ def test_confidence_needs_a_worthy_question_and_a_sure_answer():
     assert entry_confidence(0.9, answer(0.2)) == pytest.approx(0.36)
     assert entry_confidence(0.9, answer(0.2, acknowledged=True)) == 0.9
     assert entry_confidence(0.9, []) == 0.0
+    # asked while another asker's question was open: the answer may be that one's, unless the asker thanked it
+    assert entry_confidence(0.9, answer(0.9), {"q1"}) == pytest.approx(0.72)
+    assert entry_confidence(0.9, answer(0.9, acknowledged=True), {"q1"}) == 0.9
+
+
+def test_a_question_asked_just_after_another_askers_is_contested():
+    from chendian.model import QA
+    from chendian.summarize.qa.faq import contested_questions
+
+    def qa(qid: str, asker: str, minute: float, chat: str = "g") -> QA:
+        return QA(id=qid, chat=chat, thread_id=None, question_id=qid, question="?", asker=asker, asker_name=asker,
+                  ts=int(1_500_000_000 + minute * 60))
+
+    # wechat-dev: "[皱眉]有没有哪位大佬能分享一下省市区县名称的库" then, a minute later, "大家的对私收款渠道，费率大概多少？"
+    qas = [qa("a", "u1", 0), qa("b", "u2", 1), qa("c", "u2", 3), qa("d", "u2", 20), qa("e", "u3", 21, chat="other")]
+    # b and c follow u1's question within 5 minutes; d comes long after; e is in another chat; a repeats nobody
+    assert contested_questions(qas) == {"b", "c"}
 
 
 def _encode(texts):
