@@ -270,6 +270,19 @@ def test_ops_page_lists_unanswered_questions_oldest_first(site_ws):
     assert "报销流程怎么走" not in html
 
 
+def test_the_ops_page_leaves_out_what_an_entry_answers_unless_every_answer_was_recalled(site_ws):
+    build_site(site_ws)
+    assert "工资条在哪里看？" not in (site_ws.path("site") / "ops.html").read_text(encoding="utf-8")  # 19 answers it
+    # the answer that was not recalled goes too: the entry's answer came from a recalled message, so nobody answered
+    qa_id = site_ws.db.execute("SELECT id FROM qas WHERE question_id = (SELECT id FROM messages WHERE platform_id = '16')"
+                               ).fetchone()[0]
+    answers = json.loads(site_ws.db.execute("SELECT answers FROM qas WHERE id = ?", (qa_id,)).fetchone()[0])
+    site_ws.db.execute("UPDATE qas SET answers = ? WHERE id = ?", (json.dumps(answers[:1], ensure_ascii=False), qa_id))
+    site_ws.db.commit()
+    build_site(site_ws)
+    assert "工资条在哪里看？" in (site_ws.path("site") / "ops.html").read_text(encoding="utf-8")
+
+
 def test_chat_text_is_escaped_everywhere(site_ws):
     build_site(site_ws)
     for rel, text in site_text(site_ws.path("site")).items():

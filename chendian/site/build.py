@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import jinja2
@@ -326,7 +327,10 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], hi
     # worth an entry. Nor on 待回答: those an entry already answers, and an entry's later unanswered askings.
     floor = ws.config.faq.min_worthy_unanswered
     hidden_qas = {q for e in entries if e.hidden or e.worthy < floor for q in e.qa_ids}
-    not_open = off_the_open_list(entries, floor, {q for q, given in answers_of.items() if not given})
+    # an entry answers its askings only with an answer still standing (not every one of them recalled)
+    standing = [SimpleNamespace(hidden=e.hidden, worthy=e.worthy, qa_ids=e.qa_ids,
+                                answer=e.answer if any(answers_of.get(q) for q in e.qa_ids) else "") for e in entries]
+    not_open = off_the_open_list(standing, floor, {q for q, given in answers_of.items() if not given})
     qa_entry: dict[str, dict] = {}
     thread_refs: set[str] = set()
     for e in entries:
