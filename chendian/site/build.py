@@ -258,7 +258,7 @@ def _held_search_doc(ctx: _Context, e, qa_by_id: dict[str, QA], recalled_qas: se
     if qa is None or not question.strip() or (ctx.recalled_re is not None and ctx.recalled_re.search(e.answer)):
         return None
     return {"id": e.id, "url": f"threads/{slug(qa.thread_id, 't')}.html#{slug(qa.question_id, 'm')}",
-            "question": question, "answer_plain": ctx.text(e.answer), "count": e.count or 1,
+            "question": question, "answer_plain": ctx.text(unaddressed(e.answer)), "count": e.count or 1,
             "variants": [v for v in dict.fromkeys(ctx.text(v) for v in e.variants) if v and v != question],
             "trust": e.trust(ctx.ws.config.faq.min_confidence)}
 
@@ -408,7 +408,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], hi
         for a in answers_of[qa.id]:
             if a.sender:
                 person(a.sender, a.sender_name)["answered"].append({
-                    "question": ctx.text(qa.question), "snippet": _snippet(ctx.text(a.text)),
+                    "question": ctx.text(qa.question), "snippet": _snippet(ctx.text(unaddressed(a.text))),
                     "entry": qa_entry.get(qa.id), "thread": qa.thread_id, "when": ctx.when(qa.ts, "%Y-%m-%d"),
                     "acknowledged": a.acknowledged,
                 })
