@@ -14,6 +14,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "qa" / "office-chat.jsonl"
     "请问报销流程怎么走？", "有人知道VPN怎么连吗", "学生证丢了怎么办。。。", "去宁波还是杭州", "导师申请表要贴照片么",
     "求推荐一本入门Python的书", "学费可以延迟交咩？最近没钱", "年假需要提前几天申请?", "打印机卡纸了怎么弄",
     "有没有人知道测试库怎么连", "你看看有没有人知道",
+    # A-not-A "是不是…？" asks; only "不是…吗？" expects agreement
+    "最近招商银行是不是关渠道了？", "冻结性质的账户，余额是不是应该在借方？",
 ])
 def test_real_questions_are_detected(text):
     assert extract.is_question(text), extract.question_features(text)

@@ -92,9 +92,11 @@ def _asks_choice(clause: str) -> bool:
 
 FINAL_PARTICLE_RE = re.compile(r"(?:吗|么|嘛|咩|呢|不|没|没有|伐|否)$")
 TAG_RE = re.compile(r"(?:吧|的吧|是吧|对吧|啊|呀|丫|哈)$")
-# Rhetorical questions and exclamations dressed as questions.
+# Rhetorical questions and exclamations dressed as questions. "不是…吗？" expects agreement; "是不是…？" (A-not-A)
+# asks: on both labelled groups it was a real question 10 times in 11.
 RHETORICAL_RE = re.compile(
-    r"难道|岂不|何必|何苦|怎么可能|哪有|哪里有这么|要不要脸|还用问|不是.{0,12}(?:吗|么|嘛)[?]?$|不是.{0,12}[?]$"
+    r"难道|岂不|何必|何苦|怎么可能|哪有|哪里有这么|要不要脸|还用问|(?<!是)不是.{0,12}(?:吗|么|嘛)[?]?$"
+    r"|(?<!是)不是.{0,12}[?]$"
     r"|(?:不就|这不|那不|不也|不都)[^，,。]{0,16}(?:吗|么|嘛)[?]?$|(?:了|呢)嘛[?]?$"
     r"|好吗$|好不好$|好么$|懂不懂|有病|凭什么|什么鬼|搞什么|干嘛呢$|卧槽|我靠|我去|天哪|天啊"
 )
