@@ -16,6 +16,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "qa" / "office-chat.jsonl"
     "有没有人知道测试库怎么连", "你看看有没有人知道",
     # A-not-A "是不是…？" asks; only "不是…吗？" expects agreement
     "最近招商银行是不是关渠道了？", "冻结性质的账户，余额是不是应该在借方？",
+    "我想问问大家报销怎么弄", "“二清”是什么意思？",
 ])
 def test_real_questions_are_detected(text):
     assert extract.is_question(text), extract.question_features(text)
@@ -26,6 +27,9 @@ def test_real_questions_are_detected(text):
     "今天天气真好啊", "哈哈哈哈哈", "请问各位老师", "要不我们去上海？",
     # instructions with an indirect question in them: answers, not questions
     "日志平台按服务名查，查不到先看采集 agent 有没有装", "检查一下证书是不是过期了",
+    # told to ask someone, or saying one will; "any-" after 无论; someone else's question in quotes
+    "对公代扣可以问问通联和广银联", "我问问他", "你无论打开哪个网站，都会给你推荐广告",
+    "不好意思，上午信息有点多，没及时回复“交了税，有啥好处？”",
     "如果你想了解JAVA开发在阿里巴巴互联网生态系统中无与伦比的应用广度与深度，欢迎加入我们，想和最优秀的工程师团队并肩作战吗？"
     "我们提供有竞争力的薪酬、弹性工作时间、免费三餐和班车，岗位包括后端开发、前端开发、算法、测试等，投递简历请发送至邮箱",
 ])

@@ -60,7 +60,8 @@ def _core(t: str) -> str:
 REQUEST_RE = re.compile(
     r"请问|求问|求助|求教|请教|求解|求推荐|推荐一?下|求内推|求借|求分享|求链接|求资源|求个|求一?份|求几个"
     r"|有人知道|谁知道|有谁知道|有没有人|有人(?:用|做|遇到|碰到|了解|会|懂|有)过?|有谁(?:用|做|遇到|了解|会|懂|有)"
-    r"|想问|问一?下|问问|想知道|想了解|帮忙看|帮我看|帮忙问|麻烦问|咨询一?下|打听一?下"
+    # "问问" asks unless someone is told to ask, or says they will ("可以问问通联", "你问问群里", "我问问他")
+    r"|想问|问一?下|(?<!可以)(?<![你去先再就我他她])问问|想知道|想了解|帮忙看|帮我看|帮忙问|麻烦问|咨询一?下|打听一?下"
 )
 EXPERTS_RE = re.compile(r"大神|大佬们")
 WH_RE = re.compile(
@@ -114,7 +115,7 @@ INDIRECT_RE = re.compile(r"(?:看看?|查查?|检查|确认|核对|试试)(?:一
                          # "it depends on which / how much": an answer that names what decides ("要看你们是哪个level")
                          r"|(?:要看|得看|就看|还得看|取决于)[^。.!！?？\n]{0,20}?(?:哪|什么|啥|多少|怎么|如何|是不是|有没有)"
                          # a question word as "any-" or "and so on": 哪里都, 什么也, 谁都; 有多少…就多少; 聚合支付啥的
-                         r"|(?:哪里|哪儿|什么|啥|谁|怎么)(?:都|也)|(什么|多少|哪里|谁)[^，。,.!！?？\n]{1,8}?就[^，。,.!！?？\n]{0,4}?\1"
+                         r"|(?:哪里|哪儿|什么|啥|谁|怎么)(?:都|也)|(?:无论|不管|不论)[^，。,.!！?？\n]{0,12}?(?:哪|什么|啥|谁|怎么|多少)|(什么|多少|哪里|谁)[^，。,.!！?？\n]{1,8}?就[^，。,.!！?？\n]{0,4}?\1"
                          r"|(?<!是)(?:啥|什么)的(?=[，,。.!！\s]|$)")
 VOCATIVE_RE = re.compile(r"老师|学长|学姐|前辈|大佬|大神|各位|大家|群里|小伙伴|童鞋|同学们|亲们")
 MODAL_RE = re.compile(r"可以|能|要|需要|必须|得|会|该|用")
@@ -142,8 +143,15 @@ class QuestionFeatures:
     score: float
 
 
+# A question in quotation marks is someone else's ("没及时回复“交了税，有啥好处？”"): it asks only when nothing else is said.
+_QUOTED_QUESTION_RE = re.compile(r"[“\"「『][^”\"」』]{0,60}[?][^”\"」』]{0,60}[”\"」』]")
+
+
 def question_features(text: str) -> QuestionFeatures:
     t = clean_text(text)
+    unquoted = _QUOTED_QUESTION_RE.sub(" ", t)
+    if len(_core(unquoted)) >= 4:
+        t = unquoted.strip()
     core = _core(t)
     stripped = _TRAIL_RE.sub("", t)
     qmark = "?" in t
