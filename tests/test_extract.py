@@ -17,6 +17,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "qa" / "office-chat.jsonl"
     # A-not-A "是不是…？" asks; only "不是…吗？" expects agreement
     "最近招商银行是不是关渠道了？", "冻结性质的账户，余额是不是应该在借方？",
     "我想问问大家报销怎么弄", "“二清”是什么意思？",
+    "哪位做过这个流水分录", "估计错过了，哪位有收藏", "还有个问题，以工资结算会不会有劳务纠纷的问题",
 ])
 def test_real_questions_are_detected(text):
     assert extract.is_question(text), extract.question_features(text)
@@ -24,7 +25,7 @@ def test_real_questions_are_detected(text):
 
 @pytest.mark.parametrize("text", [
     "吃了吗", "在吗？", "大家早上好[表情]", "难道不是周五发工资吗？", "不要黑了好吗", "？", "一号楼？",
-    "今天天气真好啊", "哈哈哈哈哈", "请问各位老师", "要不我们去上海？",
+    "今天天气真好啊", "哈哈哈哈哈", "请问各位老师", "各位大牛，咨询一个问题", "谁用谁知道，哈哈", "要不我们去上海？",
     # instructions with an indirect question in them: answers, not questions
     "日志平台按服务名查，查不到先看采集 agent 有没有装", "检查一下证书是不是过期了",
     # told to ask someone, or saying one will; "any-" after 无论; someone else's question in quotes

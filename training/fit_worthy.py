@@ -66,8 +66,8 @@ def save(model, dim: int, path: str) -> None:
              vector_dim=np.int32(dim), surface_features=np.array(SURFACE_FEATURES + CONTEXT_FEATURES))
 
 
-def held_out_faq(model, dim: int, gold: str) -> str:
-    """`chendian eval faq` on a group with weights that never saw it."""
+def held_out_faq(model, dim: int, gold: str, predictions_out: str | None = None) -> str:
+    """`chendian eval faq` on a group with weights that never saw it (`predictions_out`: its FAQ predictions)."""
     import tempfile
 
     from chendian.eval.faq import evaluate_faq, format_report
@@ -77,7 +77,7 @@ def held_out_faq(model, dim: int, gold: str) -> str:
         save(model, dim, f"{tmp}/held-out.npz")
         shipped, worthy.WEIGHTS_FILE = worthy.WEIGHTS_FILE, Path(f"{tmp}/held-out.npz")
         try:
-            return format_report(evaluate_faq(gold, with_qa=False))
+            return format_report(evaluate_faq(gold, predictions_out, with_qa=False))
         finally:
             worthy.WEIGHTS_FILE = shipped
 
@@ -90,6 +90,8 @@ def main() -> None:
     ap.add_argument("--out", help="write the weights fitted on all groups here (.npz)")
     ap.add_argument("--faq-eval", action="store_true",
                     help="also run `chendian eval faq` on each group with the weights fitted without it")
+    ap.add_argument("--predictions", metavar="DIR",
+                    help="with --faq-eval: write each group's held-out FAQ predictions to DIR/<group>.jsonl")
     args = ap.parse_args()
     cache = EmbeddingCache(sqlite3.connect(":memory:"), get_embedder(DEFAULT_MODEL, threads=2))
     groups = {Path(g).stem: load(g, cache) for g in args.gold}
@@ -106,7 +108,11 @@ def main() -> None:
         print(f"fit on {'+'.join(rest)}, scored on {held}: {int(yh.sum())} worthy of {len(yh)} lines, "
               f"AP {average_precision_score(yh, p):.3f}, precision at recall .5 {at_half:.3f}")
         if args.faq_eval:
-            print(held_out_faq(fit(x, y), x.shape[1] - N_FEATURES, paths[held]))
+            out = None
+            if args.predictions:
+                Path(args.predictions).mkdir(parents=True, exist_ok=True)
+                out = str(Path(args.predictions) / f"{held}.jsonl")
+            print(held_out_faq(fit(x, y), x.shape[1] - N_FEATURES, paths[held], out))
     if args.out:
         x = np.vstack([g[0] for g in groups.values()])
         y = np.concatenate([g[1] for g in groups.values()])

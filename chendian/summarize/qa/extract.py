@@ -59,7 +59,12 @@ def _core(t: str) -> str:
 
 REQUEST_RE = re.compile(
     r"请问|求问|求助|求教|请教|求解|求推荐|推荐一?下|求内推|求借|求分享|求链接|求资源|求个|求一?份|求几个"
+    r"|求(?:指教|详解|解释|介绍|科普|指导|指点|解答|教程|文档|资料|方案|攻略|帮助)"
     r"|有人知道|谁知道|有谁知道|有没有人|有人(?:用|做|遇到|碰到|了解|会|懂|有)过?|有谁(?:用|做|遇到|了解|会|懂|有)"
+    # looking for whoever has or has done it ("哪位有收藏", "哪位做过这个流水分录"); not "谁有空", "谁用谁知道"
+    r"|(?:哪位|谁)(?:大佬|大神|同学|朋友|老师)?(?:有(?!空)|做过|用过|接过|试过|遇到过|了解|懂)"
+    # announcing the question ("还有个问题，…", "问大家一个问题"); alone it is a preamble, like 请问各位
+    r"|(?:还有|另外|再问|问大家|请教大家|请教各位|咨询)一?个问题"
     # "问问" asks unless someone is told to ask, or says they will ("可以问问通联", "你问问群里", "我问问他")
     r"|想问|问一?下|(?<!可以)(?<![你去先再就我他她])问问|想知道|想了解|帮忙看|帮我看|帮忙问|麻烦问|咨询一?下|打听一?下"
 )
@@ -69,7 +74,9 @@ WH_RE = re.compile(
     r"|是不是|(?<!没)有没有|能不能|可不可以|会不会|要不要|用不用|行不行|对不对|好不好|是否|能否|可否|有木有|是啥"
 )
 # Question words that are almost never indefinite ("什么" often is: "没什么", "看你用什么玩法吧").
-STRONG_WH_RE = re.compile(r"怎么办|怎么样|怎么弄|怎么搞|什么时候|多少|几点|几号|哪里|哪儿|哪个|哪家|哪些|如何|为什么|为啥|是不是|有没有|能不能|可不可以")
+# "how should one …" ("一般怎么处理", "应该怎么避免") asks how to do something, where a bare 怎么 is often "how come".
+STRONG_WH_RE = re.compile(r"怎么办|怎么样|怎么弄|怎么搞|什么时候|多少|几点|几号|哪里|哪儿|哪个|哪家|哪些|如何|为什么|为啥|是不是|有没有|能不能|可不可以"
+                          r"|(?:应该|一般|还要|该|需要)怎么|怎么(?:操作|处理|打开|配置|设置|申请|解决|实现|对接|接入)")
 # "X还是Y" without a question mark is still a question when it ends a clause as a choice ("去宁波还是杭州",
 # "是年薪还是月薪"). Far more often 还是 is the adverb "still / after all / had better" ("现在换成cms还是偶现",
 # "想想还是发了", "还是转开发吧"): on both labelled groups the bare shape was right 8 times in 58. So the choice
@@ -190,7 +197,10 @@ def question_features(text: str) -> QuestionFeatures:
     s -= 2.2 if rhetorical else 0.0
     s -= 2.2 if chitchat else 0.0
     s -= 0.8 if laugh else 0.0
-    s -= 1.0 if second_person and not request else 0.0
+    # "你…？" to nobody in particular is banter more often than not ("你是受了啥刺激"); opened with an @mention it is
+    # put to that person ("@成员053 你在里面么").
+    addressed = bool(re.match(r"\s*@", text or ""))
+    s -= 1.0 if second_person and not request and not addressed else 0.0
     s -= 0.8 if HEDGE_RE.search(t) and not (wh or request) else 0.0
     s -= 1.3 if indirect and not (qmark or particle or request) else 0.0
     # Echo questions ("一号楼？", "明天啊？") and bare marks carry no question of their own.
