@@ -39,11 +39,13 @@ def predictions(messages, threads, weights=None, q_threshold=extract.QUESTION_TH
     return [{"id": m.id, "question": m.id in qs, "answer_to": at.get(m.id)} for m in messages]
 
 
-def fit_link(X, y, C):
+def fit_link(X, y, C, names):
     model = LogisticRegression(C=C, max_iter=2000, class_weight=None)
     model.fit(X, y)
     w = {"bias": float(model.intercept_[0])}
-    w.update({k: float(v) for k, v in zip(extract.LINK_FEATURES, model.coef_[0])})
+    w.update({k: float(v) for k, v in zip(names, model.coef_[0])})
+    # signals the gold never shows keep their priors (see extract.LINK_PRIOR_FEATURES)
+    w.update({k: extract.LINK_WEIGHTS[k] for k in extract.LINK_PRIOR_FEATURES})
     return w
 
 
@@ -74,7 +76,8 @@ def main() -> None:
           f"{shipped['answer_link'].f1*100:.1f}")
 
     pairs = list(extract.link_candidates(messages, *threads))
-    X = np.array([[f[k] for k in extract.LINK_FEATURES] for _, _, f in pairs])
+    names = list(pairs[0][2])  # the features extract.link_features computes today (new ones are fitted too)
+    X = np.array([[f[k] for k in names] for _, _, f in pairs])
     y = np.array([int(gold_answer.get(c) == q) for c, q, _ in pairs])
     blocks = np.array([block_of[c] for c, _, _ in pairs])
     print(f"link candidates: {len(pairs)} pairs, {y.sum()} positive")
@@ -84,7 +87,7 @@ def main() -> None:
         held = {}
         per_block = []
         for b in range(args.blocks):
-            w = fit_link(X[blocks != b], y[blocks != b], args.C)
+            w = fit_link(X[blocks != b], y[blocks != b], args.C, names)
             preds = predictions(messages, threads, w, a_threshold=a_threshold)
             block_preds = [p for p in preds if block_of[p["id"]] == b]
             held.update({p["id"]: p for p in block_preds})
@@ -93,7 +96,7 @@ def main() -> None:
         s = score(records, list(held.values()))["answer_link"]
         print(f"held-out link (fit on other blocks, threshold {a_threshold}): P/R/F {s.precision*100:.1f}/"
               f"{s.recall*100:.1f}/{s.f1*100:.1f}   per block F1 {', '.join(f'{v:.1f}' for v in per_block)}")
-    w = fit_link(X, y, args.C)
+    w = fit_link(X, y, args.C, names)
     print("weights fitted on the whole file:")
     print("{" + ", ".join(f'"{k}": {v:.2f}' for k, v in w.items()) + "}")
     if args.write:
@@ -104,7 +107,7 @@ def main() -> None:
 def write_link_weights(fitted: dict[str, float]) -> None:
     """The fitted weights (2 decimals, as shipped) by feature name, the priors as they are, in the file the
     extractor loads."""
-    names = extract.LINK_FEATURES
+    names = [k for k in fitted if k != "bias"]
     weights = [extract.LINK_WEIGHTS[k] if k in extract.LINK_PRIOR_FEATURES else round(fitted[k], 2) for k in names]
     np.savez(extract.LINK_WEIGHTS_FILE, features=np.array(names), weights=np.array(weights),
              intercept=np.float64(round(fitted["bias"], 2)))
