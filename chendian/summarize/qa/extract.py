@@ -119,6 +119,8 @@ HEDGE_RE = re.compile(r"据说|听说|好像|貌似|似乎|难怪")
 # An indirect question inside an instruction ("先看采集 agent 有没有装", "检查一下是不是过期了") asks nothing.
 INDIRECT_RE = re.compile(r"(?:看看?|查查?|检查|确认|核对|试试)(?:一下|下)?[^，。,.!！?？\n]{0,16}?"
                          r"(?:有没有|是不是|能不能|对不对|行不行|可不可以|在不在)"
+                         # "check when / where / how many" ("每天去交费平台看看吧，什么时候可以交"): an instruction
+                         r"|(?:看看|查查|检查|确认|核对)(?:一下|下)?(?:吧|呗)?[^。.!！?？\n]{0,16}?(?:什么时候|哪里|哪个|多少|怎么)"
                          # "it depends on which / how much": an answer that names what decides ("要看你们是哪个level")
                          r"|(?:要看|得看|就看|还得看|取决于)[^。.!！?？\n]{0,20}?(?:哪|什么|啥|多少|怎么|如何|是不是|有没有)"
                          # a question word as "any-" or "and so on": 哪里都, 什么也, 谁都; 有多少…就多少; 聚合支付啥的
