@@ -144,3 +144,25 @@ def test_the_reply_to_thanks_is_not_part_of_the_answer():
                         kind="text", text=text, source=f"chat.txt:{i}") for i, (who, text) in enumerate(lines, 1)]
     (qa,) = extract.extract_qas(messages)
     assert [a.message_ids for a in qa.answers] == [["2"]] and qa.answers[0].acknowledged
+
+
+@pytest.mark.parametrize("lines, answered", [
+    # another need asked next answers nothing (wechat-dev); a "+1" copy of the question neither
+    ([("a", "谁有联行号对应的省市这类数据？"), ("b", "一般非持牌的电商企业如何解决担保支付的问题啊？央妈不让有资金池子")], False),
+    ([("a", "RVPN有人有账号密码吗？求借"), ("b", "RVPN有人有账号密码吗？求借")], False),
+    # an answer that happens to ask, about the question's own words, is still one
+    ([("a", "国内信用卡公司提供这个接口么？"),
+      ("b", "我知道信用卡对支付宝有一个接口是信息变更接口，但是具体的字段是哪些记不清楚了。")], True),
+])
+def test_a_question_of_its_own_is_no_answer(lines, answered):
+    from datetime import datetime, timedelta, timezone
+
+    from chendian.model import Message
+
+    t0 = datetime(2018, 1, 2, 20, 0, tzinfo=timezone(timedelta(hours=8)))
+    messages = [Message(id=str(i), chat="g", time=t0 + timedelta(seconds=30 * i), sender=who, sender_name=who,
+                        kind="text", text=text, source=f"chat.txt:{i}") for i, (who, text) in enumerate(lines, 1)]
+    # one conversation, the reply predicted to follow the question: only what it says decides
+    qas = extract.extract_qas(messages, {m.id: "t" for m in messages}, {"2": "1"})
+    qa = next(qa for qa in qas if qa.question_id == "1")
+    assert bool(qa.answer_to) == answered, qa.answers

@@ -425,6 +425,17 @@ def _extend_answer_runs(usable: list[Message], link: dict[str, tuple[str, float]
                 break
 
 
+def _new_question(c: Message, q: Message, feats, texts, q_threshold: float, f: dict[str, float]) -> bool:
+    """Whether candidate c is a question of its own rather than a reply to q: it asks, does not quote q, and
+    either shares no word with q (another need: "一般非持牌的电商企业如何解决担保支付的问题啊？" after "谁有联行号对应的
+    省市这类数据？") or repeats it ("+1" by copying). A reply that asks back about q's words ("清算是啥资料？") or
+    answers in question form stays a candidate."""
+    if feats[c.id].score < q_threshold or f["explicit_reply"]:
+        return False
+    qc, cc = _core(texts[q.id]), _core(texts[c.id])
+    return f["overlap"] == 0.0 or (len(cc) > 0 and (cc in qc or qc in cc))
+
+
 def _extract_stream(stream: list[Message], thread_of: dict[str, str], by_id: dict[str, Message], parent_of: dict,
                     q_threshold: float, a_threshold: float,
                     link_weights: dict[str, float] | None = None) -> list[QA]:
@@ -439,6 +450,8 @@ def _extract_stream(stream: list[Message], thread_of: dict[str, str], by_id: dic
     # Each candidate message is linked to at most one question: the open question it fits best.
     link: dict[str, tuple[str, float]] = {}
     for c, q, f in _link_candidates(usable, qids, feats, texts, by_id, parent_of, thread_of):
+        if _new_question(c, q, feats, texts, q_threshold, f):
+            continue
         s = link_probability(f, link_weights)
         if s >= a_threshold and (c.id not in link or s > link[c.id][1]):
             link[c.id] = (q.id, s)
