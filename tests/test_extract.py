@@ -130,6 +130,11 @@ def test_system_and_recalled_messages_are_never_answers():
     by_id["3"].recalled = True
     qas = {qa.question_id: qa for qa in extract.extract_qas(messages)}
     assert "2" not in qas["1"].answer_to and "3" not in qas["1"].answer_to
+    # a WeChat dump that could not read a message's content leaves its sender prefix alone
+    messages, _ = read_gold_messages(FIXTURE)
+    next(m for m in messages if m.id == "2").text = "wxid_6ixa76u9lt6622:"
+    qas = {qa.question_id: qa for qa in extract.extract_qas(messages)}
+    assert "2" not in qas["1"].answer_to
 
 
 def test_the_reply_to_thanks_is_not_part_of_the_answer():

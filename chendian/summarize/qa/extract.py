@@ -399,7 +399,7 @@ def link_candidates(messages: Iterable[Message], thread_of: dict[str, str] | Non
 
 
 def _extend_answer_runs(usable: list[Message], link: dict[str, tuple[str, float]], feats, texts,
-                        q_threshold: float) -> None:
+                        q_threshold: float, thread_of: Mapping[str, str] | None = None) -> None:
     """An answerer often goes on over several messages ("拿那个病历本" … "都是拿那个病历本去的"): the messages
     that follow a linked answer from the same person, soon and with only the asker in between, answer too."""
     for i, m in enumerate(usable):
@@ -411,6 +411,9 @@ def _extend_answer_runs(usable: list[Message], link: dict[str, tuple[str, float]
         for n in usable[i + 1:i + 1 + 2 * RUN_MAX_MESSAGES]:
             if n.sender == m.sender:
                 if n.time.timestamp() - last.time.timestamp() > RUN_GAP_MINUTES * 60:
+                    break
+                # the answerer turned to another conversation ("弱一致性，异步保证" then "我从6000点下来后…")
+                if thread_of and thread_of.get(n.id, n.id) != thread_of.get(m.id, m.id):
                     break
                 core = _core(texts[n.id])
                 if n.id not in link and core and not FILLER_RE.match(core) and feats[n.id].score < q_threshold \
@@ -455,7 +458,7 @@ def _extract_stream(stream: list[Message], thread_of: dict[str, str], by_id: dic
         s = link_probability(f, link_weights)
         if s >= a_threshold and (c.id not in link or s > link[c.id][1]):
             link[c.id] = (q.id, s)
-    _extend_answer_runs(usable, link, feats, texts, q_threshold)
+    _extend_answer_runs(usable, link, feats, texts, q_threshold, thread_of)
 
     # The asker's thanks after an answer credits the latest answer before it.
     acked: set[str] = set()
@@ -522,8 +525,11 @@ def _extract_stream(stream: list[Message], thread_of: dict[str, str], by_id: dic
 
 # Platform notices exported as text. A red packet is a notice only as one ("微信红包", "[红包]", "领取了…的红包"):
 # people talk about 红包 too ("微信绑定国外visa卡，不能用来发红包么？" asks something).
+# A WeChat group message is stored as "wxid_…:\n<content>"; a dump that cannot read the content (a file, a mini
+# program) leaves the sender prefix alone ("wxid_6ixa76u9lt6622:"), which says nothing.
 SYSTEM_TEXT_RE = re.compile(r"撤回了一条消息|加入本群|加入了群聊|退出了群聊|邀请.{1,30}加入|拍了拍|修改群名|移出了群聊"
-                            r"|^\s*(?:微信)?\[?红包\]?\s*$|^\s*\[红包\]|发了一?个红包|领取了.{0,20}红包|红包已被领完")
+                            r"|^\s*(?:微信)?\[?红包\]?\s*$|^\s*\[红包\]|发了一?个红包|领取了.{0,20}红包|红包已被领完"
+                            r"|^\s*wxid_[A-Za-z0-9_-]{4,40}:\s*$")
 AFFIRM_RE = re.compile(r"^(?:是的?|对的?|嗯+|恩+|不是|没有|有的?|可以|不行|不可以|能|不能|会|不会|要|不要|不用|需要|开|关|在|行|不)$")
 
 # Logistic weights of the link model over general features (no words of any one group), by feature name, in
