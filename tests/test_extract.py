@@ -171,3 +171,22 @@ def test_a_question_of_its_own_is_no_answer(lines, answered):
     qas = extract.extract_qas(messages, {m.id: "t" for m in messages}, {"2": "1"})
     qa = next(qa for qa in qas if qa.question_id == "1")
     assert bool(qa.answer_to) == answered, qa.answers
+
+
+@pytest.mark.parametrize("reply, linked", [
+    ("学生证办不了公交卡，只有中小学生可以办", True),  # says the question's words again, three messages on
+    ("晚上一起去吃火锅吧", False),  # says none of them
+])
+def test_an_unanswered_question_takes_a_later_reply_that_says_its_words(reply, linked):
+    from datetime import datetime, timedelta, timezone
+
+    from chendian.model import Message
+
+    t0 = datetime(2016, 9, 1, 16, 0, tzinfo=timezone(timedelta(hours=8)))
+    lines = [("a", "问一下，学生证可以办公交卡吗？"), ("b", "哈哈哈哈"), ("c", "666"), ("d", reply)]
+    messages = [Message(id=str(i), chat="g", time=t0 + timedelta(minutes=2 * i), sender=who, sender_name=who,
+                        kind="text", text=text, source=f"chat.txt:{i}") for i, (who, text) in enumerate(lines, 1)]
+    (qa,) = extract.extract_qas(messages, {m.id: "t" for m in messages}, {})
+    assert ("4" in qa.answer_to) == linked, qa.answers
+    if linked:  # at the lowest linked probability: it waits for review rather than being published as sure
+        assert qa.answers[0].score <= extract.ANSWER_THRESHOLD + 1e-9
