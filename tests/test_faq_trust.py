@@ -20,10 +20,11 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "threads"
 
 def test_non_answers_are_recognised_and_real_answers_are_not():
     # wechat-dev: "没看懂" was shown as the answer to a question about 账户系统的充值
+    # wechat-dev: "没用过" answered "有没有人用过BCOS做过项目？"
     for text in ("不知道", "应该是吧", "我也想知道", "同问", "+1", "不知道吖 ", "@王老师 同问[表情]", "没看懂", "听不懂了",
-                 "不太明白"):
+                 "不太明白", "没用过", "没接触过。"):
         assert is_non_answer(text), text
-    for text in ("不知道的话去教务处问", "要上学信网查", "应该是6月", "可以", "没看懂的话去看文档第三节"):
+    for text in ("不知道的话去教务处问", "要上学信网查", "应该是6月", "可以", "没看懂的话去看文档第三节", "没用过，但听说要先申请"):
         assert not is_non_answer(text), text
 
 

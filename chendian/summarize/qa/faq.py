@@ -33,7 +33,8 @@ from ..text.segment import fold, segmenter
 # Replies that answer nothing ("不知道", "应该是吧", "我也想知道", "同问", "+1", "没看懂"): never an entry's shown answer.
 NON_ANSWER_RE = re.compile(
     r"^(?:不知道|不清楚|不太清楚|不晓得|不懂|没听说过?|(?:没|没有|不太?)(?:看|听)?(?:懂|明白)了?|[看听]不懂了?|不理解|我也(?:想|不)知道|我也想问|同问|同求|求\+1|\+1|1|顶|蹲|mark|"
-    r"应该是吧|可能吧|也许吧|好像是吧|不知道[吖啊呀哦诶]?|我也不清楚|问问|等等|在线等)[\s。.!！~～?？…]*$", re.I)
+    r"应该是吧|可能吧|也许吧|好像是吧|不知道[吖啊呀哦诶]?|我也不清楚|问问|等等|在线等|"
+    r"没有?(?:用|做|接触|试|玩|接|碰)过|不了解)[\s。.!！~～?？…]*$", re.I)
 # An answer's link probability from which it counts as sure (extract.ANSWER_THRESHOLD admits weaker ones).
 SURE_ANSWER = 0.5
 
