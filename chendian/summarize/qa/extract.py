@@ -436,8 +436,11 @@ WORDS_FALLBACK_MESSAGES = 6
 
 
 def _content_bigrams(text: str) -> set[str]:
+    """Character bigrams that can name what a message is about: none with a function character, none of digits
+    only (years and amounts: "2016" and "2017" share "20")."""
     core = _core(text)
-    return {core[i:i + 2] for i in range(len(core) - 1) if not _FUNCTION_CHAR_RE.search(core[i:i + 2])}
+    grams = (core[i:i + 2] for i in range(len(core) - 1))
+    return {g for g in grams if not _FUNCTION_CHAR_RE.search(g) and not g.isdigit()}
 
 
 def _link_unanswered_by_words(usable, qids, link, feats, texts, pos, thread_of, q_threshold, a_threshold) -> None:
