@@ -445,7 +445,8 @@ def _content_bigrams(text: str) -> set[str]:
 
 def _link_unanswered_by_words(usable, qids, link, feats, texts, pos, thread_of, q_threshold, a_threshold) -> None:
     """A question the weights gave no answer takes the first reply of its conversation, two to
-    WORDS_FALLBACK_MESSAGES messages on, that says one of its words again (a content bigram), at the lowest linked
+    WORDS_FALLBACK_MESSAGES messages on and its sender's first since the question, that says one of its words
+    again (a content bigram), at the lowest linked
     probability, so its entry waits for review. The linear weights cannot learn this far link: on both labelled
     groups such a reply is a gold answer 27-46% of the time, against 5-10% for one sharing nothing, and as a link
     feature it let far replies outbid near answers of other questions (docs/evaluation.md, seventeenth stop)."""
@@ -458,10 +459,15 @@ def _link_unanswered_by_words(usable, qids, link, feats, texts, pos, thread_of, 
         words = _content_bigrams(texts[qid])
         if not words:
             continue
+        spoke: set[str] = {usable[j + 1].sender} if j + 1 < len(usable) else set()
         for c in usable[j + 2:j + 1 + WORDS_FALLBACK_MESSAGES]:
             core = _core(texts[c.id])
-            if c.sender == q.sender or c.id in link or feats[c.id].score >= q_threshold or feats[c.id].chitchat \
-                    or not core or FILLER_RE.match(core) or len(core) > 80 \
+            # Only someone's first word after the question: a speaker who goes on talking (a lecture, their own
+            # thread) says the question's words without answering it.
+            first = c.sender not in spoke
+            spoke.add(c.sender)
+            if not first or c.sender == q.sender or c.id in link or feats[c.id].score >= q_threshold \
+                    or feats[c.id].chitchat or not core or FILLER_RE.match(core) or len(core) > 80 \
                     or thread_of.get(c.id, c.id) != thread_of.get(qid, qid):
                 continue
             if words & _content_bigrams(texts[c.id]):
