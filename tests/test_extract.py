@@ -173,18 +173,20 @@ def test_a_question_of_its_own_is_no_answer(lines, answered):
     assert bool(qa.answer_to) == answered, qa.answers
 
 
-@pytest.mark.parametrize("question, reply, linked", [
-    ("问一下，学生证可以办公交卡吗？", "学生证办不了公交卡，只有中小学生可以办", True),  # says its words again, 3 on
-    ("问一下，学生证可以办公交卡吗？", "晚上一起去吃火锅吧", False),  # says none of them
-    ("2016级的学生证还能用吗？", "2017年的新闻了", False),  # a year is no word of the question
+@pytest.mark.parametrize("question, who, reply, linked", [
+    ("问一下，学生证可以办公交卡吗？", "d", "学生证办不了公交卡，只有中小学生可以办", True),  # says its words again, 3 on
+    ("问一下，学生证可以办公交卡吗？", "d", "晚上一起去吃火锅吧", False),  # says none of them
+    ("2016级的学生证还能用吗？", "d", "2017年的新闻了", False),  # a year is no word of the question
+    # someone already talking since the question (a lecture, their own thread) repeats its words without answering
+    ("问一下，学生证可以办公交卡吗？", "b", "学生证办不了公交卡，只有中小学生可以办", False),
 ])
-def test_an_unanswered_question_takes_a_later_reply_that_says_its_words(question, reply, linked):
+def test_an_unanswered_question_takes_a_later_reply_that_says_its_words(question, who, reply, linked):
     from datetime import datetime, timedelta, timezone
 
     from chendian.model import Message
 
     t0 = datetime(2016, 9, 1, 16, 0, tzinfo=timezone(timedelta(hours=8)))
-    lines = [("a", question), ("b", "哈哈哈哈"), ("c", "666"), ("d", reply)]
+    lines = [("a", question), ("b", "哈哈哈哈"), ("c", "666"), (who, reply)]
     messages = [Message(id=str(i), chat="g", time=t0 + timedelta(minutes=2 * i), sender=who, sender_name=who,
                         kind="text", text=text, source=f"chat.txt:{i}") for i, (who, text) in enumerate(lines, 1)]
     (qa,) = extract.extract_qas(messages, {m.id: "t" for m in messages}, {})
