@@ -52,7 +52,7 @@ from ..store import Workspace, json_column
 from .charts import bar_chart, hbar_chart
 from .history import Scratch, thread_signatures
 from ..privacy import Privacy
-from ..summarize.qa.faq import off_the_open_list
+from ..summarize.qa.faq import off_the_open_list, unlisted
 from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
 from ..summarize.text.analyze import unaddressed
 from .report import load_members, weekly_report
@@ -326,7 +326,7 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], hi
     # Neither on the 待回答 list nor under their answerers: questions under hidden entries, and those unlikely to be
     # worth an entry. Nor on 待回答: those an entry already answers, and an entry's later unanswered askings.
     floor = ws.config.faq.min_worthy_unanswered
-    hidden_qas = {q for e in entries if e.hidden or e.worthy < floor for q in e.qa_ids}
+    hidden_qas = {q for e in entries if unlisted(e, floor) for q in e.qa_ids}
     # an entry answers its askings only with an answer still standing (not every one of them recalled)
     standing = [SimpleNamespace(hidden=e.hidden, worthy=e.worthy, qa_ids=e.qa_ids,
                                 answer=e.answer if any(answers_of.get(q) for q in e.qa_ids) else "") for e in entries]

@@ -33,7 +33,7 @@ from .audit import LeakError, audit_site, names_to_hide
 from .build import _Context, _load_recalled, _snippet, known_people, slug
 from ..privacy import Privacy
 from .render import MarkdownRenderer
-from ..summarize.qa.faq import off_the_open_list
+from ..summarize.qa.faq import off_the_open_list, unlisted
 from ..summarize.text.analyze import unaddressed
 from .report import ReportError, discussion_label, share_title, system_senders, extra_of, link_replies, share_rows, week_bounds
 
@@ -191,7 +191,7 @@ class _Reader:
         self.entries = ws.faq_entries(include_hidden=True, warn=warn)
         self.entry_of = {q: e for e in self.entries for q in e.qa_ids}
         floor = self.cfg.faq.min_worthy_unanswered
-        self.not_listed = {q for e in self.entries if e.hidden or e.worthy < floor for q in e.qa_ids}
+        self.not_listed = {q for e in self.entries if unlisted(e, floor) for q in e.qa_ids}
         # as the site's 待回答 list: nor those an entry already answers, and one item per entry
         self.not_open = off_the_open_list(self.entries, floor, {q.id for q in self.qas.values() if not q.answers})
         self.responses = [dict(r) for r in ws.question_responses()]

@@ -284,12 +284,15 @@ def _mentions_person(m: Message, sender: str, sender_name: str) -> bool:
     return False
 
 
+def _bigrams(s: str) -> set[str]:
+    """Character bigrams of the letters and digits of s."""
+    core = _core(s)
+    return {core[i:i + 2] for i in range(len(core) - 1)}
+
+
 def _char_overlap(a: str, b: str) -> float:
     """Share of the question's content bigrams that the answer repeats (cheap relevance, no tokenizer)."""
-    def grams(s: str) -> set[str]:
-        s = _core(s)
-        return {s[i:i + 2] for i in range(len(s) - 1)}
-    qa, ab = grams(a), grams(b)
+    qa, ab = _bigrams(a), _bigrams(b)
     if not qa or not ab:
         return 0.0
     return len(qa & ab) / len(qa)
@@ -438,9 +441,7 @@ WORDS_FALLBACK_MESSAGES = 6
 def _content_bigrams(text: str) -> set[str]:
     """Character bigrams that can name what a message is about: none with a function character, none of digits
     only (years and amounts: "2016" and "2017" share "20")."""
-    core = _core(text)
-    grams = (core[i:i + 2] for i in range(len(core) - 1))
-    return {g for g in grams if not _FUNCTION_CHAR_RE.search(g) and not g.isdigit()}
+    return {g for g in _bigrams(text) if not _FUNCTION_CHAR_RE.search(g) and not g.isdigit()}
 
 
 def _link_unanswered_by_words(usable, qids, link, feats, texts, pos, thread_of, q_threshold, a_threshold) -> None:

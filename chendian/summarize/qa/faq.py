@@ -600,14 +600,20 @@ def publishable(entry: Entry, mode: str, min_confidence: float) -> bool:
     return True
 
 
+def unlisted(entry, min_worthy: float) -> bool:
+    """Whether an entry's questions stay off every list of open questions and answerers: the entry is hidden, or
+    unlikely to be worth an entry (worthy under `min_worthy`, `[faq] min_worthy_unanswered`)."""
+    return bool(entry.hidden) or entry.worthy < min_worthy
+
+
 def off_the_open_list(entries: Iterable, min_worthy: float, unanswered: set[str]) -> set[str]:
     """QA ids the 待回答 list leaves out, from their FAQ entries (FaqEntry-like: hidden, worthy, answer, qa_ids
-    oldest first): those under a hidden entry or one unlikely to be worth an entry (worthy under `min_worthy`);
-    those under an entry that shows an answer, another asking's (published, or waiting in the review queue): the
-    entry answers them; and of an unanswered entry's askings in `unanswered` all but the first: one need, one item."""
+    oldest first): those under an `unlisted` entry; those under an entry that shows an answer, another asking's
+    (published, or waiting in the review queue): the entry answers them; and of an unanswered entry's askings in
+    `unanswered` all but the first: one need, one item."""
     out: set[str] = set()
     for e in entries:
-        if e.hidden or e.worthy < min_worthy or (e.answer or "").strip():
+        if unlisted(e, min_worthy) or (e.answer or "").strip():
             out.update(e.qa_ids)
             continue
         out.update([q for q in e.qa_ids if q in unanswered][1:])
