@@ -20,7 +20,7 @@ def test_scores_the_fixture_and_rescores_its_predictions(tmp_path):
     assert set(lines[0]) == {"id", "question", "answer_to"}
     again = evalqa.evaluate_qa(GOLD, predictions_in=out)
     assert again["question"] == result["question"] and again["answer_link"] == result["answer_link"]
-    assert "问题识别" in evalqa.format_report(result)
+    assert "问题识别" in evalqa.format_report(result) and "链接错误" in evalqa.format_report(result)
 
 
 def test_a_pair_is_right_only_when_gold_names_that_question():
@@ -33,6 +33,36 @@ def test_a_pair_is_right_only_when_gold_names_that_question():
     s = evalqa.score(records, preds)
     assert (s["question"].tp, s["question"].predicted, s["question"].gold) == (1, 1, 2)
     assert (s["answer_link"].tp, s["answer_link"].predicted, s["answer_link"].gold) == (1, 2, 2)
+
+
+def test_link_errors_name_where_each_wrong_or_missed_link_went():
+    records = [{"id": "q1", "question": True, "answer_to": None}, {"id": "a1", "question": False, "answer_to": "q1"},
+               {"id": "q2", "question": True, "answer_to": None}, {"id": "a2", "question": False, "answer_to": "q2"},
+               {"id": "s", "question": False, "answer_to": None}, {"id": "r", "question": False, "answer_to": None},
+               {"id": "q3", "question": True, "answer_to": None}, {"id": "a3", "question": False, "answer_to": "q3"},
+               {"id": "a4", "question": False, "answer_to": "q1"},
+               {"id": "x", "question": False, "answer_to": "q1", "annotated": False}]
+    preds = [{"id": "q1", "question": True, "answer_to": None},
+             {"id": "a1", "question": False, "answer_to": "q2"},  # answers q1, linked to q2
+             {"id": "q2", "question": True, "answer_to": None},
+             {"id": "a2", "question": False, "answer_to": "q2"},  # right
+             {"id": "s", "question": True, "answer_to": None},  # asks nothing, by the gold
+             {"id": "r", "question": False, "answer_to": "s"},  # a link to a non-question
+             {"id": "q3", "question": False, "answer_to": None},
+             {"id": "a3", "question": False, "answer_to": None},  # its question was not found
+             {"id": "a4", "question": False, "answer_to": None},  # not linked
+             {"id": "x", "question": False, "answer_to": None}]  # not scored
+    errors = evalqa.link_errors(records, preds)
+    assert errors == {"question_missed": 1, "linked_elsewhere": 1, "not_linked": 1, "to_non_question": 1,
+                      "answers_other": 1, "answers_nothing": 0}
+    preds[5]["answer_to"] = "q2"  # the same reply now linked to a real question it does not answer
+    assert evalqa.link_errors(records, preds)["answers_nothing"] == 1
+    s = evalqa.score(records, preds)["answer_link"]
+    # every wrong link and every missed gold link is counted once on its side
+    assert s.predicted - s.tp == sum(evalqa.link_errors(records, preds)[k] for k in
+                                     ("to_non_question", "answers_other", "answers_nothing"))
+    assert s.gold - s.tp == sum(evalqa.link_errors(records, preds)[k] for k in
+                                ("question_missed", "linked_elsewhere", "not_linked"))
 
 
 def test_bad_gold_line_names_file_and_line(tmp_path):

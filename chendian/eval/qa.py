@@ -148,6 +148,48 @@ def score(records: list[dict], predictions: list[dict]) -> dict[str, PRF]:
     return {"question": PRF(q_tp, q_pred, q_gold), "answer_link": PRF(a_tp, a_pred, a_gold)}
 
 
+# Where answer linking loses, line by line (the first cause that applies). A gold link missed: its question was not
+# found, or the reply was linked to another question, or to none. A predicted link that is wrong: the message it
+# was linked to asks nothing (by the gold), or the reply answers another question, or it answers nothing at all.
+# On both labelled groups most errors are replies that answer nothing linked, and answers left unlinked: whether a
+# message answers at all is harder than which question it answers (docs/evaluation.md).
+LINK_ERRORS = {
+    "question_missed": "a gold answer whose question was not found",
+    "linked_elsewhere": "a gold answer linked to another question",
+    "not_linked": "a gold answer linked to no question",
+    "to_non_question": "a link to a message the gold calls no question",
+    "answers_other": "a link from a reply that answers another question",
+    "answers_nothing": "a link from a reply that answers no question",
+}
+
+
+def link_errors(records: list[dict], predictions: list[dict]) -> dict[str, int]:
+    """How many scored answer links fall under each of LINK_ERRORS: missed gold links (recall) and wrong predicted
+    links (precision)."""
+    pred = {str(p["id"]): p for p in predictions}
+    question = {str(r["id"]): r.get("question") for r in records if _scored(r)}
+    out = dict.fromkeys(LINK_ERRORS, 0)
+    for r in records:
+        if not _scored(r) or "answer_to" not in r:
+            continue
+        gold = None if r["answer_to"] is None else str(r["answer_to"])
+        got = pred.get(str(r["id"]), {}).get("answer_to")
+        got = None if got is None else str(got)
+        if gold == got:
+            continue
+        if gold is not None:
+            if not pred.get(gold, {}).get("question"):
+                out["question_missed"] += 1
+            else:
+                out["linked_elsewhere" if got is not None else "not_linked"] += 1
+        if got is not None:
+            if not question.get(got):
+                out["to_non_question"] += 1
+            else:
+                out["answers_other" if gold is not None else "answers_nothing"] += 1
+    return out
+
+
 def read_predictions(path: str | Path) -> list[dict]:
     out = []
     for n, obj in json_lines(path, '{"id","question","answer_to"}', GoldError):
@@ -172,6 +214,7 @@ def evaluate_qa(gold_path: str | Path, predictions_out: str | Path | None = None
     else:
         predictions = predict(messages, method, use_thread_module=use_thread_module)
     result = score(records, predictions)
+    errors = link_errors(records, predictions)
     base = score(records, baseline_predict(messages))
     if predictions_out:
         out = Path(predictions_out)
@@ -181,6 +224,7 @@ def evaluate_qa(gold_path: str | Path, predictions_out: str | Path | None = None
         "gold": str(gold_path), "method": method, "lines": len(records),
         "scored": sum(1 for r in records if _scored(r)),
         "question": result["question"].as_dict(), "answer_link": result["answer_link"].as_dict(),
+        "link_errors": errors,
         "baseline": {"question": base["question"].as_dict(), "answer_link": base["answer_link"].as_dict()},
     }
 
@@ -193,6 +237,10 @@ def format_report(result: dict) -> str:
     for key, label in (("question", "问题识别 question"), ("answer_link", "答案链接 answer")):
         r, b = result[key], result["baseline"][key]
         lines.append(f"{label:16}{r['precision']:7.1f}{r['recall']:7.1f}{r['f1']:7.1f}   {b['f1']:11.1f}")
+    errors = result.get("link_errors")
+    if errors:
+        lines.append("链接错误 link errors (missed gold links, then wrong links):")
+        lines.extend(f"  {errors[k]:5d}  {k:17s} {LINK_ERRORS[k]}" for k in LINK_ERRORS)
     return "\n".join(lines)
 
 
