@@ -330,3 +330,83 @@ def test_the_cut_asks_only_the_messages_near_it_whether_they_are_questions(monke
     cut = extraction_cut(msgs, limit, True)
     assert cut is not None and limit - 400 < cut <= limit
     assert 0 < len(asked) < len(msgs) / 4
+
+
+# -- each chat's answer threshold ---------------------------------------------------------------------------------
+
+def test_the_plug_in_threshold_moves_only_when_the_default_clearly_loses():
+    from chendian.summarize.qa import extract as E
+
+    assert E.plug_in_threshold([0.9] * 20) == E.ANSWER_THRESHOLD  # too few replies to say
+    rnd = random.Random(3)
+    # replies as the shipped weights see a group like those they were fitted on: a few sure answers, many not
+    like_home = [rnd.choice([0.7, 0.5, 0.3]) for _ in range(150)] + [rnd.uniform(0.0, 0.1) for _ in range(850)]
+    assert E.plug_in_threshold(like_home) == E.ANSWER_THRESHOLD
+    # a group whose answers all come out less sure (weights fitted elsewhere): 0.25 would link almost nothing
+    unsure = [rnd.uniform(0.12, 0.24) for _ in range(300)] + [rnd.uniform(0.0, 0.06) for _ in range(700)]
+    cut = E.plug_in_threshold(unsure)
+    assert E.THRESHOLD_RANGE[0] <= cut < 0.2
+    # and one that is sure of everything still keeps to THRESHOLD_RANGE
+    assert E.plug_in_threshold([0.95] * 200 + [0.9] * 800) <= E.THRESHOLD_RANGE[1]
+
+
+def test_a_chat_extracted_with_its_own_threshold_is_what_passing_that_threshold_gives(monkeypatch):
+    from chendian.summarize.qa import extract as E
+
+    msgs = [_message(r) for r in _records(6, 160, seed=11)]
+    thread_of, parent_of = _links(msgs)
+    monkeypatch.setattr(E, "plug_in_threshold", lambda probabilities: 0.15)
+    own = extract_qas(msgs, thread_of, parent_of, answer_threshold=None)
+    assert _key(own) == _key(extract_qas(msgs, thread_of, parent_of, answer_threshold=0.15))
+    assert _key(own) != _key(extract_qas(msgs, thread_of, parent_of))  # a lower cut links more replies
+
+
+def test_a_chat_whose_threshold_moved_is_extracted_again_whole(tmp_path, monkeypatch):
+    from chendian.summarize.qa import extract as E
+
+    nights = _nights()
+    ws = Workspace(tmp_path / "nightly", create=True)
+    for i, night in enumerate(nights[:2]):
+        write_jsonl(tmp_path / f"night-{i}.jsonl", night)
+        ingest_paths(ws, [tmp_path / f"night-{i}.jsonl"])
+        _run(ws)
+    state = json.loads(ws.get_state("extract.state"))
+    # both chats are shorter than the messages a threshold is read from: read again each night, not settled
+    assert {c: v["end"] for c, v in state["thresholds"].items()} == {"群01": None, "群02": None}
+    assert {v["t"] for v in state["thresholds"].values()} == {E.ANSWER_THRESHOLD}
+    # the next night a chat's replies say another cut (as a group unlike the labelled ones would)
+    before = {r[0]: r for r in _tables(ws)["qas"]}
+    monkeypatch.setattr(E, "plug_in_threshold", lambda probabilities: 0.18)
+    write_jsonl(tmp_path / "night-2.jsonl", nights[2])
+    ingest_paths(ws, [tmp_path / "night-2.jsonl"])
+    _run(ws)
+    assert {v["t"] for v in json.loads(ws.get_state("extract.state"))["thresholds"].values()} == {0.18}
+    after = _tables(ws)["qas"]
+    assert after == _redone(ws, tmp_path)["qas"]
+    # the first night's questions were extracted again: a lower cut gave some of them more answers
+    first_night = min(datetime.fromisoformat(r["time"]).timestamp() for r in nights[1])
+    assert any(r[7] < first_night and before.get(r[0]) != r for r in after)
+    ws.close()
+
+
+def test_a_threshold_read_off_messages_no_night_relinks_is_kept_without_reading_them_again(tmp_path, monkeypatch):
+    from chendian.pipeline.stages import extract as stage
+    from chendian.summarize.qa import extract as E
+
+    monkeypatch.setattr(E, "THRESHOLD_REFERENCE_MESSAGES", 120)  # the first night's chats hold more than this
+    reads = []
+    monkeypatch.setattr(stage, "chat_threshold", lambda ws, chat, real=stage.chat_threshold: reads.append(chat)
+                        or real(ws, chat))
+    nights = _nights()
+    ws = Workspace(tmp_path / "nightly", create=True)
+    for i, night in enumerate(nights[:3]):
+        write_jsonl(tmp_path / f"night-{i}.jsonl", night)
+        ingest_paths(ws, [tmp_path / f"night-{i}.jsonl"])
+        reads.clear()
+        _run(ws)
+        ends = {c: v["end"] for c, v in json.loads(ws.get_state("extract.state"))["thresholds"].items()}
+        assert all(ends.values()), ends
+        if i:
+            assert reads == [], f"night {i}"  # each change lies far past the messages the threshold read
+            assert _tables(ws)["qas"] == _redone(ws, tmp_path)["qas"]
+    ws.close()

@@ -2,10 +2,10 @@
 
     PYTHONPATH=. .venv/bin/python training/link_bottleneck.py ../shared/data/threads/qq-dev.jsonl ../shared/data/threads/wechat-dev.jsonl
 
-For each chat gold file, with the thread module's conversations as `chendian eval qa` uses them, prints answer-link
+For each chat gold file (of one chat), with the thread module's conversations as `chendian eval qa` uses them, prints answer-link
 P/R/F of four decodings over the extractor's candidate pairs (question detection as shipped):
 - shipped: the extractor as it is (runs, fallback links and all);
-- argmax: each candidate to the question it fits best, when that probability reaches ANSWER_THRESHOLD;
+- argmax: each candidate to the question it fits best, when that probability reaches the chat's threshold;
 - gold answer-ness: each message the gold calls an answer, to the question it fits best (the extractor's
   probabilities decide which question, the gold decides whether);
 - gold attribution: each message the extractor links, to its gold question when that is among its candidates.
@@ -29,7 +29,7 @@ def main() -> None:
         messages, records = read_gold_messages(path)
         threads = _threads_for(messages)
         gold = {str(r["id"]): r.get("answer_to") for r in records}
-        qas = extract.extract_qas(messages, *threads)
+        qas = extract.extract_qas(messages, *threads, answer_threshold=None)
         questions = {i for qa in qas for i in qa.question_ids}
         shipped = {a: q for qa in qas for a, q in qa.answer_to.items()}
         candidates: dict[str, list[tuple[float, str]]] = defaultdict(list)
@@ -42,7 +42,8 @@ def main() -> None:
                                 for m in messages])["answer_link"]
             return f"P/R/F {100 * s.precision:.1f}/{100 * s.recall:.1f}/{100 * s.f1:.1f}"
 
-        argmax = {c: q for c, (p, q) in best.items() if p >= extract.ANSWER_THRESHOLD}
+        cut = extract.chat_answer_threshold(messages, *threads)
+        argmax = {c: q for c, (p, q) in best.items() if p >= cut}
         gold_answerness = {c: q for c, (_, q) in best.items() if gold.get(c) is not None}
         gold_attribution = {c: (gold[c] if gold.get(c) in {q for _, q in candidates.get(c, [])} else q)
                             for c, q in shipped.items()}

@@ -71,7 +71,7 @@ def predict(messages: list[Message], method: str = "rules", use_thread_module: b
     if method != "rules":
         raise ValueError(f"method must be rules or baseline, not {method!r}")
     thread_of, parent_of = _threads_for(messages) if use_thread_module else (None, {})
-    qas = extract.extract_qas(messages, thread_of, parent_of)
+    qas = extract.extract_qas(messages, thread_of, parent_of, answer_threshold=None)  # each chat's own, as the stage
     questions = {i for qa in qas for i in qa.question_ids}
     answer_to = {a: q for qa in qas for a, q in qa.answer_to.items()}
     return [{"id": m.id, "question": m.id in questions, "answer_to": answer_to.get(m.id)} for m in messages]

@@ -11,6 +11,11 @@ recomputation gives (ids are stable). A changed extractor (its code or weights) 
 Messages the thread stage has not linked yet are split into conversations by silence; such a chat is
 extracted whole, then and on the next run.
 
+Replies count as answers from each chat's own threshold (`chat_answer_threshold`), read off its first
+`THRESHOLD_REFERENCE_MESSAGES` usable messages: `state` keeps it per chat with the key of the last message it read.
+A chat whose threshold may have moved (it is still short of them, or its changes reach back to within the thread
+stage's re-link horizon of them) has it read again, and is extracted whole when it did move.
+
 Each run that changed rows appends a line to `extract.log` in `state` (the chats and the earliest question
 time whose rows changed, or "all"): the talks stage reads it to redo only the talks those questions touch.
 """
@@ -115,8 +120,56 @@ def _quoted(ws: Workspace, chat: str, msgs: list[Message]) -> dict[str, Message]
     return {mid: m for mid, m in ws.messages_by_id(wanted).items() if m.chat == chat} if wanted else {}
 
 
-def plan_chat(ws: Workspace, chat: str, first: tuple[int, int] | None, whole: bool) -> tuple[dict, tuple]:
-    """Read one chat's changed tail and make its job: (meta, payload). `first`: its earliest change."""
+def _reference_end(msgs: list[Message], keys: list[tuple[int, int]]) -> list[int] | None:
+    """The (ts, rowid) of the last message chat_answer_threshold reads of a chat (`msgs` from its start), or None
+    while the chat has fewer usable messages than it reads."""
+    n = 0
+    for m, key in zip(msgs, keys):
+        n += extractor.usable(m)
+        if n == extractor.THRESHOLD_REFERENCE_MESSAGES:
+            return list(key)
+    return None
+
+
+def chat_threshold(ws: Workspace, chat: str) -> tuple[float, list[int] | None]:
+    """A chat's answer threshold from its first messages and their stored links (silence splits where none is
+    stored), with _reference_end."""
+    limit = extractor.THRESHOLD_REFERENCE_MESSAGES + 500
+    while True:
+        msgs, keys = [], []
+        for row in ws.db.execute("SELECT rowid AS rowid_, * FROM messages WHERE chat = ? ORDER BY ts, rowid LIMIT ?",
+                                 (chat, limit)):
+            msgs.append(row_to_message(row))
+            keys.append((row["ts"], row["rowid_"]))
+        end = _reference_end(msgs, keys)
+        if end is not None or len(msgs) < limit:
+            break
+        limit *= 2
+    job = _chat_job(msgs, *_links(ws, chat, [m.id for m in msgs], False))
+    return extractor.chat_answer_threshold(job[0], job[1], job[2]), end
+
+
+def _threshold_settled(ws: Workspace, chat: str, first: tuple[int, int] | None, known: dict | None) -> bool:
+    """Whether a chat's stored threshold still holds after changes from `first` on: it read all it reads, and
+    every change lies more than the thread stage's re-link horizon of messages after the last message it read."""
+    if not known or known.get("end") is None or first is None or tuple(first) <= tuple(known["end"]):
+        return False
+    end = known["end"]
+    between = ws.db.execute("SELECT count(*) FROM messages WHERE chat = ? AND (ts > ? OR (ts = ? AND rowid > ?))"
+                            " AND (ts < ? OR (ts = ? AND rowid < ?))",
+                            (chat, end[0], end[0], end[1], first[0], first[0], first[1])).fetchone()[0]
+    return between > T.RELINK_HORIZON
+
+
+def plan_chat(ws: Workspace, chat: str, first: tuple[int, int] | None, whole: bool,
+              known: dict | None = None) -> tuple[dict, tuple]:
+    """Read one chat's changed tail and make its job: (meta, payload). `first`: its earliest change; `known`: the
+    chat's threshold as `state` holds it ({"t", "end"}), if any."""
+    if not whole and _threshold_settled(ws, chat, first, known):
+        threshold, end = known["t"], known["end"]
+    else:
+        threshold, end = chat_threshold(ws, chat)
+        whole = whole or not known or known.get("t") != threshold  # the old rows came from another threshold
     n_before = LOAD_BEFORE
     while True:
         msgs, keys, at_start = load_tail(ws, chat, None if whole else first, n_before)
@@ -126,8 +179,9 @@ def plan_chat(ws: Workspace, chat: str, first: tuple[int, int] | None, whole: bo
             continue
         if whole:
             job = _chat_job(msgs, thread_of, parent_of)
-            meta = {"chat": chat, "ids": [m.id for m in msgs], "fallback": len(thread_of) < len(msgs)}
-            return meta, (job[0], job[1], job[2], {})
+            meta = {"chat": chat, "ids": [m.id for m in msgs], "fallback": len(thread_of) < len(msgs),
+                    "threshold": {"t": threshold, "end": end}}
+            return meta, (job[0], job[1], job[2], {}, threshold)
         quoted = _quoted(ws, chat, msgs)
         first_at = next(i for i, key in enumerate(keys) if key >= first) if first is not None else 0
         # the thread stage re-links from RELINK_HORIZON messages before a chat's first new message
@@ -138,11 +192,11 @@ def plan_chat(ws: Workspace, chat: str, first: tuple[int, int] | None, whole: bo
             continue
         tail = msgs[max(cut or 0, 0):]
         ids = {m.id for m in tail}
-        meta = {"chat": chat, "ids": [m.id for m in tail], "fallback": False}
+        meta = {"chat": chat, "ids": [m.id for m in tail], "fallback": False, "threshold": {"t": threshold, "end": end}}
         context = {mid: m for mid, m in (quoted | {m.id: m for m in msgs}).items() if mid not in ids}
         wanted = {m.reply_to for m in tail if m.reply_to}
         return meta, (tail, {k: thread_of[k] for k in ids}, {k: parent_of[k] for k in ids},
-                      {k: v for k, v in context.items() if k in wanted})
+                      {k: v for k, v in context.items() if k in wanted}, threshold)
 
 
 def _chat_job(messages: list[Message], thread_of: dict[str, str], parent_of: dict[str, str | None]) -> tuple:
@@ -157,8 +211,8 @@ def _chat_job(messages: list[Message], thread_of: dict[str, str], parent_of: dic
 def extract_chat(job: tuple) -> list[QA]:
     """One chat's questions, or those of its tail from an extraction cut (a pure step: in this process or on a
     worker)."""
-    messages, threads, parents, quoted = job
-    return extract_qas(messages, threads, parents, quoted=quoted)
+    messages, threads, parents, quoted, threshold = job
+    return extract_qas(messages, threads, parents, quoted=quoted, answer_threshold=threshold)
 
 
 def _stats(answers_json: str | None) -> tuple[int, int, int]:
@@ -187,7 +241,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     log: dict[str, int] = {}
     totals = [0, 0, 0] if full else list(state.get("totals", [0, 0, 0]))
     rows_written = 0
-    jobs = (plan_chat(ws, chat, firsts[chat], full or firsts[chat] is None) for chat in changed)
+    thresholds = {} if full else dict(state.get("thresholds", {}))
+    jobs = (plan_chat(ws, chat, firsts[chat], full or firsts[chat] is None, thresholds.get(chat)) for chat in changed)
     if full:
         with ws.transaction() as db:
             db.execute("DELETE FROM qas")
@@ -195,6 +250,7 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
     for meta, qas in rc.map(extract_chat, jobs, size=new, describe=lambda meta: f"chat {meta['chat']!r}"):
         if meta["fallback"]:
             fallback.append(meta["chat"])
+        thresholds[meta["chat"]] = meta["threshold"]
         rows = [qa_row(qa) for qa in qas]
         with ws.transaction() as db:
             if full:
@@ -236,8 +292,8 @@ def run(ws: Workspace, rc: RunContext) -> dict[str, int]:
         runs = [*runs[-(LOG_RUNS - 1):], {"id": chain, **entry}]
         ws.set_state(LOG_KEY, json.dumps({"runs": runs}, sort_keys=True))
     ws.set_state(STATE_KEY, json.dumps({"extractor": fingerprint, "thread": thread_fp, "rowid": top,
-                                        "fallback": fallback, "chats": sorted(known), "totals": totals},
-                                       sort_keys=True, ensure_ascii=False))
+                                        "fallback": fallback, "chats": sorted(known), "totals": totals,
+                                        "thresholds": thresholds}, sort_keys=True, ensure_ascii=False))
     questions, answered, answers = totals
     return {"questions": questions, "answered": answered, "answers": answers, "chats_extracted": len(changed),
             "chats_unchanged": len(known) - len(changed), "rows_written": rows_written}
