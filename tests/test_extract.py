@@ -82,9 +82,9 @@ def test_a_red_packet_notice_is_no_message_but_talk_about_red_packets_is():
         return Message(chat="c", id=str(i), time=datetime(2024, 3, 1, 9, i, tzinfo=timezone.utc), sender=f"u{i}",
                        sender_name=f"U{i}", text=text, kind="text", source=f"chat.txt:{i}")
 
-    assert not extract._usable(msg(1, "微信红包")) and not extract._usable(msg(2, "张三领取了你的红包"))
+    assert not extract.is_usable(msg(1, "微信红包")) and not extract.is_usable(msg(2, "张三领取了你的红包"))
     asked = msg(3, "微信绑定国外visa卡，不能用来发红包或者支付么？")
-    assert extract._usable(asked) and extract.is_question(asked.text)
+    assert extract.is_usable(asked) and extract.is_question(asked.text)
 
 
 def test_baseline_is_the_plain_rule():

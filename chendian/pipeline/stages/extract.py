@@ -125,7 +125,7 @@ def _reference_end(msgs: list[Message], keys: list[tuple[int, int]]) -> list[int
     while the chat has fewer usable messages than it reads."""
     n = 0
     for m, key in zip(msgs, keys):
-        n += extractor.usable(m)
+        n += extractor.is_usable(m)
         if n == extractor.THRESHOLD_REFERENCE_MESSAGES:
             return list(key)
     return None

@@ -321,14 +321,11 @@ def segment_conversations(messages: Sequence[Message],
     return thread_of
 
 
-def usable(m: Message) -> bool:
+def is_usable(m: Message) -> bool:
     """Whether the extractor reads a message: conversational, not withdrawn, not empty, not a platform notice."""
-    return _usable(m)
-
-
-def _usable(m: Message) -> bool:
     return (m.kind in CONVERSATIONAL_KINDS and not m.recalled and bool((m.text or "").strip())
             and not SYSTEM_TEXT_RE.search(m.text))
+
 
 
 def extract_qas(messages: Iterable[Message], thread_of: dict[str, str] | None = None,
@@ -402,7 +399,7 @@ def link_candidates(messages: Iterable[Message], thread_of: dict[str, str] | Non
     for m in msgs:
         chats[m.chat].append(m)
     for stream in chats.values():
-        usable = [m for m in stream if _usable(m)]
+        usable = [m for m in stream if is_usable(m)]
         feats = {m.id: question_features(m.text) for m in usable}
         texts = {m.id: clean_text(m.text) for m in usable}
         qids = [m.id for m in usable if feats[m.id].score >= question_threshold]
@@ -545,7 +542,7 @@ def chat_answer_threshold(messages: Iterable[Message], thread_of: dict[str, str]
     """One chat's answer threshold (plug_in_threshold), from its first THRESHOLD_REFERENCE_MESSAGES usable
     messages: `messages` must start at the chat's start (more than those are not read)."""
     msgs = sorted(messages, key=lambda m: m.time.timestamp())
-    usable = [m for m in msgs if _usable(m)][:THRESHOLD_REFERENCE_MESSAGES]
+    usable = [m for m in msgs if is_usable(m)][:THRESHOLD_REFERENCE_MESSAGES]
     if thread_of is None:
         thread_of = segment_conversations(msgs)
     feats = {m.id: question_features(m.text) for m in usable}
@@ -558,7 +555,7 @@ def chat_answer_threshold(messages: Iterable[Message], thread_of: dict[str, str]
 def _extract_stream(stream: list[Message], thread_of: dict[str, str], by_id: dict[str, Message], parent_of: dict,
                     q_threshold: float, a_threshold: float | None,
                     link_weights: dict[str, float] | None = None) -> list[QA]:
-    usable = [m for m in stream if _usable(m)]
+    usable = [m for m in stream if is_usable(m)]
     feats = {m.id: question_features(m.text) for m in usable}
     texts = {m.id: clean_text(m.text) for m in usable}
     qids = [m.id for m in usable if feats[m.id].score >= q_threshold]
@@ -758,7 +755,7 @@ CUT_QUIET_MESSAGES = ANSWER_WINDOW_MESSAGES
 def _quoted_question(m: Message, by_id: Mapping[str, Message], flags: dict[str, bool]) -> bool:
     """Whether m quotes a usable question of its own chat."""
     target = by_id.get(m.reply_to) if m.reply_to else None
-    if target is None or target.chat != m.chat or not _usable(target):
+    if target is None or target.chat != m.chat or not is_usable(target):
         return False
     return _asks(target, flags)
 
@@ -785,7 +782,7 @@ def extraction_cut(messages: Sequence[Message], limit: int, at_chat_start: bool,
     upos = [0] * (n + 1)  # usable messages before index i
     for i, m in enumerate(messages):
         upos[i] = len(usable_idx)
-        if _usable(m):
+        if is_usable(m):
             usable_idx.append(i)
     upos[n] = len(usable_idx)
     nu = len(usable_idx)
