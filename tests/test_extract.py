@@ -193,3 +193,26 @@ def test_an_unanswered_question_takes_a_later_reply_that_says_its_words(question
     assert ("4" in qa.answer_to) == linked, qa.answers
     if linked:  # at the lowest linked probability: it waits for review rather than being published as sure
         assert qa.answers[0].score <= extract.ANSWER_THRESHOLD + 1e-9
+
+
+@pytest.mark.parametrize("lines, answer", [
+    # a link, then what it is for: the turn answers, from the link on
+    ([("a", "怎样查自己交了学费没？"), ("b", "哈哈哈哈"), ("d", "http://pay.example.edu.cn/payment/login.jsp"),
+      ("d", "查询学费是否交了用这个，初始密码是身份证后六位")], {"3", "4"}),
+    # the same words said only in a later turn of the sender (someone else spoke between): no answer
+    ([("a", "怎样查自己交了学费没？"), ("b", "哈哈哈哈"), ("d", "http://pay.example.edu.cn/payment/login.jsp"),
+      ("c", "666"), ("d", "查询学费是否交了用这个，初始密码是身份证后六位")], set()),
+    # a turn opened by a sticker is no answer, whatever follows it
+    ([("a", "怎样查自己交了学费没？"), ("b", "哈哈哈哈"), ("d", "[捂脸]"),
+      ("d", "查询学费是否交了用这个，初始密码是身份证后六位")], set()),
+])
+def test_the_words_fallback_takes_a_first_turn_from_its_first_message(lines, answer):
+    from datetime import datetime, timedelta, timezone
+
+    from chendian.model import Message
+
+    t0 = datetime(2016, 9, 1, 16, 0, tzinfo=timezone(timedelta(hours=8)))
+    messages = [Message(id=str(i), chat="g", time=t0 + timedelta(minutes=i), sender=who, sender_name=who,
+                        kind="text", text=text, source=f"chat.txt:{i}") for i, (who, text) in enumerate(lines, 1)]
+    (qa,) = extract.extract_qas(messages, {m.id: "t" for m in messages}, {})
+    assert set(qa.answer_to) == answer, qa.answers

@@ -284,6 +284,12 @@ def _mentions_person(m: Message, sender: str, sender_name: str) -> bool:
     return False
 
 
+def _filler(text: str) -> bool:
+    """A cleaned message that says nothing: a sticker, a laugh, "嗯", "666"."""
+    core = _core(text)
+    return not core or bool(FILLER_RE.match(core)) or (bool(LAUGH_RE.search(text)) and len(core) <= 6)
+
+
 def _bigrams(s: str) -> set[str]:
     """Character bigrams of the letters and digits of s."""
     core = _core(s)
@@ -451,9 +457,10 @@ def _content_bigrams(text: str) -> set[str]:
 
 def _link_unanswered_by_words(usable, qids, link, feats, texts, pos, thread_of, q_threshold, a_threshold) -> None:
     """A question the weights gave no answer takes the first reply of its conversation, two to
-    WORDS_FALLBACK_MESSAGES messages on and its sender's first since the question, that says one of its words
-    again (a content bigram), at the lowest linked
-    probability, so its entry waits for review. The linear weights cannot learn this far link: on both labelled
+    WORDS_FALLBACK_MESSAGES messages on and in its sender's first turn since the question (their first message and
+    those they add straight after it: "http://…" then "查询学费是否交了用这个"), that says one of its words again (a
+    content bigram): the turn from its first message, at the lowest linked probability, so its entry waits for
+    review. The linear weights cannot learn this far link: on both labelled
     groups such a reply is a gold answer 27-46% of the time, against 5-10% for one sharing nothing, and as a link
     feature it let far replies outbid near answers of other questions (docs/evaluation.md, seventeenth stop)."""
     answered = {qid for qid, _ in link.values()}
@@ -466,18 +473,30 @@ def _link_unanswered_by_words(usable, qids, link, feats, texts, pos, thread_of, 
         if not words:
             continue
         spoke: set[str] = {usable[j + 1].sender} if j + 1 < len(usable) else set()
-        for c in usable[j + 2:j + 1 + WORDS_FALLBACK_MESSAGES]:
+        turn: Message | None = None  # the first message of a sender's first turn, while that turn goes on
+        turn_length = 0
+        for k in range(j + 2, min(len(usable), j + 1 + WORDS_FALLBACK_MESSAGES)):
+            c = usable[k]
             core = _core(texts[c.id])
-            # Only someone's first word after the question: a speaker who goes on talking (a lecture, their own
-            # thread) says the question's words without answering it.
-            first = c.sender not in spoke
+            # Only someone's first turn after the question: a speaker who goes on talking later (a lecture, their
+            # own thread) says the question's words without answering it. A turn is their consecutive messages (a
+            # link, then what it is for).
+            if c.sender not in spoke:
+                turn, turn_length = c, 1
+            elif turn is not None and turn.sender == c.sender and usable[k - 1].sender == c.sender \
+                    and turn_length < RUN_MAX_MESSAGES:
+                turn_length += 1
+            else:
+                turn = None
             spoke.add(c.sender)
-            if not first or c.sender == q.sender or c.id in link or feats[c.id].score >= q_threshold \
+            if turn is None or c.sender == q.sender or turn.id in link or feats[c.id].score >= q_threshold \
+                    or feats[turn.id].score >= q_threshold or feats[turn.id].chitchat \
+                    or (_filler(texts[turn.id]) and not _URL_RE.search(turn.text or "")) \
                     or feats[c.id].chitchat or not core or FILLER_RE.match(core) or len(core) > 80 \
                     or thread_of.get(c.id, c.id) != thread_of.get(qid, qid):
                 continue
             if words & _content_bigrams(texts[c.id]):
-                link[c.id] = (qid, a_threshold)
+                link[turn.id] = (qid, a_threshold)
                 break
 
 
@@ -701,7 +720,7 @@ def link_features(c: Message, q: Message, usable: list[Message], j: int, i: int,
                                           for m in between)),
         "overlap": min(1.0, _char_overlap(texts[q.id], ct)),
         "answerish": float(bool(ANSWERISH_RE.search(ct))),
-        "filler": float(not core or bool(FILLER_RE.match(core)) or (bool(LAUGH_RE.search(ct)) and len(core) <= 6)),
+        "filler": float(_filler(ct)),
         "candidate_question": float(cf.score >= QUESTION_THRESHOLD),
         "log_length": math.log1p(len(core)),
         "long": float(len(core) > 80),
