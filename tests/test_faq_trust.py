@@ -264,6 +264,22 @@ def test_a_wrong_entry_is_put_down_to_its_question_or_its_answer():
     assert r["unanswered_precision"]["count"] == 1
 
 
+def test_a_question_titled_from_its_second_message_is_judged_by_it():
+    from chendian.eval.faq import shown_question_id
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE messages (id TEXT, chat TEXT, ts INTEGER, sender TEXT, text TEXT)")
+    db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?)", [
+        ("m1", "g", 100, "a", "群里有现金贷大牛吗？"), ("m2", "g", 101, "a", "咨询一个问题"),
+        ("m3", "g", 110, "a", "债权成立是按借款人的资金到账为判断依据，还是内部系统撮合为依据？"),
+        ("m4", "g", 120, "b", "债权成立是按借款人的资金到账为判断依据，还是内部系统撮合为依据？")])
+    opener = {"question_id": "m1", "question": "群里有现金贷大牛吗？\n债权成立是按借款人的资金到账为判断依据，还是内部系统撮合为依据？"}
+    assert shown_question_id(db, opener) == "m3"  # the title starts at the question, and so does the judging
+    both_ask = {"question_id": "m1", "question": "群里有现金贷大牛吗？ 利息怎么算？\n债权成立是按什么判断？"}
+    assert shown_question_id(db, both_ask) == "m1"  # the first message asks too: the title keeps it
+    assert shown_question_id(db, {"question_id": "m2", "question": "咨询一个问题"}) == "m2"
+
+
 @pytest.mark.skipif(not (SHARED / "qq-dev.jsonl").exists(), reason="shared data not present")
 def test_eval_faq_runs_the_pipeline_on_a_gold_file(tmp_path):
     from chendian.eval.faq import evaluate_faq

@@ -97,6 +97,29 @@ def run_pipeline(gold_path: str | Path, root: Path, model: str = "use-multilingu
         ws.close()
 
 
+def shown_question_id(db, qa) -> str:
+    """The message an entry's or 待回答 item's title starts from (`qa`: a row of `qas`). A question of several
+    messages is titled from the question itself when its first message only calls for help ("群里有现金贷大牛吗？"
+    then "债权成立是按…还是…？", faq.entry_wording): the reader sees the second, and that is what is judged."""
+    from ..summarize.qa.faq import clean_question, entry_wording
+
+    lines = [line for line in (qa["question"] or "").split("\n") if line.strip()]
+    if len(lines) < 2:
+        return qa["question_id"]
+    title = entry_wording(qa["question"])
+    shown = next((i for i, line in enumerate(lines) if title.startswith(clean_question(line)[:12])), 0)
+    if shown == 0:
+        return qa["question_id"]
+    first = db.execute("SELECT chat, sender, ts FROM messages WHERE id = ?", (qa["question_id"],)).fetchone()
+    if first is None:
+        return qa["question_id"]
+    for mid, text in db.execute("SELECT id, text FROM messages WHERE chat = ? AND sender = ? AND ts >= ?"
+                                " ORDER BY ts, rowid LIMIT 50", tuple(first)):
+        if (text or "").strip() == lines[shown].strip():
+            return mid
+    return qa["question_id"]
+
+
 def published_faq(db, min_worthy_unanswered: float) -> tuple[list[dict], list[dict]]:
     """(entries, unanswered) as the site shows them: entries not hidden, each with its shown question's
     source message, its shown answer's messages, confidence and every source question; and the questions
@@ -121,12 +144,12 @@ def published_faq(db, min_worthy_unanswered: float) -> tuple[list[dict], list[di
                      qas.get(qa_ids[0]) if qa_ids else None)
         entries.append({
             "entry": r["id"], "question": r["question"], "answer": r["answer"] or "",
-            "source_question": shown["question_id"] if shown else None,
+            "source_question": shown_question_id(db, shown) if shown else None,
             "question_ids": [qas[q]["question_id"] for q in qa_ids if q in qas],
             "answer_ids": answers[0]["message_ids"] if answers and r["answer"] else [],
             "confidence": r["confidence"], "worthy": r["worthy"], "published": bool(r["published"]),
         })
-    unanswered = [{"qa": q, "question_id": r["question_id"], "question": r["question"]}
+    unanswered = [{"qa": q, "question_id": shown_question_id(db, r), "question": r["question"]}
                   for q, r in qas.items() if not json.loads(r["answers"] or "[]") and q not in hidden_qas]
     return entries, unanswered
 
