@@ -43,6 +43,21 @@ def test_a_choice_between_two_things_asks_without_a_question_mark(text):
     assert extract.question_features(text).alternative and extract.is_question(text), extract.question_features(text)
 
 
+def test_what_the_difference_is_and_how_it_is_done_ask():
+    # "what is the difference", "how is it done" ask without a question mark; "no difference" states
+    for text in ["还没细看，新版和旧版的接口有什么区别", "Redis 6和7在持久化上有啥不一样", "这家是怎么做到手续费这么低的",
+                 "我们用什么工具管理需求呢（看板，缺陷，wiki）"]:
+        assert extract.is_question(text), (text, extract.question_features(text))
+    for text in ["两个版本其实没什么区别", "感觉用起来没啥不一样"]:
+        assert not extract.is_question(text), (text, extract.question_features(text))
+
+
+def test_a_question_reported_as_asked_is_someone_elses():
+    text = "关于你问的“手续费是怎么做到这么低的”，这是和银行谈的协议价，量大才有"
+    assert not extract.is_question(text), extract.question_features(text)
+    assert extract.is_question("手续费是怎么做到这么低的")
+
+
 @pytest.mark.parametrize("text", [
     # 还是 as "still", "after all", "had better": statements, however 还是 sits in them
     "之前是用的g1，也出现过一次19s，现在换成cms还是偶现", "本来想发表情，想想还是发了", "我感觉还是转开发吧",

@@ -77,7 +77,8 @@ WH_RE = re.compile(
 # Question words that are almost never indefinite ("什么" often is: "没什么", "看你用什么玩法吧").
 # "how should one …" ("一般怎么处理", "应该怎么避免") asks how to do something, where a bare 怎么 is often "how come".
 STRONG_WH_RE = re.compile(r"怎么办|怎么样|怎么弄|怎么搞|什么时候|多少|几点|几号|哪里|哪儿|哪个|哪家|哪些|如何|为什么|为啥|是不是|有没有|能不能|可不可以"
-                          r"|(?:应该|一般|还要|该|需要)怎么|怎么(?:操作|处理|打开|配置|设置|申请|解决|实现|对接|接入)")
+                          r"|(?:应该|一般|还要|该|需要)怎么|怎么(?:操作|处理|打开|配置|设置|申请|解决|实现|对接|接入|做到|才能)"
+                          r"|(?<![没无])有?(?:什么|啥)(?:区别|不同|不一样|差别|差异)")
 # "X还是Y" without a question mark is still a question when it ends a clause as a choice ("去宁波还是杭州",
 # "是年薪还是月薪"). Far more often 还是 is the adverb "still / after all / had better" ("现在换成cms还是偶现",
 # "想想还是发了", "还是转开发吧"): on both labelled groups the bare shape was right 8 times in 58. So the choice
@@ -153,8 +154,11 @@ class QuestionFeatures:
     score: float
 
 
-# A question in quotation marks is someone else's ("没及时回复“交了税，有啥好处？”"): it asks only when nothing else is said.
-_QUOTED_QUESTION_RE = re.compile(r"[“\"「『][^”\"」』]{0,60}[?][^”\"」』]{0,60}[”\"」』]")
+# A question in quotation marks is someone else's ("没及时回复“交了税，有啥好处？”"), and so are words reported as asked or
+# said ("关于您问的“…”"): they ask only when nothing else is said.
+_QUOTED_QUESTION_RE = re.compile(r"[“\"「『][^”\"」』]{0,60}[?][^”\"」』]{0,60}[”\"」』]"
+                                  # reported: "关于您问的“个税是怎么做到…的”，这是…"
+                                  r"|(?:问|说)(?:的|了|过|道)?[：:]?\s*[“\"「『][^”\"」』]{0,60}[”\"」』]")
 
 
 def question_features(text: str) -> QuestionFeatures:
@@ -168,7 +172,7 @@ def question_features(text: str) -> QuestionFeatures:
     ends_qmark = stripped.endswith("?")
     body = stripped.rstrip("?")
     # A question may sit in the middle of a message ("学费可以延迟交咩？最近没钱"): look at every clause.
-    clauses = [_TRAIL_RE.sub("", c) for c in re.split(r"[?。!；;,，\n\s]", t) if _core(c)]
+    clauses = [_TRAIL_RE.sub("", c) for c in re.split(r"[?。!；;,，\n\s()（）]", t) if _core(c)]
     particle_clause = next((c for c in clauses if FINAL_PARTICLE_RE.search(c)), None)
     particle = particle_clause is not None
     strong_particle = any(STRONG_PARTICLE_RE.search(c) for c in clauses)
