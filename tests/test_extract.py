@@ -234,14 +234,14 @@ def test_the_words_fallback_takes_a_first_turn_from_its_first_message(lines, ans
 
 
 def test_a_link_alone_is_a_reply_not_filler():
-    # "方便介绍下云账户？" → "https://…": the link is the answer; stripped of its URL the message looked empty,
+    # "有这个平台的官网吗？" → "https://…": the link is the answer; stripped of its URL the message looked empty,
     # and an empty message was filler
     from datetime import datetime, timedelta, timezone
 
     from chendian.model import Message
 
     t0 = datetime(2017, 12, 19, 10, 0, tzinfo=timezone(timedelta(hours=8)))
-    lines = [("a", "方便介绍下云账户？"), ("b", "https://www.example.com/html/it/339355.htm"), ("c", "[捂脸]")]
+    lines = [("a", "有这个平台的官网吗？"), ("b", "https://www.example.com/tax-index.html"), ("c", "[捂脸]")]
     messages = [Message(id=str(i), chat="g", time=t0 + timedelta(seconds=40 * i), sender=who, sender_name=who,
                         kind="text", text=text, source=f"chat.txt:{i}") for i, (who, text) in enumerate(lines, 1)]
     feats = {cid: f for cid, qid, f in extract.link_candidates(messages, {m.id: "t" for m in messages}, {"2": "1"})}

@@ -270,12 +270,12 @@ def test_a_question_titled_from_its_second_message_is_judged_by_it():
     db = sqlite3.connect(":memory:")
     db.execute("CREATE TABLE messages (id TEXT, chat TEXT, ts INTEGER, sender TEXT, text TEXT)")
     db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?)", [
-        ("m1", "g", 100, "a", "群里有现金贷大牛吗？"), ("m2", "g", 101, "a", "咨询一个问题"),
-        ("m3", "g", 110, "a", "债权成立是按借款人的资金到账为判断依据，还是内部系统撮合为依据？"),
-        ("m4", "g", 120, "b", "债权成立是按借款人的资金到账为判断依据，还是内部系统撮合为依据？")])
-    opener = {"question_id": "m1", "question": "群里有现金贷大牛吗？\n债权成立是按借款人的资金到账为判断依据，还是内部系统撮合为依据？"}
+        ("m1", "g", 100, "a", "群里有懂报销的大佬吗？"), ("m2", "g", 101, "a", "咨询一个问题"),
+        ("m3", "g", 110, "a", "差旅补贴是按出发日算，还是按返回日算？"),
+        ("m4", "g", 120, "b", "差旅补贴是按出发日算，还是按返回日算？")])
+    opener = {"question_id": "m1", "question": "群里有懂报销的大佬吗？\n差旅补贴是按出发日算，还是按返回日算？"}
     assert shown_question_id(db, opener) == "m3"  # the title starts at the question, and so does the judging
-    both_ask = {"question_id": "m1", "question": "群里有现金贷大牛吗？ 利息怎么算？\n债权成立是按什么判断？"}
+    both_ask = {"question_id": "m1", "question": "群里有懂报销的大佬吗？ 发票怎么开？\n差旅补贴按什么算？"}
     assert shown_question_id(db, both_ask) == "m1"  # the first message asks too: the title keeps it
     assert shown_question_id(db, {"question_id": "m2", "question": "咨询一个问题"}) == "m2"
 

@@ -99,8 +99,8 @@ def run_pipeline(gold_path: str | Path, root: Path, model: str = "use-multilingu
 
 def shown_question_id(db, qa) -> str:
     """The message an entry's or 待回答 item's title starts from (`qa`: a row of `qas`). A question of several
-    messages is titled from the question itself when its first message only calls for help ("群里有现金贷大牛吗？"
-    then "债权成立是按…还是…？", faq.entry_wording): the reader sees the second, and that is what is judged."""
+    messages is titled from the question itself when its first message only calls for help ("群里有懂报销的大佬吗？"
+    then "差旅补贴按出发日还是返回日算？", faq.entry_wording): the reader sees the second, and that is what is judged."""
     from ..summarize.qa.faq import clean_question, entry_wording
 
     lines = [line for line in (qa["question"] or "").split("\n") if line.strip()]

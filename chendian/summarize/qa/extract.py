@@ -155,9 +155,8 @@ class QuestionFeatures:
 
 
 # A question in quotation marks is someone else's ("没及时回复“交了税，有啥好处？”"), and so are words reported as asked or
-# said ("关于您问的“…”"): they ask only when nothing else is said.
+# said ("关于你问的“手续费是怎么做到这么低的”，这是…"): they ask only when nothing else is said.
 _QUOTED_QUESTION_RE = re.compile(r"[“\"「『][^”\"」』]{0,60}[?][^”\"」』]{0,60}[”\"」』]"
-                                  # reported: "关于您问的“个税是怎么做到…的”，这是…"
                                   r"|(?:问|说)(?:的|了|过|道)?[：:]?\s*[“\"「『][^”\"」』]{0,60}[”\"」』]")
 
 
