@@ -75,7 +75,8 @@ WH_RE = re.compile(
     r"|是不是|(?<!没)有没有|能不能|可不可以|会不会|要不要|用不用|行不行|对不对|好不好|是否|能否|可否|有木有|是啥"
 )
 # Question words that are almost never indefinite ("什么" often is: "没什么", "看你用什么玩法吧").
-# "how should one …" ("一般怎么处理", "应该怎么避免") asks how to do something, where a bare 怎么 is often "how come".
+# "how should one …" ("一般怎么处理", "应该怎么避免") asks how to do something, where a bare 怎么 is often "how come";
+# so do "how is it done" (怎么做到, 怎么才能) and "what is the difference" (有什么区别; "没什么区别" states).
 STRONG_WH_RE = re.compile(r"怎么办|怎么样|怎么弄|怎么搞|什么时候|多少|几点|几号|哪里|哪儿|哪个|哪家|哪些|如何|为什么|为啥|是不是|有没有|能不能|可不可以"
                           r"|(?:应该|一般|还要|该|需要)怎么|怎么(?:操作|处理|打开|配置|设置|申请|解决|实现|对接|接入|做到|才能)"
                           r"|(?<![没无])有?(?:什么|啥)(?:区别|不同|不一样|差别|差异)")
