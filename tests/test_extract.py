@@ -248,3 +248,18 @@ def test_a_link_alone_is_a_reply_not_filler():
     assert feats["2"]["filler"] == 0.0 and feats["3"]["filler"] == 1.0
     (qa,) = extract.extract_qas(messages, {m.id: "t" for m in messages}, {"2": "1"})
     assert set(qa.answer_to) == {"2"}, qa.answers
+
+
+def test_a_question_line_sent_twice_is_shown_once():
+    from datetime import datetime, timedelta, timezone
+
+    from chendian.model import Message
+
+    t0 = datetime(2018, 1, 2, 20, 0, tzinfo=timezone(timedelta(hours=8)))
+    lines = [("a", "今天踩了个坑，有人遇到过同样的问题吗？"), ("a", "今天踩了个坑，有人遇到过同样的问题吗？"),
+             ("a", "订单回调一直超时，怎么排查？")]
+    messages = [Message(id=str(i), chat="g", time=t0 + timedelta(seconds=20 * i), sender=who, sender_name=who,
+                        kind="text", text=text, source=f"chat.txt:{i}") for i, (who, text) in enumerate(lines, 1)]
+    (qa,) = extract.extract_qas(messages, {m.id: "t" for m in messages}, {})
+    assert qa.question_ids == ["1", "2", "3"]
+    assert qa.question == "今天踩了个坑，有人遇到过同样的问题吗？\n订单回调一直超时，怎么排查？"

@@ -622,7 +622,8 @@ def _extract_stream(stream: list[Message], thread_of: dict[str, str], by_id: dic
                 usable[k].id in link for k in range(pos[prev[0]] + 1, j)) and \
                 q.time.timestamp() - by_id[prev[0]].time.timestamp() <= 600:
             head = owner[prev[0]]
-            qas[head].question += "\n" + q.text.strip()
+            if q.text.strip() not in qas[head].question.split("\n"):  # a line sent twice is shown once
+                qas[head].question += "\n" + q.text.strip()
             qas[head].question_ids.append(qid)
             owner[qid] = head
         else:
