@@ -288,10 +288,12 @@ def _mentions_person(m: Message, sender: str, sender_name: str) -> bool:
     return False
 
 
-def _filler(text: str) -> bool:
-    """A cleaned message that says nothing: a sticker, a laugh, "嗯", "666"."""
+def _says_nothing(m: Message, text: str) -> bool:
+    """Whether message m (`text`: its clean_text) says nothing: a sticker, a laugh, "嗯", "666". A bare link says
+    something, though clean_text leaves nothing of it."""
     core = _core(text)
-    return not core or bool(FILLER_RE.match(core)) or (bool(LAUGH_RE.search(text)) and len(core) <= 6)
+    return (not core or bool(FILLER_RE.match(core)) or (bool(LAUGH_RE.search(text)) and len(core) <= 6)) \
+        and not _URL_RE.search(m.text or "")
 
 
 def _bigrams(s: str) -> set[str]:
@@ -335,7 +337,6 @@ def is_usable(m: Message) -> bool:
     """Whether the extractor reads a message: conversational, not withdrawn, not empty, not a platform notice."""
     return (m.kind in CONVERSATIONAL_KINDS and not m.recalled and bool((m.text or "").strip())
             and not SYSTEM_TEXT_RE.search(m.text))
-
 
 
 def extract_qas(messages: Iterable[Message], thread_of: dict[str, str] | None = None,
@@ -495,7 +496,7 @@ def _link_unanswered_by_words(usable, qids, link, feats, texts, pos, thread_of, 
             spoke.add(c.sender)
             if turn is None or c.sender == q.sender or turn.id in link or feats[c.id].score >= q_threshold \
                     or feats[turn.id].score >= q_threshold or feats[turn.id].chitchat \
-                    or (_filler(texts[turn.id]) and not _URL_RE.search(turn.text or "")) \
+                    or _says_nothing(turn, texts[turn.id]) \
                     or feats[c.id].chitchat or not core or FILLER_RE.match(core) or len(core) > 80 \
                     or thread_of.get(c.id, c.id) != thread_of.get(qid, qid):
                 continue
@@ -725,7 +726,7 @@ def link_features(c: Message, q: Message, usable: list[Message], j: int, i: int,
                                           for m in between)),
         "overlap": min(1.0, _char_overlap(texts[q.id], ct)),
         "answerish": float(bool(ANSWERISH_RE.search(ct))),
-        "filler": float(_filler(ct) and not _URL_RE.search(c.text or "")),
+        "filler": float(_says_nothing(c, ct)),
         "candidate_question": float(cf.score >= QUESTION_THRESHOLD),
         "log_length": math.log1p(len(core)),
         "long": float(len(core) > 80),
