@@ -311,9 +311,9 @@ def test_a_question_is_never_shown_as_an_answer():
                                  fields={"kind": "faq", "trust": "unconfirmed"}), 1.0, {})
     assert to_hit(real).answer and to_hit(real).source["trust"] == "unconfirmed"
     # WeChat writes the thin space after a closing mention as "?": the answer is shown, without whom it addressed
-    addressed = RawHit(SearchDocument(id="f3", text="出租车司机怎么缴个税", body="@成员062 按3500以下免征。@某人?@成员060?",
+    addressed = RawHit(SearchDocument(id="f3", text="兼职收入怎么报税", body="@成员062 按月合并申报就行。@某人?@成员060?",
                                       fields={"kind": "faq", "trust": "confirmed"}), 1.0, {})
-    assert to_hit(addressed).answer == "按3500以下免征。" and to_hit(addressed).source["trust"] == "confirmed"
+    assert to_hit(addressed).answer == "按月合并申报就行。" and to_hit(addressed).source["trust"] == "confirmed"
 
 
 def test_mentions_are_never_evidence():

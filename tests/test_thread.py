@@ -385,12 +385,12 @@ def test_serial_decoding_starts_a_conversation_the_linker_is_sure_of_without_a_s
 
 def test_serial_decoding_starts_a_conversation_at_a_question_put_to_the_whole_group(monkeypatch):
     # Bursts as above; the linker mildly prefers the previous message everywhere ("new" 1 below it). A question
-    # asked of the whole group ("有没有人…？", "问个问题，大家…") starts a conversation mid-burst unless a parent beats
+    # asked of the whole group ("有没有人…？", "问个问题，各位…") starts a conversation mid-burst unless a parent beats
     # "new" by more than GROUP_QUESTION_MARGIN; the same question put to someone by name does not.
     n, W = 40, 3
     minute = [(i // 5) * 240 + i % 5 for i in range(n)]
     texts = {i: "ok" for i in range(n)}
-    texts |= {2: "有没有人用过网联的对账接口？", 7: "问个问题，大家退款是怎么记账的？", 12: "@b 有没有人用过网联的对账接口？",
+    texts |= {2: "有没有人用过网联的对账接口？", 7: "问个问题，各位退款是怎么记账的？", 12: "@b 有没有人用过网联的对账接口？",
               13: "有没有人用过网联的对账接口？"}
     msgs = _chat([(minute[i], "ab"[i % 2], texts[i]) for i in range(n)])
     sc = np.full((n, W + 1), -np.inf, dtype=np.float32)

@@ -16,7 +16,7 @@ evidence   a talk differs from a long answer or an argument by how it is framed;
 argument   a run where the speaker keeps addressing one person (你 / @) and that person answers back is a dispute,
            not a talk, whatever its length.
 
-Boundaries: the talk starts at the speaker's opening when one follows a pause (a promise like 稍等我分享 is not
+Boundaries: the talk starts at the speaker's opening when one follows a pause (a promise like 晚点我来分享 is not
 the start), else at the run's first message; it ends at the run's last message. Q&A: the extract stage's questions
 asked of the speaker (answered by them, @ them or quoting them) from QA_BEFORE_HOURS before the start to
 QA_AFTER_HOURS after the end, and any answered question in the hour after the end.
@@ -62,7 +62,7 @@ TITLE_RES = (
     re.compile(r"(?:为|给|和|跟)大家(?:分享|带来|讲讲?|聊聊?)(?:一下|的是)?\s*[:：]?\s*([^，,。；;！!？?\n]{4,40})"),
 )
 SIGNIN_RE = re.compile(r"^\s*(?:\d{1,3}\s*[号.、]?\s*)?(?:签到|打卡|报到|到)\s*(?:[!！~～。.]|\[[^\]]{1,6}\])*\s*$|^\s*签到\b|签到\s*$")
-# The speaker's opening: the talk begins here (a promise such as 稍等我分享 does not).
+# The speaker's opening: the talk begins here (a promise such as 晚点我来分享 does not).
 OPENING_RE = re.compile(
     r"^第[一1]部分|^一[、.．]|^(?:我们|今天|今晚)?先(?:从|讲|说|来)|今[天晚](?:给大家|跟大家|和大家|我)?.{0,6}(?:分享|讲|聊|介绍)"
     r"|(?:给|跟|和)大家(?:分享|讲|聊|介绍)|(?:分享|讲座)(?:正式)?开始|开始(?:分享|讲|今天的)|分享的?(?:主题|题目)"
@@ -143,8 +143,8 @@ OUTLINE_ITEM_RE = re.compile(r"^第[一二三四五六七八九十\d]+(?:部分|
 
 
 def outline_title(lines: Sequence[str]) -> str:
-    """An outline given up front (第一部分：现金贷类业务… 第二部分：信用贷类业务…) names the talk: its items' shared
-    ending with their own beginnings listed ("现金贷、信用贷类业务账务处理模式")."""
+    """An outline given up front (第一部分：门店类业务… 第二部分：电商类业务…) names the talk: its items' shared
+    ending with their own beginnings listed ("门店、电商类业务库存管理模式")."""
     items = [m.group(1).strip() for t in lines if (m := OUTLINE_ITEM_RE.match(t.strip()))]
     if len(items) < 2:
         return ""
@@ -417,7 +417,7 @@ def _make_talk(msgs: Sequence[Message], c: _Candidate, qas: Sequence[QA], qa_tim
     names = name_parts(speaker_name)
     by_id = {m.id: m for m in msgs[c.lo:c.hi + 1]}
     speaker_ids = {m.id for m in msgs[c.lo:c.hi + 1] if m.sender == c.speaker and _ts(m) <= close_ts}
-    # A question the speaker answered with a promise (稍等我分享) before the talk: the talk is the answer.
+    # A question the speaker answered with a promise (晚点我来分享) before the talk: the talk is the answer.
     promised: set[str] = set()
     for i in range(max(0, c.lo - 200), c.lo):
         m = msgs[i]

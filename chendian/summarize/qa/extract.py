@@ -34,9 +34,9 @@ from ..text.segment import fold
 _PLACEHOLDER_RE = re.compile(r"\[[^\[\]\s]{1,8}\]")  # [表情] [图片] [动画表情] [Emoji] …
 _URL_RE = re.compile(r"(?:https?://|www\.)[A-Za-z0-9./?=&%#:_~+@-]+")
 # A mention ends at a space, WeChat's thin space (U+2005; some exporters write it as "?" before the text goes on)
-# or punctuation, so "@成员046?昨晚的问题…" keeps its question.
+# or punctuation, so "@成员012?上周那个报错…" keeps its question.
 _MENTION_RE = re.compile(r"@[^\s@?？\u2005,，:：]{1,20}(?:\u2005|[?？](?=\S))?")
-# WeChat puts the thin space after a mention at the end of a message too: "…怕挣的钱不够吃穿啊@成员028?" asks nothing.
+# WeChat puts the thin space after a mention at the end of a message too: "…周末又要加班了@成员017?" asks nothing.
 # Read before folding: a typed question mark there is a second "?" or a full-width "？".
 _TRAILING_MENTION_SPACE_RE = re.compile(r"(@[^\s@?？\u2005,，:：]{1,20})\?(\s*)$")
 _TRAIL_RE = re.compile(r"[\s。.…~～、,，!！'’\"”》]+$")
@@ -62,11 +62,11 @@ REQUEST_RE = re.compile(
     r"请问|求问|求助|求教|请教|求解|求推荐|推荐一?下|求内推|求借|求分享|求链接|求资源|求个|求一?份|求几个"
     r"|求(?:指教|详解|解释|介绍|科普|指导|指点|解答|教程|文档|资料|方案|攻略|帮助)"
     r"|有人知道|谁知道|有谁知道|有没有人|有人(?:用|做|遇到|碰到|了解|会|懂|有)过?|有谁(?:用|做|遇到|了解|会|懂|有)"
-    # looking for whoever has or has done it ("哪位有收藏", "哪位做过这个流水分录"); not "谁有空", "谁用谁知道"
+    # looking for whoever has or has done it ("哪位有安装包", "哪位做过对账脚本"); not "谁有空", "谁先到谁买单"
     r"|(?:哪位|谁)(?:大佬|大神|同学|朋友|老师)?(?:有(?!空)|做过|用过|接过|试过|遇到过|了解|懂)"
-    # announcing the question ("还有个问题，…", "问大家一个问题"); alone it is a preamble, like 请问各位
+    # announcing the question ("还有个问题，…", "另外一个问题"); alone it is a preamble, like 请问各位
     r"|(?:还有|另外|再问|问大家|请教大家|请教各位|咨询)一?个问题"
-    # "问问" asks unless someone is told to ask, or says they will ("可以问问通联", "你问问群里", "我问问他")
+    # "问问" asks unless someone is told to ask, or says they will ("可以问问客服", "你问问群里", "我问问他")
     r"|想问|问一?下|(?<!可以)(?<![你去先再就我他她])问问|想知道|想了解|帮忙看|帮我看|帮忙问|麻烦问|咨询一?下|打听一?下"
 )
 EXPERTS_RE = re.compile(r"大神|大佬们")
@@ -81,12 +81,12 @@ STRONG_WH_RE = re.compile(r"怎么办|怎么样|怎么弄|怎么搞|什么时候
                           r"|(?:应该|一般|还要|该|需要)怎么|怎么(?:操作|处理|打开|配置|设置|申请|解决|实现|对接|接入|做到|才能)"
                           r"|(?<![没无])有?(?:什么|啥)(?:区别|不同|不一样|差别|差异)")
 # "X还是Y" without a question mark is still a question when it ends a clause as a choice ("去宁波还是杭州",
-# "是年薪还是月薪"). Far more often 还是 is the adverb "still / after all / had better" ("现在换成cms还是偶现",
+# "是按月结还是按季结"). Far more often 还是 is the adverb "still / after all / had better" ("升级到新版本以后还是闪退",
 # "想想还是发了", "还是转开发吧"): on both labelled groups the bare shape was right 8 times in 58. So the choice
 # must be short or framed by 是…还是, and never read as the adverb: after an adverb or a subject, before a
 # modal, verb of habit or degree word, closing with 了, or inside 无论/不管…还是 and 看…还是 (no question asked).
 ALT_RE = re.compile(r"\S+还是\S+$")
-_ALT_FRAMED_RE = re.compile(r"是[^。.!！?？]{0,14}还是")  # "是主动扣，还是被动扣呢" too
+_ALT_FRAMED_RE = re.compile(r"是[^。.!！?？]{0,14}还是")  # "是自动续费，还是手动续呢" too
 _ALT_ADVERB_RE = re.compile(
     r"(?:其实|关键|最终|最后|应该|都|也|不过|想想|感觉|觉得|看来|就|却|但|毕竟|总|终究|确实|主要|我|你|他)还是"
     r"|还是(?:有|会|可以|能|不|没|很|蛮|挺|比较|要|得|在|觉得|算|直接|先|习惯|跟|太|更|那么|这么)"
@@ -124,9 +124,9 @@ INDIRECT_RE = re.compile(r"(?:看看?|查查?|检查|确认|核对|试试)(?:一
                          r"(?:有没有|是不是|能不能|对不对|行不行|可不可以|在不在)"
                          # "check when / where / how many" ("每天去交费平台看看吧，什么时候可以交"): an instruction
                          r"|(?:看看|查查|检查|确认|核对)(?:一下|下)?(?:吧|呗)?[^。.!！?？\n]{0,16}?(?:什么时候|哪里|哪个|多少|怎么)"
-                         # "it depends on which / how much": an answer that names what decides ("要看你们是哪个level")
+                         # "it depends on which / how much": an answer that names what decides ("要看你们用的是哪个版本")
                          r"|(?:要看|得看|就看|还得看|取决于)[^。.!！?？\n]{0,20}?(?:哪|什么|啥|多少|怎么|如何|是不是|有没有)"
-                         # a question word as "any-" or "and so on": 哪里都, 什么也, 谁都; 有多少…就多少; 聚合支付啥的
+                         # a question word as "any-" or "and so on": 哪里都, 什么也, 谁都; 有多少…就多少; 发票报销啥的
                          r"|(?:哪里|哪儿|什么|啥|谁|怎么)(?:都|也)|(?:无论|不管|不论)[^，。,.!！?？\n]{0,12}?(?:哪|什么|啥|谁|怎么|多少)|(什么|多少|哪里|谁)[^，。,.!！?？\n]{1,8}?就[^，。,.!！?？\n]{0,4}?\1"
                          r"|(?<!是)(?:啥|什么)的(?=[，,。.!！\s]|$)")
 VOCATIVE_RE = re.compile(r"老师|学长|学姐|前辈|大佬|大神|各位|大家|群里|小伙伴|童鞋|同学们|亲们")
@@ -155,8 +155,8 @@ class QuestionFeatures:
     score: float
 
 
-# A question in quotation marks is someone else's ("没及时回复“交了税，有啥好处？”"), and so are words reported as asked or
-# said ("关于你问的“手续费是怎么做到这么低的”，这是…"): they ask only when nothing else is said.
+# A question in quotation marks is someone else's ("忘了回他“改签要加钱吗？”"), and so are words reported as asked or
+# said ("关于你问的“运费怎么算的”，这是…"): they ask only when nothing else is said.
 _QUOTED_QUESTION_RE = re.compile(r"[“\"「『][^”\"」』]{0,60}[?][^”\"」』]{0,60}[”\"」』]"
                                   r"|(?:问|说)(?:的|了|过|道)?[：:]?\s*[“\"「『][^”\"」』]{0,60}[”\"」』]")
 
@@ -179,7 +179,7 @@ def question_features(text: str) -> QuestionFeatures:
     wh = bool(WH_RE.search(t))
     indirect = wh and bool(INDIRECT_RE.search(t))  # the question word sits in an instruction, "it depends" or "any-"
     # Calling on the experts ("各位大神…", "群里有大佬…么") asks for help when something in the message asks;
-    # alone it only names them ("和大佬们不能比", "oracle的大神").
+    # alone it only names them ("跟大佬们学习了", "k8s的大神").
     request = bool(REQUEST_RE.search(t)) or (bool(EXPERTS_RE.search(t))
                                               and (qmark or particle or (wh and not indirect)))
     alternative = any(_asks_choice(c) for c in clauses) or _asks_choice(body)
@@ -205,7 +205,7 @@ def question_features(text: str) -> QuestionFeatures:
     s -= 2.2 if chitchat else 0.0
     s -= 0.8 if laugh else 0.0
     # "你…？" to nobody in particular is banter more often than not ("你是受了啥刺激"); opened with an @mention it is
-    # put to that person ("@成员053 你在里面么").
+    # put to that person ("@成员031 你到公司了么").
     addressed = bool(re.match(r"\s*@", text or ""))
     s -= 1.0 if second_person and not request and not addressed else 0.0
     s -= 0.8 if HEDGE_RE.search(t) and not (wh or request) else 0.0
@@ -432,7 +432,7 @@ def _extend_answer_runs(usable: list[Message], link: dict[str, tuple[str, float]
             if n.sender == m.sender:
                 if n.time.timestamp() - last.time.timestamp() > RUN_GAP_MINUTES * 60:
                     break
-                # the answerer turned to another conversation ("弱一致性，异步保证" then "我从6000点下来后…")
+                # the answerer turned to another conversation ("先加个重试就行" then "我周末去爬山…")
                 if thread_of and thread_of.get(n.id, n.id) != thread_of.get(m.id, m.id):
                     break
                 core = _core(texts[n.id])
@@ -507,8 +507,8 @@ def _link_unanswered_by_words(usable, qids, link, feats, texts, pos, thread_of, 
 
 def _new_question(c: Message, q: Message, feats, texts, q_threshold: float, f: dict[str, float]) -> bool:
     """Whether candidate c is a question of its own rather than a reply to q: it asks, does not quote q, and
-    either shares no word with q (another need: "一般非持牌的电商企业如何解决担保支付的问题啊？" after "谁有联行号对应的
-    省市这类数据？") or repeats it ("+1" by copying). A reply that asks back about q's words ("清算是啥资料？") or
+    either shares no word with q (another need: "小公司一般怎么解决发票开具的问题啊？" after "谁有银行网点对应
+    城市的数据表？") or repeats it ("+1" by copying). A reply that asks back about q's words ("网点表是啥格式？") or
     answers in question form stays a candidate."""
     if feats[c.id].score < q_threshold or f["explicit_reply"]:
         return False
@@ -666,9 +666,9 @@ def _extract_stream(stream: list[Message], thread_of: dict[str, str], by_id: dic
 
 
 # Platform notices exported as text. A red packet is a notice only as one ("微信红包", "[红包]", "领取了…的红包"):
-# people talk about 红包 too ("微信绑定国外visa卡，不能用来发红包么？" asks something).
+# people talk about 红包 too ("海外手机号注册的微信，能收红包么？" asks something).
 # A WeChat group message is stored as "wxid_…:\n<content>"; a dump that cannot read the content (a file, a mini
-# program) leaves the sender prefix alone ("wxid_6ixa76u9lt6622:"), which says nothing.
+# program) leaves the sender prefix alone ("wxid_a1b2c3d4e5f6:"), which says nothing.
 SYSTEM_TEXT_RE = re.compile(r"撤回了一条消息|加入本群|加入了群聊|退出了群聊|邀请.{1,30}加入|拍了拍|修改群名|移出了群聊"
                             r"|^\s*(?:微信)?\[?红包\]?\s*$|^\s*\[红包\]|发了一?个红包|领取了.{0,20}红包|红包已被领完"
                             r"|^\s*wxid_[A-Za-z0-9_-]{4,40}:\s*$")

@@ -74,8 +74,8 @@ def entry_confidence(worthy: float, answers: list[FaqAnswer], contested: set[str
     return round(float(worthy) * sure * answers[0].fit, 3)
 
 
-# Two questions open at once: a reply may answer either, and the linker leans to the newer one (wechat-dev: "大家的对私
-# 收款渠道，费率大概多少？" shown "最新县及县以上行政区划代码…", the answer to the question a minute before it). A question
+# Two questions open at once: a reply may answer either, and the linker leans to the newer one (e.g. "大家的跨境
+# 收款通道，手续费一般多少？" shown "最新的邮政编码对照表…", the answer to the question a minute before it). A question
 # asked within CONTESTED_MINUTES after another asker's is contested: its answer counts CONTESTED_SURE as sure,
 # unless the asker acknowledged it. On both labelled groups (every entry showing an answer to a gold question,
 # published or held) the shown answer is right for 52% / 50% of contested questions and 73% / 72% of the others
@@ -174,7 +174,7 @@ def reply_kind(question: str, answer_text: str) -> list[bool]:
             bool(answer_type_mismatch(question, answer_text))]
 
 
-# "没用过pfSense", "穷人表示没用过VISA卡": the replier has not used, tried or met it. Like 不知道, it answers nothing.
+# "没用过OpenWrt", "我也没碰过Mac": the replier has not used, tried or met it. Like 不知道, it answers nothing.
 _NO_EXPERIENCE_RE = re.compile(r"没(?:有)?(?:用过|试过|接触过|遇到过|碰到过|做过|玩过|碰过|研究过|了解过|听说过|听过)|不了解|不太懂")
 NO_EXPERIENCE_MAX_CHARS = 20  # a longer reply goes on to say something
 
@@ -190,7 +190,7 @@ _ASKS_BACK_RE = re.compile(r"[?？]|(?:吗|么|呢|咩|嘛)(?:[\s，,。.!！~�
 
 
 def asks_back(reply: str) -> bool:
-    """Whether a reply asks something itself ("800啥时候回来", "没有offer怎么谈", "你谈的妥几家…么"): any question mark,
+    """Whether a reply asks something itself ("800啥时候回来", "没有offer怎么谈", "你投了几家…么"): any question mark,
     sentence-final question particle or question word, not only what question detection would count as a question
     (its threshold is set for finding the group's questions, and a reply that only half asks still doesn't answer).
     A reply of several messages asks back when each of them does ("…退出了吗？" then the explanation answers)."""
@@ -220,10 +220,10 @@ def _fit(question: str, answer: Answer, relevance: float, kind: list[bool] | Non
         return 1.0
     fit = MIN_FIT + (1 - MIN_FIT) * min(1.0, max(0.0, (relevance - UNRELATED) / (RELEVANT - UNRELATED)))
     if answer.score >= 0.95:
-        # Quoting the question shows whom a reply addresses, not that it answers: "成员051总，你又幽默了" quotes too.
+        # Quoting the question shows whom a reply addresses, not that it answers: "成员022总，这个梗绝了" quotes too.
         fit = max(fit, QUOTED_FIT)
     if not_yet:
-        # asking back ("试点支付机构名单有吗？") or "没用过" (lacks_experience) is not an answer yet
+        # asking back ("新版接口文档有吗？") or "没用过" (lacks_experience) is not an answer yet
         fit *= QUESTION_REPLY_FIT
     return fit
 
@@ -319,7 +319,7 @@ _VOCATIVE_RE = re.compile(
 _LEADING_MENTIONS_RE = re.compile(r"^(?:@[^\s@?？\u2005,，:：]{1,20}[\s\u2005?？]*)+")
 _TRAILING_MENTION_RE = re.compile(r"(?<=\S)\s*@[^@?？。！!\n]{1,16}$")  # "…补办吗@合作办 王老师": the name may hold a space
 # A mention ends at a space, WeChat's thin space (U+2005, exported by some tools as "?") or punctuation: names do
-# not run on into the question ("@成员046?昨晚的问题…" keeps its question).
+# not run on into the question ("@成员012?上周那个报错…" keeps its question).
 _MENTION_RE = re.compile(r"@[^\s@?？\u2005,，:：]{1,20}[\s\u2005?？]?")
 _STICKER_RE = re.compile(r"\[[^\[\]\s]{1,8}\]|[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F]")  # [表情] [图片] 😀
 
@@ -336,8 +336,8 @@ def clean_question(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip() or original
 
 
-# "Anyone who knows X?" and "a question for you all:" open a question without asking it: "群里有现金贷大牛吗？ 债权成立是按…
-# 还是…？", "咨询各位一个问题， 账户系统的充值…". The title an entry shows starts at the question itself.
+# "Anyone who knows X?" and "a question for you all:" open a question without asking it: "群里有跨境电商大牛吗？ 关税是按…
+# 还是…？", "请教一个小问题： 会员系统的积分…". The title an entry shows starts at the question itself.
 _OPENER_RE = re.compile(
     r"^(?:(?:群里|这里|各位|大家|请问)?(?:有没有|有|谁)(?:人|谁)?(?:懂|会|做|熟悉|了解|用过|做过|搞过|研究过|接触过|知道)?"
     r"[^，,。？?！!\n]{0,14}?(?:大牛|大神|大佬|高手|专家|的人|的朋友|的同学|的兄弟|的前辈)们?(?:吗|么|嘛|不|没)?[？?]+"
