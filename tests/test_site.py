@@ -270,6 +270,20 @@ def test_ops_page_lists_unanswered_questions_oldest_first(site_ws):
     assert "报销流程怎么走" not in html
 
 
+def test_open_questions_are_worded_as_entries_are(site_ws):
+    # the 待回答 list (and the no-result page's open questions) shows a question as an entry's title does: without
+    # the @mention it was addressed with, the vocative or a trailing sticker; the conversation keeps the original
+    site_ws.db.execute("UPDATE qas SET question = ? WHERE question LIKE '%门禁卡去哪里领%'",
+                       ("@李娜 王老师，新员工的门禁卡去哪里领？[捂脸]",))
+    site_ws.db.commit()
+    build_site(site_ws)
+    ops = (site_ws.path("site") / "ops.html").read_text(encoding="utf-8")
+    item = ops[ops.index("门禁卡去哪里领") - 40:][:120]
+    assert "新员工的门禁卡去哪里领？" in item and "@李娜" not in item and "[捂脸]" not in item and "王老师" not in item
+    index = (site_ws.path("site") / "search-index.js").read_text(encoding="utf-8")
+    assert "新员工的门禁卡去哪里领？" in index and "[捂脸]" not in index
+
+
 def test_the_ops_page_leaves_out_what_an_entry_answers_unless_every_answer_was_recalled(site_ws):
     build_site(site_ws)
     assert "工资条在哪里看？" not in (site_ws.path("site") / "ops.html").read_text(encoding="utf-8")  # 19 answers it

@@ -86,3 +86,28 @@ def test_review_pages_hold_every_held_entry_once_and_a_decision_changes_one_week
     assert sorted(p.name for p in (cold / "review").iterdir()) == sorted(after)
     for p in (cold / "review").iterdir():
         assert _without_stamp(p) == _without_stamp(site / "review" / p.name), p.name
+
+
+def test_the_review_page_marks_each_candidate_answer_in_its_conversation(tmp_path):
+    # as `chendian review` does in the terminal: the candidates are 答1, 答2, … and where one was said within the
+    # messages shown around the question, that message carries its number
+    root = run_examples(tmp_path / "ws")
+    ws = Workspace(root)
+    queue = review_queue(ws)
+    ws.close()
+    review = (root / "site" / "review.html").read_text(encoding="utf-8")
+    items = re.split(r'<li class="review-item" id="', review)[1:]
+    assert items and len(items) == min(len(queue), build.REVIEW_TOP)
+    marked = 0
+    for item, held in zip(items, queue):
+        e = held.entry
+        assert item.startswith(e.id)
+        candidates = item[item.index('<ol class="candidates"'):]
+        assert re.findall(r'<span class="badge">答(\d+)</span>', candidates) == [str(n) for n in range(1, len(e.answers) + 1)]
+        in_context = {m.id for m in held.context}
+        for n, a in enumerate(e.answers, 1):
+            shown = [mid for mid in a.answer.message_ids if mid in in_context]
+            context = item[:item.index('<ol class="candidates"')]
+            assert len(re.findall(rf'<li class="candidate">.*?<span class="badge">答{n}</span></li>', context)) == len(shown)
+            marked += len(shown)
+    assert marked  # the examples' held entries do have answers next to their question

@@ -52,7 +52,7 @@ from ..store import Workspace, json_column
 from .charts import bar_chart, hbar_chart
 from .history import Scratch, thread_signatures
 from ..privacy import Privacy
-from ..summarize.qa.faq import off_the_open_list, unlisted
+from ..summarize.qa.faq import entry_wording, off_the_open_list, unlisted
 from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
 from ..summarize.text.analyze import unaddressed
 from .report import load_members, weekly_report
@@ -401,14 +401,14 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], hi
             continue
         if not answers_of[qa.id] and qa.id not in not_open:
             site.unanswered.append({
-                "id": qa.id, "question": ctx.text(qa.question), "asker": author(qa.asker, qa.asker_name),
+                "id": qa.id, "question": ctx.text(entry_wording(qa.question)), "asker": author(qa.asker, qa.asker_name),
                 "when": ctx.when(qa.ts), "ts": qa.ts, "chat": chat_name(qa.chat), "thread": qa.thread_id,
                 "entry": qa_entry.get(qa.id),
             })
         for a in answers_of[qa.id]:
             if a.sender:
                 person(a.sender, a.sender_name)["answered"].append({
-                    "question": ctx.text(qa.question), "snippet": _snippet(ctx.text(unaddressed(a.text))),
+                    "question": ctx.text(entry_wording(qa.question)), "snippet": _snippet(ctx.text(unaddressed(a.text))),
                     "entry": qa_entry.get(qa.id), "thread": qa.thread_id, "when": ctx.when(qa.ts, "%Y-%m-%d"),
                     "acknowledged": a.acknowledged,
                 })
@@ -811,11 +811,14 @@ def _review_items(ctx: _Context, entries=None) -> list[dict]:
     items = []
     for item in review_queue(ctx.ws, entries=entries):
         e = item.entry
+        # which candidate (答1, 答2, … as `chendian review` numbers them) a message of the conversation belongs to
+        answer_of = {mid: n for n, a in enumerate(e.answers, 1) for mid in a.answer.message_ids}
         items.append({
             "id": e.id, "question": ctx.text(e.question), "confidence": e.confidence, "worthy": e.worthy,
             "count": e.count,
             "context": [{"when": ctx.when(int(m.time.timestamp())), "name": ctx.privacy.name(m.sender, m.sender_name),
-                         "text": _snippet(ctx.text(m.text), 200), "is_question": m.id == item.question_id}
+                         "text": _snippet(ctx.text(m.text), 200), "is_question": m.id == item.question_id,
+                         "answer": answer_of.get(m.id)}
                         for m in item.context if m.id not in ctx.recalled_ids],
             "answers": [{"name": ctx.privacy.name(a.answer.sender, a.answer.sender_name),
                          "text": _snippet(ctx.text(a.answer.text), 300)} for a in e.answers],

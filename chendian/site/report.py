@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from ..errors import ChendianError
 from ..model import CONVERSATIONAL_KINDS, FILE, QUOTE, RECALL, SYSTEM, TEXT
 from ..store import Workspace
-from ..summarize.qa.faq import off_the_open_list
+from ..summarize.qa.faq import entry_wording, off_the_open_list
 from ..summarize.qa.insights import (URL_RE, Activity, AnswerPoints, Member, MembersError, Response, RoleRules,
                                      iso_week, level_for, member_of, parse_members, shared_parts, role_of, share_kind, shared_urls,
                                      stale_entries, summarize_responses, team_of, team_standings, weekly_kpi)
@@ -208,11 +208,11 @@ def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None, *
                 and r.qa_id not in not_listed:
             qa = qas[r.qa_id]
             unanswered.append({"qa_id": r.qa_id, "chat": text(chat_names.get(r.chat, r.chat)),
-                               "question": text(qa.question), "asker": name(qa.asker, qa.asker_name),
+                               "question": text(entry_wording(qa.question)), "asker": name(qa.asker, qa.asker_name),
                                "asked_at": when(r.asked_ts), "age_hours": round(max(reference - r.asked_ts, 0) / 3600, 1),
                                "experts": suggested(r.qa_id)})
     answered_ids = {r.qa_id for r in rows if r.first_answer_ts is not None}
-    review = [{"qa_id": q, "question": text(qas[q].question), "asked_at": when(qas[q].ts), "experts": suggested(q)}
+    review = [{"qa_id": q, "question": text(entry_wording(qas[q].question)), "asked_at": when(qas[q].ts), "experts": suggested(q)}
               for q in experts if q in answered_ids and q in qas and start <= qas[q].ts < end]
 
     # Response-time distribution this week

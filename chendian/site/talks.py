@@ -5,6 +5,7 @@ words out), names through privacy; a hidden talk and a recalled message appear n
 from __future__ import annotations
 
 from ..model import QA, Message, Talk
+from ..summarize.qa.faq import entry_wording
 from ..summarize.talks import article_blocks, article_qa
 
 LEFT_OUT_LABELS = {"signin": "签到", "sticker": "表情和喝彩", "chatter": "旁聊", "question": "提问（见问答）", "answer": "主讲人的即时回答（见问答）",
@@ -50,7 +51,7 @@ def talk_article(ctx, t: Talk, messages: dict[str, Message], qa_by_id: dict[str,
                             "when": ctx.when(int(first.time.timestamp()) if first else None, "%H:%M")})
             c = credits.setdefault(a.sender, {"name": name, "count": 0, "speaker": a.sender == t.speaker})
             c["count"] += 1
-        qa_list.append({"question": ctx.text(q.question), "asker": ctx.privacy.name(q.asker, q.asker_name),
+        qa_list.append({"question": ctx.text(entry_wording(q.question)), "asker": ctx.privacy.name(q.asker, q.asker_name),
                         "when": ctx.when(q.ts, "%m-%d %H:%M"), "before": q.ts < t.start_ts, "answers": answers})
     left = [{"label": LEFT_OUT_LABELS.get(k, k), "count": n} for k, n in t.left_out().items()]
     return {"id": t.id, "url": f"talks/{t.id}.html", "title": ctx.text(t.title) or "（无题）", "day": t.day,

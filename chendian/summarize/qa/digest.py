@@ -19,6 +19,7 @@ import numpy as np
 
 from ...model import CONVERSATIONAL_KINDS, QA, Answer, Message
 from ..text.patterns import EMAIL_RE
+from .faq import entry_wording
 
 
 # Part of every stored digest's fingerprint (pipeline/stages/summarize.py): raise it when thread_digest changes,
@@ -128,7 +129,7 @@ def weekly_markdown(chat_name: str, week: str, stats: dict, qas: Sequence[QA], t
     for i, qa in enumerate(qas, 1):
         best = qa.answers[0]
         ack = "（提问者确认有帮助）" if best.acknowledged else ""
-        lines.append(f"{i}. **问**（{qa.asker_name}）：{_one_line(qa.question)}")
+        lines.append(f"{i}. **问**（{qa.asker_name}）：{_one_line(entry_wording(qa.question))}")
         lines.append(f"   **答**（{best.sender_name}）：{_one_line(best.text)}{ack}")
     lines += ["", "## 热门话题", ""]
     if not topics:
