@@ -62,7 +62,7 @@ TOPIC_LINK = re.compile(r'<a [^>]*href="[^"]*topics/p[0-9a-f]+\.html"[^>]*>[^<]*
 # In the search index: the topics offered when nothing is found, and the t→s map, which covers their names too.
 TOPIC_IN_INDEX = re.compile(r'"topics": ?\[.*?\]\]|"t2s": ?"[^"]*"')
 # a week's 热门话题; a crumb to its topic; a topic chip (the home page lists every topic, however many there are)
-TOPIC_IN_PAGE = re.compile(r"<li>[^<>]+：\d+ 个讨论</li>| › <topic>|<li><topic> <span class=\"muted\">\d+</span></li>")
+TOPIC_IN_PAGE = re.compile(r"<li>[^<>]+：\d+ 个讨论</li>| › <topic>|<li><topic> <span class=\"muted\">\d+ (?:问|段讨论)</span></li>")
 
 
 def _site(root: Path) -> dict[str, str]:
