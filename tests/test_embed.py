@@ -115,7 +115,7 @@ def test_eval_search_scores_a_local_model(tiny_model_dir, tmp_path):
     pairs.write_text("".join(f'{{"a": "{a}", "b": "{b}", "label": {y}}}\n' for a, b, y in rows), encoding="utf-8")
     res = CliRunner().invoke(main, ["eval", "search", str(pairs), "--model", str(tiny_model_dir), "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)  # transformers may draw a progress bar on stderr while it loads the weights
     assert out["queries"] == 2 and out["corpus"] == 5
     assert out["recall@10"] == 1.0  # 4 candidates per query: the partner is always in the top 10
     # A model that is not there: one line naming it, no traceback.

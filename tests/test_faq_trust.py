@@ -233,11 +233,11 @@ def test_faq_scores_entries_merges_and_unanswered_as_users_see_them():
     ]
     unanswered = [{"question_id": "q4"}, {"question_id": "q3"}]
     r = score_faq(labels, entries, unanswered)
-    assert r["entry_precision"] == {"count": 1, "of": 2, "value": 0.5}
-    assert r["coverage"] == {"count": 1, "of": 1, "value": 1.0}
+    assert _without_ci(r["entry_precision"]) == {"count": 1, "of": 2, "value": 0.5}
+    assert _without_ci(r["coverage"]) == {"count": 1, "of": 1, "value": 1.0}
     assert r["merge_precision"]["count"] == 1 and r["merge_precision"]["of"] == 2
-    assert r["merge_recall"] == {"count": 1, "of": 1, "value": 1.0}
-    assert r["unanswered_precision"] == {"count": 1, "of": 2, "value": 0.5}
+    assert _without_ci(r["merge_recall"]) == {"count": 1, "of": 1, "value": 1.0}
+    assert _without_ci(r["unanswered_precision"]) == {"count": 1, "of": 2, "value": 0.5}
     assert (r["entries_published"], r["entries_held"]) == (2, 1)
     # what let each wrong one down: the question (q3 is not worth an entry), not the answer; q3 is no open question
     assert r["entry_errors"] == {"not_a_question": 0, "not_worthy": 1, "wrong_answer": 0, "never_answered": 0}
@@ -307,3 +307,21 @@ def test_the_open_list_holds_one_item_per_need_and_nothing_an_entry_already_answ
     unanswered = {"q1", "q2", "q4", "q5", "q6", "q7"}
     left_out = off_the_open_list(entries, 0.5, unanswered)
     assert unanswered - left_out == {"q1", "q7"}
+
+
+def _without_ci(ratio: dict) -> dict:
+    return {k: v for k, v in ratio.items() if k != "ci95"}
+
+
+@pytest.mark.parametrize("num,den", [(35, 56), (4, 4), (0, 10), (13, 23), (1, 1), (148, 148)])
+def test_eval_ratios_carry_their_wilson_interval(num, den):
+    from scipy.stats import binomtest
+
+    from chendian.eval.faq import _ratio, format_ratio
+
+    r = _ratio(num, den)
+    expected = binomtest(num, den).proportion_ci(method="wilson")
+    assert r["ci95"] == pytest.approx([expected.low, expected.high], abs=0.0006)
+    assert r["ci95"][0] <= r["value"] <= r["ci95"][1]
+    assert format_ratio(r).endswith(f"({num}/{den}; 95% {100 * r['ci95'][0]:.1f}–{100 * r['ci95'][1]:.1f})")
+    assert _ratio(0, 0)["ci95"] is None and format_ratio(_ratio(0, 0)).strip() == "—"

@@ -22,6 +22,7 @@ Metrics (only lines with `annotated` true or absent count):
 from __future__ import annotations
 
 import json
+import math
 import re
 import tempfile
 from collections import defaultdict
@@ -43,7 +44,28 @@ def _labels(path: str | Path) -> dict[str, dict]:
 
 
 def _ratio(num: int, den: int) -> dict:
-    return {"count": num, "of": den, "value": round(num / den, 3) if den else None}
+    """num/den with its 95% Wilson interval: on a few dozen entries one item moves a figure by several points, so
+    a report says how far the figure itself could be from the truth before anyone reads a change into it."""
+    return {"count": num, "of": den, "value": round(num / den, 3) if den else None, "ci95": wilson_interval(num, den)}
+
+
+def wilson_interval(num: int, den: int, z: float = 1.96) -> list[float] | None:
+    """The Wilson score interval of a proportion num/den (None when den is 0)."""
+    if not den:
+        return None
+    p = num / den
+    centre = (p + z * z / (2 * den)) / (1 + z * z / den)
+    half = z * math.sqrt(p * (1 - p) / den + z * z / (4 * den * den)) / (1 + z * z / den)
+    return [round(max(0.0, centre - half), 3), round(min(1.0, centre + half), 3)]
+
+
+def format_ratio(r: dict) -> str:
+    """"62.5  (35/56; 95% 49.4–74.1)" as the eval reports print a _ratio."""
+    if r["value"] is None:
+        return "   —"
+    ci = r.get("ci95")
+    interval = f"; 95% {100 * ci[0]:.1f}–{100 * ci[1]:.1f}" if ci else ""
+    return f"{100 * r['value']:5.1f}  ({r['count']}/{r['of']}{interval})"
 
 
 def _faq_stages() -> list[str]:
@@ -273,9 +295,7 @@ def evaluate_faq(gold_path: str | Path, predictions_out: str | Path | None = Non
 
 
 def format_report(result: dict) -> str:
-    def pct(r: dict) -> str:
-        return "   —" if r["value"] is None else f"{100 * r['value']:5.1f}  ({r['count']}/{r['of']})"
-
+    pct = format_ratio
     lines = [f"FAQ 评测 FAQ eval: {result['gold']}  "
              f"发布 published {result['entries_published']}, 待审 held {result['entries_held']}",
              f"条目准确率 entry precision     {pct(result['entry_precision'])}",

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..search.query import RELEVANCE_FLOOR
 from . import EvalError
-from .faq import FAQ_STAGES, _labels, _ratio, run_pipeline
+from .faq import FAQ_STAGES, _labels, _ratio, format_ratio, run_pipeline
 
 TOP_K = 5
 # Queries about things neither labelled group (campus recruiting on QQ, payments on WeChat) ever discussed:
@@ -177,9 +177,7 @@ def evaluate_repeat(gold_path: str | Path, predictions_out: str | Path | None = 
 
 
 def format_report(result: dict) -> str:
-    def pct(r: dict) -> str:
-        return "   —" if r["value"] is None else f"{100 * r['value']:5.1f}  ({r['count']}/{r['of']})"
-
+    pct = format_ratio
     return "\n".join([
         f"重复提问评测 repeat-question eval: {result['gold']}  (publish {result['publish']}, floor {result['floor']}, {result['queries']} queries)",
         f"找到 found@1                  {pct(result['found@1'])}",
