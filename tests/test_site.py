@@ -284,6 +284,28 @@ def test_open_questions_are_worded_as_entries_are(site_ws):
     assert "新员工的门禁卡去哪里领？" in index and "[捂脸]" not in index
 
 
+def test_open_questions_say_whether_anyone_took_them_up(site_ws):
+    def badge() -> str:
+        build_site(site_ws)
+        ops = (site_ws.path("site") / "ops.html").read_text(encoding="utf-8")
+        item = ops[ops.index("新员工的门禁卡去哪里领？"):]
+        return item[:item.index("</li>")]
+
+    assert "无人回复" in badge()  # alone in its conversation
+    # 孙悦's two messages join the question's conversation: one person took it up, and the answer may be there
+    conversation = thread_id(site_ws, "15")
+    ids = [site_ws.db.execute("SELECT id FROM messages WHERE platform_id = ?", (p,)).fetchone()[0] for p in ("16", "17", "19")]
+    site_ws.db.executemany("UPDATE message_threads SET thread_id = ? WHERE message_id = ?",
+                           [(conversation, mid) for mid in ids[1:]])
+    site_ws.db.commit()
+    assert "讨论里 1 人接过话" in badge() and "无人回复" not in badge()
+    # …unless someone else asked the next question there first: those replies are theirs
+    site_ws.db.execute("UPDATE message_threads SET thread_id = ? WHERE message_id = ?", (conversation, ids[0]))
+    site_ws.db.execute("UPDATE qas SET thread_id = ? WHERE question_id = ?", (conversation, ids[0]))
+    site_ws.db.commit()
+    assert "无人回复" in badge()
+
+
 def test_the_ops_page_leaves_out_what_an_entry_answers_unless_every_answer_was_recalled(site_ws):
     build_site(site_ws)
     assert "工资条在哪里看？" not in (site_ws.path("site") / "ops.html").read_text(encoding="utf-8")  # 19 answers it
