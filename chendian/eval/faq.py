@@ -60,7 +60,7 @@ def wilson_interval(num: int, den: int, z: float = 1.96) -> list[float] | None:
 
 
 def format_ratio(r: dict) -> str:
-    """"62.5  (35/56; 95% 49.4–74.1)" as the eval reports print a _ratio."""
+    """"62.5  (35/56; 95% 49.4–74.0)" as the eval reports print a _ratio."""
     if r["value"] is None:
         return "   —"
     ci = r.get("ci95")
