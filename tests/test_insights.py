@@ -159,6 +159,7 @@ def test_report_json_on_the_hand_made_chat(fixture_workspace):
     # 小孙 asked on Thursday 9:00, the newest message: unanswered, 0 hours old; 老李 answered the like question
     open_q = next(u for u in r["unanswered"] if "怎么交" in u["question"])
     assert open_q["age_hours"] == 0 and open_q["experts"][0]["name"] == "老李"
+    assert open_q["repliers"] == 0  # the last message of the chat: nobody took it up (无人回复)
     # 老李's answer was acknowledged (谢谢老李): 1 + 3 points
     assert r["top_contributors"][0] == {"name": "老李", "points": 4.0, "answers": 1, "acknowledged": 1, "repeats": 0,
                                       "level": "新手"}  # 4 points: under 热心群友 (5)
@@ -171,6 +172,7 @@ def test_report_json_on_the_hand_made_chat(fixture_workspace):
 def test_report_text_and_a_bad_week(fixture_workspace):
     result = CliRunner().invoke(main, ["-w", str(fixture_workspace), "report"])
     assert result.exit_code == 0 and "2016-W37" in result.output and "可以问：老李" in result.output
+    assert "无人回复" in next(line for line in result.output.splitlines() if "怎么交" in line)
     bad = CliRunner().invoke(main, ["-w", str(fixture_workspace), "report", "--week", "2016-37"])
     assert bad.exit_code == 1 and "ISO week" in bad.output
 

@@ -47,16 +47,15 @@ import markdown
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .. import atomic
-from ..model import CONVERSATIONAL_KINDS, QA, RECALL, SYSTEM, Answer, Contributor, stable_id
+from ..model import QA, RECALL, SYSTEM, Answer, Contributor, stable_id
 from ..store import Workspace, json_column
 from .charts import bar_chart, hbar_chart
 from .history import Scratch, thread_signatures
 from ..privacy import Privacy
-from ..summarize.qa.extract import ANSWER_WINDOW_MESSAGES
 from ..summarize.qa.faq import entry_wording, off_the_open_list, unlisted
 from ..summarize.qa.insights import level_for, member_of, shared_parts, team_of
 from ..summarize.text.analyze import unaddressed
-from .report import load_members, weekly_report
+from .report import load_members, repliers, weekly_report
 from .pool import default_workers, ordered_map
 from .render import MarkdownRenderer, plain
 from ..search.held import searchable_held
@@ -414,7 +413,9 @@ def _load_site(ctx: _Context, qas: list[QA], contributors: list[Contributor], hi
                     "acknowledged": a.acknowledged,
                 })
     site.unanswered.sort(key=lambda u: (u["ts"] or 0, u["id"]))
-    _count_repliers(ws, site.unanswered, qa_by_id)
+    replied = repliers(ws, [qa_by_id[u["id"]] for u in site.unanswered], qa_by_id.values())
+    for u in site.unanswered:
+        u["repliers"] = replied[u["id"]]
     for c in contributors:
         person(c.sender, None)
     for a in authors:
@@ -803,31 +804,6 @@ def site_vocabulary(ws: Workspace, publish: Callable[[str], str]) -> dict[str, l
     vocab = json.loads(path.read_text(encoding="utf-8"))
     ok = {t for t in {t for k, v in vocab.items() for t in [k, *v]} if publish(t) == t}
     return {k: [t for t in v if t in ok] for k, v in vocab.items() if k in ok and any(t in ok for t in v)}
-
-
-def _count_repliers(ws: Workspace, unanswered: list[dict], qa_by_id: dict[str, QA]) -> None:
-    """Each open question's `repliers` (None without a conversation): how many other people spoke after it in its
-    conversation, before someone else asked the next question there and within the extractor's answer window
-    (ANSWER_WINDOW_MESSAGES). 0 is a question nobody took up (消灭零回复); more means people did reply and an answer
-    may be among them unrecognised (most wrong 待回答 items on the labelled groups are answered ones), for ops to
-    read in the conversation before asking anyone."""
-    asked: dict[str, list[tuple[int, str]]] = {}
-    for qa in qa_by_id.values():
-        if qa.thread_id:
-            asked.setdefault(qa.thread_id, []).append((qa.ts, qa.asker))
-    for u in unanswered:
-        qa = qa_by_id.get(u["id"])
-        if qa is None or not qa.thread_id:
-            u["repliers"] = None
-            continue
-        until = min((ts for ts, asker in asked[qa.thread_id] if ts > qa.ts and asker != qa.asker), default=None)
-        rows = ws.db.execute(
-            "SELECT m.sender, m.ts, m.kind, m.recalled FROM message_threads t JOIN messages m ON m.id = t.message_id"
-            " WHERE t.thread_id = ? AND m.ts >= ? AND m.id != ? ORDER BY m.ts, m.rowid LIMIT ?",
-            (qa.thread_id, qa.ts, qa.question_id, ANSWER_WINDOW_MESSAGES)).fetchall()
-        u["repliers"] = len({sender for sender, ts, kind, recalled in rows
-                             if (until is None or ts < until) and sender != qa.asker and not recalled
-                             and kind in CONVERSATIONAL_KINDS})
 
 
 def _review_items(ctx: _Context, entries=None) -> list[dict]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from ..errors import ChendianError
-from ..model import CONVERSATIONAL_KINDS, FILE, QUOTE, RECALL, SYSTEM, TEXT
+from ..model import CONVERSATIONAL_KINDS, FILE, QA, QUOTE, RECALL, SYSTEM, TEXT
 from ..store import Workspace
+from ..summarize.qa.extract import ANSWER_WINDOW_MESSAGES
 from ..summarize.qa.faq import entry_wording, off_the_open_list
 from ..summarize.qa.insights import (URL_RE, Activity, AnswerPoints, Member, MembersError, Response, RoleRules,
                                      iso_week, level_for, member_of, parse_members, shared_parts, role_of, share_kind, shared_urls,
@@ -130,6 +132,34 @@ def extra_of(m) -> dict:
     return json.loads(m["extra"] or "{}") if (m["extra"] or "").startswith("{") else {}
 
 
+def repliers(ws: Workspace, open_qas: Iterable[QA], qas: Iterable[QA], until: int | None = None) -> dict[str, int | None]:
+    """For each open question (QA id → count; None without a conversation): how many other people spoke after it in
+    its conversation, before someone else asked the next question there (one of `qas`) and within the extractor's
+    answer window (ANSWER_WINDOW_MESSAGES). 0 is a question nobody took up (消灭零回复); more means people did
+    reply and an answer may be among them unrecognised (most wrong 待回答 items on the labelled groups are answered
+    ones), for ops to read in the conversation before asking anyone. `until`: count only what was said by then."""
+    asked: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for qa in qas:
+        if qa.thread_id:
+            asked[qa.thread_id].append((qa.ts, qa.asker))
+    out: dict[str, int | None] = {}
+    for qa in open_qas:
+        if not qa.thread_id:
+            out[qa.id] = None
+            continue
+        cut = min((ts for ts, asker in asked[qa.thread_id] if ts > qa.ts and asker != qa.asker), default=None)
+        if until is not None:
+            cut = until + 1 if cut is None else min(cut, until + 1)
+        rows = ws.db.execute(
+            "SELECT m.sender, m.ts, m.kind, m.recalled FROM message_threads t JOIN messages m ON m.id = t.message_id"
+            " WHERE t.thread_id = ? AND m.ts >= ? AND m.id != ? ORDER BY m.ts, m.rowid LIMIT ?",
+            (qa.thread_id, qa.ts, qa.question_id, ANSWER_WINDOW_MESSAGES)).fetchall()
+        out[qa.id] = len({sender for sender, ts, kind, recalled in rows
+                          if (cut is None or ts < cut) and sender != qa.asker and not recalled
+                          and kind in CONVERSATIONAL_KINDS})
+    return out
+
+
 def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None, *, qas=None, people=None,
                   entries=None, history=None) -> dict:
     """The report for one ISO week (default: the week of the newest question).
@@ -211,6 +241,9 @@ def weekly_report(ws: Workspace, week: str | None = None, warn=lambda m: None, *
                                "question": text(entry_wording(qa.question)), "asker": name(qa.asker, qa.asker_name),
                                "asked_at": when(r.asked_ts), "age_hours": round(max(reference - r.asked_ts, 0) / 3600, 1),
                                "experts": suggested(r.qa_id)})
+    replied = repliers(ws, [qas[u["qa_id"]] for u in unanswered], qas.values(), until=reference)
+    for u in unanswered:
+        u["repliers"] = replied[u["qa_id"]]
     answered_ids = {r.qa_id for r in rows if r.first_answer_ts is not None}
     review = [{"qa_id": q, "question": text(entry_wording(qas[q].question)), "asked_at": when(qas[q].ts), "experts": suggested(q)}
               for q in experts if q in answered_ids and q in qas and start <= qas[q].ts < end]
@@ -481,7 +514,8 @@ def report_text(report: dict) -> str:
     lines.append(f"未回答 {len(report['unanswered'])}：")
     for u in report["unanswered"]:
         who = "、".join(e["name"] for e in u["experts"]) or "—"
-        lines.append(f"  [{u['age_hours']:.0f} 小时] {_line(u['question'], 40)}  · 可以问：{who}")
+        took = {0: "  · 无人回复", None: ""}.get(u.get("repliers"), f"  · 讨论里 {u.get('repliers')} 人接过话")
+        lines.append(f"  [{u['age_hours']:.0f} 小时] {_line(u['question'], 40)}{took}  · 可以问：{who}")
     if report["needs_review"]:
         lines.append(f"待复核（答案把握不大）{len(report['needs_review'])}：")
         for r in report["needs_review"]:
